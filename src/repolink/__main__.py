@@ -1,0 +1,3 @@
+from repolink.cli import main
+
+main()

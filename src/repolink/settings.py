@@ -1,0 +1,61 @@
+"""The one settings object everything is built from (environment prefix ``REPOLINK_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Where repolink keeps its data and how it reaches its secrets.
+
+    Nothing reads the environment except this class; every component receives an instance.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REPOLINK_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".repolink"),
+        description="Directory for the database, the master key file, mirrors and host data.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file repolink.db inside data_dir.",
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Master key(s) for private keys at rest: base64 of 32 bytes, or several as "
+            "'version:base64,…' (highest version encrypts). Default: data_dir/secret.key."
+        ),
+    )
+    secret_key_file: Path | None = Field(
+        default=None,
+        description="File holding the master keys; default data_dir/secret.key (created 0600).",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token accepted as admin by the HTTP APIs, besides stored tokens.",
+    )
+    git_timeout: float = Field(
+        default=600.0, description="Wall-clock limit in seconds for one git/ssh process."
+    )
+    ssh_connect_timeout: int = Field(default=15, description="ssh ConnectTimeout in seconds.")
+
+    @property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'repolink.db'}"
+
+    @property
+    def resolved_secret_key_file(self) -> Path:
+        if self.secret_key_file is not None:
+            return self.secret_key_file.expanduser().resolve()
+        return self.resolved_data_dir / "secret.key"
