@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 app = typer.Typer(
     name="repolink",
-    help="Private Git repositories over SSH deploy keys, and a host with per-repository access keys.",
+    help="Private Git repos over SSH deploy keys, and a Git host with per-repository access keys.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -1,0 +1,53 @@
+"""``repolink admin …``: operator tasks on the data directory — master keys and migrations."""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from repolink.cli._common import console, load_settings
+from repolink.services.key_records import reencrypt_all, rotate_secret_key
+from repolink.store import Store
+from repolink.vault import load_vault
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Operator tasks: master key rotation, database migrations.",
+    no_args_is_help=True,
+)
+
+
+@app.command("rotate-secret-key")
+def rotate_secret_key_command() -> None:
+    """Add a new master key version and re-encrypt every stored private key with it."""
+    settings = load_settings()
+    with Store.open(settings) as store:
+        rotation = rotate_secret_key(store, settings)
+    console.print(
+        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} keys",
+        markup=False,
+    )
+
+
+@app.command("reencrypt")
+def reencrypt_command() -> None:
+    """Re-encrypt stored private keys with the newest master key (after adding one by hand)."""
+    settings = load_settings()
+    vault = load_vault(settings)
+    with Store.open(settings) as store, store.session() as session:
+        count = reencrypt_all(session, vault)
+    console.print(
+        f"master key version {vault.current_version}; re-encrypted {count} keys", markup=False
+    )
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Migrate the database to the newest schema (every command also does this on start)."""
+    settings = load_settings()
+    with Store.open(settings) as store:
+        revision = store.current_revision()
+        where = store.url
+    console.print(f"database {where} at revision {revision}", markup=False)

@@ -1,0 +1,222 @@
+"""``repolink keys``: generate a key pair, inspect (and diagnose) a key.
+
+A thin adapter over :mod:`repolink.keys`. It never prints a private key: ``generate`` writes
+it to a file created 0600 (never over an existing one) and ``inspect`` shows only facts
+about a key and its public half.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from repolink.cli._common import console, print_json
+from repolink.errors import Conflict, KeyFormatError, ValidationError
+from repolink.keys import (
+    ParsedPrivateKey,
+    ParsedPublicKey,
+    PrivateKey,
+    generate_key,
+    parse_key,
+)
+from repolink.keys.repair import MAX_INPUT_CHARS
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="Generate SSH key pairs and inspect keys (repairing common paste mistakes).",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_FORMATS = ("openssh", "pem")
+
+
+@app.command()
+def generate(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Private key file to create (required); PATH.pub beside it."),
+    ] = None,
+    key_type: Annotated[
+        str, typer.Option("--type", help="ed25519 (default), rsa or ecdsa.")
+    ] = "ed25519",
+    bits: Annotated[
+        int | None,
+        typer.Option(help="RSA: 2048, 3072 (default), 4096. ECDSA: 256 (default), 384, 521."),
+    ] = None,
+    comment: Annotated[str, typer.Option(help="Comment on the public key line.")] = "",
+    key_format: Annotated[
+        str,
+        typer.Option("--format", help="openssh (default), or pem for classic PEM (RSA/ECDSA)."),
+    ] = "openssh",
+) -> None:
+    """Generate a key pair: PATH (private, 0600) and PATH.pub (public, 0644)."""
+    if out is None:
+        raise ValidationError(
+            "key_out_required",
+            "no file to write the private key to",
+            "add --out PATH, e.g. --out ./deploy_key",
+        )
+    if key_format not in _FORMATS:
+        raise ValidationError(
+            "key_format_unknown",
+            "the key file format must be openssh or pem",
+            "use --format openssh (default) or --format pem",
+        )
+    public_path = out.with_name(out.name + ".pub")
+    for path in (out, public_path):
+        if os.path.lexists(path):
+            raise _exists(path)
+    key = generate_key(key_type, bits, comment)
+    private_bytes = key.to_pem() if key_format == "pem" else key.to_openssh()
+    _write_pair(out, private_bytes, public_path, key)
+    public = key.public_key
+    console.print(f"wrote {out} (private, 0600) and {public_path} (public, 0644)", markup=False)
+    console.print(public.openssh_line(), markup=False)
+    console.print(public.sha256_fingerprint, markup=False)
+    console.print(public.md5_fingerprint, markup=False)
+
+
+def _write_pair(
+    private_path: Path, private_bytes: bytes, public_path: Path, key: PrivateKey
+) -> None:
+    _create(private_path, private_bytes, 0o600)
+    try:
+        _create(public_path, (key.public_key.openssh_line() + "\n").encode("utf-8"), 0o644)
+    except BaseException:
+        # Half a key pair is worse than none: do not leave the private file behind.
+        private_path.unlink(missing_ok=True)
+        raise
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    """Write a new file with exactly ``mode``; refuse to replace or follow anything there."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    except FileExistsError:
+        raise _exists(path) from None
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    try:
+        os.fchmod(fd, mode)  # the umask may have taken bits away (0644 for the .pub)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    except OSError as exc:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+        raise _unwritable(path, exc) from None
+    os.close(fd)
+
+
+def _exists(path: Path) -> Conflict:
+    return Conflict(
+        "key_file_exists",
+        f"{path} exists already; repolink never overwrites a key file",
+        "choose another --out path, or move the old files away first",
+    )
+
+
+def _unwritable(path: Path, exc: OSError) -> ValidationError:
+    reason = os.strerror(exc.errno) if exc.errno else "cannot be written"
+    if exc.errno == errno.ENOENT:
+        reason = "its directory does not exist"
+    return ValidationError(
+        "key_file_unwritable",
+        f"cannot create {path}: {reason}",
+        "choose a path in an existing directory you can write to",
+    )
+
+
+@app.command()
+def inspect(
+    path: Annotated[str, typer.Argument(help="Key file to read, or - for standard input.")],
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the passphrase of a protected private key."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show kind, type, size, fingerprints, comment and public line of a key; never the key."""
+    data = _read_input(path)
+    passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
+    try:
+        parsed = parse_key(data, passphrase)
+    except KeyFormatError as exc:
+        if exc.code != "key_passphrase_required":
+            raise
+        raise KeyFormatError(
+            exc.code, exc.message, "give the passphrase with --passphrase-file FILE"
+        ) from None
+    report = _report(parsed)
+    if as_json:
+        print_json(report)
+        return
+    for label in ("kind", "type", "bits", "sha256", "md5", "comment", "public_key"):
+        _print_field(label, str(report[label]))
+    _print_field("repairs", "; ".join(parsed.repairs) if parsed.repairs else "none")
+
+
+def _report(parsed: ParsedPrivateKey | ParsedPublicKey) -> dict[str, object]:
+    public = parsed.key.public_key if isinstance(parsed, ParsedPrivateKey) else parsed.key
+    return {
+        "kind": parsed.kind,
+        "type": public.key_type,
+        "bits": public.bits,
+        "sha256": public.sha256_fingerprint,
+        "md5": public.md5_fingerprint,
+        "comment": public.comment,
+        "public_key": public.openssh_line(),
+        "repairs": list(parsed.repairs),
+    }
+
+
+def _print_field(label: str, value: str) -> None:
+    line = Text(f"{label + ':':<12}", style="bold")
+    line.append(value)
+    console.print(line)
+
+
+def _read_input(path: str) -> bytes:
+    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
+    if path == "-":
+        return sys.stdin.buffer.read(limit)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except FileNotFoundError:
+        raise ValidationError(
+            "key_file_not_found", f"{path} does not exist", "check the path of the key file"
+        ) from None
+    except OSError as exc:
+        raise ValidationError(
+            "key_file_unreadable",
+            f"cannot read {path}: {os.strerror(exc.errno) if exc.errno else 'read failed'}",
+            "check the path and its permissions",
+        ) from None
+
+
+def _read_passphrase(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            "passphrase_file_unreadable",
+            f"cannot read the passphrase file {path}: "
+            f"{os.strerror(exc.errno) if exc.errno else 'read failed'}",
+            "check the path given to --passphrase-file",
+        ) from None
+    # Editors end files with a newline; it is not part of the passphrase.
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    if raw.endswith(b"\n"):
+        return raw[:-1]
+    return raw

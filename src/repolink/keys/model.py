@@ -1,0 +1,217 @@
+"""The key values the rest of repolink handles: a public key, a private key, a parse result."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, NoReturn
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from repolink.errors import ValidationError
+from repolink.keys.blob import CURVES, ED25519, RSA, check_rsa_size, inspect_blob
+from repolink.keys.fingerprints import fingerprint_md5, fingerprint_sha256
+from repolink.keys.problems import key_error
+
+log = logging.getLogger(__name__)
+
+CryptoPrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+_CURVE_TYPES = {
+    curve.curve.name: key_type
+    for key_type, curve in CURVES.items()
+    if not key_type.startswith("sk-")
+}
+
+
+def check_comment(comment: str) -> str:
+    """``comment`` if it fits on a key line, else a ``ValidationError``."""
+    if any(ord(char) < 0x20 or ord(char) == 0x7F for char in comment):
+        raise ValidationError(
+            "key_comment_invalid",
+            "the key comment contains a line break or another control character",
+            "use a comment on one line, e.g. 'deploy@ci'",
+        )
+    return comment
+
+
+@dataclass(frozen=True, repr=False)
+class PublicKey:
+    """An SSH public key: its wire-format blob plus the comment that travels beside it.
+
+    Two public keys are equal when they are the same key; comment and bits do not count.
+    Build one with :meth:`from_blob` (which checks the blob) unless the fields come from a
+    trusted source such as repolink's own store.
+    """
+
+    key_type: str
+    blob: bytes
+    comment: str = field(default="", compare=False)
+    bits: int = field(default=0, compare=False)
+
+    @classmethod
+    def from_blob(cls, blob: bytes, comment: str = "") -> PublicKey:
+        info = inspect_blob(blob)
+        return cls(info.key_type, blob, check_comment(comment), info.bits)
+
+    @property
+    def sha256_fingerprint(self) -> str:
+        return fingerprint_sha256(self.blob)
+
+    @property
+    def md5_fingerprint(self) -> str:
+        return fingerprint_md5(self.blob)
+
+    def openssh_line(self, with_comment: bool = True) -> str:
+        """The key as one ``.pub`` / ``authorized_keys`` line: ``type base64 [comment]``."""
+        line = f"{self.key_type} {base64.b64encode(self.blob).decode('ascii')}"
+        if with_comment and self.comment:
+            line += f" {self.comment}"
+        return line
+
+    def __repr__(self) -> str:
+        return (
+            f"PublicKey({self.key_type}, {self.bits} bits, {self.sha256_fingerprint}, "
+            f"comment={self.comment!r})"
+        )
+
+
+class PrivateKey:
+    """A private key held as a ``cryptography`` key object, with its public half.
+
+    Its text forms (``repr``, ``str``, f-strings, logging) show only the type and the
+    fingerprint. The key material leaves the object only through :meth:`to_openssh` and
+    :meth:`to_pem`; it cannot be pickled or copied out by accident.
+    """
+
+    __slots__ = ("_crypto_key", "_public_key")
+
+    _crypto_key: CryptoPrivateKey
+    _public_key: PublicKey
+
+    def __init__(self, crypto_key: CryptoPrivateKey, comment: str = "") -> None:
+        key_type, bits = _describe(crypto_key)
+        openssh = crypto_key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        blob = base64.b64decode(openssh.split()[1])
+        object.__setattr__(self, "_crypto_key", crypto_key)
+        object.__setattr__(
+            self, "_public_key", PublicKey(key_type, blob, check_comment(comment), bits)
+        )
+
+    @property
+    def crypto_key(self) -> CryptoPrivateKey:
+        """The ``cryptography`` private key object (for signing, or handing to asyncssh)."""
+        return self._crypto_key
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self._public_key
+
+    @property
+    def key_type(self) -> str:
+        return self._public_key.key_type
+
+    @property
+    def bits(self) -> int:
+        return self._public_key.bits
+
+    @property
+    def comment(self) -> str:
+        return self._public_key.comment
+
+    def to_openssh(self, passphrase: bytes | None = None) -> bytes:
+        """The ``-----BEGIN OPENSSH PRIVATE KEY-----`` file, encrypted when a passphrase is given.
+
+        The file carries no comment; the comment travels in the ``.pub`` line.
+        """
+        if passphrase is None:
+            encryption: serialization.KeySerializationEncryption = serialization.NoEncryption()
+        elif not passphrase:
+            raise ValidationError(
+                "key_passphrase_empty",
+                "an empty passphrase cannot protect a key",
+                "give a non-empty passphrase, or none to write the key unencrypted",
+            )
+        else:
+            encryption = serialization.BestAvailableEncryption(passphrase)
+        return self._crypto_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption
+        )
+
+    def to_pem(self) -> bytes:
+        """Classic PEM: ``BEGIN RSA PRIVATE KEY`` (PKCS#1) or ``BEGIN EC PRIVATE KEY`` (SEC1)."""
+        if isinstance(self._crypto_key, ed25519.Ed25519PrivateKey):
+            raise key_error(
+                "key_pem_unsupported", "ed25519 keys have no classic PEM form (only OpenSSH)"
+            )
+        return self._crypto_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+
+    def __setattr__(self, name: str, value: object) -> NoReturn:
+        raise AttributeError("PrivateKey is immutable")
+
+    def __repr__(self) -> str:
+        return (
+            f"<PrivateKey {self.key_type} {self.bits} bits {self._public_key.sha256_fingerprint}>"
+        )
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PrivateKey):
+            return NotImplemented
+        return self._public_key == other._public_key
+
+    def __hash__(self) -> int:
+        return hash(self._public_key)
+
+    def __reduce_ex__(self, protocol: Any) -> NoReturn:
+        # Pickles end up in caches, queues and logs; key material must be written on purpose.
+        raise TypeError("a PrivateKey cannot be pickled; serialise it with to_openssh()")
+
+    def __copy__(self) -> PrivateKey:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PrivateKey:
+        return self
+
+
+def _describe(crypto_key: CryptoPrivateKey) -> tuple[str, int]:
+    """The wire type name and size of a key object, refusing the ones repolink does not take."""
+    if isinstance(crypto_key, ed25519.Ed25519PrivateKey):
+        return ED25519, 256
+    if isinstance(crypto_key, rsa.RSAPrivateKey):
+        return RSA, check_rsa_size(crypto_key.key_size)
+    if isinstance(crypto_key, ec.EllipticCurvePrivateKey):
+        key_type = _CURVE_TYPES.get(crypto_key.curve.name)
+        if key_type is None:
+            raise key_error(
+                "key_unsupported_type", "this ECDSA key uses a curve other than P-256/384/521"
+            )
+        return key_type, CURVES[key_type].bits
+    raise key_error("key_unsupported_type")
+
+
+@dataclass(frozen=True)
+class ParsedPublicKey:
+    """A parsed public key and the names of the repairs made to the input to read it."""
+
+    key: PublicKey
+    repairs: tuple[str, ...] = ()
+    kind: ClassVar[Literal["public"]] = "public"
+
+
+@dataclass(frozen=True)
+class ParsedPrivateKey:
+    """A parsed private key and the names of the repairs made to the input to read it."""
+
+    key: PrivateKey
+    repairs: tuple[str, ...] = ()
+    kind: ClassVar[Literal["private"]] = "private"

@@ -1,0 +1,133 @@
+"""The open database: an engine, migrated to the newest revision, and its sessions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from sqlalchemy import URL, Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from repolink.errors import StoreError
+from repolink.settings import Settings
+from repolink.store import migrate
+from repolink.store.engine import (
+    describe_url,
+    first_error_line,
+    is_sqlite,
+    make_engine,
+    parse_database_url,
+    sqlite_file,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """repolink's database. Build it with :meth:`open`; close it with :meth:`close`.
+
+    ``with store.session() as session:`` is one transaction: committed when the block ends,
+    rolled back when it raises. Objects stay usable after the commit (no expiry), so a service
+    can return what it wrote.
+    """
+
+    def __init__(self, engine: Engine, url: URL) -> None:
+        self._engine = engine
+        self._url = url
+        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Connect to the configured database and migrate it to the newest revision."""
+        data_dir = settings.resolved_data_dir
+        try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                "store_data_dir_unusable",
+                f"cannot create the data directory {data_dir} ({exc.strerror})",
+                "set REPOLINK_DATA_DIR to a directory the user running repolink may write",
+            ) from None
+        url = parse_database_url(settings.resolved_database_url)
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, lock_path=_migration_lock(url))
+        except StoreError:
+            engine.dispose()
+            raise
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise _open_failed(url, exc) from exc
+        log.debug("opened database %s", describe_url(url))
+        return cls(engine, url)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked, fit for messages."""
+        return describe_url(self._url)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One unit of work: committed on success, rolled back on error."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise StoreError(
+                "store_unavailable",
+                f"the database {self.url} failed: {first_error_line(exc)}",
+                "retry; if it persists, check that the database is reachable and not full",
+            ) from exc
+
+    def current_revision(self) -> str | None:
+        """The migration revision the database is at."""
+        return migrate.current_revision(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+
+def _migration_lock(url: URL) -> Path | None:
+    if not is_sqlite(url):
+        return None
+    database = sqlite_file(url)
+    if database is None:
+        return None
+    return database.with_name(database.name + ".migrate-lock")
+
+
+def _open_failed(url: URL, exc: SQLAlchemyError) -> StoreError:
+    where = describe_url(url)
+    database = sqlite_file(url) if is_sqlite(url) else None
+    if database is not None:
+        hint = (
+            f"check that {database} is a repolink database file that the user running "
+            "repolink may read and write, in a writable directory"
+        )
+    else:
+        hint = "check REPOLINK_DATABASE_URL, that the server is running, and the credentials"
+    return StoreError(
+        "store_open_failed", f"cannot open the database {where}: {first_error_line(exc)}", hint
+    )

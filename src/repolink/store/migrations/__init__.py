@@ -1,0 +1,1 @@
+"""Alembic migrations of repolink's database; run by :mod:`repolink.store.migrate`."""

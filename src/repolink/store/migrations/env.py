@@ -1,0 +1,29 @@
+"""Alembic environment: runs on the connection :mod:`repolink.store.migrate` hands over.
+
+Revisions are short ordered strings ("0001", "0002", …), one file each in ``versions/``;
+every file there is picked up. Write them by hand to match the models, and keep them free of
+imports from repolink, so that old revisions never change when the models do.
+"""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import Connection
+
+from repolink.store.base import Base
+
+connection = context.config.attributes.get("connection")
+if not isinstance(connection, Connection):
+    raise RuntimeError(
+        "repolink migrations run through repolink.store (Store.open or `repolink admin migrate`)"
+    )
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    # SQLite can only alter tables by copying them; batch mode does that for every ALTER.
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()
