@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import sys
 
-import click
 import typer
 
 from repolink.cli._common import err_console
@@ -44,21 +43,21 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``repolink`` script."""
     _register_subcommands()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
         err_console.print(f"error: {exc.one_line()}", markup=False)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted", markup=False)
         sys.exit(130)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # never a traceback on the user's terminal
+        if _is_usage_error(exc):
+            err_console.print(f"error: {_usage_line(exc)}", markup=False)
+            sys.exit(2)
         log.debug("unexpected error", exc_info=True)
         err_console.print(
             f"error: internal_error: unexpected {type(exc).__name__} — this is a bug in "
@@ -68,3 +67,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     else:
         sys.exit(0)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors, whichever copy of click the installed Typer uses (some vendor it)."""
+    return callable(getattr(exc, "format_message", None)) and isinstance(
+        getattr(exc, "exit_code", None), int
+    )
+
+
+def _usage_line(exc: Exception) -> str:
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "repolink"
+    return f"invalid_usage: {message} — see '{command} --help'"
