@@ -70,7 +70,7 @@ def test_rotate_secret_key_reencrypts_every_stored_key(
 ) -> None:
     result = repolink(tmp_path, "admin", "rotate-secret-key")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "master key version 2; re-encrypted 2 keys\n"
+    assert result.stdout == "master key version 2; re-encrypted 2 secrets\n"
     settings = Settings(data_dir=data_dir)
     for record in records(settings):
         assert record.vault_key_version == 2
@@ -82,13 +82,13 @@ def test_rotate_secret_key_reencrypts_every_stored_key(
         assert [load_private_key(session, vault, i) for i in stored] == keys
 
     again = repolink(tmp_path, "admin", "rotate-secret-key")
-    assert again.stdout == "master key version 3; re-encrypted 2 keys\n"
+    assert again.stdout == "master key version 3; re-encrypted 2 secrets\n"
 
 
 def test_rotate_on_a_fresh_data_dir(tmp_path: Path, data_dir: Path) -> None:
     result = repolink(tmp_path, "admin", "rotate-secret-key")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "master key version 2; re-encrypted 0 keys\n"
+    assert result.stdout == "master key version 2; re-encrypted 0 secrets\n"
     assert (data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
 
 
@@ -110,7 +110,7 @@ def test_reencrypt_after_adding_a_version_to_the_environment(
         record_id = store_private_key(session, load_vault(settings), keys[0], label="deploy").id
     result = repolink(tmp_path, "admin", "reencrypt", secret_key=f"1:{KEY_1},2:{KEY_2}")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "master key version 2; re-encrypted 1 keys\n"
+    assert result.stdout == "master key version 2; re-encrypted 1 secrets\n"
     only_new = Vault({2: base64.b64decode(KEY_2)})
     with Store.open(settings) as store, store.session() as session:
         assert load_private_key(session, only_new, record_id) == keys[0]

@@ -16,15 +16,14 @@ from sqlalchemy import select, text, update
 from repolink.errors import NotFound, ValidationError, VaultError
 from repolink.keys import PrivateKey, generate_key
 from repolink.services.key_records import (
-    MasterKeyRotation,
     list_key_records,
     load_private_key,
     mark_used,
     reencrypt_all,
-    rotate_secret_key,
     store_private_key,
     store_public_key,
 )
+from repolink.services.secrets import MasterKeyRotation, rotate_secret_key
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord

@@ -7,9 +7,8 @@ import logging
 import typer
 
 from repolink.cli._common import console, load_settings
-from repolink.services.key_records import reencrypt_all, rotate_secret_key
+from repolink.services.secrets import reencrypt_with_current_key, rotate_secret_key
 from repolink.store import Store
-from repolink.vault import load_vault
 
 log = logging.getLogger(__name__)
 
@@ -21,25 +20,25 @@ app = typer.Typer(
 
 @app.command("rotate-secret-key")
 def rotate_secret_key_command() -> None:
-    """Add a new master key version and re-encrypt every stored private key with it."""
+    """Add a new master key version and re-encrypt every stored secret with it."""
     settings = load_settings()
     with Store.open(settings) as store:
         rotation = rotate_secret_key(store, settings)
     console.print(
-        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} keys",
+        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} secrets",
         markup=False,
     )
 
 
 @app.command("reencrypt")
 def reencrypt_command() -> None:
-    """Re-encrypt stored private keys with the newest master key (after adding one by hand)."""
+    """Re-encrypt stored secrets with the newest master key (after adding one by hand)."""
     settings = load_settings()
-    vault = load_vault(settings)
-    with Store.open(settings) as store, store.session() as session:
-        count = reencrypt_all(session, vault)
+    with Store.open(settings) as store:
+        rotation = reencrypt_with_current_key(store, settings)
     console.print(
-        f"master key version {vault.current_version}; re-encrypted {count} keys", markup=False
+        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} secrets",
+        markup=False,
     )
 
 

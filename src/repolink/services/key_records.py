@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -17,11 +16,9 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, RepolinkError, ValidationError, VaultError
 from repolink.keys import PrivateKey, PublicKey, parse_private_key
-from repolink.settings import Settings
-from repolink.store import Store
 from repolink.store.models import KeyRecord, new_record_id
 from repolink.store.types import utcnow
-from repolink.vault import Vault, load_vault, rotate_master_key
+from repolink.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +26,6 @@ MAX_LABEL_LENGTH = 200
 
 _RECORD_ID = re.compile(r"[0-9a-f]{32}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class MasterKeyRotation:
-    """What ``rotate_secret_key`` did: the new master key version and the rows it rewrote."""
-
-    version: int
-    reencrypted: int
 
 
 def store_private_key(session: Session, vault: Vault, key: PrivateKey, *, label: str) -> KeyRecord:
@@ -136,19 +125,6 @@ def reencrypt_all(session: Session, vault: Vault) -> int:
     session.flush()
     log.info("re-encrypted %d private keys with master key version %d", count, current)
     return count
-
-
-def rotate_secret_key(store: Store, settings: Settings) -> MasterKeyRotation:
-    """Add a master key version and re-encrypt every stored private key with it.
-
-    The re-encryption is one transaction. The key file is extended first; if the transaction
-    fails, the rows stay on their old versions, which remain in the file and keep working.
-    """
-    version = rotate_master_key(settings)
-    vault = load_vault(settings)
-    with store.session() as session:
-        count = reencrypt_all(session, vault)
-    return MasterKeyRotation(version=version, reencrypted=count)
 
 
 def _new_record(public: PublicKey, *, label: str) -> KeyRecord:

@@ -1,0 +1,126 @@
+"""Bare repositories of the built-in host on disk, and what a push changed in them.
+
+A repository lives at ``<data_dir>/host/repositories/<id>.git``; the path is built from the
+database id alone, never from a name a user typed. Every git process starts through
+:mod:`repolink.gitcli`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+from repolink import gitcli
+from repolink.errors import GitError
+from repolink.host.events import RefUpdate
+from repolink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_REPOSITORY_ID = re.compile(r"[0-9a-f]{32}")
+
+# Set on every hosted repository: check what is pushed, let partial clones work, and serve
+# only what refs reach.
+REPOSITORY_CONFIG = {
+    "receive.fsckObjects": "true",
+    "uploadpack.allowFilter": "true",
+    "uploadpack.allowAnySHA1InWant": "false",
+}
+DEFAULT_BRANCH = "main"
+LOCAL_GIT_TIMEOUT = 60.0
+
+
+class RepositoryStorage:
+    """Where the host's bare repositories live, and the few git commands run on them."""
+
+    def __init__(self, settings: Settings) -> None:
+        host_dir = settings.resolved_data_dir / "host"
+        self._root = host_dir / "repositories"
+        self._home = host_dir / "git-home"
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    def path_for(self, repository_id: str) -> Path:
+        if not _REPOSITORY_ID.fullmatch(repository_id):
+            # Ids come from our own database; anything else is a bug, not input to serve.
+            raise ValueError("a hosted repository id is 32 lowercase hex digits")
+        return self._root / f"{repository_id}.git"
+
+    def git_env(self, *, git_protocol: str | None = None) -> dict[str, str]:
+        """The hardened environment of every git process on these repositories.
+
+        ``git_protocol`` is the client's ``GIT_PROTOCOL``, already checked by
+        :func:`repolink.host.commands.accepted_git_protocol`.
+        """
+        self._home.mkdir(mode=0o700, parents=True, exist_ok=True)
+        extra = {"GIT_PROTOCOL": git_protocol} if git_protocol is not None else None
+        return gitcli.hardened_env(self._home, extra=extra)
+
+    def create(self, repository_id: str) -> Path:
+        """``git init --bare`` a new repository for ``repository_id`` and configure it."""
+        path = self.path_for(repository_id)
+        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.exists():
+            raise GitError(
+                "repository_dir_exists",
+                f"the directory for repository {repository_id} exists already",
+                f"remove {path} if it is left over from a deleted repository",
+            )
+        env = self.git_env()
+        self._git(
+            ["init", "--bare", "--quiet", f"--initial-branch={DEFAULT_BRANCH}", str(path)], env
+        )
+        for key, value in REPOSITORY_CONFIG.items():
+            self._git(["config", "--file", str(path / "config"), key, value], env)
+        return path
+
+    def delete(self, repository_id: str) -> None:
+        """Remove the repository's directory; a missing directory is not an error."""
+        path = self.path_for(repository_id)
+        if not path.exists():
+            return
+        # Rename first, so the path is gone at once even if removing the files takes long.
+        doomed = path.with_name(f".deleting-{repository_id}-{uuid.uuid4().hex[:8]}")
+        path.rename(doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def read_refs(self, path: Path) -> dict[str, str]:
+        """Every ref of the repository at ``path`` and the object it points at."""
+        output = self._git(
+            ["for-each-ref", "--format=%(objectname) %(refname)"], self.git_env(), git_dir=path
+        )
+        refs: dict[str, str] = {}
+        for line in output.splitlines():
+            objectname, _, refname = line.partition(" ")
+            if refname:
+                refs[refname] = objectname
+        return refs
+
+    def _git(self, args: list[str], env: dict[str, str], git_dir: Path | None = None) -> str:
+        argv = gitcli.git_argv(*args, git_dir=git_dir)
+        result = gitcli.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT)
+        result.check(f"git {args[0]}", code="host_git_failed")
+        return result.stdout.decode("utf-8", "replace")
+
+
+def git_service_argv(program: str, path: Path) -> list[str]:
+    """The command line serving ``program`` (``git-upload-pack`` …) on the bare repo ``path``."""
+    service = program.removeprefix("git-")
+    # --strict: serve exactly this directory, never a .git inside it.
+    options = ["--strict"] if service == "upload-pack" else []
+    return gitcli.git_argv(service, *options, str(path))
+
+
+def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:
+    """The refs that differ between two :meth:`RepositoryStorage.read_refs` snapshots."""
+    updates = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            updates.append(RefUpdate(name, old, new))
+    return updates

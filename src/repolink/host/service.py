@@ -1,0 +1,551 @@
+"""The built-in host's service layer: repositories, account and access keys, authorization.
+
+Every adapter (CLI, HTTP API, SSH server, OpenSSH mode) calls this class and holds no logic of
+its own. Nothing is cached: each call reads the database, so a key removed by one process is
+refused by every other on its next connection or command.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from repolink.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from repolink.host.commands import Verb
+from repolink.host.errors import DuplicateKey
+from repolink.host.info import (
+    AccessKeyInfo,
+    AccountKeyInfo,
+    Grant,
+    KeyHandle,
+    RepositoryInfo,
+)
+from repolink.host.models import AccessKey, AccountKey, HostedRepository, Workspace
+from repolink.host.naming import (
+    RepositoryName,
+    parse_repository_path,
+    validate_slug,
+    validate_workspace,
+)
+from repolink.host.repo_storage import RepositoryStorage
+from repolink.keys import PublicKey, parse_public_key
+from repolink.settings import Settings
+from repolink.store import Store, utcnow
+
+__all__ = [
+    "AccessKeyInfo",
+    "AccountKeyInfo",
+    "Grant",
+    "HostService",
+    "KeyHandle",
+    "RepositoryInfo",
+]
+
+log = logging.getLogger(__name__)
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_LABEL_LENGTH = 200
+
+
+class HostService:
+    """Hosted repositories and the keys that may reach them."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+        self._storage = RepositoryStorage(settings)
+
+    # -- repositories -------------------------------------------------------------------
+
+    def create_repository(self, workspace: str, slug: str) -> RepositoryInfo:
+        """A new, empty bare repository; its workspace is created when it does not exist."""
+        name = RepositoryName(validate_workspace(workspace), validate_slug(slug))
+        created: str | None = None
+        try:
+            with self._store.session() as session:
+                space = self._workspace_row(session, name.workspace, create=True)
+                if self._repository_row(session, space, name.slug) is not None:
+                    raise _repository_exists(name)
+                row = HostedRepository(workspace_id=space.id, slug=name.slug, created_on=utcnow())
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:
+                    raise _repository_exists(name) from None
+                # Inside the transaction: a failed `git init` leaves no row behind.
+                self._storage.create(row.id)
+                created = row.id
+                info = _repository_info(row, space)
+        except BaseException:
+            if created is not None:  # the commit failed: no row, so no directory either
+                self._storage.delete(created)
+            raise
+        log.info("created repository %s (id %s)", info.full_name, info.id)
+        return info
+
+    def list_repositories(self, workspace: str) -> list[RepositoryInfo]:
+        with self._store.session() as session:
+            space = self._existing_workspace(session, workspace)
+            rows = session.scalars(
+                select(HostedRepository)
+                .where(HostedRepository.workspace_id == space.id)
+                .order_by(HostedRepository.slug)
+            )
+            return [_repository_info(row, space) for row in rows]
+
+    def get_repository(self, workspace: str, slug: str) -> RepositoryInfo:
+        with self._store.session() as session:
+            row, space = self._existing_repository(session, workspace, slug)
+            return _repository_info(row, space)
+
+    def delete_repository(self, workspace: str, slug: str) -> None:
+        """Remove the repository, its access keys (and hooks, by cascade) and its files."""
+        with self._store.session() as session:
+            row, space = self._existing_repository(session, workspace, slug)
+            repository_id = row.id
+            session.execute(delete(HostedRepository).where(HostedRepository.id == repository_id))
+        self._storage.delete(repository_id)
+        log.info("deleted repository %s/%s (id %s)", space.name, slug, repository_id)
+
+    def repository_path(self, info: RepositoryInfo) -> Path:
+        """The bare repository's directory on disk (derived from the id alone)."""
+        return self._storage.path_for(info.id)
+
+    def list_workspaces(self) -> list[str]:
+        with self._store.session() as session:
+            return list(session.scalars(select(Workspace.name).order_by(Workspace.name)))
+
+    # -- access keys --------------------------------------------------------------------
+
+    def add_access_key(
+        self, workspace: str, slug: str, key_text: str, *, label: str, writable: bool = False
+    ) -> AccessKeyInfo:
+        """Add a public key to one repository; read-only unless ``writable``."""
+        key = parse_public_key(key_text).key
+        label = _validate_label(label)
+        with self._store.session() as session:
+            repo, space = self._existing_repository(session, workspace, slug)
+            if self._account_key_exists(session, key.sha256_fingerprint):
+                raise Conflict(
+                    "key_is_account_key",
+                    "this key is an account key, so it cannot also be an access key",
+                    "generate a separate key pair for the machine and add that one",
+                )
+            duplicate = session.scalar(
+                select(AccessKey.id).where(
+                    AccessKey.repository_id == repo.id,
+                    AccessKey.fingerprint_sha256 == key.sha256_fingerprint,
+                )
+            )
+            if duplicate is not None:
+                raise _access_key_duplicate(duplicate)
+            row = AccessKey(repository_id=repo.id, writable=writable, **_key_fields(key, label))
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise _access_key_duplicate(None) from None
+            info = _access_key_info(row, _full_name(space, repo))
+        log.info(
+            "added access key %d %s to %s (%s)",
+            info.id,
+            info.fingerprint_sha256,
+            info.repository_full_name,
+            "read/write" if writable else "read-only",
+        )
+        return info
+
+    def list_access_keys(self, workspace: str, slug: str) -> list[AccessKeyInfo]:
+        with self._store.session() as session:
+            repo, space = self._existing_repository(session, workspace, slug)
+            rows = session.scalars(
+                select(AccessKey).where(AccessKey.repository_id == repo.id).order_by(AccessKey.id)
+            )
+            return [_access_key_info(row, _full_name(space, repo)) for row in rows]
+
+    def get_access_key(self, workspace: str, slug: str, key_id: int) -> AccessKeyInfo:
+        with self._store.session() as session:
+            repo, space = self._existing_repository(session, workspace, slug)
+            row = self._existing_access_key(session, repo, key_id)
+            return _access_key_info(row, _full_name(space, repo))
+
+    def update_access_key(
+        self,
+        workspace: str,
+        slug: str,
+        key_id: int,
+        *,
+        label: str | None = None,
+        writable: bool | None = None,
+    ) -> AccessKeyInfo:
+        """Change the label and/or write permission; the key itself never changes."""
+        with self._store.session() as session:
+            repo, space = self._existing_repository(session, workspace, slug)
+            row = self._existing_access_key(session, repo, key_id)
+            if label is not None:
+                row.label = _validate_label(label)
+            if writable is not None:
+                row.writable = writable
+            info = _access_key_info(row, _full_name(space, repo))
+        log.info("updated access key %d on %s", key_id, info.repository_full_name)
+        return info
+
+    def remove_access_key(self, workspace: str, slug: str, key_id: int) -> None:
+        with self._store.session() as session:
+            repo, space = self._existing_repository(session, workspace, slug)
+            row = self._existing_access_key(session, repo, key_id)
+            session.delete(row)
+        log.info("removed access key %d from %s", key_id, _full_name(space, repo))
+
+    # -- account keys -------------------------------------------------------------------
+
+    def add_account_key(self, workspace: str, key_text: str, *, label: str) -> AccountKeyInfo:
+        """Add a person's key to a workspace (created when missing): read and push all of it."""
+        key = parse_public_key(key_text).key
+        label = _validate_label(label)
+        name = validate_workspace(workspace)
+        with self._store.session() as session:
+            if session.scalar(
+                select(AccessKey.id).where(AccessKey.fingerprint_sha256 == key.sha256_fingerprint)
+            ):
+                raise Conflict(
+                    "key_is_access_key",
+                    "this key is an access key of a repository, so it cannot also be an "
+                    "account key",
+                    "use a personal key pair for the account, or remove the access key first",
+                )
+            space = self._workspace_row(session, name, create=True)
+            duplicate = session.scalar(
+                select(AccountKey.id).where(
+                    AccountKey.workspace_id == space.id,
+                    AccountKey.fingerprint_sha256 == key.sha256_fingerprint,
+                )
+            )
+            if duplicate is not None:
+                raise _account_key_duplicate(duplicate)
+            row = AccountKey(workspace_id=space.id, **_key_fields(key, label))
+            session.add(row)
+            try:
+                session.flush()
+            except IntegrityError:
+                raise _account_key_duplicate(None) from None
+            info = _account_key_info(row, space)
+        log.info("added account key %d %s to %s", info.id, info.fingerprint_sha256, name)
+        return info
+
+    def list_account_keys(self, workspace: str) -> list[AccountKeyInfo]:
+        with self._store.session() as session:
+            space = self._existing_workspace(session, workspace)
+            rows = session.scalars(
+                select(AccountKey)
+                .where(AccountKey.workspace_id == space.id)
+                .order_by(AccountKey.id)
+            )
+            return [_account_key_info(row, space) for row in rows]
+
+    def remove_account_key(self, workspace: str, key_id: int) -> None:
+        with self._store.session() as session:
+            space = self._existing_workspace(session, workspace)
+            row = session.get(AccountKey, key_id)
+            if row is None or row.workspace_id != space.id:
+                raise _account_key_not_found(key_id)
+            session.delete(row)
+        log.info("removed account key %d from %s", key_id, space.name)
+
+    # -- authorization ------------------------------------------------------------------
+
+    def is_known_key(self, fingerprint_sha256: str) -> bool:
+        """Whether any account or access key has this exact SHA256 fingerprint."""
+        return self.find_key(fingerprint_sha256) is not None
+
+    def find_key(self, fingerprint_sha256: str) -> KeyHandle | None:
+        """One stored key with this fingerprint (the oldest), or ``None``."""
+        with self._store.session() as session:
+            account_id = session.scalar(
+                select(AccountKey.id)
+                .where(AccountKey.fingerprint_sha256 == fingerprint_sha256)
+                .order_by(AccountKey.id)
+                .limit(1)
+            )
+            if account_id is not None:
+                return KeyHandle("account", account_id)
+            access_id = session.scalar(
+                select(AccessKey.id)
+                .where(AccessKey.fingerprint_sha256 == fingerprint_sha256)
+                .order_by(AccessKey.id)
+                .limit(1)
+            )
+            return KeyHandle("access", access_id) if access_id is not None else None
+
+    def key_fingerprint(self, handle: KeyHandle) -> str | None:
+        """The fingerprint of the key ``handle`` names, ``None`` once it has been removed."""
+        model: type[AccessKey] | type[AccountKey] = (
+            AccountKey if handle.kind == "account" else AccessKey
+        )
+        with self._store.session() as session:
+            return session.scalar(select(model.fingerprint_sha256).where(model.id == handle.id))
+
+    def authorize(self, fingerprint_sha256: str, repo_path: str, verb: Verb) -> Grant:
+        """What the key may do on the repository at ``repo_path`` for ``verb``.
+
+        A repository the key has no grant on is reported exactly like a missing one
+        (``repository_not_found``), so keys cannot probe which repositories exist. A read-only
+        access key asking to write gets ``read_only_key``.
+        """
+        name = parse_repository_path(repo_path)
+        if name is None:
+            raise ValidationError(
+                "repository_path_invalid",
+                "a repository path looks like 'workspace/slug.git'",
+                "clone with git clone git@HOST:WORKSPACE/SLUG.git",
+            )
+        with self._store.session() as session:
+            found = self._find_repository(session, name.workspace, name.slug)
+            if found is None:
+                raise _repository_not_granted(name)
+            repo, space = found
+            info = _repository_info(repo, space)
+            account_id = session.scalar(
+                select(AccountKey.id).where(
+                    AccountKey.workspace_id == space.id,
+                    AccountKey.fingerprint_sha256 == fingerprint_sha256,
+                )
+            )
+            if account_id is not None:
+                return Grant(info, "account", account_id, writable=True)
+            access = session.execute(
+                select(AccessKey.id, AccessKey.writable).where(
+                    AccessKey.repository_id == repo.id,
+                    AccessKey.fingerprint_sha256 == fingerprint_sha256,
+                )
+            ).first()
+            if access is None:
+                raise _repository_not_granted(name)
+            grant = Grant(info, "access", access.id, writable=access.writable)
+        if verb == "write" and not grant.writable:
+            raise PermissionDenied(
+                "read_only_key",
+                "this access key is read-only",
+                f"ask an admin of {info.full_name} to make access key {grant.key_id} writable "
+                f"(repolink host access-key update {info.full_name} {grant.key_id} --write)",
+            )
+        return grant
+
+    def mark_key_used(self, grant: Grant) -> None:
+        """Record that the granted key was used now; written at most once a minute per key."""
+        model: type[AccessKey] | type[AccountKey] = (
+            AccountKey if grant.key_kind == "account" else AccessKey
+        )
+        now = utcnow()
+        stale = now - LAST_USED_RESOLUTION
+        with self._store.session() as session:
+            # Read first: most uses are within the minute, and a read takes no write lock
+            # (many parallel clones of one key must not queue for SQLite's writer).
+            last_used = session.scalar(select(model.last_used).where(model.id == grant.key_id))
+            if last_used is not None and last_used >= stale:
+                return
+            # A conditional UPDATE, so concurrent connections of one key write at most once.
+            session.execute(
+                update(model)
+                .where(
+                    model.id == grant.key_id,
+                    or_(model.last_used.is_(None), model.last_used < stale),
+                )
+                .values(last_used=now)
+            )
+
+    # -- rows ---------------------------------------------------------------------------
+
+    def _workspace_row(self, session: Session, name: str, *, create: bool) -> Workspace:
+        row = session.scalar(select(Workspace).where(Workspace.name == name))
+        if row is None:
+            if not create:
+                raise _workspace_not_found()
+            row = Workspace(name=name, created_on=utcnow())
+            session.add(row)
+            session.flush()
+        return row
+
+    def _existing_workspace(self, session: Session, workspace: str) -> Workspace:
+        return self._workspace_row(session, validate_workspace(workspace), create=False)
+
+    def _repository_row(
+        self, session: Session, space: Workspace, slug: str
+    ) -> HostedRepository | None:
+        return session.scalar(
+            select(HostedRepository).where(
+                HostedRepository.workspace_id == space.id, HostedRepository.slug == slug
+            )
+        )
+
+    def _find_repository(
+        self, session: Session, workspace: str, slug: str
+    ) -> tuple[HostedRepository, Workspace] | None:
+        space = session.scalar(select(Workspace).where(Workspace.name == workspace))
+        if space is None:
+            return None
+        repo = self._repository_row(session, space, slug)
+        return (repo, space) if repo is not None else None
+
+    def _existing_repository(
+        self, session: Session, workspace: str, slug: str
+    ) -> tuple[HostedRepository, Workspace]:
+        name = RepositoryName(validate_workspace(workspace), validate_slug(slug))
+        found = self._find_repository(session, name.workspace, name.slug)
+        if found is None:
+            raise NotFound(
+                "repository_not_found",
+                f"there is no repository {name.full_name}",
+                f"list the repositories with: repolink host repo list {name.workspace}",
+            )
+        return found
+
+    def _existing_access_key(
+        self, session: Session, repo: HostedRepository, key_id: int
+    ) -> AccessKey:
+        row = session.get(AccessKey, key_id)
+        if row is None or row.repository_id != repo.id:
+            raise NotFound(
+                "access_key_not_found",
+                f"this repository has no access key {key_id}",
+                "list its access keys to find the id",
+            )
+        return row
+
+    def _account_key_exists(self, session: Session, fingerprint: str) -> bool:
+        return (
+            session.scalar(
+                select(AccountKey.id).where(AccountKey.fingerprint_sha256 == fingerprint).limit(1)
+            )
+            is not None
+        )
+
+
+# -- conversions and errors ---------------------------------------------------------------
+
+
+def _full_name(space: Workspace, repo: HostedRepository) -> str:
+    return f"{space.name}/{repo.slug}"
+
+
+def _repository_info(row: HostedRepository, space: Workspace) -> RepositoryInfo:
+    full_name = _full_name(space, row)
+    return RepositoryInfo(
+        id=row.id,
+        workspace=space.name,
+        slug=row.slug,
+        full_name=full_name,
+        created_on=row.created_on,
+        ssh_clone_path=f"{full_name}.git",
+    )
+
+
+def _key_fields(key: PublicKey, label: str) -> dict[str, object]:
+    return {
+        "label": label,
+        "key_type": key.key_type,
+        "public_key": key.openssh_line(with_comment=False),
+        "comment": key.comment,
+        "fingerprint_sha256": key.sha256_fingerprint,
+        "fingerprint_md5": key.md5_fingerprint,
+        "added_on": utcnow(),
+    }
+
+
+def _access_key_info(row: AccessKey, full_name: str) -> AccessKeyInfo:
+    return AccessKeyInfo(
+        id=row.id,
+        repository_full_name=full_name,
+        label=row.label,
+        key=row.public_key,
+        comment=row.comment,
+        key_type=row.key_type,
+        fingerprint_sha256=row.fingerprint_sha256,
+        fingerprint_md5=row.fingerprint_md5,
+        read_only=not row.writable,
+        added_on=row.added_on,
+        last_used=row.last_used,
+    )
+
+
+def _account_key_info(row: AccountKey, space: Workspace) -> AccountKeyInfo:
+    return AccountKeyInfo(
+        id=row.id,
+        workspace=space.name,
+        label=row.label,
+        key=row.public_key,
+        comment=row.comment,
+        key_type=row.key_type,
+        fingerprint_sha256=row.fingerprint_sha256,
+        fingerprint_md5=row.fingerprint_md5,
+        added_on=row.added_on,
+        last_used=row.last_used,
+    )
+
+
+def _validate_label(label: str) -> str:
+    label = label.strip()
+    if not label or len(label) > MAX_LABEL_LENGTH or not label.isprintable():
+        raise ValidationError(
+            "label_invalid",
+            f"a key label is 1–{MAX_LABEL_LENGTH} printable characters",
+            "name the machine or purpose, e.g. --label 'ci runner'",
+        )
+    return label
+
+
+def _repository_exists(name: RepositoryName) -> Conflict:
+    return Conflict(
+        "repository_exists",
+        f"the repository {name.full_name} exists already",
+        "choose another slug, or delete the existing repository first",
+    )
+
+
+def _repository_not_granted(name: RepositoryName) -> NotFound:
+    # One text for "missing" and "not yours": the answer must not reveal which.
+    return NotFound(
+        "repository_not_found",
+        f"repository {name.full_name} not found",
+        "check the path, and that your key was added to this repository as an access key "
+        "(or to its workspace as an account key)",
+    )
+
+
+def _workspace_not_found() -> NotFound:
+    return NotFound(
+        "workspace_not_found",
+        "there is no such workspace",
+        "a workspace is created with its first repository: repolink host repo create WS/SLUG",
+    )
+
+
+def _access_key_duplicate(existing_id: int | None) -> DuplicateKey:
+    which = f" (access key {existing_id})" if existing_id is not None else ""
+    return DuplicateKey(
+        "access_key_duplicate",
+        f"this key is already an access key of this repository{which}",
+        "nothing to do; to change its label or permission, update that access key instead",
+    )
+
+
+def _account_key_duplicate(existing_id: int | None) -> DuplicateKey:
+    which = f" (account key {existing_id})" if existing_id is not None else ""
+    return DuplicateKey(
+        "account_key_duplicate",
+        f"this key is already an account key of this workspace{which}",
+        "nothing to do; remove that account key first to replace it",
+    )
+
+
+def _account_key_not_found(key_id: int) -> NotFound:
+    return NotFound(
+        "account_key_not_found",
+        f"this workspace has no account key {key_id}",
+        "list its account keys to find the id",
+    )

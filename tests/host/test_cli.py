@@ -1,0 +1,225 @@
+"""``repolink host …``: the admin commands in process, ``serve`` as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from hostkit import GitClient, KeyPair
+from typer.testing import CliRunner
+
+from repolink.cli.host import app
+from repolink.host.hostkeys import ensure_host_keys
+from repolink.settings import Settings
+
+MakeKey = Callable[[str], KeyPair]
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Callable[..., str]:
+    runner = CliRunner()
+    env = {"REPOLINK_DATA_DIR": str(tmp_path / "data")}
+
+    def invoke(*args: str, input: str | None = None) -> str:
+        result = runner.invoke(app, list(args), env=env, input=input, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    return invoke
+
+
+def _repolink(tmp_path: Path, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [sys.executable, "-m", "repolink", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+    )
+
+
+def test_repositories(cli: Callable[..., str], tmp_path: Path) -> None:
+    assert "created team/app" in cli("repo", "create", "team/app")
+    cli("repo", "create", "team/lib.git")
+    listed = json.loads(cli("repo", "list", "team", "--json"))
+    assert [(r["full_name"], r["ssh_clone_path"]) for r in listed] == [
+        ("team/app", "team/app.git"),
+        ("team/lib", "team/lib.git"),
+    ]
+    assert "team/lib" in cli("repo", "list", "team")
+    assert "deleted team/lib" in cli("repo", "delete", "team/lib", "--yes")
+    assert [r["slug"] for r in json.loads(cli("repo", "list", "team", "--json"))] == ["app"]
+
+
+def test_access_keys(cli: Callable[..., str], make_key: MakeKey) -> None:
+    cli("repo", "create", "team/app")
+    reader, writer = make_key("reader"), make_key("writer")
+    added = json.loads(
+        cli(
+            "access-key",
+            "add",
+            "team/app",
+            str(reader.private_path) + ".pub",
+            "--label",
+            "ci",
+            "--json",
+        )
+    )
+    assert added["read_only"] is True
+    assert added["fingerprint_sha256"] == reader.fingerprint
+    assert added["key"] == " ".join(reader.public_line.split()[:2])
+    from_stdin = cli(
+        "access-key",
+        "add",
+        "team/app",
+        "-",
+        "--label",
+        "deploy",
+        "--write",
+        input=writer.public_line,
+    )
+    assert "(read/write)" in from_stdin and writer.fingerprint in from_stdin
+
+    keys = json.loads(cli("access-key", "list", "team/app", "--json"))
+    assert [(k["label"], k["read_only"], k["last_used"]) for k in keys] == [
+        ("ci", True, None),
+        ("deploy", False, None),
+    ]
+    cli("access-key", "update", "team/app", str(added["id"]), "--write", "--label", "ci-2")
+    updated = json.loads(cli("access-key", "list", "team/app", "--json"))[0]
+    assert (updated["label"], updated["read_only"]) == ("ci-2", False)
+    cli("access-key", "remove", "team/app", str(added["id"]))
+    assert [k["label"] for k in json.loads(cli("access-key", "list", "team/app", "--json"))] == [
+        "deploy"
+    ]
+
+
+def test_account_keys(cli: Callable[..., str], make_key: MakeKey) -> None:
+    key = make_key("person")
+    out = cli("account-key", "add", "team", str(key.private_path) + ".pub", "--label", "laptop")
+    assert "added account key 1 to team" in out
+    [listed] = json.loads(cli("account-key", "list", "team", "--json"))
+    assert (listed["label"], listed["fingerprint_sha256"]) == ("laptop", key.fingerprint)
+    cli("account-key", "remove", "team", "1")
+    assert json.loads(cli("account-key", "list", "team", "--json")) == []
+
+
+def test_fingerprints(cli: Callable[..., str], tmp_path: Path) -> None:
+    out = cli("fingerprints", "--host", "git.example.com", "--port", "2222")
+    keys = ensure_host_keys(Settings(data_dir=tmp_path / "data"))
+    for key in keys:
+        assert key.fingerprint_sha256 in out
+        assert f"[git.example.com]:2222 {key.public_line}" in out
+    as_json = json.loads(cli("fingerprints", "--json"))
+    assert [entry["fingerprint_sha256"] for entry in as_json] == [
+        key.fingerprint_sha256 for key in keys
+    ]
+
+
+def test_errors_are_one_line_with_exit_status(tmp_path: Path, make_key: MakeKey) -> None:
+    missing = _repolink(tmp_path, "host", "access-key", "list", "team/ghost")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        missing.stderr.strip()
+    ] and missing.stderr.startswith("error: repository_not_found: ")
+
+    private = make_key("oops").private_path
+    pasted = _repolink(
+        tmp_path,
+        "host",
+        "account-key",
+        "add",
+        "team",
+        "-",
+        "--label",
+        "x",
+        input=private.read_text(),
+    )
+    assert pasted.returncode == 2
+    assert "key_is_private" in pasted.stderr
+    assert "PRIVATE KEY" not in pasted.stderr + pasted.stdout
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    env["REPOLINK_ADMIN_TOKEN"] = "serve-test-token"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "repolink",
+            "host",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        ssh_port = http_port = 0
+        while not (ssh_port and http_port):
+            line = process.stdout.readline()
+            if not line:
+                pytest.fail(
+                    f"serve exited early: {process.stderr.read() if process.stderr else ''}"
+                )
+            if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
+                ssh_port = int(match.group(1))
+            if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/", line):
+                http_port = int(match.group(1))
+        yield process, ssh_port, http_port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_serve_runs_ssh_and_http_until_sigterm(
+    served: tuple[subprocess.Popen[str], int, int],
+    tmp_path: Path,
+    make_key: MakeKey,
+    cli: Callable[..., str],
+) -> None:
+    process, ssh_port, http_port = served
+    # Changes made by the CLI reach the running server at once.
+    key = make_key("person")
+    cli("repo", "create", "team/app")
+    cli("account-key", "add", "team", "-", "--label", "p", input=key.public_line)
+    keys = ensure_host_keys(Settings(data_dir=tmp_path / "data"))
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("".join(f"{k.known_hosts_line('127.0.0.1', ssh_port)}\n" for k in keys))
+    client = GitClient(tmp_path / "home", key, known_hosts, ssh_port)
+    listed = client.git("ls-remote", client.url("team/app.git"))
+    assert listed.returncode == 0, listed.stderr
+
+    response = httpx.get(
+        f"http://127.0.0.1:{http_port}/host/api/2.0/repositories/team",
+        headers={"Authorization": "Bearer serve-test-token"},
+    )
+    assert response.status_code == 200
+    assert "team/app" in response.text
+
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0

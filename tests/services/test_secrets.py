@@ -1,0 +1,54 @@
+"""repolink.services.secrets: a master-key rotation reaches every kind of stored secret."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from repolink.host.hook_models import HostHook
+from repolink.host.hooks import HookService, secret_record_id
+from repolink.host.service import HostService
+from repolink.keys import generate_key
+from repolink.services.key_records import load_private_key, store_private_key
+from repolink.services.secrets import MasterKeyRotation, rotate_secret_key
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.vault import load_vault, token_version
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings) as opened:
+        yield opened
+
+
+def test_rotation_reencrypts_private_keys_and_webhook_secrets(
+    settings: Settings, store: Store
+) -> None:
+    key = generate_key()
+    with store.session() as session:
+        record_id = store_private_key(session, load_vault(settings), key, label="deploy").id
+    host = HostService(settings, store)
+    host.create_repository("acme", "widgets")
+    hook = HookService(settings, store, host).add_hook(
+        "acme", "widgets", "http://127.0.0.1:9/hook", secret="s3cret-value"
+    )
+
+    assert rotate_secret_key(store, settings) == MasterKeyRotation(version=2, reencrypted=2)
+
+    vault = load_vault(settings)
+    with store.session() as session:
+        assert load_private_key(session, vault, record_id) == key
+        row = session.scalars(select(HostHook).where(HostHook.uuid == hook.uuid)).one()
+        assert row.secret_encrypted is not None
+        assert token_version(row.secret_encrypted) == 2
+        secret = vault.decrypt(row.secret_encrypted, record_id=secret_record_id(hook.uuid))
+        assert secret == b"s3cret-value"
