@@ -62,3 +62,18 @@ def test_unknown_command_is_bad_input_exit_2_without_traceback() -> None:
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "no-such-command" in done.stderr
+
+
+def test_typer_exit_code_reaches_the_shell() -> None:
+    import typer
+
+    def leave() -> None:
+        raise typer.Exit(3)
+
+    cli.app.command("exit-for-test")(leave)
+    try:
+        assert _run_main(["exit-for-test"]) == 3
+    finally:
+        cli.app.registered_commands = [
+            c for c in cli.app.registered_commands if c.name != "exit-for-test"
+        ]

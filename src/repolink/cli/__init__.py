@@ -28,22 +28,22 @@ app = typer.Typer(
 
 def _register_subcommands() -> None:
     # Imported here so that `import repolink.cli` builds nothing until main() runs.
-    from repolink.cli import admin, keys
+    from repolink.cli import admin, host, hostkeys, keys
 
-    app.add_typer(keys.app, name="keys")
-    app.add_typer(admin.app, name="admin")
-    try:
-        from repolink.cli import host
-    except ImportError:  # the host adapter is optional until its issue lands
+    if app.registered_groups:
         return
+    app.add_typer(keys.app, name="keys")
+    app.add_typer(hostkeys.app, name="hostkeys")
     app.add_typer(host.app, name="host")
+    app.add_typer(admin.app, name="admin")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``repolink`` script."""
     _register_subcommands()
     try:
-        app(args=argv, prog_name="repolink", standalone_mode=False)
+        # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
+        result = app(args=argv, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
         err_console.print(f"error: {exc.one_line()}", markup=False)
         sys.exit(exc.exit_code)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(1)
     else:
-        sys.exit(0)
+        sys.exit(result if isinstance(result, int) else 0)
 
 
 def _is_usage_error(exc: Exception) -> bool:

@@ -1,0 +1,143 @@
+"""``repolink hostkeys``: scan, trust, list and remove SSH host keys.
+
+A thin adapter over :mod:`repolink.hostkeys`. ``scan`` trusts nothing; ``trust`` stores the
+one key whose fingerprint was given, and only if the server presents it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from repolink.cli._common import console, load_settings, print_json
+from repolink.errors import ValidationError
+from repolink.hostkeys import (
+    TrustedHostKey,
+    display_name,
+    list_known_hosts,
+    parse_host_port,
+    remove,
+    scan,
+    scanner_for,
+    trust,
+)
+from repolink.store import Store
+
+log = logging.getLogger(__name__)
+
+app = typer.Typer(
+    help="SSH host keys: shipped pins for bitbucket.org, github.com and gitlab.com, and keys "
+    "trusted explicitly for other hosts.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_HOST_HELP = "HOST or HOST:PORT; IPv6 as [2001:db8::1] or [2001:db8::1]:2222."
+
+
+@app.command("scan")
+def scan_command(
+    target: Annotated[str, typer.Argument(metavar="HOST[:PORT]", help=_HOST_HELP)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Show the host keys a server presents (type, SHA256 fingerprint, key). Trusts nothing."""
+    host, port = parse_host_port(target)
+    settings = load_settings()
+    keys = scan(host, port, connect_timeout=settings.ssh_connect_timeout)
+    if as_json:
+        print_json([key.as_dict() for key in keys])
+        return
+    name = display_name(host, port)
+    console.print(f"{name} presents {len(keys)} host key(s); none is trusted by this scan:")
+    for key in keys:
+        console.print(f"  {key.key_type}  {key.fingerprint}", markup=False)
+        console.print(f"    {key.public_line}", markup=False, soft_wrap=True)
+    console.print(
+        "Check a fingerprint with the server's admin or the service's documentation, then run: "
+        f"repolink hostkeys trust {name} --fingerprint SHA256:…",
+        markup=False,
+    )
+
+
+@app.command("trust")
+def trust_command(
+    target: Annotated[str, typer.Argument(metavar="HOST[:PORT]", help=_HOST_HELP)],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="SHA256:… of the key to trust, checked out of band."),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Trust a key of a host with shipped pins; the pins then stop being trusted.",
+        ),
+    ] = False,
+) -> None:
+    """Trust the host key with this fingerprint, if the server presents it."""
+    host, port = parse_host_port(target)
+    name = display_name(host, port)
+    if fingerprint is None:
+        raise ValidationError(
+            "fingerprint_required",
+            "no fingerprint given; repolink trusts a host key only by its fingerprint",
+            f"run `repolink hostkeys scan {name}`, check a fingerprint out of band, then add "
+            "--fingerprint SHA256:…",
+        )
+    settings = load_settings()
+    with Store.open(settings) as store, store.session() as session:
+        outcome = trust(
+            session, host, port, fingerprint, scanner=scanner_for(settings), force=force
+        )
+    key = outcome.key
+    verb = "trusted" if outcome.created else "already trusted"
+    console.print(f"{verb}: {name} {key.key_type} {key.fingerprint}", markup=False)
+    if key.overrides_pin:
+        console.print(f"the shipped host keys of {name} are no longer trusted", markup=False)
+
+
+@app.command("list")
+def list_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """List trusted host keys; shipped pins are marked."""
+    settings = load_settings()
+    with Store.open(settings) as store, store.session() as session:
+        keys = list_known_hosts(session)
+    if as_json:
+        print_json([key.as_dict() for key in keys])
+        return
+    table = Table("host", "type", "fingerprint", "source", "since")
+    for key in keys:
+        table.add_row(key.name, key.key_type, key.fingerprint, _source(key), _since(key))
+    console.print(table)
+
+
+@app.command("remove")
+def remove_command(
+    target: Annotated[str, typer.Argument(metavar="HOST[:PORT]", help=_HOST_HELP)],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option("--fingerprint", help="Remove only this key (default: all stored keys)."),
+    ] = None,
+) -> None:
+    """Remove stored host keys of a host (shipped pins cannot be removed)."""
+    host, port = parse_host_port(target)
+    settings = load_settings()
+    with Store.open(settings) as store, store.session() as session:
+        removed = remove(session, host, port, fingerprint)
+    for key in removed:
+        console.print(f"removed: {key.name} {key.key_type} {key.fingerprint}", markup=False)
+
+
+def _source(key: TrustedHostKey) -> str:
+    if key.shipped:
+        return "shipped (overridden)" if key.overridden else "shipped"
+    return "stored (overrides pins)" if key.overrides_pin else "stored"
+
+
+def _since(key: TrustedHostKey) -> str:
+    return key.trusted_at.strftime("%Y-%m-%d %H:%M") if key.trusted_at else "-"
