@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
-# What `make run` starts. Until `repolink serve` exists this is a short, real walkthrough of the
-# key commands on the local data directory.
+# What `make run` starts: the built-in Git host (SSH + Bitbucket-shaped HTTP API) on the local
+# data directory. It grows into `repolink serve` as the platform issues land.
 set -eu
 bin=.venv/bin
-dir=${REPOLINK_DATA_DIR:-.repolink}/walkthrough
-mkdir -p "$dir"
-rm -f "$dir/deploy_key" "$dir/deploy_key.pub"
-echo "== repolink keys generate --type ed25519 --out $dir/deploy_key"
-"$bin/repolink" keys generate --type ed25519 --comment "repolink walkthrough" --out "$dir/deploy_key"
-echo
-echo "== repolink keys inspect $dir/deploy_key"
-"$bin/repolink" keys inspect "$dir/deploy_key"
+ssh_listen=${REPOLINK_SSH_LISTEN:-127.0.0.1:2222}
+http_listen=${REPOLINK_HTTP_LISTEN:-127.0.0.1:8081}
+echo "repolink: data in ${REPOLINK_DATA_DIR:-.repolink}; try, in another terminal:"
+echo "  $bin/repolink host repo create acme/widgets"
+echo "  $bin/repolink keys generate --out deploy_key && $bin/repolink host access-key add acme/widgets deploy_key.pub --label CI"
+echo "  $bin/repolink host token create   # bearer token for http://$http_listen/host/api/2.0"
+exec "$bin/repolink" host serve --listen "$ssh_listen" --http "$http_listen"

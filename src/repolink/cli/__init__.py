@@ -7,6 +7,7 @@ the user.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 
@@ -26,24 +27,33 @@ app = typer.Typer(
 )
 
 
-def _register_subcommands() -> None:
-    # Imported here so that `import repolink.cli` builds nothing until main() runs.
-    from repolink.cli import admin, host, hostkeys, keys
+# Subcommand groups, imported only when used: `repolink host shell`, run by sshd on every
+# connection in OpenSSH mode, must not pay for importing the whole product.
+SUBCOMMANDS: dict[str, str] = {
+    "keys": "repolink.cli.keys",
+    "hostkeys": "repolink.cli.hostkeys",
+    "host": "repolink.cli.host",
+    "admin": "repolink.cli.admin",
+}
 
-    if app.registered_groups:
-        return
-    app.add_typer(keys.app, name="keys")
-    app.add_typer(hostkeys.app, name="hostkeys")
-    app.add_typer(host.app, name="host")
-    app.add_typer(admin.app, name="admin")
+
+def _register_subcommands(argv: list[str]) -> None:
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    wanted = [first] if first in SUBCOMMANDS else list(SUBCOMMANDS)
+    registered = {group.name for group in app.registered_groups}
+    for name in wanted:
+        if name not in registered:
+            module = importlib.import_module(SUBCOMMANDS[name])
+            app.add_typer(module.app, name=name)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``repolink`` script."""
-    _register_subcommands()
+    args = sys.argv[1:] if argv is None else argv
+    _register_subcommands(args)
     try:
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
-        result = app(args=argv, prog_name="repolink", standalone_mode=False)
+        result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
         err_console.print(f"error: {exc.one_line()}", markup=False)
         sys.exit(exc.exit_code)
