@@ -30,10 +30,15 @@ app = typer.Typer(
 # Subcommand groups, imported only when used: `repolink host shell`, run by sshd on every
 # connection in OpenSSH mode, must not pay for importing the whole product.
 SUBCOMMANDS: dict[str, str] = {
-    "keys": "repolink.cli.keys",
-    "hostkeys": "repolink.cli.hostkeys",
-    "host": "repolink.cli.host",
-    "admin": "repolink.cli.admin",
+    "project": "repolink.cli.platform:project_app",
+    "repo": "repolink.cli.platform:repo_app",
+    "fetch": "repolink.cli.platform:fetch_app",
+    "commits": "repolink.cli.platform:commits_app",
+    "refs": "repolink.cli.platform:refs_app",
+    "keys": "repolink.cli.keys:app",
+    "hostkeys": "repolink.cli.hostkeys:app",
+    "host": "repolink.cli.host:app",
+    "admin": "repolink.cli.admin:app",
 }
 
 
@@ -43,8 +48,9 @@ def _register_subcommands(argv: list[str]) -> None:
     registered = {group.name for group in app.registered_groups}
     for name in wanted:
         if name not in registered:
-            module = importlib.import_module(SUBCOMMANDS[name])
-            app.add_typer(module.app, name=name)
+            module_name, attribute = SUBCOMMANDS[name].split(":")
+            sub_app = getattr(importlib.import_module(module_name), attribute)
+            app.add_typer(sub_app, name=name)
 
 
 def main(argv: list[str] | None = None) -> None:

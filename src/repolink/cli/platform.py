@@ -1,0 +1,541 @@
+"""``repolink project|repo|fetch|commits|refs``: the platform side, a thin adapter.
+
+Register everything on the root app with :func:`register`. Read commands take ``--json``.
+A fetch shows a progress bar fed from git's own progress and ends with how many new commits
+arrived. ``repo connect`` prints the deploy key's public half once (the private half never),
+then tries the first fetch; when it fails the connection is kept and the command exits
+non-zero with the diagnosis and its fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+from rich.table import Table
+from typer.core import TyperGroup
+
+from repolink.cli._common import console, err_console, load_settings, print_json
+from repolink.errors import ValidationError
+from repolink.keys import KEY_TYPES, PrivateKey
+from repolink.keys.repair import MAX_INPUT_CHARS
+from repolink.platform.commits import (
+    DEFAULT_LIMIT,
+    CommitInfo,
+    hide_commits,
+    list_commits,
+    list_refs,
+    unhide_commits,
+)
+from repolink.platform.connect import ConnectOutcome, connect_repository
+from repolink.platform.connections import (
+    ConnectionInfo,
+    connection_info,
+    disconnect,
+    import_private_key,
+)
+from repolink.platform.fetch import FetchResult, fetch_project
+from repolink.platform.progress import FetchProgress
+from repolink.platform.projects import (
+    create_project,
+    delete_project,
+    list_projects,
+    project_info,
+)
+from repolink.platform.register import register_access_key
+from repolink.settings import Settings
+from repolink.store import Store
+
+log = logging.getLogger(__name__)
+
+INSTRUCTION = (
+    "Add this public key as a read-only access key (deploy key) on the repository — "
+    "Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys, without "
+    "write access — then run: repolink fetch {project}"
+)
+
+ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+class _DefaultToList(TyperGroup):
+    """``repolink commits PROJECT …`` means ``repolink commits list PROJECT …``."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["list", *args]
+        return super().parse_args(ctx, args)
+
+
+project_app = typer.Typer(help="Projects of the platform.", no_args_is_help=True)
+repo_app = typer.Typer(help="A project's repository connection.", no_args_is_help=True)
+commits_app = typer.Typer(
+    cls=_DefaultToList,
+    help="List a project's commits (repolink commits PROJECT …), hide and unhide them.",
+    no_args_is_help=True,
+)
+
+
+class _SingleCommand(TyperGroup):
+    """A group that is one command (so every top-level name is an app for ``add_typer``):
+    options may follow the argument, and the usage line offers no subcommand."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [piece for piece in pieces if piece != getattr(self, "subcommand_metavar", None)]
+
+
+_SINGLE = {"allow_interspersed_args": True}
+fetch_app = typer.Typer(
+    cls=_SingleCommand,
+    help="Fetch a project's repository and index its new commits.",
+    context_settings=_SINGLE,
+)
+refs_app = typer.Typer(
+    cls=_SingleCommand,
+    help="List a project's branches and tags with their tips.",
+    context_settings=_SINGLE,
+)
+
+
+
+@contextmanager
+def _store() -> Iterator[tuple[Settings, Store]]:
+    settings = load_settings()
+    with Store.open(settings) as store:
+        yield settings, store
+
+
+# -- projects ---------------------------------------------------------------------------------
+
+
+@project_app.command("create")
+def project_create(
+    name: Annotated[str, typer.Argument(help="A display name, e.g. 'API server'.")],
+    slug: Annotated[
+        str | None, typer.Option(help="The slug (default: made from the name).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a project."""
+    with _store() as (_settings, store), store.session() as session:
+        info = create_project(session, name, slug=slug)
+    if as_json:
+        print_json(info.as_dict())
+        return
+    console.print(f"created project {info.slug} ({info.name})", markup=False)
+
+
+@project_app.command("list")
+def project_list(as_json: JsonOption = False) -> None:
+    """List the projects."""
+    with _store() as (_settings, store), store.session() as session:
+        projects = list_projects(session)
+    if as_json:
+        print_json([info.as_dict() for info in projects])
+        return
+    table = Table("slug", "name", "repository", "created")
+    for info in projects:
+        table.add_row(
+            info.slug, info.name, "connected" if info.connected else "—", _when(info.created_at)
+        )
+    console.print(table)
+
+
+@project_app.command("delete")
+def project_delete(project: ProjectArgument, yes: YesOption = False) -> None:
+    """Delete a project with its connection, mirror, commit index and deploy key."""
+    with _store() as (settings, store):
+        with store.session() as session:
+            project_info(session, project)  # fails before asking when there is no such project
+        if not yes:
+            typer.confirm(f"delete project {project} and its mirror and deploy key?", abort=True)
+        delete_project(store, settings, project)
+    console.print(f"deleted project {project}", markup=False)
+
+
+# -- repository connection --------------------------------------------------------------------
+
+
+@repo_app.command("connect")
+def repo_connect(
+    project: ProjectArgument,
+    url: Annotated[str, typer.Argument(help="SSH URL: git@host:team/repo.git or ssh://…")],
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate a new deploy key (default ed25519).")
+    ] = False,
+    key_type: Annotated[
+        str, typer.Option("--type", help="With --generate: ed25519 (default), rsa or ecdsa.")
+    ] = "ed25519",
+    bits: Annotated[
+        int | None, typer.Option(help="With --generate: RSA 2048/3072/4096, ECDSA 256/384/521.")
+    ] = None,
+    key_path: Annotated[
+        str | None,
+        typer.Option("--key", metavar="PATH|-", help="Import this private key file (- : stdin)."),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="File holding the passphrase of the imported key.")
+    ] = None,
+    register_on_host: Annotated[
+        bool,
+        typer.Option(
+            "--register-on-host",
+            help="With --generate: add the key as a read-only access key through the host's "
+            "Bitbucket-shaped API before fetching.",
+        ),
+    ] = False,
+    host_api: Annotated[
+        str | None,
+        typer.Option(
+            help="The host API: http://HOST:PORT of a repolink host, or an API root such as "
+            "https://api.bitbucket.org/2.0."
+        ),
+    ] = None,
+    host_token: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REPOLINK_HOST_API_TOKEN",
+            show_envvar=True,
+            help="Bearer token for --host-api (better given in the environment).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Connect PROJECT to a repository with a deploy key, then fetch it once."""
+    if generate == (key_path is not None):
+        raise ValidationError(
+            "key_choice_required",
+            "choose exactly one of --generate and --key",
+            "use --generate for a new deploy key, or --key FILE to import one",
+        )
+    if key_type not in KEY_TYPES:
+        raise ValidationError(
+            "key_type_invalid",
+            "the key type must be ed25519, rsa or ecdsa",
+            "use --type ed25519 (recommended), rsa or ecdsa",
+        )
+    if register_on_host and (not generate or not host_api or not host_token):
+        raise ValidationError(
+            "register_on_host_incomplete",
+            "--register-on-host needs --generate, --host-api and a token",
+            "add --host-api URL and set REPOLINK_HOST_API_TOKEN (or --host-token)",
+        )
+    imported: PrivateKey | None = None
+    if key_path is not None:
+        passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
+        imported = import_private_key(_read_key_input(key_path), passphrase)
+
+    def before_fetch(connection: ConnectionInfo) -> None:
+        if not as_json:
+            _print_deploy_key(connection, generated=imported is None)
+        if register_on_host:
+            assert host_api is not None and host_token is not None
+            register_access_key(
+                host_api,
+                host_token,
+                connection.url,
+                connection.deploy_key.public_key,
+                label=f"repolink {project}",
+            )
+            if not as_json:
+                console.print("added as a read-only access key on the host", markup=False)
+
+    with _store() as (settings, store), _progress(quiet=as_json) as on_progress:
+        outcome = connect_repository(
+            store,
+            settings,
+            project,
+            url,
+            key=imported,
+            key_type=key_type,
+            bits=bits,
+            before_fetch=before_fetch,
+            on_progress=on_progress,
+        )
+    _finish_connect(outcome, as_json=as_json)
+
+
+def _print_deploy_key(connection: ConnectionInfo, *, generated: bool) -> None:
+    key = connection.deploy_key
+    verb = "generated" if generated else "imported"
+    console.print(
+        f"saved connection of {connection.project} to {connection.url} "
+        f"({verb} {key.key_type} deploy key)",
+        markup=False,
+    )
+    console.print(key.public_key, markup=False)
+    console.print(key.fingerprint_sha256, markup=False)
+    console.print(key.fingerprint_md5, markup=False)
+    console.print(INSTRUCTION.format(project=connection.project), markup=False)
+
+
+def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
+    if as_json:
+        print_json(
+            {
+                "connection": outcome.connection.as_dict(),
+                "generated": outcome.generated,
+                "fetch": outcome.fetch.as_dict() if outcome.fetch else None,
+                "error": outcome.error.as_dict() if outcome.error else None,
+            }
+        )
+    elif outcome.fetch is not None:
+        _print_fetch(outcome.fetch)
+    if outcome.error is not None:
+        if not as_json:
+            err_console.print(
+                "the connection is saved; fix the cause below, then: "
+                f"repolink fetch {outcome.connection.project}",
+                markup=False,
+            )
+        # The root command prints it as one line and exits with its status.
+        raise outcome.error
+
+
+@repo_app.command("show")
+def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
+    """Show the connection: URL, state of the last fetch, deploy key, index size."""
+    with _store() as (_settings, store), store.session() as session:
+        info = connection_info(session, project)
+    if as_json:
+        print_json(info.as_dict())
+        return
+    key = info.deploy_key
+    rows: list[tuple[str, str]] = [
+        ("project", info.project),
+        ("url", info.url),
+        ("state", info.state),
+        ("attempted", _when(info.attempted_at)),
+        ("fetched", _when(info.fetched_at)),
+    ]
+    if info.error_code:
+        rows += [
+            ("error", f"{info.error_code}: {info.error_message}"),
+            ("fix", info.error_hint or ""),
+        ]
+    rows += [
+        ("deploy key", f"{key.key_type} ({key.bits} bits, {key.origin})"),
+        ("public key", key.public_key),
+        ("sha256", key.fingerprint_sha256),
+        ("md5", key.fingerprint_md5),
+        ("key created", _when(key.created_at)),
+        ("key last used", _when(key.last_used_at)),
+        ("commits", str(info.commits)),
+        ("refs", str(info.refs)),
+    ]
+    for label, value in rows:
+        console.print(f"{label + ':':<15}{value}", markup=False)
+
+
+@repo_app.command("disconnect")
+def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
+    """Remove the connection with its mirror, commit index and deploy key."""
+    with _store() as (settings, store):
+        with store.session() as session:
+            connection_info(session, project)
+        if not yes:
+            typer.confirm(f"disconnect project {project} and delete its deploy key?", abort=True)
+        disconnect(store, settings, project)
+    console.print(f"disconnected project {project}", markup=False)
+
+
+# -- fetch ------------------------------------------------------------------------------------
+
+
+@fetch_app.callback(invoke_without_command=True)
+def fetch_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
+    """Fetch the project's repository into its mirror and index the new commits."""
+    with _store() as (settings, store), _progress(quiet=as_json) as on_progress:
+        result = fetch_project(store, settings, project, on_progress=on_progress)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _print_fetch(result)
+
+
+def _print_fetch(result: FetchResult) -> None:
+    if result.skipped:
+        console.print("up to date: the remote's refs equal the mirror's", markup=False)
+    if result.removed_commits:
+        console.print(
+            f"{result.removed_commits} commits no longer on any branch or tag", markup=False
+        )
+    noun = "commit" if result.new_commits == 1 else "commits"
+    console.print(f"{result.new_commits} new {noun}", markup=False)
+
+
+@contextmanager
+def _progress(*, quiet: bool) -> Iterator[Any]:
+    """A Rich progress bar on stderr fed by :class:`FetchProgress` updates (or nothing).
+
+    It appears with the first update, so a command that fails before fetching prints none.
+    """
+    if quiet:
+        yield None
+        return
+    bars = Progress(
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        TextColumn("{task.completed:>8.0f}{task.fields[of]}"),
+        console=err_console,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+    lock = threading.Lock()
+
+    def update(step: FetchProgress) -> None:
+        name = f"remote: {step.phase}" if step.remote else step.phase
+        of = f"/{step.total}" if step.total is not None else ""
+        with lock:
+            if not tasks:
+                bars.start()
+            if name not in tasks:
+                tasks[name] = bars.add_task(name, total=step.total, of=of)
+            bars.update(tasks[name], completed=step.done, total=step.total, of=of)
+
+    try:
+        yield update
+    finally:
+        with lock:
+            if tasks:
+                bars.stop()
+
+
+# -- commits and refs -------------------------------------------------------------------------
+
+
+@commits_app.command("list")
+def commits_list(
+    project: ProjectArgument,
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="Only commits reachable from this branch or tag.")
+    ] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="SHA prefix or text in the subject.")
+    ] = None,
+    include_hidden: Annotated[
+        bool, typer.Option("--include-hidden", help="List hidden commits too.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", help="Commits per page.")] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, typer.Option("--cursor", help="Continue after a previous page.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List commits, newest first (the default command: repolink commits PROJECT)."""
+    with _store() as (settings, store), store.session() as session:
+        page = list_commits(
+            session,
+            settings,
+            project,
+            ref=ref,
+            search=search,
+            include_hidden=include_hidden,
+            limit=limit,
+            cursor=cursor,
+        )
+    if as_json:
+        print_json(page.as_dict())
+        return
+    table = Table("sha", "committed", "author", "subject", "refs")
+    for commit in page.commits:
+        table.add_row(*_commit_cells(commit))
+    console.print(table)
+    if page.next_cursor:
+        console.print(f"more: --cursor {page.next_cursor}", markup=False)
+
+
+def _commit_cells(commit: CommitInfo) -> list[str]:
+    subject = f"[hidden] {commit.subject}" if commit.hidden else commit.subject
+    refs = ", ".join(name.split("/", 2)[-1] for name in commit.refs)
+    return [commit.short_sha, _when(commit.commit_time), commit.author_name, subject, refs]
+
+
+@commits_app.command("hide")
+def commits_hide(
+    project: ProjectArgument,
+    shas: Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")],
+) -> None:
+    """Hide commits from the listings (refs still show every tip)."""
+    with _store() as (_settings, store), store.session() as session:
+        done = hide_commits(session, project, shas)
+    for sha in done:
+        console.print(f"hidden {sha}", markup=False)
+
+
+@commits_app.command("unhide")
+def commits_unhide(
+    project: ProjectArgument,
+    shas: Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")],
+) -> None:
+    """Show hidden commits again."""
+    with _store() as (_settings, store), store.session() as session:
+        done = unhide_commits(session, project, shas)
+    for sha in done:
+        console.print(f"unhidden {sha}", markup=False)
+
+
+@refs_app.callback(invoke_without_command=True)
+def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
+    """List branches and tags with their tip commits."""
+    with _store() as (_settings, store), store.session() as session:
+        refs = list_refs(session, project)
+    if as_json:
+        print_json([ref.as_dict() for ref in refs])
+        return
+    table = Table("kind", "name", "commit", "committed", "subject")
+    for ref in refs:
+        subject = ref.subject or ""
+        if ref.hidden:
+            subject = f"[hidden] {subject}"
+        table.add_row(
+            ref.kind, ref.short_name, ref.commit_sha[:12], _when(ref.commit_time), subject
+        )
+    console.print(table)
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def _read_key_input(path: str) -> bytes:
+    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
+    if path == "-":
+        return sys.stdin.buffer.read(limit)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise ValidationError(
+            "key_file_unreadable",
+            f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --key",
+        ) from None
+
+
+def _read_passphrase(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            "passphrase_file_unreadable",
+            f"cannot read the passphrase file {path}: "
+            f"{os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --passphrase-file",
+        ) from None
+    # Editors end files with a newline; it is not part of the passphrase.
+    return raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"

@@ -1,0 +1,445 @@
+"""The commit picker: list, filter and page through indexed commits; hide and unhide them.
+
+All refs: newest first by commit time (ties: the later indexed — a child before its parent),
+read from the index with keyset pagination on ``(commit_time, seq)``, which the index
+``ix_commits_listing`` serves directly — a page costs the same at any depth.
+
+One ref: the commits reachable from that ref's tip, in git's own walk order (newest commit
+time first), streamed from ``git rev-list`` on the mirror and matched against the index batch
+by batch; the walk stops as soon as the page is full. Its cursor names the last commit shown.
+
+Hidden commits are left out unless ``include_hidden``; ``refs`` always lists every branch and
+tag with its tip, hidden or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from repolink import gitcli
+from repolink.errors import NotFound, ValidationError
+from repolink.platform import mirror
+from repolink.platform.connections import get_connection
+from repolink.platform.models import Commit, Ref
+from repolink.platform.stream import LineStream
+from repolink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+MIN_SHA_PREFIX = 4
+MAX_SEARCH_LENGTH = 200
+_REF_BATCH = 200
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+_FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_SHOWABLE_REF = re.compile(r"[A-Za-z0-9._/+@-]{1,200}")
+
+_COLUMNS = (
+    Commit.sha,
+    Commit.seq,
+    Commit.parents,
+    Commit.author_name,
+    Commit.author_email,
+    Commit.author_time,
+    Commit.commit_time,
+    Commit.subject,
+    Commit.hidden,
+)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    parents: tuple[str, ...]
+    author_name: str
+    author_email: str
+    author_time: datetime
+    commit_time: datetime
+    subject: str
+    hidden: bool
+    refs: tuple[str, ...]
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha[:12]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "sha": self.sha,
+            "parents": list(self.parents),
+            "author_name": self.author_name,
+            "author_email": self.author_email,
+            "author_time": self.author_time.isoformat(),
+            "commit_time": self.commit_time.isoformat(),
+            "subject": self.subject,
+            "hidden": self.hidden,
+            "refs": list(self.refs),
+        }
+
+
+@dataclass(frozen=True)
+class CommitPage:
+    commits: list[CommitInfo]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "commits": [commit.as_dict() for commit in self.commits],
+            "next_cursor": self.next_cursor,
+        }
+
+
+@dataclass(frozen=True)
+class RefInfo:
+    name: str
+    kind: str
+    target: str
+    commit_sha: str
+    commit_time: datetime | None
+    subject: str | None
+    hidden: bool
+
+    @property
+    def short_name(self) -> str:
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if self.name.startswith(prefix):
+                return self.name[len(prefix) :]
+        return self.name
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "short_name": self.short_name,
+            "kind": self.kind,
+            "target": self.target,
+            "commit_sha": self.commit_sha,
+            "commit_time": self.commit_time.isoformat() if self.commit_time else None,
+            "subject": self.subject,
+            "hidden": self.hidden,
+        }
+
+
+def list_commits(
+    session: Session,
+    settings: Settings,
+    project: str,
+    *,
+    ref: str | None = None,
+    search: str | None = None,
+    include_hidden: bool = False,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> CommitPage:
+    """One page of the project's commits, newest first (see the module text for the order)."""
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+        raise ValidationError(
+            "limit_invalid",
+            f"the page size must be 1 to {MAX_LIMIT}",
+            f"give --limit between 1 and {MAX_LIMIT}",
+        )
+    connection = get_connection(session, project)
+    filters = _filters(connection.id, search, include_hidden)
+    if ref is None:
+        return _page_all(session, connection.id, filters, limit, cursor)
+    tip = resolve_ref(session, connection.id, ref)
+    return _page_ref(session, settings, connection.id, tip, filters, limit, cursor)
+
+
+def list_refs(session: Session, project: str) -> list[RefInfo]:
+    """Every branch, then every tag, with its tip commit."""
+    connection = get_connection(session, project)
+    rows = session.execute(
+        select(Ref, Commit.commit_time, Commit.subject, Commit.hidden)
+        .outerjoin(
+            Commit,
+            and_(Commit.connection_id == Ref.connection_id, Commit.sha == Ref.commit_sha),
+        )
+        .where(Ref.connection_id == connection.id)
+        .order_by(Ref.kind, Ref.name)
+    )
+    return [
+        RefInfo(
+            name=row.name,
+            kind=row.kind,
+            target=row.target,
+            commit_sha=row.commit_sha,
+            commit_time=_utc(commit_time) if commit_time is not None else None,
+            subject=subject,
+            hidden=bool(hidden),
+        )
+        for row, commit_time, subject, hidden in rows
+    ]
+
+
+def hide_commits(session: Session, project: str, shas: Iterable[str]) -> list[str]:
+    """Hide commits (full SHAs or unique prefixes); return their full SHAs."""
+    return _set_hidden(session, project, shas, hidden=True)
+
+
+def unhide_commits(session: Session, project: str, shas: Iterable[str]) -> list[str]:
+    """Show hidden commits again; return their full SHAs."""
+    return _set_hidden(session, project, shas, hidden=False)
+
+
+def resolve_ref(session: Session, connection_id: str, ref: str) -> str:
+    """The commit a branch or tag points at: ``main``, ``refs/heads/main``, ``v1.0`` …
+
+    A branch wins over a tag of the same short name.
+    """
+    names = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
+    for name in names:
+        commit = session.scalar(
+            select(Ref.commit_sha).where(Ref.connection_id == connection_id, Ref.name == name)
+        )
+        if commit is not None:
+            return commit
+    shown = f" {ref!r}" if _SHOWABLE_REF.fullmatch(ref) else ""
+    raise NotFound(
+        "ref_not_found",
+        f"there is no branch or tag{shown}",
+        "run `repolink refs PROJECT` to see the branches and tags (fetch first if it is new)",
+    )
+
+
+# -- all refs: keyset pagination on the index -------------------------------------------------
+
+
+def _page_all(
+    session: Session, connection_id: str, filters: list[Any], limit: int, cursor: str | None
+) -> CommitPage:
+    query = select(*_COLUMNS).where(*filters)
+    if cursor is not None:
+        commit_time, seq = _decode_time_cursor(cursor)
+        query = query.where(tuple_(Commit.commit_time, Commit.seq) < tuple_(commit_time, seq))
+    query = query.order_by(Commit.commit_time.desc(), Commit.seq.desc()).limit(limit + 1)
+    rows = list(session.execute(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    commits = _with_refs(session, connection_id, rows)
+    next_cursor = None
+    if more and rows:
+        last = rows[-1]
+        next_cursor = _encode_cursor(f"t.{last.commit_time}.{last.seq}")
+    return CommitPage(commits, next_cursor)
+
+
+# -- one ref: git's walk from its tip, matched against the index --------------------------------
+
+
+def _page_ref(
+    session: Session,
+    settings: Settings,
+    connection_id: str,
+    tip: str,
+    filters: list[Any],
+    limit: int,
+    cursor: str | None,
+) -> CommitPage:
+    after = _decode_sha_cursor(cursor) if cursor is not None else None
+    path = mirror.mirror_path(settings, connection_id)
+    argv = gitcli.git_argv("rev-list", tip, git_dir=path)
+    found: list[Any] = []
+    skipping = after is not None
+    with LineStream(
+        argv, env=mirror.local_env(settings), timeout=settings.git_timeout, batch_lines=_REF_BATCH
+    ) as lines:
+        for batch in lines:
+            shas = [line.decode("ascii", "replace") for line in batch if line]
+            if skipping:
+                assert after is not None
+                if after not in shas:
+                    continue
+                shas = shas[shas.index(after) + 1 :]
+                skipping = False
+            found += _matching_in_order(session, filters, shas)
+            if len(found) > limit:
+                break
+    if skipping:
+        raise ValidationError(
+            "cursor_stale",
+            "the commit this cursor continues from is no longer on the ref",
+            "the ref was rewritten since the last page: list again from the first page",
+        )
+    if lines.result is not None and len(found) <= limit:
+        lines.result.check("listing the commits of the ref")
+    more = len(found) > limit
+    rows = found[:limit]
+    next_cursor = _encode_cursor(f"s.{rows[-1].sha}") if more and rows else None
+    return CommitPage(_with_refs(session, connection_id, rows), next_cursor)
+
+
+def _matching_in_order(session: Session, filters: list[Any], shas: Sequence[str]) -> list[Any]:
+    if not shas:
+        return []
+    rows = {
+        row.sha: row
+        for row in session.execute(select(*_COLUMNS).where(*filters, Commit.sha.in_(shas)))
+    }
+    return [rows[sha] for sha in shas if sha in rows]
+
+
+# -- shared -----------------------------------------------------------------------------------
+
+
+def _filters(connection_id: str, search: str | None, include_hidden: bool) -> list[Any]:
+    filters: list[Any] = [Commit.connection_id == connection_id]
+    if not include_hidden:
+        filters.append(Commit.hidden.is_(False))
+    if search is not None:
+        text = search.strip()
+        if not text or len(text) > MAX_SEARCH_LENGTH:
+            raise ValidationError(
+                "search_invalid",
+                f"the search text must be 1 to {MAX_SEARCH_LENGTH} characters",
+                "search for part of a commit subject or the start of a SHA",
+            )
+        pattern = "%" + _escape_like(text) + "%"
+        matches: list[ColumnElement[bool]] = [Commit.subject.ilike(pattern, escape="\\")]
+        if _HEX.fullmatch(text.lower()):
+            matches.append(Commit.sha.startswith(text.lower(), autoescape=True))
+        filters.append(or_(*matches))
+    return filters
+
+
+def _with_refs(session: Session, connection_id: str, rows: Sequence[Any]) -> list[CommitInfo]:
+    shas = [row.sha for row in rows]
+    names: dict[str, list[str]] = {}
+    if shas:
+        for commit_sha, name in session.execute(
+            select(Ref.commit_sha, Ref.name)
+            .where(Ref.connection_id == connection_id, Ref.commit_sha.in_(shas))
+            .order_by(Ref.name)
+        ):
+            names.setdefault(commit_sha, []).append(name)
+    return [
+        CommitInfo(
+            sha=row.sha,
+            parents=tuple(row.parents.split()),
+            author_name=row.author_name,
+            author_email=row.author_email,
+            author_time=_utc(row.author_time),
+            commit_time=_utc(row.commit_time),
+            subject=row.subject,
+            hidden=bool(row.hidden),
+            refs=tuple(names.get(row.sha, ())),
+        )
+        for row in rows
+    ]
+
+
+def _set_hidden(session: Session, project: str, shas: Iterable[str], *, hidden: bool) -> list[str]:
+    connection = get_connection(session, project)
+    wanted = list(shas)
+    if not wanted:
+        raise ValidationError(
+            "commit_required", "no commit given", "give one or more commit SHAs (or prefixes)"
+        )
+    resolved = [_resolve_sha(session, connection.id, sha) for sha in wanted]
+    session.execute(
+        update(Commit)
+        .where(Commit.connection_id == connection.id, Commit.sha.in_(resolved))
+        .values(hidden=hidden)
+    )
+    log.info(
+        "%s %d commits of project %s", "hid" if hidden else "unhid", len(set(resolved)), project
+    )
+    return list(dict.fromkeys(resolved))
+
+
+def _resolve_sha(session: Session, connection_id: str, text: str) -> str:
+    prefix = text.strip().lower()
+    if not _HEX.fullmatch(prefix):
+        raise ValidationError(
+            "commit_sha_invalid",
+            f"a commit is named by {MIN_SHA_PREFIX} to 64 hex digits of its SHA",
+            "copy the SHA from `repolink commits PROJECT`",
+        )
+    if _FULL_SHA.fullmatch(prefix):
+        matches = list(
+            session.scalars(
+                select(Commit.sha).where(
+                    Commit.connection_id == connection_id, Commit.sha == prefix
+                )
+            )
+        )
+    else:
+        matches = list(
+            session.scalars(
+                select(Commit.sha)
+                .where(
+                    Commit.connection_id == connection_id,
+                    Commit.sha.startswith(prefix, autoescape=True),
+                )
+                .limit(2)
+            )
+        )
+    if not matches:
+        raise NotFound(
+            "commit_not_found",
+            f"no indexed commit {prefix}",
+            "check the SHA; fetch first if the commit is new",
+        )
+    if len(matches) > 1:
+        raise ValidationError(
+            "commit_ambiguous",
+            f"{prefix} is the start of more than one commit",
+            "give more digits of the SHA",
+        )
+    return matches[0]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _utc(seconds: int) -> datetime:
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):  # a commit dated beyond what Python holds
+        return datetime.max.replace(tzinfo=UTC) if seconds > 0 else datetime.min.replace(tzinfo=UTC)
+
+
+def _encode_cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor.strip() + "=" * (-len(cursor.strip()) % 4)
+        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise _bad_cursor() from None
+
+
+def _decode_time_cursor(cursor: str) -> tuple[int, int]:
+    kind, _, rest = _decode_cursor(cursor).partition(".")
+    seconds, _, seq = rest.partition(".")
+    if kind != "t" or not seconds.lstrip("-").isdigit() or not seq.isdigit():
+        raise _bad_cursor()
+    return int(seconds), int(seq)
+
+
+def _decode_sha_cursor(cursor: str) -> str:
+    kind, _, sha = _decode_cursor(cursor).partition(".")
+    if kind != "s" or not _FULL_SHA.fullmatch(sha):
+        raise _bad_cursor()
+    return sha
+
+
+def _bad_cursor() -> ValidationError:
+    return ValidationError(
+        "cursor_invalid",
+        "the cursor is not one this listing handed out",
+        "pass the next_cursor of the previous page unchanged, with the same --ref",
+    )

@@ -1,0 +1,271 @@
+"""Repository connections: a project's SSH URL, its deploy key and the last fetch's outcome.
+
+The deploy key is a :class:`~repolink.store.models.KeyRecord` (private half encrypted by the
+vault); the connection keeps only its id. The URL is stored as the user gave it, after
+:func:`repolink.urls.parse_ssh_url` accepted it, and parsed again before every use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from repolink.errors import Conflict, KeyFormatError, NotFound, URLError
+from repolink.keys import PrivateKey, parse_private_key
+from repolink.platform import mirror
+from repolink.platform.diagnosis import invalid_private_key, invalid_url
+from repolink.platform.models import (
+    STATE_FAILED,
+    STATE_OK,
+    STATE_UNKNOWN,
+    Commit,
+    Ref,
+    RepositoryConnection,
+    new_id,
+)
+from repolink.platform.projects import get_project
+from repolink.services.key_records import get_key_record, store_private_key
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.models import KeyRecord
+from repolink.store.types import utcnow
+from repolink.urls import SSHURL, parse_ssh_url
+from repolink.vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeployKeyInfo:
+    """The public facts of a deploy key; its private half is never part of any answer."""
+
+    id: str
+    key_type: str
+    bits: int
+    public_key: str
+    fingerprint_sha256: str
+    fingerprint_md5: str
+    origin: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "key_type": self.key_type,
+            "bits": self.bits,
+            "public_key": self.public_key,
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "fingerprint_md5": self.fingerprint_md5,
+            "origin": self.origin,
+            "created_at": self.created_at.isoformat(),
+            "last_used_at": _iso(self.last_used_at),
+        }
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """A connection as adapters show it: URL, state of the last attempt, key, index size."""
+
+    id: str
+    project: str
+    url: str
+    state: str
+    error_code: str | None
+    error_message: str | None
+    error_hint: str | None
+    attempted_at: datetime | None
+    fetched_at: datetime | None
+    created_at: datetime
+    deploy_key: DeployKeyInfo
+    commits: int
+    refs: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "project": self.project,
+            "url": self.url,
+            "state": self.state,
+            "error": (
+                {"code": self.error_code, "message": self.error_message, "hint": self.error_hint}
+                if self.error_code
+                else None
+            ),
+            "attempted_at": _iso(self.attempted_at),
+            "fetched_at": _iso(self.fetched_at),
+            "created_at": self.created_at.isoformat(),
+            "deploy_key": self.deploy_key.as_dict(),
+            "commits": self.commits,
+            "refs": self.refs,
+        }
+
+
+def parse_connection_url(text: str) -> SSHURL:
+    """The URL through :mod:`repolink.urls`; every refusal becomes ``invalid_url``."""
+    try:
+        return parse_ssh_url(text)
+    except URLError as exc:
+        raise invalid_url(exc) from None
+
+
+def import_private_key(data: str | bytes, passphrase: str | bytes | None = None) -> PrivateKey:
+    """A private key in any format :mod:`repolink.keys` reads; refusals become
+    ``invalid_private_key`` (with the precise reason and its fix kept)."""
+    try:
+        return parse_private_key(data, passphrase).key
+    except KeyFormatError as exc:
+        raise invalid_private_key(exc) from None
+
+
+def get_connection(session: Session, project: str) -> RepositoryConnection:
+    """The connection of ``project``, or ``connection_not_found``."""
+    row = get_project(session, project)
+    connection = session.scalar(
+        select(RepositoryConnection).where(RepositoryConnection.project_id == row.id)
+    )
+    if connection is None:
+        raise NotFound(
+            "connection_not_found",
+            f"project {row.slug!r} has no repository connection",
+            f"connect one: repolink repo connect {row.slug} git@HOST:TEAM/REPO.git --generate",
+        )
+    return connection
+
+
+def create_connection(
+    session: Session,
+    vault: Vault,
+    project: str,
+    url: SSHURL,
+    key: PrivateKey,
+    *,
+    origin: str,
+) -> ConnectionInfo:
+    """Store the deploy key (encrypted) and the connection, state ``unknown``."""
+    row = get_project(session, project)
+    existing = session.scalar(
+        select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
+    )
+    if existing is not None:
+        raise Conflict(
+            "connection_exists",
+            f"project {row.slug!r} is connected to a repository already",
+            f"remove that connection first: repolink repo disconnect {row.slug}",
+        )
+    record = store_private_key(session, vault, key, label=f"deploy key of project {row.slug}")
+    connection = RepositoryConnection(
+        id=new_id(),
+        project_id=row.id,
+        url=url.original or url.git_url,
+        deploy_key_id=record.id,
+        key_origin=origin,
+        state=STATE_UNKNOWN,
+        created_at=utcnow(),
+    )
+    session.add(connection)
+    session.flush()
+    log.info(
+        "connected project %s to %s with %s deploy key %s",
+        row.slug,
+        url.canonical,
+        origin,
+        record.fingerprint_sha256,
+    )
+    return _info(session, connection, row.slug, record)
+
+
+def connection_info(session: Session, project: str) -> ConnectionInfo:
+    connection = get_connection(session, project)
+    record = get_key_record(session, connection.deploy_key_id)
+    return _info(session, connection, project, record)
+
+
+def record_success(
+    session: Session, connection_id: str, *, attempted_at: datetime, finished_at: datetime
+) -> None:
+    connection = session.get(RepositoryConnection, connection_id)
+    if connection is None:
+        return  # disconnected while fetching
+    connection.state = STATE_OK
+    connection.error_code = connection.error_message = connection.error_hint = None
+    connection.attempted_at = attempted_at
+    connection.fetched_at = finished_at
+    session.flush()
+
+
+def record_failure(
+    session: Session,
+    connection_id: str,
+    *,
+    attempted_at: datetime,
+    code: str,
+    message: str,
+    hint: str,
+) -> None:
+    connection = session.get(RepositoryConnection, connection_id)
+    if connection is None:
+        return
+    connection.state = STATE_FAILED
+    connection.error_code = code
+    connection.error_message = message
+    connection.error_hint = hint
+    connection.attempted_at = attempted_at
+    session.flush()
+
+
+def disconnect(store: Store, settings: Settings, project: str) -> None:
+    """Remove the connection of ``project``: its index, mirror and deploy key."""
+    with store.session() as session:
+        connection = get_connection(session, project)
+        connection_id, key_id = connection.id, connection.deploy_key_id
+        session.execute(
+            delete(RepositoryConnection).where(RepositoryConnection.id == connection_id)
+        )
+        session.execute(delete(KeyRecord).where(KeyRecord.id == key_id))
+    mirror.remove(mirror.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
+    log.info("disconnected project %s", project)
+
+
+def _info(
+    session: Session, connection: RepositoryConnection, project: str, record: KeyRecord
+) -> ConnectionInfo:
+    commits = session.scalar(
+        select(func.count()).select_from(Commit).where(Commit.connection_id == connection.id)
+    )
+    refs = session.scalar(
+        select(func.count()).select_from(Ref).where(Ref.connection_id == connection.id)
+    )
+    return ConnectionInfo(
+        id=connection.id,
+        project=project,
+        url=connection.url,
+        state=connection.state,
+        error_code=connection.error_code,
+        error_message=connection.error_message,
+        error_hint=connection.error_hint,
+        attempted_at=connection.attempted_at,
+        fetched_at=connection.fetched_at,
+        created_at=connection.created_at,
+        deploy_key=DeployKeyInfo(
+            id=record.id,
+            key_type=record.key_type,
+            bits=record.bits,
+            public_key=record.public_key,
+            fingerprint_sha256=record.fingerprint_sha256,
+            fingerprint_md5=record.fingerprint_md5,
+            origin=connection.key_origin,
+            created_at=record.created_at,
+            last_used_at=record.last_used_at,
+        ),
+        commits=int(commits or 0),
+        refs=int(refs or 0),
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

@@ -1,0 +1,343 @@
+"""The commit index of a connection: brought up to date with its mirror after each fetch.
+
+Only what changed is read from git:
+
+- commits reachable from the new tips and not from the previously indexed ones
+  (``git rev-list --topo-order --reverse <new tips> --not <indexed tips>``), streamed line by
+  line and inserted in batches — never the whole history in memory;
+- commits that no ref reaches any more (a branch deleted or force-pushed) are dropped
+  (``git rev-list <dropped tips> --not <current tips>``).
+
+The index compares the mirror's refs with the ``refs`` table, not with the remote, so a run
+interrupted after the fetch but before the index is completed by the next run even when the
+fetch itself has nothing to do. Inserts ignore commits already present, so a batch committed
+by an interrupted run is harmless. The ``refs`` table is written last: it is the mark of what
+has been indexed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, cast
+
+from sqlalchemy import Insert, Table, delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from repolink import gitcli
+from repolink.platform.mirror import MirrorRef, read_refs
+from repolink.platform.models import Commit, Ref
+from repolink.platform.stream import LineStream
+from repolink.store import Store
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 1000
+BATCHES_PER_TRANSACTION = 10
+# One line per commit: rev-list ends each with "\n"; no field can hold one (git folds the
+# subject onto one line), and NUL separates the fields.
+COMMIT_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
+_FIELDS = 7
+
+IndexProgress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    new_commits: int
+    removed_commits: int
+    refs: int
+    changed: bool
+
+
+def index_mirror(
+    store: Store,
+    connection_id: str,
+    mirror: Path,
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    on_progress: IndexProgress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> IndexResult:
+    """Bring the index of ``connection_id`` in line with ``mirror`` (hold the mirror's lock)."""
+    current = {
+        name: ref for name, ref in read_refs(mirror, env=env).items() if ref.commit is not None
+    }
+    with store.session() as session:
+        indexed = _indexed_refs(session, connection_id)
+    if {name: (ref.target, ref.commit) for name, ref in current.items()} == indexed:
+        return IndexResult(0, 0, len(current), changed=False)
+
+    current_tips = {ref.commit for ref in current.values() if ref.commit is not None}
+    indexed_tips = {commit for _target, commit in indexed.values()}
+    dropped = indexed_tips - current_tips
+    removed = 0
+    if dropped:
+        removed = _remove_unreachable(
+            store, connection_id, mirror, dropped, current_tips, env=env, timeout=timeout
+        )
+    added = 0
+    new_tips = current_tips - indexed_tips
+    if new_tips:
+        added = _add_new(
+            store,
+            connection_id,
+            mirror,
+            new_tips,
+            indexed_tips,
+            env=env,
+            timeout=timeout,
+            on_progress=on_progress,
+            batch_size=batch_size,
+        )
+    with store.session() as session:
+        _write_refs(session, connection_id, current.values())
+    log.info(
+        "indexed connection %s: %d new commits, %d dropped, %d refs",
+        connection_id,
+        added,
+        removed,
+        len(current),
+    )
+    return IndexResult(added, removed, len(current), changed=True)
+
+
+def _indexed_refs(session: Session, connection_id: str) -> dict[str, tuple[str, str]]:
+    rows = session.execute(
+        select(Ref.name, Ref.target, Ref.commit_sha).where(Ref.connection_id == connection_id)
+    )
+    return {name: (target, commit) for name, target, commit in rows}
+
+
+def _rev_list_input(include: Iterable[str], exclude: Iterable[str]) -> bytes:
+    # "^sha" rather than a "--not" line: git reads options on stdin only since 2.42.
+    lines = sorted(include) + [f"^{sha}" for sha in sorted(exclude)]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
+def _add_new(
+    store: Store,
+    connection_id: str,
+    mirror: Path,
+    new_tips: set[str],
+    indexed_tips: set[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+    on_progress: IndexProgress | None,
+    batch_size: int,
+) -> int:
+    argv = gitcli.git_argv(
+        "rev-list",
+        "--topo-order",
+        "--reverse",
+        "--no-commit-header",
+        f"--format={COMMIT_FORMAT}",
+        "--ignore-missing",
+        "--stdin",
+        git_dir=mirror,
+    )
+    with store.session() as session:
+        seq = session.scalar(
+            select(func.coalesce(func.max(Commit.seq), 0)).where(
+                Commit.connection_id == connection_id
+            )
+        )
+    next_seq = int(seq or 0) + 1
+    added = 0
+    with (
+        LineStream(
+            argv,
+            env=env,
+            timeout=timeout,
+            input=_rev_list_input(new_tips, indexed_tips),
+            batch_lines=batch_size,
+        ) as lines,
+        _Transactions(store, BATCHES_PER_TRANSACTION) as transactions,
+    ):
+        for batch in lines:
+            rows = []
+            for line in batch:
+                row = _commit_row(line, connection_id, next_seq)
+                if row is not None:
+                    rows.append(row)
+                    next_seq += 1
+            if rows:
+                added += _insert_commits(transactions.session(), rows)
+                transactions.batch_done()
+                if on_progress is not None:
+                    on_progress(added)
+    if lines.result is not None:
+        lines.result.check("listing the new commits of the mirror")
+    return added
+
+
+class _Transactions:
+    """One executemany per batch, one transaction per few batches: a first index of a large
+    history commits a handful of times, not once per thousand commits, and still never holds
+    the database's write lock for the whole run."""
+
+    def __init__(self, store: Store, batches: int) -> None:
+        self._store = store
+        self._batches = batches
+        self._stack: contextlib.ExitStack | None = None
+        self._session: Session | None = None
+        self._done = 0
+
+    def __enter__(self) -> _Transactions:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._end(exc_type, exc, tb)
+
+    def session(self) -> Session:
+        if self._session is None:
+            self._stack = contextlib.ExitStack()
+            self._session = self._stack.enter_context(self._store.session())
+        return self._session
+
+    def batch_done(self) -> None:
+        self._done += 1
+        if self._done % self._batches == 0:
+            self._end(None, None, None)
+
+    def _end(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        stack, self._stack, self._session = self._stack, None, None
+        if stack is not None:
+            stack.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
+
+
+# The order of a row tuple; every column is a plain string or integer, so rows go to the
+# driver as they are (no per-value type processing: most of the cost on a large history).
+_ROW_COLUMNS = (
+    "connection_id",
+    "sha",
+    "seq",
+    "parents",
+    "author_name",
+    "author_email",
+    "author_time",
+    "commit_time",
+    "subject",
+)
+Row = tuple[str, str, int, str, str, str, int, int, str]
+
+
+def _commit_row(line: bytes, connection_id: str, seq: int) -> Row | None:
+    fields = line.split(b"\0", _FIELDS - 1)
+    if len(fields) != _FIELDS:
+        if line.strip():
+            log.warning("skipped a commit line git wrote in an unexpected form")
+        return None
+    sha, parents, name, email, author_time, commit_time, subject = fields
+    try:
+        authored = int(author_time)
+        committed = int(commit_time)
+    except ValueError:
+        log.warning("skipped commit %s: its times cannot be read", _text(sha))
+        return None
+    return (
+        connection_id,
+        _text(sha),
+        seq,
+        _text(parents),
+        _text(name),
+        _text(email),
+        authored,
+        committed,
+        _text(subject).replace("\0", ""),
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _insert_commits(session: Session, rows: Sequence[Row]) -> int:
+    """One executemany of ``rows`` through the driver; commits already indexed are skipped."""
+    connection = session.connection()
+    compiled = _insert_ignoring_duplicates(connection.dialect.name).compile(
+        dialect=connection.dialect, column_keys=list(_ROW_COLUMNS)
+    )
+    if compiled.positional:
+        order = [_ROW_COLUMNS.index(name) for name in compiled.positiontup or ()]
+        params: list[Any] = [tuple(row[index] for index in order) for row in rows]
+    else:
+        params = [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows]
+    result = connection.exec_driver_sql(compiled.string, params)
+    count = result.rowcount
+    return count if isinstance(count, int) and count >= 0 else len(rows)
+
+
+def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    table = cast(Table, Commit.__table__)
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=["connection_id", "sha"])
+    if dialect == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(
+            index_elements=["connection_id", "sha"]
+        )
+    return insert(table)
+
+
+def _remove_unreachable(
+    store: Store,
+    connection_id: str,
+    mirror: Path,
+    dropped: set[str],
+    current_tips: set[str],
+    *,
+    env: Mapping[str, str],
+    timeout: float,
+) -> int:
+    argv = gitcli.git_argv("rev-list", "--ignore-missing", "--stdin", git_dir=mirror)
+    removed = 0
+    with LineStream(
+        argv, env=env, timeout=timeout, input=_rev_list_input(dropped, current_tips)
+    ) as lines:
+        for batch in lines:
+            shas = [_text(line) for line in batch if line]
+            if not shas:
+                continue
+            with store.session() as session:
+                result = session.execute(
+                    delete(Commit).where(
+                        Commit.connection_id == connection_id, Commit.sha.in_(shas)
+                    )
+                )
+                removed += max(getattr(result, "rowcount", 0) or 0, 0)
+    if lines.result is not None:
+        lines.result.check("listing the commits no ref reaches any more")
+    return removed
+
+
+def _write_refs(session: Session, connection_id: str, refs: Iterable[MirrorRef]) -> None:
+    session.execute(delete(Ref).where(Ref.connection_id == connection_id))
+    rows = [
+        {
+            "connection_id": connection_id,
+            "name": ref.name,
+            "kind": ref.kind,
+            "target": ref.target,
+            "commit_sha": ref.commit,
+        }
+        for ref in refs
+    ]
+    if rows:
+        session.execute(insert(Ref), rows)

@@ -1,0 +1,150 @@
+"""Projects: a name and a unique slug; each may have one repository connection."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.platform import mirror
+from repolink.platform.models import Project, RepositoryConnection, new_id
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.models import KeyRecord
+from repolink.store.types import utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_LENGTH = 200
+MAX_SLUG_LENGTH = 62
+_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True)
+class ProjectInfo:
+    id: str
+    name: str
+    slug: str
+    created_at: datetime
+    connected: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "slug": self.slug,
+            "created_at": self.created_at.isoformat(),
+            "connected": self.connected,
+        }
+
+
+def slugify(name: str) -> str:
+    """A slug made from a name: ``"My API Server"`` → ``my-api-server``."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return _NOT_SLUG.sub("-", ascii_name.lower()).strip("-")[:MAX_SLUG_LENGTH].strip("-")
+
+
+def check_slug(slug: str) -> str:
+    """``slug`` when it is 1–62 of a-z, 0-9 and inner '-', else ``project_slug_invalid``."""
+    if _SLUG.fullmatch(slug):
+        return slug
+    shown = f" {slug!r}" if len(slug) <= MAX_SLUG_LENGTH and slug.isprintable() else ""
+    raise ValidationError(
+        "project_slug_invalid",
+        f"the project slug{shown} is not 1–{MAX_SLUG_LENGTH} lower-case letters, digits and "
+        "inner '-'",
+        "choose a slug like api-server",
+    )
+
+
+def create_project(session: Session, name: str, *, slug: str | None = None) -> ProjectInfo:
+    """A new project; its slug is made from the name unless given."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or _CONTROL.search(cleaned):
+        raise ValidationError(
+            "project_name_invalid",
+            f"a project name is 1 to {MAX_NAME_LENGTH} printable characters on one line "
+            f"(got {len(cleaned)} characters)",
+            "give the project a short name, such as 'API server'",
+        )
+    chosen = check_slug(slug if slug is not None else slugify(cleaned) or "project")
+    if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
+        raise _slug_taken(chosen)
+    row = Project(id=new_id(), name=cleaned, slug=chosen, created_at=utcnow())
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise _slug_taken(chosen) from None
+    log.info("created project %s", chosen)
+    return _info(row, connected=False)
+
+
+def list_projects(session: Session) -> list[ProjectInfo]:
+    """Every project, by slug."""
+    connected = set(session.scalars(select(RepositoryConnection.project_id)))
+    rows = session.scalars(select(Project).order_by(Project.slug))
+    return [_info(row, connected=row.id in connected) for row in rows]
+
+
+def get_project(session: Session, slug: str) -> Project:
+    """The project with this slug, or ``project_not_found``."""
+    row = (
+        session.scalar(select(Project).where(Project.slug == slug))
+        if _SLUG.fullmatch(slug)
+        else None
+    )
+    if row is None:
+        shown = f" {slug!r}" if _SLUG.fullmatch(slug) else ""
+        raise NotFound(
+            "project_not_found",
+            f"there is no project{shown}",
+            "run `repolink project list` to see the projects",
+        )
+    return row
+
+
+def project_info(session: Session, slug: str) -> ProjectInfo:
+    row = get_project(session, slug)
+    connected = session.scalar(
+        select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
+    )
+    return _info(row, connected=connected is not None)
+
+
+def delete_project(store: Store, settings: Settings, slug: str) -> None:
+    """Delete the project, its connection, commit index, mirror and deploy key."""
+    with store.session() as session:
+        project = get_project(session, slug)
+        connection = session.scalar(
+            select(RepositoryConnection).where(RepositoryConnection.project_id == project.id)
+        )
+        session.execute(delete(Project).where(Project.id == project.id))
+        if connection is not None:
+            # The connection (and its commits and refs) went with the project, by cascade.
+            session.execute(delete(KeyRecord).where(KeyRecord.id == connection.deploy_key_id))
+    if connection is not None:
+        mirror.remove(mirror.mirror_path(settings, connection.id), timeout=2 * settings.git_timeout)
+    log.info("deleted project %s", slug)
+
+
+def _slug_taken(slug: str) -> Conflict:
+    return Conflict(
+        "project_exists",
+        f"a project with the slug {slug!r} exists already",
+        "choose another name or give another --slug",
+    )
+
+
+def _info(row: Project, *, connected: bool) -> ProjectInfo:
+    return ProjectInfo(row.id, row.name, row.slug, row.created_at, connected)

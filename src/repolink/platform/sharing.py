@@ -1,0 +1,68 @@
+"""Where fetches share SSH connections: one OpenSSH control socket per (host, port, key).
+
+Fast refresh reuses the SSH connection of the previous fetch (``ControlMaster=auto``,
+``ControlPersist``): the ls-remote that decides whether to fetch and the fetch itself then
+cost no new handshake. The socket lives in a directory only we can read and write, named by a
+digest of the data directory, host, port, the deploy key's fingerprint and the run's
+known_hosts text — so a connection is only ever reused by a run that would have verified the
+same host keys with the same key. ssh needs the socket path short (it binds it with a suffix
+in a 108-byte ``sun_path``): when the data directory is too deep, a private directory under
+the system temp directory is used instead; when neither is usable, sharing is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+from repolink.gitcli import MAX_CONTROL_PATH_BYTES
+from repolink.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CONTROL_DIR = "ssh-control"
+SOCKET_NAME = "s"
+_DIGEST_CHARS = 16
+_SSH_SAFE = re.compile(r"/[A-Za-z0-9._/+@-]*")
+
+
+def control_path(
+    settings: Settings, *, host: str, port: int, key_fingerprint: str, known_hosts: str
+) -> Path | None:
+    """The control socket path for this (host, port, key, trust), or ``None``: no sharing."""
+    data_dir = settings.resolved_data_dir
+    material = "\0".join((str(data_dir), host, str(port), key_fingerprint, known_hosts))
+    digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
+    roots = (data_dir / CONTROL_DIR, Path(tempfile.gettempdir()) / f"repolink-ssh-{os.getuid()}")
+    for root in roots:
+        socket = root / digest / SOCKET_NAME
+        text = str(socket)
+        if not _SSH_SAFE.fullmatch(text) or len(os.fsencode(text)) > MAX_CONTROL_PATH_BYTES:
+            continue
+        if _private_dir(root) and _private_dir(root / digest):
+            return socket
+    log.info("SSH connection sharing is off: no short private directory for its socket")
+    return None
+
+
+def _private_dir(path: Path) -> bool:
+    """``path`` exists as a directory of ours that nobody else may enter."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        log.warning("not sharing SSH connections through %s: not our own directory", path)
+        return False
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            return False
+    return True

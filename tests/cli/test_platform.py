@@ -1,0 +1,336 @@
+"""`repolink project|repo|fetch|commits|refs` as real processes against the built-in host."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
+
+from hostkit import LoopThread, start_embedded_host
+from platformkit import WORKSPACE, HostedRepos, Platform, populate
+
+from repolink import cli as cli_root
+from repolink.host.api import create_host_api
+from repolink.settings import Settings
+from repolink.store import Store
+
+REPOLINK = [sys.executable, "-m", "repolink"]
+API_TOKEN = "platform-cli-test-admin-token"
+PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedRepos]:
+    loop = LoopThread()
+    host, stop = start_embedded_host(tmp_path_factory.mktemp("cli-host"), loop)
+    try:
+        yield populate(host)
+    finally:
+        stop()
+        loop.stop()
+
+
+@dataclass
+class CLI:
+    """``repolink`` run in this process through its real entry point (``main``), or — with
+    ``real_process`` — as a process of its own."""
+
+    data_dir: Path
+    home: Path
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+
+    def __call__(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        real_process: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {"REPOLINK_DATA_DIR": str(self.data_dir), **(env or {})}
+        if real_process:
+            return self._process(args, environment, input)
+        with self.monkeypatch.context() as patch:
+            for name in [name for name in os.environ if name.startswith("REPOLINK_")]:
+                patch.delenv(name)
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input or b"")))
+            self.capsys.readouterr()
+            with pytest.raises(SystemExit) as exited:
+                cli_root.main(list(args))
+            out, err = self.capsys.readouterr()
+        code = exited.value.code
+        return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1, out, err)
+
+    def _process(
+        self, args: tuple[str, ...], environment: dict[str, str], input: bytes | None
+    ) -> subprocess.CompletedProcess[str]:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
+        full.update(HOME=str(self.home), COLUMNS="200", **environment)
+        done = subprocess.run(
+            [*REPOLINK, *args],
+            env=full,
+            input=input or b"",
+            capture_output=True,
+            timeout=180,
+        )
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+
+@pytest.fixture
+def cli(
+    tmp_path: Path,
+    hosted: HostedRepos,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> CLI:
+    settings = Settings(data_dir=tmp_path / "data")
+    with Store.open(settings) as store:
+        Platform(settings, store, hosted.host).trust_host()
+    (tmp_path / "home").mkdir()
+    return CLI(settings.data_dir, tmp_path / "home", capsys, monkeypatch)
+
+
+def test_projects_are_created_listed_and_deleted(cli: CLI) -> None:
+    created = cli("project", "create", "API Server")
+    assert created.returncode == 0, created.stderr
+    assert "created project api-server" in created.stdout
+
+    again = cli("project", "create", "API server")
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [again.stderr.strip()]  # one line, no traceback
+    assert again.stderr.startswith("error: project_exists:")
+
+    listed = cli.json("project", "list")
+    assert [(p["slug"], p["name"], p["connected"]) for p in listed] == [
+        ("api-server", "API Server", False)
+    ]
+    assert cli("project", "delete", "api-server", "--yes").returncode == 0
+    assert cli.json("project", "list") == []
+
+
+def test_generated_key_is_shown_the_fetch_diagnosed_then_fixed(
+    cli: CLI, hosted: HostedRepos
+) -> None:
+    assert cli("project", "create", "web").returncode == 0
+    connect = cli("repo", "connect", "web", hosted.app.url(), "--generate", real_process=True)
+
+    # The public key, both fingerprints and the one-line instruction, before the fetch …
+    assert connect.returncode == 1
+    public = PUBLIC_LINE.search(connect.stdout)
+    assert public is not None
+    assert re.search(r"^SHA256:\S{43}$", connect.stdout, re.MULTILINE)
+    assert re.search(r"^MD5:(?:[0-9a-f]{2}:){15}[0-9a-f]{2}$", connect.stdout, re.MULTILINE), (
+        connect.stdout
+    )
+    assert "read-only access key" in connect.stdout
+    # … then the diagnosis with its fix; the connection is kept.
+    assert "error: auth_failed:" in connect.stderr
+    assert public.group(0).split()[1] in connect.stderr
+    assert "repolink fetch web" in connect.stderr
+    shown = cli.json("repo", "show", "web")
+    assert shown["state"] == "failed" and shown["error"]["code"] == "auth_failed"
+    assert "PRIVATE" not in connect.stdout + connect.stderr + json.dumps(shown)
+
+    hosted.host.service.add_access_key(WORKSPACE, "app", public.group(0), label="web")
+    fetched = cli("fetch", "web", real_process=True)
+    assert fetched.returncode == 0, fetched.stderr
+    count = len(hosted.app.host_commits())
+    assert fetched.stdout.strip().splitlines()[-1] == f"{count} new commits"
+    assert "Indexing commits" in fetched.stderr  # the progress bar's last frame
+
+    refreshed = cli("fetch", "web")
+    assert refreshed.returncode == 0
+    assert "up to date" in refreshed.stdout
+    assert refreshed.stdout.strip().splitlines()[-1] == "0 new commits"
+    shown = cli.json("repo", "show", "web")
+    assert shown["state"] == "ok" and shown["error"] is None
+    assert shown["commits"] == count
+    assert shown["deploy_key"]["last_used_at"] is not None
+
+
+def test_key_imported_from_stdin_with_a_passphrase_file(
+    cli: CLI, hosted: HostedRepos, tmp_path: Path
+) -> None:
+    key = tmp_path / "deploy"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret pass", "-f", str(key)], check=True
+    )
+    hosted.host.service.add_access_key(
+        WORKSPACE, "app", key.with_suffix(".pub").read_text(), label="imported"
+    )
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("s3cret pass\n")
+    assert cli("project", "create", "imported").returncode == 0
+
+    done = cli(
+        "repo",
+        "connect",
+        "imported",
+        hosted.app.url(),
+        "--key",
+        "-",
+        "--passphrase-file",
+        str(passphrase),
+        input=key.read_bytes(),
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "imported ssh-ed25519 deploy key" in done.stdout
+    assert done.stdout.strip().endswith(f"{len(hosted.app.host_commits())} new commits")
+    assert "PRIVATE" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["https://bitbucket.org/team/app.git", "--generate"], "invalid_url"),
+        (["git@example.com:team/app.git", "--key", "-"], "invalid_private_key"),
+        (["git@example.com:team/app.git"], "key_choice_required"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli: CLI, args: list[str], code: str) -> None:
+    assert cli("project", "create", "bad").returncode == 0
+    done = cli("repo", "connect", "bad", *args, input=b"-----BEGIN OPENSSH PRIVATE KEY-----\nAAA\n")
+
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {code}:")
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert cli.json("project", "list")[0]["connected"] is False
+
+
+def test_commits_pages_search_hide_unhide_and_refs(cli: CLI, hosted: HostedRepos) -> None:
+    assert cli("project", "create", "picker").returncode == 0
+    connect = cli("repo", "connect", "picker", hosted.app.url(), "--generate")
+    public = PUBLIC_LINE.search(connect.stdout)
+    assert public is not None
+    hosted.host.service.add_access_key(WORKSPACE, "app", public.group(0), label="picker")
+    assert cli("fetch", "picker").returncode == 0
+    main = hosted.app.host_commits("main")
+
+    first = cli.json("commits", "picker", "--limit", "3")
+    assert [c["sha"] for c in first["commits"]] == main[:3]
+    second = cli.json("commits", "list", "picker", "--limit", "3", "--cursor", first["next_cursor"])
+    assert [c["sha"] for c in second["commits"]] == main[3:6]
+    by_ref = cli.json("commits", "picker", "--ref", "feature", "--limit", "100")
+    assert [c["sha"] for c in by_ref["commits"]] == hosted.app.host_commits("feature")
+    found = cli.json("commits", "picker", "--search", main[2][:9])
+    assert [c["sha"] for c in found["commits"]] == [main[2]]
+
+    hidden = cli("commits", "hide", "picker", main[0][:12], main[1])
+    assert hidden.returncode == 0, hidden.stderr
+    assert hidden.stdout.split() == ["hidden", main[0], "hidden", main[1]]
+    visible = [c["sha"] for c in cli.json("commits", "picker", "--limit", "100")["commits"]]
+    assert visible == main[2:]
+    everything = cli.json("commits", "picker", "--limit", "100", "--include-hidden")["commits"]
+    assert [c["sha"] for c in everything if c["hidden"]] == main[:2]
+    assert cli("commits", "unhide", "picker", main[0], main[1]).returncode == 0
+    assert [c["sha"] for c in cli.json("commits", "picker", "--limit", "100")["commits"]] == main
+
+    table = cli("commits", "picker", "--limit", "2")
+    assert table.returncode == 0
+    assert main[0][:12] in table.stdout and "commit" in table.stdout
+    assert "more: --cursor" in table.stdout
+    refs = {ref["name"]: ref for ref in cli.json("refs", "picker")}
+    assert refs["refs/heads/main"]["commit_sha"] == main[0]
+    assert refs["refs/tags/v1.1"]["kind"] == "tag"
+    missing = cli("commits", "hide", "picker", "0" * 40)
+    assert missing.returncode == 2 and missing.stderr.startswith("error: commit_not_found:")
+
+
+@pytest.fixture
+def host_api(hosted: HostedRepos) -> Iterator[str]:
+    """The built-in host's HTTP API on a real uvicorn server, sharing the host's store."""
+    settings = Settings(data_dir=hosted.host.settings.data_dir, admin_token=API_TOKEN)
+    app = create_host_api(settings, hosted.host.store, hosted.host.service)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/host/api/2.0"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_register_on_host_makes_the_seed_flow_one_command(
+    cli: CLI, hosted: HostedRepos, host_api: str
+) -> None:
+    assert cli("project", "create", "oneshot").returncode == 0
+    done = cli(
+        "repo",
+        "connect",
+        "oneshot",
+        hosted.other.url(),
+        "--generate",
+        "--register-on-host",
+        "--host-api",
+        host_api.removesuffix("/host/api/2.0"),  # a repolink host's address is enough
+        env={"REPOLINK_HOST_API_TOKEN": API_TOKEN},
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "added as a read-only access key on the host" in done.stdout
+    assert done.stdout.strip().endswith(f"{len(hosted.other.host_commits())} new commits")
+    keys = hosted.host.service.list_access_keys(WORKSPACE, "other")
+    registered = [key for key in keys if key.label == "repolink oneshot"]
+    assert len(registered) == 1 and registered[0].read_only
+    assert API_TOKEN not in done.stdout + done.stderr
+
+    refused = cli(
+        "repo",
+        "connect",
+        "refused",
+        hosted.other.url(),
+        "--generate",
+        "--register-on-host",
+        "--host-api",
+        host_api,
+        env={"REPOLINK_HOST_API_TOKEN": "wrong-token"},
+    )
+    assert refused.returncode == 2  # no such project yet: refused before anything is saved
+    assert cli("project", "create", "refused").returncode == 0
+    refused = cli(
+        "repo",
+        "connect",
+        "refused",
+        hosted.other.url(),
+        "--generate",
+        "--register-on-host",
+        "--host-api",
+        host_api,
+        env={"REPOLINK_HOST_API_TOKEN": "wrong-token"},
+    )
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: host_api_unauthorized:")
+    assert "wrong-token" not in refused.stdout + refused.stderr

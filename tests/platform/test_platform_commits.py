@@ -1,0 +1,180 @@
+"""The commit picker on a fetched repository: order, refs, search, pages, hide and unhide."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from platformkit import HostedRepos, Platform, granted_key
+from sqlalchemy import event
+
+from repolink.errors import NotFound, ValidationError
+from repolink.platform.commits import (
+    CommitPage,
+    hide_commits,
+    list_commits,
+    list_refs,
+    unhide_commits,
+)
+from repolink.settings import Settings
+from repolink.store import Store
+
+PROJECT = "picker"
+
+
+@dataclass
+class Indexed:
+    platform: Platform
+    hosted: HostedRepos
+
+    def page(self, **kwargs: Any) -> CommitPage:
+        with self.platform.store.session() as session:
+            return list_commits(session, self.platform.settings, PROJECT, **kwargs)
+
+    def all_pages(self, **kwargs: Any) -> list[list[str]]:
+        pages: list[list[str]] = []
+        cursor = None
+        while True:
+            page = self.page(cursor=cursor, **kwargs)
+            pages.append([commit.sha for commit in page.commits])
+            if page.next_cursor is None:
+                return pages
+            cursor = page.next_cursor
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory, hosted: HostedRepos) -> Iterator[Indexed]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("picker") / "platform")
+    with Store.open(settings) as store:
+        platform = Platform(settings, store, hosted.host)
+        platform.trust_host()
+        outcome = platform.connect(PROJECT, hosted.app.url(), granted_key(hosted.host, "app", "p"))
+        assert outcome.error is None
+        yield Indexed(platform, hosted)
+
+
+def test_all_commits_newest_first(indexed: Indexed) -> None:
+    page = indexed.page(limit=100)
+    # The history is linear (every branch and tag is on main): git's order is the answer.
+    assert [commit.sha for commit in page.commits] == indexed.hosted.app.host_commits("main")
+    assert page.next_cursor is None
+    first = page.commits[0]
+    assert first.refs == ("refs/heads/main",)
+    assert first.author_name == "Test Author" and first.author_email == "author@example.com"
+    assert first.parents == (page.commits[1].sha,)
+    assert first.subject == "commit 11"
+    assert page.commits[-1].parents == ()
+
+
+def test_pages_chain_through_cursors_without_gaps(indexed: Indexed) -> None:
+    pages = indexed.all_pages(limit=5)
+    everything = indexed.hosted.app.host_commits("main")
+
+    assert [len(page) for page in pages] == [5, 5, len(everything) - 10]
+    assert [sha for page in pages for sha in page] == everything
+
+
+@pytest.mark.parametrize("ref", ["feature", "refs/heads/feature", "v1.0", "v1.1"])
+def test_one_ref_lists_what_that_ref_reaches(indexed: Indexed, ref: str) -> None:
+    expected = indexed.hosted.app.host_commits(
+        ref.removeprefix("refs/heads/") + ("^{commit}" if ref.startswith("v") else "")
+    )
+    pages = indexed.all_pages(ref=ref, limit=4)
+
+    assert [sha for page in pages for sha in page] == expected
+    assert all(len(page) == 4 for page in pages[:-1])
+
+
+def test_search_by_subject_text_and_sha_prefix(indexed: Indexed) -> None:
+    subjects = [commit.subject for commit in indexed.page(search="COMMIT 1").commits]
+    assert subjects == ["commit 11", "commit 10", "commit 1"]
+
+    target = indexed.hosted.app.host_commits("main")[4]
+    assert [commit.sha for commit in indexed.page(search=target[:8]).commits] == [target]
+    # LIKE wildcards are text, not patterns.
+    assert indexed.page(search="%").commits == []
+    assert indexed.page(search="commit_1").commits == []
+
+
+def test_hide_and_unhide(indexed: Indexed) -> None:
+    main = indexed.hosted.app.host_commits("main")
+    tip, middle = main[0], main[5]
+    with indexed.platform.store.session() as session:
+        hidden = hide_commits(session, PROJECT, [tip[:10], middle])
+    assert hidden == [tip, middle]
+
+    shown = [commit.sha for commit in indexed.page(limit=100).commits]
+    assert tip not in shown and middle not in shown
+    assert len(shown) == len(main) - 2
+    everything = indexed.page(limit=100, include_hidden=True).commits
+    assert {commit.sha for commit in everything if commit.hidden} == {tip, middle}
+    by_ref = [commit.sha for commit in indexed.page(ref="main", limit=100).commits]
+    assert tip not in by_ref
+    # refs still show every branch with its tip, hidden or not.
+    with indexed.platform.store.session() as session:
+        refs = {ref.short_name: ref for ref in list_refs(session, PROJECT)}
+    assert refs["main"].commit_sha == tip and refs["main"].hidden
+
+    with indexed.platform.store.session() as session:
+        assert unhide_commits(session, PROJECT, [tip, middle]) == [tip, middle]
+    assert [commit.sha for commit in indexed.page(limit=100).commits] == main
+
+
+def test_hide_refuses_unknown_ambiguous_and_malformed_shas(indexed: Indexed) -> None:
+    with indexed.platform.store.session() as session:
+        with pytest.raises(NotFound) as missing:
+            hide_commits(session, PROJECT, ["0" * 40])
+        assert missing.value.code == "commit_not_found"
+        with pytest.raises(ValidationError) as malformed:
+            hide_commits(session, PROJECT, ["not-a-sha"])
+        assert malformed.value.code == "commit_sha_invalid"
+
+
+def test_bad_cursor_ref_and_limit_are_named(indexed: Indexed) -> None:
+    with pytest.raises(ValidationError) as cursor:
+        indexed.page(cursor="bm90IGEgY3Vyc29y")
+    assert cursor.value.code == "cursor_invalid"
+    with pytest.raises(NotFound) as ref:
+        indexed.page(ref="no-such-branch")
+    assert ref.value.code == "ref_not_found"
+    with pytest.raises(ValidationError) as limit:
+        indexed.page(limit=0)
+    assert limit.value.code == "limit_invalid"
+    # A cursor of the all-refs listing is not one of a ref's listing.
+    page = indexed.page(limit=2)
+    with pytest.raises(ValidationError):
+        indexed.page(ref="main", cursor=page.next_cursor)
+
+
+def test_the_first_page_reads_the_listing_index_in_order(indexed: Indexed) -> None:
+    """No sort of the whole history: the first page is the index read backwards."""
+    statements: list[tuple[str, Any]] = []
+    engine = indexed.platform.store.engine
+
+    def remember(conn: Any, cursor: Any, statement: str, params: Any, *args: Any) -> None:
+        if "FROM commits" in statement and "ORDER BY" in statement:
+            statements.append((statement, params))
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        indexed.page(limit=50)
+        indexed.page(limit=50, cursor=indexed.page(limit=3).next_cursor)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert len(statements) >= 2
+    with engine.connect() as connection:
+        for statement, params in statements:
+            plan = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            details = " ".join(str(row[-1]) for row in plan)
+            assert "ix_commits_listing" in details
+            assert "TEMP B-TREE" not in details
+
+
+def test_project_without_connection_is_named(indexed: Indexed) -> None:
+    indexed.platform.project("lonely")
+    with indexed.platform.store.session() as session, pytest.raises(NotFound) as caught:
+        list_commits(session, indexed.platform.settings, "lonely")
+    assert caught.value.code == "connection_not_found"
+    assert "repolink repo connect lonely" in caught.value.hint

@@ -1,0 +1,137 @@
+"""Projects and the platform tables: schema, slugs, deletion of everything a project owns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from platformkit import HostedRepos, Platform, granted_key
+from sqlalchemy import func, inspect, select
+
+from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.platform import models
+from repolink.platform.connections import disconnect
+from repolink.platform.mirror import mirror_path
+from repolink.platform.progress import parse_progress_line
+from repolink.platform.projects import (
+    create_project,
+    delete_project,
+    list_projects,
+    slugify,
+)
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.base import Base
+from repolink.store.models import KeyRecord
+
+PLATFORM_TABLES = {"projects", "repository_connections", "commits", "refs"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
+        yield opened
+
+
+def test_migration_matches_the_models(store: Store) -> None:
+    assert models.Commit.__tablename__ in Base.metadata.tables
+
+    def mine(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return getattr(table, "name", name) in PLATFORM_TABLES
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": mine}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+        indexes = {ix["name"] for ix in inspect(connection).get_indexes("commits")}
+    assert indexes == {"ix_commits_listing"}
+
+
+def test_slugs_are_made_checked_and_unique(store: Store) -> None:
+    assert slugify("  My API Server! ") == "my-api-server"
+    assert slugify("Café Größe") == "cafe-groe"  # accents dropped, the rest left out
+    with store.session() as session:
+        made = create_project(session, "API Server")
+        assert made.slug == "api-server"
+        with pytest.raises(Conflict) as taken:
+            create_project(session, "api server")
+        assert taken.value.code == "project_exists"
+        with pytest.raises(ValidationError) as bad_slug:
+            create_project(session, "Whatever", slug="-Bad_Slug")
+        assert bad_slug.value.code == "project_slug_invalid"
+        with pytest.raises(ValidationError) as bad_name:
+            create_project(session, "two\nlines")
+        assert bad_name.value.code == "project_name_invalid"
+    with store.session() as session:
+        assert [p.slug for p in list_projects(session)] == ["api-server"]
+
+
+def test_deleting_a_project_removes_connection_index_mirror_and_key(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    outcome = platform.connect("doomed", hosted.other.url(), granted_key(hosted.host, "other", "d"))
+    assert outcome.error is None
+    mirror = mirror_path(platform.settings, outcome.connection.id)
+    assert (mirror / "HEAD").is_file()
+
+    delete_project(platform.store, platform.settings, "doomed")
+
+    assert not mirror.exists()
+    with platform.store.session() as session:
+        for table in (models.RepositoryConnection, models.Commit, models.Ref):
+            assert session.scalar(select(func.count()).select_from(table)) == 0
+        assert session.get(KeyRecord, outcome.connection.deploy_key.id) is None
+    with pytest.raises(NotFound):
+        delete_project(platform.store, platform.settings, "doomed")
+
+
+def test_disconnect_keeps_the_project(platform: Platform, hosted: HostedRepos) -> None:
+    outcome = platform.connect("loose", hosted.other.url(), granted_key(hosted.host, "other", "l"))
+    disconnect(platform.store, platform.settings, "loose")
+
+    assert not mirror_path(platform.settings, outcome.connection.id).exists()
+    with platform.store.session() as session:
+        assert [(p.slug, p.connected) for p in list_projects(session)] == [("loose", False)]
+    # … and it can be connected again.
+    again = platform.connect(
+        "loose", hosted.other.url(), granted_key(hosted.host, "other", "m"), create=False
+    )
+    assert again.error is None
+
+
+@pytest.mark.parametrize(
+    ("line", "phase", "done", "total", "remote"),
+    [
+        (
+            "Receiving objects:  45% (450/1000), 1.20 MiB | 2.00 MiB/s",
+            "Receiving objects",
+            450,
+            1000,
+            False,
+        ),
+        ("Resolving deltas: 100% (10/10), done.", "Resolving deltas", 10, 10, False),
+        ("remote: Counting objects:  33% (1/3)", "Counting objects", 1, 3, True),
+        ("remote: Enumerating objects: 37, done.", "Enumerating objects", 37, None, True),
+    ],
+)
+def test_gits_progress_lines_are_read(
+    line: str, phase: str, done: int, total: int | None, remote: bool
+) -> None:
+    progress = parse_progress_line(line)
+    assert progress is not None
+    assert (progress.phase, progress.done, progress.total, progress.remote) == (
+        phase,
+        done,
+        total,
+        remote,
+    )
+
+
+@pytest.mark.parametrize("line", ["From ssh://host/a", " * [new branch] main -> main", ""])
+def test_other_stderr_lines_are_not_progress(line: str) -> None:
+    assert parse_progress_line(line) is None
