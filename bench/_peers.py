@@ -111,6 +111,8 @@ class OpenSSHServer:
             f"AuthorizedKeysFile {authorized}\nPidFile none\nUsePAM no\nStrictModes no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nMaxStartups 100\nMaxSessions 100\n"
+            # As on a git host (docs/openssh-mode.md): clients speak protocol v2 to both servers.
+            "AcceptEnv GIT_PROTOCOL\n"
         )
         self.proc = subprocess.Popen(
             [SSHD, "-D", "-e", "-f", str(config)],
@@ -161,6 +163,10 @@ class EmbeddedHost:
 
     def url(self, full_name: str) -> str:
         return f"ssh://git@127.0.0.1:{self.port}/{full_name}.git"
+
+    def repository_dir(self, repository_id: str) -> Path:
+        """Where the host keeps a repository's bare directory (layout of host.repo_storage)."""
+        return self.root / "data" / "host" / "repositories" / f"{repository_id}.git"
 
     def stop(self) -> None:
         if self.proc is not None:

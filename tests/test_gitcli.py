@@ -688,3 +688,20 @@ def test_scrub_removes_lines_that_look_like_key_material() -> None:
         " * [new branch]      main       -> origin/main",
         f"fatal: bad object {'ab12' * 16}",  # a sha256 object id is not key material
     ]
+
+
+def test_key_directory_of_a_dead_process_is_wiped_by_the_next_run(tmp_path: Path) -> None:
+    # A run killed with SIGKILL cannot clean up; the next run removes what it left.
+    child = subprocess.Popen(["true"])
+    child.wait()
+    stale = tmp_path / f"{gitcli.KEY_DIR_PREFIX}{child.pid}-abc123"
+    stale.mkdir(mode=0o700)
+    (stale / "id").write_bytes(b"not really a key\n")
+    alive = tmp_path / f"{gitcli.KEY_DIR_PREFIX}{os.getpid()}-def456"
+    alive.mkdir(mode=0o700)
+
+    with gitcli.private_key_file(b"key\n", base_dir=tmp_path) as key_path:
+        assert key_path.parent.name.startswith(f"{gitcli.KEY_DIR_PREFIX}{os.getpid()}-")
+        assert not stale.exists()
+        assert alive.exists()  # a live process's directory is never touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name]

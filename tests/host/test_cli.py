@@ -151,6 +151,69 @@ def test_errors_are_one_line_with_exit_status(tmp_path: Path, make_key: MakeKey)
     assert "PRIVATE KEY" not in pasted.stderr + pasted.stdout
 
 
+# -- start-up of OpenSSH mode ------------------------------------------------------------------
+
+# sshd runs `host authorized-keys` and `host shell` on every connection: none of these may be
+# imported on the way (the store, already migrated, is opened without Alembic too).
+_NOT_FOR_OPENSSH_MODE = (
+    "alembic",
+    "asyncssh",
+    "fastapi",
+    "httpx",
+    "uvicorn",
+    "repolink.cli.host_hooks",
+    "repolink.host.hostkeys",
+    "repolink.host.sshserver",
+)
+_REPORT_IMPORTS = """
+import atexit, json, sys
+from repolink.cli import main
+heavy = sys.argv[1].split(",")
+atexit.register(lambda: print(json.dumps(sorted(
+    name for name in sys.modules if any(name == h or name.startswith(h + ".") for h in heavy)
+)), file=sys.stderr))
+main(sys.argv[2:])
+"""
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("host", "authorized-keys", "git", "ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAA"),
+        ("host", "shell", "key-access-1"),
+    ],
+)
+def test_openssh_mode_commands_import_only_what_they_need(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    assert _repolink(tmp_path, "host", "repo", "create", "team/app").returncode == 0  # migrates
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    env["SSH_ORIGINAL_COMMAND"] = "git-upload-pack 'team/app.git'"
+    result = subprocess.run(
+        [sys.executable, "-c", _REPORT_IMPORTS, ",".join(_NOT_FOR_OPENSSH_MODE), *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout == ""  # an unknown key: no authorized_keys line / no git output
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == [], result.stderr
+
+
+def test_webhook_groups_are_listed_and_suggested(tmp_path: Path) -> None:
+    runner = CliRunner()
+    env = {"REPOLINK_DATA_DIR": str(tmp_path / "data")}
+    listed = runner.invoke(app, ["--help"], env=env)
+    assert listed.exit_code == 0
+    assert re.search(r"│ hook\b", listed.stdout) and re.search(r"│ token\b", listed.stdout)
+    typo = runner.invoke(app, ["hok"], env=env)
+    assert typo.exit_code == 2
+    assert "Did you mean 'hook'?" in typo.output
+    tokens = runner.invoke(app, ["token", "list"], env=env)
+    assert tokens.exit_code == 0, tokens.output
+
+
 # -- serve ------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -356,6 +357,24 @@ def test_port_forwarding_is_refused(world: World) -> None:
     )
     assert remote.returncode != 0
     assert "forwarding failed" in remote.stderr
+
+
+def test_transport_is_aes_and_never_compressed(world: World) -> None:
+    # chacha20-poly1305 costs asyncssh several cipher objects per packet, and compressing packs
+    # (compressed already) only burns the server's CPU: neither is offered, even when asked for.
+    client = world.client("read_only")
+    result = client.ssh("git-upload-pack 'team/app.git'", "Compression=yes", "LogLevel=DEBUG1")
+    assert "refs/heads/main" in result.stdout, result.stderr  # the session really ran
+    ciphers = re.findall(r"kex: (?:server->client|client->server) cipher: (\S+)", result.stderr)
+    assert len(ciphers) == 2 and all(name.startswith("aes") for name in ciphers), result.stderr
+    assert result.stderr.count("compression: none") == 2, result.stderr
+    assert "Enabling compression" not in result.stderr
+
+    chacha_only = client.ssh(
+        "git-upload-pack 'team/app.git'", "Ciphers=chacha20-poly1305@openssh.com"
+    )
+    assert chacha_only.returncode != 0
+    assert "no matching cipher found" in chacha_only.stderr
 
 
 def _git_processes_on(path: Path) -> list[int]:

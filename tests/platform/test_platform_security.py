@@ -17,6 +17,7 @@ import pytest
 from hostkit import KeyPair
 from platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
 
+from repolink.gitcli import KEY_DIR_PREFIX, private_key_file
 from repolink.keys import PrivateKey, generate_key, parse_private_key
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info
@@ -266,10 +267,13 @@ def test_a_fetch_killed_half_way_is_followed_by_a_good_fetch(
         WORKSPACE, "big", key.public_key.openssh_line(), label="killed"
     )
     mirror = mirror_path(platform.settings, outcome.connection.id)
+    run_tmp = tmp_path / "run-tmp"
+    run_tmp.mkdir()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")},
         "HOME": str(tmp_path / "home"),
         "REPOLINK_DATA_DIR": str(platform.settings.resolved_data_dir),
+        "TMPDIR": str(run_tmp),
     }
     child = subprocess.Popen(
         [*REPOLINK, "fetch", "killed"],
@@ -289,6 +293,13 @@ def test_a_fetch_killed_half_way_is_followed_by_a_good_fetch(
     finally:
         if child.poll() is None:
             child.kill()
+
+    # The killed run could not remove its key directory; the next run that writes a key
+    # into the same temporary directory wipes it.
+    assert list(run_tmp.glob(f"{KEY_DIR_PREFIX}{child.pid}-*"))
+    with private_key_file(b"unrelated\n", base_dir=run_tmp):
+        pass
+    assert list(run_tmp.glob(f"{KEY_DIR_PREFIX}*")) == []
 
     result = platform.fetch("killed")
 

@@ -208,6 +208,73 @@ def test_database_from_a_newer_repolink_is_refused(tmp_path: Path) -> None:
     assert "9999" in err.value.message
 
 
+def test_declared_heads_are_alembics_head() -> None:
+    head = migrate.head_revision()
+    assert head is not None
+    assert migrate.declared_heads() == frozenset({head})
+
+
+def _write_revisions(root: Path, revisions: dict[str, str]) -> Path:
+    (root / "versions").mkdir(parents=True)
+    for revision, down in revisions.items():
+        body = f'revision: str = "{revision}"\ndown_revision = {down}\n'
+        (root / "versions" / f"{revision}_x.py").write_text(body)
+    return root
+
+
+def test_declared_heads_follow_branches_and_merges(tmp_path: Path) -> None:
+    branches = {"a": "None", "b": '"a"', "c": '"a"'}
+    assert migrate.declared_heads(_write_revisions(tmp_path / "one", branches)) == frozenset(
+        {"b", "c"}
+    )
+    merged = {**branches, "d": '("b", "c")'}
+    assert migrate.declared_heads(_write_revisions(tmp_path / "two", merged)) == frozenset({"d"})
+
+
+def test_declared_heads_are_unknown_unless_plain_literals(tmp_path: Path) -> None:
+    computed = _write_revisions(tmp_path / "computed", {"a": "None", "b": "PARENT"})
+    assert migrate.declared_heads(computed) is None
+    missing = _write_revisions(tmp_path / "missing", {"a": "None"})
+    (missing / "versions" / "b_x.py").write_text("down_revision = 'a'\n")
+    assert migrate.declared_heads(missing) is None
+
+
+_OPEN_AND_LIST_ALEMBIC = """
+import sys
+from pathlib import Path
+from repolink.settings import Settings
+from repolink.store import Store
+with Store.open(Settings(data_dir=Path(sys.argv[1]))):
+    print(sorted(name for name in sys.modules if name.split(".")[0] == "alembic"))
+"""
+
+
+def test_opening_a_current_database_does_not_import_alembic(tmp_path: Path) -> None:
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("REPOLINK_DATABASE_URL", None)
+    argv = [sys.executable, "-c", _OPEN_AND_LIST_ALEMBIC, str(tmp_path / "data")]
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() != "[]"  # a new database: migrated by Alembic
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "[]"
+
+
+def test_a_database_behind_is_still_migrated(tmp_path: Path) -> None:
+    older = tmp_path / "older"
+    shutil.copytree(migrate.MIGRATIONS_DIR, older, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in (older / "versions").glob("*.py"):
+        if path.name != "__init__.py" and not path.name.startswith(("0001_", "0002_")):
+            path.unlink()
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    migrate.upgrade(engine, lock_path=tmp_path / "lock", script_location=older)
+    assert migrate.current_revision(engine) == "0002"
+    migrate.upgrade(engine, lock_path=tmp_path / "lock")
+    assert migrate.current_revision(engine) == migrate.head_revision()
+    engine.dispose()
+
+
 # --- sessions -------------------------------------------------------------------------------
 
 

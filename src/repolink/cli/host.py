@@ -2,7 +2,9 @@
 
 The admin commands work on the local data directory directly, with no token, like the admin
 command of a self-hosted forge; a running server sees their changes at once, because it
-caches nothing. ``authorized-keys`` and ``shell`` are OpenSSH mode's halves, run by sshd.
+caches nothing. ``authorized-keys`` and ``shell`` are OpenSSH mode's halves, run by sshd on
+every connection, so this module imports only what they need: the SSH server, the HTTP API,
+the host keys and the webhook commands are imported by the commands that use them.
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from repolink.cli._common import console, err_console, load_settings, print_json
 from repolink.errors import ValidationError
-from repolink.host.hostkeys import ensure_host_keys
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
 from repolink.host.service import HostService
@@ -40,6 +42,8 @@ from repolink.settings import Settings
 from repolink.store import Store
 
 if TYPE_CHECKING:
+    from typer._click import Command, Context
+
     from repolink.host.sshserver import RunningSSHServer
 
 log = logging.getLogger(__name__)
@@ -49,7 +53,40 @@ DEFAULT_SSH_LISTEN = "127.0.0.1:2222"
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8081"
 HTTP_START_TIMEOUT = 30.0
 
+# Command groups of `repolink host` defined in repolink.cli.host_hooks (module attribute → name).
+_HOOK_GROUPS = {"hook_app": "hook", "token_app": "token"}
+
+
+class _HostGroup(TyperGroup):
+    """``repolink host``, adding the webhook and token groups only when a name it does not
+    know yet is asked for (so an unknown name still gets suggestions among all commands), or
+    when the commands are listed: they import the webhook sender, which OpenSSH mode's
+    commands do not need."""
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands:
+            self._add_hook_groups()
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        self._add_hook_groups()
+        return super().list_commands(ctx)
+
+    def _add_hook_groups(self) -> None:
+        if all(name in self.commands for name in _HOOK_GROUPS.values()):
+            return
+        try:
+            from repolink.cli import host_hooks
+        except ImportError:  # the HTTP/webhook side is optional
+            return
+        for attribute, name in _HOOK_GROUPS.items():
+            group = typer.main.get_command(getattr(host_hooks, attribute))
+            group.name = name
+            self.add_command(group, name)
+
+
 app = typer.Typer(
+    cls=_HostGroup,
     help="The built-in Git host: repositories over SSH with per-repository access keys.",
     no_args_is_help=True,
     add_completion=False,
@@ -69,17 +106,6 @@ app.add_typer(repo_app, name="repo")
 app.add_typer(access_key_app, name="access-key")
 app.add_typer(account_key_app, name="account-key")
 
-
-def _register_hook_commands() -> None:
-    try:
-        from repolink.cli.host_hooks import hook_app, token_app
-    except ImportError:  # the HTTP/webhook side is optional
-        return
-    app.add_typer(hook_app, name="hook")
-    app.add_typer(token_app, name="token")
-
-
-_register_hook_commands()
 
 RepositoryArgument = Annotated[str, typer.Argument(metavar="WS/SLUG", help="The repository.")]
 WorkspaceArgument = Annotated[str, typer.Argument(metavar="WS", help="The workspace.")]
@@ -304,6 +330,8 @@ def fingerprints(
     as_json: JsonOption = False,
 ) -> None:
     """The SSH server's host key fingerprints and known_hosts lines (keys created if missing)."""
+    from repolink.host.hostkeys import ensure_host_keys
+
     keys = ensure_host_keys(load_settings())
     if as_json:
         print_json(

@@ -1,8 +1,11 @@
-"""``repolink keys``: generate a key pair, inspect (and diagnose) a key.
+"""``repolink keys``: generate a key pair, inspect (and diagnose) a key; list and rotate the
+platform's stored keys.
 
-A thin adapter over :mod:`repolink.keys`. It never prints a private key: ``generate`` writes
-it to a file created 0600 (never over an existing one) and ``inspect`` shows only facts
-about a key and its public half.
+A thin adapter over :mod:`repolink.keys`, :mod:`repolink.platform.key_inventory` and
+:mod:`repolink.platform.rotation`. It never prints a private key: ``generate`` writes it to a
+file created 0600 (never over an existing one); ``inspect``, ``list`` and ``rotate`` show only
+facts about keys and their public halves. The platform modules (and the database) are imported
+inside ``list`` and ``rotate`` only, so ``generate`` and ``inspect`` stay quick.
 """
 
 from __future__ import annotations
@@ -11,14 +14,15 @@ import errno
 import logging
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
-from repolink.cli._common import console, print_json
-from repolink.errors import Conflict, KeyFormatError, ValidationError
+from repolink.cli._common import console, err_console, load_settings, print_json
+from repolink.errors import Conflict, KeyFormatError, RepolinkError, ValidationError
 from repolink.keys import (
     ParsedPrivateKey,
     ParsedPublicKey,
@@ -28,10 +32,15 @@ from repolink.keys import (
 )
 from repolink.keys.repair import MAX_INPUT_CHARS
 
+if TYPE_CHECKING:
+    from repolink.platform.key_inventory import KeyStatus
+    from repolink.platform.rotation import RotationCompleted, RotationStarted
+
 log = logging.getLogger(__name__)
 
 app = typer.Typer(
-    help="Generate SSH key pairs and inspect keys (repairing common paste mistakes).",
+    help="Generate SSH key pairs and inspect keys (repairing common paste mistakes); list and "
+    "rotate the platform's keys.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -220,3 +229,188 @@ def _read_passphrase(path: Path) -> bytes:
     if raw.endswith(b"\n"):
         return raw[:-1]
     return raw
+
+
+# -- the platform's keys: inventory and rotation ---------------------------------------------
+
+_STATE_NAMES = {"active": "active", "pending": "pending rotation", "retired": "retired"}
+
+
+@app.command("list")
+def list_command(
+    unused: Annotated[
+        int | None,
+        typer.Option(
+            "--unused",
+            metavar="DAYS",
+            min=0,
+            help="Only keys not used in DAYS days (a key never used counts from its creation).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """List the platform's keys: project, age, last successful use, state; old keys flagged."""
+    from rich.table import Table
+
+    from repolink.platform.key_inventory import list_keys
+    from repolink.store import Store
+
+    with Store.open(load_settings()) as store, store.session() as session:
+        keys = list_keys(session, unused_days=unused)
+    if as_json:
+        print_json([key.as_dict() for key in keys])
+        return
+    if not keys:
+        console.print("no keys" if unused is None else f"no key unused for {unused} days")
+        return
+    table = Table("project", "label", "type", "sha256", "age", "last used", "state", "note")
+    for key in keys:
+        table.add_row(*_key_cells(key))
+    console.print(table)
+
+
+def _key_cells(key: KeyStatus) -> list[str]:
+    if key.last_used_at is None:
+        last_used = "never"
+    else:
+        last_used = f"{_day(key.last_used_at)} ({key.days_since_use} d ago)"
+    return [
+        key.project or "—",
+        key.label,
+        key.key_type,
+        key.fingerprint_sha256,
+        f"{key.age_days} d",
+        last_used,
+        _STATE_NAMES.get(key.state, key.state),
+        "; ".join(key.flags),
+    ]
+
+
+@app.command("rotate")
+def rotate_command(
+    project: Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")],
+    complete: Annotated[
+        bool,
+        typer.Option(
+            "--complete",
+            help="Fetch with the pending key; if that works, make it the deploy key and retire "
+            "the old one (its private half is erased).",
+        ),
+    ] = False,
+    abort: Annotated[bool, typer.Option("--abort", help="Discard the pending key.")] = False,
+    replace_pending: Annotated[
+        bool,
+        typer.Option("--replace-pending", help="Discard a pending key and make another one."),
+    ] = False,
+    key_type: Annotated[
+        str | None, typer.Option("--type", help="The new key: ed25519 (default), rsa or ecdsa.")
+    ] = None,
+    bits: Annotated[int | None, typer.Option(help="RSA 2048/3072/4096, ECDSA 256/384/521.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Rotate PROJECT's deploy key with overlap: new key pending, proven by a fetch, then swapped.
+
+    Without options: make a new key and print its public half to add to the repository; the
+    current key keeps working. Then --complete (or --abort).
+    """
+    from repolink.platform import rotation
+    from repolink.store import Store
+
+    chosen = [name for name, on in (("--complete", complete), ("--abort", abort)) if on]
+    starting = replace_pending or key_type is not None or bits is not None
+    if len(chosen) > 1 or (chosen and starting):
+        raise ValidationError(
+            "rotate_options_conflict",
+            "--complete and --abort go alone; --type, --bits and --replace-pending start a "
+            "rotation",
+            f"start with: repolink keys rotate {project} [--type …], then finish with "
+            f"--complete or --abort",
+        )
+    settings = load_settings()
+    with Store.open(settings) as store:
+        if abort:
+            discarded = rotation.abort_rotation(store, project)
+            if as_json:
+                print_json({"project": project, "discarded_key": discarded.as_dict()})
+            else:
+                console.print(
+                    f"discarded the pending key {discarded.fingerprint_sha256}; "
+                    "the deploy key is unchanged",
+                    markup=False,
+                )
+            return
+        if complete:
+            with store.session() as session:
+                pending = rotation.pending_rotation(session, project)
+            try:
+                completed = rotation.complete_rotation(store, settings, project)
+            except RepolinkError:
+                if pending is not None and not as_json:
+                    err_console.print(
+                        f"the new key {pending.new_key.fingerprint_sha256} did not work; nothing "
+                        f"changed: {pending.current_key.fingerprint_sha256} stays the deploy key "
+                        "and the new key stays pending; fix the cause below, then run "
+                        f"`repolink keys rotate {project} --complete` again",
+                        markup=False,
+                    )
+                raise
+            _print_completed(completed, as_json=as_json)
+            return
+        started = rotation.start_rotation(
+            store,
+            settings,
+            project,
+            key_type=key_type or "ed25519",
+            bits=bits,
+            replace_pending=replace_pending,
+        )
+    _print_started(started, as_json=as_json)
+
+
+def _print_started(started: RotationStarted, *, as_json: bool) -> None:
+    from repolink.platform.rotation import ADD_ACCESS_KEY_INSTRUCTION
+
+    if as_json:
+        print_json(started.as_dict())
+        return
+    pending = started.rotation
+    if started.replaced is not None:
+        console.print(
+            f"discarded the previous pending key {started.replaced.fingerprint_sha256}",
+            markup=False,
+        )
+    console.print(
+        f"new {pending.new_key.key_type} key for project {pending.project} (pending rotation); "
+        f"the deploy key {pending.current_key.fingerprint_sha256} keeps working meanwhile",
+        markup=False,
+    )
+    console.print(pending.new_key.public_key, markup=False)
+    console.print(pending.new_key.fingerprint_sha256, markup=False)
+    console.print(pending.new_key.fingerprint_md5, markup=False)
+    console.print(ADD_ACCESS_KEY_INSTRUCTION.format(project=pending.project), markup=False)
+
+
+def _print_completed(completed: RotationCompleted, *, as_json: bool) -> None:
+    if as_json:
+        print_json(completed.as_dict())
+        return
+    noun = "commit" if completed.fetch.new_commits == 1 else "commits"
+    console.print(
+        f"fetched with the new key {completed.deploy_key.fingerprint_sha256} "
+        f"({completed.fetch.new_commits} new {noun})",
+        markup=False,
+    )
+    console.print(
+        f"{completed.deploy_key.fingerprint_sha256} is now the deploy key of project "
+        f"{completed.project}",
+        markup=False,
+    )
+    console.print(
+        f"retired {completed.retired_key.fingerprint_sha256} (its private half is erased); "
+        "remove it from the repository's access keys",
+        markup=False,
+    )
+
+
+def _day(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d")

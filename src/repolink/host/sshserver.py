@@ -46,6 +46,13 @@ LOGIN_TIMEOUT = 30.0
 SERVICE_TIME_LIMIT = 6 * 3600.0
 KILL_GRACE = 5.0
 WINDOW = 8 * 1024 * 1024
+ENCRYPTION_ALGS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
 _FINGERPRINT_INFO = "repolink_key_fingerprint"
 _EXIT_REFUSED = 1
 
@@ -129,6 +136,8 @@ async def start_ssh_server(
         line_editor=False,
         login_timeout=LOGIN_TIMEOUT,
         window=WINDOW,
+        encryption_algs=ENCRYPTION_ALGS,
+        compression_algs=None,
     )
     running = RunningSSHServer(host, acceptor.get_port(), host_keys, acceptor, context)
     log.info(

@@ -28,6 +28,7 @@ from repolink.platform.models import (
     new_id,
 )
 from repolink.platform.projects import get_project
+from repolink.platform.rotation_models import connection_key_ids
 from repolink.services.key_records import get_key_record, store_private_key
 from repolink.settings import Settings
 from repolink.store import Store
@@ -219,14 +220,14 @@ def record_failure(
 
 
 def disconnect(store: Store, settings: Settings, project: str) -> None:
-    """Remove the connection of ``project``: its index, mirror and deploy key."""
+    """Remove the connection of ``project``: its index, mirror and every key it owned."""
     with store.session() as session:
         connection = get_connection(session, project)
-        connection_id, key_id = connection.id, connection.deploy_key_id
+        connection_id, owned_keys = connection.id, connection_key_ids(session, connection)
         session.execute(
             delete(RepositoryConnection).where(RepositoryConnection.id == connection_id)
         )
-        session.execute(delete(KeyRecord).where(KeyRecord.id == key_id))
+        session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
     mirror.remove(mirror.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
     log.info("disconnected project %s", project)
 

@@ -1,7 +1,8 @@
 """One fetch of a connection: git over ssh into the mirror, then the new commits indexed.
 
-Every step follows DESIGN.md §5: the deploy key goes into a 0600 file inside a 0700 run
-directory (:func:`repolink.gitcli.private_key_file`) together with the run's known_hosts file
+Every step follows DESIGN.md §5, through :func:`repolink.platform.remote.open_remote`: the
+deploy key goes into a 0600 file inside a 0700 run directory
+(:func:`repolink.gitcli.private_key_file`) together with the run's known_hosts file
 (:func:`repolink.hostkeys.known_hosts_text`), both removed when the run ends however it ends;
 git and ssh get :func:`repolink.gitcli.hardened_env` and ssh's option set from
 :func:`repolink.gitcli.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after ``--``.
@@ -11,15 +12,17 @@ Fast refresh: SSH connections are shared between runs (:mod:`repolink.platform.s
 equal the fetch is skipped (:attr:`FetchResult.skipped`).
 
 The outcome is recorded on the connection (state ``ok``/``failed``, code, message, fix, when)
-and a success marks the deploy key used. Failures raise the one error
+and a success marks the key used. Failures raise the one error
 :mod:`repolink.platform.diagnosis` names.
+
+A fetch may use another key than the deploy key (``key_record_id``): that is how a key
+rotation proves its new key (:mod:`repolink.platform.rotation`). Such a fetch's failure is not
+recorded on the connection, whose state describes its deploy key. A retired key is never used.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from repolink import gitcli, hostkeys
-from repolink.errors import GitError, KeyFormatError, NotFound, RepolinkError
+from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
 from repolink.hostkeys import TrustedHostKey
 from repolink.keys import PrivateKey
 from repolink.platform import mirror
@@ -37,7 +40,7 @@ from repolink.platform.connections import (
     record_failure,
     record_success,
 )
-from repolink.platform.diagnosis import FetchError, diagnose, invalid_private_key
+from repolink.platform.diagnosis import invalid_private_key
 from repolink.platform.index import index_mirror
 from repolink.platform.mirror import MirrorRef
 from repolink.platform.models import Project, RepositoryConnection
@@ -47,17 +50,17 @@ from repolink.platform.progress import (
     ProgressCallback,
     parse_progress_line,
 )
-from repolink.platform.sharing import control_path
-from repolink.services.key_records import load_private_key, mark_used
+from repolink.platform.remote import Remote, open_remote
+from repolink.services.key_records import get_key_record, load_private_key, mark_used
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
+from repolink.store.models import KeyRecord
 from repolink.urls import SSHURL
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-KNOWN_HOSTS_NAME = "known_hosts"
 
 
 @dataclass(frozen=True)
@@ -135,14 +138,22 @@ def fetch_connection(
     vault: Vault | None = None,
     on_progress: ProgressCallback | None = None,
     on_lock_wait: Callable[[], None] | None = None,
+    key_record_id: str | None = None,
 ) -> FetchResult:
-    """:func:`fetch_project` for a connection id (what a job queue holds)."""
+    """:func:`fetch_project` for a connection id (what a job queue holds).
+
+    ``key_record_id``: fetch with that key record instead of the deploy key; a failure then
+    leaves the connection's state alone.
+    """
     attempted_at = utcnow()
     started = time.monotonic()
     try:
-        plan = _plan(store, settings, connection_id, vault or load_vault(settings))
+        plan = _plan(store, settings, connection_id, vault or load_vault(settings), key_record_id)
         result = _run(store, settings, plan, attempted_at, started, on_progress, on_lock_wait)
     except RepolinkError as exc:
+        if key_record_id is not None:
+            log.info("fetch of connection %s with another key failed: %s", connection_id, exc.code)
+            raise
         with store.session() as session:
             record_failure(
                 session,
@@ -157,11 +168,15 @@ def fetch_connection(
     finished_at = utcnow()
     with store.session() as session:
         record_success(session, connection_id, attempted_at=attempted_at, finished_at=finished_at)
-        mark_used(session, plan.key_record_id, finished_at)
+        # The key may be gone by now: disconnected, or a pending rotation key discarded.
+        if session.get(KeyRecord, plan.key_record_id) is not None:
+            mark_used(session, plan.key_record_id, finished_at)
     return result
 
 
-def _plan(store: Store, settings: Settings, connection_id: str, vault: Vault) -> _Plan:
+def _plan(
+    store: Store, settings: Settings, connection_id: str, vault: Vault, key_record_id: str | None
+) -> _Plan:
     with store.session() as session:
         connection = session.get(RepositoryConnection, connection_id)
         if connection is None:
@@ -171,16 +186,24 @@ def _plan(store: Store, settings: Settings, connection_id: str, vault: Vault) ->
                 "it was removed; connect the project again",
             )
         url = parse_connection_url(connection.url)
+        owner = session.get(Project, connection.project_id)
+        project = owner.slug if owner is not None else connection.project_id
+        record = get_key_record(session, key_record_id or connection.deploy_key_id)
+        if record.retired_at is not None:
+            raise Conflict(
+                "key_retired",
+                f"the key {record.fingerprint_sha256} was retired; a retired key is never used",
+                f"fetch with the project's deploy key: repolink fetch {project}",
+            )
         try:
-            key = load_private_key(session, vault, connection.deploy_key_id)
+            key = load_private_key(session, vault, record.id)
         except KeyFormatError as exc:
             raise invalid_private_key(exc) from None
         host, port = url.host_port
-        owner = session.get(Project, connection.project_id)
         return _Plan(
-            project=owner.slug if owner is not None else connection.project_id,
+            project=project,
             connection_id=connection.id,
-            key_record_id=connection.deploy_key_id,
+            key_record_id=record.id,
             url=url,
             key=key,
             known_hosts=hostkeys.known_hosts_text(session, [url]),
@@ -201,7 +224,8 @@ def _run(
     local = mirror.local_env(settings)
     with mirror.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
         repaired = mirror.prepare(path, lock, env=local)
-        skipped = _update_mirror(settings, plan, path, local, on_progress)
+        unchanged = _update_mirror(settings, plan, path, local, on_progress)
+        skipped = unchanged is not None
 
         def indexed(count: int) -> None:
             if on_progress is not None:
@@ -214,6 +238,7 @@ def _run(
             env=local,
             timeout=settings.git_timeout,
             on_progress=indexed,
+            refs=unchanged,
         )
     log.info(
         "fetched %s (%s): %s, %d new commits",
@@ -242,76 +267,25 @@ def _update_mirror(
     path: Path,
     local: Mapping[str, str],
     on_progress: ProgressCallback | None,
-) -> bool:
-    """Fetch into the mirror unless its refs already equal the remote's; True when skipped."""
-    host, port = plan.url.host_port
-    with gitcli.private_key_file(plan.key.to_openssh()) as key_path:
-        run_dir = key_path.parent
-        known_hosts = run_dir / KNOWN_HOSTS_NAME
-        _write_private(known_hosts, plan.known_hosts)
-        ssh_argv = gitcli.ssh_command(
-            key_path=key_path,
-            known_hosts_path=known_hosts,
-            connect_timeout=settings.ssh_connect_timeout,
-            control_path=control_path(
-                settings,
-                host=host,
-                port=port,
-                key_fingerprint=plan.key.public_key.sha256_fingerprint,
-                known_hosts=plan.known_hosts,
-            ),
-        )
-        ssh_argv += hostkeys.host_key_ssh_options()
-        env = gitcli.hardened_env(run_dir, extra={"GIT_SSH_COMMAND": shlex.join(ssh_argv)})
+) -> dict[str, MirrorRef] | None:
+    """Fetch into the mirror unless its refs already equal the remote's. Returns the mirror's
+    refs when the fetch was skipped (the index needs not read them again), else None.
 
-        def failed(run: gitcli.CompletedRun, what: str) -> RepolinkError:
-            return diagnose(
-                run,
-                what=what,
-                url=plan.url,
-                public_key=plan.key.public_key,
-                trusted=plan.trusted,
-                secrets_paths=[run_dir],
-            )
-
-        remote = _ls_remote(settings, plan.url, env, failed)
+    An empty mirror (a first fetch) is fetched without listing the remote's refs first: there
+    is nothing to compare them with, and that listing would cost a round trip to the server.
+    """
+    with open_remote(
+        settings, plan.url, plan.key, known_hosts=plan.known_hosts, trusted=plan.trusted
+    ) as remote:
         mirrored = mirror.read_refs(path, env=local)
-        if remote == _targets(mirrored):
-            return True
+        if mirrored and remote.ls_remote() == _targets(mirrored):
+            return mirrored
         with mirror.fetching(path):
-            _fetch(settings, plan.url, path, env, failed, on_progress)
-        return False
+            _fetch(remote, path, on_progress)
+        return None
 
 
-def _ls_remote(
-    settings: Settings,
-    url: SSHURL,
-    env: Mapping[str, str],
-    failed: Callable[[gitcli.CompletedRun, str], RepolinkError],
-) -> dict[str, str]:
-    run = _git(
-        gitcli.git_argv("ls-remote", "--heads", "--tags", "--refs", "--", url.git_url),
-        env=env,
-        timeout=settings.git_timeout,
-    )
-    if not run.ok:
-        raise failed(run, "listing the remote refs")
-    refs: dict[str, str] = {}
-    for line in run.stdout.decode("utf-8", "surrogateescape").splitlines():
-        target, _, name = line.partition("\t")
-        if name.startswith(("refs/heads/", "refs/tags/")):
-            refs[name] = target
-    return refs
-
-
-def _fetch(
-    settings: Settings,
-    url: SSHURL,
-    path: Path,
-    env: Mapping[str, str],
-    failed: Callable[[gitcli.CompletedRun, str], RepolinkError],
-    on_progress: ProgressCallback | None,
-) -> None:
+def _fetch(remote: Remote, path: Path, on_progress: ProgressCallback | None) -> None:
     def progress_line(line: str) -> None:
         if on_progress is None:
             return
@@ -327,33 +301,14 @@ def _fetch(
         "--no-auto-maintenance",
         "--no-recurse-submodules",
         "--",
-        url.git_url,
+        remote.url.git_url,
         *REFSPECS,
         git_dir=path,
     )
-    run = _git(argv, env=env, timeout=settings.git_timeout, on_stderr_line=progress_line)
+    run = remote.run(argv, on_stderr_line=progress_line)
     if not run.ok:
-        raise failed(run, "fetching")
-
-
-def _git(
-    argv: list[str],
-    *,
-    env: Mapping[str, str],
-    timeout: float,
-    on_stderr_line: Callable[[str], None] | None = None,
-) -> gitcli.CompletedRun:
-    try:
-        return gitcli.run(argv, env=env, timeout=timeout, on_stderr_line=on_stderr_line)
-    except GitError as exc:  # git or ssh missing, or not startable
-        raise FetchError("git_failed", exc.message, exc.hint) from None
+        raise remote.failure(run, "fetching")
 
 
 def _targets(refs: Mapping[str, MirrorRef]) -> dict[str, str]:
     return {name: ref.target for name, ref in refs.items()}
-
-
-def _write_private(path: Path, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)

@@ -3,14 +3,19 @@
 Only what changed is read from git:
 
 - commits reachable from the new tips and not from the previously indexed ones
-  (``git rev-list --topo-order --reverse <new tips> --not <indexed tips>``), streamed line by
-  line and inserted in batches — never the whole history in memory;
+  (``git rev-list --topo-order --reverse --boundary <new tips> --not <indexed tips>``),
+  streamed line by line and inserted in large batches — never the whole history in memory;
 - commits that no ref reaches any more (a branch deleted or force-pushed) are dropped
-  (``git rev-list <dropped tips> --not <current tips>``).
+  (``git rev-list <dropped tips> --not <current tips>``). A dropped tip that the first walk
+  met as a boundary commit (the old tip of a branch that moved forward: the parent of a new
+  commit) is still reachable, and so is everything behind it: when every dropped tip is such
+  a one — the usual refresh — that second git process is not run at all.
 
 The index compares the mirror's refs with the ``refs`` table, not with the remote, so a run
 interrupted after the fetch but before the index is completed by the next run even when the
-fetch itself has nothing to do. Inserts ignore commits already present, so a batch committed
+fetch itself has nothing to do. A caller that has just read the mirror's refs under the fetch
+lock (a refresh that skipped the fetch) passes them, and the index then starts no git process
+when nothing changed. Inserts ignore commits already present, so a batch committed
 by an interrupted run is harmless. The ``refs`` table is written last: it is the mark of what
 has been indexed.
 """
@@ -37,12 +42,15 @@ from repolink.store import Store
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 5000
 BATCHES_PER_TRANSACTION = 10
 # One line per commit: rev-list ends each with "\n"; no field can hold one (git folds the
-# subject onto one line), and NUL separates the fields.
-COMMIT_FORMAT = "%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
+# subject onto one line), and NUL separates the fields. %m is "-" on a boundary commit (one
+# the walk excluded; listed for what it says about the dropped tips, never inserted) and ">"
+# on the others.
+COMMIT_FORMAT = "%m%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
 _FIELDS = 7
+_BOUNDARY_MARK = ord("-")
 
 IndexProgress = Callable[[int], None]
 
@@ -64,11 +72,17 @@ def index_mirror(
     timeout: float,
     on_progress: IndexProgress | None = None,
     batch_size: int = BATCH_SIZE,
+    refs: Mapping[str, MirrorRef] | None = None,
 ) -> IndexResult:
-    """Bring the index of ``connection_id`` in line with ``mirror`` (hold the mirror's lock)."""
-    current = {
-        name: ref for name, ref in read_refs(mirror, env=env).items() if ref.commit is not None
-    }
+    """Bring the index of ``connection_id`` in line with ``mirror`` (hold the mirror's lock).
+
+    ``refs``: the mirror's refs (:func:`repolink.platform.mirror.read_refs`) when the caller
+    read them under this same lock hold and nothing has written to the mirror since; they are
+    read from the mirror otherwise.
+    """
+    if refs is None:
+        refs = read_refs(mirror, env=env)
+    current = {name: ref for name, ref in refs.items() if ref.commit is not None}
     with store.session() as session:
         indexed = _indexed_refs(session, connection_id)
     if {name: (ref.target, ref.commit) for name, ref in current.items()} == indexed:
@@ -77,15 +91,10 @@ def index_mirror(
     current_tips = {ref.commit for ref in current.values() if ref.commit is not None}
     indexed_tips = {commit for _target, commit in indexed.values()}
     dropped = indexed_tips - current_tips
-    removed = 0
-    if dropped:
-        removed = _remove_unreachable(
-            store, connection_id, mirror, dropped, current_tips, env=env, timeout=timeout
-        )
     added = 0
     new_tips = current_tips - indexed_tips
     if new_tips:
-        added = _add_new(
+        added, boundary = _add_new(
             store,
             connection_id,
             mirror,
@@ -95,6 +104,13 @@ def index_mirror(
             timeout=timeout,
             on_progress=on_progress,
             batch_size=batch_size,
+        )
+        # A boundary commit is the parent of a commit just added, so a current tip reaches it.
+        dropped -= boundary
+    removed = 0
+    if dropped:
+        removed = _remove_unreachable(
+            store, connection_id, mirror, dropped, current_tips, env=env, timeout=timeout
         )
     with store.session() as session:
         _write_refs(session, connection_id, current.values())
@@ -132,11 +148,14 @@ def _add_new(
     timeout: float,
     on_progress: IndexProgress | None,
     batch_size: int,
-) -> int:
+) -> tuple[int, set[str]]:
+    """Insert the commits ``new_tips`` reach and ``indexed_tips`` do not; return how many
+    were inserted and the boundary commits of that walk (indexed commits it stopped at)."""
     argv = gitcli.git_argv(
         "rev-list",
         "--topo-order",
         "--reverse",
+        "--boundary",
         "--no-commit-header",
         f"--format={COMMIT_FORMAT}",
         "--ignore-missing",
@@ -151,6 +170,7 @@ def _add_new(
         )
     next_seq = int(seq or 0) + 1
     added = 0
+    boundary: set[str] = set()
     with (
         LineStream(
             argv,
@@ -162,20 +182,16 @@ def _add_new(
         _Transactions(store, BATCHES_PER_TRANSACTION) as transactions,
     ):
         for batch in lines:
-            rows = []
-            for line in batch:
-                row = _commit_row(line, connection_id, next_seq)
-                if row is not None:
-                    rows.append(row)
-                    next_seq += 1
+            rows = _commit_rows(batch, connection_id, next_seq, boundary)
             if rows:
+                next_seq += len(rows)
                 added += _insert_commits(transactions.session(), rows)
                 transactions.batch_done()
                 if on_progress is not None:
                     on_progress(added)
     if lines.result is not None:
         lines.result.check("listing the new commits of the mirror")
-    return added
+    return added, boundary
 
 
 class _Transactions:
@@ -239,30 +255,48 @@ _ROW_COLUMNS = (
 Row = tuple[str, str, int, str, str, str, int, int, str]
 
 
-def _commit_row(line: bytes, connection_id: str, seq: int) -> Row | None:
-    fields = line.split(b"\0", _FIELDS - 1)
-    if len(fields) != _FIELDS:
-        if line.strip():
+def _commit_rows(
+    lines: Sequence[bytes], connection_id: str, first_seq: int, boundary: set[str]
+) -> list[Row]:
+    """The rows of one batch of rev-list lines, numbered from ``first_seq``; the shas of
+    boundary lines go to ``boundary``. This loop runs once per commit of a whole history:
+    one decode and one split per line (NUL is ASCII, so decoding the line at once replaces
+    exactly what decoding each field would)."""
+    rows: list[Row] = []
+    seq = first_seq
+    for line in lines:
+        if not line:
+            continue
+        text = line.decode("utf-8", "replace")
+        fields = text[1:].split("\0", _FIELDS - 1)
+        if len(fields) != _FIELDS:
             log.warning("skipped a commit line git wrote in an unexpected form")
-        return None
-    sha, parents, name, email, author_time, commit_time, subject = fields
-    try:
-        authored = int(author_time)
-        committed = int(commit_time)
-    except ValueError:
-        log.warning("skipped commit %s: its times cannot be read", _text(sha))
-        return None
-    return (
-        connection_id,
-        _text(sha),
-        seq,
-        _text(parents),
-        _text(name),
-        _text(email),
-        authored,
-        committed,
-        _text(subject).replace("\0", ""),
-    )
+            continue
+        if line[0] == _BOUNDARY_MARK:
+            boundary.add(fields[0])
+            continue
+        sha, parents, name, email, author_time, commit_time, subject = fields
+        try:
+            authored = int(author_time)
+            committed = int(commit_time)
+        except ValueError:
+            log.warning("skipped commit %s: its times cannot be read", sha)
+            continue
+        rows.append(
+            (
+                connection_id,
+                sha,
+                seq,
+                parents,
+                name,
+                email,
+                authored,
+                committed,
+                subject.replace("\0", ""),
+            )
+        )
+        seq += 1
+    return rows
 
 
 def _text(raw: bytes) -> str:
@@ -275,9 +309,13 @@ def _insert_commits(session: Session, rows: Sequence[Row]) -> int:
     compiled = _insert_ignoring_duplicates(connection.dialect.name).compile(
         dialect=connection.dialect, column_keys=list(_ROW_COLUMNS)
     )
+    params: Sequence[Any]
     if compiled.positional:
         order = [_ROW_COLUMNS.index(name) for name in compiled.positiontup or ()]
-        params: list[Any] = [tuple(row[index] for index in order) for row in rows]
+        if order == list(range(len(_ROW_COLUMNS))):
+            params = rows  # already in the statement's order (SQLite): no copy of each row
+        else:
+            params = [tuple(row[index] for index in order) for row in rows]
     else:
         params = [dict(zip(_ROW_COLUMNS, row, strict=True)) for row in rows]
     result = connection.exec_driver_sql(compiled.string, params)

@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.platform import mirror
+from repolink.platform.key_models import AdditionalKey
 from repolink.platform.models import Project, RepositoryConnection, new_id
+from repolink.platform.rotation_models import connection_key_ids
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
@@ -123,16 +125,19 @@ def project_info(session: Session, slug: str) -> ProjectInfo:
 
 
 def delete_project(store: Store, settings: Settings, slug: str) -> None:
-    """Delete the project, its connection, commit index, mirror and deploy key."""
+    """Delete the project, its connection, commit index, mirror and every key it owned."""
     with store.session() as session:
         project = get_project(session, slug)
         connection = session.scalar(
             select(RepositoryConnection).where(RepositoryConnection.project_id == project.id)
         )
+        owned_keys = connection_key_ids(session, connection) if connection is not None else []
+        owned_keys += session.scalars(
+            select(AdditionalKey.key_record_id).where(AdditionalKey.project_id == project.id)
+        )
+        # The connection (its commits, refs and rotations) goes with the project, by cascade.
         session.execute(delete(Project).where(Project.id == project.id))
-        if connection is not None:
-            # The connection (and its commits and refs) went with the project, by cascade.
-            session.execute(delete(KeyRecord).where(KeyRecord.id == connection.deploy_key_id))
+        session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
     if connection is not None:
         mirror.remove(mirror.mirror_path(settings, connection.id), timeout=2 * settings.git_timeout)
     log.info("deleted project %s", slug)

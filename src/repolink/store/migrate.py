@@ -5,37 +5,52 @@ No ``alembic.ini`` is read: the configuration is built here, and the connection 
 the same path. An upgrade is one transaction on every backend, SQLite included, and concurrent
 upgrades from several processes are serialised (a file lock beside a SQLite database, an
 advisory lock on PostgreSQL), so every command can migrate on start without coordination.
+
+Every command opens the store, including the ones sshd runs on each connection in OpenSSH
+mode, and importing Alembic costs more than the rest of such a command. So :func:`upgrade`
+first compares the stored ``alembic_version`` with the heads declared in the revision files,
+with plain SQL and without Alembic; only a database that is not exactly at those heads (new,
+older, newer, or anything unexpected) goes through Alembic.
 """
 
 from __future__ import annotations
 
+import ast
 import fcntl
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from repolink.errors import StoreError
 from repolink.store.engine import first_error_line
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
+
+# `revision: str = "0002"`, `down_revision = ("0003", "0004")` … at the start of a line.
+_REVISION_ASSIGNMENT = re.compile(
+    r"^(?P<name>revision|down_revision)\b[ \t]*(?::[^=\n]*)?=(?P<value>[^\n]*)$", re.MULTILINE
+)
 
 # Any fixed 64-bit number works; it only has to be the same for every repolink process.
 _PG_ADVISORY_LOCK_ID = 0x7265706F6C696E6B  # "repolink"
 
 
 def alembic_config(script_location: Path = MIGRATIONS_DIR) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location).replace("%", "%%"))
     config.set_main_option("path_separator", "os")
@@ -44,13 +59,81 @@ def alembic_config(script_location: Path = MIGRATIONS_DIR) -> Config:
 
 def head_revision(script_location: Path = MIGRATIONS_DIR) -> str | None:
     """The newest revision this version of repolink knows."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(script_location)).get_current_head()
+
+
+def declared_heads(script_location: Path = MIGRATIONS_DIR) -> frozenset[str] | None:
+    """The head revisions the revision files declare, read without importing Alembic.
+
+    ``None`` when a file does not declare ``revision`` and ``down_revision`` as plain
+    literals: then only Alembic can tell.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    try:
+        files = sorted((script_location / "versions").glob("*.py"))
+        for path in files:
+            if path.name == "__init__.py":
+                continue
+            declared = _declared_revisions(path.read_text(encoding="utf-8"))
+            if declared is None:
+                return None
+            revision, down_revisions = declared
+            revisions.add(revision)
+            parents.update(down_revisions)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    heads = revisions - parents
+    return frozenset(heads) if heads else None
+
+
+def _declared_revisions(source: str) -> tuple[str, tuple[str, ...]] | None:
+    # A pattern rather than ast.parse: parsing every whole revision file costs more than
+    # the rest of opening the store. Only unindented one-line assignments count; any other
+    # spelling gives None, and Alembic decides.
+    values: dict[str, object] = {}
+    for match in _REVISION_ASSIGNMENT.finditer(source):
+        name = match.group("name")
+        if name in values:
+            return None
+        values[name] = ast.literal_eval(match.group("value").strip())
+    revision, down = values.get("revision"), values.get("down_revision")
+    if not isinstance(revision, str) or "down_revision" not in values:
+        return None
+    if down is None:
+        return revision, ()
+    if isinstance(down, str):
+        return revision, (down,)
+    if isinstance(down, tuple | list) and all(isinstance(item, str) for item in down):
+        return revision, tuple(down)
+    return None
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, ``None`` before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
+
+
+def is_at_declared_heads(engine: Engine, script_location: Path = MIGRATIONS_DIR) -> bool:
+    """Whether the database is exactly at :func:`declared_heads`, checked with plain SQL.
+
+    ``False`` whenever that cannot be told for sure (no ``alembic_version`` table yet, an
+    unreadable revision file …): the caller then asks Alembic.
+    """
+    heads = declared_heads(script_location)
+    if heads is None:
+        return False
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(text("SELECT version_num FROM alembic_version"))
+            return frozenset(str(row[0]) for row in stored) == heads
+    except SQLAlchemyError:
+        return False
 
 
 def upgrade(
@@ -60,6 +143,13 @@ def upgrade(
 
     ``lock_path`` names the file lock for SQLite databases (``None`` for in-memory ones).
     """
+    # Without the lock: an upgrade is one transaction, so a reader sees the old revision
+    # (and takes the slow path below, which waits for the lock) or the new one.
+    if is_at_declared_heads(engine, script_location):
+        return
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     config = alembic_config(script_location)
     script = ScriptDirectory.from_config(config)
     lock = _file_lock(lock_path) if lock_path is not None else nullcontext()
@@ -91,6 +181,8 @@ def _describe(revisions: Sequence[str]) -> str:
 
 
 def _refuse_unknown(script: ScriptDirectory, current: Sequence[str]) -> None:
+    from alembic.util import CommandError
+
     for revision in current:
         try:
             known = script.get_revision(revision)
@@ -145,6 +237,9 @@ def _upgrade_transactional(connection: Connection, config: Config) -> None:
 
 
 def _run_alembic(config: Config) -> None:
+    from alembic import command
+    from alembic.util import CommandError
+
     try:
         command.upgrade(config, "head")
     except CommandError as exc:

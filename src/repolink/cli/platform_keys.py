@@ -1,0 +1,332 @@
+"""``repolink additional-keys|key-rules|checkout``: a project's extra keys, the rules that pick
+them, and a checkout of one commit with its submodules. A thin adapter.
+
+An additional key's private half is never printed: ``add --generate`` shows the public key and
+its fingerprints once, to be added as a read-only access key where it is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from repolink.cli._common import console, load_settings, print_json
+from repolink.errors import ValidationError
+from repolink.keys import KEY_TYPES, PrivateKey
+from repolink.keys.repair import MAX_INPUT_CHARS
+from repolink.platform.additional_keys import (
+    add_additional_key,
+    list_additional_keys,
+    remove_additional_key,
+)
+from repolink.platform.checkout import CheckoutResult, checkout_commit
+from repolink.platform.connections import import_private_key, parse_connection_url
+from repolink.platform.key_rules import (
+    DEPLOY_KEY,
+    add_key_rule,
+    choose_key,
+    list_key_rules,
+    remove_key_rule,
+)
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.vault import load_vault
+
+log = logging.getLogger(__name__)
+
+ADD_INSTRUCTION = (
+    "Add this public key as a read-only access key on each repository it should read, then "
+    "point a key rule at it: repolink key-rules add {project} ssh://git@HOST/TEAM/ --key {fp}"
+)
+
+ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+class _SingleCommand(TyperGroup):
+    """A group that is one command: options may follow the arguments, and the usage line
+    offers no subcommand."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)
+        return [piece for piece in pieces if piece != getattr(self, "subcommand_metavar", None)]
+
+
+additional_keys_app = typer.Typer(
+    help="A project's additional SSH keys (for private dependencies such as submodules).",
+    no_args_is_help=True,
+)
+key_rules_app = typer.Typer(
+    help="A project's key rules: URL prefix → key; the longest matching prefix wins.",
+    no_args_is_help=True,
+)
+checkout_app = typer.Typer(
+    cls=_SingleCommand,
+    help="Write the tree of one commit into a directory, submodules included.",
+    context_settings={"allow_interspersed_args": True},
+)
+
+
+@contextmanager
+def _store() -> Iterator[tuple[Settings, Store]]:
+    settings = load_settings()
+    with Store.open(settings) as store:
+        yield settings, store
+
+
+# -- additional keys --------------------------------------------------------------------------
+
+
+@additional_keys_app.command("add")
+def additional_keys_add(
+    project: ProjectArgument,
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", metavar="HOST[:PORT]", help="The host the key is for (default: any host)."
+        ),
+    ] = "",
+    generate: Annotated[
+        bool, typer.Option("--generate", help="Generate a new key (default ed25519).")
+    ] = False,
+    key_type: Annotated[
+        str, typer.Option("--type", help="With --generate: ed25519 (default), rsa or ecdsa.")
+    ] = "ed25519",
+    bits: Annotated[
+        int | None, typer.Option(help="With --generate: RSA 2048/3072/4096, ECDSA 256/384/521.")
+    ] = None,
+    key_path: Annotated[
+        str | None,
+        typer.Option("--key", metavar="PATH|-", help="Import this private key file (- : stdin)."),
+    ] = None,
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="File holding the passphrase of the imported key.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add an additional key to PROJECT: generated, or imported from a file."""
+    if generate == (key_path is not None):
+        raise ValidationError(
+            "key_choice_required",
+            "choose exactly one of --generate and --key",
+            "use --generate for a new key, or --key FILE to import one",
+        )
+    if key_type not in KEY_TYPES:
+        raise ValidationError(
+            "key_type_invalid",
+            "the key type must be ed25519, rsa or ecdsa",
+            "use --type ed25519 (recommended), rsa or ecdsa",
+        )
+    imported: PrivateKey | None = None
+    if key_path is not None:
+        passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
+        imported = import_private_key(_read_key_input(key_path), passphrase)
+    with _store() as (settings, store):
+        vault = load_vault(settings)
+        with store.session() as session:
+            info = add_additional_key(
+                session, vault, project, imported, hostname=host, key_type=key_type, bits=bits
+            )
+    if as_json:
+        print_json(info.as_dict())
+        return
+    console.print(
+        f"added {info.origin} {info.key_type} additional key to {info.project} "
+        f"for {info.hostname or 'any host'}",
+        markup=False,
+    )
+    console.print(info.public_key, markup=False)
+    console.print(info.fingerprint_sha256, markup=False)
+    console.print(info.fingerprint_md5, markup=False)
+    console.print(
+        ADD_INSTRUCTION.format(project=info.project, fp=info.fingerprint_sha256), markup=False
+    )
+
+
+@additional_keys_app.command("list")
+def additional_keys_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
+    """List the additional keys of PROJECT."""
+    with _store() as (_settings, store), store.session() as session:
+        keys = list_additional_keys(session, project)
+    if as_json:
+        print_json([info.as_dict() for info in keys])
+        return
+    # One line per key, the fingerprint whole and first, ready for `key-rules add … --key`.
+    for info in keys:
+        console.print(
+            f"{info.fingerprint_sha256}  {info.key_type}  {info.hostname or '(any host)'}  "
+            f"{info.origin}, created {_when(info.created_at)}, "
+            f"last used {_when(info.last_used_at)}",
+            markup=False,
+        )
+
+
+@additional_keys_app.command("remove")
+def additional_keys_remove(
+    project: ProjectArgument,
+    fingerprint: Annotated[
+        str, typer.Argument(metavar="FINGERPRINT", help="SHA256:… or MD5 fingerprint.")
+    ],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove an additional key (refused while key rules point at it)."""
+    if not yes:
+        typer.confirm(f"remove the additional key {fingerprint} of {project}?", abort=True)
+    with _store() as (_settings, store), store.session() as session:
+        info = remove_additional_key(session, project, fingerprint)
+    console.print(f"removed additional key {info.fingerprint_sha256}", markup=False)
+
+
+# -- key rules --------------------------------------------------------------------------------
+
+
+@key_rules_app.command("add")
+def key_rules_add(
+    project: ProjectArgument,
+    prefix: Annotated[
+        str,
+        typer.Argument(
+            metavar="PREFIX", help="URL prefix: ssh://git@host/team/ or a repository's URL."
+        ),
+    ],
+    key: Annotated[
+        str,
+        typer.Option(
+            "--key",
+            metavar="FINGERPRINT|deploy",
+            help="An additional key's fingerprint, or 'deploy' for the deploy key.",
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Point PREFIX at a key; the longest matching prefix wins."""
+    with _store() as (_settings, store), store.session() as session:
+        rule = add_key_rule(session, project, prefix, key)
+    if as_json:
+        print_json(rule.as_dict())
+        return
+    console.print(f"key rule {rule.prefix} → {_rule_key(rule.key)}", markup=False)
+
+
+@key_rules_app.command("list")
+def key_rules_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
+    """List the key rules of PROJECT, longest prefix (tried first) first."""
+    with _store() as (_settings, store), store.session() as session:
+        rules = list_key_rules(session, project)
+    if as_json:
+        print_json([rule.as_dict() for rule in rules])
+        return
+    for rule in rules:
+        console.print(f"{rule.prefix} → {_rule_key(rule.key)}", markup=False)
+
+
+@key_rules_app.command("remove")
+def key_rules_remove(
+    project: ProjectArgument,
+    prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="The rule's URL prefix.")],
+) -> None:
+    """Remove the key rule for PREFIX."""
+    with _store() as (_settings, store), store.session() as session:
+        rule = remove_key_rule(session, project, prefix)
+    console.print(f"removed key rule {rule.prefix}", markup=False)
+
+
+@key_rules_app.command("which")
+def key_rules_which(
+    project: ProjectArgument,
+    url: Annotated[str, typer.Argument(metavar="URL", help="An SSH URL, e.g. a submodule's.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Show which key PROJECT would use for URL, and why."""
+    parsed = parse_connection_url(url)
+    with _store() as (_settings, store), store.session() as session:
+        chosen = choose_key(session, project, parsed)
+    if as_json:
+        print_json({"url": parsed.canonical, **chosen.as_dict()})
+        return
+    console.print(f"{parsed.canonical}: {chosen.describe()}", markup=False)
+
+
+# -- checkout ---------------------------------------------------------------------------------
+
+
+@checkout_app.callback(invoke_without_command=True)
+def checkout_command(
+    project: ProjectArgument,
+    commit: Annotated[
+        str,
+        typer.Argument(metavar="COMMIT", help="A commit SHA (or unique prefix), branch or tag."),
+    ],
+    dest: Annotated[
+        Path, typer.Argument(metavar="DEST", help="A directory that does not exist or is empty.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Write the tree of COMMIT into DEST, with submodules fetched over SSH by key rule."""
+    with _store() as (settings, store):
+        result = checkout_commit(store, settings, project, commit, dest)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    _print_checkout(result)
+
+
+def _print_checkout(result: CheckoutResult) -> None:
+    console.print(
+        f"checked out {result.commit} of {result.project} into {result.dest}", markup=False
+    )
+    for submodule in result.submodules:
+        console.print(
+            f"  submodule {submodule.path}: {submodule.url} at {submodule.commit} "
+            f"with {submodule.key.describe()}",
+            markup=False,
+        )
+
+
+# -- input ------------------------------------------------------------------------------------
+
+
+def _rule_key(key: str) -> str:
+    return "the deploy key" if key == DEPLOY_KEY else f"additional key {key}"
+
+
+def _read_key_input(path: str) -> bytes:
+    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
+    if path == "-":
+        return sys.stdin.buffer.read(limit)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise ValidationError(
+            "key_file_unreadable",
+            f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --key",
+        ) from None
+
+
+def _read_passphrase(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            "passphrase_file_unreadable",
+            f"cannot read the passphrase file {path}: "
+            f"{os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --passphrase-file",
+        ) from None
+    # Editors end files with a newline; it is not part of the passphrase.
+    return raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"

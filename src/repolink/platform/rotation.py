@@ -1,0 +1,358 @@
+"""Rotating a connection's deploy key with overlap: never a moment without a working key.
+
+1. :func:`start_rotation` makes a new key pair for the connection (stored encrypted, like
+   every deploy key) and records it as the connection's *pending* key. The deploy key is not
+   touched: fetches keep using it. The caller shows the new public half so the user can add it
+   to the repository as a read-only access key, beside the current one.
+2. :func:`complete_rotation` fetches into the mirror with the pending key — a real fetch,
+   under the mirror's lock. Only when that succeeds does the pending key become the deploy key
+   and the old one retired, in one transaction that re-checks nothing moved meanwhile. When
+   the fetch fails its diagnosis (``auth_failed`` …) is raised and nothing changes.
+3. :func:`abort_rotation` discards the pending key.
+
+A retired key keeps its record (public half, fingerprints, dates: the audit trail, and what
+``repolink keys list`` shows), but its encrypted private half is erased at retirement: a
+retired key is never used again (:mod:`repolink.platform.fetch` refuses it), so keeping it
+would only leave something to steal.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Result, delete, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from repolink.errors import Conflict, NotFound
+from repolink.keys import generate_key
+from repolink.platform.connections import get_connection
+from repolink.platform.fetch import FetchResult, fetch_connection
+from repolink.platform.models import KEY_GENERATED, Project, RepositoryConnection
+from repolink.platform.progress import ProgressCallback
+from repolink.platform.rotation_models import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
+from repolink.services.key_records import get_key_record, store_private_key
+from repolink.settings import Settings
+from repolink.store import Store, utcnow
+from repolink.store.models import KeyRecord
+from repolink.vault import Vault, load_vault
+
+log = logging.getLogger(__name__)
+
+ADD_ACCESS_KEY_INSTRUCTION = (
+    "Add this public key as a read-only access key (deploy key) on the repository, next to the "
+    "current one — Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy "
+    "keys, without write access — then run: repolink keys rotate {project} --complete"
+)
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """The public facts of a key record; never its private half."""
+
+    id: str
+    key_type: str
+    bits: int
+    public_key: str
+    fingerprint_sha256: str
+    fingerprint_md5: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, record: KeyRecord) -> KeyFacts:
+        return cls(
+            id=record.id,
+            key_type=record.key_type,
+            bits=record.bits,
+            public_key=record.public_key,
+            fingerprint_sha256=record.fingerprint_sha256,
+            fingerprint_md5=record.fingerprint_md5,
+            created_at=record.created_at,
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "key_type": self.key_type,
+            "bits": self.bits,
+            "public_key": self.public_key,
+            "fingerprint_sha256": self.fingerprint_sha256,
+            "fingerprint_md5": self.fingerprint_md5,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class PendingRotation:
+    """A started rotation: the deploy key in use and the new key waiting to be proven."""
+
+    project: str
+    url: str
+    current_key: KeyFacts
+    new_key: KeyFacts
+    started_at: datetime
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "project": self.project,
+            "url": self.url,
+            "state": ROTATION_PENDING,
+            "current_key": self.current_key.as_dict(),
+            "new_key": self.new_key.as_dict(),
+            "started_at": self.started_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class RotationStarted:
+    """What :func:`start_rotation` did; ``replaced`` is the pending key it discarded, if any."""
+
+    rotation: PendingRotation
+    replaced: KeyFacts | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **self.rotation.as_dict(),
+            "replaced_key": self.replaced.as_dict() if self.replaced else None,
+        }
+
+
+@dataclass(frozen=True)
+class RotationCompleted:
+    """The proven key is the deploy key now; ``retired_key`` was the deploy key before."""
+
+    project: str
+    deploy_key: KeyFacts
+    retired_key: KeyFacts
+    retired_at: datetime
+    fetch: FetchResult
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "project": self.project,
+            "state": ROTATION_COMPLETED,
+            "deploy_key": self.deploy_key.as_dict(),
+            "retired_key": self.retired_key.as_dict(),
+            "retired_at": self.retired_at.isoformat(),
+            "fetch": self.fetch.as_dict(),
+        }
+
+
+def pending_rotation(session: Session, project: str) -> PendingRotation | None:
+    """The pending rotation of ``project``'s connection, if one was started."""
+    connection = get_connection(session, project)
+    rotation = _pending_row(session, connection.id)
+    if rotation is None:
+        return None
+    return _pending_info(session, connection, rotation)
+
+
+def start_rotation(
+    store: Store,
+    settings: Settings,
+    project: str,
+    *,
+    key_type: str = "ed25519",
+    bits: int | None = None,
+    replace_pending: bool = False,
+    vault: Vault | None = None,
+) -> RotationStarted:
+    """Make a new key for ``project``'s connection and make it the pending key.
+
+    Refused with ``rotation_pending`` while another rotation is pending, unless
+    ``replace_pending`` (which discards that one's key).
+    """
+    with store.session() as session:
+        connection = get_connection(session, project)
+        slug = _slug(session, connection)
+        if not replace_pending:
+            _refuse_if_pending(session, connection, slug)
+    # Generated outside any transaction: an RSA key takes a while; no one should wait on it.
+    key = generate_key(key_type, bits, f"repolink-{slug}")
+    vault = vault or load_vault(settings)
+    with store.session() as session:
+        connection = get_connection(session, project)
+        replaced: KeyFacts | None = None
+        existing = _pending_row(session, connection.id)
+        if existing is not None:
+            if not replace_pending:
+                _refuse_if_pending(session, connection, slug)
+            replaced = KeyFacts.of(get_key_record(session, existing.new_key_id))
+            _discard(session, existing)
+        record = store_private_key(session, vault, key, label=f"deploy key of project {slug}")
+        rotation = KeyRotation(
+            connection_id=connection.id,
+            new_key_id=record.id,
+            state=ROTATION_PENDING,
+            started_at=utcnow(),
+        )
+        session.add(rotation)
+        try:
+            session.flush()
+        except IntegrityError:
+            # Another start won the race between our check and this insert.
+            raise _pending_conflict(slug, None) from None
+        started = _pending_info(session, connection, rotation)
+    log.info(
+        "started key rotation of project %s: pending key %s%s",
+        slug,
+        started.new_key.fingerprint_sha256,
+        f" (replaced {replaced.fingerprint_sha256})" if replaced else "",
+    )
+    return RotationStarted(started, replaced)
+
+
+def complete_rotation(
+    store: Store,
+    settings: Settings,
+    project: str,
+    *,
+    vault: Vault | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> RotationCompleted:
+    """Fetch with the pending key; only if that succeeds, make it the deploy key and retire
+    the old one. A failed fetch raises its diagnosis and changes nothing."""
+    with store.session() as session:
+        connection = get_connection(session, project)
+        rotation = _pending_row(session, connection.id)
+        if rotation is None:
+            raise _not_pending(_slug(session, connection))
+        connection_id, rotation_id = connection.id, rotation.id
+        old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
+    result = fetch_connection(
+        store,
+        settings,
+        connection_id,
+        vault=vault,
+        on_progress=on_progress,
+        key_record_id=new_key_id,
+    )
+    retired_at = utcnow()
+    with store.session() as session:
+        # Compare-and-set, so an abort, a replacement or another completion that ran while we
+        # fetched is noticed instead of overwritten; the rotation first, as an abort deletes
+        # the very key the connection would be pointed at.
+        finished = session.execute(
+            update(KeyRotation)
+            .where(KeyRotation.id == rotation_id, KeyRotation.state == ROTATION_PENDING)
+            .values(state=ROTATION_COMPLETED, old_key_id=old_key_id, completed_at=retired_at)
+        )
+        swapped = (
+            session.execute(
+                update(RepositoryConnection)
+                .where(
+                    RepositoryConnection.id == connection_id,
+                    RepositoryConnection.deploy_key_id == old_key_id,
+                )
+                .values(deploy_key_id=new_key_id, key_origin=KEY_GENERATED)
+            )
+            if _rowcount(finished) == 1
+            else None
+        )
+        if swapped is None or _rowcount(swapped) != 1:
+            raise Conflict(
+                "rotation_changed",
+                f"the key rotation of project {project} was aborted, replaced or completed "
+                "while the new key was being tried",
+                f"look at the keys (repolink keys list), then start again if needed: "
+                f"repolink keys rotate {project}",
+            )
+        old = get_key_record(session, old_key_id)
+        old.retired_at = retired_at
+        old.private_key_encrypted = None
+        old.vault_key_version = None
+        session.flush()
+        completed = RotationCompleted(
+            project=result.project,
+            deploy_key=KeyFacts.of(get_key_record(session, new_key_id)),
+            retired_key=KeyFacts.of(old),
+            retired_at=retired_at,
+            fetch=result,
+        )
+    log.info(
+        "completed key rotation of project %s: deploy key %s, retired %s",
+        completed.project,
+        completed.deploy_key.fingerprint_sha256,
+        completed.retired_key.fingerprint_sha256,
+    )
+    return completed
+
+
+def abort_rotation(store: Store, project: str) -> KeyFacts:
+    """Discard the pending key of ``project``; the deploy key stays. Returns the discarded key."""
+    with store.session() as session:
+        connection = get_connection(session, project)
+        rotation = _pending_row(session, connection.id)
+        if rotation is None:
+            raise _not_pending(_slug(session, connection))
+        discarded = KeyFacts.of(get_key_record(session, rotation.new_key_id))
+        _discard(session, rotation)
+    log.info(
+        "aborted key rotation of project %s: discarded %s", project, discarded.fingerprint_sha256
+    )
+    return discarded
+
+
+
+
+def _pending_row(session: Session, connection_id: str) -> KeyRotation | None:
+    return session.scalar(
+        select(KeyRotation).where(
+            KeyRotation.connection_id == connection_id, KeyRotation.state == ROTATION_PENDING
+        )
+    )
+
+
+def _pending_info(
+    session: Session, connection: RepositoryConnection, rotation: KeyRotation
+) -> PendingRotation:
+    return PendingRotation(
+        project=_slug(session, connection),
+        url=connection.url,
+        current_key=KeyFacts.of(get_key_record(session, connection.deploy_key_id)),
+        new_key=KeyFacts.of(get_key_record(session, rotation.new_key_id)),
+        started_at=rotation.started_at,
+    )
+
+
+def _refuse_if_pending(session: Session, connection: RepositoryConnection, slug: str) -> None:
+    rotation = _pending_row(session, connection.id)
+    if rotation is not None:
+        pending = get_key_record(session, rotation.new_key_id)
+        raise _pending_conflict(slug, pending.fingerprint_sha256)
+
+
+def _discard(session: Session, rotation: KeyRotation) -> None:
+    key_id = rotation.new_key_id
+    session.execute(delete(KeyRotation).where(KeyRotation.id == rotation.id))
+    session.execute(delete(KeyRecord).where(KeyRecord.id == key_id))
+
+
+def _slug(session: Session, connection: RepositoryConnection) -> str:
+    owner = session.get(Project, connection.project_id)
+    return owner.slug if owner is not None else connection.project_id
+
+
+def _rowcount(result: Result[Any]) -> int:
+    return cast(CursorResult[Any], result).rowcount
+
+
+def _pending_conflict(slug: str, fingerprint: str | None) -> Conflict:
+    which = f" (new key {fingerprint})" if fingerprint else ""
+    return Conflict(
+        "rotation_pending",
+        f"project {slug} has a key rotation pending already{which}",
+        f"finish it: repolink keys rotate {slug} --complete; or discard it: --abort; "
+        "or start over with another new key: --replace-pending",
+    )
+
+
+def _not_pending(slug: str) -> NotFound:
+    return NotFound(
+        "rotation_not_pending",
+        f"project {slug} has no key rotation pending",
+        f"start one: repolink keys rotate {slug}",
+    )

@@ -1,0 +1,352 @@
+"""Additional keys: stored like deploy keys, named by fingerprint, selected for build jobs; the
+``additional-keys`` and ``key-rules`` commands; the migration that creates their tables."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+
+from repolink import cli as cli_root
+from repolink.errors import RepolinkError
+from repolink.keys import PrivateKey, generate_key
+from repolink.platform.additional_keys import (
+    add_additional_key,
+    find_additional_key,
+    list_additional_keys,
+    parse_hostname,
+    parse_key_fingerprint,
+    remove_additional_key,
+    select_additional_keys,
+)
+from repolink.platform.connections import create_connection, parse_connection_url
+from repolink.platform.key_models import AdditionalKey, KeyRule
+from repolink.platform.models import KEY_GENERATED
+from repolink.platform.projects import create_project
+from repolink.services.key_records import load_private_key
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.base import Base
+from repolink.store.models import KeyRecord
+from repolink.vault import Vault, load_vault
+
+MY_TABLES = {"additional_keys", "key_rules"}
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+def vault(settings: Settings) -> Vault:
+    return load_vault(settings)
+
+
+@pytest.fixture
+def deploy_key(store: Store, vault: Vault) -> PrivateKey:
+    """Project ``proj``, connected (no fetch) with this deploy key."""
+    key = generate_key()
+    with store.session() as session:
+        create_project(session, "Proj", slug="proj")
+        create_connection(
+            session,
+            vault,
+            "proj",
+            parse_connection_url("git@git.example.com:team/app.git"),
+            key,
+            origin=KEY_GENERATED,
+        )
+    return key
+
+
+# -- the tables -------------------------------------------------------------------------------
+
+
+def test_migration_0007_matches_the_models(store: Store) -> None:
+    def mine(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return getattr(table, "name", name) in MY_TABLES
+
+    assert {AdditionalKey.__tablename__, KeyRule.__tablename__} == MY_TABLES
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": mine}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+
+
+# -- fingerprints and host names --------------------------------------------------------------
+
+
+def test_fingerprints_are_read_as_people_paste_them() -> None:
+    key = generate_key().public_key
+    sha, md5 = key.sha256_fingerprint, key.md5_fingerprint
+    body = sha.removeprefix("SHA256:")
+    for text in (sha, f"  {sha} ", "sha256:" + body):
+        assert parse_key_fingerprint(text).value == sha
+    bare_md5 = md5.removeprefix("MD5:")
+    for text in (md5, bare_md5, bare_md5.upper(), "md5:" + bare_md5):
+        assert parse_key_fingerprint(text).value == md5
+
+
+@pytest.mark.parametrize("text", ["", "SHA256:short", "nope", "aa:bb", "-----BEGIN OPENSSH"])
+def test_bad_fingerprints_are_refused_without_echo(text: str) -> None:
+    with pytest.raises(RepolinkError) as caught:
+        parse_key_fingerprint(text)
+    assert caught.value.code == "fingerprint_invalid"
+    if text:
+        assert text not in caught.value.message
+
+
+def test_a_pasted_private_key_is_never_echoed() -> None:
+    pasted = generate_key().to_openssh().decode()
+    with pytest.raises(RepolinkError) as caught:
+        parse_key_fingerprint(pasted)
+    text = caught.value.one_line() + repr(caught.value)
+    assert "PRIVATE KEY" not in text and pasted.splitlines()[1] not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("", ("", None)),
+        ("   ", ("", None)),
+        ("Git.Example.com", ("git.example.com", None)),
+        ("git.example.com:2222", ("git.example.com", 2222)),
+        ("git.example.com:22", ("git.example.com", 22)),
+        ("[2001:db8::1]", ("2001:db8::1", None)),
+        ("[2001:db8::1]:2222", ("2001:db8::1", 2222)),
+        ("2001:db8::1", ("2001:db8::1", None)),
+    ],
+)
+def test_host_names(text: str, parsed: tuple[str, int | None]) -> None:
+    assert parse_hostname(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["-oProxyCommand=x", "bad host", "host:99999", "host:x"])
+def test_bad_host_names_are_refused(text: str) -> None:
+    with pytest.raises(RepolinkError) as caught:
+        parse_hostname(text)
+    assert caught.value.code in ("host_invalid", "port_invalid")
+
+
+# -- the service ------------------------------------------------------------------------------
+
+
+def test_generated_and_imported_keys_are_stored_encrypted(
+    store: Store, vault: Vault, deploy_key: PrivateKey
+) -> None:
+    imported = generate_key("ecdsa")
+    with store.session() as session:
+        generated = add_additional_key(session, vault, "proj", hostname="git.example.com:2222")
+        taken = add_additional_key(session, vault, "proj", imported)
+    assert (generated.origin, generated.key_type, generated.hostname) == (
+        "generated",
+        "ssh-ed25519",
+        "git.example.com:2222",
+    )
+    assert (taken.origin, taken.hostname) == ("imported", "")
+    assert taken.fingerprint_sha256 == imported.public_key.sha256_fingerprint
+    with store.session() as session:
+        listed = list_additional_keys(session, "proj")
+        assert [info.id for info in listed] == [generated.id, taken.id]
+        record = session.get(KeyRecord, taken.key_record_id)
+        assert record is not None and record.private_key_encrypted is not None
+        assert imported.to_openssh() not in record.private_key_encrypted
+        assert load_private_key(session, vault, taken.key_record_id) == imported
+    document = json.dumps([info.as_dict() for info in listed])
+    assert "PRIVATE" not in document and "private" not in document
+
+
+def test_the_same_key_twice_and_the_deploy_key_are_refused(
+    store: Store, vault: Vault, deploy_key: PrivateKey
+) -> None:
+    key = generate_key()
+    with store.session() as session:
+        add_additional_key(session, vault, "proj", key)
+    refusals = ((key, "additional_key_exists"), (deploy_key, "additional_key_is_deploy_key"))
+    for candidate, code in refusals:
+        with store.session() as session, pytest.raises(RepolinkError) as caught:
+            add_additional_key(session, vault, "proj", candidate, hostname="other.example")
+        assert caught.value.code == code
+    with store.session() as session:
+        assert len(list_additional_keys(session, "proj")) == 1
+
+
+def test_build_jobs_select_keys_by_fingerprint(
+    store: Store, vault: Vault, deploy_key: PrivateKey
+) -> None:
+    with store.session() as session:
+        first = add_additional_key(session, vault, "proj")
+        second = add_additional_key(session, vault, "proj", hostname="git.example.com")
+        add_additional_key(session, vault, "proj")
+
+        asked = [
+            second.fingerprint_md5.removeprefix("MD5:"),
+            first.fingerprint_sha256,
+            second.fingerprint_sha256,
+        ]
+        chosen = select_additional_keys(session, "proj", asked)
+        assert [record.id for record in chosen] == [second.key_record_id, first.key_record_id]
+        assert len(select_additional_keys(session, "proj", None)) == 3
+        assert select_additional_keys(session, "proj", []) == []
+        # A job gets the private halves it asked for.
+        assert load_private_key(session, vault, chosen[0].id).public_key.sha256_fingerprint == (
+            second.fingerprint_sha256
+        )
+
+
+def test_an_unknown_fingerprint_fails_the_whole_selection(
+    store: Store, vault: Vault, deploy_key: PrivateKey
+) -> None:
+    stranger = generate_key().public_key.sha256_fingerprint
+    with store.session() as session:
+        known = add_additional_key(session, vault, "proj").fingerprint_sha256
+    with store.session() as session, pytest.raises(RepolinkError) as caught:
+        select_additional_keys(session, "proj", [known, stranger])
+    assert caught.value.code == "additional_key_not_found"
+    assert stranger in caught.value.message and "additional-keys list proj" in caught.value.hint
+    deploy = deploy_key.public_key.sha256_fingerprint
+    with store.session() as session, pytest.raises(RepolinkError) as deploy_asked:
+        select_additional_keys(session, "proj", [deploy])
+    assert deploy_asked.value.code == "additional_key_not_found"
+    assert "deploy key" in deploy_asked.value.message
+    with store.session() as session, pytest.raises(RepolinkError) as no_project:
+        select_additional_keys(session, "nope", [known])
+    assert no_project.value.code == "project_not_found"
+
+
+def test_removing_a_key_removes_its_key_pair(
+    store: Store, vault: Vault, deploy_key: PrivateKey
+) -> None:
+    with store.session() as session:
+        info = add_additional_key(session, vault, "proj")
+    with store.session() as session:
+        assert find_additional_key(session, "proj", info.fingerprint_md5).id == info.id
+        remove_additional_key(session, "proj", info.fingerprint_md5)
+    with store.session() as session:
+        assert list_additional_keys(session, "proj") == []
+        assert session.scalar(select(KeyRecord).where(KeyRecord.id == info.key_record_id)) is None
+        with pytest.raises(RepolinkError) as caught:
+            remove_additional_key(session, "proj", info.fingerprint_sha256)
+    assert caught.value.code == "additional_key_not_found"
+
+
+# -- the commands -----------------------------------------------------------------------------
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def repolink(
+    settings: Settings,
+    deploy_key: PrivateKey,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> Run:
+    """``repolink ARGS…`` through the real entry point, on the test's data directory."""
+    for name in [name for name in os.environ if name.startswith("REPOLINK_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("REPOLINK_DATA_DIR", str(settings.data_dir))
+
+    def run(*args: str, stdin: bytes = b"") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exited:
+            cli_root.main(list(args))
+        out, err = capsys.readouterr()
+        code = exited.value.code
+        return (code if isinstance(code, int) else 1), out, err
+
+    return run
+
+
+def test_additional_keys_commands(repolink: Run, tmp_path: Path) -> None:
+    code, out, err = repolink("additional-keys", "add", "proj", "--generate", "--host", "h.example")
+    assert code == 0, err
+    assert "for h.example" in out and "ssh-ed25519 AAAA" in out and "PRIVATE" not in out
+    generated = next(line for line in out.splitlines() if line.startswith("SHA256:"))
+
+    imported = generate_key()
+    key_file = tmp_path / "id_extra"
+    key_file.write_bytes(imported.to_openssh())
+    code, out, err = repolink("additional-keys", "add", "proj", "--key", str(key_file), "--json")
+    assert code == 0, err
+    assert json.loads(out)["fingerprint_sha256"] == imported.public_key.sha256_fingerprint
+    code, out, err = repolink(
+        "additional-keys", "add", "proj", "--key", "-", stdin=generate_key().to_openssh()
+    )
+    assert code == 0, err
+
+    code, out, _err = repolink("additional-keys", "list", "proj", "--json")
+    assert [item["hostname"] for item in json.loads(out)] == ["h.example", "", ""]
+    code, out, _err = repolink("additional-keys", "list", "proj")
+    assert generated in out and "(any host)" in out
+
+    code, _out, err = repolink("additional-keys", "add", "proj", "--generate", "--key", "x")
+    assert code == 2 and "key_choice_required" in err
+    code, _out, err = repolink("additional-keys", "remove", "proj", generated, "--yes")
+    assert code == 0, err
+    code, _out, err = repolink("additional-keys", "remove", "proj", generated, "--yes")
+    assert code == 2 and err.startswith("error: additional_key_not_found: ")
+
+
+def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
+    code, out, _err = repolink("additional-keys", "add", "proj", "--generate", "--json")
+    extra = json.loads(out)["fingerprint_sha256"]
+
+    code, out, err = repolink(
+        "key-rules", "add", "proj", "git@h.example:team/lib.git", "--key", extra
+    )
+    assert code == 0, err
+    assert out.strip() == f"key rule ssh://git@h.example/team/lib → additional key {extra}"
+    code, out, err = repolink(
+        "key-rules", "add", "proj", "ssh://git@h.example/team/", "--key", "deploy"
+    )
+    assert code == 0, err
+
+    code, out, _err = repolink("key-rules", "list", "proj", "--json")
+    assert [(rule["prefix"], rule["key"]) for rule in json.loads(out)] == [
+        ("ssh://git@h.example/team/lib", extra),
+        ("ssh://git@h.example/team", "deploy"),
+    ]
+    code, out, _err = repolink("key-rules", "list", "proj")
+    assert out.splitlines() == [
+        f"ssh://git@h.example/team/lib → additional key {extra}",
+        "ssh://git@h.example/team → the deploy key",
+    ]
+    code, out, _err = repolink("key-rules", "which", "proj", "git@h.example:team/lib/sub.git")
+    assert out.strip() == (
+        f"ssh://git@h.example/team/lib/sub: additional key {extra} "
+        "(key rule ssh://git@h.example/team/lib)"
+    )
+    code, out, _err = repolink("key-rules", "which", "proj", "git@h.example:team/app", "--json")
+    document = json.loads(out)
+    assert document["source"] == "key_rule"
+    assert document["fingerprint_sha256"] == deploy_key.public_key.sha256_fingerprint
+
+    code, _out, err = repolink("additional-keys", "remove", "proj", extra, "--yes")
+    assert code == 2 and "additional_key_in_use" in err
+    code, out, err = repolink("key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git")
+    assert code == 0 and "removed key rule ssh://git@h.example/team/lib" in out
+    code, _out, err = repolink(
+        "key-rules", "add", "proj", "https://h.example/team", "--key", "deploy"
+    )
+    assert code == 2 and err.startswith("error: key_rule_prefix_invalid: ")
+    assert len(err.strip().splitlines()) == 1

@@ -1,0 +1,263 @@
+"""Fast refresh: one SSH connection serves every later fetch, and a refresh runs only the git
+processes it needs. Proven by counting the TCP connections the host accepts (through a
+counting proxy in front of the built-in host) and the git processes each fetch starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from platformkit import HostedRepos, Platform, granted_key
+
+from repolink import gitcli, hostkeys
+from repolink.platform.connections import connection_info
+from repolink.platform.sharing import control_path
+from repolink.urls import parse_ssh_url
+
+FETCH_IN_A_NEW_PROCESS = """
+import sys
+from pathlib import Path
+from repolink.platform.fetch import fetch_project
+from repolink.settings import Settings
+from repolink.store import Store
+
+settings = Settings(data_dir=Path(sys.argv[1]), git_timeout=120, ssh_connect_timeout=10)
+with Store.open(settings) as store:
+    result = fetch_project(store, settings, sys.argv[2])
+print(result.skipped, result.new_commits)
+"""
+
+
+class CountingProxy:
+    """A TCP relay on 127.0.0.1 in front of ``target_port`` that counts what it accepts."""
+
+    def __init__(self, target_port: int) -> None:
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port: int = self._listener.getsockname()[1]
+        self.accepted = 0
+        self._sockets: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted += 1
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            self._sockets += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(1 << 16):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+        for sock in self._sockets:  # ends the ssh master the tests left behind
+            sock.close()
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The system temp directory (key files, short control sockets), a fresh one per test."""
+    with tempfile.TemporaryDirectory(prefix="rl-share-", dir="/tmp") as directory:
+        monkeypatch.setattr(tempfile, "tempdir", directory)
+        yield Path(directory)
+
+
+@pytest.fixture
+def proxy(platform: Platform, hosted: HostedRepos) -> Iterator[CountingProxy]:
+    relay = CountingProxy(hosted.host.port)
+    platform.trust_host(relay.port)  # scans the host key through the relay
+    relay.accepted = 0
+    try:
+        yield relay
+    finally:
+        relay.close()
+
+
+@pytest.fixture
+def git_runs(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> list[str]:
+    """The git subcommand of every process the platform starts through gitcli.run, in order
+    (the run itself is real). The host in this same process runs git too: left out."""
+    seen: list[str] = []
+    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    data_dir = str(platform.settings.resolved_data_dir)
+
+    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+        env = kwargs["env"]
+        if "GIT_SSH_COMMAND" in env or env["HOME"].startswith(data_dir):
+            seen.append(_subcommand(argv))
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(gitcli, "run", spy)
+    return seen
+
+
+def _subcommand(argv: Sequence[str]) -> str:
+    args = iter(argv[1:])
+    for arg in args:
+        if arg == "-c":
+            next(args)
+        elif not arg.startswith("--git-dir="):
+            return arg
+    return ""
+
+
+def _socket_of(platform: Platform, project: str) -> Path:
+    """The control socket the fetches of ``project`` share."""
+    with platform.store.session() as session:
+        info = connection_info(session, project)
+        url = parse_ssh_url(info.url)
+        known_hosts = hostkeys.known_hosts_text(session, [url])
+    host, port = url.host_port
+    path = control_path(
+        platform.settings,
+        host=host,
+        port=port,
+        key_fingerprint=info.deploy_key.fingerprint_sha256,
+        known_hosts=known_hosts,
+    )
+    assert path is not None
+    return path
+
+
+def _master_check(socket_path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket_path}", "-O", "check", "127.0.0.1"],
+        env={"PATH": os.environ["PATH"], "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+
+
+def test_refreshes_reuse_the_first_fetchs_ssh_connection(
+    platform: Platform,
+    hosted: HostedRepos,
+    proxy: CountingProxy,
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    key = granted_key(hosted.host, "app", "sharing")
+    outcome = platform.connect("sharing", hosted.app.url(proxy.port), key)
+    assert outcome.error is None, outcome.error
+    assert proxy.accepted == 1
+
+    # The master of that first fetch outlives it, authenticated, while its key file is gone.
+    check = _master_check(_socket_of(platform, "sharing"), tmp_path / "home")
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    assert list(private_tmp.glob(f"{gitcli.KEY_DIR_PREFIX}*")) == []
+
+    assert platform.fetch("sharing").skipped
+    hosted.app.commit("shared connection")
+    changed = platform.fetch("sharing")
+    assert not changed.skipped and changed.new_commits == 1
+    # ls-remote, then ls-remote and fetch: all of them over that one connection.
+    assert proxy.accepted == 1
+
+
+def test_a_fetch_in_a_new_process_reuses_the_connection(
+    platform: Platform,
+    hosted: HostedRepos,
+    proxy: CountingProxy,
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    key = granted_key(hosted.host, "other", "sharing-process")
+    platform.connect("sharing-process", hosted.other.url(proxy.port), key)
+    assert proxy.accepted == 1
+    sha = hosted.other.commit("fetched by another process")
+    home = tmp_path / "home"
+    home.mkdir()
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            FETCH_IN_A_NEW_PROCESS,
+            str(platform.settings.resolved_data_dir),
+            "sharing-process",
+        ],
+        env={**os.environ, "HOME": str(home), "TMPDIR": str(private_tmp)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "1"]
+    assert proxy.accepted == 1
+    with platform.store.session() as session:
+        assert connection_info(session, "sharing-process").state == "ok"
+    assert sha in hosted.other.host_commits()
+
+
+def test_each_kind_of_fetch_runs_only_the_git_processes_it_needs(
+    platform: Platform, hosted: HostedRepos, git_runs: list[str]
+) -> None:
+    platform.connect("lean", hosted.other.url(), granted_key(hosted.host, "other", "lean"))
+    # A first fetch has nothing to compare: no ls-remote before it.
+    assert git_runs == ["init", "for-each-ref", "fetch", "for-each-ref", "rev-list"]
+
+    git_runs.clear()
+    assert platform.fetch("lean").skipped
+    # Nothing new: one look at each side, and the index reuses the mirror's refs.
+    assert git_runs == ["for-each-ref", "ls-remote"]
+
+    git_runs.clear()
+    hosted.other.commit("one more for lean")
+    assert platform.fetch("lean").new_commits == 1
+    # The branch moved forward: its old tip is the new commit's parent, so no second walk
+    # looks for commits to drop.
+    assert git_runs == ["for-each-ref", "ls-remote", "fetch", "for-each-ref", "rev-list"]
+
+
+def test_a_refresh_that_moves_one_branch_and_deletes_another_drops_only_its_commits(
+    platform: Platform, hosted: HostedRepos, git_runs: list[str]
+) -> None:
+    repo = hosted.other
+    repo.git("branch", "-f", "gone", "main")
+    only_on_gone = repo.commit("only on gone", branch="gone")
+    platform.connect("moves", repo.url(), granted_key(hosted.host, "other", "moves"))
+    git_runs.clear()
+
+    repo.push(":gone")
+    ahead = repo.commit("main moves on")
+    result = platform.fetch("moves")
+
+    assert (result.new_commits, result.removed_commits) == (1, 1)
+    assert git_runs[-2:] == ["rev-list", "rev-list"]  # the deleted tip needed its own walk
+    from repolink.platform.commits import list_commits
+
+    with platform.store.session() as session:
+        shas = {c.sha for c in list_commits(session, platform.settings, "moves").commits}
+    assert ahead in shas and only_on_gone not in shas
+    assert shas == set(repo.host_commits("main"))

@@ -1,0 +1,465 @@
+"""Deploy key rotation and the key inventory, against the built-in host over real ssh and git."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from platformkit import WORKSPACE, HostedRepos, Platform
+from sqlalchemy import Column, ForeignKey, String, Table, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.keys import generate_key
+from repolink.platform.additional_keys import add_additional_key
+from repolink.platform.connections import (
+    connection_info,
+    create_connection,
+    disconnect,
+    parse_connection_url,
+)
+from repolink.platform.diagnosis import FetchError
+from repolink.platform.fetch import fetch_connection
+from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus, list_keys
+from repolink.platform.models import KEY_GENERATED
+from repolink.platform.progress import INDEXING, FetchProgress
+from repolink.platform.projects import create_project, delete_project
+from repolink.platform.rotation import (
+    abort_rotation,
+    complete_rotation,
+    pending_rotation,
+    start_rotation,
+)
+from repolink.platform.rotation_models import KeyRotation, rotation_key_ids
+from repolink.services.key_records import store_private_key
+from repolink.settings import Settings
+from repolink.store import Store, utcnow
+from repolink.store.base import Base
+from repolink.store.models import KeyRecord
+from repolink.vault import load_vault
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
+        yield opened
+
+
+def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
+    with platform.store.session() as session:
+        return {key.fingerprint_sha256: key for key in list_keys(session, **kwargs)}
+
+
+def _deploy_key(platform: Platform, project: str) -> str:
+    with platform.store.session() as session:
+        return connection_info(session, project).deploy_key.fingerprint_sha256
+
+
+def _record(platform: Platform, fingerprint: str) -> KeyRecord:
+    with platform.store.session() as session:
+        record = session.scalar(
+            select(KeyRecord).where(KeyRecord.fingerprint_sha256 == fingerprint)
+        )
+        assert record is not None
+        return record
+
+
+def _access_key_id(hosted: HostedRepos, fingerprint: str) -> int:
+    keys = hosted.host.service.list_access_keys(WORKSPACE, "app")
+    return next(key.id for key in keys if key.fingerprint_sha256 == fingerprint)
+
+
+# --- schema ------------------------------------------------------------------------------------
+
+
+def test_migration_matches_the_model(store: Store) -> None:
+    def mine(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return getattr(table, "name", name) == "key_rotations"
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_object": mine}
+        )
+        assert compare_metadata(context, Base.metadata) == []
+        index_sql = connection.execute(
+            text("SELECT sql FROM sqlite_master WHERE name = 'uq_key_rotations_pending'")
+        ).scalar_one()
+    # compare_metadata does not look at a partial index's condition; the condition is the point.
+    assert index_sql.endswith("WHERE state = 'pending'")
+
+
+def test_one_pending_rotation_per_connection_is_enforced_by_the_database(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    platform.connect("unique", hosted.app.url())
+    started = start_rotation(platform.store, platform.settings, "unique")
+    with platform.store.session() as session:
+        connection_id = connection_info(session, "unique").id
+        row = session.scalar(select(KeyRotation).where(KeyRotation.connection_id == connection_id))
+        assert row is not None and row.new_key_id == started.rotation.new_key.id
+    with pytest.raises(IntegrityError), platform.store.session() as session:
+        other = session.scalar(select(KeyRecord.id).where(KeyRecord.id != row.new_key_id))
+        session.add(KeyRotation(connection_id=connection_id, new_key_id=other, state="pending"))
+
+
+# --- rotation end to end -----------------------------------------------------------------------
+
+
+def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
+    # Connected with key A, added to the repository as an access key.
+    outcome = platform.connect("rot", hosted.app.url(), grant_on="app")
+    assert outcome.error is None
+    key_a = outcome.connection.deploy_key.fingerprint_sha256
+
+    # Rotate: key B is pending, A stays the deploy key and keeps working.
+    started = start_rotation(platform.store, platform.settings, "rot")
+    key_b = started.rotation.new_key.fingerprint_sha256
+    assert key_b != key_a
+    assert started.rotation.current_key.fingerprint_sha256 == key_a
+    assert started.rotation.new_key.public_key.startswith("ssh-ed25519 AAAA")
+    assert started.rotation.new_key.fingerprint_md5.startswith("MD5:")
+    assert "PRIVATE KEY" not in json.dumps(started.as_dict())
+    assert _deploy_key(platform, "rot") == key_a
+    assert _keys(platform)[key_b].state == "pending"
+
+    sha = hosted.app.commit("while key B is pending")
+    assert platform.fetch("rot").new_commits == 1
+    assert _record(platform, key_a).last_used_at is not None
+    assert _record(platform, key_b).last_used_at is None
+
+    # B is not on the repository yet: completing fails with the diagnosis, nothing changes.
+    with pytest.raises(FetchError) as refused:
+        complete_rotation(platform.store, platform.settings, "rot")
+    assert refused.value.code == "auth_failed"
+    assert key_b in refused.value.message
+    assert started.rotation.new_key.public_key in refused.value.hint
+    assert _deploy_key(platform, "rot") == key_a
+    with platform.store.session() as session:
+        still = pending_rotation(session, "rot")
+        # The connection's state describes its deploy key, which still works.
+        assert connection_info(session, "rot").state == "ok"
+    assert still is not None and still.new_key.fingerprint_sha256 == key_b
+    assert _record(platform, key_a).retired_at is None
+
+    # B added as an access key: completing fetches with B, then swaps.
+    hosted.host.service.add_access_key(
+        WORKSPACE, "app", started.rotation.new_key.public_key, label="rot B"
+    )
+    newer = hosted.app.commit("fetched with key B")
+    completed = complete_rotation(platform.store, platform.settings, "rot")
+
+    assert completed.deploy_key.fingerprint_sha256 == key_b
+    assert completed.retired_key.fingerprint_sha256 == key_a
+    assert completed.fetch.new_commits == 1
+    assert _deploy_key(platform, "rot") == key_b
+    old, new = _record(platform, key_a), _record(platform, key_b)
+    assert old.retired_at == completed.retired_at
+    assert old.private_key_encrypted is None  # a retired key's private half is erased
+    assert new.last_used_at is not None and new.retired_at is None
+    with platform.store.session() as session:
+        assert pending_rotation(session, "rot") is None
+        commits = session.execute(text("SELECT sha FROM commits")).scalars().all()
+    assert {sha, newer} <= set(commits)
+
+    # A removed from the repository: fetches go on with B.
+    hosted.host.service.remove_access_key(WORKSPACE, "app", _access_key_id(hosted, key_a))
+    hosted.app.commit("after A was removed")
+    assert platform.fetch("rot").new_commits == 1
+
+    listed = _keys(platform)
+    assert (listed[key_a].project, listed[key_a].state) == ("rot", "retired")
+    assert (listed[key_b].project, listed[key_b].state) == ("rot", "active")
+    assert listed[key_b].last_used_at is not None
+    assert listed[key_b].last_used_at > listed[key_a].last_used_at  # type: ignore[operator]
+
+
+def test_a_retired_key_is_never_used_again(platform: Platform, hosted: HostedRepos) -> None:
+    platform.connect("never", hosted.app.url(), grant_on="app")
+    started = start_rotation(platform.store, platform.settings, "never")
+    hosted.host.service.add_access_key(
+        WORKSPACE, "app", started.rotation.new_key.public_key, label="never B"
+    )
+    completed = complete_rotation(platform.store, platform.settings, "never")
+
+    with pytest.raises(Conflict) as refused:
+        fetch_connection(
+            platform.store,
+            platform.settings,
+            completed.fetch.connection_id,
+            key_record_id=completed.retired_key.id,
+        )
+    assert refused.value.code == "key_retired"
+    assert completed.retired_key.fingerprint_sha256 in refused.value.message
+
+
+# --- starting, replacing and aborting ----------------------------------------------------------
+
+
+def test_second_rotate_is_refused_then_replaced_then_aborted(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    platform.connect("again", hosted.app.url())
+    first = start_rotation(platform.store, platform.settings, "again")
+
+    with pytest.raises(Conflict) as refused:
+        start_rotation(platform.store, platform.settings, "again")
+    assert refused.value.code == "rotation_pending"
+    assert first.rotation.new_key.fingerprint_sha256 in refused.value.message
+    assert "--replace-pending" in refused.value.hint
+
+    second = start_rotation(
+        platform.store, platform.settings, "again", key_type="ecdsa", replace_pending=True
+    )
+    assert second.replaced == first.rotation.new_key
+    assert second.rotation.new_key.key_type == "ecdsa-sha2-nistp256"
+    with platform.store.session() as session:
+        # The replaced key is gone altogether, private half included.
+        assert session.get(KeyRecord, first.rotation.new_key.id) is None
+
+    discarded = abort_rotation(platform.store, "again")
+    assert discarded == second.rotation.new_key
+    with platform.store.session() as session:
+        assert session.get(KeyRecord, discarded.id) is None
+        assert pending_rotation(session, "again") is None
+    for attempt in (
+        lambda: abort_rotation(platform.store, "again"),
+        lambda: complete_rotation(platform.store, platform.settings, "again"),
+    ):
+        with pytest.raises(NotFound) as nothing:
+            attempt()
+        assert nothing.value.code == "rotation_not_pending"
+
+
+def test_rotation_of_an_unknown_or_unconnected_project_is_named(platform: Platform) -> None:
+    platform.project("bare")
+    with pytest.raises(NotFound) as unconnected:
+        start_rotation(platform.store, platform.settings, "bare")
+    assert unconnected.value.code == "connection_not_found"
+    with pytest.raises(NotFound) as unknown:
+        start_rotation(platform.store, platform.settings, "no-such-project")
+    assert unknown.value.code == "project_not_found"
+
+
+@pytest.mark.parametrize("meanwhile", ["abort", "replace"])
+def test_a_completion_that_lost_a_race_changes_nothing(
+    platform: Platform, hosted: HostedRepos, meanwhile: str
+) -> None:
+    project = f"race-{meanwhile}"
+    platform.connect(project, hosted.app.url(), grant_on="app")
+    started = start_rotation(platform.store, platform.settings, project)
+    hosted.app.commit("so that the fetch reports progress")
+    hosted.host.service.add_access_key(
+        WORKSPACE, "app", started.rotation.new_key.public_key, label=project
+    )
+    raced: list[FetchProgress] = []
+
+    def meanwhile_in_another_process(step: FetchProgress) -> None:
+        # While git fetches with the new key (not while indexing, which holds the database).
+        if step.phase == INDEXING or raced:
+            return
+        raced.append(step)
+        if meanwhile == "abort":
+            abort_rotation(platform.store, project)
+        else:
+            start_rotation(platform.store, platform.settings, project, replace_pending=True)
+
+    with pytest.raises(Conflict) as lost:
+        complete_rotation(
+            platform.store, platform.settings, project, on_progress=meanwhile_in_another_process
+        )
+    assert raced, "the fetch reported no progress, so the race was not run"
+    assert lost.value.code == "rotation_changed"
+    current = started.rotation.current_key.fingerprint_sha256
+    assert _deploy_key(platform, project) == current
+    assert _record(platform, current).retired_at is None
+    assert platform.fetch(project).skipped  # the old key still works
+
+
+def test_a_project_with_rotations_can_be_deleted(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    _connect_offline(store, settings, "doomed")
+    start_rotation(store, settings, "doomed")
+    with store.session() as session:
+        add_additional_key(session, load_vault(settings), "doomed", hostname="github.com")
+
+    delete_project(store, settings, "doomed")
+
+    with store.session() as session:
+        assert session.scalars(select(KeyRotation)).all() == []
+        # the pending key's encrypted private half went too: no key outlives its project
+        assert session.scalars(select(KeyRecord)).all() == []
+
+
+def test_disconnect_removes_pending_rotation_keys(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    _connect_offline(store, settings, "loose")
+    start_rotation(store, settings, "loose")
+
+    disconnect(store, settings, "loose")
+
+    with store.session() as session:
+        assert session.scalars(select(KeyRecord)).all() == []
+
+
+def test_rotation_key_ids_name_every_key_a_connection_had(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    platform.connect("ids", hosted.app.url(), grant_on="app")
+    started = start_rotation(platform.store, platform.settings, "ids")
+    hosted.host.service.add_access_key(
+        WORKSPACE, "app", started.rotation.new_key.public_key, label="ids B"
+    )
+    completed = complete_rotation(platform.store, platform.settings, "ids")
+    pending = start_rotation(platform.store, platform.settings, "ids")
+    with platform.store.session() as session:
+        ids = rotation_key_ids(session, completed.fetch.connection_id)
+    assert set(ids) == {
+        completed.retired_key.id,
+        completed.deploy_key.id,
+        pending.rotation.new_key.id,
+    }
+
+
+# --- the inventory -----------------------------------------------------------------------------
+
+
+def _connect_offline(store: Store, settings: Settings, slug: str) -> str:
+    """A connection saved without fetching; its deploy key's record id."""
+    with store.session() as session:
+        create_project(session, slug, slug=slug)
+        info = create_connection(
+            session,
+            load_vault(settings),
+            slug,
+            parse_connection_url(f"git@example.invalid:team/{slug}.git"),
+            generate_key(),
+            origin=KEY_GENERATED,
+        )
+    return info.deploy_key.id
+
+
+def _age(store: Store, record_id: str, *, created: int, used: int | None) -> None:
+    now = utcnow()
+    with store.session() as session:
+        session.execute(
+            update(KeyRecord)
+            .where(KeyRecord.id == record_id)
+            .values(
+                created_at=now - timedelta(days=created),
+                last_used_at=now - timedelta(days=used) if used is not None else None,
+            )
+        )
+
+
+def test_inventory_shows_age_last_use_state_and_the_180_day_flag(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    old = _connect_offline(store, settings, "old")
+    fresh = _connect_offline(store, settings, "fresh")
+    _age(store, old, created=200, used=3)
+    _age(store, fresh, created=10, used=None)
+
+    with store.session() as session:
+        keys = {key.id: key for key in list_keys(session)}
+
+    assert keys[old].project == "old" and keys[old].use == "deploy key"
+    assert keys[old].age_days == 200 and keys[old].days_since_use == 3
+    assert keys[old].rotate_due and keys[old].flags == (ROTATE_FLAG,)
+    assert keys[fresh].age_days == 10 and keys[fresh].last_used_at is None
+    assert not keys[fresh].rotate_due and keys[fresh].flags == ()
+    assert {key.state for key in keys.values()} == {"active"}
+    shown = keys[old].as_dict()
+    assert shown["flags"] == ["rotate: older than 180 days"]
+    assert "private" not in json.dumps(shown).lower()
+
+
+def test_a_retired_key_is_not_flagged_for_rotation(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    record_id = _connect_offline(store, settings, "gone")
+    _age(store, record_id, created=400, used=200)
+    with store.session() as session:
+        session.execute(
+            update(KeyRecord).where(KeyRecord.id == record_id).values(retired_at=utcnow())
+        )
+        (key,) = list_keys(session)
+    assert key.state == "retired" and not key.rotate_due
+
+
+def test_unused_lists_keys_not_used_in_so_many_days(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    used_long_ago = _connect_offline(store, settings, "stale")
+    used_lately = _connect_offline(store, settings, "busy")
+    never_used_old = _connect_offline(store, settings, "forgotten")
+    never_used_new = _connect_offline(store, settings, "brand-new")
+    _age(store, used_long_ago, created=300, used=100)
+    _age(store, used_lately, created=300, used=2)
+    _age(store, never_used_old, created=60, used=None)
+    _age(store, never_used_new, created=5, used=None)
+
+    with store.session() as session:
+        unused_30 = {key.project for key in list_keys(session, unused_days=30)}
+        unused_90 = {key.project for key in list_keys(session, unused_days=90)}
+        everything = {key.project for key in list_keys(session)}
+
+    assert unused_30 == {"stale", "forgotten"}
+    assert unused_90 == {"stale"}
+    assert everything == {"stale", "busy", "forgotten", "brand-new"}
+
+
+def test_keys_of_any_table_tying_a_key_to_a_project_are_listed_with_it(
+    store: Store, tmp_path: Path
+) -> None:
+    """How additional keys (another module's table) appear without a change to the inventory."""
+    settings = Settings(data_dir=tmp_path / "data")
+    deploy = _connect_offline(store, settings, "deps")
+    table = Table(
+        "extra_keys",
+        Base.metadata,
+        Column("id", String(32), primary_key=True),
+        Column("project_id", String(32), ForeignKey("projects.id")),
+        Column("key_record_id", String(32), ForeignKey("key_records.id")),
+    )
+    try:
+        table.create(store.engine)
+        with store.session() as session:
+            vault = load_vault(settings)
+            record = store_private_key(session, vault, generate_key(), label="github.com")
+            project_id = session.execute(text("SELECT id FROM projects")).scalar_one()
+            session.execute(
+                table.insert().values(id="x" * 32, project_id=project_id, key_record_id=record.id)
+            )
+            orphan = store_private_key(session, vault, generate_key(), label="lost")
+        with store.session() as session:
+            keys = {key.id: key for key in list_keys(session)}
+    finally:
+        Base.metadata.remove(table)
+
+    assert (keys[deploy].project, keys[deploy].use) == ("deps", "deploy key")
+    assert (keys[record.id].project, keys[record.id].use) == ("deps", "extra key")
+    assert keys[record.id].label == "github.com" and keys[record.id].state == "active"
+    assert (keys[orphan.id].project, keys[orphan.id].use) == (None, None)
+
+
+def test_additional_keys_are_listed_with_their_project(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    _connect_offline(store, settings, "withdeps")
+    with store.session() as session:
+        added = add_additional_key(session, load_vault(settings), "withdeps", hostname="github.com")
+    with store.session() as session:
+        keys = {key.fingerprint_sha256: key for key in list_keys(session)}
+    extra = keys[added.fingerprint_sha256]
+    assert (extra.project, extra.use, extra.state) == ("withdeps", "additional key", "active")
+
+
+def test_negative_unused_days_are_refused(store: Store) -> None:
+    with store.session() as session, pytest.raises(ValidationError) as refused:
+        list_keys(session, unused_days=-1)
+    assert refused.value.code == "unused_days_invalid"
