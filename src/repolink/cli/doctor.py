@@ -8,13 +8,12 @@ one fails, 2 for bad input (no such project or connection).
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
 
-from repolink.cli._common import console, load_settings, print_json
+from repolink.cli._common import console, load_settings, print_json, single_command_app
 from repolink.platform.doctor import FAILED, PASSED, TITLES, Check, DoctorReport, doctor_project
 from repolink.store import Store
 
@@ -25,19 +24,8 @@ _SKIPPED_MARK = ("–", "dim")
 _TITLE_WIDTH = max(len(title) for title in TITLES.values()) + 2
 
 
-class _SingleCommand(TyperGroup):
-    """A group that is one command (what ``add_typer`` registers): options may follow the
-    argument, and the usage line offers no subcommand."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces: list[str] = super().collect_usage_pieces(ctx)
-        return [piece for piece in pieces if piece != getattr(self, "subcommand_metavar", None)]
-
-
-doctor_app = typer.Typer(
-    cls=_SingleCommand,
-    help="Check a project's repository connection step by step and name the fix.",
-    context_settings={"allow_interspersed_args": True},
+doctor_app = single_command_app(
+    "Check a project's repository connection step by step and name the fix."
 )
 
 

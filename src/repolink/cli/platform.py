@@ -24,7 +24,13 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
-from repolink.cli._common import console, err_console, load_settings, print_json
+from repolink.cli._common import (
+    console,
+    err_console,
+    load_settings,
+    print_json,
+    single_command_app,
+)
 from repolink.errors import ValidationError
 from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.keys.repair import MAX_INPUT_CHARS
@@ -86,27 +92,8 @@ commits_app = typer.Typer(
 )
 
 
-class _SingleCommand(TyperGroup):
-    """A group that is one command (so every top-level name is an app for ``add_typer``):
-    options may follow the argument, and the usage line offers no subcommand."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces: list[str] = super().collect_usage_pieces(ctx)
-        return [piece for piece in pieces if piece != getattr(self, "subcommand_metavar", None)]
-
-
-_SINGLE = {"allow_interspersed_args": True}
-fetch_app = typer.Typer(
-    cls=_SingleCommand,
-    help="Fetch a project's repository and index its new commits.",
-    context_settings=_SINGLE,
-)
-refs_app = typer.Typer(
-    cls=_SingleCommand,
-    help="List a project's branches and tags with their tips.",
-    context_settings=_SINGLE,
-)
-
+fetch_app = single_command_app("Fetch a project's repository and index its new commits.")
+refs_app = single_command_app("List a project's branches and tags with their tips.")
 
 
 @contextmanager

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from repolink.cli._common import console, load_settings, print_json
+from repolink.cli._common import console, load_settings, print_json, single_command_app
 from repolink.errors import ValidationError
 from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.keys.repair import MAX_INPUT_CHARS
@@ -52,15 +51,6 @@ ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The pro
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
-class _SingleCommand(TyperGroup):
-    """A group that is one command: options may follow the arguments, and the usage line
-    offers no subcommand."""
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces: list[str] = super().collect_usage_pieces(ctx)
-        return [piece for piece in pieces if piece != getattr(self, "subcommand_metavar", None)]
-
-
 additional_keys_app = typer.Typer(
     help="A project's additional SSH keys (for private dependencies such as submodules).",
     no_args_is_help=True,
@@ -69,10 +59,8 @@ key_rules_app = typer.Typer(
     help="A project's key rules: URL prefix → key; the longest matching prefix wins.",
     no_args_is_help=True,
 )
-checkout_app = typer.Typer(
-    cls=_SingleCommand,
-    help="Write the tree of one commit into a directory, submodules included.",
-    context_settings={"allow_interspersed_args": True},
+checkout_app = single_command_app(
+    "Write the tree of one commit into a directory, submodules included."
 )
 
 
