@@ -225,7 +225,7 @@ def test_each_kind_of_fetch_runs_only_the_git_processes_it_needs(
 ) -> None:
     platform.connect("lean", hosted.other.url(), granted_key(hosted.host, "other", "lean"))
     # A first fetch has nothing to compare: no ls-remote before it.
-    assert git_runs == ["init", "for-each-ref", "fetch", "for-each-ref", "rev-list"]
+    assert git_runs == ["clone", "config", "for-each-ref", "rev-list"]
 
     git_runs.clear()
     assert platform.fetch("lean").skipped

@@ -223,7 +223,7 @@ def _run(
     path = mirror.mirror_path(settings, plan.connection_id)
     local = mirror.local_env(settings)
     with mirror.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
-        repaired = mirror.prepare(path, lock, env=local)
+        repaired = mirror.prepare(path, lock)
         unchanged = _update_mirror(settings, plan, path, local, on_progress)
         skipped = unchanged is not None
 
@@ -271,8 +271,9 @@ def _update_mirror(
     """Fetch into the mirror unless its refs already equal the remote's. Returns the mirror's
     refs when the fetch was skipped (the index needs not read them again), else None.
 
-    An empty mirror (a first fetch) is fetched without listing the remote's refs first: there
-    is nothing to compare them with, and that listing would cost a round trip to the server.
+    An empty mirror (a first fetch) is cloned (:func:`repolink.platform.mirror.first_fetch`)
+    without listing the remote's refs first: there is nothing to compare them with, and that
+    listing would cost a round trip to the server.
     """
     with open_remote(
         settings, plan.url, plan.key, known_hosts=plan.known_hosts, trusted=plan.trusted
@@ -281,11 +282,17 @@ def _update_mirror(
         if mirrored and remote.ls_remote() == _targets(mirrored):
             return mirrored
         with mirror.fetching(path):
-            _fetch(remote, path, on_progress)
+            if mirrored:
+                _fetch(remote, path, on_progress)
+            else:
+                with mirror.first_fetch(path, env=local) as destination:
+                    _fetch(remote, destination, on_progress, clone=True)
         return None
 
 
-def _fetch(remote: Remote, path: Path, on_progress: ProgressCallback | None) -> None:
+def _fetch(
+    remote: Remote, path: Path, on_progress: ProgressCallback | None, *, clone: bool = False
+) -> None:
     def progress_line(line: str) -> None:
         if on_progress is None:
             return
@@ -293,6 +300,11 @@ def _fetch(remote: Remote, path: Path, on_progress: ProgressCallback | None) -> 
         if progress is not None:
             on_progress(progress)
 
+    if clone:
+        run = remote.run(mirror.clone_argv(remote.url.git_url, path), on_stderr_line=progress_line)
+        if not run.ok:
+            raise remote.failure(run, "fetching")
+        return
     argv = gitcli.git_argv(
         "fetch",
         "--prune",

@@ -51,6 +51,8 @@ BATCHES_PER_TRANSACTION = 10
 COMMIT_FORMAT = "%m%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
 _FIELDS = 7
 _BOUNDARY_MARK = ord("-")
+# Bound parameters per statement stay far below every database's limit.
+_NAMES_PER_STATEMENT = 500
 
 IndexProgress = Callable[[int], None]
 
@@ -113,7 +115,7 @@ def index_mirror(
             store, connection_id, mirror, dropped, current_tips, env=env, timeout=timeout
         )
     with store.session() as session:
-        _write_refs(session, connection_id, current.values())
+        _write_refs(session, connection_id, current, indexed)
     log.info(
         "indexed connection %s: %d new commits, %d dropped, %d refs",
         connection_id,
@@ -365,8 +367,26 @@ def _remove_unreachable(
     return removed
 
 
-def _write_refs(session: Session, connection_id: str, refs: Iterable[MirrorRef]) -> None:
-    session.execute(delete(Ref).where(Ref.connection_id == connection_id))
+def _write_refs(
+    session: Session,
+    connection_id: str,
+    current: Mapping[str, MirrorRef],
+    indexed: Mapping[str, tuple[str, str]],
+) -> None:
+    """Make the ``refs`` table say ``current``, touching only the refs that changed: a refresh
+    that moved one branch of a repository with thousands of tags writes one row."""
+    changed = [
+        ref for name, ref in current.items() if indexed.get(name) != (ref.target, ref.commit)
+    ]
+    changed_names = {ref.name for ref in changed}
+    stale = sorted(name for name in indexed if name not in current or name in changed_names)
+    for start in range(0, len(stale), _NAMES_PER_STATEMENT):
+        session.execute(
+            delete(Ref).where(
+                Ref.connection_id == connection_id,
+                Ref.name.in_(stale[start : start + _NAMES_PER_STATEMENT]),
+            )
+        )
     rows = [
         {
             "connection_id": connection_id,
@@ -375,7 +395,7 @@ def _write_refs(session: Session, connection_id: str, refs: Iterable[MirrorRef])
             "target": ref.target,
             "commit_sha": ref.commit,
         }
-        for ref in refs
+        for ref in changed
     ]
     if rows:
         session.execute(insert(Ref), rows)

@@ -10,6 +10,12 @@
   ``shallow.lock``, ``refs/heads/x.lock`` …), half received packs and the ``.keep`` files of
   unfinished fetches. While we hold the lock no other fetch of this mirror can be running, so
   every such file older than the lock belongs to a process that is gone.
+- :func:`first_fetch` is how a mirror without refs gets its history: ``git clone --bare``
+  (:func:`clone_argv`: branches and tags, like a fetch with the platform's refspecs) into the
+  mirror's path. A ``git fetch`` into an empty repository walks every object it received once
+  more to check connectivity (over a second on a 50k-commit history); ``git clone`` proves the
+  same while it indexes the pack. A killed clone leaves a repository without refs: the next
+  :func:`prepare` stops the clone and removes its leftovers, the next first fetch starts over.
 - :func:`read_refs` lists branch and tag tips, with annotated tags peeled to their commit.
 """
 
@@ -126,8 +132,11 @@ def _wait_for_lock(fd: int, mirror: Path, timeout: float) -> None:
         time.sleep(_LOCK_POLL)
 
 
-def prepare(mirror: Path, lock: MirrorLock, *, env: Mapping[str, str]) -> list[str]:
-    """Make the mirror fit for a fetch (the lock must be held); return what was repaired."""
+def prepare(mirror: Path, lock: MirrorLock) -> list[str]:
+    """Make the mirror fit for a fetch (the lock must be held); return what was repaired.
+
+    A mirror that does not exist yet stays so: its first fetch clones it (:func:`first_fetch`).
+    """
     if lock.mirror != mirror:
         raise ValueError("prepare() needs the lock of this very mirror")
     repaired: list[str] = []
@@ -140,8 +149,6 @@ def prepare(mirror: Path, lock: MirrorLock, *, env: Mapping[str, str]) -> list[s
     settled = max(lock.acquired_at, time.time())
     if (mirror / "HEAD").is_file():
         repaired += _remove_stale_files(mirror, older_than=settled)
-    else:
-        _init(mirror, env)
     for item in repaired:
         log.warning("mirror %s: repaired after an interrupted fetch: %s", mirror.name, item)
     return repaired
@@ -164,6 +171,31 @@ def fetching(mirror: Path) -> Iterator[None]:
 
 def _fetching_marker(mirror: Path) -> Path:
     return mirror.with_name(mirror.name + FETCHING_SUFFIX)
+
+
+def clone_argv(git_url: str, mirror: Path) -> list[str]:
+    """``git clone --bare`` of ``git_url`` (an ``SSHURL.git_url``) into ``mirror`` (inside
+    :func:`first_fetch`): every branch and tag, with git's progress."""
+    return gitcli.git_argv(
+        "clone", "--bare", "--progress", "--no-recurse-submodules", "--", git_url, str(mirror)
+    )
+
+
+@contextlib.contextmanager
+def first_fetch(mirror: Path, *, env: Mapping[str, str]) -> Iterator[Path]:
+    """The first fetch of a mirror without refs (hold the lock, mark it :func:`fetching`):
+    yield the path to clone into, the mirror's own, emptied first (objects no ref reaches are
+    worth nothing) and private to us (``git clone`` accepts an empty directory). After the
+    clone, the remote section it writes into the config goes: the URL lives in the database
+    only, and every fetch names it."""
+    shutil.rmtree(mirror, ignore_errors=True)
+    mirror.mkdir(mode=0o700)
+    yield mirror
+    gitcli.run(
+        gitcli.git_argv("config", "--remove-section", "remote.origin", git_dir=mirror),
+        env=env,
+        timeout=LOCAL_GIT_TIMEOUT,
+    ).check("finishing the first fetch of the mirror")
 
 
 def remove(mirror: Path, *, timeout: float) -> None:
@@ -209,16 +241,6 @@ def _parse_ref_line(line: str) -> MirrorRef | None:
         commit = peeled
     kind = REF_BRANCH if name.startswith("refs/heads/") else REF_TAG
     return MirrorRef(name, kind, target, commit)
-
-
-def _init(mirror: Path, env: Mapping[str, str]) -> None:
-    mirror.mkdir(mode=0o700, parents=True, exist_ok=True)
-    gitcli.run(
-        gitcli.git_argv("init", "--bare", "--quiet", str(mirror)),
-        env=env,
-        timeout=LOCAL_GIT_TIMEOUT,
-    ).check("creating the mirror")
-    log.info("created mirror %s", mirror)
 
 
 def _remove_stale_files(mirror: Path, *, older_than: float) -> list[str]:
@@ -269,7 +291,7 @@ def _is_fetch_keep(path: Path) -> bool:
 
 
 def _reap_orphans(mirror: Path) -> list[int]:
-    """Stop git fetches of this mirror whose repolink process died (Linux ``/proc`` only).
+    """Stop git fetches and clones of this mirror whose repolink process died (Linux only).
 
     gitcli starts git in a session of its own, so killing repolink with SIGKILL leaves the
     fetch running unattended. We hold the lock, so any fetch of this mirror is such an orphan;
@@ -279,6 +301,7 @@ def _reap_orphans(mirror: Path) -> list[int]:
     if not proc.is_dir():
         return []
     marker = f"--git-dir={mirror}".encode()
+    destination = str(mirror).encode()
     own_uid = os.getuid()
     stopped: list[int] = []
     for entry in proc.iterdir():
@@ -291,7 +314,9 @@ def _reap_orphans(mirror: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if marker not in argv or not {b"fetch", b"ls-remote"} & set(argv):
+        fetching = marker in argv and bool({b"fetch", b"ls-remote"} & set(argv))
+        cloning = destination in argv and b"clone" in argv
+        if not fetching and not cloning:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):
             pgid = os.getpgid(pid)

@@ -8,6 +8,26 @@ known_hosts text — so a connection is only ever reused by a run that would hav
 same host keys with the same key. ssh needs the socket path short (it binds it with a suffix
 in a 108-byte ``sun_path``): when the data directory is too deep, a private directory under
 the system temp directory is used instead; when neither is usable, sharing is off.
+
+Lifetime of the shared connection (the master), as proven by
+``tests/platform/test_platform_sharing.py``:
+
+- The first ssh of a run that finds no live master becomes one: it authenticates with the
+  run's key file, then (``ControlPersist``) forks the master into the background in a session
+  of its own, with its standard streams on /dev/null. So :func:`repolink.gitcli.run`, which
+  stops whatever is left of the git command's process group when git exits (DESIGN.md §5),
+  does not reach it, and no pipe of the run stays open; the ssh that started it finishes its
+  command as a client of that master, like every later one.
+- The master outlives the run and its process — a fetch in a new process reuses it — and
+  exits after ``repolink.gitcli.CONTROL_PERSIST`` without a client, when the server closes
+  the connection, or after ``ServerAliveCountMax`` unanswered keepalives.
+- It needs the key only to authenticate, once: the run's key file is wiped when the run ends,
+  as always, and the master keeps nothing but the authenticated connection. A run that finds
+  no master (or a dead socket, which ssh removes) starts a new one with its own key file.
+- The socket's name covers the key fingerprint and the known_hosts text, so a rotated key or
+  a changed trust never rides on an old master. A key removed from the repository stops
+  working at the next command all the same where the host re-checks access on every command,
+  as the built-in host does (DESIGN.md §5).
 """
 
 from __future__ import annotations

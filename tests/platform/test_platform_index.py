@@ -1,0 +1,52 @@
+"""The commit index after a refresh: only what changed is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from platformkit import HostedRepos, Platform, granted_key
+from sqlalchemy import event
+
+from repolink.platform.commits import list_refs
+
+
+@pytest.fixture
+def ref_writes(platform: Platform) -> Iterator[list[tuple[str, int]]]:
+    """Each statement that writes the ``refs`` table: (verb, rows it was given)."""
+    seen: list[tuple[str, int]] = []
+
+    def record(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        verb = statement.split(None, 1)[0].upper()
+        if verb in ("INSERT", "DELETE", "UPDATE") and " refs" in statement:
+            seen.append((verb, len(parameters) if many else 1))
+
+    engine = platform.store.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_a_refresh_rewrites_only_the_refs_that_moved(
+    platform: Platform, hosted: HostedRepos, ref_writes: list[tuple[str, int]]
+) -> None:
+    repo = hosted.app
+    platform.connect("refs-diff", repo.url(), granted_key(hosted.host, "app", "refs-diff"))
+    with platform.store.session() as session:
+        before = {ref.name: ref.commit_sha for ref in list_refs(session, "refs-diff")}
+    assert len(before) == 4  # main, feature, two tags
+    ref_writes.clear()
+
+    sha = repo.commit("moves main only")
+    assert platform.fetch("refs-diff").new_commits == 1
+
+    # main's row replaced; feature and both tags untouched.
+    assert ref_writes == [("DELETE", 1), ("INSERT", 1)]
+    with platform.store.session() as session:
+        after = {ref.name: ref.commit_sha for ref in list_refs(session, "refs-diff")}
+    assert after == {**before, "refs/heads/main": sha}
