@@ -1,7 +1,7 @@
 """Finding the ``-----BEGIN …-----`` / ``-----END …-----`` block of a key and reading its body.
 
-One pattern covers PEM (``-----BEGIN RSA PRIVATE KEY-----``), OpenSSH
-(``-----BEGIN OPENSSH PRIVATE KEY-----``) and RFC 4716 (``---- BEGIN SSH2 PUBLIC KEY ----``)
+One pattern covers PEM (``BEGIN RSA PRIVATE KEY`` armour), OpenSSH
+(``BEGIN OPENSSH PRIVATE KEY``) and RFC 4716 (``---- BEGIN SSH2 PUBLIC KEY ----``)
 armor. The pattern tolerates a lost dash or a stray space and does not need the armor lines
 on lines of their own, so a key squeezed onto one line by a web form is still found.
 """

@@ -124,7 +124,7 @@ class PrivateKey:
         return self._public_key.comment
 
     def to_openssh(self, passphrase: bytes | None = None) -> bytes:
-        """The ``-----BEGIN OPENSSH PRIVATE KEY-----`` file, encrypted when a passphrase is given.
+        """The OpenSSH private key file (``BEGIN OPENSSH PRIVATE KEY``), encrypted if asked.
 
         The file carries no comment; the comment travels in the ``.pub`` line.
         """
