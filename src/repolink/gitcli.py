@@ -423,7 +423,9 @@ def run(
     stdin from /dev/null unless ``input`` is given, no inherited file descriptors, and a new
     session, so that its whole process group can be stopped: on timeout SIGTERM, then SIGKILL
     after ``kill_grace`` seconds. Processes of the group still running when the child exits are
-    stopped the same way. A timeout is reported as ``timed_out=True``, not raised.
+    stopped the same way (an ssh connection-sharing master is not one of them: ssh moves it
+    into a session of its own, see :mod:`repolink.platform.sharing`). A timeout is reported as
+    ``timed_out=True``, not raised.
 
     ``on_stderr_line`` receives each stderr line as it arrives (split at ``\\r`` too: git's
     progress); ``on_stdout`` receives stdout chunks as they arrive, and ``stdout`` is then
