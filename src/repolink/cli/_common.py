@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from repolink.errors import ValidationError
+from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import Settings
 
 console = Console(highlight=False, soft_wrap=True)
@@ -39,3 +45,37 @@ def single_command_app(help: str) -> typer.Typer:
     return typer.Typer(
         cls=SingleCommandGroup, help=help, context_settings={"allow_interspersed_args": True}
     )
+
+
+def read_key_input(path: str) -> bytes:
+    """A key from a file, or from stdin for ``-``; read no further than the parsers accept."""
+    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
+    if path == "-":
+        return sys.stdin.buffer.read(limit)
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(limit)
+    except OSError as exc:
+        raise ValidationError(
+            "key_file_unreadable",
+            f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --key",
+        ) from None
+
+
+def read_passphrase_file(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValidationError(
+            "passphrase_file_unreadable",
+            f"cannot read the passphrase file {path}: "
+            f"{os.strerror(exc.errno) if exc.errno else 'error'}",
+            "check the path given to --passphrase-file",
+        ) from None
+    # Editors end files with a newline; it is not part of the passphrase.
+    return raw.removesuffix(b"\n").removesuffix(b"\r")
+
+
+def format_when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"

@@ -10,12 +10,9 @@ non-zero with the diagnosis and its fix.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,13 +24,15 @@ from typer.core import TyperGroup
 from repolink.cli._common import (
     console,
     err_console,
+    format_when,
     load_settings,
     print_json,
+    read_key_input,
+    read_passphrase_file,
     single_command_app,
 )
 from repolink.errors import ValidationError
 from repolink.keys import KEY_TYPES, PrivateKey
-from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.platform.commits import (
     DEFAULT_LIMIT,
     CommitInfo,
@@ -134,7 +133,10 @@ def project_list(as_json: JsonOption = False) -> None:
     table = Table("slug", "name", "repository", "created")
     for info in projects:
         table.add_row(
-            info.slug, info.name, "connected" if info.connected else "—", _when(info.created_at)
+            info.slug,
+            info.name,
+            "connected" if info.connected else "—",
+            format_when(info.created_at),
         )
     console.print(table)
 
@@ -220,8 +222,8 @@ def repo_connect(
         )
     imported: PrivateKey | None = None
     if key_path is not None:
-        passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
-        imported = import_private_key(_read_key_input(key_path), passphrase)
+        passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
+        imported = import_private_key(read_key_input(key_path), passphrase)
 
     def before_fetch(connection: ConnectionInfo) -> None:
         if not as_json:
@@ -303,8 +305,8 @@ def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
         ("project", info.project),
         ("url", info.url),
         ("state", info.state),
-        ("attempted", _when(info.attempted_at)),
-        ("fetched", _when(info.fetched_at)),
+        ("attempted", format_when(info.attempted_at)),
+        ("fetched", format_when(info.fetched_at)),
     ]
     if info.error_code:
         rows += [
@@ -316,8 +318,8 @@ def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
         ("public key", key.public_key),
         ("sha256", key.fingerprint_sha256),
         ("md5", key.fingerprint_md5),
-        ("key created", _when(key.created_at)),
-        ("key last used", _when(key.last_used_at)),
+        ("key created", format_when(key.created_at)),
+        ("key last used", format_when(key.last_used_at)),
         ("commits", str(info.commits)),
         ("refs", str(info.refs)),
     ]
@@ -446,7 +448,7 @@ def commits_list(
 def _commit_cells(commit: CommitInfo) -> list[str]:
     subject = f"[hidden] {commit.subject}" if commit.hidden else commit.subject
     refs = ", ".join(name.split("/", 2)[-1] for name in commit.refs)
-    return [commit.short_sha, _when(commit.commit_time), commit.author_name, subject, refs]
+    return [commit.short_sha, format_when(commit.commit_time), commit.author_name, subject, refs]
 
 
 @commits_app.command("hide")
@@ -487,42 +489,9 @@ def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
         if ref.hidden:
             subject = f"[hidden] {subject}"
         table.add_row(
-            ref.kind, ref.short_name, ref.commit_sha[:12], _when(ref.commit_time), subject
+            ref.kind, ref.short_name, ref.commit_sha[:12], format_when(ref.commit_time), subject
         )
     console.print(table)
 
 
 # -- input ------------------------------------------------------------------------------------
-
-
-def _read_key_input(path: str) -> bytes:
-    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
-    if path == "-":
-        return sys.stdin.buffer.read(limit)
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
-    except OSError as exc:
-        raise ValidationError(
-            "key_file_unreadable",
-            f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
-            "check the path given to --key",
-        ) from None
-
-
-def _read_passphrase(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            "passphrase_file_unreadable",
-            f"cannot read the passphrase file {path}: "
-            f"{os.strerror(exc.errno) if exc.errno else 'error'}",
-            "check the path given to --passphrase-file",
-        ) from None
-    # Editors end files with a newline; it is not part of the passphrase.
-    return raw.removesuffix(b"\n").removesuffix(b"\r")
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"

@@ -8,20 +8,24 @@ its fingerprints once, to be added as a read-only access key where it is needed.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from repolink.cli._common import console, load_settings, print_json, single_command_app
+from repolink.cli._common import (
+    console,
+    format_when,
+    load_settings,
+    print_json,
+    read_key_input,
+    read_passphrase_file,
+    single_command_app,
+)
 from repolink.errors import ValidationError
 from repolink.keys import KEY_TYPES, PrivateKey
-from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.platform.additional_keys import (
     add_additional_key,
     list_additional_keys,
@@ -116,8 +120,8 @@ def additional_keys_add(
         )
     imported: PrivateKey | None = None
     if key_path is not None:
-        passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
-        imported = import_private_key(_read_key_input(key_path), passphrase)
+        passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
+        imported = import_private_key(read_key_input(key_path), passphrase)
     with _store() as (settings, store):
         vault = load_vault(settings)
         with store.session() as session:
@@ -152,8 +156,8 @@ def additional_keys_list(project: ProjectArgument, as_json: JsonOption = False) 
     for info in keys:
         console.print(
             f"{info.fingerprint_sha256}  {info.key_type}  {info.hostname or '(any host)'}  "
-            f"{info.origin}, created {_when(info.created_at)}, "
-            f"last used {_when(info.last_used_at)}",
+            f"{info.origin}, created {format_when(info.created_at)}, "
+            f"last used {format_when(info.last_used_at)}",
             markup=False,
         )
 
@@ -280,41 +284,5 @@ def _print_checkout(result: CheckoutResult) -> None:
         )
 
 
-# -- input ------------------------------------------------------------------------------------
-
-
 def _rule_key(key: str) -> str:
     return "the deploy key" if key == DEPLOY_KEY else f"additional key {key}"
-
-
-def _read_key_input(path: str) -> bytes:
-    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
-    if path == "-":
-        return sys.stdin.buffer.read(limit)
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
-    except OSError as exc:
-        raise ValidationError(
-            "key_file_unreadable",
-            f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
-            "check the path given to --key",
-        ) from None
-
-
-def _read_passphrase(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            "passphrase_file_unreadable",
-            f"cannot read the passphrase file {path}: "
-            f"{os.strerror(exc.errno) if exc.errno else 'error'}",
-            "check the path given to --passphrase-file",
-        ) from None
-    # Editors end files with a newline; it is not part of the passphrase.
-    return raw.removesuffix(b"\n").removesuffix(b"\r")
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "—"
