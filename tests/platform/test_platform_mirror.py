@@ -5,7 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
+import pytest
 from platformkit import HostedRepos, Platform, granted_key
 
 from repolink.platform import mirror
@@ -88,3 +92,86 @@ def test_prepare_stops_a_clone_whose_repolink_process_died(platform: Platform) -
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+
+
+# -- reading the ref targets without git ------------------------------------------------------
+
+
+def _git_runs(monkeypatch: pytest.MonkeyPatch) -> list[Sequence[str]]:
+    """Every git command the mirror module runs from now on (the run itself is real)."""
+    runs: list[Sequence[str]] = []
+    real = mirror.gitcli.run
+
+    def spy(argv: Sequence[str], **kwargs: Any) -> Any:
+        runs.append(argv)
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(mirror.gitcli, "run", spy)
+    return runs
+
+
+def _targets_as_git_lists_them(path: Path, platform: Platform) -> dict[str, str]:
+    refs = mirror.read_refs(path, env=mirror.local_env(platform.settings))
+    return {name: ref.target for name, ref in refs.items()}
+
+
+def test_ref_targets_are_read_from_the_ref_files_as_git_reads_them(
+    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome = platform.connect("targets", hosted.app.url(), granted_key(hosted.host, "app", "t"))
+    path = mirror.mirror_path(platform.settings, outcome.connection.id)
+    hosted.app.commit("after the clone, for a loose ref")
+    assert platform.fetch("targets").new_commits == 1
+    assert (path / "packed-refs").is_file() and (path / "refs" / "heads" / "main").is_file()
+    env = mirror.local_env(platform.settings)
+    runs = _git_runs(monkeypatch)
+
+    def check() -> dict[str, str]:
+        runs.clear()
+        targets = mirror.read_ref_targets(path, env=env)
+        assert runs == []  # plain ref files: no git process
+        assert targets == _targets_as_git_lists_them(path, platform)
+        return targets
+
+    # After a clone and a fetch: packed refs, and what the fetch wrote.
+    targets = check()
+    assert {"refs/heads/main", "refs/heads/feature", "refs/tags/v1.0", "refs/tags/v1.1"} <= set(
+        targets
+    )
+    # The annotated tag names its tag object, not the commit.
+    assert targets["refs/tags/v1.1"] != hosted.app.git("rev-parse", "v1.1^{commit}")
+
+    # Everything packed.
+    _git(f"--git-dir={path}", "pack-refs", "--all")
+    assert not [p for p in (path / "refs" / "heads").rglob("*") if p.is_file()]
+    assert check() == targets
+
+    # A loose ref wins over its packed entry; a leftover lock file is no ref.
+    feature = targets["refs/heads/feature"]
+    _git(f"--git-dir={path}", "update-ref", "refs/heads/main", feature)
+    assert (path / "refs" / "heads" / "main").is_file()
+    (path / "refs" / "heads" / "feature.lock").write_text(targets["refs/heads/main"] + "\n")
+    moved = check()
+    assert moved["refs/heads/main"] == feature
+    assert moved == {**targets, "refs/heads/main": feature}
+
+
+def test_a_symbolic_ref_is_listed_by_git(
+    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outcome = platform.connect("symref", hosted.other.url(), granted_key(hosted.host, "other", "s"))
+    path = mirror.mirror_path(platform.settings, outcome.connection.id)
+    (path / "refs" / "heads" / "alias").write_text("ref: refs/heads/main\n")
+    runs = _git_runs(monkeypatch)
+
+    targets = mirror.read_ref_targets(path, env=mirror.local_env(platform.settings))
+
+    assert len(runs) == 1  # fell back to git for-each-ref
+    assert targets == _targets_as_git_lists_them(path, platform)
+    assert targets["refs/heads/alias"] == targets["refs/heads/main"]
+
+
+def test_a_missing_mirror_has_no_ref_targets(platform: Platform) -> None:
+    path = mirror.mirror_path(platform.settings, "f" * 32)
+
+    assert mirror.read_ref_targets(path, env=mirror.local_env(platform.settings)) == {}

@@ -1,6 +1,7 @@
 """Fast refresh: one SSH connection serves every later fetch, and a refresh runs only the git
-processes it needs. Proven by counting the TCP connections the host accepts (through a
-counting proxy in front of the built-in host) and the git processes each fetch starts."""
+processes it needs — none at all when nothing changed and the shared connection is alive.
+Proven by counting the TCP connections the host accepts (through a counting proxy in front
+of the built-in host) and the git processes each fetch starts."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import pytest
 from platformkit import HostedRepos, Platform, granted_key
 
 from repolink import gitcli, hostkeys
+from repolink.errors import RepolinkError
 from repolink.platform.connections import connection_info
 from repolink.platform.sharing import control_path
 from repolink.urls import parse_ssh_url
@@ -134,11 +136,9 @@ def _socket_of(platform: Platform, project: str) -> Path:
         info = connection_info(session, project)
         url = parse_ssh_url(info.url)
         known_hosts = hostkeys.known_hosts_text(session, [url])
-    host, port = url.host_port
     path = control_path(
         platform.settings,
-        host=host,
-        port=port,
+        url=url,
         key_fingerprint=info.deploy_key.fingerprint_sha256,
         known_hosts=known_hosts,
     )
@@ -146,10 +146,13 @@ def _socket_of(platform: Platform, project: str) -> Path:
     return path
 
 
-def _master_check(socket_path: Path, home: Path) -> subprocess.CompletedProcess[str]:
+def _master_command(
+    socket_path: Path, home: Path, command: str
+) -> subprocess.CompletedProcess[str]:
+    """``ssh -O command`` (check, exit) to the master listening at ``socket_path``."""
     home.mkdir(exist_ok=True)
     return subprocess.run(
-        ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket_path}", "-O", "check", "127.0.0.1"],
+        ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket_path}", "-O", command, "127.0.0.1"],
         env={"PATH": os.environ["PATH"], "HOME": str(home)},
         capture_output=True,
         text=True,
@@ -171,7 +174,7 @@ def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     assert proxy.accepted == 1
 
     # The master of that first fetch outlives it, authenticated, while its key file is gone.
-    check = _master_check(_socket_of(platform, "sharing"), tmp_path / "home")
+    check = _master_command(_socket_of(platform, "sharing"), tmp_path / "home", "check")
     assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
     assert list(private_tmp.glob(f"{gitcli.KEY_DIR_PREFIX}*")) == []
 
@@ -229,15 +232,60 @@ def test_each_kind_of_fetch_runs_only_the_git_processes_it_needs(
 
     git_runs.clear()
     assert platform.fetch("lean").skipped
-    # Nothing new: one look at each side, and the index reuses the mirror's refs.
-    assert git_runs == ["for-each-ref", "ls-remote"]
+    # Nothing new: the mirror's ref files read, the remote's refs listed as a passenger of
+    # the first fetch's shared connection, the index unchanged — no process at all.
+    assert git_runs == []
 
     git_runs.clear()
     hosted.other.commit("one more for lean")
     assert platform.fetch("lean").new_commits == 1
     # The branch moved forward: its old tip is the new commit's parent, so no second walk
     # looks for commits to drop.
-    assert git_runs == ["for-each-ref", "ls-remote", "fetch", "for-each-ref", "rev-list"]
+    assert git_runs == ["fetch", "for-each-ref", "rev-list"]
+
+
+def test_without_a_live_master_a_refresh_lists_refs_with_git_and_shares_again(
+    platform: Platform,
+    hosted: HostedRepos,
+    git_runs: list[str],
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    platform.connect("restart", hosted.other.url(), granted_key(hosted.host, "other", "restart"))
+    socket_path = _socket_of(platform, "restart")
+    stopped = _master_command(socket_path, tmp_path / "home", "exit")
+    assert stopped.returncode == 0, stopped.stderr
+    git_runs.clear()
+
+    assert platform.fetch("restart").skipped
+    assert git_runs == ["ls-remote"]  # the passenger found no master: git's own listing
+    assert _master_command(socket_path, tmp_path / "home", "check").returncode == 0
+
+    git_runs.clear()
+    assert platform.fetch("restart").skipped
+    assert git_runs == []  # and the master that ls-remote left behind serves the next one
+
+
+def test_a_revoked_key_fails_the_next_refresh_even_on_a_live_shared_connection(
+    platform: Platform, hosted: HostedRepos, git_runs: list[str]
+) -> None:
+    key = granted_key(hosted.host, "other", "revoked")
+    platform.connect("revoked", hosted.other.url(), key)
+    assert platform.fetch("revoked").skipped
+    service = hosted.host.service
+    fingerprint = key.public_key.sha256_fingerprint
+    (granted,) = [
+        k for k in service.list_access_keys("team", "other") if k.fingerprint_sha256 == fingerprint
+    ]
+    service.remove_access_key("team", "other", granted.id)
+    git_runs.clear()
+
+    with pytest.raises(RepolinkError) as failed:
+        platform.fetch("revoked")
+
+    # The host refused the passenger's command; git ls-remote then named the error.
+    assert failed.value.code == "repo_not_found"
+    assert git_runs == ["ls-remote"]
 
 
 def test_a_refresh_that_moves_one_branch_and_deletes_another_drops_only_its_commits(

@@ -35,6 +35,7 @@ from repolink.hostkeys.hostport import display_name, known_hosts_name, parse_hos
 from repolink.hostkeys.pins import SHIPPED_PINS, ShippedPin
 from repolink.hostkeys.scan import Scanner, scan, scanner_for
 from repolink.hostkeys.service import (
+    known_hosts_lines,
     known_hosts_text,
     list_known_hosts,
     remove,
@@ -54,6 +55,7 @@ __all__ = [
     "diagnose_ssh_stderr",
     "display_name",
     "host_key_ssh_options",
+    "known_hosts_lines",
     "known_hosts_name",
     "known_hosts_text",
     "list_known_hosts",

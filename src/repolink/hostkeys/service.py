@@ -61,7 +61,7 @@ def known_hosts_text(session: Session, targets: Iterable[Target]) -> str:
     failed", which :func:`repolink.hostkeys.diagnose_ssh_stderr` turns into
     ``host_key_unknown`` with the presented fingerprint.
     """
-    lines: dict[str, None] = {}
+    keys: list[TrustedHostKey] = []
     seen: set[tuple[str, int]] = set()
     for target in targets:
         host, port = target.host_port if isinstance(target, SSHURL) else target
@@ -69,8 +69,14 @@ def known_hosts_text(session: Session, targets: Iterable[Target]) -> str:
         if key in seen:
             continue
         seen.add(key)
-        for trusted in trusted_keys(session, *key):
-            lines.setdefault(trusted.known_hosts_line(), None)
+        keys += trusted_keys(session, *key)
+    return known_hosts_lines(keys)
+
+
+def known_hosts_lines(trusted: Iterable[TrustedHostKey]) -> str:
+    """The known_hosts text of exactly these keys (:func:`trusted_keys` of the hosts a run
+    contacts): a line each, a repeated line once."""
+    lines = dict.fromkeys(key.known_hosts_line() for key in trusted)
     return "".join(f"{line}\n" for line in lines)
 
 

@@ -530,11 +530,12 @@ class _Writer:
                 key = load_private_key(session, self.vault, chosen.key_record_id)
             except KeyFormatError as exc:
                 raise invalid_private_key(exc) from None
+            trusted = hostkeys.trusted_keys(session, *url.host_port)
             return _Access(
                 chosen=chosen,
                 key=key,
-                known_hosts=hostkeys.known_hosts_text(session, [url]),
-                trusted=hostkeys.trusted_keys(session, *url.host_port),
+                known_hosts=hostkeys.known_hosts_lines(trusted),
+                trusted=trusted,
             )
 
     @staticmethod

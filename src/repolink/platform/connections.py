@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, KeyFormatError, NotFound, URLError
@@ -189,14 +189,19 @@ def connection_info(session: Session, project: str) -> ConnectionInfo:
 def record_success(
     session: Session, connection_id: str, *, attempted_at: datetime, finished_at: datetime
 ) -> None:
-    connection = session.get(RepositoryConnection, connection_id)
-    if connection is None:
-        return  # disconnected while fetching
-    connection.state = STATE_OK
-    connection.error_code = connection.error_message = connection.error_hint = None
-    connection.attempted_at = attempted_at
-    connection.fetched_at = finished_at
-    session.flush()
+    # One UPDATE, no load: it runs after every refresh. No row: disconnected while fetching.
+    session.execute(
+        update(RepositoryConnection)
+        .where(RepositoryConnection.id == connection_id)
+        .values(
+            state=STATE_OK,
+            error_code=None,
+            error_message=None,
+            error_hint=None,
+            attempted_at=attempted_at,
+            fetched_at=finished_at,
+        )
+    )
 
 
 def record_failure(

@@ -196,8 +196,8 @@ def _load(store: Store, settings: Settings, project: str, vault: Vault | None) -
         known_hosts = ""
         trusted: tuple[TrustedHostKey, ...] = ()
         if url is not None:
-            known_hosts = hostkeys.known_hosts_text(session, [url])
             trusted = tuple(hostkeys.trusted_keys(session, *url.host_port))
+            known_hosts = hostkeys.known_hosts_lines(trusted)
         return _Subject(
             project=owner.slug if owner is not None else project,
             url_text=connection.url,

@@ -8,8 +8,12 @@ git and ssh get :func:`repolink.gitcli.hardened_env` and ssh's option set from
 :func:`repolink.gitcli.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after ``--``.
 
 Fast refresh: SSH connections are shared between runs (:mod:`repolink.platform.sharing`), and
-``git ls-remote`` over that connection is compared with the mirror's refs first — when they are
-equal the fetch is skipped (:attr:`FetchResult.skipped`).
+the remote's refs, listed over that connection, are compared with the mirror's first — when
+they are equal the fetch is skipped (:attr:`FetchResult.skipped`). With a live shared
+connection that listing starts no process at all
+(:func:`repolink.platform.sharing.list_refs_through_master`), and the deploy key is not even
+decrypted: it is only needed to authenticate a new connection. Without one, ``git ls-remote``
+lists them and leaves a shared connection behind for the next run.
 
 The outcome is recorded on the connection (state ``ok``/``failed``, code, message, fix, when)
 and a success marks the key used. Failures raise the one error
@@ -22,6 +26,7 @@ recorded on the connection, whose state describes its deploy key. A retired key 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -33,7 +38,7 @@ from repolink import gitcli, hostkeys
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
 from repolink.hostkeys import TrustedHostKey
 from repolink.keys import PrivateKey
-from repolink.platform import mirror
+from repolink.platform import mirror, sharing
 from repolink.platform.connections import (
     get_connection,
     parse_connection_url,
@@ -42,7 +47,6 @@ from repolink.platform.connections import (
 )
 from repolink.platform.diagnosis import invalid_private_key
 from repolink.platform.index import index_mirror
-from repolink.platform.mirror import MirrorRef
 from repolink.platform.models import Project, RepositoryConnection
 from repolink.platform.progress import (
     INDEXING,
@@ -50,17 +54,18 @@ from repolink.platform.progress import (
     ProgressCallback,
     parse_progress_line,
 )
-from repolink.platform.remote import Remote, open_remote
-from repolink.services.key_records import get_key_record, load_private_key, mark_used
+from repolink.platform.remote import LISTED_REF_PREFIXES, Remote, open_remote
+from repolink.services.key_records import decrypt_private_key, get_key_record, mark_used
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
-from repolink.store.models import KeyRecord
 from repolink.urls import SSHURL
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
+# A listing on a shared connection that takes longer is abandoned for git ls-remote.
+SHARED_LISTING_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -96,15 +101,24 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class _Plan:
-    """What a run needs, read from the store in one transaction."""
+    """What a run needs, read from the store in one transaction. The deploy key stays
+    encrypted until :meth:`private_key` is asked for it."""
 
     project: str
     connection_id: str
     key_record_id: str
+    key_fingerprint: str
+    key_token: bytes | None
+    vault: Vault
     url: SSHURL
-    key: PrivateKey
     known_hosts: str
     trusted: list[TrustedHostKey]
+
+    def private_key(self) -> PrivateKey:
+        try:
+            return decrypt_private_key(self.vault, self.key_record_id, self.key_token)
+        except KeyFormatError as exc:
+            raise invalid_private_key(exc) from None
 
 
 def fetch_project(
@@ -169,7 +183,7 @@ def fetch_connection(
     with store.session() as session:
         record_success(session, connection_id, attempted_at=attempted_at, finished_at=finished_at)
         # The key may be gone by now: disconnected, or a pending rotation key discarded.
-        if session.get(KeyRecord, plan.key_record_id) is not None:
+        with contextlib.suppress(NotFound):
             mark_used(session, plan.key_record_id, finished_at)
     return result
 
@@ -195,19 +209,17 @@ def _plan(
                 f"the key {record.fingerprint_sha256} was retired; a retired key is never used",
                 f"fetch with the project's deploy key: repolink fetch {project}",
             )
-        try:
-            key = load_private_key(session, vault, record.id)
-        except KeyFormatError as exc:
-            raise invalid_private_key(exc) from None
-        host, port = url.host_port
+        trusted = hostkeys.trusted_keys(session, *url.host_port)
         return _Plan(
             project=project,
             connection_id=connection.id,
             key_record_id=record.id,
+            key_fingerprint=record.fingerprint_sha256,
+            key_token=record.private_key_encrypted,
+            vault=vault,
             url=url,
-            key=key,
-            known_hosts=hostkeys.known_hosts_text(session, [url]),
-            trusted=hostkeys.trusted_keys(session, host, port),
+            known_hosts=hostkeys.known_hosts_lines(trusted),
+            trusted=trusted,
         )
 
 
@@ -238,7 +250,7 @@ def _run(
             env=local,
             timeout=settings.git_timeout,
             on_progress=indexed,
-            refs=unchanged,
+            targets=unchanged,
         )
     log.info(
         "fetched %s (%s): %s, %d new commits",
@@ -267,19 +279,22 @@ def _update_mirror(
     path: Path,
     local: Mapping[str, str],
     on_progress: ProgressCallback | None,
-) -> dict[str, MirrorRef] | None:
+) -> dict[str, str] | None:
     """Fetch into the mirror unless its refs already equal the remote's. Returns the mirror's
-    refs when the fetch was skipped (the index needs not read them again), else None.
+    ref targets when the fetch was skipped (the index needs not read them again), else None.
 
     An empty mirror (a first fetch) is cloned (:func:`repolink.platform.mirror.first_fetch`)
     without listing the remote's refs first: there is nothing to compare them with, and that
     listing would cost a round trip to the server.
     """
+    mirrored = mirror.read_ref_targets(path, env=local)
+    listed = _list_on_shared_connection(settings, plan) if mirrored else None
+    if mirrored and listed == mirrored:
+        return mirrored
     with open_remote(
-        settings, plan.url, plan.key, known_hosts=plan.known_hosts, trusted=plan.trusted
+        settings, plan.url, plan.private_key(), known_hosts=plan.known_hosts, trusted=plan.trusted
     ) as remote:
-        mirrored = mirror.read_refs(path, env=local)
-        if mirrored and remote.ls_remote() == _targets(mirrored):
+        if mirrored and listed is None and remote.ls_remote() == mirrored:
             return mirrored
         with mirror.fetching(path):
             if mirrored:
@@ -322,5 +337,17 @@ def _fetch(
         raise remote.failure(run, "fetching")
 
 
-def _targets(refs: Mapping[str, MirrorRef]) -> dict[str, str]:
-    return {name: ref.target for name, ref in refs.items()}
+def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:
+    """The remote's refs, listed as a passenger of a live shared connection; ``None`` when
+    there is none (or it fails: git ls-remote then lists them, or names the error)."""
+    control = sharing.control_path(
+        settings, url=plan.url, key_fingerprint=plan.key_fingerprint, known_hosts=plan.known_hosts
+    )
+    if control is None:
+        return None
+    return sharing.list_refs_through_master(
+        control,
+        plan.url,
+        LISTED_REF_PREFIXES,
+        timeout=min(settings.git_timeout, SHARED_LISTING_TIMEOUT),
+    )

@@ -13,9 +13,9 @@ Only what changed is read from git:
 
 The index compares the mirror's refs with the ``refs`` table, not with the remote, so a run
 interrupted after the fetch but before the index is completed by the next run even when the
-fetch itself has nothing to do. A caller that has just read the mirror's refs under the fetch
-lock (a refresh that skipped the fetch) passes them, and the index then starts no git process
-when nothing changed. Inserts ignore commits already present, so a batch committed
+fetch itself has nothing to do. A caller that has just read the mirror's ref targets under the
+fetch lock (a refresh that skipped the fetch) passes them, and the index then starts no git
+process when nothing changed. Inserts ignore commits already present, so a batch committed
 by an interrupted run is harmless. The ``refs`` table is written last: it is the mark of what
 has been indexed.
 """
@@ -74,19 +74,22 @@ def index_mirror(
     timeout: float,
     on_progress: IndexProgress | None = None,
     batch_size: int = BATCH_SIZE,
-    refs: Mapping[str, MirrorRef] | None = None,
+    targets: Mapping[str, str] | None = None,
 ) -> IndexResult:
     """Bring the index of ``connection_id`` in line with ``mirror`` (hold the mirror's lock).
 
-    ``refs``: the mirror's refs (:func:`repolink.platform.mirror.read_refs`) when the caller
-    read them under this same lock hold and nothing has written to the mirror since; they are
-    read from the mirror otherwise.
+    ``targets``: the mirror's refs and what they name
+    (:func:`repolink.platform.mirror.read_ref_targets`) when the caller read them under this
+    same lock hold and nothing has written to the mirror since: when the index holds exactly
+    these, nothing is read from git.
     """
-    if refs is None:
-        refs = read_refs(mirror, env=env)
-    current = {name: ref for name, ref in refs.items() if ref.commit is not None}
     with store.session() as session:
         indexed = _indexed_refs(session, connection_id)
+    if targets is not None and targets == {name: target for name, (target, _) in indexed.items()}:
+        return IndexResult(0, 0, len(indexed), changed=False)
+    current = {
+        name: ref for name, ref in read_refs(mirror, env=env).items() if ref.commit is not None
+    }
     if {name: (ref.target, ref.commit) for name, ref in current.items()} == indexed:
         return IndexResult(0, 0, len(current), changed=False)
 

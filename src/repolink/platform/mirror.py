@@ -16,7 +16,9 @@
   more to check connectivity (over a second on a 50k-commit history); ``git clone`` proves the
   same while it indexes the pack. A killed clone leaves a repository without refs: the next
   :func:`prepare` stops the clone and removes its leftovers, the next first fetch starts over.
-- :func:`read_refs` lists branch and tag tips, with annotated tags peeled to their commit.
+- :func:`read_refs` lists branch and tag tips, with annotated tags peeled to their commit;
+  :func:`read_ref_targets` lists only what each names, from the ref files when they are plain
+  (no git process: what a refresh with nothing new compares with the remote).
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ _REAP_WAIT = 5.0
 _CONNECTION_ID = re.compile(r"[0-9a-f]{32}")
 _REF_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(*objecttype)"
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_LISTED_PREFIXES = ("refs/heads/", "refs/tags/")
+# Ref names whose validity is plain to see (git check-ref-format's rules hold for every one of
+# them); anything else is left to git to judge.
+_PLAIN_REF_NAME = re.compile(
+    r"refs/(?:heads|tags)(?:/(?![^/]*\.lock(?:/|$))[A-Za-z0-9_+@-]+(?:\.[A-Za-z0-9_+@-]+)*)+"
+)
 # Left in objects/pack by index-pack when its fetch is killed.
 _TEMP_PACK_PREFIXES = ("tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_")
 
@@ -206,6 +214,59 @@ def remove(mirror: Path, *, timeout: float) -> None:
         shutil.rmtree(mirror, ignore_errors=True)
         _fetching_marker(mirror).unlink(missing_ok=True)
         mirror.with_name(mirror.name + LOCK_SUFFIX).unlink(missing_ok=True)
+
+
+def read_ref_targets(mirror: Path, *, env: Mapping[str, str]) -> dict[str, str]:
+    """Branches and tags of the mirror and the object each names (hold the lock).
+
+    Read from ``packed-refs`` and the loose ref files (which win), as git's files backend
+    keeps them; when anything there is not a plain ref — a symbolic ref, an unreadable file,
+    a ref storage git may have changed — git lists them instead."""
+    if not (mirror / "HEAD").is_file():
+        return {}
+    targets = _ref_files(mirror)
+    if targets is None:
+        return {name: ref.target for name, ref in read_refs(mirror, env=env).items()}
+    return targets
+
+
+def _ref_files(mirror: Path) -> dict[str, str] | None:
+    if (mirror / "reftable").exists():
+        return None
+    targets: dict[str, str] = {}
+    try:
+        packed = (mirror / "packed-refs").read_text("ascii")
+    except FileNotFoundError:
+        packed = ""
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in packed.splitlines():
+        if not line or line[0] in "#^":  # the header, and the peeled line of an annotated tag
+            continue
+        target, _, name = line.partition(" ")
+        if not _OBJECT_ID.fullmatch(target):
+            return None
+        if name.startswith(_LISTED_PREFIXES):
+            if not _PLAIN_REF_NAME.fullmatch(name):
+                return None
+            targets[name] = target
+    for prefix in _LISTED_PREFIXES:
+        top = mirror / prefix
+        for directory, _subdirs, files in os.walk(top):
+            for file in files:
+                if file.endswith(".lock"):
+                    continue
+                path = Path(directory, file)
+                try:
+                    content = path.read_bytes()
+                except OSError:
+                    return None
+                target = content.strip().decode("ascii", "replace")
+                name = prefix + path.relative_to(top).as_posix()
+                if not _OBJECT_ID.fullmatch(target) or not _PLAIN_REF_NAME.fullmatch(name):
+                    return None  # a symbolic ref ("ref: …"), not a ref, or a name git refuses
+                targets[name] = target
+    return targets
 
 
 def read_refs(mirror: Path, *, env: Mapping[str, str]) -> dict[str, MirrorRef]:

@@ -119,7 +119,6 @@ def open_remote(
     ``known_hosts`` (:func:`repolink.hostkeys.known_hosts_text`); ``trusted`` is what that
     text holds for the URL's host (:func:`repolink.hostkeys.trusted_keys`), used to name a
     changed key. The key file and the run directory are gone when the block ends."""
-    host, port = url.host_port
     with gitcli.private_key_file(key.to_openssh()) as key_path:
         run_dir = key_path.parent
         known_hosts_path = run_dir / KNOWN_HOSTS_NAME
@@ -127,8 +126,7 @@ def open_remote(
         shared = (
             control_path(
                 settings,
-                host=host,
-                port=port,
+                url=url,
                 key_fingerprint=key.public_key.sha256_fingerprint,
                 known_hosts=known_hosts,
             )

@@ -296,8 +296,6 @@ def abort_rotation(store: Store, project: str) -> KeyFacts:
     return discarded
 
 
-
-
 def _pending_row(session: Session, connection_id: str) -> KeyRotation | None:
     return session.scalar(
         select(KeyRotation).where(

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, RepolinkError, ValidationError, VaultError
@@ -66,20 +67,26 @@ def get_key_record(session: Session, record_id: str) -> KeyRecord:
 def load_private_key(session: Session, vault: Vault, record_id: str) -> PrivateKey:
     """The decrypted private key of a record."""
     record = get_key_record(session, record_id)
-    if record.private_key_encrypted is None:
+    return decrypt_private_key(vault, record.id, record.private_key_encrypted)
+
+
+def decrypt_private_key(vault: Vault, record_id: str, token: bytes | None) -> PrivateKey:
+    """The private key of record ``record_id``, from its ``private_key_encrypted`` column
+    (``token``) as read earlier: for a caller that decrypts only once it needs the key."""
+    if token is None:
         raise NotFound(
             "key_record_public_only",
-            f"key record {record.id} holds a public key only",
+            f"key record {record_id} holds a public key only",
             "use a record that was stored with its private half",
         )
-    plaintext = vault.decrypt(record.private_key_encrypted, record_id=record.id)
+    plaintext = vault.decrypt(token, record_id=record_id)
     try:
         return parse_private_key(plaintext).key
     except RepolinkError:
         # Decrypted fine yet unparseable: written by a bug, not by a person. Say nothing of it.
         raise VaultError(
             "key_record_corrupt",
-            f"the private key of key record {record.id} cannot be read back",
+            f"the private key of key record {record_id} cannot be read back",
             "store the key again; report this as a bug in repolink",
         ) from None
 
@@ -92,10 +99,16 @@ def mark_used(session: Session, record_id: str, when: datetime) -> None:
             "a key's last use must be a timezone-aware time",
             "pass datetime.now(UTC) or another aware datetime",
         )
-    record = get_key_record(session, record_id)
-    if record.last_used_at is None or when > record.last_used_at:
-        record.last_used_at = when
-        session.flush()
+    updated = session.execute(
+        update(KeyRecord)
+        .where(
+            KeyRecord.id == record_id,
+            or_(KeyRecord.last_used_at.is_(None), KeyRecord.last_used_at < when),
+        )
+        .values(last_used_at=when)
+    )
+    if not cast(CursorResult[Any], updated).rowcount:
+        get_key_record(session, record_id)  # a later use is recorded already, or no such key
 
 
 def list_key_records(session: Session) -> list[KeyRecord]:
