@@ -250,6 +250,8 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
                 )
             if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
                 ssh_port = int(match.group(1))
+                # Asked for port 0: the clone address names the port really bound.
+                assert f"(clone: ssh://git@127.0.0.1:{ssh_port}/WS/SLUG.git)" in line, line
             if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/", line):
                 http_port = int(match.group(1))
         yield process, ssh_port, http_port
@@ -283,6 +285,12 @@ def test_serve_runs_ssh_and_http_until_sigterm(
     )
     assert response.status_code == 200
     assert "team/app" in response.text
+    clone_links = [
+        link["href"]
+        for repository in response.json()["values"]
+        for link in repository["links"]["clone"]
+    ]
+    assert clone_links == [f"ssh://git@127.0.0.1:{ssh_port}/team/app.git"]
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0

@@ -44,6 +44,7 @@ from repolink.store import Store
 if TYPE_CHECKING:
     from typer._click import Command, Context
 
+    from repolink.host.events import RefUpdate
     from repolink.host.sshserver import RunningSSHServer
 
 log = logging.getLogger(__name__)
@@ -149,15 +150,14 @@ def serve(
     ssh_host, ssh_port = _parse_address(listen, "--listen")
     http_address = None if http.strip().lower() == "off" else _parse_address(http, "--http")
     _configure_logging(log_level)
-    url_base = ssh_url or _default_ssh_url(ssh_host, ssh_port)
-    asyncio.run(_serve(settings, (ssh_host, ssh_port), http_address, url_base))
+    asyncio.run(_serve(settings, (ssh_host, ssh_port), http_address, ssh_url))
 
 
 async def _serve(
     settings: Settings,
     ssh_address: tuple[str, int],
     http_address: tuple[str, int] | None,
-    ssh_url_base: str,
+    ssh_url: str | None,
 ) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,20 +169,28 @@ async def _serve(
 
     with Store.open(settings) as store:
         service = HostService(settings, store)
-        worker = _delivery_worker(settings, store, ssh_url_base)
-        if worker is not None:
-            await worker.start()
+        # The clone URL in API answers and webhook payloads names the port really bound (the
+        # SSH server may have been asked for port 0), so the worker starts after the server;
+        # a push reported before then is queued and sent when it starts.
+        workers: list[Any] = []
+
+        async def on_push(repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
+            for started in workers:
+                await started.on_push(repository, updates)
+
+        worker: Any = None
         ssh: RunningSSHServer | None = None
         http_task: asyncio.Task[None] | None = None
         http_server: Any = None
         try:
             ssh = await start_ssh_server(
-                settings,
-                service,
-                host=ssh_address[0],
-                port=ssh_address[1],
-                on_push=worker.on_push if worker is not None else None,
+                settings, service, host=ssh_address[0], port=ssh_address[1], on_push=on_push
             )
+            ssh_url_base = ssh_url or _default_ssh_url(ssh_address[0], ssh.port)
+            worker = _delivery_worker(settings, store, ssh_url_base)
+            if worker is not None:
+                workers.append(worker)
+                await worker.start()
             _print_started(ssh, ssh_url_base)
             if http_address is not None:
                 http_server = _http_server(settings, store, service, http_address, ssh_url_base)
