@@ -57,6 +57,10 @@ async def relay(
         for task in (to_child, output, closed):
             task.cancel()
         await asyncio.gather(to_child, output, closed, return_exceptions=True)
+        # A task cancelled before it first ran never reaches its own cleanup: without this the
+        # child's stdin pipe could outlive the event loop (asyncio then complains at exit).
+        with contextlib.suppress(OSError):
+            child.stdin.close()
 
 
 async def _child_to_channel(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
