@@ -22,6 +22,7 @@ from repolink import gitcli
 from repolink.errors import RepolinkError, ValidationError
 from repolink.host.commands import (
     GitCommand,
+    Verb,
     accepted_git_protocol,
     parse_git_command,
     refusal_line,
@@ -90,6 +91,15 @@ class _ServerContext:
     on_push: PushCallback | None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    sessions: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def track_session(self) -> None:
+        """Count the running command's task in, so :meth:`close` waits for it: a server that
+        stops must not leave its git children running (they have sessions of their own)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.sessions.add(task)
+            task.add_done_callback(self.sessions.discard)
 
     def run_in_background(self, work: Awaitable[None], what: str) -> None:
         task = asyncio.ensure_future(work)
@@ -106,8 +116,10 @@ class _ServerContext:
             connection.close()
         for connection in list(self.connections):
             await connection.wait_closed()
-        if self.tasks:
-            await asyncio.wait(self.tasks, timeout=KILL_GRACE)
+        # A command whose client went away stops its git child within KILL_GRACE.
+        pending = self.tasks | self.sessions
+        if pending:
+            await asyncio.wait(pending, timeout=KILL_GRACE + 1)
 
 
 async def start_ssh_server(
@@ -202,6 +214,7 @@ class _GitSSHServer(asyncssh.SSHServer):
 async def _serve_process(
     context: _ServerContext, process: asyncssh.SSHServerProcess[bytes]
 ) -> None:
+    context.track_session()
     fingerprint: str = process.get_extra_info(_FINGERPRINT_INFO)
     try:
         if process.subsystem is not None:
@@ -210,7 +223,7 @@ async def _serve_process(
             )
         command = parse_git_command(process.command)
         grant = await asyncio.to_thread(
-            context.service.authorize, fingerprint, command.repository_path, command.verb
+            _authorize_use, context.service, fingerprint, command.repository_path, command.verb
         )
     except RepolinkError as exc:
         log.info("ssh command refused: key %s, %s: %s", fingerprint, exc.code, exc.message)
@@ -219,13 +232,23 @@ async def _serve_process(
         return
     what = f"{command.program} on {grant.repository.full_name} by {fingerprint}"
     try:
-        await asyncio.to_thread(context.service.mark_key_used, grant)
         await _run_git_service(context, process, command, grant, what)
     except Exception:
         log.exception("ssh %s failed", what)
         with contextlib.suppress(Exception):
             process.stderr.write(b"repolink: internal error of the host; see its log\n")
             process.exit(_EXIT_REFUSED)
+
+
+def _authorize_use(service: HostService, fingerprint: str, repo_path: str, verb: Verb) -> Grant:
+    """:meth:`HostService.authorize`, and the key's use recorded: one trip to a worker thread
+    per command (every command pays for it, the ref listing of a refresh too)."""
+    grant = service.authorize(fingerprint, repo_path, verb)
+    try:
+        service.mark_key_used(grant)
+    except Exception:  # bookkeeping: it never refuses a command the key may run
+        log.exception("cannot record the use of key %s", fingerprint)
+    return grant
 
 
 async def _run_git_service(
