@@ -30,7 +30,7 @@ from hostkit import (
 )
 
 from repolink.gitproto import list_refs, upload_pack_command
-from repolink.sshmux import MSG_HELLO, S_FAILURE, MuxUnavailable, passenger
+from repolink.sshmux import MSG_HELLO, S_FAILURE, MuxTimeout, MuxUnavailable, passenger
 from repolink.urls import parse_ssh_url
 
 PREFIXES = ("refs/heads/", "refs/tags/")
@@ -406,3 +406,26 @@ def test_a_master_that_refuses_the_session_is_unavailable(
     request = seen["request"]
     assert isinstance(request, bytes)
     assert b"git-upload-pack '/x.git'" in request and b"GIT_PROTOCOL=version=2" in request
+
+
+def test_closing_a_session_twice_leaves_other_descriptors_alone(
+    hosted: Hosted, master: Path
+) -> None:
+    with passenger(master, hosted.command("team/app.git"), timeout=TIMEOUT) as session:
+        session.close()
+        # The numbers the session held are free again: an unrelated file may get them.
+        unrelated = [os.open(os.devnull, os.O_RDONLY) for _ in range(4)]
+    try:
+        for fd in unrelated:
+            os.fstat(fd)  # still open after the passenger's own (second) close
+    finally:
+        for fd in unrelated:
+            os.close(fd)
+
+
+def test_a_stalled_master_is_a_timeout(fake_master: Callable[..., Path]) -> None:
+    # The caller tells a stall (ride no more on that connection) from an absent master.
+    control = fake_master(_wait_for_passenger_to_leave)
+
+    with pytest.raises(MuxTimeout), passenger(control, "true", timeout=0.5):
+        pass

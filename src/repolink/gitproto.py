@@ -102,11 +102,14 @@ def _advertised(stream: ByteStream, first: bytes | None, prefixes: Sequence[str]
 
 
 def _add(refs: dict[str, str], target: bytes, name: bytes, prefixes: Sequence[str]) -> None:
+    if not name:
+        raise ProtocolError("a ref line without a name")
+    text = name.decode("utf-8", "surrogateescape")
+    if not text.startswith(tuple(prefixes)):
+        return  # HEAD, refs/pull/…: whatever they hold is none of our business
     if not _OBJECT_ID.fullmatch(target):
         raise ProtocolError("a ref line without an object id")
-    text = name.decode("utf-8", "surrogateescape")
-    if text.startswith(tuple(prefixes)):
-        refs[text] = target.decode("ascii")
+    refs[text] = target.decode("ascii")
 
 
 def _read_packet(stream: ByteStream) -> bytes | None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import math
 import os
 import select
 import socket
@@ -36,7 +37,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MuxUnavailable", "PassengerSession", "passenger"]
+__all__ = ["MuxTimeout", "MuxUnavailable", "PassengerSession", "passenger"]
 
 MUX_VERSION = 4
 MSG_HELLO = 0x00000001
@@ -60,6 +61,11 @@ class MuxUnavailable(Exception):
     """No usable passenger session: the caller runs ssh instead. Never user-facing."""
 
 
+class MuxTimeout(MuxUnavailable):
+    """The deadline passed: the shared connection may be stalled, so the caller had better not
+    ride it again in this run."""
+
+
 class PassengerSession:
     """The remote command's standard streams and exit status, all bounded by one deadline.
 
@@ -71,8 +77,11 @@ class PassengerSession:
         self, control: socket.socket, stdin: int, stdout: int, stderr: int, deadline: float
     ) -> None:
         self._control = control
+        # Non-blocking, so that a write to a command that stopped reading cannot outlast the
+        # deadline (POLLOUT promises room for PIPE_BUF bytes, not for a whole request).
+        os.set_blocking(stdin, False)
         self._stdin: int | None = stdin
-        self._stdout = stdout
+        self._stdout: int | None = stdout
         self._stderr: int | None = stderr
         self._deadline = deadline
         self._buffer = bytearray()
@@ -89,6 +98,8 @@ class PassengerSession:
             self._wait_for(self._stdin, select.POLLOUT)
             try:
                 written = os.write(self._stdin, view)
+            except BlockingIOError:
+                continue
             except OSError as exc:
                 raise MuxUnavailable(f"the remote command stopped reading: {exc}") from None
             view = view[written:]
@@ -109,6 +120,8 @@ class PassengerSession:
         return data
 
     def _fill(self) -> None:
+        if self._stdout is None:
+            raise MuxUnavailable("the session is closed")
         poller = select.poll()
         poller.register(self._stdout, select.POLLIN)
         if self._stderr is not None:
@@ -140,10 +153,13 @@ class PassengerSession:
                 raise MuxUnavailable(f"unexpected control message {kind:#010x}")
 
     def close(self) -> None:
+        """Close every descriptor of the session; calling it again does nothing."""
         self.close_stdin()
         self._close_stderr()
-        with contextlib.suppress(OSError):
-            os.close(self._stdout)
+        if self._stdout is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._stdout)
+            self._stdout = None
         self._control.close()
 
     def _close_stderr(self) -> None:
@@ -158,11 +174,11 @@ class PassengerSession:
             self._check_deadline()
 
     def _remaining_ms(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, math.ceil((self._deadline - time.monotonic()) * 1000))
 
     def _check_deadline(self) -> None:
         if time.monotonic() >= self._deadline:
-            raise MuxUnavailable("the passenger session did not finish in time")
+            raise MuxTimeout("the passenger session did not finish in time")
 
 
 @contextlib.contextmanager
@@ -176,43 +192,41 @@ def passenger(
     opened, or when ``timeout`` seconds pass before the caller is done.
     """
     deadline = time.monotonic() + timeout
+    request = _new_session_request(command, env)
     control = _connect(control_path, timeout)
-    far_ends: list[int] = []
+    opened: list[int] = []  # every pipe end made so far, closed on any failure
     session: PassengerSession | None = None
     try:
-        _send(control, struct.pack(">II", MSG_HELLO, MUX_VERSION))
+        _send(control, struct.pack(">II", MSG_HELLO, MUX_VERSION), deadline)
         kind, body = _receive(control, deadline)
         if kind != MSG_HELLO or len(body) < 4 or struct.unpack_from(">I", body)[0] != MUX_VERSION:
             raise MuxUnavailable("the master speaks another multiplexing protocol")
-        _send(control, _new_session_request(command, env))
-        stdin_read, stdin_write = os.pipe()
-        stdout_read, stdout_write = os.pipe()
-        stderr_read, stderr_write = os.pipe()
-        far_ends = [stdin_read, stdout_write, stderr_write]
-        session = PassengerSession(control, stdin_write, stdout_read, stderr_read, deadline)
-        for fd in far_ends:
+        _send(control, request, deadline)
+        for _stream in range(3):
+            opened += os.pipe()
+        stdin_read, stdin_write, stdout_read, stdout_write, stderr_read, stderr_write = opened
+        for fd in (stdin_read, stdout_write, stderr_write):  # the master's ends, in this order
+            control.settimeout(_remaining(deadline))
             socket.send_fds(control, [b"\0"], [fd])
-        for fd in far_ends:
-            os.close(fd)
-        far_ends = []
+        session = PassengerSession(control, stdin_write, stdout_read, stderr_read, deadline)
+        opened = [stdin_read, stdout_write, stderr_write]  # ours now belong to the session
+        _close_all(opened)
+        opened = []
         kind, body = _receive(control, deadline)
         if kind == S_OK:  # PROTOCOL.mux mentions one here; OpenSSH's own master sends none
             kind, body = _receive(control, deadline)
         if kind != S_SESSION_OPENED:
             raise MuxUnavailable(f"the master did not open a session ({_reason(kind, body)})")
-    except OSError as exc:
-        _close_all(far_ends)
+    except BaseException as exc:
+        _close_all(opened)
         if session is not None:
             session.close()
         else:
             control.close()
-        raise MuxUnavailable(f"talking to the master failed: {exc.strerror or exc}") from None
-    except MuxUnavailable:
-        _close_all(far_ends)
-        if session is not None:
-            session.close()
-        else:
-            control.close()
+        if isinstance(exc, TimeoutError):
+            raise MuxTimeout("the master did not answer in time") from None
+        if isinstance(exc, OSError):
+            raise MuxUnavailable(f"talking to the master failed: {exc.strerror or exc}") from None
         raise
     try:
         yield session
@@ -232,7 +246,27 @@ def _connect(control_path: Path, timeout: float) -> socket.socket:
         if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
             raise MuxUnavailable("no master listens on the control socket") from None
         raise MuxUnavailable(f"cannot reach the master: {exc.strerror or exc}") from None
+    if not _peer_is_us(control):
+        control.close()
+        raise MuxUnavailable("the control socket belongs to another user")
     return control
+
+
+def _peer_is_us(control: socket.socket) -> bool:
+    """The process listening is our own user's (where the system says so): the socket's
+    directory is private, and this makes sure of it."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True
+    credentials = control.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    uid: int = struct.unpack("3i", credentials)[1]
+    return uid == os.getuid()
+
+
+def _remaining(deadline: float) -> float:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise MuxTimeout("the master did not answer in time")
+    return remaining
 
 
 def _new_session_request(command: str, env: Sequence[str]) -> bytes:
@@ -250,7 +284,8 @@ def _string(data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + data
 
 
-def _send(control: socket.socket, body: bytes) -> None:
+def _send(control: socket.socket, body: bytes, deadline: float) -> None:
+    control.settimeout(_remaining(deadline))
     control.sendall(struct.pack(">I", len(body)) + body)
 
 
@@ -268,14 +303,11 @@ def _receive(control: socket.socket, deadline: float) -> tuple[int, bytes]:
 def _receive_exactly(control: socket.socket, count: int, deadline: float) -> bytes:
     data = bytearray()
     while len(data) < count:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MuxUnavailable("the master did not answer in time")
-        control.settimeout(remaining)
+        control.settimeout(_remaining(deadline))
         try:
             chunk = control.recv(count - len(data))
         except TimeoutError:
-            raise MuxUnavailable("the master did not answer in time") from None
+            raise MuxTimeout("the master did not answer in time") from None
         except OSError as exc:
             raise MuxUnavailable(f"the master's socket failed: {exc.strerror or exc}") from None
         if not chunk:

@@ -5,6 +5,7 @@ of the built-in host) and the git processes each fetch starts."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -20,9 +21,14 @@ from platformkit import HostedRepos, Platform, granted_key
 
 from repolink import gitcli, hostkeys
 from repolink.errors import RepolinkError
+from repolink.keys import generate_key
 from repolink.platform.connections import connection_info
+from repolink.platform.fetch import fetch_project
 from repolink.platform.sharing import control_path
+from repolink.services.key_records import store_private_key
+from repolink.store.models import KeyRecord
 from repolink.urls import parse_ssh_url
+from repolink.vault import load_vault
 
 FETCH_IN_A_NEW_PROCESS = """
 import sys
@@ -309,3 +315,71 @@ def test_a_refresh_that_moves_one_branch_and_deletes_another_drops_only_its_comm
         shas = {c.sha for c in list_commits(session, platform.settings, "moves").commits}
     assert ahead in shas and only_on_gone not in shas
     assert shas == set(repo.host_commits("main"))
+
+
+class SilentMaster:
+    """A control socket whose "master" accepts and never says a word: a stalled connection."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._listener.bind(str(path))
+        self._listener.listen()
+        self._accepted: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self._accepted.append(self._listener.accept()[0])
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._accepted:
+            sock.close()
+
+
+def test_a_stalled_shared_connection_is_left_for_one_of_the_runs_own(
+    platform: Platform,
+    hosted: HostedRepos,
+    git_runs: list[str],
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    platform.connect("stalled", hosted.other.url(), granted_key(hosted.host, "other", "stalled"))
+    socket_path = _socket_of(platform, "stalled")
+    assert _master_command(socket_path, tmp_path / "home", "exit").returncode == 0
+    silent = SilentMaster(socket_path)
+    impatient = platform.settings.model_copy(update={"ssh_connect_timeout": 1})
+    git_runs.clear()
+    try:
+        result = fetch_project(platform.store, impatient, "stalled")
+    finally:
+        silent.close()
+
+    # The passenger gave up after its deadline; git then listed the refs on a connection of
+    # its own (through the stalled socket, it would have waited just the same).
+    assert result.skipped
+    assert git_runs == ["ls-remote"]
+
+
+def test_a_key_the_vault_cannot_decrypt_fails_even_a_refresh_that_would_skip(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    platform.connect("undecryptable", hosted.other.url(), granted_key(hosted.host, "other", "u"))
+    assert platform.fetch("undecryptable").skipped
+    with platform.store.session() as session:
+        info = connection_info(session, "undecryptable")
+        record = session.get(KeyRecord, info.deploy_key.id)
+        assert record is not None and record.private_key_encrypted is not None
+        # Another row's ciphertext: it does not decrypt for this record (the id is the AAD).
+        other = store_private_key(session, load_vault(platform.settings), generate_key(), label="x")
+        record.private_key_encrypted = other.private_key_encrypted
+
+    with pytest.raises(RepolinkError) as failed:
+        platform.fetch("undecryptable")
+
+    assert failed.value.code == "vault_decrypt_failed"
+    with platform.store.session() as session:
+        assert connection_info(session, "undecryptable").state == "failed"

@@ -170,15 +170,15 @@ async def _serve(
     with Store.open(settings) as store:
         service = HostService(settings, store)
         # The clone URL in API answers and webhook payloads names the port really bound (the
-        # SSH server may have been asked for port 0), so the worker starts after the server;
-        # a push reported before then is queued and sent when it starts.
-        workers: list[Any] = []
+        # SSH server may have been asked for port 0), so the worker is made once the server
+        # listens. No push can be reported before: nothing is awaited between the server's
+        # start and the worker's creation, and a push is reported by this same event loop.
+        worker: Any = None
 
         async def on_push(repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
-            for started in workers:
-                await started.on_push(repository, updates)
+            if worker is not None:
+                await worker.on_push(repository, updates)
 
-        worker: Any = None
         ssh: RunningSSHServer | None = None
         http_task: asyncio.Task[None] | None = None
         http_server: Any = None
@@ -189,7 +189,6 @@ async def _serve(
             ssh_url_base = ssh_url or _default_ssh_url(ssh_address[0], ssh.port)
             worker = _delivery_worker(settings, store, ssh_url_base)
             if worker is not None:
-                workers.append(worker)
                 await worker.start()
             _print_started(ssh, ssh_url_base)
             if http_address is not None:

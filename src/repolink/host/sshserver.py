@@ -116,10 +116,18 @@ class _ServerContext:
             connection.close()
         for connection in list(self.connections):
             await connection.wait_closed()
-        # A command whose client went away stops its git child within KILL_GRACE.
-        pending = self.tasks | self.sessions
-        if pending:
-            await asyncio.wait(pending, timeout=KILL_GRACE + 1)
+        # A command whose client went away stops its git child within KILL_GRACE; a command
+        # that ends meanwhile may start a push hook, so commands are waited for first.
+        deadline = asyncio.get_running_loop().time() + KILL_GRACE + 5
+        for pending in (self.sessions, self.tasks):
+            while pending and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.wait(set(pending), timeout=left)
+        if self.sessions or self.tasks:
+            log.warning(
+                "stopped with %d commands and %d push hooks still running",
+                len(self.sessions),
+                len(self.tasks),
+            )
 
 
 async def start_ssh_server(

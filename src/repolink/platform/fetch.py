@@ -11,9 +11,11 @@ Fast refresh: SSH connections are shared between runs (:mod:`repolink.platform.s
 the remote's refs, listed over that connection, are compared with the mirror's first — when
 they are equal the fetch is skipped (:attr:`FetchResult.skipped`). With a live shared
 connection that listing starts no process at all
-(:func:`repolink.platform.sharing.list_refs_through_master`), and the deploy key is not even
-decrypted: it is only needed to authenticate a new connection. Without one, ``git ls-remote``
-lists them and leaves a shared connection behind for the next run.
+(:func:`repolink.platform.sharing.list_refs_through_master`), and the deploy key is only
+checked to decrypt: it is parsed and written to a key file only to authenticate a new
+connection. Without a live one, ``git ls-remote`` lists the refs and leaves a shared connection
+behind for the next run; after a shared connection stalled, this run uses a connection of its
+own.
 
 The outcome is recorded on the connection (state ``ok``/``failed``, code, message, fix, when)
 and a success marks the key used. Failures raise the one error
@@ -30,7 +32,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -54,9 +56,15 @@ from repolink.platform.progress import (
     ProgressCallback,
     parse_progress_line,
 )
-from repolink.platform.remote import LISTED_REF_PREFIXES, Remote, open_remote
-from repolink.services.key_records import decrypt_private_key, get_key_record, mark_used
+from repolink.platform.remote import Remote, open_remote
+from repolink.services.key_records import (
+    check_decryptable,
+    decrypt_private_key,
+    get_key_record,
+    mark_used,
+)
 from repolink.settings import Settings
+from repolink.sshmux import MuxTimeout
 from repolink.store import Store, utcnow
 from repolink.urls import SSHURL
 from repolink.vault import Vault, load_vault
@@ -64,8 +72,6 @@ from repolink.vault import Vault, load_vault
 log = logging.getLogger(__name__)
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-# A listing on a shared connection that takes longer is abandoned for git ls-remote.
-SHARED_LISTING_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)
@@ -108,8 +114,8 @@ class _Plan:
     connection_id: str
     key_record_id: str
     key_fingerprint: str
-    key_token: bytes | None
-    vault: Vault
+    key_token: bytes | None = field(repr=False)
+    vault: Vault = field(repr=False)
     url: SSHURL
     known_hosts: str
     trusted: list[TrustedHostKey]
@@ -209,6 +215,8 @@ def _plan(
                 f"the key {record.fingerprint_sha256} was retired; a retired key is never used",
                 f"fetch with the project's deploy key: repolink fetch {project}",
             )
+        # A key that cannot be used fails every fetch, the ones that skip too.
+        check_decryptable(vault, record.id, record.private_key_encrypted)
         trusted = hostkeys.trusted_keys(session, *url.host_port)
         return _Plan(
             project=project,
@@ -288,11 +296,22 @@ def _update_mirror(
     listing would cost a round trip to the server.
     """
     mirrored = mirror.read_ref_targets(path, env=local)
-    listed = _list_on_shared_connection(settings, plan) if mirrored else None
-    if mirrored and listed == mirrored:
-        return mirrored
+    listed: dict[str, str] | None = None
+    share = True
+    if mirrored:
+        try:
+            listed = _list_on_shared_connection(settings, plan)
+        except MuxTimeout:
+            share = False  # the shared connection stalled: git would wait on it all the same
+        if listed == mirrored:
+            return mirrored
     with open_remote(
-        settings, plan.url, plan.private_key(), known_hosts=plan.known_hosts, trusted=plan.trusted
+        settings,
+        plan.url,
+        plan.private_key(),
+        known_hosts=plan.known_hosts,
+        trusted=plan.trusted,
+        share=share,
     ) as remote:
         if mirrored and listed is None and remote.ls_remote() == mirrored:
             return mirrored
@@ -339,7 +358,8 @@ def _fetch(
 
 def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:
     """The remote's refs, listed as a passenger of a live shared connection; ``None`` when
-    there is none (or it fails: git ls-remote then lists them, or names the error)."""
+    there is none (or it fails: git ls-remote then lists them, or names the error).
+    :class:`repolink.sshmux.MuxTimeout` when the connection did not answer in time."""
     control = sharing.control_path(
         settings, url=plan.url, key_fingerprint=plan.key_fingerprint, known_hosts=plan.known_hosts
     )
@@ -348,6 +368,6 @@ def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str
     return sharing.list_refs_through_master(
         control,
         plan.url,
-        LISTED_REF_PREFIXES,
-        timeout=min(settings.git_timeout, SHARED_LISTING_TIMEOUT),
+        mirror.LISTED_REF_PREFIXES,
+        timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
     )

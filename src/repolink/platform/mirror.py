@@ -52,7 +52,8 @@ _REAP_WAIT = 5.0
 _CONNECTION_ID = re.compile(r"[0-9a-f]{32}")
 _REF_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(*objecttype)"
 _OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_LISTED_PREFIXES = ("refs/heads/", "refs/tags/")
+# What a mirror holds, and so what is compared with the remote: branches and tags.
+LISTED_REF_PREFIXES = ("refs/heads/", "refs/tags/")
 # Ref names whose validity is plain to see (git check-ref-format's rules hold for every one of
 # them); anything else is left to git to judge.
 _PLAIN_REF_NAME = re.compile(
@@ -246,11 +247,11 @@ def _ref_files(mirror: Path) -> dict[str, str] | None:
         target, _, name = line.partition(" ")
         if not _OBJECT_ID.fullmatch(target):
             return None
-        if name.startswith(_LISTED_PREFIXES):
+        if name.startswith(LISTED_REF_PREFIXES):
             if not _PLAIN_REF_NAME.fullmatch(name):
                 return None
             targets[name] = target
-    for prefix in _LISTED_PREFIXES:
+    for prefix in LISTED_REF_PREFIXES:
         top = mirror / prefix
         for directory, _subdirs, files in os.walk(top):
             for file in files:

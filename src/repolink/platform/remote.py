@@ -28,6 +28,7 @@ from repolink.errors import GitError, RepolinkError
 from repolink.hostkeys import TrustedHostKey
 from repolink.keys import PrivateKey, PublicKey
 from repolink.platform.diagnosis import FetchError, diagnose
+from repolink.platform.mirror import LISTED_REF_PREFIXES
 from repolink.platform.sharing import control_path
 from repolink.settings import Settings
 from repolink.urls import SSHURL
@@ -35,7 +36,6 @@ from repolink.urls import SSHURL
 log = logging.getLogger(__name__)
 
 KNOWN_HOSTS_NAME = "known_hosts"
-LISTED_REF_PREFIXES = ("refs/heads/", "refs/tags/")
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from pathlib import Path
 from repolink.gitcli import MAX_CONTROL_PATH_BYTES
 from repolink.gitproto import ProtocolError, list_refs, upload_pack_command
 from repolink.settings import Settings
-from repolink.sshmux import MuxUnavailable, passenger
+from repolink.sshmux import MuxTimeout, MuxUnavailable, passenger
 from repolink.urls import SSHURL
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,8 @@ def list_refs_through_master(
 ) -> dict[str, str] | None:
     """The refs under ``prefixes`` of the repository at ``url``, listed on the live master at
     ``control``; ``None`` when there is none or anything goes wrong (the caller then runs
-    ``git ls-remote``, which also names the error, if there is one)."""
+    ``git ls-remote``, which also names the error, if there is one). A master that does not
+    answer within ``timeout`` raises :class:`repolink.sshmux.MuxTimeout`: it may be stalled."""
     command = upload_pack_command(url)
     if command is None or not control.exists():
         return None
@@ -115,6 +116,9 @@ def list_refs_through_master(
         ) as session:
             refs = list_refs(session, prefixes)
             status = session.wait()
+    except MuxTimeout:
+        log.info("the shared SSH connection to %s did not answer in time", url.canonical)
+        raise
     except (MuxUnavailable, ProtocolError) as exc:
         log.debug("listing refs on the shared connection failed, running git: %s", exc)
         return None
