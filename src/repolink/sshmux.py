@@ -209,7 +209,8 @@ def passenger(
             control.settimeout(_remaining(deadline))
             socket.send_fds(control, [b"\0"], [fd])
         session = PassengerSession(control, stdin_write, stdout_read, stderr_read, deadline)
-        opened = [stdin_read, stdout_write, stderr_write]  # ours now belong to the session
+        # The session owns our ends; the master holds copies of its ends, ours are closed.
+        opened = [stdin_read, stdout_write, stderr_write]
         _close_all(opened)
         opened = []
         kind, body = _receive(control, deadline)

@@ -17,8 +17,9 @@ from repolink.errors import ValidationError
 from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import Settings
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def load_settings() -> Settings:

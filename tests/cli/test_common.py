@@ -1,0 +1,20 @@
+"""The CLI's shared output: what it prints is what the data says."""
+
+from __future__ import annotations
+
+import pytest
+
+from repolink.cli._common import console, err_console
+
+# An MD5 fingerprint as `repo connect` and `keys list` print it: ":ab:" and ":cd:" are also
+# the names of emoji, which must not replace the hex.
+MD5_WITH_EMOJI_NAMES = "MD5:ab:cd:01:b1:53:cd:f7:b6:71:cf:b5:6e:4d:1e:b0:c6"
+
+
+def test_fingerprints_are_printed_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    console.print(MD5_WITH_EMOJI_NAMES)
+    err_console.print(MD5_WITH_EMOJI_NAMES)
+
+    captured = capsys.readouterr()
+    assert captured.out == MD5_WITH_EMOJI_NAMES + "\n"
+    assert captured.err == MD5_WITH_EMOJI_NAMES + "\n"
