@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,6 +19,10 @@ from repolink.errors import ValidationError
 from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import Settings
 
+if TYPE_CHECKING:
+    from repolink.keys import PrivateKey
+    from repolink.store import Store
+
 # No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
@@ -25,6 +31,16 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 def load_settings() -> Settings:
     """Settings from the environment; commands never read the environment themselves."""
     return Settings()
+
+
+@contextmanager
+def open_store() -> Iterator[tuple[Settings, Store]]:
+    """The settings and the store of one command, closed when it ends."""
+    from repolink.store import Store  # not at import: OpenSSH-mode commands start fast
+
+    settings = load_settings()
+    with Store.open(settings) as store:
+        yield settings, store
 
 
 def print_json(data: Any) -> None:
@@ -48,6 +64,55 @@ def single_command_app(help: str) -> typer.Typer:
     )
 
 
+# Arguments and options of the platform's commands.
+ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+# The options of every command that takes a generated or an imported private key.
+KeyTypeOption = Annotated[
+    str, typer.Option("--type", help="With --generate: ed25519 (default), rsa or ecdsa.")
+]
+BitsOption = Annotated[
+    int | None, typer.Option(help="With --generate: RSA 2048/3072/4096, ECDSA 256/384/521.")
+]
+KeyFileOption = Annotated[
+    str | None,
+    typer.Option("--key", metavar="PATH|-", help="Import this private key file (- : stdin)."),
+]
+PassphraseFileOption = Annotated[
+    Path | None, typer.Option(help="File holding the passphrase of the imported key.")
+]
+
+
+def check_key_choice(generate: bool, key_type: str, key_path: str | None, *, what: str) -> None:
+    """Exactly one of --generate and --key, and a key type repolink generates; ``what`` names
+    the key in the fix ("deploy key", "key")."""
+    from repolink.keys import KEY_TYPES
+
+    if generate == (key_path is not None):
+        raise ValidationError(
+            "key_choice_required",
+            "choose exactly one of --generate and --key",
+            f"use --generate for a new {what}, or --key FILE to import one",
+        )
+    if key_type not in KEY_TYPES:
+        raise ValidationError(
+            "key_type_invalid",
+            "the key type must be ed25519, rsa or ecdsa",
+            "use --type ed25519 (recommended), rsa or ecdsa",
+        )
+
+
+def read_private_key(key_path: str, passphrase_file: Path | None) -> PrivateKey:
+    """The private key of --key (a file, or ``-`` for stdin), unlocked with --passphrase-file;
+    a refusal is ``invalid_private_key`` with its reason and fix."""
+    # Imported here: the host's OpenSSH-mode commands share this module and must start fast.
+    from repolink.platform.connections import import_private_key
+
+    passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
+    return import_private_key(read_key_input(key_path), passphrase)
+
+
 def read_key_input(path: str) -> bytes:
     """A key from a file, or from stdin for ``-``; read no further than the parsers accept."""
     limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
@@ -56,6 +121,10 @@ def read_key_input(path: str) -> bytes:
     try:
         with open(path, "rb") as handle:
             return handle.read(limit)
+    except FileNotFoundError:
+        raise ValidationError(
+            "key_file_not_found", f"{path} does not exist", "check the path of the key file"
+        ) from None
     except OSError as exc:
         raise ValidationError(
             "key_file_unreadable",

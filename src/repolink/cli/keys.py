@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +20,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
-from repolink.cli._common import console, err_console, load_settings, print_json
+from repolink.cli._common import (
+    console,
+    err_console,
+    load_settings,
+    print_json,
+    read_key_input,
+    read_passphrase_file,
+)
 from repolink.errors import Conflict, KeyFormatError, RepolinkError, ValidationError
 from repolink.keys import (
     ParsedPrivateKey,
@@ -30,7 +36,6 @@ from repolink.keys import (
     generate_key,
     parse_key,
 )
-from repolink.keys.repair import MAX_INPUT_CHARS
 
 if TYPE_CHECKING:
     from repolink.platform.key_inventory import KeyStatus
@@ -155,8 +160,8 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show kind, type, size, fingerprints, comment and public line of a key; never the key."""
-    data = _read_input(path)
-    passphrase = _read_passphrase(passphrase_file) if passphrase_file is not None else None
+    data = read_key_input(path)
+    passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
     try:
         parsed = parse_key(data, passphrase)
     except KeyFormatError as exc:
@@ -192,43 +197,6 @@ def _print_field(label: str, value: str) -> None:
     line = Text(f"{label + ':':<12}", style="bold")
     line.append(value)
     console.print(line)
-
-
-def _read_input(path: str) -> bytes:
-    limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
-    if path == "-":
-        return sys.stdin.buffer.read(limit)
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(limit)
-    except FileNotFoundError:
-        raise ValidationError(
-            "key_file_not_found", f"{path} does not exist", "check the path of the key file"
-        ) from None
-    except OSError as exc:
-        raise ValidationError(
-            "key_file_unreadable",
-            f"cannot read {path}: {os.strerror(exc.errno) if exc.errno else 'read failed'}",
-            "check the path and its permissions",
-        ) from None
-
-
-def _read_passphrase(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ValidationError(
-            "passphrase_file_unreadable",
-            f"cannot read the passphrase file {path}: "
-            f"{os.strerror(exc.errno) if exc.errno else 'read failed'}",
-            "check the path given to --passphrase-file",
-        ) from None
-    # Editors end files with a newline; it is not part of the passphrase.
-    if raw.endswith(b"\r\n"):
-        return raw[:-2]
-    if raw.endswith(b"\n"):
-        return raw[:-1]
-    return raw
 
 
 # -- the platform's keys: inventory and rotation ---------------------------------------------

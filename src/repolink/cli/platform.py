@@ -13,7 +13,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -22,17 +21,22 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from repolink.cli._common import (
+    BitsOption,
+    JsonOption,
+    KeyFileOption,
+    KeyTypeOption,
+    PassphraseFileOption,
+    ProjectArgument,
+    check_key_choice,
     console,
     err_console,
     format_when,
-    load_settings,
+    open_store,
     print_json,
-    read_key_input,
-    read_passphrase_file,
+    read_private_key,
     single_command_app,
 )
 from repolink.errors import ValidationError
-from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.platform.commits import (
     DEFAULT_LIMIT,
     CommitInfo,
@@ -46,7 +50,6 @@ from repolink.platform.connections import (
     ConnectionInfo,
     connection_info,
     disconnect,
-    import_private_key,
 )
 from repolink.platform.fetch import FetchResult, fetch_project
 from repolink.platform.progress import FetchProgress
@@ -57,8 +60,6 @@ from repolink.platform.projects import (
     project_info,
 )
 from repolink.platform.register import register_access_key
-from repolink.settings import Settings
-from repolink.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +69,7 @@ INSTRUCTION = (
     "write access — then run: repolink fetch {project}"
 )
 
-ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ShasArgument = Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")]
 YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
@@ -95,13 +95,6 @@ fetch_app = single_command_app("Fetch a project's repository and index its new c
 refs_app = single_command_app("List a project's branches and tags with their tips.")
 
 
-@contextmanager
-def _store() -> Iterator[tuple[Settings, Store]]:
-    settings = load_settings()
-    with Store.open(settings) as store:
-        yield settings, store
-
-
 # -- projects ---------------------------------------------------------------------------------
 
 
@@ -114,7 +107,7 @@ def project_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a project."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         info = create_project(session, name, slug=slug)
     if as_json:
         print_json(info.as_dict())
@@ -125,7 +118,7 @@ def project_create(
 @project_app.command("list")
 def project_list(as_json: JsonOption = False) -> None:
     """List the projects."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         projects = list_projects(session)
     if as_json:
         print_json([info.as_dict() for info in projects])
@@ -144,7 +137,7 @@ def project_list(as_json: JsonOption = False) -> None:
 @project_app.command("delete")
 def project_delete(project: ProjectArgument, yes: YesOption = False) -> None:
     """Delete a project with its connection, mirror, commit index and deploy key."""
-    with _store() as (settings, store):
+    with open_store() as (settings, store):
         with store.session() as session:
             project_info(session, project)  # fails before asking when there is no such project
         if not yes:
@@ -163,19 +156,10 @@ def repo_connect(
     generate: Annotated[
         bool, typer.Option("--generate", help="Generate a new deploy key (default ed25519).")
     ] = False,
-    key_type: Annotated[
-        str, typer.Option("--type", help="With --generate: ed25519 (default), rsa or ecdsa.")
-    ] = "ed25519",
-    bits: Annotated[
-        int | None, typer.Option(help="With --generate: RSA 2048/3072/4096, ECDSA 256/384/521.")
-    ] = None,
-    key_path: Annotated[
-        str | None,
-        typer.Option("--key", metavar="PATH|-", help="Import this private key file (- : stdin)."),
-    ] = None,
-    passphrase_file: Annotated[
-        Path | None, typer.Option(help="File holding the passphrase of the imported key.")
-    ] = None,
+    key_type: KeyTypeOption = "ed25519",
+    bits: BitsOption = None,
+    key_path: KeyFileOption = None,
+    passphrase_file: PassphraseFileOption = None,
     register_on_host: Annotated[
         bool,
         typer.Option(
@@ -202,28 +186,14 @@ def repo_connect(
     as_json: JsonOption = False,
 ) -> None:
     """Connect PROJECT to a repository with a deploy key, then fetch it once."""
-    if generate == (key_path is not None):
-        raise ValidationError(
-            "key_choice_required",
-            "choose exactly one of --generate and --key",
-            "use --generate for a new deploy key, or --key FILE to import one",
-        )
-    if key_type not in KEY_TYPES:
-        raise ValidationError(
-            "key_type_invalid",
-            "the key type must be ed25519, rsa or ecdsa",
-            "use --type ed25519 (recommended), rsa or ecdsa",
-        )
+    check_key_choice(generate, key_type, key_path, what="deploy key")
     if register_on_host and (not generate or not host_api or not host_token):
         raise ValidationError(
             "register_on_host_incomplete",
             "--register-on-host needs --generate, --host-api and a token",
             "add --host-api URL and set REPOLINK_HOST_API_TOKEN (or --host-token)",
         )
-    imported: PrivateKey | None = None
-    if key_path is not None:
-        passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
-        imported = import_private_key(read_key_input(key_path), passphrase)
+    imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
 
     def before_fetch(connection: ConnectionInfo) -> None:
         if not as_json:
@@ -240,7 +210,7 @@ def repo_connect(
             if not as_json:
                 console.print("added as a read-only access key on the host", markup=False)
 
-    with _store() as (settings, store), _progress(quiet=as_json) as on_progress:
+    with open_store() as (settings, store), _progress(quiet=as_json) as on_progress:
         outcome = connect_repository(
             store,
             settings,
@@ -295,7 +265,7 @@ def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
 @repo_app.command("show")
 def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """Show the connection: URL, state of the last fetch, deploy key, index size."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         info = connection_info(session, project)
     if as_json:
         print_json(info.as_dict())
@@ -330,7 +300,7 @@ def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
 @repo_app.command("disconnect")
 def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
     """Remove the connection with its mirror, commit index and deploy key."""
-    with _store() as (settings, store):
+    with open_store() as (settings, store):
         with store.session() as session:
             connection_info(session, project)
         if not yes:
@@ -345,7 +315,7 @@ def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
 @fetch_app.callback(invoke_without_command=True)
 def fetch_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """Fetch the project's repository into its mirror and index the new commits."""
-    with _store() as (settings, store), _progress(quiet=as_json) as on_progress:
+    with open_store() as (settings, store), _progress(quiet=as_json) as on_progress:
         result = fetch_project(store, settings, project, on_progress=on_progress)
     if as_json:
         print_json(result.as_dict())
@@ -423,7 +393,7 @@ def commits_list(
     as_json: JsonOption = False,
 ) -> None:
     """List commits, newest first (the default command: repolink commits PROJECT)."""
-    with _store() as (settings, store), store.session() as session:
+    with open_store() as (settings, store), store.session() as session:
         page = list_commits(
             session,
             settings,
@@ -454,10 +424,10 @@ def _commit_cells(commit: CommitInfo) -> list[str]:
 @commits_app.command("hide")
 def commits_hide(
     project: ProjectArgument,
-    shas: Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")],
+    shas: ShasArgument,
 ) -> None:
     """Hide commits from the listings (refs still show every tip)."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         done = hide_commits(session, project, shas)
     for sha in done:
         console.print(f"hidden {sha}", markup=False)
@@ -466,10 +436,10 @@ def commits_hide(
 @commits_app.command("unhide")
 def commits_unhide(
     project: ProjectArgument,
-    shas: Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")],
+    shas: ShasArgument,
 ) -> None:
     """Show hidden commits again."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         done = unhide_commits(session, project, shas)
     for sha in done:
         console.print(f"unhidden {sha}", markup=False)
@@ -478,7 +448,7 @@ def commits_unhide(
 @refs_app.callback(invoke_without_command=True)
 def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List branches and tags with their tip commits."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         refs = list_refs(session, project)
     if as_json:
         print_json([ref.as_dict() for ref in refs])

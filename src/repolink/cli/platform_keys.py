@@ -8,31 +8,33 @@ its fingerprints once, to be added as a read-only access key where it is needed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from repolink.cli._common import (
+    BitsOption,
+    JsonOption,
+    KeyFileOption,
+    KeyTypeOption,
+    PassphraseFileOption,
+    ProjectArgument,
+    check_key_choice,
     console,
     format_when,
-    load_settings,
+    open_store,
     print_json,
-    read_key_input,
-    read_passphrase_file,
+    read_private_key,
     single_command_app,
 )
-from repolink.errors import ValidationError
-from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.platform.additional_keys import (
     add_additional_key,
     list_additional_keys,
     remove_additional_key,
 )
 from repolink.platform.checkout import CheckoutResult, checkout_commit
-from repolink.platform.connections import import_private_key, parse_connection_url
+from repolink.platform.connections import parse_connection_url
 from repolink.platform.key_rules import (
     DEPLOY_KEY,
     add_key_rule,
@@ -40,8 +42,6 @@ from repolink.platform.key_rules import (
     list_key_rules,
     remove_key_rule,
 )
-from repolink.settings import Settings
-from repolink.store import Store
 from repolink.vault import load_vault
 
 log = logging.getLogger(__name__)
@@ -50,9 +50,6 @@ ADD_INSTRUCTION = (
     "Add this public key as a read-only access key on each repository it should read, then "
     "point a key rule at it: repolink key-rules add {project} ssh://git@HOST/TEAM/ --key {fp}"
 )
-
-ProjectArgument = Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug.")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 
 additional_keys_app = typer.Typer(
@@ -66,13 +63,6 @@ key_rules_app = typer.Typer(
 checkout_app = single_command_app(
     "Write the tree of one commit into a directory, submodules included."
 )
-
-
-@contextmanager
-def _store() -> Iterator[tuple[Settings, Store]]:
-    settings = load_settings()
-    with Store.open(settings) as store:
-        yield settings, store
 
 
 # -- additional keys --------------------------------------------------------------------------
@@ -90,39 +80,16 @@ def additional_keys_add(
     generate: Annotated[
         bool, typer.Option("--generate", help="Generate a new key (default ed25519).")
     ] = False,
-    key_type: Annotated[
-        str, typer.Option("--type", help="With --generate: ed25519 (default), rsa or ecdsa.")
-    ] = "ed25519",
-    bits: Annotated[
-        int | None, typer.Option(help="With --generate: RSA 2048/3072/4096, ECDSA 256/384/521.")
-    ] = None,
-    key_path: Annotated[
-        str | None,
-        typer.Option("--key", metavar="PATH|-", help="Import this private key file (- : stdin)."),
-    ] = None,
-    passphrase_file: Annotated[
-        Path | None, typer.Option(help="File holding the passphrase of the imported key.")
-    ] = None,
+    key_type: KeyTypeOption = "ed25519",
+    bits: BitsOption = None,
+    key_path: KeyFileOption = None,
+    passphrase_file: PassphraseFileOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Add an additional key to PROJECT: generated, or imported from a file."""
-    if generate == (key_path is not None):
-        raise ValidationError(
-            "key_choice_required",
-            "choose exactly one of --generate and --key",
-            "use --generate for a new key, or --key FILE to import one",
-        )
-    if key_type not in KEY_TYPES:
-        raise ValidationError(
-            "key_type_invalid",
-            "the key type must be ed25519, rsa or ecdsa",
-            "use --type ed25519 (recommended), rsa or ecdsa",
-        )
-    imported: PrivateKey | None = None
-    if key_path is not None:
-        passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
-        imported = import_private_key(read_key_input(key_path), passphrase)
-    with _store() as (settings, store):
+    check_key_choice(generate, key_type, key_path, what="key")
+    imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
+    with open_store() as (settings, store):
         vault = load_vault(settings)
         with store.session() as session:
             info = add_additional_key(
@@ -147,7 +114,7 @@ def additional_keys_add(
 @additional_keys_app.command("list")
 def additional_keys_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List the additional keys of PROJECT."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         keys = list_additional_keys(session, project)
     if as_json:
         print_json([info.as_dict() for info in keys])
@@ -173,7 +140,7 @@ def additional_keys_remove(
     """Remove an additional key (refused while key rules point at it)."""
     if not yes:
         typer.confirm(f"remove the additional key {fingerprint} of {project}?", abort=True)
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         info = remove_additional_key(session, project, fingerprint)
     console.print(f"removed additional key {info.fingerprint_sha256}", markup=False)
 
@@ -201,7 +168,7 @@ def key_rules_add(
     as_json: JsonOption = False,
 ) -> None:
     """Point PREFIX at a key; the longest matching prefix wins."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         rule = add_key_rule(session, project, prefix, key)
     if as_json:
         print_json(rule.as_dict())
@@ -212,7 +179,7 @@ def key_rules_add(
 @key_rules_app.command("list")
 def key_rules_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List the key rules of PROJECT, longest prefix (tried first) first."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         rules = list_key_rules(session, project)
     if as_json:
         print_json([rule.as_dict() for rule in rules])
@@ -227,7 +194,7 @@ def key_rules_remove(
     prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="The rule's URL prefix.")],
 ) -> None:
     """Remove the key rule for PREFIX."""
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         rule = remove_key_rule(session, project, prefix)
     console.print(f"removed key rule {rule.prefix}", markup=False)
 
@@ -240,7 +207,7 @@ def key_rules_which(
 ) -> None:
     """Show which key PROJECT would use for URL, and why."""
     parsed = parse_connection_url(url)
-    with _store() as (_settings, store), store.session() as session:
+    with open_store() as (_settings, store), store.session() as session:
         chosen = choose_key(session, project, parsed)
     if as_json:
         print_json({"url": parsed.canonical, **chosen.as_dict()})
@@ -264,7 +231,7 @@ def checkout_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the tree of COMMIT into DEST, with submodules fetched over SSH by key rule."""
-    with _store() as (settings, store):
+    with open_store() as (settings, store):
         result = checkout_commit(store, settings, project, commit, dest)
     if as_json:
         print_json(result.as_dict())
