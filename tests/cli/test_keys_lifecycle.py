@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import io
-import json
-import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
-
-from hostkit import LoopThread, start_embedded_host
-from platformkit import WORKSPACE, HostedRepos, Platform, populate
+from clikit import CLI
+from platformkit import WORKSPACE, HostedRepos, Platform
 from sqlalchemy import update
 
-from repolink import cli as cli_root
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models import KeyRecord
@@ -32,56 +22,12 @@ PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
 FINGERPRINT = re.compile(r"^SHA256:\S+$", re.MULTILINE)
 
 
-@pytest.fixture(scope="module")
-def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedRepos]:
-    loop = LoopThread()
-    host, stop = start_embedded_host(tmp_path_factory.mktemp("keys-host"), loop)
-    try:
-        yield populate(host)
-    finally:
-        stop()
-        loop.stop()
+class KeysCLI(CLI):
+    """The CLI runner, wide enough for the key table, with the store of its data directory."""
 
-
-@dataclass
-class CLI:
-    """``repolink`` run through ``main`` in this process, or as a process of its own."""
-
-    settings: Settings
-    home: Path
-    capsys: pytest.CaptureFixture[str]
-    monkeypatch: pytest.MonkeyPatch
-
-    def __call__(self, *args: str, real_process: bool = False) -> subprocess.CompletedProcess[str]:
-        environment = {"REPOLINK_DATA_DIR": str(self.settings.data_dir)}
-        if real_process:
-            full = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
-            full.update(HOME=str(self.home), COLUMNS="250", **environment)
-            return subprocess.run(
-                [sys.executable, "-m", "repolink", *args],
-                env=full,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=180,
-            )
-        with self.monkeypatch.context() as patch:
-            for name in [name for name in os.environ if name.startswith("REPOLINK_")]:
-                patch.delenv(name)
-            for name, value in environment.items():
-                patch.setenv(name, value)
-            patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
-            self.capsys.readouterr()
-            with pytest.raises(SystemExit) as exited:
-                cli_root.main(list(args))
-            out, err = self.capsys.readouterr()
-        code = exited.value.code
-        return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1, out, err)
-
-    def json(self, *args: str) -> Any:
-        done = self(*args, "--json")
-        assert done.returncode == 0, done.stderr
-        return json.loads(done.stdout)
+    @property
+    def settings(self) -> Settings:
+        return Settings(data_dir=self.data_dir, git_timeout=120, ssh_connect_timeout=10)
 
     def keys(self, *args: str) -> dict[str, dict[str, Any]]:
         return {key["fingerprint_sha256"]: key for key in self.json("keys", "list", *args)}
@@ -105,13 +51,12 @@ def cli(
     hosted: HostedRepos,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> CLI:
+) -> KeysCLI:
     (tmp_path / "home").mkdir()
-    settings = Settings(data_dir=tmp_path / "data", git_timeout=120, ssh_connect_timeout=10)
-    return CLI(settings, tmp_path / "home", capsys, monkeypatch)
+    return KeysCLI(tmp_path / "data", tmp_path / "home", capsys, monkeypatch, columns=250)
 
 
-def _connect(cli: CLI, hosted: HostedRepos, project: str) -> str:
+def _connect(cli: KeysCLI, hosted: HostedRepos, project: str) -> str:
     """``project`` connected to team/app with a deploy key granted there; its fingerprint."""
     with Store.open(cli.settings) as store:
         kit = Platform(cli.settings, store, hosted.host)
@@ -121,7 +66,7 @@ def _connect(cli: CLI, hosted: HostedRepos, project: str) -> str:
     return outcome.connection.deploy_key.fingerprint_sha256
 
 
-def test_rotation_end_to_end_through_the_cli(cli: CLI, hosted: HostedRepos) -> None:
+def test_rotation_end_to_end_through_the_cli(cli: KeysCLI, hosted: HostedRepos) -> None:
     key_a = _connect(cli, hosted, "clirot")
 
     started = cli("keys", "rotate", "clirot")
@@ -175,7 +120,7 @@ def test_rotation_end_to_end_through_the_cli(cli: CLI, hosted: HostedRepos) -> N
     assert listed[key_b]["last_used_at"] > listed[key_a]["last_used_at"]
 
 
-def test_list_shows_ages_last_use_flags_and_unused_keys(cli: CLI, hosted: HostedRepos) -> None:
+def test_list_shows_ages_last_use_flags_and_unused_keys(cli: KeysCLI, hosted: HostedRepos) -> None:
     stale = _connect(cli, hosted, "stale")
     busy = _connect(cli, hosted, "busy")
     cli.age(stale, created_at=200, last_used_at=45)
@@ -203,7 +148,7 @@ def test_list_shows_ages_last_use_flags_and_unused_keys(cli: CLI, hosted: Hosted
     assert negative.returncode == 2 and "invalid_usage" in negative.stderr
 
 
-def test_rotate_abort_replace_and_bad_options(cli: CLI, hosted: HostedRepos) -> None:
+def test_rotate_abort_replace_and_bad_options(cli: KeysCLI, hosted: HostedRepos) -> None:
     deploy = _connect(cli, hosted, "opts")
     first = cli.json("keys", "rotate", "opts")
     assert first["current_key"]["fingerprint_sha256"] == deploy

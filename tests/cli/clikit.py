@@ -1,0 +1,75 @@
+"""``repolink`` as the CLI tests run it: through its real entry point in this process, or as
+a process of its own."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from repolink import cli as cli_root
+
+REPOLINK = [sys.executable, "-m", "repolink"]
+
+
+@dataclass
+class CLI:
+    """``repolink`` run in this process through its real entry point (``main``), or — with
+    ``real_process`` — as a process of its own."""
+
+    data_dir: Path
+    home: Path
+    capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch
+    columns: int = 200
+
+    def __call__(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        real_process: bool = False,
+    ) -> subprocess.CompletedProcess[str]:
+        environment = {"REPOLINK_DATA_DIR": str(self.data_dir), **(env or {})}
+        if real_process:
+            return self._process(args, environment, input)
+        with self.monkeypatch.context() as patch:
+            for name in [name for name in os.environ if name.startswith("REPOLINK_")]:
+                patch.delenv(name)
+            for name, value in environment.items():
+                patch.setenv(name, value)
+            patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input or b"")))
+            self.capsys.readouterr()
+            with pytest.raises(SystemExit) as exited:
+                cli_root.main(list(args))
+            out, err = self.capsys.readouterr()
+        code = exited.value.code
+        return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1, out, err)
+
+    def _process(
+        self, args: tuple[str, ...], environment: dict[str, str], input: bytes | None
+    ) -> subprocess.CompletedProcess[str]:
+        full = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
+        full.update(HOME=str(self.home), COLUMNS=str(self.columns), **environment)
+        done = subprocess.run(
+            [*REPOLINK, *args],
+            env=full,
+            input=input or b"",
+            capture_output=True,
+            timeout=180,
+        )
+        return subprocess.CompletedProcess(
+            done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+        )
+
+    def json(self, *args: str) -> Any:
+        done = self(*args, "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
