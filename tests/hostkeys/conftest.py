@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 from hostkeys_support import LoopbackSSHServer, SSHClient, host_key
 
-from repolink.settings import Settings
-from repolink.store import Store
-
 
 @pytest.fixture
 def ssh_server() -> Iterator[LoopbackSSHServer]:
@@ -22,12 +19,6 @@ def ssh_server() -> Iterator[LoopbackSSHServer]:
         yield server
     finally:
         server.close()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
-        yield opened
 
 
 @pytest.fixture

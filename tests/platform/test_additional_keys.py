@@ -7,7 +7,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +37,9 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
 from repolink.store.models import KeyRecord
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault
 
 MY_TABLES = {"additional_keys", "key_rules"}
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with Store.open(settings) as opened:
-        yield opened
-
-
-@pytest.fixture
-def vault(settings: Settings) -> Vault:
-    return load_vault(settings)
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ key)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from sqlalchemy import delete, func, select, update
 
@@ -30,10 +27,9 @@ from repolink.platform.key_rules import (
 from repolink.platform.models import KEY_GENERATED, Project, RepositoryConnection
 from repolink.platform.projects import create_project
 from repolink.services.key_records import get_key_record, store_private_key
-from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault
 
 PROJECT_URL = "git@git.example.com:team/app.git"
 
@@ -151,17 +147,6 @@ def test_prefix_length_counts_segments_then_user() -> None:
 
 
 # -- rules in the store, and the choice of key ------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
-        yield opened
-
-
-@pytest.fixture
-def vault(tmp_path: Path) -> Vault:
-    return load_vault(Settings(data_dir=tmp_path / "data"))
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +21,11 @@ from repolink.platform.projects import (
     list_projects,
     slugify,
 )
-from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
 from repolink.store.models import KeyRecord
 
 PLATFORM_TABLES = {"projects", "repository_connections", "commits", "refs"}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Any:
-    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
-        yield opened
 
 
 def test_migration_matches_the_models(store: Store) -> None:

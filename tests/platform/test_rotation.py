@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,6 @@ from repolink.store import Store, utcnow
 from repolink.store.base import Base
 from repolink.store.models import KeyRecord
 from repolink.vault import load_vault
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with Store.open(Settings(data_dir=tmp_path / "data")) as opened:
-        yield opened
 
 
 def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -28,22 +26,6 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
 from repolink.vault import Vault, load_vault, rotate_master_key, token_version
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with Store.open(settings) as opened:
-        yield opened
-
-
-@pytest.fixture
-def vault(settings: Settings) -> Vault:
-    return load_vault(settings)
 
 
 @pytest.fixture(scope="module")

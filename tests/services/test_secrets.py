@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import select
 
 from repolink.host.hook_models import HostHook
@@ -17,17 +13,6 @@ from repolink.services.secrets import MasterKeyRotation, rotate_secret_key
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.vault import load_vault, token_version
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
-
-
-@pytest.fixture
-def store(settings: Settings) -> Iterator[Store]:
-    with Store.open(settings) as opened:
-        yield opened
 
 
 def test_rotation_reencrypts_private_keys_and_webhook_secrets(

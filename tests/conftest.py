@@ -1,0 +1,33 @@
+"""Fixtures every test directory shares: a fresh data directory per test.
+
+- ``settings``: ``Settings`` on ``<tmp_path>/data``;
+- ``store``: that data directory's store, opened (migrated) and closed after the test;
+- ``vault``: its vault (the master key file is created on first use).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.vault import Vault, load_vault
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings) as opened:
+        yield opened
+
+
+@pytest.fixture
+def vault(settings: Settings) -> Vault:
+    return load_vault(settings)
