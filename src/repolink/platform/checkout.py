@@ -286,7 +286,6 @@ class _Access:
 
     chosen: ChosenKey
     key: PrivateKey = field(repr=False)
-    known_hosts: str
     trusted: list[TrustedHostKey]
 
 
@@ -481,7 +480,6 @@ class _Writer:
             self.settings,
             url,
             access.key,
-            known_hosts=access.known_hosts,
             trusted=access.trusted,
         ) as remote:
 
@@ -534,7 +532,6 @@ class _Writer:
             return _Access(
                 chosen=chosen,
                 key=key,
-                known_hosts=hostkeys.known_hosts_lines(trusted),
                 trusted=trusted,
             )
 

@@ -140,7 +140,6 @@ class _Subject:
     url_text: str
     url: SSHURL | None
     key: PrivateKey
-    known_hosts: str
     trusted: tuple[TrustedHostKey, ...]
 
 
@@ -193,17 +192,14 @@ def _load(store: Store, settings: Settings, project: str, vault: Vault | None) -
             url: SSHURL | None = parse_ssh_url(connection.url)
         except URLError:
             url = None  # reported by the URL check
-        known_hosts = ""
         trusted: tuple[TrustedHostKey, ...] = ()
         if url is not None:
             trusted = tuple(hostkeys.trusted_keys(session, *url.host_port))
-            known_hosts = hostkeys.known_hosts_lines(trusted)
         return _Subject(
             project=owner.slug if owner is not None else project,
             url_text=connection.url,
             url=url,
             key=load_private_key(session, vault, connection.deploy_key_id),
-            known_hosts=known_hosts,
             trusted=trusted,
         )
 
@@ -240,7 +236,6 @@ def _run_checks(settings: Settings, subject: _Subject) -> Iterator[Check]:
         settings,
         url,
         subject.key,
-        known_hosts=subject.known_hosts,
         trusted=subject.trusted,
         share=False,  # checks 4 and 5 must see a handshake of their own
     ) as remote:

@@ -2,9 +2,9 @@
 
 Every step follows DESIGN.md §5, through :func:`repolink.platform.remote.open_remote`: the
 deploy key goes into a 0600 file inside a 0700 run directory
-(:func:`repolink.gitcli.private_key_file`) together with the run's known_hosts file
-(:func:`repolink.hostkeys.known_hosts_text`), both removed when the run ends however it ends;
-git and ssh get :func:`repolink.gitcli.hardened_env` and ssh's option set from
+(:func:`repolink.gitcli.private_key_file`) together with the run's known_hosts file (exactly
+the keys :func:`repolink.hostkeys.trusted_keys` holds for the host), both removed when the run
+ends however it ends; git and ssh get :func:`repolink.gitcli.hardened_env` and ssh's option set from
 :func:`repolink.gitcli.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after ``--``.
 
 Fast refresh: SSH connections are shared between runs (:mod:`repolink.platform.sharing`), and
@@ -117,7 +117,6 @@ class _Plan:
     key_token: bytes | None = field(repr=False)
     vault: Vault = field(repr=False)
     url: SSHURL
-    known_hosts: str
     trusted: list[TrustedHostKey]
 
     def private_key(self) -> PrivateKey:
@@ -226,7 +225,6 @@ def _plan(
             key_token=record.private_key_encrypted,
             vault=vault,
             url=url,
-            known_hosts=hostkeys.known_hosts_lines(trusted),
             trusted=trusted,
         )
 
@@ -309,7 +307,6 @@ def _update_mirror(
         settings,
         plan.url,
         plan.private_key(),
-        known_hosts=plan.known_hosts,
         trusted=plan.trusted,
         share=share,
     ) as remote:
@@ -361,7 +358,10 @@ def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str
     there is none (or it fails: git ls-remote then lists them, or names the error).
     :class:`repolink.sshmux.MuxTimeout` when the connection did not answer in time."""
     control = sharing.control_path(
-        settings, url=plan.url, key_fingerprint=plan.key_fingerprint, known_hosts=plan.known_hosts
+        settings,
+        url=plan.url,
+        key_fingerprint=plan.key_fingerprint,
+        known_hosts=hostkeys.known_hosts_lines(plan.trusted),
     )
     if control is None:
         return None

@@ -111,14 +111,13 @@ def open_remote(
     url: SSHURL,
     key: PrivateKey,
     *,
-    known_hosts: str,
     trusted: Sequence[TrustedHostKey],
     share: bool = True,
 ) -> Iterator[Remote]:
     """A :class:`Remote` for ``url`` with ``key``, verifying host keys against exactly
-    ``known_hosts`` (:func:`repolink.hostkeys.known_hosts_text`); ``trusted`` is what that
-    text holds for the URL's host (:func:`repolink.hostkeys.trusted_keys`), used to name a
+    ``trusted`` (:func:`repolink.hostkeys.trusted_keys` of the URL's host), which also names a
     changed key. The key file and the run directory are gone when the block ends."""
+    known_hosts = hostkeys.known_hosts_lines(trusted)
     with gitcli.private_key_file(key.to_openssh()) as key_path:
         run_dir = key_path.parent
         known_hosts_path = run_dir / KNOWN_HOSTS_NAME
