@@ -4,10 +4,13 @@
   and ``team/other``, each populated by a real push from a developer's account key.
 - ``Platform``: a platform data directory (store, settings) that trusts the host's key and
   connects projects to the hosted repositories.
+- ``control_socket_of`` / ``master_command``: the shared SSH connection of a project's
+  fetches, and ``ssh -O`` to it.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 from dataclasses import dataclass, field
@@ -18,10 +21,13 @@ from hostkit import EmbeddedHost, GitClient, KeyPair, make_source_repository
 from repolink import hostkeys
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connect import ConnectOutcome, connect_repository
+from repolink.platform.connections import connection_info
 from repolink.platform.fetch import FetchResult, fetch_project
 from repolink.platform.projects import create_project
+from repolink.platform.sharing import control_path
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.urls import parse_ssh_url
 
 WORKSPACE = "team"
 
@@ -167,3 +173,32 @@ def granted_key(host: EmbeddedHost, repo: str, label: str) -> PrivateKey:
     key = generate_key()
     host.service.add_access_key(WORKSPACE, repo, key.public_key.openssh_line(), label=label)
     return key
+
+
+def control_socket_of(platform: Platform, project: str) -> Path:
+    """The control socket the fetches of ``project`` share."""
+    with platform.store.session() as session:
+        info = connection_info(session, project)
+        url = parse_ssh_url(info.url)
+        known_hosts = hostkeys.known_hosts_text(session, [url])
+    path = control_path(
+        platform.settings,
+        url=url,
+        key_fingerprint=info.deploy_key.fingerprint_sha256,
+        known_hosts=known_hosts,
+    )
+    assert path is not None
+    return path
+
+
+def master_command(socket_path: Path, home: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``ssh -O command`` (check, exit) to the master listening at ``socket_path``."""
+    home.mkdir(exist_ok=True)
+    return subprocess.run(
+        ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket_path}", "-O", command, "127.0.0.1"],
+        env={"PATH": os.environ["PATH"], "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platformkit import HostedRepos, Platform, granted_key
+from platformkit import HostedRepos, Platform, control_socket_of, granted_key, master_command
 
-from repolink import gitcli, hostkeys
+from repolink import gitcli
 from repolink.errors import RepolinkError
 from repolink.keys import generate_key
 from repolink.platform.connections import connection_info
 from repolink.platform.fetch import fetch_project
-from repolink.platform.sharing import control_path
 from repolink.services.key_records import store_private_key
 from repolink.store.models import KeyRecord
-from repolink.urls import parse_ssh_url
 from repolink.vault import load_vault
 
 FETCH_IN_A_NEW_PROCESS = """
@@ -136,37 +134,6 @@ def _subcommand(argv: Sequence[str]) -> str:
     return ""
 
 
-def _socket_of(platform: Platform, project: str) -> Path:
-    """The control socket the fetches of ``project`` share."""
-    with platform.store.session() as session:
-        info = connection_info(session, project)
-        url = parse_ssh_url(info.url)
-        known_hosts = hostkeys.known_hosts_text(session, [url])
-    path = control_path(
-        platform.settings,
-        url=url,
-        key_fingerprint=info.deploy_key.fingerprint_sha256,
-        known_hosts=known_hosts,
-    )
-    assert path is not None
-    return path
-
-
-def _master_command(
-    socket_path: Path, home: Path, command: str
-) -> subprocess.CompletedProcess[str]:
-    """``ssh -O command`` (check, exit) to the master listening at ``socket_path``."""
-    home.mkdir(exist_ok=True)
-    return subprocess.run(
-        ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket_path}", "-O", command, "127.0.0.1"],
-        env={"PATH": os.environ["PATH"], "HOME": str(home)},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
-
-
 def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     platform: Platform,
     hosted: HostedRepos,
@@ -180,7 +147,7 @@ def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     assert proxy.accepted == 1
 
     # The master of that first fetch outlives it, authenticated, while its key file is gone.
-    check = _master_command(_socket_of(platform, "sharing"), tmp_path / "home", "check")
+    check = master_command(control_socket_of(platform, "sharing"), tmp_path / "home", "check")
     assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
     assert list(private_tmp.glob(f"{gitcli.KEY_DIR_PREFIX}*")) == []
 
@@ -258,14 +225,14 @@ def test_without_a_live_master_a_refresh_lists_refs_with_git_and_shares_again(
     tmp_path: Path,
 ) -> None:
     platform.connect("restart", hosted.other.url(), granted_key(hosted.host, "other", "restart"))
-    socket_path = _socket_of(platform, "restart")
-    stopped = _master_command(socket_path, tmp_path / "home", "exit")
+    socket_path = control_socket_of(platform, "restart")
+    stopped = master_command(socket_path, tmp_path / "home", "exit")
     assert stopped.returncode == 0, stopped.stderr
     git_runs.clear()
 
     assert platform.fetch("restart").skipped
     assert git_runs == ["ls-remote"]  # the passenger found no master: git's own listing
-    assert _master_command(socket_path, tmp_path / "home", "check").returncode == 0
+    assert master_command(socket_path, tmp_path / "home", "check").returncode == 0
 
     git_runs.clear()
     assert platform.fetch("restart").skipped
@@ -348,8 +315,8 @@ def test_a_stalled_shared_connection_is_left_for_one_of_the_runs_own(
     tmp_path: Path,
 ) -> None:
     platform.connect("stalled", hosted.other.url(), granted_key(hosted.host, "other", "stalled"))
-    socket_path = _socket_of(platform, "stalled")
-    assert _master_command(socket_path, tmp_path / "home", "exit").returncode == 0
+    socket_path = control_socket_of(platform, "stalled")
+    assert master_command(socket_path, tmp_path / "home", "exit").returncode == 0
     silent = SilentMaster(socket_path)
     impatient = platform.settings.model_copy(update={"ssh_connect_timeout": 1})
     git_runs.clear()
