@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import re
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -445,3 +449,57 @@ def test_host_keys_survive_a_restart(tmp_path: Path, loop_thread: LoopThread) ->
         assert result.returncode == 0, result.stderr
     finally:
         stop()
+
+
+# -- a client that stops reading and dies mid-pack ----------------------------------------------
+
+
+def test_a_client_that_stops_reading_mid_pack_leaves_nothing_open_behind(tmp_path: Path) -> None:
+    loop = LoopThread()
+    host, stop = start_embedded_host(tmp_path, loop)
+    try:
+        host.service.create_repository("team", "big")
+        account = host.key("account")
+        host.service.add_account_key("team", account.public_line, label="developer")
+        client = host.client(account, name="account")
+        source = tmp_path / "big-source"
+        make_source_repository(source, client.env(), commits=1)
+        # Several MiB that do not compress: more than every buffer between git and the client.
+        (source / "noise.bin").write_bytes(os.urandom(6 * 1024 * 1024))
+        for args in (("add", "noise.bin"), ("commit", "-q", "-m", "noise")):
+            assert client.git(*args, cwd=source).returncode == 0
+        pushed = client.git("push", client.url("team/big.git"), "main:main", cwd=source)
+        assert pushed.returncode == 0, pushed.stderr
+        path = host.service.repository_path(host.service.get_repository("team", "big"))
+
+        cloning = subprocess.Popen(
+            ["git", "clone", "--bare", "-q", client.url("team/big.git"), str(tmp_path / "c.git")],
+            env=client.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 15
+        while not _git_processes_on(path) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.killpg(cloning.pid, signal.SIGSTOP)  # the client stops reading …
+        time.sleep(1.0)  # … while the host's buffers fill up …
+        os.killpg(cloning.pid, signal.SIGKILL)  # … and goes away
+        cloning.wait()
+        while _git_processes_on(path) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _git_processes_on(path) == []
+    finally:
+        stop()
+        loop.stop()
+
+    # Whatever the host's loop left open complains when collected, now that the loop is closed.
+    complaints: list[str] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda unraisable: complaints.append(repr(unraisable.exc_value))
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert complaints == []

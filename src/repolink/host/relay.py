@@ -61,6 +61,20 @@ async def relay(
         # child's stdin pipe could outlive the event loop (asyncio then complains at exit).
         with contextlib.suppress(OSError):
             child.stdin.close()
+        if child.returncode is not None:
+            # An output pipe whose reading paused (its buffer full when the client stopped
+            # reading) never sees its end by itself, and the child's transport then outlives
+            # the event loop: read what is left of it, up to the end git's death put there.
+            await asyncio.gather(
+                _discard(child.stdout, kill_grace), _discard(child.stderr, kill_grace)
+            )
+
+
+async def _discard(source: asyncio.StreamReader, timeout: float) -> None:
+    with contextlib.suppress(asyncio.TimeoutError, OSError):
+        async with asyncio.timeout(timeout):
+            while await source.read(CHUNK):
+                pass
 
 
 async def _child_to_channel(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
