@@ -67,7 +67,9 @@ def test_open_creates_private_data_dir_and_migrates_to_head(tmp_path: Path) -> N
         assert "key_records" in inspect(store.engine).get_table_names()
 
 
-def test_every_sqlite_connection_gets_wal_busy_timeout_and_foreign_keys(store: Store) -> None:
+def test_every_sqlite_connection_gets_wal_busy_timeout_foreign_keys_and_cache(
+    store: Store,
+) -> None:
     # Two connections at once: the second is new, so it shows the per-connection setup too.
     with store.engine.connect() as first, store.engine.connect() as second:
         for connection in (first, second):
@@ -76,6 +78,7 @@ def test_every_sqlite_connection_gets_wal_busy_timeout_and_foreign_keys(store: S
             assert pragma("PRAGMA busy_timeout").scalar() == 5000
             assert pragma("PRAGMA foreign_keys").scalar() == 1
             assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
+            assert pragma("PRAGMA cache_size").scalar() == -16 * 1024  # KiB
 
 
 def test_wal_mode_is_stored_in_the_database_file(store: Store, tmp_path: Path) -> None:
