@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from repolink.settings import Settings
+from repolink.errors import ValidationError
+from repolink.settings import Settings, load_settings
 
 
 def test_defaults_put_everything_under_dot_repolink(
@@ -28,3 +29,26 @@ def test_environment_prefix_is_repolink(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert settings.resolved_database_url == "postgresql+psycopg://db/repolink"
     assert settings.secret_key is not None
     assert "c2VjcmV0" not in repr(settings)
+
+
+def test_a_setting_that_does_not_fit_names_its_variable_and_not_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REPOLINK_GIT_TIMEOUT", "soon-ish")
+    with pytest.raises(ValidationError) as raised:
+        load_settings()
+    assert raised.value.code == "settings_invalid"
+    assert "REPOLINK_GIT_TIMEOUT" in raised.value.message
+    assert "soon-ish" not in raised.value.message + raised.value.hint
+    assert "unset it" in raised.value.hint
+
+
+def test_the_scout_threshold_is_a_setting_and_zero_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().scout_min_objects == 50_000
+    monkeypatch.setenv("REPOLINK_SCOUT_MIN_OBJECTS", "0")
+    assert load_settings().scout_min_objects == 0
+    monkeypatch.setenv("REPOLINK_SCOUT_MIN_OBJECTS", "-1")
+    with pytest.raises(ValidationError, match="REPOLINK_SCOUT_MIN_OBJECTS"):
+        load_settings()

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from repolink.errors import ValidationError
 
 
 class Settings(BaseSettings):
@@ -43,6 +46,14 @@ class Settings(BaseSettings):
         default=600.0, description="Wall-clock limit in seconds for one git/ssh process."
     )
     ssh_connect_timeout: int = Field(default=15, description="ssh ConnectTimeout in seconds.")
+    scout_min_objects: int = Field(
+        default=50_000,
+        ge=0,
+        description=(
+            "A first fetch whose server reports at least this many objects indexes its commits "
+            "while the clone runs (a partial clone of the commits alone); 0 turns that off."
+        ),
+    )
 
     @property
     def resolved_data_dir(self) -> Path:
@@ -59,3 +70,20 @@ class Settings(BaseSettings):
         if self.secret_key_file is not None:
             return self.secret_key_file.expanduser().resolve()
         return self.resolved_data_dir / "secret.key"
+
+
+def load_settings() -> Settings:
+    """:class:`Settings` from the environment; a value that does not fit its setting is
+    ``settings_invalid``, naming the variable and never repeating its value (it may be a
+    secret)."""
+    try:
+        return Settings()
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        variable = f"REPOLINK_{field.upper()}"
+        raise ValidationError(
+            "settings_invalid",
+            f"the environment variable {variable} is not valid: {first['msg']}",
+            f"set {variable} to a valid value, or unset it to use the default",
+        ) from None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from clikit import CLI
 
 from repolink.cli._common import console, err_console
 
@@ -18,3 +21,20 @@ def test_fingerprints_are_printed_verbatim(capsys: pytest.CaptureFixture[str]) -
     captured = capsys.readouterr()
     assert captured.out == MD5_WITH_EMOJI_NAMES + "\n"
     assert captured.err == MD5_WITH_EMOJI_NAMES + "\n"
+
+
+def test_a_setting_that_does_not_fit_is_bad_input_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "home").mkdir()
+    cli = CLI(tmp_path / "data", tmp_path / "home", capsys, monkeypatch)
+    for real_process in (False, True):
+        done = cli(
+            "project",
+            "list",
+            env={"REPOLINK_SCOUT_MIN_OBJECTS": "-3"},
+            real_process=real_process,
+        )
+        assert done.returncode == 2, done.stderr
+        assert "settings_invalid" in done.stderr and "REPOLINK_SCOUT_MIN_OBJECTS" in done.stderr
+        assert "Traceback" not in done.stderr + done.stdout

@@ -17,7 +17,7 @@ from typer.core import TyperGroup
 
 from repolink.errors import ValidationError
 from repolink.keys.repair import MAX_INPUT_CHARS
-from repolink.settings import Settings
+from repolink.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from repolink.keys import PrivateKey
@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 # No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
-
-
-def load_settings() -> Settings:
-    """Settings from the environment; commands never read the environment themselves."""
-    return Settings()
 
 
 @contextmanager

@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from repolink.cli._common import console, load_settings, print_json, single_command_app
+from repolink.cli._common import console, print_json, single_command_app
 from repolink.platform.doctor import FAILED, PASSED, TITLES, Check, DoctorReport, doctor_project
+from repolink.settings import load_settings
 from repolink.store import Store
 
 log = logging.getLogger(__name__)

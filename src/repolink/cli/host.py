@@ -27,7 +27,7 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from repolink.cli._common import console, err_console, load_settings, print_json
+from repolink.cli._common import console, err_console, print_json
 from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
@@ -38,7 +38,7 @@ from repolink.host.shell import (
     default_shell_command,
     run_shell,
 )
-from repolink.settings import Settings
+from repolink.settings import Settings, load_settings
 from repolink.store import Store
 
 if TYPE_CHECKING:

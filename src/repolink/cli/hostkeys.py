@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from repolink.cli._common import console, load_settings, print_json
+from repolink.cli._common import console, print_json
 from repolink.errors import ValidationError
 from repolink.hostkeys import (
     TrustedHostKey,
@@ -24,6 +24,7 @@ from repolink.hostkeys import (
     scanner_for,
     trust,
 )
+from repolink.settings import load_settings
 from repolink.store import Store
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,6 @@ from rich.text import Text
 from repolink.cli._common import (
     console,
     err_console,
-    load_settings,
     print_json,
     read_key_input,
     read_passphrase_file,
@@ -36,6 +35,7 @@ from repolink.keys import (
     generate_key,
     parse_key,
 )
+from repolink.settings import load_settings
 
 if TYPE_CHECKING:
     from repolink.platform.key_inventory import KeyStatus
