@@ -68,12 +68,16 @@ def test_a_mirror_left_without_refs_is_cloned_again(
         assert connection_info(session, "again").state == "ok"
 
 
-def test_prepare_stops_a_clone_whose_repolink_process_died(platform: Platform) -> None:
+@pytest.mark.parametrize("destination", ["mirror", "scout"])
+def test_prepare_stops_a_clone_whose_repolink_process_died(
+    platform: Platform, destination: str
+) -> None:
     path = mirror.mirror_path(platform.settings, "0" * 32)
-    # Stands in for `git clone … -- URL <mirror>` left running by a killed repolink: the same
-    # argv words, in a session of its own as gitcli starts git.
+    target = path if destination == "mirror" else mirror.scout_path(path)
+    # Stands in for `git clone … -- URL <mirror>` (or the scout's clone beside it) left running
+    # by a killed repolink: the same argv words, in a session of its own as gitcli starts git.
     orphan = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(120)", "clone", "--", "URL", str(path)],
+        [sys.executable, "-c", "import time; time.sleep(120)", "clone", "--", "URL", str(target)],
         start_new_session=True,
     )
     try:
@@ -92,6 +96,20 @@ def test_prepare_stops_a_clone_whose_repolink_process_died(platform: Platform) -
         if orphan.poll() is None:
             orphan.kill()
             orphan.wait()
+
+
+def test_prepare_removes_the_partial_clone_of_a_killed_fetchs_scout(platform: Platform) -> None:
+    path = mirror.mirror_path(platform.settings, "1" * 32)
+    scout = mirror.scout_path(path)
+    (scout / "objects").mkdir(parents=True)
+    (scout / "HEAD").write_text("ref: refs/heads/main\n")
+
+    with mirror.locked(path, timeout=10) as lock:
+        repaired = mirror.prepare(path, lock)
+
+    assert repaired == [f"removed {scout.name}"]
+    assert not scout.exists()
+    assert scout.parent == path.parent and scout.name == f"{path.name}.scout"
 
 
 # -- reading the ref targets without git ------------------------------------------------------

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platformkit import HostedRepos, Platform, control_socket_of, granted_key, master_command
+from platformkit import (
+    CountingProxy,
+    HostedRepos,
+    Platform,
+    control_socket_of,
+    granted_key,
+    master_command,
+)
 
 from repolink import gitcli
 from repolink.errors import RepolinkError
@@ -40,51 +47,6 @@ with Store.open(settings) as store:
     result = fetch_project(store, settings, sys.argv[2])
 print(result.skipped, result.new_commits)
 """
-
-
-class CountingProxy:
-    """A TCP relay on 127.0.0.1 in front of ``target_port`` that counts what it accepts."""
-
-    def __init__(self, target_port: int) -> None:
-        self._target = target_port
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.port: int = self._listener.getsockname()[1]
-        self.accepted = 0
-        self._sockets: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted += 1
-            upstream = socket.create_connection(("127.0.0.1", self._target))
-            self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(1 << 16):
-                sink.sendall(data)
-            sink.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
-        for sock in self._sockets:  # ends the ssh master the tests left behind
-            sock.close()
 
 
 @pytest.fixture

@@ -48,7 +48,7 @@ from repolink.platform.connections import (
     record_success,
 )
 from repolink.platform.diagnosis import invalid_private_key
-from repolink.platform.index import index_mirror
+from repolink.platform.index import IndexProgress, IndexResult, index_mirror
 from repolink.platform.models import Project, RepositoryConnection
 from repolink.platform.progress import (
     INDEXING,
@@ -57,6 +57,7 @@ from repolink.platform.progress import (
     parse_progress_line,
 )
 from repolink.platform.remote import Remote, open_remote
+from repolink.platform.scout import Scout
 from repolink.services.key_records import (
     check_decryptable,
     decrypt_private_key,
@@ -242,41 +243,67 @@ def _run(
     local = mirror.local_env(settings)
     with mirror.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
         repaired = mirror.prepare(path, lock)
-        unchanged = _update_mirror(settings, plan, path, local, on_progress)
-        skipped = unchanged is not None
+
+        def index(
+            repository: Path,
+            on_count: IndexProgress | None = None,
+            targets: dict[str, str] | None = None,
+        ) -> IndexResult:
+            return index_mirror(
+                store,
+                plan.connection_id,
+                repository,
+                env=local,
+                timeout=settings.git_timeout,
+                on_progress=on_count,
+                targets=targets,
+            )
+
+        # The scout indexes without reporting: its count would interleave with the clone's.
+        update = _update_mirror(settings, plan, path, local, on_progress, index)
+        scouted = update.scouted
 
         def indexed(count: int) -> None:
             if on_progress is not None:
-                on_progress(FetchProgress(INDEXING, done=count))
+                on_progress(FetchProgress(INDEXING, done=scouted + count))
 
-        index = index_mirror(
-            store,
-            plan.connection_id,
-            path,
-            env=local,
-            timeout=settings.git_timeout,
-            on_progress=indexed,
-            targets=unchanged,
-        )
+        if scouted:
+            indexed(0)
+        indexed_now = index(path, indexed, update.unchanged)
+    new_commits = scouted + indexed_now.new_commits
     log.info(
         "fetched %s (%s): %s, %d new commits",
         plan.project,
         plan.url.canonical,
-        "nothing changed, fetch skipped" if skipped else "fetched",
-        index.new_commits,
+        "nothing changed, fetch skipped" if update.skipped else "fetched",
+        new_commits,
     )
     return FetchResult(
         project=plan.project,
         connection_id=plan.connection_id,
-        skipped=skipped,
-        new_commits=index.new_commits,
-        removed_commits=index.removed_commits,
-        refs=index.refs,
+        skipped=update.skipped,
+        new_commits=new_commits,
+        removed_commits=indexed_now.removed_commits,
+        refs=indexed_now.refs,
         waited_for_lock=lock.waited,
         repaired=tuple(repaired),
         attempted_at=attempted_at,
         duration=time.monotonic() - started,
     )
+
+
+@dataclass(frozen=True)
+class _MirrorUpdate:
+    """What :func:`_update_mirror` did. ``unchanged``: the mirror's ref targets when the fetch
+    was skipped (the index needs not read them again). ``scouted``: commits the scout of a
+    first fetch indexed already."""
+
+    unchanged: dict[str, str] | None = None
+    scouted: int = 0
+
+    @property
+    def skipped(self) -> bool:
+        return self.unchanged is not None
 
 
 def _update_mirror(
@@ -285,13 +312,14 @@ def _update_mirror(
     path: Path,
     local: Mapping[str, str],
     on_progress: ProgressCallback | None,
-) -> dict[str, str] | None:
-    """Fetch into the mirror unless its refs already equal the remote's. Returns the mirror's
-    ref targets when the fetch was skipped (the index needs not read them again), else None.
+    index: Callable[[Path], IndexResult],
+) -> _MirrorUpdate:
+    """Fetch into the mirror unless its refs already equal the remote's.
 
     An empty mirror (a first fetch) is cloned (:func:`repolink.platform.mirror.first_fetch`)
     without listing the remote's refs first: there is nothing to compare them with, and that
-    listing would cost a round trip to the server.
+    listing would cost a round trip to the server. A scout (:mod:`repolink.platform.scout`)
+    fetches and indexes its commits with ``index`` meanwhile.
     """
     mirrored = mirror.read_ref_targets(path, env=local)
     listed: dict[str, str] | None = None
@@ -302,7 +330,7 @@ def _update_mirror(
         except MuxTimeout:
             share = False  # the shared connection stalled: git would wait on it all the same
         if listed == mirrored:
-            return mirrored
+            return _MirrorUpdate(unchanged=mirrored)
     with open_remote(
         settings,
         plan.url,
@@ -311,14 +339,17 @@ def _update_mirror(
         share=share,
     ) as remote:
         if mirrored and listed is None and remote.ls_remote() == mirrored:
-            return mirrored
+            return _MirrorUpdate(unchanged=mirrored)
         with mirror.fetching(path):
             if mirrored:
                 _fetch(remote, path, on_progress)
-            else:
-                with mirror.first_fetch(path, env=local) as destination:
-                    _fetch(remote, destination, on_progress, clone=True)
-        return None
+                return _MirrorUpdate()
+            with (
+                mirror.first_fetch(path, env=local) as destination,
+                Scout(remote, path, index, settings=settings) as scout,
+            ):
+                _fetch(remote, destination, _both(scout.observe, on_progress), clone=True)
+        return _MirrorUpdate(scouted=scout.new_commits)
 
 
 def _fetch(
@@ -351,6 +382,17 @@ def _fetch(
     run = remote.run(argv, on_stderr_line=progress_line)
     if not run.ok:
         raise remote.failure(run, "fetching")
+
+
+def _both(first: ProgressCallback, second: ProgressCallback | None) -> ProgressCallback:
+    if second is None:
+        return first
+
+    def report(progress: FetchProgress) -> None:
+        first(progress)
+        second(progress)
+
+    return report
 
 
 def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:

@@ -16,6 +16,8 @@
   more to check connectivity (over a second on a 50k-commit history); ``git clone`` proves the
   same while it indexes the pack. A killed clone leaves a repository without refs: the next
   :func:`prepare` stops the clone and removes its leftovers, the next first fetch starts over.
+  Beside the clone, a scout fetches the commits alone into ``<id>.git.scout``
+  (:mod:`repolink.platform.scout`); :func:`prepare` removes one a killed fetch left.
 - :func:`read_refs` lists branch and tag tips, with annotated tags peeled to their commit;
   :func:`read_ref_targets` lists only what each names, from the ref files when they are plain
   (no git process: what a refresh with nothing new compares with the remote).
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 MIRRORS_DIR = "mirrors"
 LOCK_SUFFIX = ".fetch-lock"
 FETCHING_SUFFIX = ".fetching"
+SCOUT_SUFFIX = ".scout"
 LOCAL_HOME_DIR = "platform-home"
 LOCAL_GIT_TIMEOUT = 120.0
 _LOCK_POLL = 0.02
@@ -154,6 +157,10 @@ def prepare(mirror: Path, lock: MirrorLock) -> list[str]:
         # The last fetch never reached its end: its git may still be running unattended.
         repaired += [f"stopped process {pid}" for pid in _reap_orphans(mirror)]
         marker.unlink(missing_ok=True)
+    scout = scout_path(mirror)
+    if scout.exists():
+        shutil.rmtree(scout, ignore_errors=True)
+        repaired.append(f"removed {scout.name}")
     # From here on nothing but us writes to the mirror: what is there now is left over.
     settled = max(lock.acquired_at, time.time())
     if (mirror / "HEAD").is_file():
@@ -180,6 +187,11 @@ def fetching(mirror: Path) -> Iterator[None]:
 
 def _fetching_marker(mirror: Path) -> Path:
     return mirror.with_name(mirror.name + FETCHING_SUFFIX)
+
+
+def scout_path(mirror: Path) -> Path:
+    """Where the scout of ``mirror``'s first fetch keeps its partial clone."""
+    return mirror.with_name(mirror.name + SCOUT_SUFFIX)
 
 
 def clone_argv(git_url: str, mirror: Path) -> list[str]:
@@ -213,6 +225,7 @@ def remove(mirror: Path, *, timeout: float) -> None:
         return
     with locked(mirror, timeout=timeout):
         shutil.rmtree(mirror, ignore_errors=True)
+        shutil.rmtree(scout_path(mirror), ignore_errors=True)
         _fetching_marker(mirror).unlink(missing_ok=True)
         mirror.with_name(mirror.name + LOCK_SUFFIX).unlink(missing_ok=True)
 
@@ -353,7 +366,8 @@ def _is_fetch_keep(path: Path) -> bool:
 
 
 def _reap_orphans(mirror: Path) -> list[int]:
-    """Stop git fetches and clones of this mirror whose repolink process died (Linux only).
+    """Stop git fetches and clones of this mirror (and its scout) whose repolink process
+    died (Linux only).
 
     gitcli starts git in a session of its own, so killing repolink with SIGKILL leaves the
     fetch running unattended. We hold the lock, so any fetch of this mirror is such an orphan;
@@ -363,7 +377,7 @@ def _reap_orphans(mirror: Path) -> list[int]:
     if not proc.is_dir():
         return []
     marker = f"--git-dir={mirror}".encode()
-    destination = str(mirror).encode()
+    destinations = {str(mirror).encode(), str(scout_path(mirror)).encode()}
     own_uid = os.getuid()
     stopped: list[int] = []
     for entry in proc.iterdir():
@@ -377,7 +391,7 @@ def _reap_orphans(mirror: Path) -> list[int]:
         except OSError:
             continue
         fetching = marker in argv and bool({b"fetch", b"ls-remote"} & set(argv))
-        cloning = destination in argv and b"clone" in argv
+        cloning = bool(destinations & set(argv)) and b"clone" in argv
         if not fetching and not cloning:
             continue
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -44,6 +44,7 @@ class Remote:
 
     ``ssh_argv`` is ssh with every option of DESIGN.md §5 and no destination; ``env`` is the
     complete environment for git or ssh children (``GIT_SSH_COMMAND`` is ``ssh_argv``).
+    ``control_path``: the socket of the shared connection, when the connection is shared.
     """
 
     url: SSHURL
@@ -53,6 +54,7 @@ class Remote:
     ssh_argv: tuple[str, ...]
     env: dict[str, str]
     timeout: float
+    control_path: Path | None = None
 
     def run(
         self,
@@ -147,6 +149,7 @@ def open_remote(
             ssh_argv=tuple(ssh_argv),
             env=gitcli.hardened_env(run_dir, extra={"GIT_SSH_COMMAND": shlex.join(ssh_argv)}),
             timeout=settings.git_timeout,
+            control_path=shared,
         )
 
 
