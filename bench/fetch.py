@@ -6,7 +6,7 @@ The peer is `repolink host serve` (a subprocess) holding two generated repositor
 under bench/.work; REPOLINK_BENCH_REPO replaces the large one). Platform operations run in
 worker processes that report each operation's own wall time (interpreter start-up is not
 counted) and their peak RSS; nothing is shared with the raw-git side. Ratios are medians over
-rounds; raw and platform alternate.
+rounds; raw and platform alternate (for the first connect, which goes first alternates too).
 
 - The first connect runs in a fresh worker per round (`--worker connect`), as `repolink repo
   connect` would: its peak RSS is the memory figure.
@@ -217,13 +217,27 @@ class Bench:
     def first_connect(self, url: str, label: str) -> None:
         for n in range(self.rounds):
             dest = self.root / f"raw-first-{label}-{n}.git"
-            raw_s = timed(self.raw, "clone", "--mirror", "--quiet", url, str(dest))
-            shutil.rmtree(dest)
             data = self.root / f"platform-first-{label}-{n}"
-            got = run_worker("connect", data, "bench", url, self.deploy_key)
-            self.peak_rss_kib = max(self.peak_rss_kib, int(got["maxrss_kib"]))
-            self.record("first", raw_s, got["seconds"])
-            shutil.rmtree(data)
+            # Which goes first alternates: whatever the one before leaves behind (dirty pages
+            # being written back, a busier neighbour) weighs on both sides alike.
+            if n % 2 == 0:
+                raw_s = self.raw_clone(url, dest)
+                ours_s = self.platform_connect(url, data)
+            else:
+                ours_s = self.platform_connect(url, data)
+                raw_s = self.raw_clone(url, dest)
+            self.record("first", raw_s, ours_s)
+
+    def raw_clone(self, url: str, dest: Path) -> float:
+        seconds = timed(self.raw, "clone", "--mirror", "--quiet", url, str(dest))
+        shutil.rmtree(dest)
+        return seconds
+
+    def platform_connect(self, url: str, data: Path) -> float:
+        got = run_worker("connect", data, "bench", url, self.deploy_key)
+        self.peak_rss_kib = max(self.peak_rss_kib, int(got["maxrss_kib"]))
+        shutil.rmtree(data)
+        return got["seconds"]
 
     def refreshes(self, url: str, label: str, source: Path) -> None:
         raw_mirror = self.root / f"raw-{label}.git"
