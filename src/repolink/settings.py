@@ -50,8 +50,9 @@ class Settings(BaseSettings):
         default=50_000,
         ge=0,
         description=(
-            "A first fetch whose server reports at least this many objects indexes its commits "
-            "while the clone runs (a partial clone of the commits alone); 0 turns that off."
+            "A first fetch whose clone reports at least this many objects (or reports nothing "
+            "for a moment: a large history being enumerated) indexes its commits while the "
+            "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
 

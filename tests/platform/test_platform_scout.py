@@ -6,8 +6,11 @@ default (tens of thousands of objects) is what the benchmark exercises."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,7 +26,7 @@ from repolink.platform.connections import connection_info
 from repolink.platform.index import IndexResult
 from repolink.platform.progress import FetchProgress
 from repolink.platform.remote import open_remote
-from repolink.platform.scout import Scout
+from repolink.platform.scout import SIZE_WAIT, Scout
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
@@ -171,17 +174,42 @@ def test_a_small_history_gets_no_scout(
     assert not [argv for argv in argvs if "--filter=tree:0" in argv]
 
 
+@contextlib.contextmanager
+def _beside_a_clone(
+    platform: Platform,
+    hosted: HostedRepos,
+    index: Callable[[Path], IndexResult],
+    settings: Settings,
+    mirror_path: Path,
+) -> Iterator[Scout]:
+    """A scout for ``mirror_path`` in a real remote session with ``team/other``, the body
+    standing in for the clone; the session's shared connection is brought up first, as the
+    clone's ssh would."""
+    key = granted_key(hosted.host, "other", f"scout-{mirror_path.name[:6]}")
+    url = parse_ssh_url(hosted.other.url())
+    with (
+        open_remote(settings, url, key, trusted=_trusted(platform, hosted)) as remote,
+        Scout(remote, mirror_path, index, settings=settings) as scout,
+    ):
+        done = remote.run(gitcli.git_argv("ls-remote", "--", remote.url.git_url))
+        assert done.ok, done.stderr
+        yield scout
+
+
+def _mirror_in(tmp_path: Path, digit: str) -> Path:
+    path = tmp_path / "mirrors" / f"{digit * 32}.git"
+    path.parent.mkdir(exist_ok=True)
+    return path
+
+
 def test_a_failing_scout_is_forgotten_and_its_directory_removed(
     scouting_platform: Platform,
     hosted: HostedRepos,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    settings = scouting_platform.settings
     caplog.set_level(logging.INFO, logger="repolink.platform.scout")
-    key = granted_key(hosted.host, "other", "failing-scout")
-    path = tmp_path / "mirrors" / f"{'2' * 32}.git"
-    path.parent.mkdir()
+    path = _mirror_in(tmp_path, "2")
     seen: list[Path] = []
 
     def broken_index(repository: Path) -> IndexResult:
@@ -189,24 +217,64 @@ def test_a_failing_scout_is_forgotten_and_its_directory_removed(
         assert (repository / "HEAD").is_file()  # the scout's partial clone is there to index
         raise RuntimeError("the index broke")
 
-    with (
-        open_remote(
-            settings,
-            parse_ssh_url(hosted.other.url()),
-            key,
-            trusted=_trusted(scouting_platform, hosted),
-        ) as remote,
-        Scout(remote, path, broken_index, settings=settings) as scout,
-    ):
-        # No shared connection is up until ssh connects: make one, as the clone would.
-        done = remote.run(gitcli.git_argv("ls-remote", "--", remote.url.git_url))
-        assert done.ok, done.stderr
+    settings = scouting_platform.settings
+    with _beside_a_clone(scouting_platform, hosted, broken_index, settings, path) as scout:
         scout.observe(FetchProgress("Receiving objects", done=1, total=1))
 
     assert seen == [mirror.scout_path(path)]
     assert scout.result is None and scout.new_commits == 0
     assert not mirror.scout_path(path).exists()
     assert any("gave up" in r.getMessage() for r in caplog.records)
+
+
+def test_a_clone_that_reports_no_size_in_time_gets_a_scout(
+    scouting_platform: Platform, hosted: HostedRepos, tmp_path: Path
+) -> None:
+    # A large history: the server is still enumerating, nothing is reported yet.
+    settings = scouting_platform.settings.model_copy(update={"scout_min_objects": 10**9})
+    indexed = threading.Event()
+
+    def index(repository: Path) -> IndexResult:
+        indexed.set()
+        return IndexResult(new_commits=3, removed_commits=0, refs=1, changed=True)
+
+    path = _mirror_in(tmp_path, "3")
+    with _beside_a_clone(scouting_platform, hosted, index, settings, path) as scout:
+        # The clone goes on while the scout fetches and indexes, with no progress at all.
+        assert indexed.wait(timeout=30)
+
+    assert scout.new_commits == 3
+    assert not mirror.scout_path(path).exists()
+
+
+def test_a_clone_that_reports_a_small_history_gets_no_scout(
+    scouting_platform: Platform,
+    hosted: HostedRepos,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = scouting_platform.settings.model_copy(update={"scout_min_objects": 1000})
+    partial_clones: list[Sequence[str]] = []
+    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+
+    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+        if "--filter=tree:0" in argv:
+            partial_clones.append(argv)
+        return real(argv, **kwargs)
+
+    monkeypatch.setattr(gitcli, "run", spy)
+
+    def index(repository: Path) -> IndexResult:
+        raise AssertionError("a small history needs no scout")
+
+    path = _mirror_in(tmp_path, "4")
+    with _beside_a_clone(scouting_platform, hosted, index, settings, path) as scout:
+        scout.observe(FetchProgress("Enumerating objects", done=9))  # a count: may grow
+        scout.observe(FetchProgress("Counting objects", done=9, total=9, percent=100))
+        time.sleep(3 * SIZE_WAIT)  # the clone runs on, well past the wait for its size
+
+    assert partial_clones == []
+    assert scout.result is None
 
 
 def _trusted(platform: Platform, hosted: HostedRepos) -> list[TrustedHostKey]:

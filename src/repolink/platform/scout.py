@@ -8,9 +8,14 @@ and no blobs) into ``<mirror>.scout``, then indexes them there
 When the clone is done, the mirror's own index run finds its refs already indexed, or indexes
 just what a push changed between the two fetches: the mirror stays the one source of truth.
 
-The scout starts once the clone's progress shows a large history (``scout_min_objects``
-objects, from the server's count or git's receiving count): a small one is indexed in less
-time than a second fetch would take.
+The scout starts with the clone and first learns how large the history is, from the clone's
+progress (the server's counts, or git's receiving count): at least ``scout_min_objects``
+objects, and it fetches; fewer, and it gives up, since a small history is indexed in less
+time than a second fetch would take. A server enumerating a large history reports nothing
+for its first second or so, while a small one reports its size at once: when
+:data:`SIZE_WAIT` passes after the connection is up without a report, the scout fetches too,
+so its fetch runs while the server is still enumerating for the clone, on the processor the
+clone leaves idle then. A clone that ends before the size is known needs no scout.
 
 The scout is an optimisation and nothing depends on it:
 
@@ -53,6 +58,9 @@ from repolink.settings import Settings
 log = logging.getLogger(__name__)
 
 _MASTER_POLL = 0.01
+# How long after the shared connection is up the clone may report no size before the scout
+# takes the history for a large one (servers report a small history's size at once).
+SIZE_WAIT = 0.3
 # How much lower than the clone's the scout's scheduling priority is (nice(1) steps).
 SCOUT_NICENESS = 10
 # What git (fetch-pack) says, in the C locale of every run, when the server has no filter.
@@ -81,12 +89,16 @@ class Scout:
         self._path = scout_path(mirror)
         self._index = index
         self._settings = settings
-        self._started = False
-        self._stop = threading.Event()
+        self._stop = threading.Event()  # the clone failed
+        self._clone_done = threading.Event()
+        self._reported = threading.Event()
+        self._large: bool | None = None  # what the clone's progress says, once it says it
         self._thread = threading.Thread(target=self._run, name="platform-scout", daemon=True)
         self.result: IndexResult | None = None
 
     def __enter__(self) -> Scout:
+        if self._settings.scout_min_objects:
+            self._thread.start()
         return self
 
     def __exit__(
@@ -97,7 +109,10 @@ class Scout:
     ) -> None:
         if exc_type is not None:
             self._stop.set()  # the clone failed: start nothing, index nothing more
-        if self._started:
+        else:
+            self._clone_done.set()
+        self._reported.set()
+        if self._thread.is_alive():
             self._thread.join()
 
     @property
@@ -105,19 +120,23 @@ class Scout:
         return self.result.new_commits if self.result is not None else 0
 
     def observe(self, progress: FetchProgress) -> None:
-        """Take one progress report of the clone: start once it shows a large history."""
-        threshold = self._settings.scout_min_objects
-        if self._started or not threshold or self._stop.is_set():
+        """Take one progress report of the clone: the first that tells the history's size
+        decides whether the scout fetches."""
+        if self._large is not None:
             return
-        if max(progress.done, progress.total or 0) >= threshold:
-            self._started = True
-            self._thread.start()
+        if max(progress.done, progress.total or 0) >= self._settings.scout_min_objects:
+            self._large = True
+        elif progress.total is not None:
+            self._large = False
+        else:
+            return  # a running count below the threshold: it may grow
+        self._reported.set()
 
     def _run(self) -> None:
         started = time.monotonic()
         _yield_to_the_clone()
         try:
-            if self._master_is_up() and self._clone():
+            if self._master_is_up() and self._history_is_large() and self._clone():
                 cloned = time.monotonic()
                 self.result = self._index(self._path)
                 log.debug(
@@ -146,6 +165,19 @@ class Scout:
             if self._stop.wait(_MASTER_POLL) or time.monotonic() > deadline:
                 return False
         return True
+
+    def _history_is_large(self) -> bool:
+        """Wait for the clone's progress to tell the history's size, at most
+        :data:`SIZE_WAIT`: no report by then means a large history being enumerated."""
+        deadline = time.monotonic() + SIZE_WAIT
+        while self._large is None:
+            if self._stop.is_set() or self._clone_done.is_set():
+                return False
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self._reported.wait(left)
+        return self._large and not self._stop.is_set()
 
     def _clone(self) -> bool:
         shutil.rmtree(self._path, ignore_errors=True)
