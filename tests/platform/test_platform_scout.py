@@ -7,6 +7,7 @@ default (tens of thousands of objects) is what the benchmark exercises."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import subprocess
 import threading
@@ -280,3 +281,30 @@ def test_a_clone_that_reports_a_small_history_gets_no_scout(
 def _trusted(platform: Platform, hosted: HostedRepos) -> list[TrustedHostKey]:
     with platform.store.session() as session:
         return hostkeys.trusted_keys(session, "127.0.0.1", hosted.host.port)
+
+
+def test_a_clone_done_without_a_shared_connection_does_not_wait_for_one(
+    scouting_platform: Platform, hosted: HostedRepos, tmp_path: Path
+) -> None:
+    # The connect timeout is far longer than the test may take: only the clone's end can
+    # release the scout's wait for a socket that never comes.
+    settings = scouting_platform.settings.model_copy(update={"ssh_connect_timeout": 3600})
+    key = granted_key(hosted.host, "other", "no-master")
+    url = parse_ssh_url(hosted.other.url())
+    ended = threading.Event()
+
+    def clone_without_sharing() -> None:
+        with open_remote(settings, url, key, trusted=_trusted(scouting_platform, hosted)) as remote:
+            unshared = dataclasses.replace(remote, control_path=tmp_path / "never-bound")
+
+            def index(repository: Path) -> IndexResult:
+                raise AssertionError("no shared connection: no scout")
+
+            with Scout(unshared, _mirror_in(tmp_path, "5"), index, settings=settings) as scout:
+                scout.observe(FetchProgress("Receiving objects", done=5, total=5))
+        ended.set()
+
+    worker = threading.Thread(target=clone_without_sharing, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    assert ended.is_set()

@@ -162,7 +162,10 @@ class Scout:
             return False
         deadline = time.monotonic() + self._settings.ssh_connect_timeout
         while not socket.exists():
-            if self._stop.wait(_MASTER_POLL) or time.monotonic() > deadline:
+            # A clone that ended without it (ssh could not share) leaves nothing to ride.
+            if self._clone_done.is_set() or time.monotonic() > deadline:
+                return False
+            if self._stop.wait(_MASTER_POLL):
                 return False
         return True
 
