@@ -81,6 +81,12 @@ def test_prepare_stops_a_clone_whose_repolink_process_died(
         start_new_session=True,
     )
     try:
+        # Popen returns once the child's exec began, possibly before the kernel shows its new
+        # argv in /proc; a real orphan has been running for a while.
+        cmdline = Path(f"/proc/{orphan.pid}/cmdline")
+        deadline = time.monotonic() + 10
+        while b"clone" not in cmdline.read_bytes() and time.monotonic() < deadline:
+            time.sleep(0.01)
         with mirror.locked(path, timeout=10) as lock:
             # The mark of a fetch that never reached its end.
             path.with_name(path.name + mirror.FETCHING_SUFFIX).write_text("4242\n")
