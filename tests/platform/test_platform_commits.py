@@ -11,6 +11,7 @@ from platformkit import HostedRepos, Platform, granted_key
 from sqlalchemy import event
 
 from repolink.errors import NotFound, ValidationError
+from repolink.platform import mirror
 from repolink.platform.commits import (
     CommitPage,
     hide_commits,
@@ -18,6 +19,7 @@ from repolink.platform.commits import (
     list_refs,
     unhide_commits,
 )
+from repolink.platform.connections import connection_info
 from repolink.settings import Settings
 from repolink.store import Store
 
@@ -146,6 +148,24 @@ def test_bad_cursor_ref_and_limit_are_named(indexed: Indexed) -> None:
     page = indexed.page(limit=2)
     with pytest.raises(ValidationError):
         indexed.page(ref="main", cursor=page.next_cursor)
+
+
+def test_one_ref_without_its_mirror_names_the_missing_mirror_and_the_fix(
+    indexed: Indexed,
+) -> None:
+    with indexed.platform.store.session() as session:
+        connection_id = connection_info(session, PROJECT).id
+    path = mirror.mirror_path(indexed.platform.settings, connection_id)
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)  # as a first clone that failed after its commits were indexed leaves it
+    try:
+        with pytest.raises(NotFound) as missing:
+            indexed.page(ref="main")
+        assert missing.value.code == "mirror_missing"
+        assert missing.value.hint == f"fetch the project again: repolink fetch {PROJECT}"
+        assert indexed.page(limit=3).commits  # the index itself still lists every ref
+    finally:
+        aside.rename(path)
 
 
 def test_the_first_page_reads_the_listing_index_in_order(indexed: Indexed) -> None:

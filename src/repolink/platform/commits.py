@@ -153,6 +153,15 @@ def list_commits(
     if ref is None:
         return _page_all(session, connection.id, filters, limit, cursor)
     tip = resolve_ref(session, connection.id, ref)
+    if not (mirror.mirror_path(settings, connection.id) / "HEAD").is_file():
+        # Indexed, but its mirror is gone or was never completed (a first clone that failed
+        # after its commits were indexed): one ref's walk needs the mirror.
+        raise NotFound(
+            "mirror_missing",
+            f"the mirror of project {project} is missing, so the commits of one ref cannot be "
+            "walked",
+            f"fetch the project again: repolink fetch {project}",
+        )
     return _page_ref(session, settings, connection.id, tip, filters, limit, cursor)
 
 
