@@ -3,11 +3,14 @@
 - ``hosted`` (one per module): the embedded SSH host on 127.0.0.1 with ``team/app`` and
   ``team/other`` populated by real pushes.
 - ``platform``: a fresh platform data directory that trusts that host's keys.
+- ``private_tmp``: the system temp directory (key files, short control sockets), redirected
+  to a fresh one under /tmp that the test can inspect.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,3 +44,10 @@ def platform(tmp_path: Path, hosted: HostedRepos) -> Iterator[Platform]:
         kit = Platform(settings, store, hosted.host)
         kit.trust_host()
         yield kit
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="rl-platform-", dir="/tmp") as directory:
+        monkeypatch.setattr(tempfile, "tempdir", directory)
+        yield Path(directory)

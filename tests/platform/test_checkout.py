@@ -13,8 +13,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -235,14 +233,6 @@ def _host_file(repo: HostedRepo, commit: str, path: str) -> str:
         text=True,
         check=True,
     ).stdout
-
-
-@pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The system temp directory, redirected to a fresh one the test can inspect."""
-    with tempfile.TemporaryDirectory(prefix="rl-tmp-", dir="/tmp") as directory:
-        monkeypatch.setattr(tempfile, "tempdir", directory)
-        yield Path(directory)
 
 
 # -- the main path ----------------------------------------------------------------------------

@@ -12,9 +12,7 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,14 +29,6 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
 from repolink.vault import load_vault
-
-
-@pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The system temp directory, redirected to a fresh one the test can inspect."""
-    with tempfile.TemporaryDirectory(prefix="rl-doc-", dir="/tmp") as directory:
-        monkeypatch.setattr(tempfile, "tempdir", directory)
-        yield Path(directory)
 
 
 def _save(platform: Platform, slug: str, url: str, key: PrivateKey) -> None:

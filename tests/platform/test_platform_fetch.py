@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ from repolink.platform.connections import connection_info, import_private_key
 from repolink.platform.mirror import local_env, mirror_path, read_refs
 from repolink.platform.progress import INDEXING, FetchProgress
 from repolink.services.key_records import get_key_record
-
-
-@pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The system temp directory, redirected to a fresh one the test can inspect."""
-    with tempfile.TemporaryDirectory(prefix="rl-tmp-", dir="/tmp") as directory:
-        monkeypatch.setattr(tempfile, "tempdir", directory)
-        yield Path(directory)
 
 
 def _mirror_commits(platform: Platform, project: str) -> set[str]:

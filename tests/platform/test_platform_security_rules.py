@@ -36,14 +36,6 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 
 @pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The system temp directory (key files, short control sockets), a fresh one per test."""
-    with tempfile.TemporaryDirectory(prefix="rl-rules-", dir="/tmp") as directory:
-        monkeypatch.setattr(tempfile, "tempdir", directory)
-        yield Path(directory)
-
-
-@pytest.fixture
 def key_files(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """Every key file a fetch writes (through the real ``gitcli.private_key_file``), as the
     (file mode, directory mode) it had while in use."""

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -47,14 +46,6 @@ with Store.open(settings) as store:
     result = fetch_project(store, settings, sys.argv[2])
 print(result.skipped, result.new_commits)
 """
-
-
-@pytest.fixture
-def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The system temp directory (key files, short control sockets), a fresh one per test."""
-    with tempfile.TemporaryDirectory(prefix="rl-share-", dir="/tmp") as directory:
-        monkeypatch.setattr(tempfile, "tempdir", directory)
-        yield Path(directory)
 
 
 @pytest.fixture
