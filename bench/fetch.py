@@ -67,7 +67,7 @@ def service(data_dir: str, project: str) -> None:
 
 
 def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> None:
-    from repolink import hostkeys
+    from repolink import knownhosts
     from repolink.keys import parse_private_key
     from repolink.platform.connect import connect_repository
     from repolink.platform.fetch import fetch_project
@@ -83,9 +83,9 @@ def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> Non
             parsed = parse_ssh_url(url)
             host, port = parsed.host_port
             with store.session() as session:
-                for key in hostkeys.scan(host, port):
-                    hostkeys.trust(
-                        session, host, port, key.fingerprint, scanner=hostkeys.scanner_for(settings)
+                for key in knownhosts.scan(host, port):
+                    knownhosts.trust(
+                        session, host, port, key.fingerprint, scanner=knownhosts.scanner_for(settings)
                     )
                     break
                 create_project(session, project, slug=project)

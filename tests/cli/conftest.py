@@ -6,18 +6,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 # The host's and the platform's test kits (embedded server, hosted repositories) are reused.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
-
-from hostkit import LoopThread, start_embedded_host
-from platformkit import HostedRepos, populate
+from support.hostkit import LoopThread, start_embedded_host
+from support.platformkit import HostedRepos, populate
 
 
 @pytest.fixture(scope="module")

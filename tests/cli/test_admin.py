@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from repolink.keys import PrivateKey, generate_key
-from repolink.services.key_records import load_private_key, store_private_key, store_public_key
 from repolink.settings import Settings
 from repolink.store import Store, migrate
+from repolink.store.key_records import load_private_key, store_private_key, store_public_key
 from repolink.store.models import KeyRecord
 from repolink.vault import Vault, load_vault, token_version
 

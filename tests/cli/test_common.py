@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from clikit import CLI
 
 from repolink.cli._common import console, err_console
+from support.clikit import CLI
 
 # An MD5 fingerprint as `repo connect` and `keys list` print it: ":ab:" and ":cd:" are also
 # the names of emoji, which must not replace the hex.

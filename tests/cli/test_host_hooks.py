@@ -23,11 +23,11 @@ import typer
 from pydantic import SecretStr
 from typer.testing import CliRunner, Result
 
+from repolink.auth.tokens import verify_token
 from repolink.cli.host_hooks import hook_app, token_app
 from repolink.errors import RepolinkError
 from repolink.host.events import RefUpdate
 from repolink.host.service import HostService
-from repolink.host.tokens import verify_token
 from repolink.host.webhooks import build_push_payload, enqueue_push_event, sign_body
 from repolink.settings import Settings
 from repolink.store import Store

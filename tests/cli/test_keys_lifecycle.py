@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clikit import CLI
-from platformkit import WORKSPACE, HostedRepos, Platform
 from sqlalchemy import update
 
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models import KeyRecord
+from support.clikit import CLI
+from support.platformkit import WORKSPACE, HostedRepos, Platform
 
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
 FINGERPRINT = re.compile(r"^SHA256:\S+$", re.MULTILINE)

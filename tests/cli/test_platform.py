@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from clikit import CLI
-from platformkit import WORKSPACE, HostedRepos, Platform
 
-from repolink.host.api import create_host_api
+from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
+from support.clikit import CLI
+from support.platformkit import WORKSPACE, HostedRepos, Platform
 
 API_TOKEN = "platform-cli-test-admin-token"
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)

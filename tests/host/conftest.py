@@ -11,11 +11,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from hostkit import EmbeddedHost, KeyPair, LoopThread, generate_key_pair, start_embedded_host
 
 from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store
+from support.hostkit import (
+    EmbeddedHost,
+    KeyPair,
+    LoopThread,
+    generate_key_pair,
+    start_embedded_host,
+)
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hostkit import GitClient, KeyPair
 from typer.testing import CliRunner
 
 from repolink.cli.host import app
-from repolink.host.hostkeys import ensure_host_keys
 from repolink.settings import Settings
+from repolink.ssh.server_keys import ensure_host_keys
+from support.hostkit import GitClient, KeyPair
 
 MakeKey = Callable[[str], KeyPair]
 
@@ -162,8 +162,8 @@ _NOT_FOR_OPENSSH_MODE = (
     "httpx",
     "uvicorn",
     "repolink.cli.host_hooks",
-    "repolink.host.hostkeys",
-    "repolink.host.sshserver",
+    "repolink.ssh.server_keys",
+    "repolink.ssh.server",
 )
 _REPORT_IMPORTS = """
 import atexit, json, sys

@@ -7,15 +7,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from hostkit import KeyPair
 from sqlalchemy import update
 
 from repolink.errors import Conflict, KeyFormatError, NotFound, PermissionDenied, ValidationError
 from repolink.host.errors import DuplicateKey
-from repolink.host.models import AccessKey
 from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
+from repolink.store.models.host import AccessKey
+from support.hostkit import KeyPair
 
 MakeKey = Callable[[str], KeyPair]
 

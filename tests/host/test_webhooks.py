@@ -24,7 +24,6 @@ from pydantic import SecretStr
 
 from repolink.errors import ValidationError
 from repolink.host.events import RefUpdate
-from repolink.host.hook_models import HostHook, HostHookDelivery
 from repolink.host.hooks import DeliveryInfo, HookInfo, HookService
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
@@ -39,6 +38,7 @@ from repolink.host.webhooks import (
 )
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.store.models.hooks import HostHook, HostHookDelivery
 
 OLD = "1" * 40
 NEW = "2" * 40
@@ -545,7 +545,7 @@ def test_git_push_through_the_embedded_server_fires_the_webhook(
     for binary in ("git", "ssh", "ssh-keygen"):
         if shutil.which(binary) is None:
             pytest.skip(f"{binary} is not installed; this test pushes with the real one")
-    from repolink.host.sshserver import start_ssh_server
+    from repolink.ssh.server import start_ssh_server
 
     receiver = start_receiver()
     hook = host.add_hook(receiver.url, secret=SECRET)

@@ -9,21 +9,16 @@
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-# The host's own test helpers (embedded server, git clients, ssh-keygen keys) are reused.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "host"))
-
-from hostkit import LoopThread, start_embedded_host
-from platformkit import HostedRepos, Platform, populate
-
 from repolink.settings import Settings
 from repolink.store import Store
+from support.hostkit import LoopThread, start_embedded_host
+from support.platformkit import HostedRepos, Platform, populate
 
 
 @pytest.fixture(scope="module")

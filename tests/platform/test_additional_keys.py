@@ -29,14 +29,14 @@ from repolink.platform.additional_keys import (
     select_additional_keys,
 )
 from repolink.platform.connections import create_connection, parse_connection_url
-from repolink.platform.key_models import AdditionalKey, KeyRule
-from repolink.platform.models import KEY_GENERATED
 from repolink.platform.projects import create_project
-from repolink.services.key_records import load_private_key
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
+from repolink.store.key_records import load_private_key
 from repolink.store.models import KeyRecord
+from repolink.store.models.platform import KEY_GENERATED
+from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.vault import Vault
 
 MY_TABLES = {"additional_keys", "key_rules"}

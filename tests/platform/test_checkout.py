@@ -17,16 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostkit import GitClient, generate_key_pair, make_source_repository
-from platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
-from sshdkit import choose_login_user, hand_over, new_data_dir, require_sshd, run_sshd
 
 from repolink import cli as cli_root
-from repolink import gitcli, hostkeys
+from repolink import knownhosts
 from repolink.errors import RepolinkError
+from repolink.git import runner
+from repolink.git.mirrors import mirror_path
 from repolink.host.service import HostService
-from repolink.hostkeys.values import host_key_from_line
 from repolink.keys import PrivateKey, generate_key
+from repolink.knownhosts.values import host_key_from_line
 from repolink.platform.additional_keys import (
     AdditionalKeyInfo,
     add_additional_key,
@@ -41,13 +40,15 @@ from repolink.platform.commits import hide_commits
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info
 from repolink.platform.key_rules import SOURCE_ADDITIONAL_KEY, SOURCE_KEY_RULE, add_key_rule
-from repolink.platform.mirror import mirror_path
 from repolink.platform.projects import create_project
-from repolink.services.key_records import get_key_record
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.store.key_records import get_key_record
 from repolink.urls import parse_ssh_url
 from repolink.vault import load_vault
+from support.hostkit import GitClient, generate_key_pair, make_source_repository
+from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
+from support.sshdkit import choose_login_user, hand_over, new_data_dir, require_sshd, run_sshd
 
 PROJECT = "sup"
 ELSEWHERE = "git.example.com"  # a host name no test URL has
@@ -442,7 +443,7 @@ def test_a_server_that_serves_only_advertised_commits(
     extra = _additional(project, granted_key(hosted.host, "other", "sup-v0"))
     _rule(project, scenario.other_url, extra.fingerprint_sha256)
     fetches: list[list[str]] = []
-    real_git_argv = gitcli.git_argv
+    real_git_argv = runner.git_argv
 
     def protocol_v0(*args: str, git_dir: Path | None = None) -> list[str]:
         argv = real_git_argv(*args, git_dir=git_dir)
@@ -451,7 +452,7 @@ def test_a_server_that_serves_only_advertised_commits(
             fetches.append(argv)
         return argv
 
-    monkeypatch.setattr(gitcli, "git_argv", protocol_v0)
+    monkeypatch.setattr(runner, "git_argv", protocol_v0)
 
     result = _checkout(project, "with-sub", tmp_path / "out")
 
@@ -613,8 +614,8 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
             host_key = host_key_from_line(" ".join(fields[1:3])).sha256_fingerprint
             with Store.open(settings) as store:
                 with store.session() as session:
-                    scanner = hostkeys.scanner_for(settings)
-                    hostkeys.trust(session, "127.0.0.1", sshd.port, host_key, scanner=scanner)
+                    scanner = knownhosts.scanner_for(settings)
+                    knownhosts.trust(session, "127.0.0.1", sshd.port, host_key, scanner=scanner)
                     create_project(session, "Sup", slug=PROJECT)
                 outcome = connect_repository(
                     store, settings, PROJECT, client.url(f"{WORKSPACE}/app.git"), key=deploy

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from platformkit import HostedRepos, Platform, granted_key
 
 from repolink import cli as cli_root
-from repolink import hostkeys
+from repolink import knownhosts
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import create_connection
 from repolink.platform.doctor import CHECKS, Check, DoctorReport, check_url, doctor_project
-from repolink.platform.models import KEY_IMPORTED
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.store.models.platform import KEY_IMPORTED
 from repolink.urls import parse_ssh_url
 from repolink.vault import load_vault
+from support.platformkit import HostedRepos, Platform, granted_key
 
 
 def _save(platform: Platform, slug: str, url: str, key: PrivateKey) -> None:
@@ -163,7 +163,7 @@ def test_unknown_host_key_stops_at_the_host_key_naming_the_presented_one(
     assert presented
     assert f"--fingerprint {presented[0]}" in (failed.hint or "")
     with Store.open(settings) as store, store.session() as session:
-        assert hostkeys.trusted_keys(session, "127.0.0.1", hosted.host.port) == []  # no TOFU
+        assert knownhosts.trusted_keys(session, "127.0.0.1", hosted.host.port) == []  # no TOFU
 
 
 def test_port_with_nothing_listening_stops_at_tcp(platform: Platform) -> None:

@@ -11,7 +11,6 @@ from repolink.errors import RepolinkError
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.additional_keys import add_additional_key, remove_additional_key
 from repolink.platform.connections import create_connection, parse_connection_url
-from repolink.platform.key_models import AdditionalKey, KeyRule
 from repolink.platform.key_rules import (
     SOURCE_ADDITIONAL_KEY,
     SOURCE_DEPLOY_KEY,
@@ -24,10 +23,11 @@ from repolink.platform.key_rules import (
     parse_url_prefix,
     remove_key_rule,
 )
-from repolink.platform.models import KEY_GENERATED, Project, RepositoryConnection
 from repolink.platform.projects import create_project
-from repolink.services.key_records import get_key_record, store_private_key
 from repolink.store import Store
+from repolink.store.key_records import get_key_record, store_private_key
+from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
+from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.urls import parse_ssh_url
 from repolink.vault import Vault
 

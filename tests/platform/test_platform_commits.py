@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from platformkit import HostedRepos, Platform, granted_key
 from sqlalchemy import event
 
 from repolink.errors import NotFound, ValidationError
-from repolink.platform import mirror
+from repolink.git import mirrors
 from repolink.platform.commits import (
     CommitPage,
     hide_commits,
@@ -22,6 +21,7 @@ from repolink.platform.commits import (
 from repolink.platform.connections import connection_info
 from repolink.settings import Settings
 from repolink.store import Store
+from support.platformkit import HostedRepos, Platform, granted_key
 
 PROJECT = "picker"
 
@@ -155,7 +155,7 @@ def test_one_ref_without_its_mirror_names_the_missing_mirror_and_the_fix(
 ) -> None:
     with indexed.platform.store.session() as session:
         connection_id = connection_info(session, PROJECT).id
-    path = mirror.mirror_path(indexed.platform.settings, connection_id)
+    path = mirrors.mirror_path(indexed.platform.settings, connection_id)
     aside = path.with_name(path.name + ".aside")
     path.rename(aside)  # as a first clone that failed after its commits were indexed leaves it
     try:

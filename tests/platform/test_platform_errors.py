@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from hostkit import LoopThread, start_embedded_host
-from platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
-from repolink import gitcli
 from repolink.errors import GitError, InvalidInput, RepolinkError
+from repolink.git import runner
+from repolink.git.diagnosis import FETCH_ERROR_CODES, FetchError, diagnose
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info, import_private_key
-from repolink.platform.diagnosis import FETCH_ERROR_CODES, FetchError, diagnose
 from repolink.platform.projects import list_projects
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
+from support.hostkit import LoopThread, start_embedded_host
+from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
 
 def _secret_parts(key: PrivateKey) -> list[str]:
@@ -229,8 +229,8 @@ def test_damaged_private_key_is_invalid_private_key(damage: object) -> None:
 # -- the mapping of messages no real peer here produces (forges, odd failures) ---------------
 
 
-def _run(stderr: str, returncode: int = 128) -> gitcli.CompletedRun:
-    return gitcli.CompletedRun(returncode, b"", stderr, timed_out=False, duration=0.1)
+def _run(stderr: str, returncode: int = 128) -> runner.CompletedRun:
+    return runner.CompletedRun(returncode, b"", stderr, timed_out=False, duration=0.1)
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
+from repolink.git.mirrors import local_env, mirror_path, read_refs
+from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.commits import list_commits, list_refs
 from repolink.platform.connections import connection_info, import_private_key
-from repolink.platform.mirror import local_env, mirror_path, read_refs
-from repolink.platform.progress import INDEXING, FetchProgress
-from repolink.services.key_records import get_key_record
+from repolink.store.key_records import get_key_record
+from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
 
 def _mirror_commits(platform: Platform, project: str) -> set[str]:

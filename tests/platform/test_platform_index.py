@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from platformkit import HostedRepos, Platform, granted_key
 from sqlalchemy import event
 
 from repolink.platform.commits import list_refs
+from support.platformkit import HostedRepos, Platform, granted_key
 
 
 @pytest.fixture

@@ -26,20 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hostkit import GitClient, KeyPair, generate_key_pair, make_source_repository
 from sqlalchemy import select
-from sshdkit import SshdHost, choose_login_user, hand_over, new_data_dir, require_sshd, run_sshd
 
-from repolink import hostkeys
+from repolink import knownhosts
 from repolink.errors import RepolinkError
+from repolink.git.diagnosis import FetchError
 from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
-from repolink.hostkeys.values import host_key_from_line
 from repolink.keys import PrivateKey, generate_key
+from repolink.knownhosts.values import host_key_from_line
 from repolink.platform.commits import hide_commits, list_commits, list_refs, unhide_commits
 from repolink.platform.connect import ConnectOutcome, connect_repository
 from repolink.platform.connections import ConnectionInfo, connection_info, import_private_key
-from repolink.platform.diagnosis import FetchError
 from repolink.platform.doctor import CHECKS, doctor_project
 from repolink.platform.fetch import fetch_project
 from repolink.platform.projects import create_project
@@ -47,6 +45,15 @@ from repolink.platform.rotation import complete_rotation, pending_rotation, star
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
+from support.hostkit import GitClient, KeyPair, generate_key_pair, make_source_repository
+from support.sshdkit import (
+    SshdHost,
+    choose_login_user,
+    hand_over,
+    new_data_dir,
+    require_sshd,
+    run_sshd,
+)
 
 # Each connection starts Python twice on the host side: about two minutes in all.
 pytestmark = [pytest.mark.sshd, pytest.mark.slow]
@@ -192,12 +199,12 @@ def platform_side(tmp_path: Path, openssh: OpenSSHHost) -> Iterator[PlatformSide
     fingerprint = host_key_from_line(" ".join(fields[1:3])).sha256_fingerprint
     with Store.open(settings) as store:
         with store.session() as session:
-            hostkeys.trust(
+            knownhosts.trust(
                 session,
                 "127.0.0.1",
                 openssh.sshd.port,
                 fingerprint,
-                scanner=hostkeys.scanner_for(settings),
+                scanner=knownhosts.scanner_for(settings),
             )
         yield PlatformSide(settings, store)
 

@@ -7,14 +7,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from platformkit import HostedRepos, Platform, granted_key
 from sqlalchemy import func, inspect, select
 
 from repolink.errors import Conflict, NotFound, ValidationError
-from repolink.platform import models
+from repolink.git.mirrors import mirror_path
+from repolink.git.progress import parse_progress_line
 from repolink.platform.connections import disconnect
-from repolink.platform.mirror import mirror_path
-from repolink.platform.progress import parse_progress_line
 from repolink.platform.projects import (
     create_project,
     delete_project,
@@ -24,6 +22,8 @@ from repolink.platform.projects import (
 from repolink.store import Store
 from repolink.store.base import Base
 from repolink.store.models import KeyRecord
+from repolink.store.models import platform as models
+from support.platformkit import HostedRepos, Platform, granted_key
 
 PLATFORM_TABLES = {"projects", "repository_connections", "commits", "refs"}
 

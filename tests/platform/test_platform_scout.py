@@ -17,20 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platformkit import CountingProxy, HostedRepos, Platform, granted_key
 
-from repolink import gitcli, hostkeys
-from repolink.hostkeys import TrustedHostKey
-from repolink.platform import mirror
+from repolink import knownhosts
+from repolink.git import mirrors, runner
+from repolink.git.progress import FetchProgress
+from repolink.git.remote import open_remote
+from repolink.knownhosts import TrustedHostKey
 from repolink.platform.commits import list_commits
 from repolink.platform.connections import connection_info
 from repolink.platform.index import IndexResult
-from repolink.platform.progress import FetchProgress
-from repolink.platform.remote import open_remote
 from repolink.platform.scout import SIZE_WAIT, Scout
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
+from support.platformkit import CountingProxy, HostedRepos, Platform, granted_key
 
 
 @pytest.fixture
@@ -48,19 +48,19 @@ def scouting_platform(tmp_path: Path, hosted: HostedRepos) -> Iterator[Platform]
 def platform_runs(
     monkeypatch: pytest.MonkeyPatch, scouting_platform: Platform
 ) -> list[tuple[list[str], dict[str, str]]]:
-    """The argv and environment of every process the platform starts through gitcli.run (the
+    """The argv and environment of every process the platform starts through runner.run (the
     runs are real; the host's own git in this process is left out)."""
     seen: list[tuple[list[str], dict[str, str]]] = []
-    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    real: Callable[..., runner.CompletedRun] = runner.run
     data_dir = str(scouting_platform.settings.resolved_data_dir)
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
         env = kwargs["env"]
         if "GIT_SSH_COMMAND" in env or env["HOME"].startswith(data_dir):
             seen.append((list(argv), dict(env)))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(gitcli, "run", spy)
+    monkeypatch.setattr(runner, "run", spy)
     return seen
 
 
@@ -103,7 +103,7 @@ def test_the_scout_indexes_a_first_fetch_over_the_clones_one_connection(
     # The scout's ssh is the clone's: the same hardened environment, key file and known hosts.
     assert clones[True] == clones[False]
     key_dir = Path(clones[True]["HOME"])
-    assert key_dir.name.startswith(gitcli.KEY_DIR_PREFIX) and not key_dir.exists()
+    assert key_dir.name.startswith(runner.KEY_DIR_PREFIX) and not key_dir.exists()
     everything = hosted.app.host_commits()
     # The scout indexed every commit; the mirror's own index run found nothing left to do.
     assert _index_logs(caplog) == [
@@ -115,8 +115,8 @@ def test_the_scout_indexes_a_first_fetch_over_the_clones_one_connection(
     ]
     assert outcome.fetch is not None and outcome.fetch.new_commits == len(everything)
     assert _listed(scouting_platform, "scouted") == hosted.app.host_commits("main")
-    path = mirror.mirror_path(scouting_platform.settings, outcome.connection.id)
-    assert not mirror.scout_path(path).exists()
+    path = mirrors.mirror_path(scouting_platform.settings, outcome.connection.id)
+    assert not mirrors.scout_path(path).exists()
     # The mirror is a full clone, not the partial one: every tree and blob is there.
     subprocess.run(["git", f"--git-dir={path}", "fsck", "--connectivity-only"], check=True)
     with scouting_platform.store.session() as session:
@@ -153,21 +153,21 @@ def test_a_server_without_partial_clones_gets_no_scout_and_the_clone_indexes_eve
     assert [thread for thread, _ in _index_logs(caplog)] == ["MainThread"]
     assert _listed(scouting_platform, "unscouted") == everything
     # The scout's clone was stopped at git's warning, before any pack: it left no directory.
-    path = mirror.mirror_path(scouting_platform.settings, outcome.connection.id)
-    assert not mirror.scout_path(path).exists()
+    path = mirrors.mirror_path(scouting_platform.settings, outcome.connection.id)
+    assert not mirrors.scout_path(path).exists()
 
 
 def test_a_small_history_gets_no_scout(
     platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     argvs: list[Sequence[str]] = []
-    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    real: Callable[..., runner.CompletedRun] = runner.run
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
         argvs.append(argv)
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(gitcli, "run", spy)
+    monkeypatch.setattr(runner, "run", spy)
     assert platform.settings.scout_min_objects > 1000
     outcome = platform.connect("small", hosted.other.url(), granted_key(hosted.host, "other", "s"))
 
@@ -192,7 +192,7 @@ def _beside_a_clone(
         open_remote(settings, url, key, trusted=_trusted(platform, hosted)) as remote,
         Scout(remote, mirror_path, index, settings=settings) as scout,
     ):
-        done = remote.run(gitcli.git_argv("ls-remote", "--", remote.url.git_url))
+        done = remote.run(runner.git_argv("ls-remote", "--", remote.url.git_url))
         assert done.ok, done.stderr
         yield scout
 
@@ -222,9 +222,9 @@ def test_a_failing_scout_is_forgotten_and_its_directory_removed(
     with _beside_a_clone(scouting_platform, hosted, broken_index, settings, path) as scout:
         scout.observe(FetchProgress("Receiving objects", done=1, total=1))
 
-    assert seen == [mirror.scout_path(path)]
+    assert seen == [mirrors.scout_path(path)]
     assert scout.result is None and scout.new_commits == 0
-    assert not mirror.scout_path(path).exists()
+    assert not mirrors.scout_path(path).exists()
     assert any("gave up" in r.getMessage() for r in caplog.records)
 
 
@@ -245,7 +245,7 @@ def test_a_clone_that_reports_no_size_in_time_gets_a_scout(
         assert indexed.wait(timeout=30)
 
     assert scout.new_commits == 3
-    assert not mirror.scout_path(path).exists()
+    assert not mirrors.scout_path(path).exists()
 
 
 def test_a_clone_that_reports_a_small_history_gets_no_scout(
@@ -256,14 +256,14 @@ def test_a_clone_that_reports_a_small_history_gets_no_scout(
 ) -> None:
     settings = scouting_platform.settings.model_copy(update={"scout_min_objects": 1000})
     partial_clones: list[Sequence[str]] = []
-    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    real: Callable[..., runner.CompletedRun] = runner.run
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
         if "--filter=tree:0" in argv:
             partial_clones.append(argv)
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(gitcli, "run", spy)
+    monkeypatch.setattr(runner, "run", spy)
 
     def index(repository: Path) -> IndexResult:
         raise AssertionError("a small history needs no scout")
@@ -280,7 +280,7 @@ def test_a_clone_that_reports_a_small_history_gets_no_scout(
 
 def _trusted(platform: Platform, hosted: HostedRepos) -> list[TrustedHostKey]:
     with platform.store.session() as session:
-        return hostkeys.trusted_keys(session, "127.0.0.1", hosted.host.port)
+        return knownhosts.trusted_keys(session, "127.0.0.1", hosted.host.port)
 
 
 def test_a_clone_done_without_a_shared_connection_does_not_wait_for_one(

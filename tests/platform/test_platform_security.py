@@ -14,16 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostkit import KeyPair
-from platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
 
-from repolink.gitcli import KEY_DIR_PREFIX, private_key_file
+from repolink.git.mirrors import mirror_path
+from repolink.git.progress import INDEXING, FetchProgress
+from repolink.git.runner import KEY_DIR_PREFIX, private_key_file
 from repolink.keys import PrivateKey, generate_key, parse_private_key
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info
 from repolink.platform.fetch import FetchResult, fetch_project
-from repolink.platform.mirror import mirror_path
-from repolink.platform.progress import INDEXING, FetchProgress
+from support.hostkit import KeyPair
+from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
 
 REPOLINK = [sys.executable, "-m", "repolink"]
 

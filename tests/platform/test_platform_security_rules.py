@@ -21,15 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platformkit import HostedRepos, Platform, control_socket_of, granted_key, master_command
 
-from repolink import gitcli
+from repolink.git import runner, sharing
+from repolink.git.sharing import control_path
+from repolink.git.sshmux import MuxUnavailable, passenger
 from repolink.keys import PrivateKey
-from repolink.platform import sharing
-from repolink.platform.sharing import control_path
 from repolink.settings import Settings
-from repolink.sshmux import MuxUnavailable, passenger
 from repolink.urls import parse_ssh_url
+from support.platformkit import (
+    HostedRepos,
+    Platform,
+    control_socket_of,
+    granted_key,
+    master_command,
+)
 
 NOBODY = 65534
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -37,10 +42,10 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 @pytest.fixture
 def key_files(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """Every key file a fetch writes (through the real ``gitcli.private_key_file``), as the
+    """Every key file a fetch writes (through the real ``runner.private_key_file``), as the
     (file mode, directory mode) it had while in use."""
     written: list[tuple[int, int]] = []
-    real = gitcli.private_key_file
+    real = runner.private_key_file
 
     @contextlib.contextmanager
     def spy(key: bytes, **kwargs: Any) -> Iterator[Path]:
@@ -50,7 +55,7 @@ def key_files(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
             )
             yield path
 
-    monkeypatch.setattr(gitcli, "private_key_file", spy)
+    monkeypatch.setattr(runner, "private_key_file", spy)
     return written
 
 
@@ -60,7 +65,7 @@ def _stop_master(socket_path: Path, home: Path) -> None:
 
 
 def _key_dirs(parent: Path) -> list[Path]:
-    return list(parent.glob(f"{gitcli.KEY_DIR_PREFIX}*"))
+    return list(parent.glob(f"{runner.KEY_DIR_PREFIX}*"))
 
 
 # -- the key file of a refresh -----------------------------------------------------------------
@@ -106,14 +111,14 @@ def test_no_git_or_ssh_process_gets_key_material_in_argv_or_environment(
     tmp_path: Path,
 ) -> None:
     seen: list[str] = []
-    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    real: Callable[..., runner.CompletedRun] = runner.run
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
         env: Mapping[str, str] = kwargs.get("env") or {}
         seen.append("\0".join([*argv, *(f"{k}={v}" for k, v in env.items())]))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(gitcli, "run", spy)
+    monkeypatch.setattr(runner, "run", spy)
     key = granted_key(hosted.host, "other", "argv")
     assert platform.connect("argv", hosted.other.url(), key).error is None
     _stop_master(control_socket_of(platform, "argv"), tmp_path / "home")
@@ -123,7 +128,7 @@ def test_no_git_or_ssh_process_gets_key_material_in_argv_or_environment(
 
     everything = "\n".join(seen)
     # ssh was given the key by the path of its file (the clone, the ls-remote, the fetch) …
-    assert everything.count(f"{gitcli.KEY_DIR_PREFIX}") >= 3
+    assert everything.count(f"{runner.KEY_DIR_PREFIX}") >= 3
     # … and never the key itself.
     assert "PRIVATE KEY" not in everything
     assert [part for part in _secret_parts(key) if part in everything] == []

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platformkit import (
+
+from repolink.errors import RepolinkError
+from repolink.git import runner
+from repolink.keys import generate_key
+from repolink.platform.connections import connection_info
+from repolink.platform.fetch import fetch_project
+from repolink.store.key_records import store_private_key
+from repolink.store.models import KeyRecord
+from repolink.vault import load_vault
+from support.platformkit import (
     CountingProxy,
     HostedRepos,
     Platform,
@@ -24,15 +33,6 @@ from platformkit import (
     granted_key,
     master_command,
 )
-
-from repolink import gitcli
-from repolink.errors import RepolinkError
-from repolink.keys import generate_key
-from repolink.platform.connections import connection_info
-from repolink.platform.fetch import fetch_project
-from repolink.services.key_records import store_private_key
-from repolink.store.models import KeyRecord
-from repolink.vault import load_vault
 
 FETCH_IN_A_NEW_PROCESS = """
 import sys
@@ -61,19 +61,19 @@ def proxy(platform: Platform, hosted: HostedRepos) -> Iterator[CountingProxy]:
 
 @pytest.fixture
 def git_runs(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> list[str]:
-    """The git subcommand of every process the platform starts through gitcli.run, in order
+    """The git subcommand of every process the platform starts through runner.run, in order
     (the run itself is real). The host in this same process runs git too: left out."""
     seen: list[str] = []
-    real: Callable[..., gitcli.CompletedRun] = gitcli.run
+    real: Callable[..., runner.CompletedRun] = runner.run
     data_dir = str(platform.settings.resolved_data_dir)
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> gitcli.CompletedRun:
+    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
         env = kwargs["env"]
         if "GIT_SSH_COMMAND" in env or env["HOME"].startswith(data_dir):
             seen.append(_subcommand(argv))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(gitcli, "run", spy)
+    monkeypatch.setattr(runner, "run", spy)
     return seen
 
 
@@ -102,7 +102,7 @@ def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     # The master of that first fetch outlives it, authenticated, while its key file is gone.
     check = master_command(control_socket_of(platform, "sharing"), tmp_path / "home", "check")
     assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
-    assert list(private_tmp.glob(f"{gitcli.KEY_DIR_PREFIX}*")) == []
+    assert list(private_tmp.glob(f"{runner.KEY_DIR_PREFIX}*")) == []
 
     assert platform.fetch("sharing").skipped
     hosted.app.commit("shared connection")

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from platformkit import WORKSPACE, HostedRepos, Platform
 from sqlalchemy import Column, ForeignKey, String, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.git.diagnosis import FetchError
+from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.additional_keys import add_additional_key
 from repolink.platform.connections import (
@@ -23,11 +24,8 @@ from repolink.platform.connections import (
     disconnect,
     parse_connection_url,
 )
-from repolink.platform.diagnosis import FetchError
 from repolink.platform.fetch import fetch_connection
 from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus, list_keys
-from repolink.platform.models import KEY_GENERATED
-from repolink.platform.progress import INDEXING, FetchProgress
 from repolink.platform.projects import create_project, delete_project
 from repolink.platform.rotation import (
     abort_rotation,
@@ -35,13 +33,15 @@ from repolink.platform.rotation import (
     pending_rotation,
     start_rotation,
 )
-from repolink.platform.rotation_models import KeyRotation, rotation_key_ids
-from repolink.services.key_records import store_private_key
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
+from repolink.store.key_records import store_private_key
 from repolink.store.models import KeyRecord
+from repolink.store.models.platform import KEY_GENERATED
+from repolink.store.models.rotation import KeyRotation, rotation_key_ids
 from repolink.vault import load_vault
+from support.platformkit import WORKSPACE, HostedRepos, Platform
 
 
 def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:

@@ -6,8 +6,8 @@ import logging
 
 import typer
 
+from repolink.admin import reencrypt_with_current_key, rotate_secret_key
 from repolink.cli._common import console
-from repolink.services.secrets import reencrypt_with_current_key, rotate_secret_key
 from repolink.settings import load_settings
 from repolink.store import Store
 

@@ -32,20 +32,20 @@ from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
 from repolink.host.service import HostService
-from repolink.host.shell import (
+from repolink.settings import Settings, load_settings
+from repolink.ssh.shell import (
     DEFAULT_GIT_USER,
     authorized_keys_line,
     default_shell_command,
     run_shell,
 )
-from repolink.settings import Settings, load_settings
 from repolink.store import Store
 
 if TYPE_CHECKING:
     from typer._click import Command, Context
 
     from repolink.host.events import RefUpdate
-    from repolink.host.sshserver import RunningSSHServer
+    from repolink.ssh.server import RunningSSHServer
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ async def _serve(
         loop.add_signal_handler(sig, stop.set)
     # asyncssh is imported only by the command that needs it: sshd runs authorized-keys and
     # shell on every connection, and they should start fast.
-    from repolink.host.sshserver import start_ssh_server
+    from repolink.ssh.server import start_ssh_server
 
     with Store.open(settings) as store:
         service = HostService(settings, store)
@@ -264,7 +264,7 @@ def _http_server(
     try:
         import uvicorn
 
-        from repolink.host.api import create_host_api
+        from repolink.http.host_api import create_host_api
     except ImportError:
         err_console.print("the host HTTP API is not available; serving SSH only", markup=False)
         return None
@@ -337,7 +337,7 @@ def fingerprints(
     as_json: JsonOption = False,
 ) -> None:
     """The SSH server's host key fingerprints and known_hosts lines (keys created if missing)."""
-    from repolink.host.hostkeys import ensure_host_keys
+    from repolink.ssh.server_keys import ensure_host_keys
 
     keys = ensure_host_keys(load_settings())
     if as_json:

@@ -17,12 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from repolink.auth.tokens import TokenInfo, create_token, list_tokens, revoke_token
 from repolink.cli._common import console, err_console, print_json
 from repolink.errors import InvalidInput, ValidationError
 from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo, HookService
 from repolink.host.naming import parse_full_name
 from repolink.host.service import HostService
-from repolink.host.tokens import TokenInfo, create_token, list_tokens, revoke_token
 from repolink.host.webhooks import DeliveryWorker
 from repolink.settings import load_settings
 from repolink.store import Store

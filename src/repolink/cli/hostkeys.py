@@ -1,6 +1,6 @@
 """``repolink hostkeys``: scan, trust, list and remove SSH host keys.
 
-A thin adapter over :mod:`repolink.hostkeys`. ``scan`` trusts nothing; ``trust`` stores the
+A thin adapter over :mod:`repolink.knownhosts`. ``scan`` trusts nothing; ``trust`` stores the
 one key whose fingerprint was given, and only if the server presents it.
 """
 
@@ -14,7 +14,7 @@ from rich.table import Table
 
 from repolink.cli._common import console, print_json
 from repolink.errors import ValidationError
-from repolink.hostkeys import (
+from repolink.knownhosts import (
     TrustedHostKey,
     display_name,
     list_known_hosts,

@@ -37,6 +37,7 @@ from repolink.cli._common import (
     single_command_app,
 )
 from repolink.errors import ValidationError
+from repolink.git.progress import FetchProgress
 from repolink.platform.commits import (
     DEFAULT_LIMIT,
     CommitInfo,
@@ -52,7 +53,6 @@ from repolink.platform.connections import (
     disconnect,
 )
 from repolink.platform.fetch import FetchResult, fetch_project
-from repolink.platform.progress import FetchProgress
 from repolink.platform.projects import (
     create_project,
     delete_project,

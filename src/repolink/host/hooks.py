@@ -19,11 +19,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
-from repolink.host.hook_models import HostHook, HostHookDelivery, new_hook_uuid
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
+from repolink.store.models.hooks import HostHook, HostHookDelivery, new_hook_uuid
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 A repository lives at ``<data_dir>/host/repositories/<id>.git``; the path is built from the
 database id alone, never from a name a user typed. Every git process starts through
-:mod:`repolink.gitcli`.
+:mod:`repolink.git.runner`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from repolink import gitcli
 from repolink.errors import GitError
+from repolink.git import runner
 from repolink.host.events import RefUpdate
 from repolink.settings import Settings
 
@@ -59,7 +59,7 @@ class RepositoryStorage:
         """
         self._home.mkdir(mode=0o700, parents=True, exist_ok=True)
         extra = {"GIT_PROTOCOL": git_protocol} if git_protocol is not None else None
-        return gitcli.hardened_env(self._home, extra=extra)
+        return runner.hardened_env(self._home, extra=extra)
 
     def create(self, repository_id: str) -> Path:
         """``git init --bare`` a new repository for ``repository_id`` and configure it."""
@@ -102,8 +102,8 @@ class RepositoryStorage:
         return refs
 
     def _git(self, args: list[str], env: dict[str, str], git_dir: Path | None = None) -> str:
-        argv = gitcli.git_argv(*args, git_dir=git_dir)
-        result = gitcli.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT)
+        argv = runner.git_argv(*args, git_dir=git_dir)
+        result = runner.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT)
         result.check(f"git {args[0]}", code="host_git_failed")
         return result.stdout.decode("utf-8", "replace")
 
@@ -113,7 +113,7 @@ def git_service_argv(program: str, path: Path) -> list[str]:
     service = program.removeprefix("git-")
     # --strict: serve exactly this directory, never a .git inside it.
     options = ["--strict"] if service == "upload-pack" else []
-    return gitcli.git_argv(service, *options, str(path))
+    return runner.git_argv(service, *options, str(path))
 
 
 def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:

@@ -25,7 +25,6 @@ from repolink.host.info import (
     KeyHandle,
     RepositoryInfo,
 )
-from repolink.host.models import AccessKey, AccountKey, HostedRepository, Workspace
 from repolink.host.naming import (
     RepositoryName,
     parse_repository_path,
@@ -36,6 +35,7 @@ from repolink.host.repo_storage import RepositoryStorage
 from repolink.keys import PublicKey, parse_public_key
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
+from repolink.store.models.host import AccessKey, AccountKey, HostedRepository, Workspace
 
 __all__ = [
     "AccessKeyInfo",

@@ -36,17 +36,17 @@ from sqlalchemy.orm import Session
 from repolink import __version__
 from repolink.errors import RepolinkError, VaultError
 from repolink.host.events import RefUpdate
-from repolink.host.hook_models import (
+from repolink.host.hooks import PUSH_EVENT, secret_record_id
+from repolink.host.info import RepositoryInfo
+from repolink.settings import Settings
+from repolink.store import Store, utcnow
+from repolink.store.models.hooks import (
     DELIVERY_DELIVERED,
     DELIVERY_FAILED,
     DELIVERY_PENDING,
     HostHook,
     HostHookDelivery,
 )
-from repolink.host.hooks import PUSH_EVENT, secret_record_id
-from repolink.host.info import RepositoryInfo
-from repolink.settings import Settings
-from repolink.store import Store, utcnow
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)

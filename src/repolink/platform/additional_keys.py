@@ -25,13 +25,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, ValidationError
-from repolink.hostkeys import display_name, parse_host_port
 from repolink.keys import PrivateKey, generate_key
-from repolink.platform.key_models import AdditionalKey, KeyRule
-from repolink.platform.models import KEY_GENERATED, KEY_IMPORTED, RepositoryConnection, new_id
+from repolink.knownhosts import display_name, parse_host_port
 from repolink.platform.projects import get_project
-from repolink.services.key_records import store_private_key
-from repolink.store.models import KeyRecord
+from repolink.store.key_records import store_private_key
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import KEY_GENERATED, KEY_IMPORTED, RepositoryConnection, new_id
+from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.store.types import utcnow
 from repolink.vault import Vault
 

@@ -11,7 +11,7 @@ route:
   the tree, not the tree, and hands path safety to tar;
 - ``read-tree`` and ``checkout-index`` are git's own checkout code: it refuses ``..``, ``.git``
   and other unsafe paths, never writes through a symlink it made, runs no hook itself (and
-  :func:`repolink.gitcli.git_argv` sets ``core.hooksPath=/dev/null`` anyway: writing an index
+  :func:`repolink.git.runner.git_argv` sets ``core.hooksPath=/dev/null`` anyway: writing an index
   would otherwise run ``post-index-change``), and sees no filter driver, because the
   environment has no global or system config;
 - ``DEST`` never becomes a repository: nothing in it is run or read by a later git command.
@@ -23,7 +23,7 @@ the superproject's URL as git does — except that it may not climb above the pa
 git would start eating into the host. Every URL of one level is checked before anything is
 fetched. Each submodule commit is fetched over SSH into a temporary bare repository with the
 key :func:`repolink.platform.key_rules.choose_key` picks for its URL, following DESIGN.md §5
-exactly as a fetch does (:func:`repolink.platform.remote.open_remote`: hardened environment, a
+exactly as a fetch does (:func:`repolink.git.remote.open_remote`: hardened environment, a
 per-run known_hosts file, the key in a 0600 file removed afterwards), with
 ``transfer.fsckObjects`` on, no tags and no recursion by git itself. It asks for that one
 commit (``--depth=1``); a server that hands out only what its refs advertise gets a fetch of
@@ -52,7 +52,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from repolink import gitcli, hostkeys
+from repolink import knownhosts
 from repolink.errors import (
     Conflict,
     KeyFormatError,
@@ -61,18 +61,18 @@ from repolink.errors import (
     URLError,
     ValidationError,
 )
-from repolink.hostkeys import TrustedHostKey
+from repolink.git import mirrors, runner
+from repolink.git.diagnosis import FetchError, invalid_private_key
+from repolink.git.remote import open_remote
 from repolink.keys import PrivateKey
-from repolink.platform import mirror
+from repolink.knownhosts import TrustedHostKey
 from repolink.platform.commits import resolve_ref
 from repolink.platform.connections import get_connection, parse_connection_url
-from repolink.platform.diagnosis import FetchError, invalid_private_key
 from repolink.platform.key_rules import ChosenKey, choose_key
-from repolink.platform.models import Commit
-from repolink.platform.remote import open_remote
-from repolink.services.key_records import load_private_key, mark_used
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
+from repolink.store.key_records import load_private_key, mark_used
+from repolink.store.models.platform import Commit
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault, load_vault
 
@@ -166,7 +166,7 @@ def checkout_commit(
         connection = get_connection(session, project)
         sha = resolve_checkout_commit(session, connection.id, commit)
         url = parse_connection_url(connection.url)
-        mirror_dir = mirror.mirror_path(settings, connection.id)
+        mirror_dir = mirrors.mirror_path(settings, connection.id)
     target = Path(dest).expanduser().absolute()
     with _workspace() as work:
         local = _local_env(work)
@@ -329,7 +329,7 @@ class _Writer:
         try:
             for args in (("read-tree", commit), ("checkout-index", "--all")):
                 self._git(
-                    gitcli.git_argv(f"--work-tree={target}", *args, git_dir=git_dir),
+                    runner.git_argv(f"--work-tree={target}", *args, git_dir=git_dir),
                     env=env,
                     what=f"writing the tree of {commit}",
                 )
@@ -408,7 +408,7 @@ class _Writer:
     def _tree(self, git_dir: Path, commit: str) -> tuple[dict[str, str], str | None]:
         """The gitlinks of ``commit``'s tree (path → commit) and the mode of .gitmodules."""
         run = self._git(
-            gitcli.git_argv("ls-tree", "-r", "-z", "--full-tree", commit, git_dir=git_dir),
+            runner.git_argv("ls-tree", "-r", "-z", "--full-tree", commit, git_dir=git_dir),
             env=self.env,
             what=f"listing the tree of {commit}",
         )
@@ -429,7 +429,7 @@ class _Writer:
     def _gitmodules(self, git_dir: Path, commit: str) -> dict[str, _Module]:
         """``.gitmodules`` at ``commit``, by submodule path. Parsed by git itself, from the
         blob, without following ``include`` directives."""
-        argv = gitcli.git_argv(
+        argv = runner.git_argv(
             "config",
             "--blob",
             f"{commit}:{GITMODULES}",
@@ -438,7 +438,7 @@ class _Writer:
             "--list",
             git_dir=git_dir,
         )
-        run = gitcli.run(argv, env=self.env, timeout=self.settings.git_timeout)
+        run = runner.run(argv, env=self.env, timeout=self.settings.git_timeout)
         if not run.ok:
             raise ValidationError(
                 "submodule_config_invalid",
@@ -483,7 +483,7 @@ class _Writer:
             trusted=access.trusted,
         ) as remote:
 
-            def failed(run: gitcli.CompletedRun) -> RepolinkError:
+            def failed(run: runner.CompletedRun) -> RepolinkError:
                 error = remote.failure(run, f"fetching submodule {_shown_path(shown)}")
                 return _submodule_error(error, self.project, shown, url, access)
 
@@ -514,7 +514,7 @@ class _Writer:
         if repo is None:
             repo = self._fresh("repo")
             self._git(
-                gitcli.git_argv("init", "--bare", "--quiet", str(repo)),
+                runner.git_argv("init", "--bare", "--quiet", str(repo)),
                 env=self.env,
                 what="creating a temporary repository",
             )
@@ -528,7 +528,7 @@ class _Writer:
                 key = load_private_key(session, self.vault, chosen.key_record_id)
             except KeyFormatError as exc:
                 raise invalid_private_key(exc) from None
-            trusted = hostkeys.trusted_keys(session, *url.host_port)
+            trusted = knownhosts.trusted_keys(session, *url.host_port)
             return _Access(
                 chosen=chosen,
                 key=key,
@@ -540,7 +540,7 @@ class _Writer:
         repo: Path, url: SSHURL, refspecs: list[str], *, shallow: bool = True
     ) -> list[str]:
         """git fetch into ``repo``: objects checked by fsck, no tags, no recursion by git."""
-        return gitcli.git_argv(
+        return runner.git_argv(
             "-c",
             "transfer.fsckObjects=true",
             "-c",
@@ -564,8 +564,8 @@ class _Writer:
         self._count += 1
         return self.work / f"{kind}-{self._count}"
 
-    def _git(self, argv: list[str], *, env: Mapping[str, str], what: str) -> gitcli.CompletedRun:
-        run = gitcli.run(argv, env=env, timeout=self.settings.git_timeout)
+    def _git(self, argv: list[str], *, env: Mapping[str, str], what: str) -> runner.CompletedRun:
+        run = runner.run(argv, env=env, timeout=self.settings.git_timeout)
         return run.check(what, code="checkout_failed", secrets_paths=[self.work])
 
 
@@ -695,14 +695,14 @@ def _workspace() -> Iterator[Path]:
 
 
 def _local_env(work: Path) -> dict[str, str]:
-    return gitcli.hardened_env(work / "home")
+    return runner.hardened_env(work / "home")
 
 
 def _has_commit(git_dir: Path, sha: str, env: Mapping[str, str], timeout: float) -> bool:
     if not (git_dir / "HEAD").is_file():
         return False
-    run = gitcli.run(
-        gitcli.git_argv("cat-file", "-e", f"{sha}^{{commit}}", git_dir=git_dir),
+    run = runner.run(
+        runner.git_argv("cat-file", "-e", f"{sha}^{{commit}}", git_dir=git_dir),
         env=env,
         timeout=timeout,
     )
@@ -720,6 +720,6 @@ def _shown_path(path: str) -> str:
     return shown if len(shown) <= _MAX_SHOWN_PATH else shown[:_MAX_SHOWN_PATH] + "…"
 
 
-def _last_line(run: gitcli.CompletedRun, secrets_paths: list[Path]) -> str:
-    lines = gitcli.scrub(run.stderr, secrets_paths=secrets_paths).splitlines()
+def _last_line(run: runner.CompletedRun, secrets_paths: list[Path]) -> str:
+    lines = runner.scrub(run.stderr, secrets_paths=secrets_paths).splitlines()
     return next((line.strip()[:300] for line in reversed(lines) if line.strip()), "no message")

@@ -26,13 +26,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from repolink import gitcli
 from repolink.errors import NotFound, ValidationError
-from repolink.platform import mirror
+from repolink.git import mirrors, runner
+from repolink.git.stream import LineStream
 from repolink.platform.connections import get_connection
-from repolink.platform.models import Commit, Ref
-from repolink.platform.stream import LineStream
 from repolink.settings import Settings
+from repolink.store.models.platform import Commit, Ref
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ def list_commits(
     if ref is None:
         return _page_all(session, connection.id, filters, limit, cursor)
     tip = resolve_ref(session, connection.id, ref)
-    if not (mirror.mirror_path(settings, connection.id) / "HEAD").is_file():
+    if not (mirrors.mirror_path(settings, connection.id) / "HEAD").is_file():
         # Indexed, but its mirror is gone or was never completed (a first clone that failed
         # after its commits were indexed): one ref's walk needs the mirror.
         raise NotFound(
@@ -256,12 +255,12 @@ def _page_ref(
     cursor: str | None,
 ) -> CommitPage:
     after = _decode_sha_cursor(cursor) if cursor is not None else None
-    path = mirror.mirror_path(settings, connection_id)
-    argv = gitcli.git_argv("rev-list", tip, git_dir=path)
+    path = mirrors.mirror_path(settings, connection_id)
+    argv = runner.git_argv("rev-list", tip, git_dir=path)
     found: list[Any] = []
     skipping = after is not None
     with LineStream(
-        argv, env=mirror.local_env(settings), timeout=settings.git_timeout, batch_lines=_REF_BATCH
+        argv, env=mirrors.local_env(settings), timeout=settings.git_timeout, batch_lines=_REF_BATCH
     ) as lines:
         for batch in lines:
             shas = [line.decode("ascii", "replace") for line in batch if line]

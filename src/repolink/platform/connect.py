@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from repolink.errors import RepolinkError
+from repolink.git.progress import ProgressCallback
 from repolink.keys import PrivateKey, PublicKey, generate_key
 from repolink.platform.connections import (
     ConnectionInfo,
@@ -20,11 +21,10 @@ from repolink.platform.connections import (
     parse_connection_url,
 )
 from repolink.platform.fetch import FetchResult, fetch_connection
-from repolink.platform.models import KEY_GENERATED, KEY_IMPORTED
-from repolink.platform.progress import ProgressCallback
 from repolink.platform.projects import get_project
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.store.models.platform import KEY_GENERATED, KEY_IMPORTED
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)

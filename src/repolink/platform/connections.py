@@ -15,10 +15,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, KeyFormatError, NotFound, URLError
+from repolink.git import mirrors
+from repolink.git.diagnosis import invalid_private_key, invalid_url
 from repolink.keys import PrivateKey, parse_private_key
-from repolink.platform import mirror
-from repolink.platform.diagnosis import invalid_private_key, invalid_url
-from repolink.platform.models import (
+from repolink.platform.projects import get_project
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.key_records import get_key_record, store_private_key
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import (
     STATE_FAILED,
     STATE_OK,
     STATE_UNKNOWN,
@@ -27,12 +32,7 @@ from repolink.platform.models import (
     RepositoryConnection,
     new_id,
 )
-from repolink.platform.projects import get_project
-from repolink.platform.rotation_models import connection_key_ids
-from repolink.services.key_records import get_key_record, store_private_key
-from repolink.settings import Settings
-from repolink.store import Store
-from repolink.store.models import KeyRecord
+from repolink.store.models.rotation import connection_key_ids
 from repolink.store.types import utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault
@@ -233,7 +233,7 @@ def disconnect(store: Store, settings: Settings, project: str) -> None:
             delete(RepositoryConnection).where(RepositoryConnection.id == connection_id)
         )
         session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
-    mirror.remove(mirror.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
+    mirrors.remove(mirrors.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
     log.info("disconnected project %s", project)
 
 

@@ -8,18 +8,18 @@ are reported ``skipped``), so the failing check names the one thing to fix:
 3. ``tcp`` — something accepts TCP connections on the port;
 4. ``host_key`` — it sends an ``SSH-2.0-…`` banner, and the host key it presents to the real
    ssh is trusted. ssh runs with the run's known_hosts file and the presented-key reporter of
-   :func:`repolink.hostkeys.host_key_ssh_options`; nothing is scanned or trusted here;
+   :func:`repolink.knownhosts.host_key_ssh_options`; nothing is scanned or trusted here;
 5. ``auth`` — the server accepts the deploy key (the only key offered: no agent, no other
    identities). Checks 4 and 5 are one ssh connection asking for a session: ssh exits with
    255 for its own failures (host key, authentication) and with the server's status once
    logged in — Git hosts answer a session with a refusal or a greeting;
 6. ``repository`` — ``git ls-remote`` of the repository succeeds with the deploy key, through
-   the fetch's own hardened path (:class:`repolink.platform.remote.Remote`);
+   the fetch's own hardened path (:class:`repolink.git.remote.Remote`);
 7. ``refs`` — it lists at least one branch or tag.
 
-Every failure carries the error code and fix of :mod:`repolink.platform.diagnosis` (or of the
+Every failure carries the error code and fix of :mod:`repolink.git.diagnosis` (or of the
 probe that failed). The doctor changes nothing: no connection state, no trust, no key use. The
-deploy key lives in the run directory of :func:`repolink.platform.remote.open_remote` only
+deploy key lives in the run directory of :func:`repolink.git.remote.open_remote` only
 while checks 4–7 run, and never appears in a check.
 """
 
@@ -30,17 +30,17 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from repolink import hostkeys
+from repolink import knownhosts
 from repolink.errors import GitError, InvalidInput, RepolinkError, URLError
-from repolink.hostkeys import PresentedHostKey, TrustedHostKey
+from repolink.git.remote import Remote, open_remote
 from repolink.keys import PrivateKey
+from repolink.knownhosts import PresentedHostKey, TrustedHostKey
 from repolink.platform import probes
 from repolink.platform.connections import get_connection, parse_connection_url
-from repolink.platform.models import Project
-from repolink.platform.remote import Remote, open_remote
-from repolink.services.key_records import load_private_key
 from repolink.settings import Settings
 from repolink.store import Store
+from repolink.store.key_records import load_private_key
+from repolink.store.models.platform import Project
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault, load_vault
 
@@ -194,7 +194,7 @@ def _load(store: Store, settings: Settings, project: str, vault: Vault | None) -
             url = None  # reported by the URL check
         trusted: tuple[TrustedHostKey, ...] = ()
         if url is not None:
-            trusted = tuple(hostkeys.trusted_keys(session, *url.host_port))
+            trusted = tuple(knownhosts.trusted_keys(session, *url.host_port))
         return _Subject(
             project=owner.slug if owner is not None else project,
             url_text=connection.url,
@@ -226,7 +226,7 @@ def _run_checks(settings: Settings, subject: _Subject) -> Iterator[Check]:
     with contextlib.closing(sock):
         peer = sock.getpeername()[0]
         at = f" (at {peer})" if peer != host else ""
-        yield _passed(TCP, f"{hostkeys.display_name(host, port)} accepts connections{at}")
+        yield _passed(TCP, f"{knownhosts.display_name(host, port)} accepts connections{at}")
         try:
             banner = probes.read_banner(sock, host, port, timeout=timeout)
         except RepolinkError as exc:
@@ -259,7 +259,7 @@ def _remote_checks(remote: Remote, banner: str) -> Iterator[Check]:
     except RepolinkError as exc:
         yield _failed(REPOSITORY, exc)
         return
-    name = hostkeys.display_name(*remote.url.host_port)
+    name = knownhosts.display_name(*remote.url.host_port)
     yield _passed(REPOSITORY, f"the deploy key may read /{remote.url.path} on {name}")
     if not refs:
         yield Check(
@@ -297,7 +297,7 @@ def _handshake(remote: Remote, banner: str) -> tuple[Check, Check | None]:
     destination = f"{remote.url.user}@{host}" if remote.url.user else host
     run = remote.run([*remote.ssh_argv, "-p", str(port), "--", destination])
     stderr = remote.scrub(run.stderr)
-    refused_host = hostkeys.diagnose_ssh_stderr(
+    refused_host = knownhosts.diagnose_ssh_stderr(
         stderr, host=host, port=port, trusted=list(remote.trusted)
     )
     if refused_host is not None:
@@ -314,15 +314,15 @@ def _handshake(remote: Remote, banner: str) -> tuple[Check, Check | None]:
     key = remote.public_key
     return host_key, _passed(
         AUTH,
-        f"{hostkeys.display_name(host, port)} accepted the deploy key {key.key_type} "
+        f"{knownhosts.display_name(host, port)} accepted the deploy key {key.key_type} "
         f"{key.sha256_fingerprint}, the only key offered",
     )
 
 
 def _presented(stderr: str, host: str, port: int) -> PresentedHostKey | None:
     """The host key ssh reported for ``host:port`` (else the last one it reported)."""
-    reported = hostkeys.presented_host_keys(stderr)
-    wanted = hostkeys.known_hosts_name(host, port)
+    reported = knownhosts.presented_host_keys(stderr)
+    wanted = knownhosts.known_hosts_name(host, port)
     mine = [key for key in reported if key.known_hosts_name == wanted] or reported
     return mine[-1] if mine else None
 

@@ -1,17 +1,18 @@
 """One fetch of a connection: git over ssh into the mirror, then the new commits indexed.
 
-Every step follows DESIGN.md §5, through :func:`repolink.platform.remote.open_remote`: the
+Every step follows DESIGN.md §5, through :func:`repolink.git.remote.open_remote`: the
 deploy key goes into a 0600 file inside a 0700 run directory
-(:func:`repolink.gitcli.private_key_file`) together with the run's known_hosts file (exactly
-the keys :func:`repolink.hostkeys.trusted_keys` holds for the host), both removed when the run
-ends however it ends; git and ssh get :func:`repolink.gitcli.hardened_env` and ssh's option set from
-:func:`repolink.gitcli.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after ``--``.
+(:func:`repolink.git.runner.private_key_file`) together with the run's known_hosts file (exactly
+the keys :func:`repolink.knownhosts.trusted_keys` holds for the host), both removed when the run
+ends however it ends; git and ssh get :func:`repolink.git.runner.hardened_env` and ssh's
+option set from :func:`repolink.git.runner.ssh_command`; the URL reaches git only as
+``SSHURL.git_url`` after ``--``.
 
-Fast refresh: SSH connections are shared between runs (:mod:`repolink.platform.sharing`), and
+Fast refresh: SSH connections are shared between runs (:mod:`repolink.git.sharing`), and
 the remote's refs, listed over that connection, are compared with the mirror's first — when
 they are equal the fetch is skipped (:attr:`FetchResult.skipped`). With a live shared
 connection that listing starts no process at all
-(:func:`repolink.platform.sharing.list_refs_through_master`), and the deploy key is only
+(:func:`repolink.git.sharing.list_refs_through_master`), and the deploy key is only
 checked to decrypt: it is parsed and written to a key file only to authenticate a new
 connection. Without a live one, ``git ls-remote`` lists the refs and leaves a shared connection
 behind for the next run; after a shared connection stalled, this run uses a connection of its
@@ -19,7 +20,7 @@ own.
 
 The outcome is recorded on the connection (state ``ok``/``failed``, code, message, fix, when)
 and a success marks the key used. Failures raise the one error
-:mod:`repolink.platform.diagnosis` names.
+:mod:`repolink.git.diagnosis` names.
 
 A fetch may use another key than the deploy key (``key_record_id``): that is how a key
 rotation proves its new key (:mod:`repolink.platform.rotation`). Such a fetch's failure is not
@@ -36,37 +37,37 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from repolink import gitcli, hostkeys
+from repolink import knownhosts
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
-from repolink.hostkeys import TrustedHostKey
+from repolink.git import mirrors, runner, sharing
+from repolink.git.diagnosis import invalid_private_key
+from repolink.git.progress import (
+    INDEXING,
+    FetchProgress,
+    ProgressCallback,
+    parse_progress_line,
+)
+from repolink.git.remote import Remote, open_remote
+from repolink.git.sshmux import MuxTimeout
 from repolink.keys import PrivateKey
-from repolink.platform import mirror, sharing
+from repolink.knownhosts import TrustedHostKey
 from repolink.platform.connections import (
     get_connection,
     parse_connection_url,
     record_failure,
     record_success,
 )
-from repolink.platform.diagnosis import invalid_private_key
 from repolink.platform.index import IndexProgress, IndexResult, index_mirror
-from repolink.platform.models import Project, RepositoryConnection
-from repolink.platform.progress import (
-    INDEXING,
-    FetchProgress,
-    ProgressCallback,
-    parse_progress_line,
-)
-from repolink.platform.remote import Remote, open_remote
 from repolink.platform.scout import Scout
-from repolink.services.key_records import (
+from repolink.settings import Settings
+from repolink.store import Store, utcnow
+from repolink.store.key_records import (
     check_decryptable,
     decrypt_private_key,
     get_key_record,
     mark_used,
 )
-from repolink.settings import Settings
-from repolink.sshmux import MuxTimeout
-from repolink.store import Store, utcnow
+from repolink.store.models.platform import Project, RepositoryConnection
 from repolink.urls import SSHURL
 from repolink.vault import Vault, load_vault
 
@@ -217,7 +218,7 @@ def _plan(
             )
         # A key that cannot be used fails every fetch, the ones that skip too.
         check_decryptable(vault, record.id, record.private_key_encrypted)
-        trusted = hostkeys.trusted_keys(session, *url.host_port)
+        trusted = knownhosts.trusted_keys(session, *url.host_port)
         return _Plan(
             project=project,
             connection_id=connection.id,
@@ -239,10 +240,10 @@ def _run(
     on_progress: ProgressCallback | None,
     on_lock_wait: Callable[[], None] | None,
 ) -> FetchResult:
-    path = mirror.mirror_path(settings, plan.connection_id)
-    local = mirror.local_env(settings)
-    with mirror.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
-        repaired = mirror.prepare(path, lock)
+    path = mirrors.mirror_path(settings, plan.connection_id)
+    local = mirrors.local_env(settings)
+    with mirrors.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
+        repaired = mirrors.prepare(path, lock)
 
         def index(
             repository: Path,
@@ -316,12 +317,12 @@ def _update_mirror(
 ) -> _MirrorUpdate:
     """Fetch into the mirror unless its refs already equal the remote's.
 
-    An empty mirror (a first fetch) is cloned (:func:`repolink.platform.mirror.first_fetch`)
+    An empty mirror (a first fetch) is cloned (:func:`repolink.git.mirrors.first_fetch`)
     without listing the remote's refs first: there is nothing to compare them with, and that
     listing would cost a round trip to the server. A scout (:mod:`repolink.platform.scout`)
     fetches and indexes its commits with ``index`` meanwhile.
     """
-    mirrored = mirror.read_ref_targets(path, env=local)
+    mirrored = mirrors.read_ref_targets(path, env=local)
     listed: dict[str, str] | None = None
     share = True
     if mirrored:
@@ -340,12 +341,12 @@ def _update_mirror(
     ) as remote:
         if mirrored and listed is None and remote.ls_remote() == mirrored:
             return _MirrorUpdate(unchanged=mirrored)
-        with mirror.fetching(path):
+        with mirrors.fetching(path):
             if mirrored:
                 _fetch(remote, path, on_progress)
                 return _MirrorUpdate()
             with (
-                mirror.first_fetch(path, env=local) as destination,
+                mirrors.first_fetch(path, env=local) as destination,
                 Scout(remote, path, index, settings=settings) as scout,
             ):
                 _fetch(remote, destination, _both(scout.observe, on_progress), clone=True)
@@ -363,11 +364,11 @@ def _fetch(
             on_progress(progress)
 
     if clone:
-        run = remote.run(mirror.clone_argv(remote.url.git_url, path), on_stderr_line=progress_line)
+        run = remote.run(mirrors.clone_argv(remote.url.git_url, path), on_stderr_line=progress_line)
         if not run.ok:
             raise remote.failure(run, "fetching")
         return
-    argv = gitcli.git_argv(
+    argv = runner.git_argv(
         "fetch",
         "--prune",
         "--progress",
@@ -398,18 +399,18 @@ def _both(first: ProgressCallback, second: ProgressCallback | None) -> ProgressC
 def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:
     """The remote's refs, listed as a passenger of a live shared connection; ``None`` when
     there is none (or it fails: git ls-remote then lists them, or names the error).
-    :class:`repolink.sshmux.MuxTimeout` when the connection did not answer in time."""
+    :class:`repolink.git.sshmux.MuxTimeout` when the connection did not answer in time."""
     control = sharing.control_path(
         settings,
         url=plan.url,
         key_fingerprint=plan.key_fingerprint,
-        known_hosts=hostkeys.known_hosts_lines(plan.trusted),
+        known_hosts=knownhosts.known_hosts_lines(plan.trusted),
     )
     if control is None:
         return None
     return sharing.list_refs_through_master(
         control,
         plan.url,
-        mirror.LISTED_REF_PREFIXES,
+        mirrors.LISTED_REF_PREFIXES,
         timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
     )

@@ -34,11 +34,11 @@ from sqlalchemy import Insert, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from repolink import gitcli
-from repolink.platform.mirror import MirrorRef, read_refs
-from repolink.platform.models import Commit, Ref
-from repolink.platform.stream import LineStream
+from repolink.git import runner
+from repolink.git.mirrors import MirrorRef, read_refs
+from repolink.git.stream import LineStream
 from repolink.store import Store
+from repolink.store.models.platform import Commit, Ref
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def index_mirror(
     """Bring the index of ``connection_id`` in line with ``mirror`` (hold the mirror's lock).
 
     ``targets``: the mirror's refs and what they name
-    (:func:`repolink.platform.mirror.read_ref_targets`) when the caller read them under this
+    (:func:`repolink.git.mirrors.read_ref_targets`) when the caller read them under this
     same lock hold and nothing has written to the mirror since: when the index holds exactly
     these, nothing is read from git.
     """
@@ -156,7 +156,7 @@ def _add_new(
 ) -> tuple[int, set[str]]:
     """Insert the commits ``new_tips`` reach and ``indexed_tips`` do not; return how many
     were inserted and the boundary commits of that walk (indexed commits it stopped at)."""
-    argv = gitcli.git_argv(
+    argv = runner.git_argv(
         "rev-list",
         "--topo-order",
         "--reverse",
@@ -349,7 +349,7 @@ def _remove_unreachable(
     env: Mapping[str, str],
     timeout: float,
 ) -> int:
-    argv = gitcli.git_argv("rev-list", "--ignore-missing", "--stdin", git_dir=mirror)
+    argv = runner.git_argv("rev-list", "--ignore-missing", "--stdin", git_dir=mirror)
     removed = 0
     with LineStream(
         argv, env=env, timeout=timeout, input=_rev_list_input(dropped, current_tips)

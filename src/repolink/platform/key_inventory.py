@@ -26,13 +26,12 @@ from sqlalchemy import Column, Table, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import ValidationError
-from repolink.platform import key_models  # noqa: F401  (its tables: additional keys are listed)
-from repolink.platform.models import Project, RepositoryConnection
-from repolink.platform.rotation_models import ROTATION_PENDING, KeyRotation
-from repolink.services.key_records import list_key_records
 from repolink.store import utcnow
 from repolink.store.base import Base
-from repolink.store.models import KeyRecord
+from repolink.store.key_records import list_key_records
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import Project, RepositoryConnection
+from repolink.store.models.rotation import ROTATION_PENDING, KeyRotation
 
 log = logging.getLogger(__name__)
 

@@ -46,11 +46,11 @@ from repolink.platform.additional_keys import (
     hostname_text,
 )
 from repolink.platform.connections import get_connection
-from repolink.platform.key_models import MAX_PREFIX_LENGTH, AdditionalKey, KeyRule
-from repolink.platform.models import new_id
 from repolink.platform.projects import get_project
-from repolink.services.key_records import get_key_record
-from repolink.store.models import KeyRecord
+from repolink.store.key_records import get_key_record
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import new_id
+from repolink.store.models.platform_keys import MAX_PREFIX_LENGTH, AdditionalKey, KeyRule
 from repolink.store.types import utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 
 from repolink.errors import GitError
-from repolink.hostkeys import display_name
+from repolink.knownhosts import display_name
 
 log = logging.getLogger(__name__)
 

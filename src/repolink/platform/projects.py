@@ -13,13 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, ValidationError
-from repolink.platform import mirror
-from repolink.platform.key_models import AdditionalKey
-from repolink.platform.models import Project, RepositoryConnection, new_id
-from repolink.platform.rotation_models import connection_key_ids
+from repolink.git import mirrors
 from repolink.settings import Settings
 from repolink.store import Store
-from repolink.store.models import KeyRecord
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import Project, RepositoryConnection, new_id
+from repolink.store.models.platform_keys import AdditionalKey
+from repolink.store.models.rotation import connection_key_ids
 from repolink.store.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,8 @@ def delete_project(store: Store, settings: Settings, slug: str) -> None:
         session.execute(delete(Project).where(Project.id == project.id))
         session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
     if connection is not None:
-        mirror.remove(mirror.mirror_path(settings, connection.id), timeout=2 * settings.git_timeout)
+        path = mirrors.mirror_path(settings, connection.id)
+        mirrors.remove(path, timeout=2 * settings.git_timeout)
     log.info("deleted project %s", slug)
 
 

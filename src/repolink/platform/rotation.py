@@ -28,16 +28,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound
+from repolink.git.progress import ProgressCallback
 from repolink.keys import generate_key
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchResult, fetch_connection
-from repolink.platform.models import KEY_GENERATED, Project, RepositoryConnection
-from repolink.platform.progress import ProgressCallback
-from repolink.platform.rotation_models import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
-from repolink.services.key_records import get_key_record, store_private_key
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
-from repolink.store.models import KeyRecord
+from repolink.store.key_records import get_key_record, store_private_key
+from repolink.store.models.keys import KeyRecord
+from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
+from repolink.store.models.rotation import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
 from repolink.vault import Vault, load_vault
 
 log = logging.getLogger(__name__)

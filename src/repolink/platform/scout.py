@@ -22,16 +22,16 @@ The scout is an optimisation and nothing depends on it:
 - a server that does not serve partial clones is left at once: git warns "filtering not
   recognized by server" before it asks for a pack, and that line stops the scout, which would
   otherwise receive the whole history a second time;
-- it rides the clone's shared SSH connection (:mod:`repolink.platform.sharing`) and waits
+- it rides the clone's shared SSH connection (:mod:`repolink.git.sharing`) and waits
   for it to be up, so a first fetch still opens one connection to the server; a fetch that
   does not share its connection has no scout;
 - any failure of its own is logged and forgotten; the clone's failure is the one reported;
-- it runs inside the fetch's :class:`repolink.platform.remote.Remote`, so its git and ssh get
+- it runs inside the fetch's :class:`repolink.git.remote.Remote`, so its git and ssh get
   the same hardened environment, key file and trusted host keys (DESIGN.md §5), and the
   fetch waits for it before that run directory is removed;
 - no lazy fetch can start from the partial clone: its remote section is removed before it is
   read, and git runs with ``GIT_NO_LAZY_FETCH``;
-- its directory is removed when it is done, and by :func:`repolink.platform.mirror.prepare`
+- its directory is removed when it is done, and by :func:`repolink.git.mirrors.prepare`
   after a fetch that was killed.
 """
 
@@ -48,11 +48,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from repolink import gitcli
+from repolink.git import runner
+from repolink.git.mirrors import LOCAL_GIT_TIMEOUT, local_env, scout_path
+from repolink.git.progress import FetchProgress
+from repolink.git.remote import Remote
 from repolink.platform.index import IndexResult
-from repolink.platform.mirror import LOCAL_GIT_TIMEOUT, local_env, scout_path
-from repolink.platform.progress import FetchProgress
-from repolink.platform.remote import Remote
 from repolink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ class Scout:
     def _clone(self) -> bool:
         shutil.rmtree(self._path, ignore_errors=True)
         self._path.mkdir(mode=0o700)
-        argv = gitcli.git_argv(
+        argv = runner.git_argv(
             "clone",
             "--bare",
             "--quiet",
@@ -208,8 +208,8 @@ class Scout:
             return False
         if self._stop.is_set():
             return False  # the clone failed meanwhile: indexing would only delay its report
-        gitcli.run(
-            gitcli.git_argv("config", "--remove-section", "remote.origin", git_dir=self._path),
+        runner.run(
+            runner.git_argv("config", "--remove-section", "remote.origin", git_dir=self._path),
             env=local_env(self._settings),
             timeout=LOCAL_GIT_TIMEOUT,
         ).check("detaching the scout from its remote")

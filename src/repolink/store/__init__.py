@@ -1,7 +1,7 @@
 """repolink's database: SQLAlchemy 2 models, Alembic migrations, SQLite or PostgreSQL.
 
 ``Store.open(settings)`` connects and migrates; tables live in modules of their own
-(``repolink.store.models``, ``repolink.host.models`` …) on :class:`repolink.store.base.Base`.
+(``repolink.store.models``, ``repolink.store.models.host`` …) on :class:`repolink.store.base.Base`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,58 @@
+"""Master-key rotation across every table that holds vault ciphertext.
+
+Each owner of encrypted columns provides a ``reencrypt(session, vault) -> int``; this module is
+the one list of them, so a rotation can never forget a kind of secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from repolink.host.hooks import reencrypt_hook_secrets
+from repolink.settings import Settings
+from repolink.store import Store
+from repolink.store.key_records import reencrypt_all as reencrypt_key_records
+from repolink.vault import Vault, load_vault, rotate_master_key
+
+log = logging.getLogger(__name__)
+
+Reencryptor = Callable[[Session, Vault], int]
+
+REENCRYPTORS: tuple[Reencryptor, ...] = (reencrypt_key_records, reencrypt_hook_secrets)
+
+
+@dataclass(frozen=True)
+class MasterKeyRotation:
+    """What a rotation did: the master key version now in use and the rows it rewrote."""
+
+    version: int
+    reencrypted: int
+
+
+def reencrypt_everything(session: Session, vault: Vault) -> int:
+    """Re-encrypt every stored secret not under the vault's current master key."""
+    return sum(reencrypt(session, vault) for reencrypt in REENCRYPTORS)
+
+
+def reencrypt_with_current_key(store: Store, settings: Settings) -> MasterKeyRotation:
+    """After an operator added a master key version by hand (REPOLINK_SECRET_KEY)."""
+    vault = load_vault(settings)
+    with store.session() as session:
+        count = reencrypt_everything(session, vault)
+    return MasterKeyRotation(version=vault.current_version, reencrypted=count)
+
+
+def rotate_secret_key(store: Store, settings: Settings) -> MasterKeyRotation:
+    """Add a master key version and re-encrypt every stored secret with it.
+
+    The re-encryption is one transaction. The key file is extended first; if the transaction
+    fails, the rows stay on their old versions, which remain in the file and keep working.
+    """
+    version = rotate_master_key(settings)
+    rotation = reencrypt_with_current_key(store, settings)
+    log.info("master key rotated to version %d", version)
+    return rotation

@@ -1,0 +1,224 @@
+"""Why a fetch failed, as exactly one error code with a fix (the seeds' troubleshooting list).
+
+Codes, in the order they are checked:
+
+- ``timeout`` — the wall-clock limit stopped git, or ssh timed out connecting;
+- ``host_key_unknown`` / ``host_key_changed`` — from
+  :func:`repolink.knownhosts.diagnose_ssh_stderr`;
+- ``dns_failed``, ``connection_refused`` — ssh could not reach the server;
+- ``invalid_private_key`` — ssh could not load the deploy key;
+- ``auth_failed`` — the server refused the deploy key: the message names its SHA256
+  fingerprint and the hint gives the public key line to add as a read-only access key;
+- ``repo_not_found`` — wrong path, or the key is known but not on this repository;
+- ``git_failed`` — anything else, with git's scrubbed message.
+
+``invalid_url`` and ``invalid_private_key`` also come from bad input before any process runs
+(:func:`invalid_url`, :func:`invalid_private_key`). git's stderr is always passed through
+:func:`repolink.git.runner.scrub` (temp paths replaced, key-looking lines dropped) before any of it
+reaches a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from repolink.errors import GitError, KeyFormatError, RepolinkError, URLError
+from repolink.git import runner
+from repolink.keys import PublicKey
+from repolink.knownhosts import TrustedHostKey, diagnose_ssh_stderr, display_name
+from repolink.knownhosts.diagnosis import MARKER
+from repolink.urls import SSHURL
+
+log = logging.getLogger(__name__)
+
+FETCH_ERROR_CODES = (
+    "auth_failed",
+    "repo_not_found",
+    "host_key_unknown",
+    "host_key_changed",
+    "dns_failed",
+    "connection_refused",
+    "timeout",
+    "invalid_url",
+    "invalid_private_key",
+    "git_failed",
+)
+
+ACCESS_KEY_PLACES = (
+    "Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys; "
+    "GitLab: Settings → Repository → Deploy keys; repolink host: "
+    "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`"
+)
+
+_DNS = (
+    "Could not resolve hostname",
+    "Name or service not known",
+    "Temporary failure in name resolution",
+    "nodename nor servname provided",
+    "No address associated with hostname",
+)
+_REFUSED = ("Connection refused",)
+_UNREACHABLE = ("No route to host", "Network is unreachable", "Connection reset by peer")
+_TIMED_OUT = ("Connection timed out", "Operation timed out", "timed out during banner exchange")
+_BAD_KEY = ("Load key", "invalid format", "error in libcrypto", "bad permissions")
+_AUTH = ("Permission denied (publickey", "Permission denied, please try again")
+_REPO_MISSING = re.compile(
+    r"repository .{0,200}not found"
+    r"|repository not found"
+    r"|does not appear to be a git repository"
+    r"|project you were looking for could not be found"
+    r"|repository does not exist"
+    r"|no such repository"
+    r"|repository access denied"
+    r"|deploy(?:ment)? key is not associated"
+    r"|a repository path looks like",
+    re.IGNORECASE,
+)
+_BOILERPLATE = (
+    "Could not read from remote repository",
+    "Please make sure you have the correct access rights",
+    "and the repository exists.",
+)
+
+
+class FetchError(GitError):
+    """A fetch failed; ``code`` is one of :data:`FETCH_ERROR_CODES`."""
+
+
+class InvalidURL(URLError):
+    """``invalid_url``: the connection's URL is refused; ``reason`` is the precise URL code."""
+
+    def __init__(self, reason: str, message: str, hint: str) -> None:
+        super().__init__("invalid_url", message, hint)
+        self.reason = reason
+
+
+class InvalidPrivateKey(KeyFormatError):
+    """``invalid_private_key``: the deploy key cannot be used; ``reason`` is the precise key
+    code (``key_truncated``, ``key_is_public``, ``key_wrong_passphrase`` …)."""
+
+    def __init__(self, reason: str, message: str, hint: str) -> None:
+        super().__init__("invalid_private_key", message, hint)
+        self.reason = reason
+
+
+def invalid_url(error: URLError) -> InvalidURL:
+    """The URL refusal as ``invalid_url``, keeping its message, fix and precise code."""
+    if isinstance(error, InvalidURL):
+        return error
+    return InvalidURL(error.code, error.message, error.hint)
+
+
+def invalid_private_key(error: KeyFormatError) -> InvalidPrivateKey:
+    """The key refusal as ``invalid_private_key``, keeping its message, fix and precise code.
+
+    Key errors never carry the key itself (see :mod:`repolink.keys`), so nothing is lost.
+    """
+    if isinstance(error, InvalidPrivateKey):
+        return error
+    return InvalidPrivateKey(error.code, error.message, error.hint)
+
+
+def diagnose(
+    run: runner.CompletedRun,
+    *,
+    what: str,
+    url: SSHURL,
+    public_key: PublicKey,
+    trusted: list[TrustedHostKey],
+    secrets_paths: Iterable[Path],
+) -> RepolinkError:
+    """The one error that says why ``run`` (a git process talking to ``url``) failed."""
+    host, port = url.host_port
+    name = display_name(host, port)
+    stderr = runner.scrub(run.stderr, secrets_paths=secrets_paths)
+    if run.timed_out:
+        return FetchError(
+            "timeout",
+            f"{what} from {name} did not finish within {run.duration:.0f} s and was stopped",
+            "check that the server is reachable and responsive, or raise REPOLINK_GIT_TIMEOUT",
+        )
+    host_key_error = diagnose_ssh_stderr(stderr, host=host, port=port, trusted=trusted)
+    if host_key_error is not None:
+        code = host_key_error.code if host_key_error.code in FETCH_ERROR_CODES else "git_failed"
+        return FetchError(code, host_key_error.message, host_key_error.hint)
+    if _has(stderr, _DNS):
+        return FetchError(
+            "dns_failed",
+            f"the host name {host} cannot be resolved",
+            "check the host in the URL for typos, and this machine's DNS",
+        )
+    if _has(stderr, _REFUSED):
+        return FetchError(
+            "connection_refused",
+            f"nothing accepts SSH connections on {name}",
+            "check the host and the port in the URL (ssh://git@host:PORT/path for a port "
+            "other than 22), and that the SSH server is running",
+        )
+    if _has(stderr, _TIMED_OUT):
+        return FetchError(
+            "timeout",
+            f"{name} did not answer in time",
+            "check that the host is reachable from here (firewall, VPN), or raise "
+            "REPOLINK_SSH_CONNECT_TIMEOUT",
+        )
+    if _has(stderr, _UNREACHABLE):
+        return FetchError(
+            "connection_refused",
+            f"cannot reach {name}: {_first_matching(stderr, _UNREACHABLE)}",
+            "check the host and the port in the URL, and the network between here and there",
+        )
+    if _has(stderr, _BAD_KEY) and not _has(stderr, _AUTH):
+        return FetchError(
+            "invalid_private_key",
+            f"ssh could not use the deploy key {public_key.sha256_fingerprint}",
+            "import the private key again (repolink repo connect … --key FILE), or generate a "
+            "new one with --generate",
+        )
+    if _has(stderr, _AUTH):
+        return FetchError(
+            "auth_failed",
+            f"{name} refused the deploy key ({public_key.key_type} "
+            f"{public_key.sha256_fingerprint})",
+            f"add this public key as a read-only access key on the repository "
+            f"({ACCESS_KEY_PLACES}), then fetch again: "
+            f"{public_key.openssh_line(with_comment=False)}",
+        )
+    if _REPO_MISSING.search(stderr):
+        return FetchError(
+            "repo_not_found",
+            f"{name} has no repository /{url.path} that the deploy key "
+            f"{public_key.sha256_fingerprint} may read",
+            "check the repository path in the URL; if it is right, the key is probably an "
+            "access key of another repository: add it to this one as a read-only access key: "
+            f"{public_key.openssh_line(with_comment=False)}",
+        )
+    return FetchError(
+        "git_failed",
+        f"{what} from {name} failed (exit status {run.returncode}): {_summary(stderr)}",
+        "run `repolink doctor PROJECT` to check URL, host key, key and access step by step",
+    )
+
+
+def _has(text: str, needles: Iterable[str]) -> bool:
+    return any(needle in text for needle in needles)
+
+
+def _first_matching(text: str, needles: Iterable[str]) -> str:
+    return next((needle for needle in needles if needle in text), "")
+
+
+def _summary(stderr: str) -> str:
+    """git's own words: its first ``fatal:``/``error:`` line, else its last line."""
+    lines = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.strip() and not line.startswith(MARKER) and not _has(line, _BOILERPLATE)
+    ]
+    if not lines:
+        return "no message"
+    chosen = next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1])
+    return chosen[:300]

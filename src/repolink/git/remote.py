@@ -1,0 +1,160 @@
+"""One hardened session with a remote repository: what the fetch and ``repolink doctor`` share.
+
+:func:`open_remote` puts the deploy key into a 0600 file inside a fresh 0700 run directory
+(:func:`repolink.git.runner.private_key_file`) beside the run's known_hosts file, builds ssh's
+option set (:func:`repolink.git.runner.ssh_command` plus the presented-host-key reporter of
+:func:`repolink.knownhosts.host_key_ssh_options`) and the hardened environment carrying it as
+``GIT_SSH_COMMAND``, and removes the directory when the block ends, however it ends.
+
+A :class:`Remote` runs processes with that environment and turns any failure into the one
+error :func:`repolink.git.diagnosis.diagnose` names (stderr scrubbed of the run
+directory). With ``share=True`` ssh reuses the connection of earlier runs to the same host
+with the same key and trust (:mod:`repolink.git.sharing`); a check that must see the
+handshake itself (host key, authentication) passes ``share=False``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shlex
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from repolink import knownhosts
+from repolink.errors import GitError, RepolinkError
+from repolink.git import runner
+from repolink.git.diagnosis import FetchError, diagnose
+from repolink.git.mirrors import LISTED_REF_PREFIXES
+from repolink.git.sharing import control_path
+from repolink.keys import PrivateKey, PublicKey
+from repolink.knownhosts import TrustedHostKey
+from repolink.settings import Settings
+from repolink.urls import SSHURL
+
+log = logging.getLogger(__name__)
+
+KNOWN_HOSTS_NAME = "known_hosts"
+
+
+@dataclass(frozen=True)
+class Remote:
+    """A repository reachable with one deploy key, for the lifetime of its run directory.
+
+    ``ssh_argv`` is ssh with every option of DESIGN.md §5 and no destination; ``env`` is the
+    complete environment for git or ssh children (``GIT_SSH_COMMAND`` is ``ssh_argv``).
+    ``control_path``: the socket of the shared connection, when the connection is shared.
+    """
+
+    url: SSHURL
+    public_key: PublicKey
+    trusted: tuple[TrustedHostKey, ...]
+    run_dir: Path
+    ssh_argv: tuple[str, ...]
+    env: dict[str, str]
+    timeout: float
+    control_path: Path | None = None
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float | None = None,
+        on_stderr_line: Callable[[str], None] | None = None,
+    ) -> runner.CompletedRun:
+        """``argv`` with this remote's environment and wall-clock limit (default: the
+        configured git timeout). A program that cannot start is ``git_failed``."""
+        try:
+            return runner.run(
+                argv,
+                env=self.env,
+                timeout=timeout or self.timeout,
+                on_stderr_line=on_stderr_line,
+            )
+        except GitError as exc:  # git or ssh missing, or not startable
+            raise FetchError("git_failed", exc.message, exc.hint) from None
+
+    def failure(self, run: runner.CompletedRun, what: str) -> RepolinkError:
+        """The one error that says why ``run`` failed; ``what`` names the step
+        ("fetching", "listing the remote refs" …)."""
+        return diagnose(
+            run,
+            what=what,
+            url=self.url,
+            public_key=self.public_key,
+            trusted=list(self.trusted),
+            secrets_paths=[self.run_dir],
+        )
+
+    def scrub(self, text: str) -> str:
+        """``text`` (a child's stderr) without the run directory or anything key-like."""
+        return runner.scrub(text, secrets_paths=[self.run_dir])
+
+    def ls_remote(self) -> dict[str, str]:
+        """The remote's branches and tags (``refs/heads/…``, ``refs/tags/…``) and their
+        targets, as ``git ls-remote`` lists them; a failure raises its diagnosis."""
+        run = self.run(
+            runner.git_argv("ls-remote", "--heads", "--tags", "--refs", "--", self.url.git_url)
+        )
+        if not run.ok:
+            raise self.failure(run, "listing the remote refs")
+        refs: dict[str, str] = {}
+        for line in run.stdout.decode("utf-8", "surrogateescape").splitlines():
+            target, _, name = line.partition("\t")
+            if name.startswith(LISTED_REF_PREFIXES):
+                refs[name] = target
+        return refs
+
+
+@contextlib.contextmanager
+def open_remote(
+    settings: Settings,
+    url: SSHURL,
+    key: PrivateKey,
+    *,
+    trusted: Sequence[TrustedHostKey],
+    share: bool = True,
+) -> Iterator[Remote]:
+    """A :class:`Remote` for ``url`` with ``key``, verifying host keys against exactly
+    ``trusted`` (:func:`repolink.knownhosts.trusted_keys` of the URL's host), which also names a
+    changed key. The key file and the run directory are gone when the block ends."""
+    known_hosts = knownhosts.known_hosts_lines(trusted)
+    with runner.private_key_file(key.to_openssh()) as key_path:
+        run_dir = key_path.parent
+        known_hosts_path = run_dir / KNOWN_HOSTS_NAME
+        _write_private(known_hosts_path, known_hosts)
+        shared = (
+            control_path(
+                settings,
+                url=url,
+                key_fingerprint=key.public_key.sha256_fingerprint,
+                known_hosts=known_hosts,
+            )
+            if share
+            else None
+        )
+        ssh_argv = runner.ssh_command(
+            key_path=key_path,
+            known_hosts_path=known_hosts_path,
+            connect_timeout=settings.ssh_connect_timeout,
+            control_path=shared,
+        )
+        ssh_argv += knownhosts.host_key_ssh_options()
+        yield Remote(
+            url=url,
+            public_key=key.public_key,
+            trusted=tuple(trusted),
+            run_dir=run_dir,
+            ssh_argv=tuple(ssh_argv),
+            env=runner.hardened_env(run_dir, extra={"GIT_SSH_COMMAND": shlex.join(ssh_argv)}),
+            timeout=settings.git_timeout,
+            control_path=shared,
+        )
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,128 @@
+"""Where fetches share SSH connections: one OpenSSH control socket per (user, host, port, key).
+
+Fast refresh reuses the SSH connection of the previous fetch (``ControlMaster=auto``,
+``ControlPersist``): the ls-remote that decides whether to fetch and the fetch itself then
+cost no new handshake. The socket lives in a directory only we can read and write, named by a
+digest of the data directory, user, host, port, the deploy key's fingerprint and the run's
+known_hosts text — so a connection is only ever reused by a run that would have logged in as
+the same user, verified the same host keys and authenticated with the same key. ssh needs the
+socket path short (it binds it with a suffix in a 108-byte ``sun_path``): when the data
+directory is too deep, a private directory under the system temp directory is used instead;
+when neither is usable, sharing is off.
+
+Lifetime of the shared connection (the master), as proven by
+``tests/platform/test_platform_sharing.py``:
+
+- The first ssh of a run that finds no live master becomes one: it authenticates with the
+  run's key file, then (``ControlPersist``) forks the master into the background in a session
+  of its own, with its standard streams on /dev/null. So :func:`repolink.git.runner.run`, which
+  stops whatever is left of the git command's process group when git exits (DESIGN.md §5),
+  does not reach it, and no pipe of the run stays open; the ssh that started it finishes its
+  command as a client of that master, like every later one.
+- The master outlives the run and its process — a fetch in a new process reuses it — and
+  exits after ``repolink.git.runner.CONTROL_PERSIST`` without a client, when the server closes
+  the connection, or after ``ServerAliveCountMax`` unanswered keepalives.
+- It needs the key only to authenticate, once: the run's key file is wiped when the run ends,
+  as always, and the master keeps nothing but the authenticated connection. A run that finds
+  no master (or a dead socket, which ssh removes) starts a new one with its own key file.
+- The socket's name covers the login user, the key fingerprint and the known_hosts text, so
+  a rotated key, a changed trust or another user on the same host never rides on an old
+  master. A key removed from the repository stops working at the next command all the same
+  where the host re-checks access on every command, as the built-in host does (DESIGN.md §5).
+
+:func:`list_refs_through_master` lists the remote's refs as a passenger of a live master
+without starting ssh or git (:mod:`repolink.git.sshmux`, :mod:`repolink.git.protocol`): the
+refresh that finds nothing new costs one channel on the shared connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import stat
+import tempfile
+from pathlib import Path
+
+from repolink.git.protocol import ProtocolError, list_refs, upload_pack_command
+from repolink.git.runner import MAX_CONTROL_PATH_BYTES
+from repolink.git.sshmux import MuxTimeout, MuxUnavailable, passenger
+from repolink.settings import Settings
+from repolink.urls import SSHURL
+
+log = logging.getLogger(__name__)
+
+CONTROL_DIR = "ssh-control"
+SOCKET_NAME = "s"
+_DIGEST_CHARS = 16
+_SSH_SAFE = re.compile(r"/[A-Za-z0-9._/+@-]*")
+_PROTOCOL_V2 = "version=2"
+
+
+def control_path(
+    settings: Settings, *, url: SSHURL, key_fingerprint: str, known_hosts: str
+) -> Path | None:
+    """The control socket path for this (user, host, port, key, trust), or ``None``: no
+    sharing."""
+    data_dir = settings.resolved_data_dir
+    host, port = url.host_port
+    user = url.user or ""
+    material = "\0".join((str(data_dir), user, host, str(port), key_fingerprint, known_hosts))
+    digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
+    roots = (data_dir / CONTROL_DIR, Path(tempfile.gettempdir()) / f"repolink-ssh-{os.getuid()}")
+    for root in roots:
+        socket = root / digest / SOCKET_NAME
+        text = str(socket)
+        if not _SSH_SAFE.fullmatch(text) or len(os.fsencode(text)) > MAX_CONTROL_PATH_BYTES:
+            continue
+        if _private_dir(root) and _private_dir(root / digest):
+            return socket
+    log.info("SSH connection sharing is off: no short private directory for its socket")
+    return None
+
+
+def _private_dir(path: Path) -> bool:
+    """``path`` exists as a directory of ours that nobody else may enter."""
+    try:
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+    except OSError:
+        return False
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        log.warning("not sharing SSH connections through %s: not our own directory", path)
+        return False
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            os.chmod(path, 0o700)
+        except OSError:
+            return False
+    return True
+
+
+def list_refs_through_master(
+    control: Path, url: SSHURL, prefixes: tuple[str, ...], *, timeout: float
+) -> dict[str, str] | None:
+    """The refs under ``prefixes`` of the repository at ``url``, listed on the live master at
+    ``control``; ``None`` when there is none or anything goes wrong (the caller then runs
+    ``git ls-remote``, which also names the error, if there is one). A master that does not
+    answer within ``timeout`` raises :class:`repolink.git.sshmux.MuxTimeout`: it may be stalled."""
+    command = upload_pack_command(url)
+    if command is None or not control.exists():
+        return None
+    try:
+        with passenger(
+            control, command, env=[f"GIT_PROTOCOL={_PROTOCOL_V2}"], timeout=timeout
+        ) as session:
+            refs = list_refs(session, prefixes)
+            status = session.wait()
+    except MuxTimeout:
+        log.info("the shared SSH connection to %s did not answer in time", url.canonical)
+        raise
+    except (MuxUnavailable, ProtocolError) as exc:
+        log.debug("listing refs on the shared connection failed, running git: %s", exc)
+        return None
+    if status != 0:
+        log.debug("git-upload-pack on the shared connection exited with %d, running git", status)
+        return None
+    return refs

@@ -1,0 +1,244 @@
+"""The known-hosts store: shipped pins plus keys trusted explicitly, and known_hosts rendering.
+
+Functions take the caller's session and never commit; the caller's transaction decides.
+
+Rules:
+
+- A key is trusted for one ``host:port`` only.
+- ``trust`` stores exactly one key: the one the server presents *and* whose SHA256 fingerprint
+  the caller gave (checked out of band). If the server presents no such key, nothing is stored.
+- Hosts with shipped pins refuse other keys unless ``force`` is given. A forced key is an
+  override: while one exists for ``host:port``, that host's pins are not trusted (a rotated-away
+  key should stop working), and removing the overrides brings the pins back.
+- Shipped pins cannot be removed; stored keys can.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
+from repolink.knownhosts.hostport import check_port, display_name, normalize_host
+from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin, pins_for
+from repolink.knownhosts.scan import Scanner
+from repolink.knownhosts.values import (
+    ScannedHostKey,
+    TrustedHostKey,
+    TrustOutcome,
+    host_key_from_line,
+)
+from repolink.store.models.known_hosts import KnownHost
+from repolink.store.types import utcnow
+from repolink.urls import SSHURL
+
+log = logging.getLogger(__name__)
+
+Target = SSHURL | tuple[str, int]
+
+
+def trusted_keys(session: Session, host: str, port: int = 22) -> list[TrustedHostKey]:
+    """Every key trusted for ``host:port`` now: its pins (unless overridden), then stored keys."""
+    host, port = normalize_host(host), check_port(port)
+    rows = _rows(session, host, port)
+    keys = [_from_row(row) for row in rows]
+    if any(row.overrides_pin for row in rows):
+        return keys
+    stored = {key.fingerprint for key in keys}
+    pinned = [_from_pin(pin) for pin in pins_for(host, port)]
+    return [pin for pin in pinned if pin.fingerprint not in stored] + keys
+
+
+def known_hosts_text(session: Session, targets: Iterable[Target]) -> str:
+    """A known_hosts file for exactly the hosts a run contacts (URLs or ``(host, port)``).
+
+    A host with no trusted key gets no line: ssh then fails with "Host key verification
+    failed", which :func:`repolink.knownhosts.diagnose_ssh_stderr` turns into
+    ``host_key_unknown`` with the presented fingerprint.
+    """
+    keys: list[TrustedHostKey] = []
+    seen: set[tuple[str, int]] = set()
+    for target in targets:
+        host, port = target.host_port if isinstance(target, SSHURL) else target
+        key = (normalize_host(host), check_port(port))
+        if key in seen:
+            continue
+        seen.add(key)
+        keys += trusted_keys(session, *key)
+    return known_hosts_lines(keys)
+
+
+def known_hosts_lines(trusted: Iterable[TrustedHostKey]) -> str:
+    """The known_hosts text of exactly these keys (:func:`trusted_keys` of the hosts a run
+    contacts): a line each, a repeated line once."""
+    lines = dict.fromkeys(key.known_hosts_line() for key in trusted)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def trust(
+    session: Session,
+    host: str,
+    port: int,
+    fingerprint: str,
+    *,
+    scanner: Scanner,
+    force: bool = False,
+) -> TrustOutcome:
+    """Contact ``host:port`` and store the one presented key whose SHA256 is ``fingerprint``.
+
+    Raises ``host_key_fingerprint_mismatch`` (naming what the server presented) when it
+    presents no such key, ``host_key_pin_conflict`` for another key of a pinned host without
+    ``force``, and the scanner's network errors (``dns_failed``, ``connection_refused`` …).
+    """
+    host, port = normalize_host(host), check_port(port)
+    wanted = parse_sha256_fingerprint(fingerprint)
+    name = display_name(host, port)
+    for key in trusted_keys(session, host, port):
+        if key.fingerprint == wanted:
+            return TrustOutcome(key, created=False)
+    pins = pins_for(host, port)
+    pinned = {pin.documented_fingerprint for pin in pins}
+    overrides = bool(pins) and wanted not in pinned
+    if overrides and not force and not _is_overridden(session, host, port):
+        raise Conflict(
+            "host_key_pin_conflict",
+            f"{name} has shipped host keys ({', '.join(sorted(pinned))}) and {wanted} is not "
+            "one of them",
+            f"check the fingerprints {host} publishes; if it really replaced its key, run again "
+            "with --force (the shipped keys of this host then stop being trusted)",
+        )
+    presented = scanner(host, port)
+    match = next((key for key in presented if key.fingerprint == wanted), None)
+    if match is None:
+        raise _mismatch(name, wanted, presented)
+    row = KnownHost(
+        host=host,
+        port=port,
+        key_type=match.key_type,
+        public_key=match.public_line,
+        fingerprint_sha256=match.fingerprint,
+        overrides_pin=overrides,
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Someone trusted the same key meanwhile: theirs stands.
+        existing = _find(session, host, port, wanted)
+        if existing is None:
+            raise
+        return TrustOutcome(_from_row(existing), created=False)
+    log.info("trusted %s host key %s for %s", match.key_type, match.fingerprint, name)
+    return TrustOutcome(_from_row(row), created=True)
+
+
+def list_known_hosts(session: Session) -> list[TrustedHostKey]:
+    """Every shipped pin (``overridden`` when a forced key replaces it) and every stored key,
+    ordered by host and port, pins first."""
+    rows = list(session.scalars(select(KnownHost)))
+    overridden = {(row.host, row.port) for row in rows if row.overrides_pin}
+    stored = {(row.host, row.port, row.fingerprint_sha256) for row in rows}
+    entries = [
+        _from_pin(pin, overridden=(pin.host, pin.port) in overridden)
+        for pin in SHIPPED_PINS
+        if (pin.host, pin.port, pin.documented_fingerprint) not in stored
+    ]
+    entries += [_from_row(row) for row in rows]
+    return sorted(entries, key=lambda key: (key.host, key.port, not key.shipped, key.key_type))
+
+
+def remove(
+    session: Session, host: str, port: int = 22, fingerprint: str | None = None
+) -> list[TrustedHostKey]:
+    """Remove the stored key with ``fingerprint`` of ``host:port``, or all its stored keys.
+
+    Shipped pins cannot be removed (``host_key_shipped``); ``host_key_not_found`` when there
+    is nothing to remove.
+    """
+    host, port = normalize_host(host), check_port(port)
+    name = display_name(host, port)
+    wanted = parse_sha256_fingerprint(fingerprint) if fingerprint is not None else None
+    rows = [row for row in _rows(session, host, port) if wanted in (None, row.fingerprint_sha256)]
+    if not rows:
+        pinned = [
+            pin for pin in pins_for(host, port) if wanted in (None, pin.documented_fingerprint)
+        ]
+        if pinned:
+            raise Conflict(
+                "host_key_shipped",
+                f"{name} has host keys shipped with repolink; they cannot be removed",
+                f"to replace them, trust the new key with `repolink hostkeys trust {name} "
+                "--fingerprint SHA256:… --force`",
+            )
+        what = f"{wanted} for {name}" if wanted else f"for {name}"
+        raise NotFound(
+            "host_key_not_found",
+            f"no stored host key {what}",
+            "run `repolink hostkeys list` to see the trusted host keys",
+        )
+    removed = [_from_row(row) for row in rows]
+    session.execute(delete(KnownHost).where(KnownHost.id.in_([row.id for row in rows])))
+    session.flush()
+    for key in removed:
+        log.info("removed %s host key %s of %s", key.key_type, key.fingerprint, name)
+    return removed
+
+
+def _rows(session: Session, host: str, port: int) -> list[KnownHost]:
+    query = (
+        select(KnownHost)
+        .where(KnownHost.host == host, KnownHost.port == port)
+        .order_by(KnownHost.created_at, KnownHost.id)
+    )
+    return list(session.scalars(query))
+
+
+def _find(session: Session, host: str, port: int, fingerprint: str) -> KnownHost | None:
+    query = select(KnownHost).where(
+        KnownHost.host == host,
+        KnownHost.port == port,
+        KnownHost.fingerprint_sha256 == fingerprint,
+    )
+    return session.scalars(query).first()
+
+
+def _is_overridden(session: Session, host: str, port: int) -> bool:
+    return any(row.overrides_pin for row in _rows(session, host, port))
+
+
+def _from_row(row: KnownHost) -> TrustedHostKey:
+    return TrustedHostKey(
+        host=row.host,
+        port=row.port,
+        key=host_key_from_line(row.public_key),
+        source="stored",
+        trusted_at=row.created_at,
+        overrides_pin=row.overrides_pin,
+    )
+
+
+def _from_pin(pin: ShippedPin, *, overridden: bool = False) -> TrustedHostKey:
+    return TrustedHostKey(
+        host=pin.host,
+        port=pin.port,
+        key=host_key_from_line(pin.key_line),
+        source="shipped",
+        reference=pin.source_url,
+        overridden=overridden,
+    )
+
+
+def _mismatch(name: str, wanted: str, presented: list[ScannedHostKey]) -> ValidationError:
+    shown = ", ".join(f"{key.key_type} {key.fingerprint}" for key in presented) or "no key"
+    return ValidationError(
+        "host_key_fingerprint_mismatch",
+        f"{name} presents {shown}, none with the fingerprint {wanted}; nothing was trusted",
+        "check the fingerprint with the server's admin or the service's documentation; if "
+        "what the server presents differs from what they publish, do not connect",
+    )

@@ -1,0 +1,290 @@
+"""The embedded SSH server of the built-in host (asyncssh).
+
+It speaks to git clients only: user ``git``, public-key authentication, and one exec request
+per session naming a git service and one repository. Everything else an SSH client may ask
+for — a shell, a pty, a subsystem, forwarding of ports, agents or X11, environment variables
+other than ``GIT_PROTOCOL`` — is refused. Keys are looked up on every authentication and
+authorized again on every command, so a removed key stops working at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+
+from repolink.errors import RepolinkError, ValidationError
+from repolink.git import runner
+from repolink.host.commands import (
+    GitCommand,
+    Verb,
+    accepted_git_protocol,
+    parse_git_command,
+    refusal_line,
+)
+from repolink.host.events import RefUpdate
+from repolink.host.info import Grant, RepositoryInfo
+from repolink.host.repo_storage import RepositoryStorage, git_service_argv, ref_updates
+from repolink.host.service import HostService
+from repolink.keys.fingerprints import fingerprint_sha256
+from repolink.settings import Settings
+from repolink.ssh.relay import relay
+from repolink.ssh.server_keys import HostKey, ensure_host_keys
+
+log = logging.getLogger(__name__)
+
+PushCallback = Callable[[RepositoryInfo, list[RefUpdate]], Awaitable[None]]
+
+GIT_USER = "git"
+LOGIN_TIMEOUT = 30.0
+# A git service is not killed for taking long (a huge clone over a slow link is legitimate),
+# only when its client goes away, or after this very generous bound.
+SERVICE_TIME_LIMIT = 6 * 3600.0
+KILL_GRACE = 5.0
+WINDOW = 8 * 1024 * 1024
+ENCRYPTION_ALGS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+)
+_FINGERPRINT_INFO = "repolink_key_fingerprint"
+_EXIT_REFUSED = 1
+
+
+@dataclass
+class RunningSSHServer:
+    """A listening server; :meth:`close` stops it and ends its connections."""
+
+    host: str
+    port: int
+    host_keys: list[HostKey]
+    _acceptor: asyncssh.SSHAcceptor
+    _context: _ServerContext
+
+    @property
+    def host_key_fingerprints(self) -> list[str]:
+        return [key.fingerprint_sha256 for key in self.host_keys]
+
+    def known_hosts_lines(self, host: str | None = None) -> list[str]:
+        return [key.known_hosts_line(host or self.host, self.port) for key in self.host_keys]
+
+    async def close(self) -> None:
+        self._acceptor.close()
+        await self._acceptor.wait_closed()
+        await self._context.close()
+        log.info("SSH server on %s:%d stopped", self.host, self.port)
+
+
+@dataclass
+class _ServerContext:
+    """What every connection of one server shares."""
+
+    service: HostService
+    storage: RepositoryStorage
+    on_push: PushCallback | None
+    connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    sessions: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def track_session(self) -> None:
+        """Count the running command's task in, so :meth:`close` waits for it: a server that
+        stops must not leave its git children running (they have sessions of their own)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.sessions.add(task)
+            task.add_done_callback(self.sessions.discard)
+
+    def run_in_background(self, work: Awaitable[None], what: str) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(lambda done: self._finished(done, what))
+
+    def _finished(self, task: asyncio.Task[Any], what: str) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s failed", what, exc_info=task.exception())
+
+    async def close(self) -> None:
+        for connection in list(self.connections):
+            connection.close()
+        for connection in list(self.connections):
+            await connection.wait_closed()
+        # A command whose client went away stops its git child within KILL_GRACE; a command
+        # that ends meanwhile may start a push hook, so commands are waited for first.
+        deadline = asyncio.get_running_loop().time() + KILL_GRACE + 5
+        for pending in (self.sessions, self.tasks):
+            while pending and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.wait(set(pending), timeout=left)
+        if self.sessions or self.tasks:
+            log.warning(
+                "stopped with %d commands and %d push hooks still running",
+                len(self.sessions),
+                len(self.tasks),
+            )
+
+
+async def start_ssh_server(
+    settings: Settings,
+    service: HostService,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    on_push: PushCallback | None = None,
+) -> RunningSSHServer:
+    """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed."""
+    host_keys = await asyncio.to_thread(ensure_host_keys, settings)
+    private_keys = [asyncssh.import_private_key(key.path.read_bytes()) for key in host_keys]
+    context = _ServerContext(service, RepositoryStorage(settings), on_push)
+    acceptor = await asyncssh.create_server(
+        lambda: _GitSSHServer(context),
+        host,
+        port,
+        server_host_keys=private_keys,
+        process_factory=lambda process: _serve_process(context, process),
+        encoding=None,
+        allow_pty=False,
+        x11_forwarding=False,
+        agent_forwarding=False,
+        allow_scp=False,
+        line_editor=False,
+        login_timeout=LOGIN_TIMEOUT,
+        window=WINDOW,
+        encryption_algs=ENCRYPTION_ALGS,
+        compression_algs=None,
+    )
+    running = RunningSSHServer(host, acceptor.get_port(), host_keys, acceptor, context)
+    log.info(
+        "SSH server listening on %s:%d (host keys %s)",
+        host,
+        running.port,
+        ", ".join(running.host_key_fingerprints),
+    )
+    return running
+
+
+class _GitSSHServer(asyncssh.SSHServer):
+    """One client connection: authentication only; commands go to :func:`_serve_process`."""
+
+    def __init__(self, context: _ServerContext) -> None:
+        self._context = context
+        self._connection: asyncssh.SSHServerConnection | None = None
+        self._peer = "?"
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._connection = conn
+        self._context.connections.add(conn)
+        peer = conn.get_extra_info("peername")
+        if peer:
+            self._peer = f"{peer[0]}:{peer[1]}"
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._connection is not None:
+            self._context.connections.discard(self._connection)
+
+    def begin_auth(self, username: str) -> bool:
+        return True  # always authenticate, even when the user name is wrong
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def host_based_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    async def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        # Called for the probe and again for the signed attempt, always right before asyncssh
+        # checks that signature: the last key accepted here is the one authenticated.
+        fingerprint = fingerprint_sha256(key.public_data)
+        if username != GIT_USER:
+            log.info("ssh auth refused: peer %s, user is not %r", self._peer, GIT_USER)
+            return False
+        known = await asyncio.to_thread(self._context.service.is_known_key, fingerprint)
+        if not known:
+            log.info("ssh auth refused: peer %s, unknown key %s", self._peer, fingerprint)
+            return False
+        assert self._connection is not None
+        self._connection.set_extra_info(**{_FINGERPRINT_INFO: fingerprint})
+        return True
+
+
+async def _serve_process(
+    context: _ServerContext, process: asyncssh.SSHServerProcess[bytes]
+) -> None:
+    context.track_session()
+    fingerprint: str = process.get_extra_info(_FINGERPRINT_INFO)
+    try:
+        if process.subsystem is not None:
+            raise ValidationError(
+                "subsystem_refused", "this host serves git only; subsystems are not provided"
+            )
+        command = parse_git_command(process.command)
+        grant = await asyncio.to_thread(
+            _authorize_use, context.service, fingerprint, command.repository_path, command.verb
+        )
+    except RepolinkError as exc:
+        log.info("ssh command refused: key %s, %s: %s", fingerprint, exc.code, exc.message)
+        process.stderr.write(refusal_line(exc).encode("utf-8", "replace"))
+        process.exit(_EXIT_REFUSED)
+        return
+    what = f"{command.program} on {grant.repository.full_name} by {fingerprint}"
+    try:
+        await _run_git_service(context, process, command, grant, what)
+    except Exception:
+        log.exception("ssh %s failed", what)
+        with contextlib.suppress(Exception):
+            process.stderr.write(b"repolink: internal error of the host; see its log\n")
+            process.exit(_EXIT_REFUSED)
+
+
+def _authorize_use(service: HostService, fingerprint: str, repo_path: str, verb: Verb) -> Grant:
+    """:meth:`HostService.authorize`, and the key's use recorded: one trip to a worker thread
+    per command (every command pays for it, the ref listing of a refresh too)."""
+    grant = service.authorize(fingerprint, repo_path, verb)
+    try:
+        service.mark_key_used(grant)
+    except Exception:  # bookkeeping: it never refuses a command the key may run
+        log.exception("cannot record the use of key %s", fingerprint)
+    return grant
+
+
+async def _run_git_service(
+    context: _ServerContext,
+    process: asyncssh.SSHServerProcess[bytes],
+    command: GitCommand,
+    grant: Grant,
+    what: str,
+) -> None:
+    repository = grant.repository
+    path = context.service.repository_path(repository)
+    protocol = accepted_git_protocol(process.env.get("GIT_PROTOCOL"))
+    env = context.storage.git_env(git_protocol=protocol)
+    pushing = command.verb == "write"
+    before = await asyncio.to_thread(context.storage.read_refs, path) if pushing else {}
+
+    child = await runner.spawn(git_service_argv(command.program, path), env=env)
+    status = await relay(process, child, time_limit=SERVICE_TIME_LIMIT, kill_grace=KILL_GRACE)
+    if status is None:
+        log.info("ssh %s: stopped, the client went away", what)
+        process.close()
+        return
+    process.exit(status)
+    log.info("ssh %s (%s key %d): exit %d", what, grant.key_kind, grant.key_id, status)
+    if pushing and status == 0 and context.on_push is not None:
+        after = await asyncio.to_thread(context.storage.read_refs, path)
+        updates = ref_updates(before, after)
+        if updates:
+            context.run_in_background(
+                context.on_push(repository, updates), f"push hook of {repository.full_name}"
+            )

@@ -1,0 +1,353 @@
+"""OpenSSH mode: ``authorized-keys`` and ``shell``, alone and behind a real OpenSSH sshd."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from repolink.errors import ValidationError
+from repolink.host.info import KeyHandle
+from repolink.host.service import HostService
+from repolink.settings import Settings
+from repolink.ssh.shell import (
+    authorized_keys_line,
+    default_shell_command,
+    parse_key_token,
+    run_shell,
+)
+from repolink.store import Store
+from support.hostkit import GitClient, KeyPair, generate_key_pair, make_source_repository
+from support.sshdkit import (
+    SshdHost,
+    choose_login_user,
+    hand_over,
+    new_data_dir,
+    require_sshd,
+    run_sshd,
+)
+
+MakeKey = Callable[[str], KeyPair]
+SHELL = "/opt/repolink/bin/repolink"
+
+
+def _repolink(
+    settings: Settings, *args: str, env: dict[str, str] | None = None, input: str = ""
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "repolink", *args],
+        env={
+            "PATH": os.environ["PATH"],
+            "REPOLINK_DATA_DIR": str(settings.data_dir),
+            **(env or {}),
+        },
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+    )
+
+
+# -- authorized-keys --------------------------------------------------------------------------
+
+
+def test_key_tokens() -> None:
+    assert parse_key_token("key-access-12") == KeyHandle("access", 12)
+    assert parse_key_token("key-account-3") == KeyHandle("account", 3)
+    for text in ["key-access-", "key-other-1", "key-access-1 x", "access-1", "key-access--1"]:
+        with pytest.raises(ValidationError):
+            parse_key_token(text)
+
+
+def test_authorized_keys_line_for_known_and_unknown_keys(
+    host_service: HostService, make_key: MakeKey
+) -> None:
+    host_service.create_repository("team", "app")
+    machine, stranger = make_key("machine"), make_key("stranger")
+    info = host_service.add_access_key("team", "app", machine.public_line, label="m")
+    key_type, key_base64, _ = machine.public_line.split()
+
+    line = authorized_keys_line(
+        host_service,
+        login_user="git",
+        key_type=key_type,
+        key_base64=key_base64,
+        shell_command=SHELL,
+    )
+    assert line == (
+        f'restrict,command="{SHELL} host shell key-access-{info.id}" {key_type} {key_base64}'
+    )
+
+    other_type, other_base64, _ = stranger.public_line.split()
+    for login_user, kind, blob in [
+        ("git", other_type, other_base64),  # unknown key
+        ("deploy", key_type, key_base64),  # another login user
+        ("git", "ssh-rsa", key_base64),  # type does not match the blob
+        ("git", key_type, "!!not base64!!"),
+        ("git", key_type, "AAAA"),
+    ]:
+        assert (
+            authorized_keys_line(
+                host_service,
+                login_user=login_user,
+                key_type=kind,
+                key_base64=blob,
+                shell_command=SHELL,
+            )
+            is None
+        )
+
+
+def test_forced_command_quotes_are_escaped(host_service: HostService, make_key: MakeKey) -> None:
+    key_type, key_base64, _ = make_key("p").public_line.split()
+    host_service.add_account_key("team", f"{key_type} {key_base64}", label="p")
+    line = authorized_keys_line(
+        host_service,
+        login_user="git",
+        key_type=key_type,
+        key_base64=key_base64,
+        shell_command='/opt/my "quoted" dir/repolink',
+    )
+    assert line is not None
+    assert line.startswith('restrict,command="/opt/my \\"quoted\\" dir/repolink host shell ')
+
+
+def test_default_shell_command_carries_the_data_dir(host_settings: Settings) -> None:
+    command = default_shell_command(host_settings)
+    assert f"REPOLINK_DATA_DIR={host_settings.resolved_data_dir}" in command
+    assert command.startswith("env ") and command.endswith(f"{sys.executable} -m repolink")
+
+
+def test_authorized_keys_command(
+    host_settings: Settings, host_service: HostService, make_key: MakeKey
+) -> None:
+    key = make_key("person")
+    info = host_service.add_account_key("team", key.public_line, label="p")
+    key_type, key_base64, _ = key.public_line.split()
+    known = _repolink(host_settings, "host", "authorized-keys", "git", key_type, key_base64)
+    assert known.returncode == 0, known.stderr
+    [line] = known.stdout.splitlines()
+    assert line.startswith("restrict,command=")
+    assert line.endswith(f'host shell key-account-{info.id}" {key_type} {key_base64}')
+    assert f"REPOLINK_DATA_DIR={host_settings.resolved_data_dir}" in line
+
+    stranger = make_key("stranger").public_line.split()
+    unknown = _repolink(host_settings, "host", "authorized-keys", "git", stranger[0], stranger[1])
+    assert (unknown.returncode, unknown.stdout) == (0, "")
+    other_user = _repolink(host_settings, "host", "authorized-keys", "root", key_type, key_base64)
+    assert (other_user.returncode, other_user.stdout) == (0, "")
+
+
+# -- shell, run directly as sshd would -------------------------------------------------------
+
+
+def test_shell_refusals(
+    host_settings: Settings,
+    host_service: HostService,
+    make_key: MakeKey,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    host_service.create_repository("team", "app")
+    host_service.create_repository("team", "other")
+    reader = host_service.add_access_key("team", "app", make_key("r").public_line, label="r")
+    token = f"key-access-{reader.id}"
+    cases = {
+        "bash": "only git-upload-pack",
+        "git-upload-pack '--help'": "a repository path looks like",
+        "git-upload-pack 'team/app.git' 'x'": "exactly one repository path",
+        "git-upload-pack 'team/other.git'": "repository team/other not found",
+        "git-receive-pack 'team/app.git'": "this access key is read-only",
+        None: "interactive shells are not provided",
+    }
+    for command, message in cases.items():
+        assert run_shell(host_settings, token, command, {}) == 1, command
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        [line] = captured.err.splitlines()
+        assert line.startswith("repolink: ") and message in line, line
+
+    host_service.remove_access_key("team", "app", reader.id)
+    assert run_shell(host_settings, token, "git-upload-pack 'team/app'", {}) == 1
+    assert "this key is not registered on this host" in capsys.readouterr().err
+    assert run_shell(host_settings, "key-nonsense", "git-upload-pack 'team/app'", {}) == 1
+    assert "key-access-ID" in capsys.readouterr().err
+
+
+def test_shell_command_execs_git_for_a_granted_read(
+    host_settings: Settings, host_service: HostService, make_key: MakeKey, tmp_path: Path
+) -> None:
+    info = host_service.create_repository("team", "app")
+    reader = host_service.add_access_key("team", "app", make_key("r").public_line, label="r")
+    env = {**os.environ, "HOME": str(tmp_path), "GIT_CONFIG_NOSYSTEM": "1"}
+    env.update(GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@x", GIT_COMMITTER_NAME="a")
+    env.update(GIT_COMMITTER_EMAIL="a@x")
+    [commit] = make_source_repository(tmp_path / "source", env, commits=1)
+    bare = host_service.repository_path(info)
+    subprocess.run(
+        ["git", "push", "-q", str(bare), "main"], cwd=tmp_path / "source", env=env, check=True
+    )
+
+    result = _repolink(
+        host_settings,
+        "host",
+        "shell",
+        f"key-access-{reader.id}",
+        env={"SSH_ORIGINAL_COMMAND": "git-upload-pack '/team/app.git'"},
+        input="0000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{commit} refs/heads/main" in result.stdout  # git's own v0 advertisement
+    assert host_service.get_access_key("team", "app", reader.id).last_used is not None
+
+    refused = _repolink(
+        host_settings,
+        "host",
+        "shell",
+        f"key-access-{reader.id}",
+        env={"SSH_ORIGINAL_COMMAND": "git-receive-pack '/team/app.git'"},
+    )
+    assert refused.returncode == 1  # the status reaches sshd
+    assert "read-only" in refused.stderr
+
+
+# -- behind a real OpenSSH sshd ---------------------------------------------------------------
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    received: list[tuple[str, bytes]]
+    arrived: threading.Event
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.received.append((self.headers.get("X-Event-Key", ""), body))
+        self.arrived.set()
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@dataclass
+class SshdWorld:
+    sshd: SshdHost
+    keys: dict[str, KeyPair]
+    root: Path
+    receiver: type[_Receiver]
+
+    def client(self, key_name: str) -> GitClient:
+        return GitClient(
+            self.root / "homes" / key_name,
+            self.keys[key_name],
+            self.sshd.known_hosts,
+            self.sshd.port,
+            user=self.sshd.login_user,
+        )
+
+    def url(self, key_name: str, path: str) -> str:
+        return self.client(key_name).url(path)
+
+
+@pytest.fixture(scope="module")
+def sshd_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdWorld]:
+    require_sshd()
+    root = tmp_path_factory.mktemp("sshd-host")
+    login_user = choose_login_user()
+    data_dir = new_data_dir(root, login_user)
+    settings = Settings(data_dir=data_dir)
+
+    receiver = type("Receiver", (_Receiver,), {"received": [], "arrived": threading.Event()})
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+
+    names = ["account", "read_only", "unknown", "other_repo"]
+    keys = {name: generate_key_pair(root / "keys", name) for name in names}
+    with Store.open(settings) as store:
+        service = HostService(settings, store)
+        service.create_repository("team", "app")
+        service.create_repository("team", "other")
+        service.add_account_key("team", keys["account"].public_line, label="developer")
+        service.add_access_key("team", "app", keys["read_only"].public_line, label="ci")
+        service.add_access_key("team", "other", keys["other_repo"].public_line, label="o")
+        try:
+            from repolink.host.hooks import HookService
+        except ImportError:
+            pass
+        else:
+            HookService(settings, store, service).add_hook(
+                "team", "app", f"http://127.0.0.1:{httpd.server_address[1]}/hook"
+            )
+    hand_over(data_dir, login_user)
+    try:
+        with run_sshd(root / "sshd", data_dir, login_user) as sshd:
+            yield SshdWorld(sshd, keys, root, receiver)
+    finally:
+        httpd.shutdown()
+        if login_user != "root":
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.mark.sshd
+def test_openssh_mode_clone_push_and_webhook(sshd_world: SshdWorld) -> None:
+    client = sshd_world.client("account")
+    source = sshd_world.root / "source"
+    commits = make_source_repository(source, client.env(), commits=2)
+    pushed = client.git("push", client.url("team/app.git"), "main:main", cwd=source)
+    assert pushed.returncode == 0, pushed.stderr + sshd_world.sshd.log()
+
+    clone = sshd_world.root / "clone"
+    cloned = subprocess.run(
+        ["git", "-c", "protocol.version=2", "clone", client.url("team/app.git"), str(clone)],
+        env={**client.env(), "GIT_TRACE_PACKET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert cloned.returncode == 0, cloned.stderr
+    assert "< version 2" in cloned.stderr  # GIT_PROTOCOL went through sshd (AcceptEnv)
+    head = client.git("rev-parse", "HEAD", cwd=clone).stdout.strip()
+    assert head == commits[-1]
+
+    try:
+        from repolink.host import webhooks  # noqa: F401
+    except ImportError:
+        return
+    assert sshd_world.receiver.arrived.wait(30), "no webhook delivery after the push"
+    event, body = sshd_world.receiver.received[0]
+    assert event == "repo:push"
+    assert commits[-1].encode() in body
+
+
+@pytest.mark.sshd
+def test_openssh_mode_refusals(sshd_world: SshdWorld, tmp_path: Path) -> None:
+    reader = sshd_world.client("read_only")
+    assert reader.git("ls-remote", reader.url("team/app.git")).returncode == 0
+    make_source_repository(tmp_path / "work", reader.env(), commits=1)
+    refused = reader.git(
+        "push", reader.url("team/app.git"), "HEAD:refs/heads/x", cwd=tmp_path / "work"
+    )
+    assert "this access key is read-only" in refused.stderr
+
+    other = sshd_world.client("other_repo")
+    not_granted = other.git("ls-remote", other.url("team/app.git"))
+    assert not_granted.returncode != 0
+    assert "repository team/app not found" in not_granted.stderr
+
+    unknown = sshd_world.client("unknown")
+    denied = unknown.git("ls-remote", unknown.url("team/app.git"))
+    assert denied.returncode != 0
+    assert "Permission denied (publickey)" in denied.stderr
+
+    account = sshd_world.client("account")
+    shell = account.ssh("bash", "RequestTTY=no")
+    assert shell.returncode == 1
+    assert "repolink: only git-upload-pack" in shell.stderr
+    assert "PTY allocation request failed" in account.ssh("bash", "RequestTTY=force").stderr

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: real peers (hosts, sshd, git clients), the CLI runner."""
