@@ -1,5 +1,7 @@
 """Fixtures every test directory shares: a fresh data directory per test.
 
+The fixtures with real peers (hosts, sshd, platforms) are in :mod:`support.fixtures`.
+
 - ``settings``: ``Settings`` on ``<tmp_path>/data``;
 - ``store``: that data directory's store, opened (migrated) and closed after the test;
 - ``vault``: its vault (the master key file is created on first use).
@@ -15,6 +17,8 @@ import pytest
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.vault import Vault, load_vault
+
+pytest_plugins = ["support.fixtures"]
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import struct
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -176,6 +177,34 @@ def load_vault(settings: Settings) -> Vault:
     if not path.exists():
         _create_key_file(path)
     return Vault(_parse_keys(_read_key_text(path).splitlines(), str(path)))
+
+
+class VaultLoader:
+    """The vault of one application, loaded on first use and then kept.
+
+    Loading reads (or creates) the master key file, so a command that never touches a private
+    key never does it. :meth:`reload` reads the keys again: after this or another process
+    added a master key version.
+    """
+
+    def __init__(self, settings: Settings, vault: Vault | None = None) -> None:
+        self._settings = settings
+        self._vault = vault
+        self._lock = threading.Lock()
+
+    def __call__(self) -> Vault:
+        vault = self._vault
+        if vault is None:
+            with self._lock:
+                if self._vault is None:
+                    self._vault = load_vault(self._settings)
+                vault = self._vault
+        return vault
+
+    def reload(self) -> Vault:
+        with self._lock:
+            self._vault = load_vault(self._settings)
+            return self._vault
 
 
 def rotate_master_key(settings: Settings) -> int:

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Table, inspect
 
-from repolink.store.models import host as models
 from repolink.store import Store
 from repolink.store.base import Base
+from repolink.store.models import host as models
 
 HOST_TABLES = {
     models.Workspace.__tablename__,

@@ -20,12 +20,22 @@ from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from repolink.app import Repolink
     from repolink.keys import PrivateKey
     from repolink.store import Store
 
 # No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+
+
+@contextmanager
+def open_app() -> Iterator[Repolink]:
+    """The application of one command, built from the environment, closed when it ends."""
+    from repolink.app import Repolink  # not at import: OpenSSH-mode commands start fast
+
+    with Repolink(load_settings()) as application:
+        yield application
 
 
 @contextmanager

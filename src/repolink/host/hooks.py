@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.hooks import HostHook, HostHookDelivery, new_hook_uuid
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault, VaultLoader
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,18 @@ def secret_record_id(hook_uuid: str) -> str:
 class HookService:
     """Adding, listing and removing a repository's webhooks; listing their deliveries."""
 
-    def __init__(self, settings: Settings, store: Store, host: HostService) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        host: HostService,
+        *,
+        vault: Callable[[], Vault] | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._host = host
+        self._vault = vault or VaultLoader(settings)
 
     def add_hook(
         self,
@@ -99,8 +107,7 @@ class HookService:
         hook_uuid = new_hook_uuid()
         encrypted = None
         if secret_bytes is not None:
-            vault = load_vault(self._settings)
-            encrypted = vault.encrypt(secret_bytes, record_id=secret_record_id(hook_uuid))
+            encrypted = self._vault().encrypt(secret_bytes, record_id=secret_record_id(hook_uuid))
         row = HostHook(
             uuid=hook_uuid,
             repository_id=repo.id,

@@ -1,0 +1,109 @@
+"""The application object: the one composition root every adapter builds from.
+
+``Repolink(settings)`` owns what every part of repolink shares — the settings, the store (opened
+on first use), the vault (loaded on first use, once), the clock — and hands out the services.
+The CLI builds one per command, ``serve`` one per process, a test one per case; nothing is built
+at import time. Adapters take their services from here and never construct one themselves, so a
+service is wired the same way wherever it is called from.
+
+See docs/architecture.md for the layers: this module sits above the services and below the
+adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from repolink.settings import Settings, load_settings
+from repolink.store.types import utcnow
+from repolink.vault import Vault, VaultLoader
+
+if TYPE_CHECKING:
+    from repolink.host.hooks import HookService
+    from repolink.host.service import HostService
+    from repolink.store import Store
+
+Clock = Callable[[], datetime]
+
+
+class Repolink:
+    """One repolink application: settings, store, vault and clock, and the services on them.
+
+    Use it as a context manager, or call :meth:`close`; closing disposes of the store's
+    connections if the store was opened.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        vault: Vault | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.vault = VaultLoader(settings, vault)
+        self._store = store
+        self._owns_store = store is None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> Repolink:
+        """The application the ``REPOLINK_`` environment describes."""
+        return cls(load_settings())
+
+    # -- what every service shares ---------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The database, opened (and migrated) the first time it is asked for."""
+        store = self._store
+        if store is None:
+            # Imported here: commands that never touch the database (sshd's authorized-keys
+            # look-up aside, `keys inspect`) should not pay for SQLAlchemy.
+            from repolink.store import Store
+
+            with self._lock:
+                if self._store is None:
+                    self._store = Store.open(self.settings)
+                store = self._store
+        return store
+
+    # -- the built-in host -----------------------------------------------------------------
+
+    @cached_property
+    def host(self) -> HostService:
+        from repolink.host.service import HostService
+
+        return HostService(self.settings, self.store)
+
+    @cached_property
+    def hooks(self) -> HookService:
+        from repolink.host.hooks import HookService
+
+        return HookService(self.settings, self.store, self.host, vault=self.vault)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None and self._owns_store:
+            store.close()
+
+    def __enter__(self) -> Repolink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,91 @@
+"""Fixtures with real peers, shared by every test directory (registered in tests/conftest.py).
+
+- ``make_key``: key pairs made by ``ssh-keygen`` at test time.
+- ``host_settings`` / ``host_store`` / ``host_service``: the built-in host on a fresh data
+  directory per test.
+- ``embedded_host``: the embedded SSH server, one per test module.
+- ``hosted`` (one per module): the embedded SSH host on 127.0.0.1 with ``team/app`` and
+  ``team/other`` populated by real pushes — the platform's peer.
+- ``platform``: a fresh platform data directory that trusts that host's keys.
+- ``private_tmp``: the system temp directory (key files, short control sockets), redirected
+  to a fresh one under /tmp that the test can inspect.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from repolink.host.service import HostService
+from repolink.settings import Settings
+from repolink.store import Store
+from support.hostkit import (
+    EmbeddedHost,
+    KeyPair,
+    LoopThread,
+    generate_key_pair,
+    start_embedded_host,
+)
+from support.platformkit import HostedRepos, Platform, populate
+
+
+@pytest.fixture
+def make_key(tmp_path: Path) -> Callable[[str], KeyPair]:
+    return lambda name: generate_key_pair(tmp_path / "keys", name)
+
+
+@pytest.fixture
+def host_settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture
+def host_store(host_settings: Settings) -> Iterator[Store]:
+    with Store.open(host_settings) as store:
+        yield store
+
+
+@pytest.fixture
+def host_service(host_settings: Settings, host_store: Store) -> HostService:
+    return HostService(host_settings, host_store)
+
+
+@pytest.fixture(scope="module")
+def embedded_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedHost]:
+    loop = LoopThread()
+    host, stop = start_embedded_host(tmp_path_factory.mktemp("embedded-host"), loop)
+    try:
+        yield host
+    finally:
+        stop()
+        loop.stop()
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedRepos]:
+    loop = LoopThread()
+    host, stop = start_embedded_host(tmp_path_factory.mktemp("host"), loop)
+    try:
+        yield populate(host)
+    finally:
+        stop()
+        loop.stop()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, hosted: HostedRepos) -> Iterator[Platform]:
+    settings = Settings(data_dir=tmp_path / "platform", git_timeout=120, ssh_connect_timeout=10)
+    with Store.open(settings) as store:
+        kit = Platform(settings, store, hosted.host)
+        kit.trust_host()
+        yield kit
+
+
+@pytest.fixture
+def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="rl-platform-", dir="/tmp") as directory:
+        monkeypatch.setattr(tempfile, "tempdir", directory)
+        yield Path(directory)
