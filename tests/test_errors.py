@@ -3,6 +3,8 @@ from __future__ import annotations
 import pytest
 
 from repolink import errors
+from repolink.cli.errors import exit_code_of
+from repolink.http.errors import http_status_of
 
 
 def test_one_line_joins_code_message_and_hint_on_a_single_line() -> None:
@@ -31,6 +33,12 @@ def test_as_dict_is_what_the_api_puts_in_its_error_body() -> None:
         (errors.Unauthorized, 401, 1),
         (errors.PermissionDenied, 403, 1),
         (errors.GitError, 502, 1),
+        (errors.FetchError, 502, 1),
+        (errors.HostAPIError, 502, 1),
+        (errors.VaultError, 500, 1),
+        (errors.StoreError, 500, 1),
+        (errors.HostKeyError, 500, 1),
+        (errors.RepolinkError, 500, 1),
     ],
 )
 def test_every_branch_has_its_http_status_and_exit_code(
@@ -38,8 +46,58 @@ def test_every_branch_has_its_http_status_and_exit_code(
 ) -> None:
     exc = cls("some_code", "message")
     assert isinstance(exc, errors.RepolinkError)
-    assert exc.http_status == status
-    assert exc.exit_code == exit_code
+    assert http_status_of(exc) == status
+    assert exit_code_of(exc) == exit_code
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "exit_code"),
+    [
+        (errors.DuplicateKey("access_key_duplicate", "m"), 400, 2),  # Bitbucket's status
+        (errors.InvalidURL("url_https", "m", "h"), 400, 2),
+        (errors.InvalidPrivateKey("key_truncated", "m", "h"), 400, 2),
+        (errors.SubmoduleURLError("url_file", "m", "h"), 400, 2),
+        (errors.SubmoduleFetchError("auth_failed", "m"), 502, 1),
+    ],
+)
+def test_the_leaves_map_through_their_nearest_branch(
+    exc: errors.RepolinkError, status: int, exit_code: int
+) -> None:
+    assert (http_status_of(exc), exit_code_of(exc)) == (status, exit_code)
+
+
+def test_reason_is_a_declared_field_with_the_precise_code() -> None:
+    assert errors.ValidationError("bad_slug", "m").reason is None
+    refused = errors.InvalidURL("url_https", "an https URL", "use the SSH URL")
+    assert (refused.code, refused.reason) == ("invalid_url", "url_https")
+
+
+def test_every_error_class_lives_in_the_errors_module() -> None:
+    def subclasses(cls: type[errors.RepolinkError]) -> list[type[errors.RepolinkError]]:
+        found = []
+        for sub in cls.__subclasses__():
+            found += [sub, *subclasses(sub)]
+        return found
+
+    _import_every_module()
+    outside = [
+        f"{cls.__module__}.{cls.__qualname__}"
+        for cls in subclasses(errors.RepolinkError)
+        if cls.__module__ != "repolink.errors" and cls.__module__.startswith("repolink")
+    ]
+    assert outside == []
+
+
+def _import_every_module() -> None:
+    import importlib
+    import pkgutil
+
+    import repolink
+
+    for info in pkgutil.walk_packages(repolink.__path__, "repolink."):
+        # __main__ runs the CLI when imported; migrations are scripts Alembic loads.
+        if ".migrations" not in info.name and not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
 
 
 def test_repr_names_the_code_not_the_hint() -> None:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from repolink.errors import ValidationError
 from repolink.settings import Settings, load_settings
@@ -52,3 +54,30 @@ def test_the_scout_threshold_is_a_setting_and_zero_turns_it_off(
     monkeypatch.setenv("REPOLINK_SCOUT_MIN_OBJECTS", "-1")
     with pytest.raises(ValidationError, match="REPOLINK_SCOUT_MIN_OBJECTS"):
         load_settings()
+
+
+def test_to_env_rebuilds_the_same_settings_in_a_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'other.db'}",
+        secret_key=SecretStr("c2VjcmV0"),
+        git_timeout=42.5,
+        scout_min_objects=0,
+    )
+    environment = original.to_env()
+    assert environment["REPOLINK_DATA_DIR"] == str((tmp_path / "data").resolve())
+    for name in list(os.environ):
+        if name.startswith("REPOLINK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path.parent)  # a child may start anywhere
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    rebuilt = load_settings()
+    assert rebuilt.resolved_data_dir == original.resolved_data_dir
+    assert rebuilt.resolved_database_url == original.resolved_database_url
+    assert rebuilt.secret_key is not None
+    assert rebuilt.secret_key.get_secret_value() == "c2VjcmV0"
+    assert (rebuilt.git_timeout, rebuilt.scout_min_objects) == (42.5, 0)
+    assert rebuilt.resolved_secret_key_file == original.resolved_secret_key_file

@@ -1,11 +1,17 @@
-"""Every error repolink raises on purpose.
+"""Every error repolink raises on purpose, in one tree.
 
 One root, :class:`RepolinkError`. Each instance carries a stable machine-readable ``code``
 (``key_is_public``, ``url_https``, ``access_key_duplicate`` …), a one-line ``message`` saying
-what is wrong and a ``hint`` saying how to fix it. The adapters map the branches below to
-their own vocabulary in exactly one place each: the CLI exits with status 2 for
-:class:`InvalidInput` and 1 for the rest; the HTTP API answers with the ``http_status`` of the
-class and a JSON body ``{"error": {"code", "message", "hint"}}``.
+what is wrong, a ``hint`` saying how to fix it, and — where a broad code stands for several
+precise ones — the precise ``reason`` (``invalid_url`` with reason ``url_https``). Hints are
+adapter-neutral: they name what to change, never a CLI flag or an HTTP field. An adapter may say
+it in its own words from the error's ``context`` (the names it is about: ``project``, ``sha`` …):
+the CLI's :data:`repolink.cli.errors.CLI_HINTS` names the command to run.
+
+The classes say *what kind* of failure it is; what each adapter answers is decided by that
+adapter, in one table each: the CLI's exit status (:data:`repolink.cli.errors.EXIT_CODES`, 2 for
+bad input, 1 for an operation tried and failed) and the HTTP status
+(:data:`repolink.http.errors.HTTP_STATUSES`).
 
 Error texts never contain the input that caused them when that input may be key material:
 messages are written from facts about the input (its kind, its length, the line number),
@@ -14,35 +20,56 @@ never from a copy of it.
 Tree::
 
     RepolinkError
-    ├── InvalidInput                 (exit 2, HTTP 400) the caller gave us something unusable
+    ├── InvalidInput                 the caller gave us something unusable
     │   ├── KeyFormatError           a private or public key that cannot be used
+    │   │   └── InvalidPrivateKey    ``invalid_private_key``: a deploy key refused (reason: why)
     │   ├── URLError                 an SSH remote URL we refuse
+    │   │   ├── InvalidURL           ``invalid_url``: a connection's URL refused (reason: why)
+    │   │   └── SubmoduleURLError    ``submodule_url_refused`` (reason: why)
     │   └── ValidationError          any other bad argument (a name, a slug, a fingerprint …)
-    ├── NotFound                     (HTTP 404) no such thing, or not visible to the caller
-    ├── Conflict                     (HTTP 409) the thing exists already / clashes with another
-    ├── Unauthorized                 (HTTP 401) no or wrong credentials
-    ├── PermissionDenied             (HTTP 403) known caller, not allowed to do this
-    ├── VaultError                   (HTTP 500) the master key is missing, wrong or unusable
-    ├── StoreError                   (HTTP 500) the database cannot be opened or migrated
-    └── GitError                     (HTTP 502) a git or ssh process failed; ``code`` names why
+    ├── NotFound                     no such thing, or not visible to the caller
+    ├── Conflict                     the thing exists already / clashes with another
+    │   └── DuplicateKey             the same public key twice on one repository or workspace
+    ├── Unauthorized                 no or wrong credentials
+    ├── PermissionDenied             known caller, not allowed to do this
+    ├── VaultError                   the master key is missing, wrong or unusable
+    ├── StoreError                   the database cannot be opened or migrated
+    ├── HostKeyError                 the built-in host's own server keys cannot be used
+    ├── HostAPIError                 a Git host's API cannot be reached or refused a request
+    └── GitError                     a git or ssh process failed; ``code`` names why
+        └── FetchError               a fetch failed; ``code`` is the diagnosis
+            └── SubmoduleFetchError  fetching a submodule failed
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
 
 
 class RepolinkError(Exception):
     """Root of every error repolink raises on purpose."""
 
-    http_status: ClassVar[int] = 500
-    exit_code: ClassVar[int] = 1
+    code: str
+    message: str
+    hint: str
+    reason: str | None
+    context: Mapping[str, str]
 
-    def __init__(self, code: str, message: str, hint: str = "") -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        reason: str | None = None,
+        context: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.hint = hint
+        self.reason = reason
+        self.context = dict(context or {})
 
     def __str__(self) -> str:
         return self.message
@@ -50,11 +77,12 @@ class RepolinkError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
 
-    def one_line(self) -> str:
-        """``code: message — hint`` on one line, as the CLI prints it."""
+    def one_line(self, hint: str | None = None) -> str:
+        """``code: message — hint`` on one line; ``hint`` replaces the error's own."""
         text = f"{self.code}: {self.message}"
-        if self.hint:
-            text += f" — {self.hint}"
+        shown = self.hint if hint is None else hint
+        if shown:
+            text += f" — {shown}"
         return " ".join(text.split())
 
     def as_dict(self) -> dict[str, str]:
@@ -62,16 +90,38 @@ class RepolinkError(Exception):
 
 
 class InvalidInput(RepolinkError):
-    http_status = 400
-    exit_code = 2
+    """The caller gave us something unusable."""
 
 
 class KeyFormatError(InvalidInput):
     """A private or public key that cannot be parsed or is not acceptable."""
 
 
+class InvalidPrivateKey(KeyFormatError):
+    """``invalid_private_key``: the deploy key cannot be used; ``reason`` is the precise key
+    code (``key_truncated``, ``key_is_public``, ``key_wrong_passphrase`` …)."""
+
+    def __init__(self, reason: str, message: str, hint: str) -> None:
+        super().__init__("invalid_private_key", message, hint, reason=reason)
+
+
 class URLError(InvalidInput):
     """An SSH remote URL that repolink refuses to hand to git."""
+
+
+class InvalidURL(URLError):
+    """``invalid_url``: the connection's URL is refused; ``reason`` is the precise URL code."""
+
+    def __init__(self, reason: str, message: str, hint: str) -> None:
+        super().__init__("invalid_url", message, hint, reason=reason)
+
+
+class SubmoduleURLError(URLError):
+    """``submodule_url_refused``: a submodule URL repolink will not hand to git; ``reason``
+    is the precise :mod:`repolink.urls` code (``url_file``, ``url_transport`` …)."""
+
+    def __init__(self, reason: str, message: str, hint: str) -> None:
+        super().__init__("submodule_url_refused", message, hint, reason=reason)
 
 
 class ValidationError(InvalidInput):
@@ -79,30 +129,48 @@ class ValidationError(InvalidInput):
 
 
 class NotFound(RepolinkError):
-    http_status = 404
-    exit_code = 2
+    """No such thing, or not visible to the caller."""
 
 
 class Conflict(RepolinkError):
-    http_status = 409
-    exit_code = 2
+    """The thing exists already, or clashes with another."""
+
+
+class DuplicateKey(Conflict):
+    """The same public key added twice to one repository or workspace."""
 
 
 class Unauthorized(RepolinkError):
-    http_status = 401
+    """No credentials, or wrong ones."""
 
 
 class PermissionDenied(RepolinkError):
-    http_status = 403
+    """A known caller that may not do this."""
 
 
 class VaultError(RepolinkError):
-    http_status = 500
+    """The master key is missing, wrong or unusable."""
 
 
 class StoreError(RepolinkError):
-    http_status = 500
+    """The database cannot be opened or migrated."""
+
+
+class HostKeyError(RepolinkError):
+    """The built-in host's own server keys cannot be read or made."""
+
+
+class HostAPIError(RepolinkError):
+    """A Git host's API could not be reached, or refused the request for another reason."""
 
 
 class GitError(RepolinkError):
-    http_status = 502
+    """A git or ssh process failed; ``code`` names why."""
+
+
+class FetchError(GitError):
+    """A fetch failed; ``code`` is one of :data:`repolink.git.diagnosis.FETCH_ERROR_CODES`."""
+
+
+class SubmoduleFetchError(FetchError):
+    """Fetching a submodule failed; ``code`` is the diagnosis (``auth_failed`` …)."""

@@ -14,7 +14,8 @@ from repolink.errors import ValidationError
 class Settings(BaseSettings):
     """Where repolink keeps its data and how it reaches its secrets.
 
-    Nothing reads the environment except this class; every component receives an instance.
+    Nothing reads the environment except this class; every component receives an instance, and
+    a child repolink process gets its environment from :meth:`to_env`.
     """
 
     model_config = SettingsConfigDict(env_prefix="REPOLINK_", extra="ignore")
@@ -55,6 +56,28 @@ class Settings(BaseSettings):
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+
+    def to_env(self) -> dict[str, str]:
+        """The ``REPOLINK_`` variables from which a child repolink process builds these same
+        settings — its data directory and database even when these were built in code.
+
+        Paths are absolute (the child may start elsewhere). The master key, when it is
+        configured in the environment, goes with them: a child's environment, never its
+        argument list, is where a secret may travel.
+        """
+        environment: dict[str, str] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name == "data_dir":
+                value = self.resolved_data_dir
+            elif name == "secret_key_file":
+                value = self.resolved_secret_key_file
+            elif isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            environment[f"REPOLINK_{name.upper()}"] = str(value)
+        return environment
 
     @property
     def resolved_data_dir(self) -> Path:

@@ -46,6 +46,8 @@ def test_projects_are_created_listed_and_deleted(cli: CLI) -> None:
     assert again.returncode == 2
     assert again.stderr.strip().splitlines() == [again.stderr.strip()]  # one line, no traceback
     assert again.stderr.startswith("error: project_exists:")
+    # The service's hint is adapter-neutral; the CLI names its own option.
+    assert again.stderr.rstrip().endswith("— choose another name or give another --slug")
 
     listed = cli.json("project", "list")
     assert [(p["slug"], p["name"], p["connected"]) for p in listed] == [

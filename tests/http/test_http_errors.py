@@ -22,6 +22,7 @@ from repolink.errors import (
 from repolink.http.errors import (
     MAX_LISTED_PROBLEMS,
     describe_validation_problems,
+    http_status_of,
     install_error_handlers,
 )
 
@@ -93,7 +94,7 @@ def assert_error_shape(payload: object, code: str) -> dict[str, str]:
 def test_repolink_errors_answer_with_their_status_and_code(client: TestClient, name: str) -> None:
     expected = ERRORS[name]
     response = client.get(f"/raise/{name}")
-    assert response.status_code == expected.http_status
+    assert response.status_code == http_status_of(expected)
     error = assert_error_shape(response.json(), expected.code)
     assert error == expected.as_dict()
 

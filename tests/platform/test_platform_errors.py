@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from repolink.errors import GitError, InvalidInput, RepolinkError
+from repolink.errors import FetchError, GitError, InvalidInput, RepolinkError
 from repolink.git import runner
-from repolink.git.diagnosis import FETCH_ERROR_CODES, FetchError, diagnose
+from repolink.git.diagnosis import FETCH_ERROR_CODES, diagnose
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info, import_private_key

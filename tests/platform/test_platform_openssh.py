@@ -29,8 +29,7 @@ import pytest
 from sqlalchemy import select
 
 from repolink import knownhosts
-from repolink.errors import RepolinkError
-from repolink.git.diagnosis import FetchError
+from repolink.errors import FetchError, RepolinkError
 from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key

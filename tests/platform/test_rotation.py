@@ -13,8 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, ForeignKey, String, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from repolink.errors import Conflict, NotFound, ValidationError
-from repolink.git.diagnosis import FetchError
+from repolink.errors import Conflict, FetchError, NotFound, ValidationError
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.additional_keys import add_additional_key

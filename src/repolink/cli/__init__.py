@@ -14,6 +14,7 @@ import sys
 import typer
 
 from repolink.cli._common import err_console
+from repolink.cli.errors import cli_hint, exit_code_of
 from repolink.errors import RepolinkError
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
         result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
-        err_console.print(f"error: {exc.one_line()}", markup=False)
-        sys.exit(exc.exit_code)
+        err_console.print(f"error: {exc.one_line(cli_hint(exc))}", markup=False)
+        sys.exit(exit_code_of(exc))
     except typer.Abort:
         err_console.print("aborted", markup=False)
         sys.exit(130)

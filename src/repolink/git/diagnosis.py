@@ -25,7 +25,14 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from repolink.errors import GitError, KeyFormatError, RepolinkError, URLError
+from repolink.errors import (
+    FetchError,
+    InvalidPrivateKey,
+    InvalidURL,
+    KeyFormatError,
+    RepolinkError,
+    URLError,
+)
 from repolink.git import runner
 from repolink.keys import PublicKey
 from repolink.knownhosts import TrustedHostKey, diagnose_ssh_stderr, display_name
@@ -82,27 +89,6 @@ _BOILERPLATE = (
     "Please make sure you have the correct access rights",
     "and the repository exists.",
 )
-
-
-class FetchError(GitError):
-    """A fetch failed; ``code`` is one of :data:`FETCH_ERROR_CODES`."""
-
-
-class InvalidURL(URLError):
-    """``invalid_url``: the connection's URL is refused; ``reason`` is the precise URL code."""
-
-    def __init__(self, reason: str, message: str, hint: str) -> None:
-        super().__init__("invalid_url", message, hint)
-        self.reason = reason
-
-
-class InvalidPrivateKey(KeyFormatError):
-    """``invalid_private_key``: the deploy key cannot be used; ``reason`` is the precise key
-    code (``key_truncated``, ``key_is_public``, ``key_wrong_passphrase`` …)."""
-
-    def __init__(self, reason: str, message: str, hint: str) -> None:
-        super().__init__("invalid_private_key", message, hint)
-        self.reason = reason
 
 
 def invalid_url(error: URLError) -> InvalidURL:

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repolink import knownhosts
-from repolink.errors import GitError, RepolinkError
+from repolink.errors import FetchError, GitError, RepolinkError
 from repolink.git import runner
-from repolink.git.diagnosis import FetchError, diagnose
+from repolink.git.diagnosis import diagnose
 from repolink.git.mirrors import LISTED_REF_PREFIXES
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, PublicKey

@@ -15,9 +15,8 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from repolink.errors import Conflict, DuplicateKey, NotFound, PermissionDenied, ValidationError
 from repolink.host.commands import Verb
-from repolink.host.errors import DuplicateKey
 from repolink.host.info import (
     AccessKeyInfo,
     AccountKeyInfo,

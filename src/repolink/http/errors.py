@@ -4,11 +4,12 @@ Every error body has one shape, Bitbucket's error envelope with our stable code 
 
     {"type": "error", "error": {"code": "...", "message": "...", "hint": "..."}}
 
-A :class:`RepolinkError` answers with its class's ``http_status`` and its own code, message and
-hint. Request validation failures answer 400 ``invalid_request`` naming the fields at fault
-but never their values (a value may be a private key). Unknown routes and methods answer in the
-same shape. Anything unexpected answers 500 ``internal_error`` with no detail at all; the
-exception goes to the log, never to the client.
+A :class:`RepolinkError` answers with the status :data:`HTTP_STATUSES` gives its class (the
+nearest one listed) and its own code, message and hint. Request validation failures answer
+400 ``invalid_request`` naming the fields at fault but never their values (a value may be a
+private key). Unknown routes and methods answer in the same shape. Anything unexpected answers
+500 ``internal_error`` with no detail at all; the exception goes to the log, never to the
+client.
 """
 
 from __future__ import annotations
@@ -22,12 +23,37 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repolink.errors import RepolinkError
+from repolink.errors import (
+    Conflict,
+    DuplicateKey,
+    GitError,
+    HostAPIError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RepolinkError,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
 # How many validation problems one 400 answer names; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 5
+
+# The one table from the error tree to HTTP statuses; the most specific class listed wins.
+HTTP_STATUSES: dict[type[RepolinkError], int] = {
+    InvalidInput: 400,
+    NotFound: 404,
+    # A conflict by nature, but Bitbucket Cloud answers 400 for a duplicate deploy key, and
+    # clients written against it check for 400.
+    DuplicateKey: 400,
+    Conflict: 409,
+    Unauthorized: 401,
+    PermissionDenied: 403,
+    HostAPIError: 502,
+    GitError: 502,
+    RepolinkError: 500,
+}
 
 # Statuses Starlette raises by itself (routing, method matching), with our code for each.
 _HTTP_CODES: dict[int, tuple[str, str, str]] = {
@@ -52,6 +78,14 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
         "send a smaller body",
     ),
 }
+
+
+def http_status_of(error: RepolinkError) -> int:
+    """The HTTP status for ``error``: that of the nearest class in :data:`HTTP_STATUSES`."""
+    for cls in type(error).__mro__:
+        if cls in HTTP_STATUSES:
+            return HTTP_STATUSES[cls]
+    return 500
 
 
 def error_body(code: str, message: str, hint: str = "") -> dict[str, Any]:
@@ -82,11 +116,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _repolink_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RepolinkError)
-    if exc.http_status >= 500:
+    status = http_status_of(exc)
+    if status >= 500:
         log.error("%s %s failed: %s", request.method, request.url.path, exc.one_line())
     # RFC 6750: a 401 names the scheme it wants; it says nothing about what was wrong.
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    return error_response(exc.http_status, exc.code, exc.message, exc.hint, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return error_response(status, exc.code, exc.message, exc.hint, headers=headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -58,11 +58,13 @@ from repolink.errors import (
     KeyFormatError,
     NotFound,
     RepolinkError,
+    SubmoduleFetchError,
+    SubmoduleURLError,
     URLError,
     ValidationError,
 )
 from repolink.git import mirrors, runner
-from repolink.git.diagnosis import FetchError, invalid_private_key
+from repolink.git.diagnosis import invalid_private_key
 from repolink.git.remote import open_remote
 from repolink.keys import PrivateKey
 from repolink.knownhosts import TrustedHostKey
@@ -134,19 +136,6 @@ class CheckoutResult:
             "submodules": [submodule.as_dict() for submodule in self.submodules],
             "duration": round(self.duration, 3),
         }
-
-
-class SubmoduleURLError(URLError):
-    """``submodule_url_refused``: a submodule URL repolink will not hand to git; ``reason``
-    is the precise :mod:`repolink.urls` code (``url_file``, ``url_transport`` …)."""
-
-    def __init__(self, reason: str, message: str, hint: str) -> None:
-        super().__init__("submodule_url_refused", message, hint)
-        self.reason = reason
-
-
-class SubmoduleFetchError(FetchError):
-    """Fetching a submodule failed; ``code`` is the diagnosis (``auth_failed`` …)."""
 
 
 def checkout_commit(

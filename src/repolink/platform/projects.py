@@ -148,7 +148,8 @@ def _slug_taken(slug: str) -> Conflict:
     return Conflict(
         "project_exists",
         f"a project with the slug {slug!r} exists already",
-        "choose another name or give another --slug",
+        "choose another name, or give the project another slug",
+        context={"slug": slug},
     )
 
 

@@ -14,19 +14,13 @@ from urllib.parse import quote
 
 import httpx
 
-from repolink.errors import NotFound, RepolinkError, Unauthorized, ValidationError
+from repolink.errors import HostAPIError, NotFound, Unauthorized, ValidationError
 from repolink.platform.connections import parse_connection_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 30.0
 BUILT_IN_HOST_API = "/host/api/2.0"
-
-
-class HostAPIError(RepolinkError):
-    """The host API could not be reached or refused the request for another reason."""
-
-    http_status = 502
 
 
 def register_access_key(

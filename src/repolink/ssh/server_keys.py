@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from repolink.errors import KeyFormatError, RepolinkError
+from repolink.errors import HostKeyError, KeyFormatError
 from repolink.keys import generate_key, parse_private_key
 from repolink.keys.fingerprints import fingerprint_sha256
 from repolink.settings import Settings
@@ -25,10 +25,6 @@ HOST_KEY_FILES: dict[str, tuple[str, int | None]] = {
     "ssh_host_ed25519_key": ("ed25519", None),
     "ssh_host_rsa_key": ("rsa", 3072),
 }
-
-
-class HostKeyError(RepolinkError):
-    http_status = 500
 
 
 @dataclass(frozen=True)
