@@ -89,6 +89,10 @@ class Repolink:
 
         return HookService(self.settings, self.store, self.host, vault=self.vault)
 
+    # -- the platform: projects, connections, fetches, commits, checkout ---------------------
+
+    # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
+
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
