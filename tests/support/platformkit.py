@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repolink import knownhosts
+from repolink.app import Repolink
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connect import ConnectOutcome, connect_repository
@@ -127,6 +129,11 @@ class Platform:
     settings: Settings
     store: Store
     host: EmbeddedHost
+
+    @functools.cached_property
+    def app(self) -> Repolink:
+        """The application on this data directory and store, as the CLI or a server builds it."""
+        return Repolink(self.settings, store=self.store)
 
     def trust_host(self, port: int | None = None) -> None:
         with self.store.session() as session:
