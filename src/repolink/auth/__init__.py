@@ -1,0 +1,1 @@
+"""Credentials of the HTTP APIs: hashed API tokens (core layer)."""
