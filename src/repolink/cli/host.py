@@ -251,7 +251,9 @@ def _delivery_worker(settings: Settings, store: Store, ssh_url_base: str) -> Any
         from repolink.host.webhooks import DeliveryWorker
     except ImportError:
         return None
-    return DeliveryWorker(settings, store, ssh_url_base=ssh_url_base)
+    from repolink.vault import VaultLoader
+
+    return DeliveryWorker(store, VaultLoader(settings), ssh_url_base=ssh_url_base)
 
 
 def _http_server(
