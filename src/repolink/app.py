@@ -26,6 +26,7 @@ from repolink.vault import Vault, VaultLoader
 if TYPE_CHECKING:
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
+    from repolink.host.webhooks import DeliveryWorker
     from repolink.store import Store
 
 Clock = Callable[[], datetime]
@@ -92,6 +93,16 @@ class Repolink:
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def delivery_worker(self, *, ssh_url_base: str | None = None) -> DeliveryWorker:
+        """A worker sending the host's webhook deliveries; ``ssh_url_base`` (the SSH server's
+        ``ssh://git@host:port``) puts clone links into the payloads of the pushes it enqueues."""
+        # Imported here: it needs httpx, which the OpenSSH-mode commands never load.
+        from repolink.host.webhooks import DeliveryWorker
+
+        return DeliveryWorker(self.store, self.vault, ssh_url_base=ssh_url_base)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ from repolink.host.webhooks import (
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.hooks import HostHook, HostHookDelivery
+from repolink.vault import VaultLoader
 
 OLD = "1" * 40
 NEW = "2" * 40
@@ -151,7 +152,7 @@ class Host:
 
     def worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("policy", FAST)
-        return DeliveryWorker(self.settings, self.store, **options)
+        return DeliveryWorker(self.store, VaultLoader(self.settings), **options)
 
 
 def make_settings(tmp_path: Path) -> Settings:

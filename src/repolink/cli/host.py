@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import ipaddress
 import logging
 import os
-import signal
-import socket
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,12 +24,13 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
-from repolink.cli._common import console, err_console, print_json
+from repolink import server
+from repolink.cli._common import console, err_console, open_app, print_json
 from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
 from repolink.host.service import HostService
-from repolink.settings import Settings, load_settings
+from repolink.settings import load_settings
 from repolink.ssh.shell import (
     DEFAULT_GIT_USER,
     authorized_keys_line,
@@ -44,15 +42,11 @@ from repolink.store import Store
 if TYPE_CHECKING:
     from typer._click import Command, Context
 
-    from repolink.host.events import RefUpdate
     from repolink.ssh.server import RunningSSHServer
 
 log = logging.getLogger(__name__)
 
 MAX_KEY_FILE_BYTES = 64 * 1024
-DEFAULT_SSH_LISTEN = "127.0.0.1:2222"
-DEFAULT_HTTP_LISTEN = "127.0.0.1:8081"
-HTTP_START_TIMEOUT = 30.0
 
 # Command groups of `repolink host` defined in repolink.cli.host_hooks (module attribute → name).
 _HOOK_GROUPS = {"hook_app": "hook", "token_app": "token"}
@@ -131,11 +125,11 @@ def _service() -> Iterator[HostService]:
 def serve(
     listen: Annotated[
         str, typer.Option(help="Address of the SSH server, HOST:PORT.")
-    ] = DEFAULT_SSH_LISTEN,
+    ] = server.DEFAULT_SSH_LISTEN,
     http: Annotated[
         str,
         typer.Option(help="Address of the HTTP API, HOST:PORT; 'off' to run SSH only."),
-    ] = DEFAULT_HTTP_LISTEN,
+    ] = server.DEFAULT_HTTP_LISTEN,
     ssh_url: Annotated[
         str | None,
         typer.Option(
@@ -146,183 +140,34 @@ def serve(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Serve git over SSH (and the host HTTP API) until SIGINT or SIGTERM."""
-    settings = load_settings()
-    ssh_host, ssh_port = _parse_address(listen, "--listen")
-    http_address = None if http.strip().lower() == "off" else _parse_address(http, "--http")
-    _configure_logging(log_level)
-    asyncio.run(_serve(settings, (ssh_host, ssh_port), http_address, ssh_url))
-
-
-async def _serve(
-    settings: Settings,
-    ssh_address: tuple[str, int],
-    http_address: tuple[str, int] | None,
-    ssh_url: str | None,
-) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    # asyncssh is imported only by the command that needs it: sshd runs authorized-keys and
-    # shell on every connection, and they should start fast.
-    from repolink.ssh.server import start_ssh_server
-
-    with Store.open(settings) as store:
-        service = HostService(settings, store)
-        # The clone URL in API answers and webhook payloads names the port really bound (the
-        # SSH server may have been asked for port 0), so the worker is made once the server
-        # listens. No push can be reported before: nothing is awaited between the server's
-        # start and the worker's creation, and a push is reported by this same event loop.
-        worker: Any = None
-
-        async def on_push(repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
-            if worker is not None:
-                await worker.on_push(repository, updates)
-
-        ssh: RunningSSHServer | None = None
-        http_task: asyncio.Task[None] | None = None
-        http_server: Any = None
-        try:
-            ssh = await start_ssh_server(
-                settings, service, host=ssh_address[0], port=ssh_address[1], on_push=on_push
-            )
-            ssh_url_base = ssh_url or _default_ssh_url(ssh_address[0], ssh.port)
-            worker = _delivery_worker(settings, store, ssh_url_base)
-            if worker is not None:
-                await worker.start()
-            _print_started(ssh, ssh_url_base)
-            if http_address is not None:
-                http_server = _http_server(settings, store, service, http_address, ssh_url_base)
-                if http_server is not None:
-                    http_task = asyncio.create_task(http_server.serve())
-                    bound = await _http_started(http_server, http_task, http_address)
-                    console.print(f"HTTP API on http://{_join(*bound)}/host/api/2.0")
-            await _wait_until(stop, http_task)
-        finally:
-            console.print("stopping")
-            if http_server is not None:
-                http_server.should_exit = True
-            if http_task is not None:
-                with contextlib.suppress(Exception, asyncio.CancelledError):
-                    await http_task
-            if ssh is not None:
-                await ssh.close()
-            if worker is not None:
-                await worker.stop()
-
-
-async def _wait_until(stop: asyncio.Event, http_task: asyncio.Task[None] | None) -> None:
-    """Until a signal arrives, or the HTTP server ends on its own (e.g. its port was taken)."""
-    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait())}
-    if http_task is not None:
-        waiters.add(http_task)
-    done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for waiter in pending:
-        if waiter is not http_task:
-            waiter.cancel()
-    if http_task is not None and http_task in done and not stop.is_set():
-        raise ValidationError(
-            "http_server_failed",
-            "the HTTP API server stopped (see the log above)",
-            "check that the --http address is free, or run with --http off",
-        )
-
-
-async def _http_started(
-    server: Any, task: asyncio.Task[None], address: tuple[str, int]
-) -> tuple[str, int]:
-    """Once uvicorn listens: the address it bound (the real port when asked for port 0)."""
-    deadline = asyncio.get_running_loop().time() + HTTP_START_TIMEOUT
-    while not server.started:
-        if task.done() or asyncio.get_running_loop().time() > deadline:
-            raise ValidationError(
-                "http_server_failed",
-                f"the HTTP API could not listen on {_join(*address)}",
-                "check that the --http address is free, or run with --http off",
-            )
-        await asyncio.sleep(0.02)
-    with contextlib.suppress(AttributeError, IndexError, OSError):
-        return address[0], int(server.servers[0].sockets[0].getsockname()[1])
-    return address
-
-
-def _delivery_worker(settings: Settings, store: Store, ssh_url_base: str) -> Any:
-    try:
-        from repolink.host.webhooks import DeliveryWorker
-    except ImportError:
-        return None
-    return DeliveryWorker(settings, store, ssh_url_base=ssh_url_base)
-
-
-def _http_server(
-    settings: Settings,
-    store: Store,
-    service: HostService,
-    address: tuple[str, int],
-    ssh_url_base: str,
-) -> Any:
-    try:
-        import uvicorn
-
-        from repolink.http.host_api import create_host_api
-    except ImportError:
-        err_console.print("the host HTTP API is not available; serving SSH only", markup=False)
-        return None
-
-    class Server(uvicorn.Server):
-        """uvicorn leaves SIGINT/SIGTERM to us: one handler stops SSH and HTTP together."""
-
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    api = create_host_api(settings, store, service, ssh_url_base=ssh_url_base)
-    config = uvicorn.Config(
-        api, host=address[0], port=address[1], log_config=None, access_log=False
+    http_address = None if http.strip().lower() == "off" else server.parse_address(http, "--http")
+    options = server.ServerOptions(
+        ssh_address=server.parse_address(listen, "--listen"),
+        http_address=http_address,
+        ssh_url=ssh_url,
     )
-    return Server(config)
+    server.configure_logging(log_level)
+    with open_app() as application:
+        asyncio.run(server.serve(application, options, reporter=_ServeReporter()))
 
 
-def _print_started(ssh: RunningSSHServer, ssh_url_base: str) -> None:
-    console.print(f"SSH server on {_join(ssh.host, ssh.port)}  (clone: {ssh_url_base}/WS/SLUG.git)")
-    for key in ssh.host_keys:
-        console.print(f"  host key {key.key_type} {key.fingerprint_sha256}")
+class _ServeReporter:
+    """What ``serve`` prints: the addresses it listens on, the host keys, and when it stops."""
 
+    def ssh_started(self, ssh: RunningSSHServer, ssh_url_base: str) -> None:
+        address = server.join_address(ssh.host, ssh.port)
+        console.print(f"SSH server on {address}  (clone: {ssh_url_base}/WS/SLUG.git)")
+        for key in ssh.host_keys:
+            console.print(f"  host key {key.key_type} {key.fingerprint_sha256}")
 
-def _configure_logging(level: str) -> None:
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ValidationError(
-            "log_level_invalid", "unknown log level", "use debug, info, warning or error"
-        )
-    # The server command is the application: it, and only it, decides where logs go.
-    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if numeric > logging.DEBUG:
-        logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    def http_started(self, url: str) -> None:
+        console.print(f"HTTP API on {url}")
 
+    def notice(self, text: str) -> None:
+        err_console.print(text, markup=False)
 
-def _parse_address(text: str, option: str) -> tuple[str, int]:
-    host, sep, port_text = text.strip().rpartition(":")
-    host = host.strip("[]")
-    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise ValidationError(
-            "listen_address_invalid",
-            f"{option} must be HOST:PORT",
-            f"for example {option} 127.0.0.1:2222 (port 0 picks a free port)",
-        )
-    return host, int(port_text)
-
-
-def _join(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _default_ssh_url(host: str, port: int) -> str:
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_unspecified:
-            host = socket.getfqdn()
-    address = f"[{host}]" if ":" in host else host
-    return f"ssh://git@{address}" + ("" if port == 22 else f":{port}")
+    def stopping(self) -> None:
+        console.print("stopping")
 
 
 # -- host keys ------------------------------------------------------------------------------

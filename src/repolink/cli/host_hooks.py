@@ -18,12 +18,11 @@ import typer
 from rich.table import Table
 
 from repolink.auth.tokens import TokenInfo, create_token, list_tokens, revoke_token
-from repolink.cli._common import console, err_console, print_json
+from repolink.cli._common import console, err_console, open_app, print_json
 from repolink.errors import InvalidInput, ValidationError
 from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo, HookService
 from repolink.host.naming import parse_full_name
 from repolink.host.service import HostService
-from repolink.host.webhooks import DeliveryWorker
 from repolink.settings import load_settings
 from repolink.store import Store
 
@@ -174,9 +173,8 @@ def hook_deliver() -> None:
 
     OpenSSH mode starts this, detached, after each push; it is safe to run beside a server.
     """
-    settings = load_settings()
-    with Store.open(settings) as store:
-        counts = asyncio.run(DeliveryWorker(settings, store).drain())
+    with open_app() as application:
+        counts = asyncio.run(application.delivery_worker().drain())
     console.print(f"delivered {counts.delivered}, failed {counts.failed}", markup=False)
 
 

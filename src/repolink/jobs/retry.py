@@ -1,0 +1,30 @@
+"""When a failed job is tried again: exponential backoff, for transient failures only.
+
+A permanent failure (the target was removed, a secret no longer decrypts) is never retried:
+trying again cannot help, and each attempt would repeat the same refusal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing job is tried, and how long to wait between attempts."""
+
+    max_attempts: int = 5
+    base_delay: float = 10.0
+    max_delay: float = 3600.0
+
+    def delay_after(self, attempt: int) -> timedelta:
+        """The wait after failed attempt number ``attempt`` (1, 2, …): base × 2^(attempt-1)."""
+        seconds = self.base_delay * (2 ** max(attempt - 1, 0))
+        return timedelta(seconds=min(seconds, self.max_delay))
+
+    def retry_at(self, attempt: int, now: datetime, *, transient: bool) -> datetime | None:
+        """When to try again after failed attempt ``attempt``; ``None``: give up for good."""
+        if not transient or attempt >= self.max_attempts:
+            return None
+        return now + self.delay_after(attempt)
