@@ -33,7 +33,6 @@ from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.service import HostService
 from repolink.host.webhooks import bitbucket_uuid, ssh_clone_url
 from repolink.http.errors import error_body, install_error_handlers
-from repolink.keys import parse_public_key
 from repolink.settings import Settings
 from repolink.store import Store
 
@@ -390,17 +389,9 @@ def _deploy_key_routes(route_class: type[APIRoute], service: HostService) -> API
     def update_deploy_key(
         workspace: Workspace, slug: Slug, key_id: KeyId, body: DeployKeyUpdate
     ) -> DeployKeyOut:
-        if body.key is not None:
-            current = service.get_access_key(workspace, slug, key_id)
-            if parse_public_key(body.key).key.sha256_fingerprint != current.fingerprint_sha256:
-                raise ValidationError(
-                    "deploy_key_immutable",
-                    "the key of a deploy key cannot be changed",
-                    "add the new key as another deploy key, then delete this one",
-                )
         writable = None if body.read_only is None else not body.read_only
         key = service.update_access_key(
-            workspace, slug, key_id, label=body.label, writable=writable
+            workspace, slug, key_id, label=body.label, writable=writable, key=body.key
         )
         return deploy_key_out(key)
 
