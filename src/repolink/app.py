@@ -24,6 +24,7 @@ from repolink.store.types import utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
+    from repolink.host.git_commands import GitCommands
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
     from repolink.host.webhooks import DeliveryWorker
@@ -89,6 +90,14 @@ class Repolink:
         from repolink.host.hooks import HookService
 
         return HookService(self.settings, self.store, self.host, vault=self.vault)
+
+    @cached_property
+    def git_commands(self) -> GitCommands:
+        """One git command over SSH, the same for the embedded server and OpenSSH mode."""
+        from repolink.host.git_commands import GitCommands
+        from repolink.host.repo_storage import RepositoryStorage
+
+        return GitCommands(self.host, RepositoryStorage(self.settings))
 
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 

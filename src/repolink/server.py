@@ -140,8 +140,7 @@ class Server:
         # can be reported before: nothing is awaited between the server's start and the
         # worker's creation, and a push is reported by this same event loop.
         self._ssh = await start_ssh_server(
-            app.settings,
-            app.host,
+            app,
             host=options.ssh_address[0],
             port=options.ssh_address[1],
             on_push=self._on_push,
@@ -240,9 +239,7 @@ def _http_server(
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    api = create_host_api(
-        app.settings, app.store, app.host, hooks=app.hooks, ssh_url_base=ssh_url_base
-    )
+    api = create_host_api(app, ssh_url_base=ssh_url_base)
     config = uvicorn.Config(
         api, host=address[0], port=address[1], log_config=None, access_log=False
     )

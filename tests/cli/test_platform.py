@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from repolink.app import Repolink
 from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
@@ -190,7 +191,7 @@ def test_commits_pages_search_hide_unhide_and_refs(cli: CLI, hosted: HostedRepos
 def host_api(hosted: HostedRepos) -> Iterator[str]:
     """The built-in host's HTTP API on a real uvicorn server, sharing the host's store."""
     settings = Settings(data_dir=hosted.host.settings.data_dir, admin_token=API_TOKEN)
-    app = create_host_api(settings, hosted.host.store, hosted.host.service)
+    app = create_host_api(Repolink(settings, store=hosted.host.store))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     )

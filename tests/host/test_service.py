@@ -163,6 +163,31 @@ def test_update_and_remove_access_key(host_service: HostService, make_key: MakeK
     assert caught.value.code == "access_key_not_found"
 
 
+def test_an_access_key_update_never_changes_the_key(
+    host_service: HostService, make_key: MakeKey
+) -> None:
+    host_service.create_repository("team", "app")
+    original = make_key("ci")
+    info = host_service.add_access_key("team", "app", original.public_line, label="ci")
+
+    # The stored key sent back (with or without its comment) is accepted, as Bitbucket does.
+    for same in (original.public_line, " ".join(original.public_line.split()[:2])):
+        updated = host_service.update_access_key("team", "app", info.id, label="ci", key=same)
+        assert updated.fingerprint_sha256 == info.fingerprint_sha256
+
+    with pytest.raises(ValidationError) as caught:
+        host_service.update_access_key(
+            "team", "app", info.id, label="changed", key=make_key("other").public_line
+        )
+    assert caught.value.code == "deploy_key_immutable"
+    unchanged = host_service.get_access_key("team", "app", info.id)
+    assert (unchanged.label, unchanged.key) == ("ci", info.key)
+
+    # A missing key is reported as missing, before the sent key is even read.
+    with pytest.raises(NotFound):
+        host_service.update_access_key("team", "app", info.id + 1, key="not a key")
+
+
 def test_access_key_of_another_repository_is_not_found_by_id(
     host_service: HostService, make_key: MakeKey
 ) -> None:

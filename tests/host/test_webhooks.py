@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from repolink.app import Repolink
 from repolink.errors import ValidationError
 from repolink.host.events import RefUpdate
 from repolink.host.hooks import DeliveryInfo, HookInfo, HookService
@@ -570,7 +571,8 @@ def test_git_push_through_the_embedded_server_fires_the_webhook(
     async def scenario() -> list[str]:
         worker = host.worker()
         await worker.start()
-        server = await start_ssh_server(host.settings, host.service, port=0, on_push=worker.on_push)
+        application = Repolink(host.settings, store=host.store)
+        server = await start_ssh_server(application, port=0, on_push=worker.on_push)
         known_hosts = tmp_path / "known_hosts"
         known_hosts.write_text("\n".join(server.known_hosts_lines("127.0.0.1")) + "\n")
         ssh = shlex.join(

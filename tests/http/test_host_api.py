@@ -22,6 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from repolink.app import Repolink
 from repolink.auth.tokens import create_token, list_tokens, revoke_token
 from repolink.host.service import HostService
 from repolink.http.host_api import create_host_api
@@ -87,13 +88,13 @@ def make_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def host(tmp_path: Path) -> Iterator[Host]:
     settings = make_settings(tmp_path)
-    with Store.open(settings) as store:
-        service = HostService(settings, store)
+    with Repolink(settings) as application:
+        store = application.store
         with store.session() as session:
             _, token = create_token(session, "tests")
-        app = create_host_api(settings, store, service)
+        app = create_host_api(application)
         with TestClient(app, raise_server_exceptions=False) as client:
-            yield Host(settings, store, service, client, token)
+            yield Host(settings, store, application.host, client, token)
 
 
 @pytest.fixture
@@ -249,8 +250,9 @@ def test_repository_list_is_paginated(host: Host) -> None:
 def test_repository_carries_its_ssh_clone_link_when_the_base_is_known(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     with Store.open(settings) as store:
-        service = HostService(settings, store)
-        app = create_host_api(settings, store, service, ssh_url_base="ssh://git@h.example:2222")
+        app = create_host_api(
+            Repolink(settings, store=store), ssh_url_base="ssh://git@h.example:2222"
+        )
         with TestClient(app) as client:
             response = client.post(
                 f"{API}/repositories/acme/widgets",
@@ -618,7 +620,7 @@ def test_fuzzed_requests_never_answer_500(
 def test_real_uvicorn_server_serves_the_api(tmp_path: Path, make_key: MakeKey) -> None:
     settings = make_settings(tmp_path)
     with Store.open(settings) as store:
-        app = create_host_api(settings, store, HostService(settings, store))
+        app = create_host_api(Repolink(settings, store=store))
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
         )

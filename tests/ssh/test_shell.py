@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from repolink.app import Repolink
 from repolink.errors import ValidationError
 from repolink.host.info import KeyHandle
 from repolink.host.service import HostService
@@ -155,6 +156,7 @@ def test_shell_refusals(
     make_key: MakeKey,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    app = Repolink(host_settings)
     host_service.create_repository("team", "app")
     host_service.create_repository("team", "other")
     reader = host_service.add_access_key("team", "app", make_key("r").public_line, label="r")
@@ -168,17 +170,18 @@ def test_shell_refusals(
         None: "interactive shells are not provided",
     }
     for command, message in cases.items():
-        assert run_shell(host_settings, token, command, {}) == 1, command
+        assert run_shell(app, token, command, {}) == 1, command
         captured = capsys.readouterr()
         assert captured.out == ""
         [line] = captured.err.splitlines()
         assert line.startswith("repolink: ") and message in line, line
 
     host_service.remove_access_key("team", "app", reader.id)
-    assert run_shell(host_settings, token, "git-upload-pack 'team/app'", {}) == 1
+    assert run_shell(app, token, "git-upload-pack 'team/app'", {}) == 1
     assert "this key is not registered on this host" in capsys.readouterr().err
-    assert run_shell(host_settings, "key-nonsense", "git-upload-pack 'team/app'", {}) == 1
+    assert run_shell(app, "key-nonsense", "git-upload-pack 'team/app'", {}) == 1
     assert "key-access-ID" in capsys.readouterr().err
+    app.close()
 
 
 def test_shell_command_execs_git_for_a_granted_read(

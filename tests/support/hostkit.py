@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from repolink.app import Repolink
 from repolink.host.events import RefUpdate
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
@@ -237,7 +238,8 @@ def start_embedded_host(
     _require("ssh")
     settings = Settings(data_dir=root / "data")
     store = Store.open(settings)
-    service = HostService(settings, store)
+    application = Repolink(settings, store=store)
+    service = application.host
     pushes: list[tuple[RepositoryInfo, list[RefUpdate]]] = []
     pushed = threading.Condition()
 
@@ -246,7 +248,7 @@ def start_embedded_host(
             pushes.append((repository, updates))
             pushed.notify_all()
 
-    server = loop.run(start_ssh_server(settings, service, port=port, on_push=on_push))
+    server = loop.run(start_ssh_server(application, port=port, on_push=on_push))
     known_hosts = root / "known_hosts"
     known_hosts.write_text("\n".join(server.known_hosts_lines("127.0.0.1")) + "\n")
     host = EmbeddedHost(settings, store, service, server, known_hosts, root, pushes, pushed)

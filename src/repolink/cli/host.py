@@ -10,12 +10,10 @@ the host keys and the webhook commands are imported by the commands that use the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,7 +27,6 @@ from repolink.cli._common import console, err_console, open_app, print_json
 from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
-from repolink.host.service import HostService
 from repolink.settings import load_settings
 from repolink.ssh.shell import (
     DEFAULT_GIT_USER,
@@ -37,7 +34,6 @@ from repolink.ssh.shell import (
     default_shell_command,
     run_shell,
 )
-from repolink.store import Store
 
 if TYPE_CHECKING:
     from typer._click import Command, Context
@@ -109,13 +105,6 @@ KeyFileArgument = Annotated[
 ]
 LabelOption = Annotated[str, typer.Option("--label", help="What the key is for, e.g. 'ci'.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-
-
-@contextlib.contextmanager
-def _service() -> Iterator[HostService]:
-    settings = load_settings()
-    with Store.open(settings) as store:
-        yield HostService(settings, store)
 
 
 # -- serve ----------------------------------------------------------------------------------
@@ -211,8 +200,8 @@ def fingerprints(
 def repo_create(repository: RepositoryArgument, as_json: JsonOption = False) -> None:
     """Create an empty repository (and its workspace, if new)."""
     name = parse_full_name(repository)
-    with _service() as service:
-        info = service.create_repository(name.workspace, name.slug)
+    with open_app() as application:
+        info = application.host.create_repository(name.workspace, name.slug)
     if as_json:
         print_json(_as_json(info))
     else:
@@ -222,8 +211,8 @@ def repo_create(repository: RepositoryArgument, as_json: JsonOption = False) -> 
 @repo_app.command("list")
 def repo_list(workspace: WorkspaceArgument, as_json: JsonOption = False) -> None:
     """The repositories of a workspace."""
-    with _service() as service:
-        repositories = service.list_repositories(validate_workspace(workspace))
+    with open_app() as application:
+        repositories = application.host.list_repositories(validate_workspace(workspace))
     if as_json:
         print_json([_as_json(info) for info in repositories])
         return
@@ -242,8 +231,8 @@ def repo_delete(
     name = parse_full_name(repository)
     if not yes:
         typer.confirm(f"Delete {name.full_name} and all its data?", abort=True)
-    with _service() as service:
-        service.delete_repository(name.workspace, name.slug)
+    with open_app() as application:
+        application.host.delete_repository(name.workspace, name.slug)
     console.print(f"deleted {name.full_name}", markup=False)
 
 
@@ -261,8 +250,8 @@ def access_key_add(
     """Add a public key to one repository (read-only unless --write)."""
     name = parse_full_name(repository)
     key_text = _read_key_text(key_file)
-    with _service() as service:
-        info = service.add_access_key(
+    with open_app() as application:
+        info = application.host.add_access_key(
             name.workspace, name.slug, key_text, label=label, writable=write
         )
     if as_json:
@@ -280,8 +269,8 @@ def access_key_add(
 def access_key_list(repository: RepositoryArgument, as_json: JsonOption = False) -> None:
     """The access keys of a repository, with their last use."""
     name = parse_full_name(repository)
-    with _service() as service:
-        keys = service.list_access_keys(name.workspace, name.slug)
+    with open_app() as application:
+        keys = application.host.list_access_keys(name.workspace, name.slug)
     if as_json:
         print_json([_as_json(info) for info in keys])
         return
@@ -311,8 +300,8 @@ def access_key_update(
 ) -> None:
     """Change an access key's label or write permission."""
     name = parse_full_name(repository)
-    with _service() as service:
-        info = service.update_access_key(
+    with open_app() as application:
+        info = application.host.update_access_key(
             name.workspace, name.slug, key_id, label=label, writable=write
         )
     if as_json:
@@ -328,8 +317,8 @@ def access_key_remove(
 ) -> None:
     """Remove an access key; its next connection is refused."""
     name = parse_full_name(repository)
-    with _service() as service:
-        service.remove_access_key(name.workspace, name.slug, key_id)
+    with open_app() as application:
+        application.host.remove_access_key(name.workspace, name.slug, key_id)
     console.print(f"removed access key {key_id} from {name.full_name}", markup=False)
 
 
@@ -345,8 +334,10 @@ def account_key_add(
 ) -> None:
     """Add a person's key to a workspace: read and push all its repositories."""
     key_text = _read_key_text(key_file)
-    with _service() as service:
-        info = service.add_account_key(validate_workspace(workspace), key_text, label=label)
+    with open_app() as application:
+        info = application.host.add_account_key(
+            validate_workspace(workspace), key_text, label=label
+        )
     if as_json:
         print_json(_as_json(info))
         return
@@ -360,8 +351,8 @@ def account_key_add(
 @account_key_app.command("list")
 def account_key_list(workspace: WorkspaceArgument, as_json: JsonOption = False) -> None:
     """The account keys of a workspace, with their last use."""
-    with _service() as service:
-        keys = service.list_account_keys(validate_workspace(workspace))
+    with open_app() as application:
+        keys = application.host.list_account_keys(validate_workspace(workspace))
     if as_json:
         print_json([_as_json(info) for info in keys])
         return
@@ -382,8 +373,8 @@ def account_key_remove(
     workspace: WorkspaceArgument, key_id: Annotated[int, typer.Argument(metavar="ID")]
 ) -> None:
     """Remove an account key; its next connection is refused."""
-    with _service() as service:
-        service.remove_account_key(validate_workspace(workspace), key_id)
+    with open_app() as application:
+        application.host.remove_account_key(validate_workspace(workspace), key_id)
     console.print(f"removed account key {key_id} from {workspace}", markup=False)
 
 
@@ -407,11 +398,10 @@ def authorized_keys(
     ] = None,
 ) -> None:
     """For sshd's AuthorizedKeysCommand: a forced-command line for a known key, else nothing."""
-    settings = load_settings()
-    command = shell_command or default_shell_command(settings)
-    with Store.open(settings) as store:
+    with open_app() as application:
+        command = shell_command or default_shell_command(application.settings)
         line = authorized_keys_line(
-            HostService(settings, store),
+            application.host,
             login_user=user,
             key_type=key_type,
             key_base64=key,
@@ -429,7 +419,8 @@ def shell(
     ],
 ) -> None:
     """Forced command of OpenSSH mode: serve SSH_ORIGINAL_COMMAND for the key."""
-    status = run_shell(load_settings(), key, os.environ.get("SSH_ORIGINAL_COMMAND"), os.environ)
+    with open_app() as application:
+        status = run_shell(application, key, os.environ.get("SSH_ORIGINAL_COMMAND"), os.environ)
     # sys.exit, not typer.Exit: the entry point runs click with standalone_mode=False, where
     # an Exit's status is returned rather than used, and sshd must see git's status.
     sys.exit(status)

@@ -20,11 +20,8 @@ from rich.table import Table
 from repolink.auth.tokens import TokenInfo, create_token, list_tokens, revoke_token
 from repolink.cli._common import console, err_console, open_app, print_json
 from repolink.errors import InvalidInput, ValidationError
-from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo, HookService
+from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo
 from repolink.host.naming import parse_full_name
-from repolink.host.service import HostService
-from repolink.settings import load_settings
-from repolink.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +73,8 @@ def hook_add(
     """Add a webhook: every push to WS/SLUG is POSTed to URL."""
     name = parse_full_name(repository)
     hook_secret = _read_secret(secret, secret_file)
-    settings = load_settings()
-    with Store.open(settings) as store:
-        hooks = HookService(settings, store, HostService(settings, store))
-        hook = hooks.add_hook(
+    with open_app() as application:
+        hook = application.hooks.add_hook(
             name.workspace,
             name.slug,
             url,
@@ -102,10 +97,8 @@ def hook_add(
 def hook_list(repository: RepositoryArgument, json_output: JsonOption = False) -> None:
     """List the webhooks of WS/SLUG."""
     name = parse_full_name(repository)
-    settings = load_settings()
-    with Store.open(settings) as store:
-        hooks = HookService(settings, store, HostService(settings, store))
-        items = hooks.list_hooks(name.workspace, name.slug)
+    with open_app() as application:
+        items = application.hooks.list_hooks(name.workspace, name.slug)
     if json_output:
         print_json([hook_json(hook) for hook in items])
         return
@@ -130,10 +123,8 @@ def hook_list(repository: RepositoryArgument, json_output: JsonOption = False) -
 def hook_remove(repository: RepositoryArgument, hook_uuid: HookArgument) -> None:
     """Remove a webhook of WS/SLUG (its pending deliveries are dropped)."""
     name = parse_full_name(repository)
-    settings = load_settings()
-    with Store.open(settings) as store:
-        hooks = HookService(settings, store, HostService(settings, store))
-        hooks.remove_hook(name.workspace, name.slug, hook_uuid)
+    with open_app() as application:
+        application.hooks.remove_hook(name.workspace, name.slug, hook_uuid)
     console.print(f"removed webhook {hook_uuid} from {name.full_name}", markup=False)
 
 
@@ -143,10 +134,8 @@ def hook_deliveries(
 ) -> None:
     """List the latest deliveries of a webhook, newest first."""
     name = parse_full_name(repository)
-    settings = load_settings()
-    with Store.open(settings) as store:
-        hooks = HookService(settings, store, HostService(settings, store))
-        items = hooks.list_deliveries(name.workspace, name.slug, hook_uuid)
+    with open_app() as application:
+        items = application.hooks.list_deliveries(name.workspace, name.slug, hook_uuid)
     if json_output:
         print_json([delivery_json(item) for item in items])
         return
@@ -187,8 +176,7 @@ def token_create(
     json_output: JsonOption = False,
 ) -> None:
     """Create an admin token for the host API and print it — this once only."""
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
+    with open_app() as application, application.store.session() as session:
         info, token = create_token(session, label)
     if json_output:
         print_json({**token_json(info), "token": token})
@@ -206,8 +194,7 @@ def token_list(
     json_output: JsonOption = False,
 ) -> None:
     """List admin tokens (never the tokens themselves)."""
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
+    with open_app() as application, application.store.session() as session:
         items = list_tokens(session, include_revoked=include_revoked)
     if json_output:
         print_json([token_json(info) for info in items])
@@ -230,8 +217,7 @@ def token_list(
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an admin token; requests using it are refused from now on."""
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
+    with open_app() as application, application.store.session() as session:
         info = revoke_token(session, token_id)
     console.print(f"revoked admin token {info.id} ({info.label})", markup=False)
 

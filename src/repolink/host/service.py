@@ -181,11 +181,23 @@ class HostService:
         *,
         label: str | None = None,
         writable: bool | None = None,
+        key: str | None = None,
     ) -> AccessKeyInfo:
-        """Change the label and/or write permission; the key itself never changes."""
+        """Change the label and/or write permission; the key itself never changes.
+
+        ``key`` may be sent along (Bitbucket clients send the whole deploy key back); it must
+        be the key already stored — a key is replaced by adding the new one and removing the
+        old, so a machine is never left between two keys. Else ``deploy_key_immutable``.
+        """
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
             row = self._existing_access_key(session, repo, key_id)
+            if key is not None and _fingerprint(key) != row.fingerprint_sha256:
+                raise ValidationError(
+                    "deploy_key_immutable",
+                    "the key of a deploy key cannot be changed",
+                    "add the new key as another deploy key, then delete this one",
+                )
             if label is not None:
                 row.label = _validate_label(label)
             if writable is not None:
@@ -454,6 +466,10 @@ def _key_fields(key: PublicKey, label: str) -> dict[str, object]:
         "fingerprint_md5": key.md5_fingerprint,
         "added_on": utcnow(),
     }
+
+
+def _fingerprint(key_text: str) -> str:
+    return parse_public_key(key_text).key.sha256_fingerprint
 
 
 def _access_key_info(row: AccessKey, full_name: str) -> AccessKeyInfo:

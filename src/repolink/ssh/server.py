@@ -18,21 +18,15 @@ from typing import Any
 
 import asyncssh
 
+from repolink.app import Repolink
 from repolink.errors import RepolinkError, ValidationError
 from repolink.git import runner
-from repolink.host.commands import (
-    GitCommand,
-    Verb,
-    accepted_git_protocol,
-    parse_git_command,
-    refusal_line,
-)
+from repolink.host.commands import refusal_line
 from repolink.host.events import RefUpdate
-from repolink.host.info import Grant, RepositoryInfo
-from repolink.host.repo_storage import RepositoryStorage, git_service_argv, ref_updates
+from repolink.host.git_commands import AuthorizedCommand, GitCommands
+from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.fingerprints import fingerprint_sha256
-from repolink.settings import Settings
 from repolink.ssh.relay import relay
 from repolink.ssh.server_keys import HostKey, ensure_host_keys
 
@@ -87,7 +81,7 @@ class _ServerContext:
     """What every connection of one server shares."""
 
     service: HostService
-    storage: RepositoryStorage
+    commands: GitCommands
     on_push: PushCallback | None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -131,17 +125,16 @@ class _ServerContext:
 
 
 async def start_ssh_server(
-    settings: Settings,
-    service: HostService,
+    app: Repolink,
     *,
     host: str = "127.0.0.1",
     port: int = 0,
     on_push: PushCallback | None = None,
 ) -> RunningSSHServer:
     """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed."""
-    host_keys = await asyncio.to_thread(ensure_host_keys, settings)
+    host_keys = await asyncio.to_thread(ensure_host_keys, app.settings)
     private_keys = [asyncssh.import_private_key(key.path.read_bytes()) for key in host_keys]
-    context = _ServerContext(service, RepositoryStorage(settings), on_push)
+    context = _ServerContext(app.host, app.git_commands, on_push)
     acceptor = await asyncssh.create_server(
         lambda: _GitSSHServer(context),
         host,
@@ -229,62 +222,60 @@ async def _serve_process(
             raise ValidationError(
                 "subsystem_refused", "this host serves git only; subsystems are not provided"
             )
-        command = parse_git_command(process.command)
-        grant = await asyncio.to_thread(
-            _authorize_use, context.service, fingerprint, command.repository_path, command.verb
+        # One trip to a worker thread per command: every command pays for it, the ref
+        # listing of a refresh too.
+        authorized = await asyncio.to_thread(
+            context.commands.authorize,
+            fingerprint,
+            process.command,
+            git_protocol=process.env.get("GIT_PROTOCOL"),
         )
     except RepolinkError as exc:
         log.info("ssh command refused: key %s, %s: %s", fingerprint, exc.code, exc.message)
         process.stderr.write(refusal_line(exc).encode("utf-8", "replace"))
         process.exit(_EXIT_REFUSED)
         return
-    what = f"{command.program} on {grant.repository.full_name} by {fingerprint}"
-    try:
-        await _run_git_service(context, process, command, grant, what)
     except Exception:
-        log.exception("ssh %s failed", what)
-        with contextlib.suppress(Exception):
-            process.stderr.write(b"repolink: internal error of the host; see its log\n")
-            process.exit(_EXIT_REFUSED)
-
-
-def _authorize_use(service: HostService, fingerprint: str, repo_path: str, verb: Verb) -> Grant:
-    """:meth:`HostService.authorize`, and the key's use recorded: one trip to a worker thread
-    per command (every command pays for it, the ref listing of a refresh too)."""
-    grant = service.authorize(fingerprint, repo_path, verb)
+        log.exception("ssh command of key %s failed", fingerprint)
+        _internal_error(process)
+        return
     try:
-        service.mark_key_used(grant)
-    except Exception:  # bookkeeping: it never refuses a command the key may run
-        log.exception("cannot record the use of key %s", fingerprint)
-    return grant
+        await _run_git_service(context, process, authorized)
+    except Exception:
+        log.exception("ssh %s failed", authorized.describe())
+        _internal_error(process)
+
+
+def _internal_error(process: asyncssh.SSHServerProcess[bytes]) -> None:
+    with contextlib.suppress(Exception):
+        process.stderr.write(b"repolink: internal error of the host; see its log\n")
+        process.exit(_EXIT_REFUSED)
 
 
 async def _run_git_service(
     context: _ServerContext,
     process: asyncssh.SSHServerProcess[bytes],
-    command: GitCommand,
-    grant: Grant,
-    what: str,
+    authorized: AuthorizedCommand,
 ) -> None:
-    repository = grant.repository
-    path = context.service.repository_path(repository)
-    protocol = accepted_git_protocol(process.env.get("GIT_PROTOCOL"))
-    env = context.storage.git_env(git_protocol=protocol)
-    pushing = command.verb == "write"
-    before = await asyncio.to_thread(context.storage.read_refs, path) if pushing else {}
-
-    child = await runner.spawn(git_service_argv(command.program, path), env=env)
+    commands = context.commands
+    what = authorized.describe()
+    # Reads skip the thread trip: most commands are reads.
+    pushing = authorized.pushing
+    before = await asyncio.to_thread(commands.refs_before, authorized) if pushing else {}
+    child = await runner.spawn(list(authorized.argv), env=authorized.env)
     status = await relay(process, child, time_limit=SERVICE_TIME_LIMIT, kill_grace=KILL_GRACE)
     if status is None:
         log.info("ssh %s: stopped, the client went away", what)
         process.close()
         return
     process.exit(status)
+    grant = authorized.grant
     log.info("ssh %s (%s key %d): exit %d", what, grant.key_kind, grant.key_id, status)
-    if pushing and status == 0 and context.on_push is not None:
-        after = await asyncio.to_thread(context.storage.read_refs, path)
-        updates = ref_updates(before, after)
-        if updates:
-            context.run_in_background(
-                context.on_push(repository, updates), f"push hook of {repository.full_name}"
-            )
+    if context.on_push is None or not pushing or status != 0:
+        return
+    updates = await asyncio.to_thread(commands.after_push, authorized, before, status)
+    if updates:
+        repository = grant.repository
+        context.run_in_background(
+            context.on_push(repository, updates), f"push hook of {repository.full_name}"
+        )

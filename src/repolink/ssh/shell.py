@@ -3,8 +3,9 @@
 ``sshd`` asks ``repolink host authorized-keys %u %t %k`` for every key a client offers; for a
 known key the answer is one ``authorized_keys`` line whose forced command is
 ``repolink host shell key-<kind>-<id>``. That command gets the client's command in
-``SSH_ORIGINAL_COMMAND``, applies exactly the parsing and authorization of the embedded
-server, and runs git. ``restrict`` already refuses ptys and every kind of forwarding.
+``SSH_ORIGINAL_COMMAND`` and serves it through the same use case as the embedded server
+(:class:`repolink.host.git_commands.GitCommands`), running git itself. ``restrict`` already
+refuses ptys and every kind of forwarding.
 """
 
 from __future__ import annotations
@@ -18,24 +19,19 @@ import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from repolink.errors import KeyFormatError, RepolinkError, Unauthorized, ValidationError
-from repolink.host.commands import (
-    GitCommand,
-    accepted_git_protocol,
-    parse_git_command,
-    refusal_line,
-)
+from repolink.errors import KeyFormatError, RepolinkError, ValidationError
+from repolink.host.commands import refusal_line
 from repolink.host.events import RefUpdate
-from repolink.host.info import Grant, KeyHandle, KeyKind, RepositoryInfo
-from repolink.host.repo_storage import RepositoryStorage, git_service_argv, ref_updates
+from repolink.host.info import KeyHandle, KeyKind, RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.blob import inspect_blob
 from repolink.keys.fingerprints import fingerprint_sha256
 from repolink.settings import Settings
-from repolink.store import Store
+
+if TYPE_CHECKING:
+    from repolink.app import Repolink
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +104,8 @@ def authorized_keys_line(
     return f'restrict,command="{quoted}" {key_type} {key_base64}'
 
 
-@dataclass(frozen=True)
-class _Authorized:
-    command: GitCommand
-    grant: Grant
-
-
 def run_shell(
-    settings: Settings, key_token: str, original_command: str | None, environ: Mapping[str, str]
+    app: Repolink, key_token: str, original_command: str | None, environ: Mapping[str, str]
 ) -> int:
     """Serve one git command for an sshd session; returns the exit status.
 
@@ -124,50 +114,25 @@ def run_shell(
     """
     try:
         handle = parse_key_token(key_token)
-        store = Store.open(settings)
     except RepolinkError as exc:
         return _refuse(exc)
     try:
-        service = HostService(settings, store)
-        try:
-            authorized = _authorize(service, handle, original_command)
-            service.mark_key_used(authorized.grant)
-        except RepolinkError as exc:
-            log.info("shell command refused: %s, %s", handle.token, exc.code)
-            return _refuse(exc)
-        storage = RepositoryStorage(settings)
-        path = service.repository_path(authorized.grant.repository)
-        env = storage.git_env(git_protocol=accepted_git_protocol(environ.get("GIT_PROTOCOL")))
-        argv = git_service_argv(authorized.command.program, path)
-        if authorized.command.verb == "read":
-            store.close()
-            _exec(argv, env)
-        before = storage.read_refs(path)
-        status = _run_attached(argv, env)
-        if status == 0:
-            updates = ref_updates(before, storage.read_refs(path))
-            if updates:
-                _announce_push(settings, store, authorized.grant.repository, updates)
-        return status
-    finally:
-        store.close()
-
-
-def _authorize(
-    service: HostService, handle: KeyHandle, original_command: str | None
-) -> _Authorized:
-    # The key may have been removed since sshd asked about it: look it up again.
-    fingerprint = service.key_fingerprint(handle)
-    if fingerprint is None:
-        raise Unauthorized(
-            "key_unknown",
-            "this key is not registered on this host",
-            "ask an admin to add it as an access key or account key",
+        commands = app.git_commands  # opens the database: refused, not a crash, if it cannot
+        authorized = commands.authorize_handle(
+            handle, original_command, git_protocol=environ.get("GIT_PROTOCOL")
         )
-    command = parse_git_command(original_command)
-    return _Authorized(
-        command, service.authorize(fingerprint, command.repository_path, command.verb)
-    )
+    except RepolinkError as exc:
+        log.info("shell command refused: %s, %s", handle.token, exc.code)
+        return _refuse(exc)
+    if not authorized.pushing:
+        app.close()  # git replaces this process: nothing may hold the database
+        _exec(list(authorized.argv), authorized.env)
+    before = commands.refs_before(authorized)
+    status = _run_attached(list(authorized.argv), authorized.env)
+    updates = commands.after_push(authorized, before, status)
+    if updates:
+        _announce_push(app, authorized.grant.repository, updates)
+    return status
 
 
 def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
@@ -182,15 +147,13 @@ def _run_attached(argv: list[str], env: dict[str, str]) -> int:
     return subprocess.run(argv, env=env, close_fds=True, check=False).returncode
 
 
-def _announce_push(
-    settings: Settings, store: Store, repository: RepositoryInfo, updates: list[RefUpdate]
-) -> None:
+def _announce_push(app: Repolink, repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
     try:
         from repolink.host.webhooks import notify_push_from_shell
     except ImportError:
         return
     try:
-        notify_push_from_shell(settings, store, repository, updates)
+        notify_push_from_shell(app.settings, app.store, repository, updates)
     except Exception:
         # The push itself succeeded; a failed announcement must not turn it into an error.
         log.exception("announcing the push to %s failed", repository.full_name)
