@@ -7,11 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from repolink.errors import RepolinkError, ValidationError
-from repolink.host.commands import (
-    accepted_git_protocol,
-    parse_git_command,
-    refusal_line,
-)
+from repolink.host.commands import accepted_git_protocol, parse_git_command
+from repolink.ssh.refusals import refusal_line
 
 
 @pytest.mark.parametrize(
@@ -96,13 +93,6 @@ def test_any_text_is_parsed_or_refused_with_a_repolink_error(text: str) -> None:
     # Whatever is accepted names a clean two-part repository path.
     workspace, slug = command.repository_path.split("/")
     assert workspace and slug and ".." not in command.repository_path
-
-
-def test_refusal_line_is_one_line() -> None:
-    error = ValidationError("x", "first\nsecond", "a\nhint")
-    line = refusal_line(error)
-    assert line.endswith("\n") and line.count("\n") == 1
-    assert line.startswith("repolink: first second — a hint")
 
 
 @pytest.mark.parametrize("value", ["version=2", "version=1", "version=2:object-format=sha1"])

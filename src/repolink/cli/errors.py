@@ -24,6 +24,14 @@ EXIT_CODES: dict[type[RepolinkError], int] = {
 # error code → the CLI's hint, a template over the error's context.
 CLI_HINTS: dict[str, str] = {
     "project_exists": "choose another name or give another --slug",
+    # the built-in host
+    "read_only_key": "ask an admin of {repository} to make access key {key_id} writable "
+    "(repolink host access-key update {repository} {key_id} --write)",
+    "repository_not_found": "list the repositories with: repolink host repo list {workspace}",
+    "label_invalid": "name the machine or purpose, e.g. --label 'ci runner'",
+    "workspace_not_found": "a workspace is created with its first repository: "
+    "repolink host repo create WS/SLUG",
+    "hook_not_found": "list its webhooks with: repolink host hook list {repository}",
 }
 
 

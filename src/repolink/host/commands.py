@@ -12,7 +12,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from repolink.errors import RepolinkError, ValidationError
+from repolink.errors import ValidationError
 from repolink.host.naming import RepositoryName, parse_repository_path
 
 Verb = Literal["read", "write"]
@@ -97,9 +97,4 @@ def accepted_git_protocol(value: str | None) -> str | None:
     return value
 
 
-def refusal_line(error: RepolinkError) -> str:
-    """The one line a refused SSH command gets on stderr."""
-    line = f"repolink: {error.message}"
-    if error.hint:
-        line += f" — {error.hint}"
-    return " ".join(line.split()) + "\n"
+

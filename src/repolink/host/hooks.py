@@ -239,7 +239,8 @@ def _existing_hook(session: Session, repo: RepositoryInfo, hook_uuid: str) -> Ho
         raise NotFound(
             "hook_not_found",
             f"the repository {repo.full_name} has no such webhook",
-            f"list its webhooks with: repolink host hook list {repo.full_name}",
+            f"check the hook's uuid against the webhooks of {repo.full_name}",
+            context={"repository": repo.full_name},
         )
     return row
 
@@ -271,7 +272,8 @@ def _repository_gone(repo: RepositoryInfo) -> NotFound:
     return NotFound(
         "repository_not_found",
         f"there is no repository {repo.full_name}",
-        f"list the repositories with: repolink host repo list {repo.workspace}",
+        f"check the name against the repositories of workspace {repo.workspace}",
+        context={"workspace": repo.workspace},
     )
 
 

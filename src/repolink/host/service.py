@@ -342,8 +342,8 @@ class HostService:
             raise PermissionDenied(
                 "read_only_key",
                 "this access key is read-only",
-                f"ask an admin of {info.full_name} to make access key {grant.key_id} writable "
-                f"(repolink host access-key update {info.full_name} {grant.key_id} --write)",
+                f"ask an admin of {info.full_name} to make access key {grant.key_id} writable",
+                context={"repository": info.full_name, "key_id": str(grant.key_id)},
             )
         return grant
 
@@ -412,7 +412,8 @@ class HostService:
             raise NotFound(
                 "repository_not_found",
                 f"there is no repository {name.full_name}",
-                f"list the repositories with: repolink host repo list {name.workspace}",
+                f"check the name against the repositories of workspace {name.workspace}",
+                context={"workspace": name.workspace},
             )
         return found
 
@@ -509,7 +510,7 @@ def _validate_label(label: str) -> str:
         raise ValidationError(
             "label_invalid",
             f"a key label is 1–{MAX_LABEL_LENGTH} printable characters",
-            "name the machine or purpose, e.g. --label 'ci runner'",
+            "name the machine or purpose, e.g. 'ci runner'",
         )
     return label
 
@@ -536,7 +537,7 @@ def _workspace_not_found() -> NotFound:
     return NotFound(
         "workspace_not_found",
         "there is no such workspace",
-        "a workspace is created with its first repository: repolink host repo create WS/SLUG",
+        "a workspace is created with its first repository",
     )
 
 

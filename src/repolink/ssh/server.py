@@ -21,12 +21,12 @@ import asyncssh
 from repolink.app import Repolink
 from repolink.errors import RepolinkError, ValidationError
 from repolink.git import runner
-from repolink.host.commands import refusal_line
 from repolink.host.events import RefUpdate
 from repolink.host.git_commands import AuthorizedCommand, GitCommands
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.fingerprints import fingerprint_sha256
+from repolink.ssh.refusals import refusal_line
 from repolink.ssh.relay import relay
 from repolink.ssh.server_keys import HostKey, ensure_host_keys
 

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, NoReturn
 
 from repolink.errors import KeyFormatError, RepolinkError, ValidationError
-from repolink.host.commands import refusal_line
 from repolink.host.events import RefUpdate
 from repolink.host.info import KeyHandle, KeyKind, RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.blob import inspect_blob
 from repolink.keys.fingerprints import fingerprint_sha256
 from repolink.settings import Settings
+from repolink.ssh.refusals import refusal_line
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
