@@ -26,6 +26,7 @@ from repolink.vault import Vault, VaultLoader
 if TYPE_CHECKING:
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
+    from repolink.platform.known_hosts import KnownHostService
     from repolink.store import Store
 
 Clock = Callable[[], datetime]
@@ -92,6 +93,13 @@ class Repolink:
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
+
+    @cached_property
+    def known_hosts(self) -> KnownHostService:
+        from repolink.platform.known_hosts import KnownHostService
+
+        # The store on demand: a scan needs no database, and must not create a data directory.
+        return KnownHostService(self.settings, lambda: self.store)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ specific class listed wins.
 
 Hints: a service's hint is adapter-neutral ("fetch the project again"). Where the CLI can name
 the exact command, :data:`CLI_HINTS` says it, filled from the error's ``context``; an error
-without the context a template needs keeps its own hint.
+without the context a template needs keeps its own hint. Where one code has several precise
+``reason``s that call for different commands, an entry for ``code:reason`` wins over one for
+the code.
 """
 
 from __future__ import annotations
@@ -24,12 +26,23 @@ EXIT_CODES: dict[type[RepolinkError], int] = {
 # error code → the CLI's hint, a template over the error's context.
 CLI_HINTS: dict[str, str] = {
     "project_exists": "choose another name or give another --slug",
+    # keys and trust
+    "host_key_pin_conflict": (
+        "check the fingerprints {host} publishes; if it really replaced its key, run again "
+        "with --force (the shipped keys of this host then stop being trusted)"
+    ),
+    "host_key_shipped": (
+        "to replace them, trust the new key with `repolink hostkeys trust {name} "
+        "--fingerprint SHA256:… --force`"
+    ),
+    "host_key_not_found": "run `repolink hostkeys list` to see the trusted host keys",
 }
 
 
 def cli_hint(error: RepolinkError) -> str:
     """The hint the CLI prints for ``error``."""
-    template = CLI_HINTS.get(error.code)
+    template = CLI_HINTS.get(f"{error.code}:{error.reason}") if error.reason else None
+    template = template or CLI_HINTS.get(error.code)
     if template is None:
         return error.hint
     try:
