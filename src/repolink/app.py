@@ -26,6 +26,8 @@ from repolink.vault import Vault, VaultLoader
 if TYPE_CHECKING:
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
+    from repolink.platform.additional_keys import AdditionalKeyService
+    from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
     from repolink.store import Store
 
@@ -93,6 +95,18 @@ class Repolink:
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
+
+    @cached_property
+    def additional_keys(self) -> AdditionalKeyService:
+        from repolink.platform.additional_keys import AdditionalKeyService
+
+        return AdditionalKeyService(self.store, self.vault, clock=self.clock)
+
+    @cached_property
+    def key_rules(self) -> KeyRuleService:
+        from repolink.platform.key_rules import KeyRuleService
+
+        return KeyRuleService(self.store, clock=self.clock)
 
     @cached_property
     def known_hosts(self) -> KnownHostService:

@@ -27,6 +27,25 @@ EXIT_CODES: dict[type[RepolinkError], int] = {
 CLI_HINTS: dict[str, str] = {
     "project_exists": "choose another name or give another --slug",
     # keys and trust
+    "fingerprint_invalid:key_fingerprint": (
+        "copy it from `repolink additional-keys list PROJECT`, like {example}"
+    ),
+    "additional_key_exists": (
+        "to use it for another host, remove it and add it again with that --host"
+    ),
+    "additional_key_is_deploy_key": (
+        "the deploy key needs no second entry; point key rules at it with --key deploy"
+    ),
+    "additional_key_in_use": "remove them first: repolink key-rules remove {project} PREFIX",
+    "additional_key_not_found": (
+        "run `repolink additional-keys list {project}` to see its keys and their fingerprints"
+    ),
+    "additional_key_not_found:is_deploy_key": (
+        "the deploy key is used for the project's repository already; ask only for "
+        "additional keys (repolink additional-keys list {project})"
+    ),
+    "key_rule_exists": "remove it first: repolink key-rules remove {project} {prefix}",
+    "key_rule_not_found": "run `repolink key-rules list {project}` to see its rules",
     "host_key_pin_conflict": (
         "check the fingerprints {host} publishes; if it really replaced its key, run again "
         "with --force (the shipped keys of this host then stop being trusted)"
