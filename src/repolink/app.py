@@ -27,8 +27,11 @@ if TYPE_CHECKING:
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
     from repolink.platform.additional_keys import AdditionalKeyService
+    from repolink.platform.doctor import DoctorService
+    from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
+    from repolink.platform.rotation import DeployKeyService
     from repolink.store import Store
 
 Clock = Callable[[], datetime]
@@ -97,6 +100,18 @@ class Repolink:
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
 
     @cached_property
+    def keys(self) -> KeyService:
+        from repolink.platform.key_inventory import KeyService
+
+        return KeyService(self.store, clock=self.clock)
+
+    @cached_property
+    def deploy_keys(self) -> DeployKeyService:
+        from repolink.platform.rotation import DeployKeyService
+
+        return DeployKeyService(self.settings, self.store, self.vault, clock=self.clock)
+
+    @cached_property
     def additional_keys(self) -> AdditionalKeyService:
         from repolink.platform.additional_keys import AdditionalKeyService
 
@@ -107,6 +122,12 @@ class Repolink:
         from repolink.platform.key_rules import KeyRuleService
 
         return KeyRuleService(self.store, clock=self.clock)
+
+    @cached_property
+    def doctor(self) -> DoctorService:
+        from repolink.platform.doctor import DoctorService
+
+        return DoctorService(self.settings, self.store, self.vault)
 
     @cached_property
     def known_hosts(self) -> KnownHostService:

@@ -46,6 +46,16 @@ CLI_HINTS: dict[str, str] = {
     ),
     "key_rule_exists": "remove it first: repolink key-rules remove {project} {prefix}",
     "key_rule_not_found": "run `repolink key-rules list {project}` to see its rules",
+    "unused_days_invalid": "for keys not used in three months: --unused 90",
+    "rotation_pending": (
+        "finish it: repolink keys rotate {project} --complete; or discard it: --abort; "
+        "or start over with another new key: --replace-pending"
+    ),
+    "rotation_not_pending": "start one: repolink keys rotate {project}",
+    "rotation_changed": (
+        "look at the keys (repolink keys list), then start again if needed: "
+        "repolink keys rotate {project}"
+    ),
     "host_key_pin_conflict": (
         "check the fingerprints {host} publishes; if it really replaced its key, run again "
         "with --force (the shipped keys of this host then stop being trusted)"
