@@ -24,6 +24,7 @@ from repolink.store.types import utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
+    from repolink.admin import AdminService
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
     from repolink.platform.additional_keys import AdditionalKeyService
@@ -135,6 +136,12 @@ class Repolink:
 
         # The store on demand: a scan needs no database, and must not create a data directory.
         return KnownHostService(self.settings, lambda: self.store)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from repolink.admin import AdminService
+
+        return AdminService(self.settings, self.store, self.vault)
 
     # -- lifetime --------------------------------------------------------------------------
 
