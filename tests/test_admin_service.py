@@ -1,10 +1,12 @@
-"""repolink.admin: a master-key rotation reaches every kind of stored secret."""
+"""repolink.admin: a master-key rotation reaches every kind of stored secret, and the whole
+application sees the new master key."""
 
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from repolink.admin import MasterKeyRotation, rotate_secret_key
+from repolink.admin import MasterKeyRotation
+from repolink.app import Repolink
 from repolink.host.hooks import HookService, secret_record_id
 from repolink.host.service import HostService
 from repolink.keys import generate_key
@@ -27,7 +29,9 @@ def test_rotation_reencrypts_private_keys_and_webhook_secrets(
         "acme", "widgets", "http://127.0.0.1:9/hook", secret="s3cret-value"
     )
 
-    assert rotate_secret_key(store, settings) == MasterKeyRotation(version=2, reencrypted=2)
+    assert Repolink(settings, store=store).admin.rotate_secret_key() == MasterKeyRotation(
+        version=2, reencrypted=2
+    )
 
     vault = load_vault(settings)
     with store.session() as session:
@@ -37,3 +41,20 @@ def test_rotation_reencrypts_private_keys_and_webhook_secrets(
         assert token_version(row.secret_encrypted) == 2
         secret = vault.decrypt(row.secret_encrypted, record_id=secret_record_id(hook.uuid))
         assert secret == b"s3cret-value"
+
+
+def test_rotation_reloads_the_applications_vault(settings: Settings, store: Store) -> None:
+    app = Repolink(settings, store=store)
+    assert app.vault().current_version == 1
+    hooks = app.hooks  # a service built before the rotation
+
+    rotation = app.admin.rotate_secret_key()
+
+    assert rotation.version == 2
+    assert app.vault().current_version == 2
+    # What the application encrypts from now on is under the new master key.
+    app.host.create_repository("acme", "widgets")
+    hooks.add_hook("acme", "widgets", "http://127.0.0.1:9/hook", secret="after-rotation")
+    with store.session() as session:
+        row = session.scalars(select(HostHook)).one()
+        assert row.secret_encrypted is not None and token_version(row.secret_encrypted) == 2

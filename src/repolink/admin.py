@@ -1,7 +1,8 @@
 """Master-key rotation across every table that holds vault ciphertext.
 
 Each owner of encrypted columns provides a ``reencrypt(session, vault) -> int``; this module is
-the one list of them, so a rotation can never forget a kind of secret.
+the one list of them, so a rotation can never forget a kind of secret. :class:`AdminService`
+is what adapters call (``repolink admin``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from repolink.host.hooks import reencrypt_hook_secrets
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import reencrypt_all as reencrypt_key_records
-from repolink.vault import Vault, load_vault, rotate_master_key
+from repolink.vault import Vault, VaultLoader, rotate_master_key
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +39,34 @@ def reencrypt_everything(session: Session, vault: Vault) -> int:
     return sum(reencrypt(session, vault) for reencrypt in REENCRYPTORS)
 
 
-def reencrypt_with_current_key(store: Store, settings: Settings) -> MasterKeyRotation:
-    """After an operator added a master key version by hand (REPOLINK_SECRET_KEY)."""
-    vault = load_vault(settings)
-    with store.session() as session:
-        count = reencrypt_everything(session, vault)
-    return MasterKeyRotation(version=vault.current_version, reencrypted=count)
+class AdminService:
+    """Operator tasks on the stored secrets.
 
-
-def rotate_secret_key(store: Store, settings: Settings) -> MasterKeyRotation:
-    """Add a master key version and re-encrypt every stored secret with it.
-
-    The re-encryption is one transaction. The key file is extended first; if the transaction
-    fails, the rows stay on their old versions, which remain in the file and keep working.
+    It holds the application's :class:`~repolink.vault.VaultLoader`, not a vault: a rotation
+    changes the master keys, and every service of the application must see the new ones.
     """
-    version = rotate_master_key(settings)
-    rotation = reencrypt_with_current_key(store, settings)
-    log.info("master key rotated to version %d", version)
-    return rotation
+
+    def __init__(self, settings: Settings, store: Store, vault: VaultLoader) -> None:
+        self._settings = settings
+        self._store = store
+        self._vault = vault
+
+    def reencrypt_with_current_key(self) -> MasterKeyRotation:
+        """Re-encrypt every stored secret with the newest master key, after an operator added
+        a version by hand (REPOLINK_SECRET_KEY, or the key file): the keys are read again."""
+        vault = self._vault.reload()
+        with self._store.session() as session:
+            count = reencrypt_everything(session, vault)
+        return MasterKeyRotation(version=vault.current_version, reencrypted=count)
+
+    def rotate_secret_key(self) -> MasterKeyRotation:
+        """Add a master key version and re-encrypt every stored secret with it.
+
+        The re-encryption is one transaction. The key file is extended first; if the
+        transaction fails, the rows stay on their old versions, which remain in the file and
+        keep working.
+        """
+        version = rotate_master_key(self._settings)
+        rotation = self.reencrypt_with_current_key()
+        log.info("master key rotated to version %d", version)
+        return rotation

@@ -24,10 +24,17 @@ from repolink.store.types import utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
+    from repolink.admin import AdminService
     from repolink.host.git_commands import GitCommands
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
     from repolink.host.webhooks import DeliveryWorker
+    from repolink.platform.additional_keys import AdditionalKeyService
+    from repolink.platform.doctor import DoctorService
+    from repolink.platform.key_inventory import KeyService
+    from repolink.platform.key_rules import KeyRuleService
+    from repolink.platform.known_hosts import KnownHostService
+    from repolink.platform.rotation import DeployKeyService
     from repolink.store import Store
 
 Clock = Callable[[], datetime]
@@ -102,6 +109,49 @@ class Repolink:
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
+
+    @cached_property
+    def keys(self) -> KeyService:
+        from repolink.platform.key_inventory import KeyService
+
+        return KeyService(self.store, clock=self.clock)
+
+    @cached_property
+    def deploy_keys(self) -> DeployKeyService:
+        from repolink.platform.rotation import DeployKeyService
+
+        return DeployKeyService(self.settings, self.store, self.vault, clock=self.clock)
+
+    @cached_property
+    def additional_keys(self) -> AdditionalKeyService:
+        from repolink.platform.additional_keys import AdditionalKeyService
+
+        return AdditionalKeyService(self.store, self.vault, clock=self.clock)
+
+    @cached_property
+    def key_rules(self) -> KeyRuleService:
+        from repolink.platform.key_rules import KeyRuleService
+
+        return KeyRuleService(self.store, clock=self.clock)
+
+    @cached_property
+    def doctor(self) -> DoctorService:
+        from repolink.platform.doctor import DoctorService
+
+        return DoctorService(self.settings, self.store, self.vault)
+
+    @cached_property
+    def known_hosts(self) -> KnownHostService:
+        from repolink.platform.known_hosts import KnownHostService
+
+        # The store on demand: a scan needs no database, and must not create a data directory.
+        return KnownHostService(self.settings, lambda: self.store)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from repolink.admin import AdminService
+
+        return AdminService(self.settings, self.store, self.vault)
 
     # -- jobs ------------------------------------------------------------------------------
 

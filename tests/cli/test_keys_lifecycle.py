@@ -84,6 +84,10 @@ def test_rotation_end_to_end_through_the_cli(cli: KeysCLI, hosted: HostedRepos) 
     assert again.returncode == 2
     assert again.stderr.startswith("error: rotation_pending:")
     assert "--replace-pending" in again.stderr
+    assert (
+        "finish it: repolink keys rotate clirot --complete; or discard it: --abort; "
+        "or start over with another new key: --replace-pending"
+    ) in " ".join(again.stderr.split())
 
     listed = cli.keys()
     assert (listed[key_a]["state"], listed[key_b]["state"]) == ("active", "pending")
@@ -165,6 +169,7 @@ def test_rotate_abort_replace_and_bad_options(cli: KeysCLI, hosted: HostedRepos)
 
     nothing = cli("keys", "rotate", "opts", "--complete")
     assert nothing.returncode == 2 and "rotation_not_pending" in nothing.stderr
+    assert "start one: repolink keys rotate opts" in nothing.stderr
     both = cli("keys", "rotate", "opts", "--complete", "--abort")
     assert both.returncode == 2 and "rotate_options_conflict" in both.stderr
     typed = cli("keys", "rotate", "opts", "--complete", "--type", "rsa")

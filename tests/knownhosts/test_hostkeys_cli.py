@@ -135,3 +135,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path, args: tuple[str, ...], 
     assert_clean_failure(result, code)
     if args[1].startswith("["):
         assert args[1] in result.stderr  # an IPv6 host is named as it was given
+    assert CLI_FIXES.get(code, "") in result.stderr
+
+
+# The CLI's own fixes, where the service's hint names no command or option.
+CLI_FIXES = {
+    "host_key_shipped": (
+        "trust the new key with `repolink hostkeys trust github.com --fingerprint SHA256:… --force`"
+    ),
+    "host_key_not_found": "run `repolink hostkeys list` to see the trusted host keys",
+    "host_key_pin_conflict": (
+        "check the fingerprints gitlab.com publishes; if it really replaced its key, run again "
+        "with --force (the shipped keys of this host then stop being trusted)"
+    ),
+}

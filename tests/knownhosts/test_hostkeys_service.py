@@ -23,11 +23,14 @@ from repolink.knownhosts import (
     trust,
     trusted_keys,
 )
+from repolink.platform.known_hosts import KnownHostService
+from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
 from repolink.store.models.known_hosts import KnownHost
 from repolink.urls import SSHURL, parse_ssh_url
 from support.knownhosts_support import LoopbackSSHServer, host_key
+from support.transactions import track_sessions
 
 GITHUB_PINS = {pin.documented_fingerprint for pin in SHIPPED_PINS if pin.host == "github.com"}
 
@@ -186,7 +189,8 @@ def test_trust_refuses_another_key_for_a_pinned_host_without_contacting_it(store
     with store.session() as session, pytest.raises(Conflict) as caught:
         trust(session, "github.com", 22, other, scanner=no_contact)
     assert caught.value.code == "host_key_pin_conflict"
-    assert "--force" in caught.value.hint
+    assert "forcing the override" in caught.value.hint and "--" not in caught.value.hint
+    assert caught.value.context == {"host": "github.com", "name": "github.com"}
 
 
 def test_a_pinned_key_is_already_trusted(store: Store) -> None:
@@ -265,3 +269,36 @@ def test_remove_one_or_all_stored_keys(store: Store) -> None:
     with store.session() as session, pytest.raises(NotFound) as caught:
         remove(session, "git.example.com", 2222)
     assert caught.value.code == "host_key_not_found"
+
+
+# --- the platform's service: one transaction each, the scan between two ----------------------
+
+
+def test_the_service_trusts_lists_and_removes_scanning_outside_any_transaction(
+    settings: Settings, store: Store, ssh_server: LoopbackSSHServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_sessions = track_sessions(store, monkeypatch)
+    held: list[int] = []
+
+    def scanner(host: str, port: int) -> list[ScannedHostKey]:
+        held.append(len(open_sessions))
+        return real_scan(host, port)
+
+    service = KnownHostService(settings, lambda: store, scanner=scanner)
+    wanted = ssh_server.fingerprints()[0]
+
+    outcome = service.trust("127.0.0.1", ssh_server.port, wanted)
+    assert outcome.created and held == [0]
+    assert not service.trust("127.0.0.1", ssh_server.port, wanted).created
+    assert held == [0]  # trusted already: not contacted again
+    assert [key.fingerprint for key in service.scan("127.0.0.1", ssh_server.port)] == (
+        ssh_server.fingerprints()
+    )
+    assert wanted in {key.fingerprint for key in service.list_known_hosts()}
+    removed = service.remove("127.0.0.1", ssh_server.port)
+    assert [key.fingerprint for key in removed] == [wanted]
+    with pytest.raises(ValidationError) as mismatch:
+        service.trust("127.0.0.1", ssh_server.port, generate_key().public_key.sha256_fingerprint)
+    assert mismatch.value.code == "host_key_fingerprint_mismatch"
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(KnownHost)) == 0

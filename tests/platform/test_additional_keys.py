@@ -17,16 +17,13 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select
 
 from repolink import cli as cli_root
+from repolink.app import Repolink
 from repolink.errors import RepolinkError
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.additional_keys import (
-    add_additional_key,
-    find_additional_key,
-    list_additional_keys,
+    AdditionalKeyService,
     parse_hostname,
     parse_key_fingerprint,
-    remove_additional_key,
-    select_additional_keys,
 )
 from repolink.platform.connections import create_connection, parse_connection_url
 from repolink.platform.projects import create_project
@@ -40,6 +37,12 @@ from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.vault import Vault
 
 MY_TABLES = {"additional_keys", "key_rules"}
+
+
+@pytest.fixture
+def keys(settings: Settings, store: Store, vault: Vault) -> AdditionalKeyService:
+    """The additional keys service of an application on the test's store and vault."""
+    return Repolink(settings, store=store, vault=vault).additional_keys
 
 
 @pytest.fixture
@@ -134,12 +137,11 @@ def test_bad_host_names_are_refused(text: str) -> None:
 
 
 def test_generated_and_imported_keys_are_stored_encrypted(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, vault: Vault, keys: AdditionalKeyService, deploy_key: PrivateKey
 ) -> None:
     imported = generate_key("ecdsa")
-    with store.session() as session:
-        generated = add_additional_key(session, vault, "proj", hostname="git.example.com:2222")
-        taken = add_additional_key(session, vault, "proj", imported)
+    generated = keys.add_key("proj", hostname="git.example.com:2222")
+    taken = keys.add_key("proj", imported)
     assert (generated.origin, generated.key_type, generated.hostname) == (
         "generated",
         "ssh-ed25519",
@@ -147,9 +149,9 @@ def test_generated_and_imported_keys_are_stored_encrypted(
     )
     assert (taken.origin, taken.hostname) == ("imported", "")
     assert taken.fingerprint_sha256 == imported.public_key.sha256_fingerprint
+    listed = keys.list_keys("proj")
+    assert [info.id for info in listed] == [generated.id, taken.id]
     with store.session() as session:
-        listed = list_additional_keys(session, "proj")
-        assert [info.id for info in listed] == [generated.id, taken.id]
         record = session.get(KeyRecord, taken.key_record_id)
         assert record is not None and record.private_key_encrypted is not None
         assert imported.to_openssh() not in record.private_key_encrypted
@@ -159,76 +161,76 @@ def test_generated_and_imported_keys_are_stored_encrypted(
 
 
 def test_the_same_key_twice_and_the_deploy_key_are_refused(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    keys: AdditionalKeyService, deploy_key: PrivateKey
 ) -> None:
     key = generate_key()
-    with store.session() as session:
-        add_additional_key(session, vault, "proj", key)
+    keys.add_key("proj", key)
     refusals = ((key, "additional_key_exists"), (deploy_key, "additional_key_is_deploy_key"))
     for candidate, code in refusals:
-        with store.session() as session, pytest.raises(RepolinkError) as caught:
-            add_additional_key(session, vault, "proj", candidate, hostname="other.example")
+        with pytest.raises(RepolinkError) as caught:
+            keys.add_key("proj", candidate, hostname="other.example")
         assert caught.value.code == code
-    with store.session() as session:
-        assert len(list_additional_keys(session, "proj")) == 1
+        assert "--" not in caught.value.hint  # the CLI names its options, the service does not
+    assert len(keys.list_keys("proj")) == 1
 
 
 def test_build_jobs_select_keys_by_fingerprint(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, vault: Vault, keys: AdditionalKeyService, deploy_key: PrivateKey
 ) -> None:
-    with store.session() as session:
-        first = add_additional_key(session, vault, "proj")
-        second = add_additional_key(session, vault, "proj", hostname="git.example.com")
-        add_additional_key(session, vault, "proj")
+    first = keys.add_key("proj")
+    second = keys.add_key("proj", hostname="git.example.com")
+    keys.add_key("proj")
 
-        asked = [
-            second.fingerprint_md5.removeprefix("MD5:"),
-            first.fingerprint_sha256,
-            second.fingerprint_sha256,
-        ]
-        chosen = select_additional_keys(session, "proj", asked)
-        assert [record.id for record in chosen] == [second.key_record_id, first.key_record_id]
-        assert len(select_additional_keys(session, "proj", None)) == 3
-        assert select_additional_keys(session, "proj", []) == []
-        # A job gets the private halves it asked for.
-        assert load_private_key(session, vault, chosen[0].id).public_key.sha256_fingerprint == (
-            second.fingerprint_sha256
-        )
+    asked = [
+        second.fingerprint_md5.removeprefix("MD5:"),
+        first.fingerprint_sha256,
+        second.fingerprint_sha256,
+    ]
+    chosen = keys.select_keys("proj", asked)
+    assert [info.key_record_id for info in chosen] == [
+        second.key_record_id,
+        first.key_record_id,
+    ]
+    assert len(keys.select_keys("proj", None)) == 3
+    assert keys.select_keys("proj", []) == []
+    # A job gets the private halves it asked for.
+    with store.session() as session:
+        loaded = load_private_key(session, vault, chosen[0].key_record_id)
+    assert loaded.public_key.sha256_fingerprint == second.fingerprint_sha256
 
 
 def test_an_unknown_fingerprint_fails_the_whole_selection(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    keys: AdditionalKeyService, deploy_key: PrivateKey
 ) -> None:
     stranger = generate_key().public_key.sha256_fingerprint
-    with store.session() as session:
-        known = add_additional_key(session, vault, "proj").fingerprint_sha256
-    with store.session() as session, pytest.raises(RepolinkError) as caught:
-        select_additional_keys(session, "proj", [known, stranger])
+    known = keys.add_key("proj").fingerprint_sha256
+    with pytest.raises(RepolinkError) as caught:
+        keys.select_keys("proj", [known, stranger])
     assert caught.value.code == "additional_key_not_found"
-    assert stranger in caught.value.message and "additional-keys list proj" in caught.value.hint
+    assert stranger in caught.value.message
+    assert caught.value.hint == "list the project's additional keys to see their fingerprints"
+    assert caught.value.context["project"] == "proj"
     deploy = deploy_key.public_key.sha256_fingerprint
-    with store.session() as session, pytest.raises(RepolinkError) as deploy_asked:
-        select_additional_keys(session, "proj", [deploy])
+    with pytest.raises(RepolinkError) as deploy_asked:
+        keys.select_keys("proj", [deploy])
     assert deploy_asked.value.code == "additional_key_not_found"
     assert "deploy key" in deploy_asked.value.message
-    with store.session() as session, pytest.raises(RepolinkError) as no_project:
-        select_additional_keys(session, "nope", [known])
+    with pytest.raises(RepolinkError) as no_project:
+        keys.select_keys("nope", [known])
     assert no_project.value.code == "project_not_found"
 
 
 def test_removing_a_key_removes_its_key_pair(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, keys: AdditionalKeyService, deploy_key: PrivateKey
 ) -> None:
+    info = keys.add_key("proj")
+    assert keys.find_key("proj", info.fingerprint_md5).id == info.id
+    keys.remove_key("proj", info.fingerprint_md5)
+    assert keys.list_keys("proj") == []
     with store.session() as session:
-        info = add_additional_key(session, vault, "proj")
-    with store.session() as session:
-        assert find_additional_key(session, "proj", info.fingerprint_md5).id == info.id
-        remove_additional_key(session, "proj", info.fingerprint_md5)
-    with store.session() as session:
-        assert list_additional_keys(session, "proj") == []
         assert session.scalar(select(KeyRecord).where(KeyRecord.id == info.key_record_id)) is None
-        with pytest.raises(RepolinkError) as caught:
-            remove_additional_key(session, "proj", info.fingerprint_sha256)
+    with pytest.raises(RepolinkError) as caught:
+        keys.remove_key("proj", info.fingerprint_sha256)
     assert caught.value.code == "additional_key_not_found"
 
 
@@ -289,6 +291,14 @@ def test_additional_keys_commands(repolink: Run, tmp_path: Path) -> None:
     assert code == 0, err
     code, _out, err = repolink("additional-keys", "remove", "proj", generated, "--yes")
     assert code == 2 and err.startswith("error: additional_key_not_found: ")
+    # The CLI says its own commands and options where the service's hint is neutral.
+    assert "— run `repolink additional-keys list proj` to see its keys and their fingerprints" in (
+        " ".join(err.split())
+    )
+    code, _out, err = repolink("additional-keys", "add", "proj", "--key", str(key_file))
+    assert code == 2 and "remove it and add it again with that --host" in err
+    code, _out, err = repolink("additional-keys", "remove", "proj", "nope", "--yes")
+    assert code == 2 and "copy it from `repolink additional-keys list PROJECT`, like SHA256:" in err
 
 
 def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
@@ -327,8 +337,20 @@ def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
 
     code, _out, err = repolink("additional-keys", "remove", "proj", extra, "--yes")
     assert code == 2 and "additional_key_in_use" in err
+    assert "remove them first: repolink key-rules remove proj PREFIX" in err
+    deploy = deploy_key.public_key.sha256_fingerprint
+    code, _out, err = repolink("key-rules", "add", "proj", "git@h.example:x/", "--key", deploy)
+    assert code == 2 and "ask only for additional keys (repolink additional-keys list proj)" in err
+    code, _out, err = repolink(
+        "key-rules", "add", "proj", "ssh://git@h.example/team", "--key", "deploy"
+    )
+    assert code == 2 and (
+        "remove it first: repolink key-rules remove proj ssh://git@h.example/team" in err
+    )
     code, out, err = repolink("key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git")
     assert code == 0 and "removed key rule ssh://git@h.example/team/lib" in out
+    code, out, err = repolink("key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git")
+    assert code == 2 and "run `repolink key-rules list proj` to see its rules" in err
     code, _out, err = repolink(
         "key-rules", "add", "proj", "https://h.example/team", "--key", "deploy"
     )

@@ -20,16 +20,14 @@ import pytest
 
 from repolink import cli as cli_root
 from repolink import knownhosts
+from repolink.app import Repolink
 from repolink.errors import RepolinkError
 from repolink.git import runner
 from repolink.git.mirrors import mirror_path
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
 from repolink.knownhosts.values import host_key_from_line
-from repolink.platform.additional_keys import (
-    AdditionalKeyInfo,
-    add_additional_key,
-)
+from repolink.platform.additional_keys import AdditionalKeyInfo
 from repolink.platform.checkout import (
     MAX_SUBMODULE_DEPTH,
     CheckoutResult,
@@ -39,13 +37,12 @@ from repolink.platform.checkout import (
 from repolink.platform.commits import hide_commits
 from repolink.platform.connect import connect_repository
 from repolink.platform.connections import connection_info
-from repolink.platform.key_rules import SOURCE_ADDITIONAL_KEY, SOURCE_KEY_RULE, add_key_rule
+from repolink.platform.key_rules import SOURCE_ADDITIONAL_KEY, SOURCE_KEY_RULE
 from repolink.platform.projects import create_project
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import get_key_record
 from repolink.urls import parse_ssh_url
-from repolink.vault import load_vault
 from support.hostkit import GitClient, generate_key_pair, make_source_repository
 from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
 from support.sshdkit import choose_login_user, hand_over, new_data_dir, require_sshd, run_sshd
@@ -206,15 +203,11 @@ def project(platform: Platform, hosted: HostedRepos, scenario: Scenario) -> Plat
 def _additional(
     platform: Platform, key: PrivateKey, hostname: str = ELSEWHERE
 ) -> AdditionalKeyInfo:
-    with platform.store.session() as session:
-        return add_additional_key(
-            session, load_vault(platform.settings), PROJECT, key, hostname=hostname
-        )
+    return platform.app.additional_keys.add_key(PROJECT, key, hostname=hostname)
 
 
 def _rule(platform: Platform, prefix: str, key: str) -> None:
-    with platform.store.session() as session:
-        add_key_rule(session, PROJECT, prefix, key)
+    platform.app.key_rules.add_rule(PROJECT, prefix, key)
 
 
 def _checkout(platform: Platform, commit: str, dest: Path, **kwargs: int) -> CheckoutResult:
@@ -621,9 +614,9 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
                     store, settings, PROJECT, client.url(f"{WORKSPACE}/app.git"), key=deploy
                 )
                 assert outcome.error is None, outcome.error.one_line() + sshd.log()
-                with store.session() as session:
-                    info = add_additional_key(session, load_vault(settings), PROJECT, extra)
-                    add_key_rule(session, PROJECT, other_url, info.fingerprint_sha256)
+                app = Repolink(settings, store=store)
+                info = app.additional_keys.add_key(PROJECT, extra)
+                app.key_rules.add_rule(PROJECT, other_url, info.fingerprint_sha256)
 
                 result = checkout_commit(store, settings, PROJECT, "with-sub", tmp_path / "out")
     finally:

@@ -22,13 +22,13 @@ from repolink import cli as cli_root
 from repolink import knownhosts
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import create_connection
-from repolink.platform.doctor import CHECKS, Check, DoctorReport, check_url, doctor_project
+from repolink.platform.doctor import CHECKS, Check, DoctorReport, check_url
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.platform import KEY_IMPORTED
 from repolink.urls import parse_ssh_url
-from repolink.vault import load_vault
 from support.platformkit import HostedRepos, Platform, granted_key
+from support.transactions import track_sessions
 
 
 def _save(platform: Platform, slug: str, url: str, key: PrivateKey) -> None:
@@ -37,7 +37,7 @@ def _save(platform: Platform, slug: str, url: str, key: PrivateKey) -> None:
     with platform.store.session() as session:
         create_connection(
             session,
-            load_vault(platform.settings),
+            platform.app.vault(),
             slug,
             parse_ssh_url(url),
             key,
@@ -47,7 +47,7 @@ def _save(platform: Platform, slug: str, url: str, key: PrivateKey) -> None:
 
 def _doctor(platform: Platform, slug: str) -> DoctorReport:
     seen: list[Check] = []
-    report = doctor_project(platform.store, platform.settings, slug, on_check=seen.append)
+    report = platform.app.doctor.check_project(slug, on_check=seen.append)
     assert [check.name for check in report.checks] == list(CHECKS)
     assert list(report.checks) == seen  # every check was reported as it completed
     return report
@@ -101,7 +101,7 @@ def test_all_checks_pass_and_the_key_file_is_gone(
         key_files = [path.stat().st_mode & 0o777 for path in private_tmp.glob("repolink-key-*/id")]
         during.append((check.name, key_files))
 
-    report = doctor_project(platform.store, platform.settings, "healthy", on_check=look)
+    report = platform.app.doctor.check_project("healthy", on_check=look)
 
     assert report.ok and report.failure is None
     assert [check.status for check in report.checks] == ["passed"] * len(CHECKS)
@@ -121,6 +121,21 @@ def test_all_checks_pass_and_the_key_file_is_gone(
     assert dict(during)["url"] == []
     assert list(private_tmp.iterdir()) == []
     _assert_no_key_material(json.dumps(report.as_dict()), key)
+
+
+def test_no_transaction_is_open_while_the_checks_run(
+    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = granted_key(hosted.host, "app", "doctor-no-tx")
+    _save(platform, "no-tx", hosted.app.url(), key)
+    open_sessions = track_sessions(platform.store, monkeypatch)
+    held: list[int] = []
+    report = platform.app.doctor.check_project(
+        "no-tx", on_check=lambda _: held.append(len(open_sessions))
+    )
+
+    assert report.ok
+    assert held == [0] * len(CHECKS)  # DNS, TCP, ssh and git ran with no transaction open
 
 
 def test_wrong_key_stops_at_authentication_naming_the_offered_key(

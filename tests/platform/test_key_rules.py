@@ -7,23 +7,21 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from repolink.app import Repolink
 from repolink.errors import RepolinkError
 from repolink.keys import PrivateKey, generate_key
-from repolink.platform.additional_keys import add_additional_key, remove_additional_key
 from repolink.platform.connections import create_connection, parse_connection_url
 from repolink.platform.key_rules import (
     SOURCE_ADDITIONAL_KEY,
     SOURCE_DEPLOY_KEY,
     SOURCE_KEY_RULE,
     URLPrefix,
-    add_key_rule,
     choose_key,
-    list_key_rules,
     longest_match,
     parse_url_prefix,
-    remove_key_rule,
 )
 from repolink.platform.projects import create_project
+from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
@@ -161,12 +159,17 @@ def deploy_key(store: Store, vault: Vault) -> PrivateKey:
     return key
 
 
-def _add_key(store: Store, vault: Vault, hostname: str = "") -> str:
-    with store.session() as session:
-        return add_additional_key(session, vault, "proj", hostname=hostname).fingerprint_sha256
+@pytest.fixture
+def app(settings: Settings, store: Store, vault: Vault) -> Repolink:
+    return Repolink(settings, store=store, vault=vault)
+
+
+def _add_key(app: Repolink, hostname: str = "") -> str:
+    return app.additional_keys.add_key("proj", hostname=hostname).fingerprint_sha256
 
 
 def _choose(store: Store, url: str) -> tuple[str, str, str | None]:
+    """What a checkout chooses, in its own transaction (choose_key's caller there)."""
     with store.session() as session:
         chosen = choose_key(session, "proj", parse_ssh_url(url))
     return chosen.fingerprint_sha256, chosen.source, chosen.rule_prefix
@@ -184,13 +187,13 @@ def test_without_rules_or_additional_keys_the_deploy_key_is_chosen(
 
 
 def test_fallback_order_host_port_then_host_then_any_host_then_deploy(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, app: Repolink, deploy_key: PrivateKey
 ) -> None:
-    any_host = _add_key(store, vault, "")
-    any_host_later = _add_key(store, vault, "")
-    host_any_port = _add_key(store, vault, "git.example.com")
-    host_port = _add_key(store, vault, "git.example.com:2222")
-    other_host = _add_key(store, vault, "other.example.com")
+    any_host = _add_key(app, "")
+    any_host_later = _add_key(app, "")
+    host_any_port = _add_key(app, "git.example.com")
+    host_port = _add_key(app, "git.example.com:2222")
+    other_host = _add_key(app, "other.example.com")
 
     assert _choose(store, "ssh://git@git.example.com:2222/t/r.git")[:2] == (
         host_port,
@@ -203,9 +206,8 @@ def test_fallback_order_host_port_then_host_then_any_host_then_deploy(
     assert _choose(store, "git@third.example.com:t/r.git")[0] == any_host
     assert any_host_later != any_host
 
-    with store.session() as session:
-        for fingerprint in (any_host, any_host_later):
-            remove_additional_key(session, "proj", fingerprint)
+    for fingerprint in (any_host, any_host_later):
+        app.additional_keys.remove_key("proj", fingerprint)
     assert _choose(store, "git@third.example.com:t/r.git")[:2] == (
         deploy_key.public_key.sha256_fingerprint,
         SOURCE_DEPLOY_KEY,
@@ -213,13 +215,12 @@ def test_fallback_order_host_port_then_host_then_any_host_then_deploy(
 
 
 def test_a_rule_beats_host_matching_and_the_longest_rule_wins(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, app: Repolink, deploy_key: PrivateKey
 ) -> None:
-    for_host = _add_key(store, vault, "git.example.com")
-    vendor = _add_key(store, vault, "elsewhere.example.com")
-    with store.session() as session:
-        add_key_rule(session, "proj", "ssh://git@git.example.com/team/", "deploy")
-        add_key_rule(session, "proj", "git@git.example.com:team/vendor/lib.git", vendor)
+    for_host = _add_key(app, "git.example.com")
+    vendor = _add_key(app, "elsewhere.example.com")
+    app.key_rules.add_rule("proj", "ssh://git@git.example.com/team/", "deploy")
+    app.key_rules.add_rule("proj", "git@git.example.com:team/vendor/lib.git", vendor)
 
     deploy = deploy_key.public_key.sha256_fingerprint
     assert _choose(store, "git@git.example.com:team/app.git") == (
@@ -237,17 +238,19 @@ def test_a_rule_beats_host_matching_and_the_longest_rule_wins(
         for_host,
         SOURCE_ADDITIONAL_KEY,
     )
+    # The service answers as a checkout's transaction does.
+    chosen = app.key_rules.choose_key("proj", parse_ssh_url("git@git.example.com:team/app.git"))
+    assert (chosen.fingerprint_sha256, chosen.source) == (deploy, SOURCE_KEY_RULE)
 
 
 def test_rules_are_listed_longest_first_and_removed_by_any_spelling(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    app: Repolink, deploy_key: PrivateKey
 ) -> None:
-    extra = _add_key(store, vault)
-    with store.session() as session:
-        add_key_rule(session, "proj", "ssh://git@h/", "deploy")
-        add_key_rule(session, "proj", "git@h:team/app.git", extra)
-        add_key_rule(session, "proj", "ssh://git@h/team/", "DEPLOY")
-        rules = list_key_rules(session, "proj")
+    extra = _add_key(app)
+    app.key_rules.add_rule("proj", "ssh://git@h/", "deploy")
+    app.key_rules.add_rule("proj", "git@h:team/app.git", extra)
+    app.key_rules.add_rule("proj", "ssh://git@h/team/", "DEPLOY")
+    rules = app.key_rules.list_rules("proj")
     assert [rule.prefix for rule in rules] == [
         "ssh://git@h/team/app",
         "ssh://git@h/team",
@@ -257,13 +260,12 @@ def test_rules_are_listed_longest_first_and_removed_by_any_spelling(
     deploy = deploy_key.public_key.sha256_fingerprint
     assert [rule.key_fingerprint_sha256 for rule in rules] == [extra, deploy, deploy]
 
-    with store.session() as session:
-        removed = remove_key_rule(session, "proj", "ssh://git@h:22/team/app.git/")
-        assert removed.prefix == "ssh://git@h/team/app"
-        assert [rule.prefix for rule in list_key_rules(session, "proj")] == [
-            "ssh://git@h/team",
-            "ssh://git@h/",
-        ]
+    removed = app.key_rules.remove_rule("proj", "ssh://git@h:22/team/app.git/")
+    assert removed.prefix == "ssh://git@h/team/app"
+    assert [rule.prefix for rule in app.key_rules.list_rules("proj")] == [
+        "ssh://git@h/team",
+        "ssh://git@h/",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -275,47 +277,48 @@ def test_rules_are_listed_longest_first_and_removed_by_any_spelling(
     ],
 )
 def test_bad_rules_are_refused(
-    store: Store, deploy_key: PrivateKey, prefix: str, key: str, code: str
+    app: Repolink, deploy_key: PrivateKey, prefix: str, key: str, code: str
 ) -> None:
-    with store.session() as session, pytest.raises(RepolinkError) as caught:
-        add_key_rule(session, "proj", prefix, key)
+    with pytest.raises(RepolinkError) as caught:
+        app.key_rules.add_rule("proj", prefix, key)
     assert caught.value.code == code
 
 
-def test_the_same_canonical_prefix_twice_is_refused(store: Store, deploy_key: PrivateKey) -> None:
-    with store.session() as session:
-        add_key_rule(session, "proj", "git@h:team/", "deploy")
-    with store.session() as session, pytest.raises(RepolinkError) as caught:
-        add_key_rule(session, "proj", "ssh://git@h:22/team", "deploy")
+def test_the_same_canonical_prefix_twice_is_refused(app: Repolink, deploy_key: PrivateKey) -> None:
+    app.key_rules.add_rule("proj", "git@h:team/", "deploy")
+    with pytest.raises(RepolinkError) as caught:
+        app.key_rules.add_rule("proj", "ssh://git@h:22/team", "deploy")
     assert caught.value.code == "key_rule_exists"
-    with store.session() as session, pytest.raises(RepolinkError) as missing:
-        remove_key_rule(session, "proj", "git@h:elsewhere/")
+    assert caught.value.hint == "remove that key rule first"
+    assert caught.value.context == {"project": "proj", "prefix": "ssh://git@h/team"}
+    with pytest.raises(RepolinkError) as missing:
+        app.key_rules.remove_rule("proj", "git@h:elsewhere/")
     assert missing.value.code == "key_rule_not_found"
+    assert "repolink" not in missing.value.hint
 
 
 def test_an_additional_key_used_by_a_rule_cannot_be_removed(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, app: Repolink, deploy_key: PrivateKey
 ) -> None:
-    extra = _add_key(store, vault)
-    with store.session() as session:
-        add_key_rule(session, "proj", "git@h:team/", extra)
-    with store.session() as session, pytest.raises(RepolinkError) as caught:
-        remove_additional_key(session, "proj", extra)
+    extra = _add_key(app)
+    app.key_rules.add_rule("proj", "git@h:team/", extra)
+    with pytest.raises(RepolinkError) as caught:
+        app.additional_keys.remove_key("proj", extra)
     assert caught.value.code == "additional_key_in_use"
     assert "ssh://git@h/team" in caught.value.message
-    with store.session() as session:
-        remove_key_rule(session, "proj", "git@h:team/")
-        removed = remove_additional_key(session, "proj", extra)
+    assert caught.value.hint == "remove those key rules first"
+    app.key_rules.remove_rule("proj", "git@h:team/")
+    removed = app.additional_keys.remove_key("proj", extra)
     with store.session() as session, pytest.raises(RepolinkError) as gone:
         get_key_record(session, removed.key_record_id)
     assert gone.value.code == "key_record_not_found"
 
 
 def test_a_rule_for_the_deploy_key_follows_the_current_deploy_key(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, vault: Vault, app: Repolink, deploy_key: PrivateKey
 ) -> None:
+    app.key_rules.add_rule("proj", "git@h:team/", "deploy")
     with store.session() as session:
-        add_key_rule(session, "proj", "git@h:team/", "deploy")
         rotated = store_private_key(session, vault, generate_key(), label="rotated deploy key")
         session.execute(update(RepositoryConnection).values(deploy_key_id=rotated.id))
         new_fingerprint = rotated.fingerprint_sha256
@@ -323,12 +326,11 @@ def test_a_rule_for_the_deploy_key_follows_the_current_deploy_key(
 
 
 def test_deleting_the_project_removes_its_rules_and_additional_keys(
-    store: Store, vault: Vault, deploy_key: PrivateKey
+    store: Store, app: Repolink, deploy_key: PrivateKey
 ) -> None:
-    extra = _add_key(store, vault)
-    with store.session() as session:
-        add_key_rule(session, "proj", "git@h:team/", extra)
-        add_key_rule(session, "proj", "git@h:", "deploy")
+    extra = _add_key(app)
+    app.key_rules.add_rule("proj", "git@h:team/", extra)
+    app.key_rules.add_rule("proj", "git@h:", "deploy")
     with store.session() as session:
         session.execute(delete(Project))
     with store.session() as session:

@@ -29,6 +29,7 @@ import pytest
 from sqlalchemy import select
 
 from repolink import knownhosts
+from repolink.app import Repolink
 from repolink.errors import FetchError, RepolinkError
 from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
@@ -37,10 +38,9 @@ from repolink.knownhosts.values import host_key_from_line
 from repolink.platform.commits import hide_commits, list_commits, list_refs, unhide_commits
 from repolink.platform.connect import ConnectOutcome, connect_repository
 from repolink.platform.connections import ConnectionInfo, connection_info, import_private_key
-from repolink.platform.doctor import CHECKS, doctor_project
+from repolink.platform.doctor import CHECKS
 from repolink.platform.fetch import fetch_project
 from repolink.platform.projects import create_project
-from repolink.platform.rotation import complete_rotation, pending_rotation, start_rotation
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
@@ -229,7 +229,8 @@ def test_generate_register_fetch_refresh_and_new_commit(
     assert [commit.sha for commit in newest] == [sha]
 
     # The doctor agrees: every check passes behind sshd's forced command too.
-    report = doctor_project(platform_side.store, platform_side.settings, "flow")
+    app = Repolink(platform_side.settings, store=platform_side.store)
+    report = app.doctor.check_project("flow")
     assert [check.status for check in report.checks] == ["passed"] * len(CHECKS), report.failure
     assert report.checks[CHECKS.index("host_key")].detail.startswith("SSH-2.0-OpenSSH_")
 
@@ -413,23 +414,23 @@ def test_hide_and_unhide_after_a_fetch(openssh: OpenSSHHost, platform_side: Plat
 
 def test_rotation_end_to_end(openssh: OpenSSHHost, platform_side: PlatformSide) -> None:
     store, settings = platform_side.store, platform_side.settings
+    deploy_keys = Repolink(settings, store=store).deploy_keys
     outcome = platform_side.connect("rotation", openssh.url("app"), grant=openssh)
     assert outcome.error is None, outcome.error and outcome.error.one_line()
     key_a = outcome.connection.deploy_key.fingerprint_sha256
 
-    started = start_rotation(store, settings, "rotation")
+    started = deploy_keys.start_rotation("rotation")
     key_b = started.rotation.new_key.fingerprint_sha256
     assert key_b != key_a and started.rotation.current_key.fingerprint_sha256 == key_a
 
     # B is not on the repository yet: completing fails with sshd's refusal, nothing changes.
     with pytest.raises(FetchError) as refused:
-        complete_rotation(store, settings, "rotation")
+        deploy_keys.complete_rotation("rotation")
     assert refused.value.code == "auth_failed"
     assert key_b in refused.value.message
     assert key_b not in openssh.accepted_fingerprints()
     assert _deploy_key(platform_side, "rotation") == key_a
-    with store.session() as session:
-        still = pending_rotation(session, "rotation")
+    still = deploy_keys.pending_rotation("rotation")
     assert still is not None and still.new_key.fingerprint_sha256 == key_b
     assert _key_record(platform_side, key_a).retired_at is None
     assert _key_record(platform_side, key_a).private_key_encrypted is not None
@@ -442,7 +443,7 @@ def test_rotation_end_to_end(openssh: OpenSSHHost, platform_side: PlatformSide) 
     # B granted as an access key: completing fetches with B (sshd accepts B), then swaps.
     openssh.grant("app", started.rotation.new_key.public_key, label="rotation B")
     openssh.push_commit("fetched with key B")
-    completed = complete_rotation(store, settings, "rotation")
+    completed = deploy_keys.complete_rotation("rotation")
 
     assert key_b in openssh.accepted_fingerprints()
     assert completed.fetch.new_commits == 1
@@ -452,8 +453,7 @@ def test_rotation_end_to_end(openssh: OpenSSHHost, platform_side: PlatformSide) 
     old = _key_record(platform_side, key_a)
     assert old.retired_at is not None and old.private_key_encrypted is None
     assert _key_record(platform_side, key_b).last_used_at is not None
-    with store.session() as session:
-        assert pending_rotation(session, "rotation") is None
+    assert deploy_keys.pending_rotation("rotation") is None
 
     # A revoked on the host: fetches go on with B.
     openssh.revoke("app", key_a)

@@ -13,10 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, ForeignKey, String, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from repolink.app import Repolink
 from repolink.errors import Conflict, FetchError, NotFound, ValidationError
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
-from repolink.platform.additional_keys import add_additional_key
 from repolink.platform.connections import (
     connection_info,
     create_connection,
@@ -24,14 +24,8 @@ from repolink.platform.connections import (
     parse_connection_url,
 )
 from repolink.platform.fetch import fetch_connection
-from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus, list_keys
+from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus
 from repolink.platform.projects import create_project, delete_project
-from repolink.platform.rotation import (
-    abort_rotation,
-    complete_rotation,
-    pending_rotation,
-    start_rotation,
-)
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
@@ -44,8 +38,7 @@ from support.platformkit import WORKSPACE, HostedRepos, Platform
 
 
 def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
-    with platform.store.session() as session:
-        return {key.fingerprint_sha256: key for key in list_keys(session, **kwargs)}
+    return {key.fingerprint_sha256: key for key in platform.app.keys.list_keys(**kwargs)}
 
 
 def _deploy_key(platform: Platform, project: str) -> str:
@@ -91,7 +84,7 @@ def test_one_pending_rotation_per_connection_is_enforced_by_the_database(
     platform: Platform, hosted: HostedRepos
 ) -> None:
     platform.connect("unique", hosted.app.url())
-    started = start_rotation(platform.store, platform.settings, "unique")
+    started = platform.app.deploy_keys.start_rotation("unique")
     with platform.store.session() as session:
         connection_id = connection_info(session, "unique").id
         row = session.scalar(select(KeyRotation).where(KeyRotation.connection_id == connection_id))
@@ -111,7 +104,7 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
     key_a = outcome.connection.deploy_key.fingerprint_sha256
 
     # Rotate: key B is pending, A stays the deploy key and keeps working.
-    started = start_rotation(platform.store, platform.settings, "rot")
+    started = platform.app.deploy_keys.start_rotation("rot")
     key_b = started.rotation.new_key.fingerprint_sha256
     assert key_b != key_a
     assert started.rotation.current_key.fingerprint_sha256 == key_a
@@ -128,13 +121,13 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
 
     # B is not on the repository yet: completing fails with the diagnosis, nothing changes.
     with pytest.raises(FetchError) as refused:
-        complete_rotation(platform.store, platform.settings, "rot")
+        platform.app.deploy_keys.complete_rotation("rot")
     assert refused.value.code == "auth_failed"
     assert key_b in refused.value.message
     assert started.rotation.new_key.public_key in refused.value.hint
     assert _deploy_key(platform, "rot") == key_a
+    still = platform.app.deploy_keys.pending_rotation("rot")
     with platform.store.session() as session:
-        still = pending_rotation(session, "rot")
         # The connection's state describes its deploy key, which still works.
         assert connection_info(session, "rot").state == "ok"
     assert still is not None and still.new_key.fingerprint_sha256 == key_b
@@ -145,7 +138,7 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
         WORKSPACE, "app", started.rotation.new_key.public_key, label="rot B"
     )
     newer = hosted.app.commit("fetched with key B")
-    completed = complete_rotation(platform.store, platform.settings, "rot")
+    completed = platform.app.deploy_keys.complete_rotation("rot")
 
     assert completed.deploy_key.fingerprint_sha256 == key_b
     assert completed.retired_key.fingerprint_sha256 == key_a
@@ -155,8 +148,8 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
     assert old.retired_at == completed.retired_at
     assert old.private_key_encrypted is None  # a retired key's private half is erased
     assert new.last_used_at is not None and new.retired_at is None
+    assert platform.app.deploy_keys.pending_rotation("rot") is None
     with platform.store.session() as session:
-        assert pending_rotation(session, "rot") is None
         commits = session.execute(text("SELECT sha FROM commits")).scalars().all()
     assert {sha, newer} <= set(commits)
 
@@ -174,11 +167,11 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
 
 def test_a_retired_key_is_never_used_again(platform: Platform, hosted: HostedRepos) -> None:
     platform.connect("never", hosted.app.url(), grant_on="app")
-    started = start_rotation(platform.store, platform.settings, "never")
+    started = platform.app.deploy_keys.start_rotation("never")
     hosted.host.service.add_access_key(
         WORKSPACE, "app", started.rotation.new_key.public_key, label="never B"
     )
-    completed = complete_rotation(platform.store, platform.settings, "never")
+    completed = platform.app.deploy_keys.complete_rotation("never")
 
     with pytest.raises(Conflict) as refused:
         fetch_connection(
@@ -198,16 +191,18 @@ def test_second_rotate_is_refused_then_replaced_then_aborted(
     platform: Platform, hosted: HostedRepos
 ) -> None:
     platform.connect("again", hosted.app.url())
-    first = start_rotation(platform.store, platform.settings, "again")
+    first = platform.app.deploy_keys.start_rotation("again")
 
     with pytest.raises(Conflict) as refused:
-        start_rotation(platform.store, platform.settings, "again")
+        platform.app.deploy_keys.start_rotation("again")
     assert refused.value.code == "rotation_pending"
     assert first.rotation.new_key.fingerprint_sha256 in refused.value.message
-    assert "--replace-pending" in refused.value.hint
+    assert "start over with another new key in its place" in refused.value.hint
+    assert "--" not in refused.value.hint  # the CLI names its options, the service does not
+    assert refused.value.context == {"project": "again"}
 
-    second = start_rotation(
-        platform.store, platform.settings, "again", key_type="ecdsa", replace_pending=True
+    second = platform.app.deploy_keys.start_rotation(
+        "again", key_type="ecdsa", replace_pending=True
     )
     assert second.replaced == first.rotation.new_key
     assert second.rotation.new_key.key_type == "ecdsa-sha2-nistp256"
@@ -215,14 +210,14 @@ def test_second_rotate_is_refused_then_replaced_then_aborted(
         # The replaced key is gone altogether, private half included.
         assert session.get(KeyRecord, first.rotation.new_key.id) is None
 
-    discarded = abort_rotation(platform.store, "again")
+    discarded = platform.app.deploy_keys.abort_rotation("again")
     assert discarded == second.rotation.new_key
     with platform.store.session() as session:
         assert session.get(KeyRecord, discarded.id) is None
-        assert pending_rotation(session, "again") is None
+    assert platform.app.deploy_keys.pending_rotation("again") is None
     for attempt in (
-        lambda: abort_rotation(platform.store, "again"),
-        lambda: complete_rotation(platform.store, platform.settings, "again"),
+        lambda: platform.app.deploy_keys.abort_rotation("again"),
+        lambda: platform.app.deploy_keys.complete_rotation("again"),
     ):
         with pytest.raises(NotFound) as nothing:
             attempt()
@@ -232,10 +227,10 @@ def test_second_rotate_is_refused_then_replaced_then_aborted(
 def test_rotation_of_an_unknown_or_unconnected_project_is_named(platform: Platform) -> None:
     platform.project("bare")
     with pytest.raises(NotFound) as unconnected:
-        start_rotation(platform.store, platform.settings, "bare")
+        platform.app.deploy_keys.start_rotation("bare")
     assert unconnected.value.code == "connection_not_found"
     with pytest.raises(NotFound) as unknown:
-        start_rotation(platform.store, platform.settings, "no-such-project")
+        platform.app.deploy_keys.start_rotation("no-such-project")
     assert unknown.value.code == "project_not_found"
 
 
@@ -245,7 +240,7 @@ def test_a_completion_that_lost_a_race_changes_nothing(
 ) -> None:
     project = f"race-{meanwhile}"
     platform.connect(project, hosted.app.url(), grant_on="app")
-    started = start_rotation(platform.store, platform.settings, project)
+    started = platform.app.deploy_keys.start_rotation(project)
     hosted.app.commit("so that the fetch reports progress")
     hosted.host.service.add_access_key(
         WORKSPACE, "app", started.rotation.new_key.public_key, label=project
@@ -258,13 +253,13 @@ def test_a_completion_that_lost_a_race_changes_nothing(
             return
         raced.append(step)
         if meanwhile == "abort":
-            abort_rotation(platform.store, project)
+            platform.app.deploy_keys.abort_rotation(project)
         else:
-            start_rotation(platform.store, platform.settings, project, replace_pending=True)
+            platform.app.deploy_keys.start_rotation(project, replace_pending=True)
 
     with pytest.raises(Conflict) as lost:
-        complete_rotation(
-            platform.store, platform.settings, project, on_progress=meanwhile_in_another_process
+        platform.app.deploy_keys.complete_rotation(
+            project, on_progress=meanwhile_in_another_process
         )
     assert raced, "the fetch reported no progress, so the race was not run"
     assert lost.value.code == "rotation_changed"
@@ -277,9 +272,9 @@ def test_a_completion_that_lost_a_race_changes_nothing(
 def test_a_project_with_rotations_can_be_deleted(store: Store, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     _connect_offline(store, settings, "doomed")
-    start_rotation(store, settings, "doomed")
-    with store.session() as session:
-        add_additional_key(session, load_vault(settings), "doomed", hostname="github.com")
+    app = Repolink(settings, store=store)
+    app.deploy_keys.start_rotation("doomed")
+    app.additional_keys.add_key("doomed", hostname="github.com")
 
     delete_project(store, settings, "doomed")
 
@@ -292,7 +287,7 @@ def test_a_project_with_rotations_can_be_deleted(store: Store, tmp_path: Path) -
 def test_disconnect_removes_pending_rotation_keys(store: Store, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     _connect_offline(store, settings, "loose")
-    start_rotation(store, settings, "loose")
+    Repolink(settings, store=store).deploy_keys.start_rotation("loose")
 
     disconnect(store, settings, "loose")
 
@@ -304,12 +299,12 @@ def test_rotation_key_ids_name_every_key_a_connection_had(
     platform: Platform, hosted: HostedRepos
 ) -> None:
     platform.connect("ids", hosted.app.url(), grant_on="app")
-    started = start_rotation(platform.store, platform.settings, "ids")
+    started = platform.app.deploy_keys.start_rotation("ids")
     hosted.host.service.add_access_key(
         WORKSPACE, "app", started.rotation.new_key.public_key, label="ids B"
     )
-    completed = complete_rotation(platform.store, platform.settings, "ids")
-    pending = start_rotation(platform.store, platform.settings, "ids")
+    completed = platform.app.deploy_keys.complete_rotation("ids")
+    pending = platform.app.deploy_keys.start_rotation("ids")
     with platform.store.session() as session:
         ids = rotation_key_ids(session, completed.fetch.connection_id)
     assert set(ids) == {
@@ -359,8 +354,7 @@ def test_inventory_shows_age_last_use_state_and_the_180_day_flag(
     _age(store, old, created=200, used=3)
     _age(store, fresh, created=10, used=None)
 
-    with store.session() as session:
-        keys = {key.id: key for key in list_keys(session)}
+    keys = {key.id: key for key in Repolink(settings, store=store).keys.list_keys()}
 
     assert keys[old].project == "old" and keys[old].use == "deploy key"
     assert keys[old].age_days == 200 and keys[old].days_since_use == 3
@@ -381,7 +375,7 @@ def test_a_retired_key_is_not_flagged_for_rotation(store: Store, tmp_path: Path)
         session.execute(
             update(KeyRecord).where(KeyRecord.id == record_id).values(retired_at=utcnow())
         )
-        (key,) = list_keys(session)
+    (key,) = Repolink(settings, store=store).keys.list_keys()
     assert key.state == "retired" and not key.rotate_due
 
 
@@ -396,10 +390,10 @@ def test_unused_lists_keys_not_used_in_so_many_days(store: Store, tmp_path: Path
     _age(store, never_used_old, created=60, used=None)
     _age(store, never_used_new, created=5, used=None)
 
-    with store.session() as session:
-        unused_30 = {key.project for key in list_keys(session, unused_days=30)}
-        unused_90 = {key.project for key in list_keys(session, unused_days=90)}
-        everything = {key.project for key in list_keys(session)}
+    inventory = Repolink(settings, store=store).keys
+    unused_30 = {key.project for key in inventory.list_keys(unused_days=30)}
+    unused_90 = {key.project for key in inventory.list_keys(unused_days=90)}
+    everything = {key.project for key in inventory.list_keys()}
 
     assert unused_30 == {"stale", "forgotten"}
     assert unused_90 == {"stale"}
@@ -429,8 +423,7 @@ def test_keys_of_any_table_tying_a_key_to_a_project_are_listed_with_it(
                 table.insert().values(id="x" * 32, project_id=project_id, key_record_id=record.id)
             )
             orphan = store_private_key(session, vault, generate_key(), label="lost")
-        with store.session() as session:
-            keys = {key.id: key for key in list_keys(session)}
+        keys = {key.id: key for key in Repolink(settings, store=store).keys.list_keys()}
     finally:
         Base.metadata.remove(table)
 
@@ -443,15 +436,15 @@ def test_keys_of_any_table_tying_a_key_to_a_project_are_listed_with_it(
 def test_additional_keys_are_listed_with_their_project(store: Store, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data")
     _connect_offline(store, settings, "withdeps")
-    with store.session() as session:
-        added = add_additional_key(session, load_vault(settings), "withdeps", hostname="github.com")
-    with store.session() as session:
-        keys = {key.fingerprint_sha256: key for key in list_keys(session)}
+    app = Repolink(settings, store=store)
+    added = app.additional_keys.add_key("withdeps", hostname="github.com")
+    keys = {key.fingerprint_sha256: key for key in app.keys.list_keys()}
     extra = keys[added.fingerprint_sha256]
     assert (extra.project, extra.use, extra.state) == ("withdeps", "additional key", "active")
 
 
-def test_negative_unused_days_are_refused(store: Store) -> None:
-    with store.session() as session, pytest.raises(ValidationError) as refused:
-        list_keys(session, unused_days=-1)
+def test_negative_unused_days_are_refused(settings: Settings, store: Store) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Repolink(settings, store=store).keys.list_keys(unused_days=-1)
     assert refused.value.code == "unused_days_invalid"
+    assert "--" not in refused.value.message + refused.value.hint

@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from sqlalchemy import select, text, update
 
-from repolink.admin import MasterKeyRotation, rotate_secret_key
+from repolink.admin import MasterKeyRotation
+from repolink.app import Repolink
 from repolink.errors import NotFound, ValidationError, VaultError
 from repolink.keys import PrivateKey, generate_key
 from repolink.settings import Settings
@@ -226,8 +227,9 @@ def test_rotate_secret_key_service(
     with store.session() as session:
         for key in keys:
             store_private_key(session, vault, key, label="deploy")
-    assert rotate_secret_key(store, settings) == MasterKeyRotation(version=2, reencrypted=3)
-    assert rotate_secret_key(store, settings) == MasterKeyRotation(version=3, reencrypted=3)
+    admin = Repolink(settings, store=store).admin
+    assert admin.rotate_secret_key() == MasterKeyRotation(version=2, reencrypted=3)
+    assert admin.rotate_secret_key() == MasterKeyRotation(version=3, reencrypted=3)
 
 
 def test_stale_version_column_is_repaired(
@@ -285,7 +287,7 @@ def test_nothing_secret_is_logged(
     with store.session() as session:
         record_id = store_private_key(session, vault, keys[0], label="deploy").id
         load_private_key(session, vault, record_id)
-    rotate_secret_key(store, settings)
+    Repolink(settings, store=store).admin.rotate_secret_key()
     logged = "\n".join(r.getMessage() for r in caplog.records).encode()
     assert b"re-encrypted 1 private keys" in logged
     for fragment in secret_fragments(keys[0]):

@@ -6,10 +6,8 @@ import logging
 
 import typer
 
-from repolink.admin import reencrypt_with_current_key, rotate_secret_key
-from repolink.cli._common import console
-from repolink.settings import load_settings
-from repolink.store import Store
+from repolink.admin import MasterKeyRotation
+from repolink.cli._common import console, open_app
 
 log = logging.getLogger(__name__)
 
@@ -22,32 +20,28 @@ app = typer.Typer(
 @app.command("rotate-secret-key")
 def rotate_secret_key_command() -> None:
     """Add a new master key version and re-encrypt every stored secret with it."""
-    settings = load_settings()
-    with Store.open(settings) as store:
-        rotation = rotate_secret_key(store, settings)
-    console.print(
-        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} secrets",
-        markup=False,
-    )
+    with open_app() as app:
+        _print_rotation(app.admin.rotate_secret_key())
 
 
 @app.command("reencrypt")
 def reencrypt_command() -> None:
     """Re-encrypt stored secrets with the newest master key (after adding one by hand)."""
-    settings = load_settings()
-    with Store.open(settings) as store:
-        rotation = reencrypt_with_current_key(store, settings)
-    console.print(
-        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} secrets",
-        markup=False,
-    )
+    with open_app() as app:
+        _print_rotation(app.admin.reencrypt_with_current_key())
 
 
 @app.command("migrate")
 def migrate_command() -> None:
     """Migrate the database to the newest schema (every command also does this on start)."""
-    settings = load_settings()
-    with Store.open(settings) as store:
-        revision = store.current_revision()
-        where = store.url
+    with open_app() as app:
+        revision = app.store.current_revision()
+        where = app.store.url
     console.print(f"database {where} at revision {revision}", markup=False)
+
+
+def _print_rotation(rotation: MasterKeyRotation) -> None:
+    console.print(
+        f"master key version {rotation.version}; re-encrypted {rotation.reencrypted} secrets",
+        markup=False,
+    )

@@ -13,10 +13,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from repolink.cli._common import console, print_json, single_command_app
-from repolink.platform.doctor import FAILED, PASSED, TITLES, Check, DoctorReport, doctor_project
-from repolink.settings import load_settings
-from repolink.store import Store
+from repolink.cli._common import console, open_app, print_json, single_command_app
+from repolink.platform.doctor import FAILED, PASSED, TITLES, Check, DoctorReport
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +34,12 @@ def doctor_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Check URL, DNS, TCP, SSH host key, authentication, repository access and refs."""
-    settings = load_settings()
-    with Store.open(settings) as store:
+    with open_app() as app:
         if as_json:
-            report = doctor_project(store, settings, project)
+            report = app.doctor.check_project(project)
             print_json(report.as_dict())
         else:
-            report = doctor_project(store, settings, project, on_check=_Checklist(project))
+            report = app.doctor.check_project(project, on_check=_Checklist(project))
             _print_verdict(report)
     if not report.ok:
         raise typer.Exit(code=1)

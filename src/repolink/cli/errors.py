@@ -6,7 +6,9 @@ specific class listed wins.
 
 Hints: a service's hint is adapter-neutral ("fetch the project again"). Where the CLI can name
 the exact command, :data:`CLI_HINTS` says it, filled from the error's ``context``; an error
-without the context a template needs keeps its own hint.
+without the context a template needs keeps its own hint. Where one code has several precise
+``reason``s that call for different commands, an entry for ``code:reason`` wins over one for
+the code.
 """
 
 from __future__ import annotations
@@ -32,12 +34,52 @@ CLI_HINTS: dict[str, str] = {
     "workspace_not_found": "a workspace is created with its first repository: "
     "repolink host repo create WS/SLUG",
     "hook_not_found": "list its webhooks with: repolink host hook list {repository}",
+    # keys and trust
+    "fingerprint_invalid:key_fingerprint": (
+        "copy it from `repolink additional-keys list PROJECT`, like {example}"
+    ),
+    "additional_key_exists": (
+        "to use it for another host, remove it and add it again with that --host"
+    ),
+    "additional_key_is_deploy_key": (
+        "the deploy key needs no second entry; point key rules at it with --key deploy"
+    ),
+    "additional_key_in_use": "remove them first: repolink key-rules remove {project} PREFIX",
+    "additional_key_not_found": (
+        "run `repolink additional-keys list {project}` to see its keys and their fingerprints"
+    ),
+    "additional_key_not_found:is_deploy_key": (
+        "the deploy key is used for the project's repository already; ask only for "
+        "additional keys (repolink additional-keys list {project})"
+    ),
+    "key_rule_exists": "remove it first: repolink key-rules remove {project} {prefix}",
+    "key_rule_not_found": "run `repolink key-rules list {project}` to see its rules",
+    "unused_days_invalid": "for keys not used in three months: --unused 90",
+    "rotation_pending": (
+        "finish it: repolink keys rotate {project} --complete; or discard it: --abort; "
+        "or start over with another new key: --replace-pending"
+    ),
+    "rotation_not_pending": "start one: repolink keys rotate {project}",
+    "rotation_changed": (
+        "look at the keys (repolink keys list), then start again if needed: "
+        "repolink keys rotate {project}"
+    ),
+    "host_key_pin_conflict": (
+        "check the fingerprints {host} publishes; if it really replaced its key, run again "
+        "with --force (the shipped keys of this host then stop being trusted)"
+    ),
+    "host_key_shipped": (
+        "to replace them, trust the new key with `repolink hostkeys trust {name} "
+        "--fingerprint SHA256:… --force`"
+    ),
+    "host_key_not_found": "run `repolink hostkeys list` to see the trusted host keys",
 }
 
 
 def cli_hint(error: RepolinkError) -> str:
     """The hint the CLI prints for ``error``."""
-    template = CLI_HINTS.get(error.code)
+    template = CLI_HINTS.get(f"{error.code}:{error.reason}") if error.reason else None
+    template = template or CLI_HINTS.get(error.code)
     if template is None:
         return error.hint
     try:

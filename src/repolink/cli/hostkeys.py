@@ -1,7 +1,7 @@
 """``repolink hostkeys``: scan, trust, list and remove SSH host keys.
 
-A thin adapter over :mod:`repolink.knownhosts`. ``scan`` trusts nothing; ``trust`` stores the
-one key whose fingerprint was given, and only if the server presents it.
+A thin adapter over :mod:`repolink.platform.known_hosts`. ``scan`` trusts nothing; ``trust``
+stores the one key whose fingerprint was given, and only if the server presents it.
 """
 
 from __future__ import annotations
@@ -12,20 +12,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from repolink.cli._common import console, print_json
+from repolink.cli._common import console, open_app, print_json
 from repolink.errors import ValidationError
-from repolink.knownhosts import (
-    TrustedHostKey,
-    display_name,
-    list_known_hosts,
-    parse_host_port,
-    remove,
-    scan,
-    scanner_for,
-    trust,
-)
-from repolink.settings import load_settings
-from repolink.store import Store
+from repolink.knownhosts import TrustedHostKey, display_name, parse_host_port
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +35,8 @@ def scan_command(
 ) -> None:
     """Show the host keys a server presents (type, SHA256 fingerprint, key). Trusts nothing."""
     host, port = parse_host_port(target)
-    settings = load_settings()
-    keys = scan(host, port, connect_timeout=settings.ssh_connect_timeout)
+    with open_app() as app:
+        keys = app.known_hosts.scan(host, port)
     if as_json:
         print_json([key.as_dict() for key in keys])
         return
@@ -88,11 +77,8 @@ def trust_command(
             f"run `repolink hostkeys scan {name}`, check a fingerprint out of band, then add "
             "--fingerprint SHA256:…",
         )
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
-        outcome = trust(
-            session, host, port, fingerprint, scanner=scanner_for(settings), force=force
-        )
+    with open_app() as app:
+        outcome = app.known_hosts.trust(host, port, fingerprint, force=force)
     key = outcome.key
     verb = "trusted" if outcome.created else "already trusted"
     console.print(f"{verb}: {name} {key.key_type} {key.fingerprint}", markup=False)
@@ -105,9 +91,8 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """List trusted host keys; shipped pins are marked."""
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
-        keys = list_known_hosts(session)
+    with open_app() as app:
+        keys = app.known_hosts.list_known_hosts()
     if as_json:
         print_json([key.as_dict() for key in keys])
         return
@@ -127,9 +112,8 @@ def remove_command(
 ) -> None:
     """Remove stored host keys of a host (shipped pins cannot be removed)."""
     host, port = parse_host_port(target)
-    settings = load_settings()
-    with Store.open(settings) as store, store.session() as session:
-        removed = remove(session, host, port, fingerprint)
+    with open_app() as app:
+        removed = app.known_hosts.remove(host, port, fingerprint)
     for key in removed:
         console.print(f"removed: {key.name} {key.key_type} {key.fingerprint}", markup=False)
 

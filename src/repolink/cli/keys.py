@@ -1,11 +1,12 @@
 """``repolink keys``: generate a key pair, inspect (and diagnose) a key; list and rotate the
 platform's stored keys.
 
-A thin adapter over :mod:`repolink.keys`, :mod:`repolink.platform.key_inventory` and
-:mod:`repolink.platform.rotation`. It never prints a private key: ``generate`` writes it to a
-file created 0600 (never over an existing one); ``inspect``, ``list`` and ``rotate`` show only
-facts about keys and their public halves. The platform modules (and the database) are imported
-inside ``list`` and ``rotate`` only, so ``generate`` and ``inspect`` stay quick.
+A thin adapter over :mod:`repolink.keys` and the application's key services
+(:mod:`repolink.platform.key_inventory`, :mod:`repolink.platform.rotation`). It never prints a
+private key: ``generate`` writes it to a file created 0600 (never over an existing one);
+``inspect``, ``list`` and ``rotate`` show only facts about keys and their public halves. The
+application (and the database) is opened inside ``list`` and ``rotate`` only, so ``generate``
+and ``inspect`` stay quick.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.text import Text
 from repolink.cli._common import (
     console,
     err_console,
+    open_app,
     print_json,
     read_key_input,
     read_passphrase_file,
@@ -35,7 +37,6 @@ from repolink.keys import (
     generate_key,
     parse_key,
 )
-from repolink.settings import load_settings
 
 if TYPE_CHECKING:
     from repolink.platform.key_inventory import KeyStatus
@@ -51,6 +52,12 @@ app = typer.Typer(
 )
 
 _FORMATS = ("openssh", "pem")
+
+ADD_ACCESS_KEY_INSTRUCTION = (
+    "Add this public key as a read-only access key (deploy key) on the repository, next to the "
+    "current one — Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy "
+    "keys, without write access — then run: repolink keys rotate {project} --complete"
+)
 
 
 @app.command()
@@ -220,11 +227,8 @@ def list_command(
     """List the platform's keys: project, age, last successful use, state; old keys flagged."""
     from rich.table import Table
 
-    from repolink.platform.key_inventory import list_keys
-    from repolink.store import Store
-
-    with Store.open(load_settings()) as store, store.session() as session:
-        keys = list_keys(session, unused_days=unused)
+    with open_app() as application:
+        keys = application.keys.list_keys(unused_days=unused)
     if as_json:
         print_json([key.as_dict() for key in keys])
         return
@@ -281,9 +285,6 @@ def rotate_command(
     Without options: make a new key and print its public half to add to the repository; the
     current key keeps working. Then --complete (or --abort).
     """
-    from repolink.platform import rotation
-    from repolink.store import Store
-
     chosen = [name for name, on in (("--complete", complete), ("--abort", abort)) if on]
     starting = replace_pending or key_type is not None or bits is not None
     if len(chosen) > 1 or (chosen and starting):
@@ -294,10 +295,10 @@ def rotate_command(
             f"start with: repolink keys rotate {project} [--type …], then finish with "
             f"--complete or --abort",
         )
-    settings = load_settings()
-    with Store.open(settings) as store:
+    with open_app() as application:
+        deploy_keys = application.deploy_keys
         if abort:
-            discarded = rotation.abort_rotation(store, project)
+            discarded = deploy_keys.abort_rotation(project)
             if as_json:
                 print_json({"project": project, "discarded_key": discarded.as_dict()})
             else:
@@ -308,10 +309,9 @@ def rotate_command(
                 )
             return
         if complete:
-            with store.session() as session:
-                pending = rotation.pending_rotation(session, project)
+            pending = deploy_keys.pending_rotation(project)
             try:
-                completed = rotation.complete_rotation(store, settings, project)
+                completed = deploy_keys.complete_rotation(project)
             except RepolinkError:
                 if pending is not None and not as_json:
                     err_console.print(
@@ -324,9 +324,7 @@ def rotate_command(
                 raise
             _print_completed(completed, as_json=as_json)
             return
-        started = rotation.start_rotation(
-            store,
-            settings,
+        started = deploy_keys.start_rotation(
             project,
             key_type=key_type or "ed25519",
             bits=bits,
@@ -336,8 +334,6 @@ def rotate_command(
 
 
 def _print_started(started: RotationStarted, *, as_json: bool) -> None:
-    from repolink.platform.rotation import ADD_ACCESS_KEY_INSTRUCTION
-
     if as_json:
         print_json(started.as_dict())
         return

@@ -23,26 +23,15 @@ from repolink.cli._common import (
     check_key_choice,
     console,
     format_when,
+    open_app,
     open_store,
     print_json,
     read_private_key,
     single_command_app,
 )
-from repolink.platform.additional_keys import (
-    add_additional_key,
-    list_additional_keys,
-    remove_additional_key,
-)
 from repolink.platform.checkout import CheckoutResult, checkout_commit
 from repolink.platform.connections import parse_connection_url
-from repolink.platform.key_rules import (
-    DEPLOY_KEY,
-    add_key_rule,
-    choose_key,
-    list_key_rules,
-    remove_key_rule,
-)
-from repolink.vault import load_vault
+from repolink.platform.key_rules import DEPLOY_KEY
 
 log = logging.getLogger(__name__)
 
@@ -89,12 +78,10 @@ def additional_keys_add(
     """Add an additional key to PROJECT: generated, or imported from a file."""
     check_key_choice(generate, key_type, key_path, what="key")
     imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
-    with open_store() as (settings, store):
-        vault = load_vault(settings)
-        with store.session() as session:
-            info = add_additional_key(
-                session, vault, project, imported, hostname=host, key_type=key_type, bits=bits
-            )
+    with open_app() as app:
+        info = app.additional_keys.add_key(
+            project, imported, hostname=host, key_type=key_type, bits=bits
+        )
     if as_json:
         print_json(info.as_dict())
         return
@@ -114,8 +101,8 @@ def additional_keys_add(
 @additional_keys_app.command("list")
 def additional_keys_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List the additional keys of PROJECT."""
-    with open_store() as (_settings, store), store.session() as session:
-        keys = list_additional_keys(session, project)
+    with open_app() as app:
+        keys = app.additional_keys.list_keys(project)
     if as_json:
         print_json([info.as_dict() for info in keys])
         return
@@ -140,8 +127,8 @@ def additional_keys_remove(
     """Remove an additional key (refused while key rules point at it)."""
     if not yes:
         typer.confirm(f"remove the additional key {fingerprint} of {project}?", abort=True)
-    with open_store() as (_settings, store), store.session() as session:
-        info = remove_additional_key(session, project, fingerprint)
+    with open_app() as app:
+        info = app.additional_keys.remove_key(project, fingerprint)
     console.print(f"removed additional key {info.fingerprint_sha256}", markup=False)
 
 
@@ -168,8 +155,8 @@ def key_rules_add(
     as_json: JsonOption = False,
 ) -> None:
     """Point PREFIX at a key; the longest matching prefix wins."""
-    with open_store() as (_settings, store), store.session() as session:
-        rule = add_key_rule(session, project, prefix, key)
+    with open_app() as app:
+        rule = app.key_rules.add_rule(project, prefix, key)
     if as_json:
         print_json(rule.as_dict())
         return
@@ -179,8 +166,8 @@ def key_rules_add(
 @key_rules_app.command("list")
 def key_rules_list(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List the key rules of PROJECT, longest prefix (tried first) first."""
-    with open_store() as (_settings, store), store.session() as session:
-        rules = list_key_rules(session, project)
+    with open_app() as app:
+        rules = app.key_rules.list_rules(project)
     if as_json:
         print_json([rule.as_dict() for rule in rules])
         return
@@ -194,8 +181,8 @@ def key_rules_remove(
     prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="The rule's URL prefix.")],
 ) -> None:
     """Remove the key rule for PREFIX."""
-    with open_store() as (_settings, store), store.session() as session:
-        rule = remove_key_rule(session, project, prefix)
+    with open_app() as app:
+        rule = app.key_rules.remove_rule(project, prefix)
     console.print(f"removed key rule {rule.prefix}", markup=False)
 
 
@@ -207,8 +194,8 @@ def key_rules_which(
 ) -> None:
     """Show which key PROJECT would use for URL, and why."""
     parsed = parse_connection_url(url)
-    with open_store() as (_settings, store), store.session() as session:
-        chosen = choose_key(session, project, parsed)
+    with open_app() as app:
+        chosen = app.key_rules.choose_key(project, parsed)
     if as_json:
         print_json({"url": parsed.canonical, **chosen.as_dict()})
         return

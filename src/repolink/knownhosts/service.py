@@ -1,6 +1,9 @@
 """The known-hosts store: shipped pins plus keys trusted explicitly, and known_hosts rendering.
 
-Functions take the caller's session and never commit; the caller's transaction decides.
+Functions take the caller's session and never commit; the caller's transaction decides. Trust
+comes in two steps so that a caller can scan between two transactions instead of inside one:
+:func:`check_trust` (is it trusted already? may it be trusted?) and :func:`store_trust` (check
+again, then store the presented key); :func:`trust` is both around a scan, in one session.
 
 Rules:
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -80,6 +84,85 @@ def known_hosts_lines(trusted: Iterable[TrustedHostKey]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+@dataclass(frozen=True)
+class TrustCheck:
+    """What :func:`check_trust` found: ``trusted``, the key when it is trusted already; else
+    whether storing it would override the host's shipped pins."""
+
+    host: str
+    port: int
+    fingerprint: str
+    trusted: TrustedHostKey | None
+    overrides_pin: bool
+
+    @property
+    def name(self) -> str:
+        return display_name(self.host, self.port)
+
+
+def check_trust(
+    session: Session, host: str, port: int, fingerprint: str, *, force: bool = False
+) -> TrustCheck:
+    """Whether the key with SHA256 ``fingerprint`` is trusted for ``host:port`` already, and if
+    not, whether it may be: ``host_key_pin_conflict`` for another key of a pinned host without
+    ``force``. Contacts nothing."""
+    host, port = normalize_host(host), check_port(port)
+    wanted = parse_sha256_fingerprint(fingerprint)
+    for key in trusted_keys(session, host, port):
+        if key.fingerprint == wanted:
+            return TrustCheck(host, port, wanted, key, overrides_pin=key.overrides_pin)
+    pins = pins_for(host, port)
+    pinned = {pin.documented_fingerprint for pin in pins}
+    overrides = bool(pins) and wanted not in pinned
+    if overrides and not force and not _is_overridden(session, host, port):
+        raise Conflict(
+            "host_key_pin_conflict",
+            f"{display_name(host, port)} has shipped host keys ({', '.join(sorted(pinned))}) "
+            f"and {wanted} is not one of them",
+            f"check the fingerprints {host} publishes; if it really replaced its key, trust it "
+            "again forcing the override (the shipped keys of this host then stop being trusted)",
+            context={"host": host, "name": display_name(host, port)},
+        )
+    return TrustCheck(host, port, wanted, None, overrides_pin=overrides)
+
+
+def store_trust(
+    session: Session, check: TrustCheck, presented: list[ScannedHostKey], *, force: bool = False
+) -> TrustOutcome:
+    """Store the one key of ``presented`` (what the server showed a scan) whose fingerprint
+    ``check`` names, after checking again in this session what :func:`check_trust` checked.
+
+    Raises ``host_key_fingerprint_mismatch`` (naming what the server presented) when no
+    presented key has that fingerprint.
+    """
+    again = check_trust(session, check.host, check.port, check.fingerprint, force=force)
+    if again.trusted is not None:
+        return TrustOutcome(again.trusted, created=False)
+    match = next((key for key in presented if key.fingerprint == again.fingerprint), None)
+    if match is None:
+        raise _mismatch(again.name, again.fingerprint, presented)
+    row = KnownHost(
+        host=again.host,
+        port=again.port,
+        key_type=match.key_type,
+        public_key=match.public_line,
+        fingerprint_sha256=match.fingerprint,
+        overrides_pin=again.overrides_pin,
+        created_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        # Someone trusted the same key meanwhile: theirs stands.
+        existing = _find(session, again.host, again.port, again.fingerprint)
+        if existing is None:
+            raise
+        return TrustOutcome(_from_row(existing), created=False)
+    log.info("trusted %s host key %s for %s", match.key_type, match.fingerprint, again.name)
+    return TrustOutcome(_from_row(row), created=True)
+
+
 def trust(
     session: Session,
     host: str,
@@ -89,53 +172,17 @@ def trust(
     scanner: Scanner,
     force: bool = False,
 ) -> TrustOutcome:
-    """Contact ``host:port`` and store the one presented key whose SHA256 is ``fingerprint``.
+    """Contact ``host:port`` and store the one presented key whose SHA256 is ``fingerprint``,
+    all in the caller's session (a service scans between two transactions instead).
 
     Raises ``host_key_fingerprint_mismatch`` (naming what the server presented) when it
     presents no such key, ``host_key_pin_conflict`` for another key of a pinned host without
     ``force``, and the scanner's network errors (``dns_failed``, ``connection_refused`` …).
     """
-    host, port = normalize_host(host), check_port(port)
-    wanted = parse_sha256_fingerprint(fingerprint)
-    name = display_name(host, port)
-    for key in trusted_keys(session, host, port):
-        if key.fingerprint == wanted:
-            return TrustOutcome(key, created=False)
-    pins = pins_for(host, port)
-    pinned = {pin.documented_fingerprint for pin in pins}
-    overrides = bool(pins) and wanted not in pinned
-    if overrides and not force and not _is_overridden(session, host, port):
-        raise Conflict(
-            "host_key_pin_conflict",
-            f"{name} has shipped host keys ({', '.join(sorted(pinned))}) and {wanted} is not "
-            "one of them",
-            f"check the fingerprints {host} publishes; if it really replaced its key, run again "
-            "with --force (the shipped keys of this host then stop being trusted)",
-        )
-    presented = scanner(host, port)
-    match = next((key for key in presented if key.fingerprint == wanted), None)
-    if match is None:
-        raise _mismatch(name, wanted, presented)
-    row = KnownHost(
-        host=host,
-        port=port,
-        key_type=match.key_type,
-        public_key=match.public_line,
-        fingerprint_sha256=match.fingerprint,
-        overrides_pin=overrides,
-        created_at=utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        # Someone trusted the same key meanwhile: theirs stands.
-        existing = _find(session, host, port, wanted)
-        if existing is None:
-            raise
-        return TrustOutcome(_from_row(existing), created=False)
-    log.info("trusted %s host key %s for %s", match.key_type, match.fingerprint, name)
-    return TrustOutcome(_from_row(row), created=True)
+    check = check_trust(session, host, port, fingerprint, force=force)
+    if check.trusted is not None:
+        return TrustOutcome(check.trusted, created=False)
+    return store_trust(session, check, scanner(check.host, check.port), force=force)
 
 
 def list_known_hosts(session: Session) -> list[TrustedHostKey]:
@@ -173,14 +220,15 @@ def remove(
             raise Conflict(
                 "host_key_shipped",
                 f"{name} has host keys shipped with repolink; they cannot be removed",
-                f"to replace them, trust the new key with `repolink hostkeys trust {name} "
-                "--fingerprint SHA256:… --force`",
+                "to replace them, trust the new key by its fingerprint, forcing the override",
+                context={"host": host, "name": name},
             )
         what = f"{wanted} for {name}" if wanted else f"for {name}"
         raise NotFound(
             "host_key_not_found",
             f"no stored host key {what}",
-            "run `repolink hostkeys list` to see the trusted host keys",
+            "list the trusted host keys to see which are stored",
+            context={"host": host, "name": name},
         )
     removed = [_from_row(row) for row in rows]
     session.execute(delete(KnownHost).where(KnownHost.id.in_([row.id for row in rows])))

@@ -5,19 +5,22 @@ Each is a key pair held like the deploy key (a :class:`~repolink.store.models.Ke
 private half encrypted by the vault, never shown again), generated or imported, for one host
 (``git.example.com``, or ``git.example.com:2222`` for one port of it) or, with a blank host
 name, for any host. Key rules (:mod:`repolink.platform.key_rules`) point URL prefixes at them;
-a build job asks for them by fingerprint (:func:`select_additional_keys`, CircleCI's
-``add_ssh_keys``).
+a build job asks for them by fingerprint (:meth:`AdditionalKeyService.select_keys`,
+CircleCI's ``add_ssh_keys``).
 
 Keys are named by fingerprint, SHA256 (``SHA256:…``, as ``ssh-keygen -l`` prints it) or MD5
-(``MD5:aa:bb:…`` or just ``aa:bb:…``, as CircleCI shows it). Functions take the caller's session
-and never commit.
+(``MD5:aa:bb:…`` or just ``aa:bb:…``, as CircleCI shows it).
+
+:class:`AdditionalKeyService` is what adapters call: each method is one transaction and answers
+with :class:`AdditionalKeyInfo` records. The functions taking a ``session`` below it are the
+pieces other services (key rules) use inside their own transaction; they never commit.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,9 +31,16 @@ from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.keys import PrivateKey, generate_key
 from repolink.knownhosts import display_name, parse_host_port
 from repolink.platform.projects import get_project
+from repolink.store import Store
 from repolink.store.key_records import store_private_key
 from repolink.store.models.keys import KeyRecord
-from repolink.store.models.platform import KEY_GENERATED, KEY_IMPORTED, RepositoryConnection, new_id
+from repolink.store.models.platform import (
+    KEY_GENERATED,
+    KEY_IMPORTED,
+    Project,
+    RepositoryConnection,
+    new_id,
+)
 from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.store.types import utcnow
 from repolink.vault import Vault
@@ -41,6 +51,12 @@ ANY_HOST = ""
 _SHA256_BODY = re.compile(r"[A-Za-z0-9+/]{43}")
 _MD5_BODY = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
 _FINGERPRINT_EXAMPLE = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
+
+# ``reason`` of the errors whose code other modules raise too, so an adapter can tell them apart.
+REASON_KEY_FINGERPRINT = "key_fingerprint"  # fingerprint_invalid: an SSH key's, not a host key's
+REASON_IS_DEPLOY_KEY = "is_deploy_key"  # additional_key_not_found: it is the deploy key
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -108,7 +124,9 @@ def parse_key_fingerprint(text: str) -> KeyFingerprint:
         "fingerprint_invalid",
         f"a key fingerprint is SHA256: and 43 base64 characters, or 16 colon-separated hex "
         f"pairs for MD5 (got {len(candidate)} characters)",
-        f"copy it from `repolink additional-keys list PROJECT`, like {_FINGERPRINT_EXAMPLE}",
+        f"copy it from the list of the project's additional keys, like {_FINGERPRINT_EXAMPLE}",
+        reason=REASON_KEY_FINGERPRINT,
+        context={"example": _FINGERPRINT_EXAMPLE},
     )
 
 
@@ -132,111 +150,136 @@ def hostname_text(host: str, port: int | None) -> str:
     return display_name(host, port)
 
 
-def add_additional_key(
-    session: Session,
-    vault: Vault,
-    project: str,
-    key: PrivateKey | None = None,
-    *,
-    hostname: str = ANY_HOST,
-    key_type: str = "ed25519",
-    bits: int | None = None,
-) -> AdditionalKeyInfo:
-    """Store ``key`` (imported) or a new key of ``key_type`` as an additional key of
-    ``project`` for ``hostname`` (blank: any host)."""
-    row = get_project(session, project)
-    host, port = parse_hostname(hostname)
-    origin = KEY_IMPORTED if key is not None else KEY_GENERATED
-    if key is None:
-        key = generate_key(key_type, bits, f"repolink-{row.slug}-additional")
-    fingerprint = key.public_key.sha256_fingerprint
-    _refuse_duplicate(session, row.id, row.slug, fingerprint)
-    record = store_private_key(session, vault, key, label=f"additional key of project {row.slug}")
-    additional = AdditionalKey(
-        id=new_id(),
-        project_id=row.id,
-        key_record_id=record.id,
-        fingerprint_sha256=fingerprint,
-        host=host,
-        port=port,
-        origin=origin,
-        created_at=utcnow(),
-    )
-    session.add(additional)
-    session.flush()
-    log.info(
-        "added %s additional key %s to project %s for %s",
-        origin,
-        fingerprint,
-        row.slug,
-        hostname_text(host, port) or "any host",
-    )
-    return _info(row.slug, additional, record)
+class AdditionalKeyService:
+    """A project's additional keys: add (generated or imported), list, find, remove, and the
+    selection a build job asks for. Each method is one transaction."""
+
+    def __init__(self, store: Store, vault: Callable[[], Vault], *, clock: Clock = utcnow) -> None:
+        self._store = store
+        self._vault = vault
+        self._clock = clock
+
+    def add_key(
+        self,
+        project: str,
+        key: PrivateKey | None = None,
+        *,
+        hostname: str = ANY_HOST,
+        key_type: str = "ed25519",
+        bits: int | None = None,
+    ) -> AdditionalKeyInfo:
+        """Store ``key`` (imported) or a new key of ``key_type`` as an additional key of
+        ``project`` for ``hostname`` (blank: any host)."""
+        host, port = parse_hostname(hostname)
+        with self._store.session() as session:
+            slug = get_project(session, project).slug  # a typo generates no key
+        origin = KEY_IMPORTED if key is not None else KEY_GENERATED
+        if key is None:
+            # Outside any transaction: an RSA key takes a while; no one should wait on it.
+            key = generate_key(key_type, bits, f"repolink-{slug}-additional")
+        fingerprint = key.public_key.sha256_fingerprint
+        vault = self._vault()
+        with self._store.session() as session:
+            row = get_project(session, project)
+            _refuse_duplicate(session, row.id, row.slug, fingerprint)
+            label = f"additional key of project {row.slug}"
+            record = store_private_key(session, vault, key, label=label)
+            additional = AdditionalKey(
+                id=new_id(),
+                project_id=row.id,
+                key_record_id=record.id,
+                fingerprint_sha256=fingerprint,
+                host=host,
+                port=port,
+                origin=origin,
+                created_at=self._clock(),
+            )
+            session.add(additional)
+            session.flush()
+            info = _info(row.slug, additional, record)
+        log.info(
+            "added %s additional key %s to project %s for %s",
+            origin,
+            fingerprint,
+            info.project,
+            info.hostname or "any host",
+        )
+        return info
+
+    def list_keys(self, project: str) -> list[AdditionalKeyInfo]:
+        """The project's additional keys, oldest first."""
+        with self._store.session() as session:
+            row = get_project(session, project)
+            return [
+                _info(row.slug, additional, record)
+                for additional, record in additional_key_rows(session, row.id)
+            ]
+
+    def find_key(self, project: str, fingerprint: str) -> AdditionalKeyInfo:
+        """The additional key of ``project`` with this SHA256 or MD5 fingerprint, or
+        ``additional_key_not_found`` (saying so when it is the deploy key's)."""
+        with self._store.session() as session:
+            return find_additional_key(session, project, fingerprint)
+
+    def remove_key(self, project: str, fingerprint: str) -> AdditionalKeyInfo:
+        """Remove an additional key and its stored key pair. Refused (``additional_key_in_use``)
+        while key rules point at it: remove those first, so no rule silently changes its key."""
+        with self._store.session() as session:
+            info = find_additional_key(session, project, fingerprint)
+            rules = list(
+                session.scalars(
+                    select(KeyRule.prefix)
+                    .where(KeyRule.additional_key_id == info.id)
+                    .order_by(KeyRule.prefix)
+                )
+            )
+            if rules:
+                raise Conflict(
+                    "additional_key_in_use",
+                    f"key rules point at the additional key {info.fingerprint_sha256}: "
+                    + ", ".join(rules),
+                    "remove those key rules first",
+                    context={"project": info.project, "fingerprint": info.fingerprint_sha256},
+                )
+            session.execute(delete(AdditionalKey).where(AdditionalKey.id == info.id))
+            session.execute(delete(KeyRecord).where(KeyRecord.id == info.key_record_id))
+        log.info("removed additional key %s of project %s", info.fingerprint_sha256, info.project)
+        return info
+
+    def select_keys(
+        self, project: str, fingerprints: Sequence[str] | None
+    ) -> list[AdditionalKeyInfo]:
+        """The keys a build job asked for (CircleCI's ``add_ssh_keys``), in the order asked,
+        each once; their ``key_record_id`` names the private half to load. ``None`` asks for
+        every additional key of the project, oldest first, as ``add_ssh_keys`` without
+        fingerprints does. An unknown fingerprint fails the whole call with
+        ``additional_key_not_found``: a job must not start without a key it asked for."""
+        with self._store.session() as session:
+            row = get_project(session, project)
+            rows = additional_key_rows(session, row.id)
+            if fingerprints is None:
+                return [_info(row.slug, additional, record) for additional, record in rows]
+            chosen: dict[str, AdditionalKeyInfo] = {}
+            for text in fingerprints:
+                wanted = parse_key_fingerprint(text)
+                found = next((item for item in rows if wanted.matches(item[1])), None)
+                if found is None:
+                    raise _not_found(session, row, wanted)
+                chosen.setdefault(found[1].id, _info(row.slug, *found))
+            return list(chosen.values())
 
 
-def list_additional_keys(session: Session, project: str) -> list[AdditionalKeyInfo]:
-    """The project's additional keys, oldest first."""
-    row = get_project(session, project)
-    return [
-        _info(row.slug, additional, record)
-        for additional, record in additional_key_rows(session, row.id)
-    ]
+# -- within another service's transaction ------------------------------------------------------
 
 
 def find_additional_key(session: Session, project: str, fingerprint: str) -> AdditionalKeyInfo:
-    """The additional key of ``project`` with this SHA256 or MD5 fingerprint, or
-    ``additional_key_not_found`` (saying so when it is the deploy key's)."""
+    """:meth:`AdditionalKeyService.find_key` in the caller's transaction."""
     row = get_project(session, project)
     wanted = parse_key_fingerprint(fingerprint)
     for additional, record in additional_key_rows(session, row.id):
         if wanted.matches(record):
             return _info(row.slug, additional, record)
-    raise _not_found(session, row.id, row.slug, wanted)
-
-
-def remove_additional_key(session: Session, project: str, fingerprint: str) -> AdditionalKeyInfo:
-    """Remove an additional key and its stored key pair. Refused (``additional_key_in_use``)
-    while key rules point at it: remove those first, so no rule silently changes its key."""
-    info = find_additional_key(session, project, fingerprint)
-    rules = list(
-        session.scalars(
-            select(KeyRule.prefix)
-            .where(KeyRule.additional_key_id == info.id)
-            .order_by(KeyRule.prefix)
-        )
-    )
-    if rules:
-        raise Conflict(
-            "additional_key_in_use",
-            f"key rules point at the additional key {info.fingerprint_sha256}: " + ", ".join(rules),
-            f"remove them first: repolink key-rules remove {project} PREFIX",
-        )
-    session.execute(delete(AdditionalKey).where(AdditionalKey.id == info.id))
-    session.execute(delete(KeyRecord).where(KeyRecord.id == info.key_record_id))
-    session.flush()
-    log.info("removed additional key %s of project %s", info.fingerprint_sha256, project)
-    return info
-
-
-def select_additional_keys(
-    session: Session, project: str, fingerprints: Sequence[str] | None
-) -> list[KeyRecord]:
-    """The key records a build job asked for (CircleCI's ``add_ssh_keys``), in the order asked,
-    each once. ``None`` asks for every additional key of the project, oldest first, as
-    ``add_ssh_keys`` without fingerprints does. An unknown fingerprint fails the whole call
-    with ``additional_key_not_found``: a job must not start without a key it asked for."""
-    row = get_project(session, project)
-    rows = additional_key_rows(session, row.id)
-    if fingerprints is None:
-        return [record for _additional, record in rows]
-    chosen: dict[str, KeyRecord] = {}
-    for text in fingerprints:
-        wanted = parse_key_fingerprint(text)
-        record = next((record for _a, record in rows if wanted.matches(record)), None)
-        if record is None:
-            raise _not_found(session, row.id, row.slug, wanted)
-        chosen.setdefault(record.id, record)
-    return list(chosen.values())
+    raise _not_found(session, row, wanted)
 
 
 def additional_key_rows(session: Session, project_id: str) -> list[tuple[AdditionalKey, KeyRecord]]:
@@ -261,13 +304,15 @@ def _refuse_duplicate(session: Session, project_id: str, slug: str, fingerprint:
         raise Conflict(
             "additional_key_exists",
             f"project {slug} has the additional key {fingerprint} already",
-            "to use it for another host, remove it and add it again with that --host",
+            "to use it for another host, remove it and add it again for that host",
+            context={"project": slug, "fingerprint": fingerprint},
         )
     if deploy_key_fingerprint(session, project_id) == fingerprint:
         raise Conflict(
             "additional_key_is_deploy_key",
             f"{fingerprint} is the deploy key of project {slug}",
-            "the deploy key needs no second entry; point key rules at it with --key deploy",
+            "the deploy key needs no second entry; point key rules at the deploy key instead",
+            context={"project": slug, "fingerprint": fingerprint},
         )
 
 
@@ -280,23 +325,27 @@ def deploy_key_fingerprint(session: Session, project_id: str) -> str | None:
     )
 
 
-def _not_found(session: Session, project_id: str, slug: str, wanted: KeyFingerprint) -> NotFound:
+def _not_found(session: Session, project: Project, wanted: KeyFingerprint) -> NotFound:
     deploy = session.scalar(
         select(KeyRecord)
         .join(RepositoryConnection, RepositoryConnection.deploy_key_id == KeyRecord.id)
-        .where(RepositoryConnection.project_id == project_id)
+        .where(RepositoryConnection.project_id == project.id)
     )
+    context = {"project": project.slug, "fingerprint": wanted.value}
     if deploy is not None and wanted.matches(deploy):
         return NotFound(
             "additional_key_not_found",
-            f"{wanted.value} is the deploy key of project {slug}, not an additional key",
+            f"{wanted.value} is the deploy key of project {project.slug}, not an additional key",
             "the deploy key is used for the project's repository already; ask only for "
-            f"additional keys (repolink additional-keys list {slug})",
+            "additional keys",
+            reason=REASON_IS_DEPLOY_KEY,
+            context=context,
         )
     return NotFound(
         "additional_key_not_found",
-        f"project {slug} has no additional key {wanted.value}",
-        f"run `repolink additional-keys list {slug}` to see its keys and their fingerprints",
+        f"project {project.slug} has no additional key {wanted.value}",
+        "list the project's additional keys to see their fingerprints",
+        context=context,
     )
 
 

@@ -21,6 +21,9 @@ Every failure carries the error code and fix of :mod:`repolink.git.diagnosis` (o
 probe that failed). The doctor changes nothing: no connection state, no trust, no key use. The
 deploy key lives in the run directory of :func:`repolink.git.remote.open_remote` only
 while checks 4–7 run, and never appears in a check.
+
+:class:`DoctorService` reads what the checks need in one short transaction and closes it
+before the first probe: no socket, ssh or git runs while the database is held.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from repolink.store import Store
 from repolink.store.key_records import load_private_key
 from repolink.store.models.platform import Project
 from repolink.urls import SSHURL, parse_ssh_url
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -143,65 +146,67 @@ class _Subject:
     trusted: tuple[TrustedHostKey, ...]
 
 
-def doctor_project(
-    store: Store,
-    settings: Settings,
-    project: str,
-    *,
-    vault: Vault | None = None,
-    on_check: CheckCallback | None = None,
-) -> DoctorReport:
-    """Check the repository connection of ``project`` step by step (see the module).
+class DoctorService:
+    """``repolink doctor``: a project's connection checked step by step (see the module)."""
 
-    ``on_check`` sees each check as it completes (skipped ones included). A failed check is
-    part of the report, not raised; an unknown project or connection raises ``NotFound``.
-    """
-    subject = _load(store, settings, project, vault)
-    checks: list[Check] = []
+    def __init__(self, settings: Settings, store: Store, vault: Callable[[], Vault]) -> None:
+        self._settings = settings
+        self._store = store
+        self._vault = vault
 
-    def record(check: Check) -> None:
-        checks.append(check)
-        if on_check is not None:
-            on_check(check)
+    def check_project(self, project: str, *, on_check: CheckCallback | None = None) -> DoctorReport:
+        """Check the repository connection of ``project`` step by step.
 
-    for check in _run_checks(settings, subject):
-        record(check)
-    for name in CHECKS[len(checks) :]:
-        record(Check(name, SKIPPED, "skipped: an earlier check failed"))
-    report = DoctorReport(subject.project, subject.url_text, tuple(checks))
-    failure = report.failure
-    log.info(
-        "doctor of %s: %s",
-        subject.project,
-        "all checks passed" if failure is None else f"{failure.name} failed: {failure.code}",
-    )
-    return report
+        ``on_check`` sees each check as it completes (skipped ones included). A failed check
+        is part of the report, not raised; an unknown project or connection raises
+        ``NotFound``.
+        """
+        subject = self._load(project)
+        checks: list[Check] = []
+
+        def record(check: Check) -> None:
+            checks.append(check)
+            if on_check is not None:
+                on_check(check)
+
+        for check in _run_checks(self._settings, subject):
+            record(check)
+        for name in CHECKS[len(checks) :]:
+            record(Check(name, SKIPPED, "skipped: an earlier check failed"))
+        report = DoctorReport(subject.project, subject.url_text, tuple(checks))
+        failure = report.failure
+        log.info(
+            "doctor of %s: %s",
+            subject.project,
+            "all checks passed" if failure is None else f"{failure.name} failed: {failure.code}",
+        )
+        return report
+
+    def _load(self, project: str) -> _Subject:
+        with self._store.session() as session:
+            # Before the vault: a mistyped project name creates no master key file.
+            connection = get_connection(session, project)
+            vault = self._vault()
+            owner = session.get(Project, connection.project_id)
+            try:
+                url: SSHURL | None = parse_ssh_url(connection.url)
+            except URLError:
+                url = None  # reported by the URL check
+            trusted: tuple[TrustedHostKey, ...] = ()
+            if url is not None:
+                trusted = tuple(knownhosts.trusted_keys(session, *url.host_port))
+            return _Subject(
+                project=owner.slug if owner is not None else project,
+                url_text=connection.url,
+                url=url,
+                key=load_private_key(session, vault, connection.deploy_key_id),
+                trusted=trusted,
+            )
 
 
 def check_url(text: str) -> Check:
     """Check 1 alone: whether ``text`` is an SSH URL repolink accepts, or which mistake it is."""
     return _url_check(text)[0]
-
-
-def _load(store: Store, settings: Settings, project: str, vault: Vault | None) -> _Subject:
-    with store.session() as session:
-        connection = get_connection(session, project)  # before the vault: a typo creates nothing
-        vault = vault or load_vault(settings)
-        owner = session.get(Project, connection.project_id)
-        try:
-            url: SSHURL | None = parse_ssh_url(connection.url)
-        except URLError:
-            url = None  # reported by the URL check
-        trusted: tuple[TrustedHostKey, ...] = ()
-        if url is not None:
-            trusted = tuple(knownhosts.trusted_keys(session, *url.host_port))
-        return _Subject(
-            project=owner.slug if owner is not None else project,
-            url_text=connection.url,
-            url=url,
-            key=load_private_key(session, vault, connection.deploy_key_id),
-            trusted=trusted,
-        )
 
 
 def _run_checks(settings: Settings, subject: _Subject) -> Iterator[Check]:

@@ -14,11 +14,14 @@ point at key records:
 State: ``retired`` once ``retired_at`` is set, ``pending`` while a rotation waits to prove the
 key, ``active`` otherwise. A key that is not retired and older than :data:`ROTATE_AFTER` is
 flagged for rotation. Last use is the last successful fetch with the key.
+
+:class:`KeyService` is what adapters call (``repolink keys list``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -26,7 +29,7 @@ from sqlalchemy import Column, Table, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import ValidationError
-from repolink.store import utcnow
+from repolink.store import Store, utcnow
 from repolink.store.base import Base
 from repolink.store.key_records import list_key_records
 from repolink.store.models.keys import KeyRecord
@@ -97,32 +100,41 @@ class _Owner:
     use: str
 
 
-def list_keys(
-    session: Session, *, unused_days: int | None = None, now: datetime | None = None
-) -> list[KeyStatus]:
-    """Every stored key, by project, then state, then age (oldest first).
+class KeyService:
+    """The inventory of every key the platform stores."""
 
-    ``unused_days``: only keys without a successful use in that many days; a key never used
-    counts from its creation, so a new key is not "unused" before it had its chance.
-    """
-    if unused_days is not None and unused_days < 0:
-        raise ValidationError(
-            "unused_days_invalid",
-            f"--unused takes a number of days, 0 or more (got {unused_days})",
-            "for keys not used in three months: --unused 90",
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+
+    def list_keys(self, *, unused_days: int | None = None) -> list[KeyStatus]:
+        """Every stored key, by project, then state, then age (oldest first).
+
+        ``unused_days``: only keys without a successful use in that many days; a key never
+        used counts from its creation, so a new key is not "unused" before it had its chance.
+        """
+        if unused_days is not None and unused_days < 0:
+            raise ValidationError(
+                "unused_days_invalid",
+                f"the number of days a key was not used must be 0 or more (got {unused_days})",
+                "for keys not used in three months: 90",
+                context={"days": str(unused_days)},
+            )
+        moment = self._clock()
+        with self._store.session() as session:
+            owners = _owners(session)
+            pending = _pending_key_ids(session)
+            keys = [
+                _status(record, owners.get(record.id), pending, moment)
+                for record in list_key_records(session)
+            ]
+        if unused_days is not None:
+            cutoff = moment - timedelta(days=unused_days)
+            keys = [key for key in keys if (key.last_used_at or key.created_at) < cutoff]
+        keys.sort(
+            key=lambda key: (key.project is None, key.project or "", _rank(key), key.created_at)
         )
-    moment = now or utcnow()
-    owners = _owners(session)
-    pending = _pending_key_ids(session)
-    keys = [
-        _status(record, owners.get(record.id), pending, moment)
-        for record in list_key_records(session)
-    ]
-    if unused_days is not None:
-        cutoff = moment - timedelta(days=unused_days)
-        keys = [key for key in keys if (key.last_used_at or key.created_at) < cutoff]
-    keys.sort(key=lambda key: (key.project is None, key.project or "", _rank(key), key.created_at))
-    return keys
+        return keys
 
 
 def _status(record: KeyRecord, owner: _Owner | None, pending: set[str], now: datetime) -> KeyStatus:

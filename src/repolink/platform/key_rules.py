@@ -1,8 +1,9 @@
 """Key rules: URL prefix → key, so one key serves several repositories (DESIGN.md §2).
 
 A rule points a URL prefix at the project's deploy key or at one of its additional keys
-(:mod:`repolink.platform.additional_keys`). :func:`choose_key` picks the key for a URL, such
-as a submodule's:
+(:mod:`repolink.platform.additional_keys`). :class:`KeyRuleService` adds, lists and removes
+rules, one transaction each; :func:`choose_key` picks the key for a URL, such as a submodule's
+(in the caller's transaction: a checkout chooses the keys of all its submodules in one):
 
 1. the rule with the **longest** matching prefix;
 2. else an additional key for the URL's host — one for that very port before one for any
@@ -31,7 +32,7 @@ rules of one project cannot have the same canonical prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -47,9 +48,10 @@ from repolink.platform.additional_keys import (
 )
 from repolink.platform.connections import get_connection
 from repolink.platform.projects import get_project
+from repolink.store import Store
 from repolink.store.key_records import get_key_record
 from repolink.store.models.keys import KeyRecord
-from repolink.store.models.platform import new_id
+from repolink.store.models.platform import Project, new_id
 from repolink.store.models.platform_keys import MAX_PREFIX_LENGTH, AdditionalKey, KeyRule
 from repolink.store.types import utcnow
 from repolink.urls import SSHURL, parse_ssh_url
@@ -65,6 +67,8 @@ SOURCE_DEPLOY_KEY = "deploy_key"
 # Stands in for the path of a host-only prefix so that repolink.urls, which wants a
 # repository path, parses its authority; it is dropped again at once.
 _PLACEHOLDER = "_"
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -208,55 +212,96 @@ def longest_match(prefixes: Iterable[URLPrefix], url: SSHURL) -> URLPrefix | Non
 # -- rules ------------------------------------------------------------------------------------
 
 
-def add_key_rule(session: Session, project: str, prefix: str, key: str) -> KeyRuleInfo:
-    """Point ``prefix`` at ``key``: ``deploy`` or an additional key's fingerprint."""
-    row = get_project(session, project)
-    canonical = parse_url_prefix(prefix).text
-    additional_key_id: str | None = None
-    fingerprint: str | None = None
-    if key.strip().lower() == DEPLOY_KEY:
-        fingerprint = deploy_key_fingerprint(session, row.id)
-    else:
-        found = find_additional_key(session, row.slug, key)
-        additional_key_id, fingerprint = found.id, found.fingerprint_sha256
-    existing = session.scalar(
-        select(KeyRule.id).where(KeyRule.project_id == row.id, KeyRule.prefix == canonical)
-    )
-    if existing is not None:
-        raise Conflict(
-            "key_rule_exists",
-            f"project {row.slug} has a key rule for {canonical} already",
-            f"remove it first: repolink key-rules remove {row.slug} {canonical}",
+class KeyRuleService:
+    """A project's key rules: add, list, remove, and which key a URL gets. Each method is one
+    transaction."""
+
+    def __init__(self, store: Store, *, clock: Clock = utcnow) -> None:
+        self._store = store
+        self._clock = clock
+
+    def add_rule(self, project: str, prefix: str, key: str) -> KeyRuleInfo:
+        """Point ``prefix`` at ``key``: ``deploy`` or an additional key's fingerprint."""
+        canonical = parse_url_prefix(prefix).text
+        with self._store.session() as session:
+            row = get_project(session, project)
+            additional_key_id: str | None = None
+            fingerprint: str | None = None
+            if key.strip().lower() == DEPLOY_KEY:
+                fingerprint = deploy_key_fingerprint(session, row.id)
+            else:
+                found = find_additional_key(session, row.slug, key)
+                additional_key_id, fingerprint = found.id, found.fingerprint_sha256
+            existing = session.scalar(
+                select(KeyRule.id).where(KeyRule.project_id == row.id, KeyRule.prefix == canonical)
+            )
+            if existing is not None:
+                raise Conflict(
+                    "key_rule_exists",
+                    f"project {row.slug} has a key rule for {canonical} already",
+                    "remove that key rule first",
+                    context={"project": row.slug, "prefix": canonical},
+                )
+            rule = KeyRule(
+                id=new_id(),
+                project_id=row.id,
+                prefix=canonical,
+                additional_key_id=additional_key_id,
+                created_at=self._clock(),
+            )
+            session.add(rule)
+            session.flush()
+            info = KeyRuleInfo(
+                rule.id, row.slug, canonical, additional_key_id, fingerprint, rule.created_at
+            )
+        log.info(
+            "project %s: key rule %s → %s",
+            info.project,
+            canonical,
+            info.key_fingerprint_sha256 or DEPLOY_KEY,
         )
-    rule = KeyRule(
-        id=new_id(),
-        project_id=row.id,
-        prefix=canonical,
-        additional_key_id=additional_key_id,
-        created_at=utcnow(),
-    )
-    session.add(rule)
-    session.flush()
-    log.info("project %s: key rule %s → %s", row.slug, canonical, fingerprint or DEPLOY_KEY)
-    return KeyRuleInfo(
-        rule.id, row.slug, canonical, additional_key_id, fingerprint, rule.created_at
-    )
+        return info
+
+    def list_rules(self, project: str) -> list[KeyRuleInfo]:
+        """The project's rules in the order they are tried: longest prefix first."""
+        with self._store.session() as session:
+            return _rules(session, get_project(session, project))
+
+    def remove_rule(self, project: str, prefix: str) -> KeyRuleInfo:
+        """Remove the rule for ``prefix`` (any spelling of the same canonical prefix)."""
+        canonical = parse_url_prefix(prefix).text
+        with self._store.session() as session:
+            row = get_project(session, project)
+            rule = next((rule for rule in _rules(session, row) if rule.prefix == canonical), None)
+            if rule is None:
+                raise NotFound(
+                    "key_rule_not_found",
+                    f"project {row.slug} has no key rule for {canonical}",
+                    "list the project's key rules to see their prefixes",
+                    context={"project": row.slug, "prefix": canonical},
+                )
+            session.execute(delete(KeyRule).where(KeyRule.id == rule.id))
+        log.info("project %s: removed key rule %s", rule.project, canonical)
+        return rule
+
+    def choose_key(self, project: str, url: SSHURL) -> ChosenKey:
+        """The key ``project`` uses for ``url``, and why (see the module text)."""
+        with self._store.session() as session:
+            return choose_key(session, project, url)
 
 
-def list_key_rules(session: Session, project: str) -> list[KeyRuleInfo]:
-    """The project's rules in the order they are tried: longest prefix first."""
-    row = get_project(session, project)
-    deploy = deploy_key_fingerprint(session, row.id)
+def _rules(session: Session, project: Project) -> list[KeyRuleInfo]:
+    deploy = deploy_key_fingerprint(session, project.id)
     query = (
         select(KeyRule, KeyRecord.fingerprint_sha256)
         .outerjoin(AdditionalKey, AdditionalKey.id == KeyRule.additional_key_id)
         .outerjoin(KeyRecord, KeyRecord.id == AdditionalKey.key_record_id)
-        .where(KeyRule.project_id == row.id)
+        .where(KeyRule.project_id == project.id)
     )
     rules = [
         KeyRuleInfo(
             rule.id,
-            row.slug,
+            project.slug,
             rule.prefix,
             rule.additional_key_id,
             fingerprint if rule.additional_key_id is not None else deploy,
@@ -269,28 +314,12 @@ def list_key_rules(session: Session, project: str) -> list[KeyRuleInfo]:
     return rules
 
 
-def remove_key_rule(session: Session, project: str, prefix: str) -> KeyRuleInfo:
-    """Remove the rule for ``prefix`` (any spelling of the same canonical prefix)."""
-    row = get_project(session, project)
-    canonical = parse_url_prefix(prefix).text
-    for rule in list_key_rules(session, row.slug):
-        if rule.prefix == canonical:
-            session.execute(delete(KeyRule).where(KeyRule.id == rule.id))
-            session.flush()
-            log.info("project %s: removed key rule %s", row.slug, canonical)
-            return rule
-    raise NotFound(
-        "key_rule_not_found",
-        f"project {row.slug} has no key rule for {canonical}",
-        f"run `repolink key-rules list {row.slug}` to see its rules",
-    )
-
-
 # -- choosing a key ---------------------------------------------------------------------------
 
 
 def choose_key(session: Session, project: str, url: SSHURL) -> ChosenKey:
-    """The key to use for ``url`` (see the module text for the order)."""
+    """The key to use for ``url`` (see the module text for the order), in the caller's
+    transaction."""
     row = get_project(session, project)
     rules = list(session.scalars(select(KeyRule).where(KeyRule.project_id == row.id)))
     by_prefix = {parse_url_prefix(rule.prefix): rule for rule in rules}

@@ -1,14 +1,17 @@
 """Rotating a connection's deploy key with overlap: never a moment without a working key.
 
-1. :func:`start_rotation` makes a new key pair for the connection (stored encrypted, like
-   every deploy key) and records it as the connection's *pending* key. The deploy key is not
-   touched: fetches keep using it. The caller shows the new public half so the user can add it
-   to the repository as a read-only access key, beside the current one.
-2. :func:`complete_rotation` fetches into the mirror with the pending key — a real fetch,
-   under the mirror's lock. Only when that succeeds does the pending key become the deploy key
-   and the old one retired, in one transaction that re-checks nothing moved meanwhile. When
-   the fetch fails its diagnosis (``auth_failed`` …) is raised and nothing changes.
-3. :func:`abort_rotation` discards the pending key.
+:class:`DeployKeyService` runs it, one transaction per step and never one around the fetch:
+
+1. :meth:`~DeployKeyService.start_rotation` makes a new key pair for the connection (stored
+   encrypted, like every deploy key) and records it as the connection's *pending* key. The
+   deploy key is not touched: fetches keep using it. The caller shows the new public half so
+   the user can add it to the repository as a read-only access key, beside the current one.
+2. :meth:`~DeployKeyService.complete_rotation` fetches into the mirror with the pending key —
+   a real fetch, under the mirror's lock, outside any transaction. Only when that succeeds
+   does the pending key become the deploy key and the old one retired, in one transaction that
+   re-checks nothing moved meanwhile. When the fetch fails its diagnosis (``auth_failed`` …) is
+   raised and nothing changes.
+3. :meth:`~DeployKeyService.abort_rotation` discards the pending key.
 
 A retired key keeps its record (public half, fingerprints, dates: the audit trail, and what
 ``repolink keys list`` shows), but its encrypted private half is erased at retirement: a
@@ -19,6 +22,7 @@ would only leave something to steal.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -38,15 +42,11 @@ from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
 from repolink.store.models.rotation import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault
 
 log = logging.getLogger(__name__)
 
-ADD_ACCESS_KEY_INSTRUCTION = (
-    "Add this public key as a read-only access key (deploy key) on the repository, next to the "
-    "current one — Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy "
-    "keys, without write access — then run: repolink keys rotate {project} --complete"
-)
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,8 @@ class PendingRotation:
 
 @dataclass(frozen=True)
 class RotationStarted:
-    """What :func:`start_rotation` did; ``replaced`` is the pending key it discarded, if any."""
+    """What :meth:`DeployKeyService.start_rotation` did; ``replaced`` is the pending key it
+    discarded, if any."""
 
     rotation: PendingRotation
     replaced: KeyFacts | None
@@ -141,159 +142,185 @@ class RotationCompleted:
         }
 
 
-def pending_rotation(session: Session, project: str) -> PendingRotation | None:
-    """The pending rotation of ``project``'s connection, if one was started."""
-    connection = get_connection(session, project)
-    rotation = _pending_row(session, connection.id)
-    if rotation is None:
-        return None
-    return _pending_info(session, connection, rotation)
+class DeployKeyService:
+    """Rotation of a connection's deploy key: start, complete (proven by a fetch), abort."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        vault: Callable[[], Vault],
+        *,
+        clock: Clock = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._vault = vault
+        self._clock = clock
 
-def start_rotation(
-    store: Store,
-    settings: Settings,
-    project: str,
-    *,
-    key_type: str = "ed25519",
-    bits: int | None = None,
-    replace_pending: bool = False,
-    vault: Vault | None = None,
-) -> RotationStarted:
-    """Make a new key for ``project``'s connection and make it the pending key.
+    def pending_rotation(self, project: str) -> PendingRotation | None:
+        """The pending rotation of ``project``'s connection, if one was started."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            rotation = _pending_row(session, connection.id)
+            if rotation is None:
+                return None
+            return _pending_info(session, connection, rotation)
 
-    Refused with ``rotation_pending`` while another rotation is pending, unless
-    ``replace_pending`` (which discards that one's key).
-    """
-    with store.session() as session:
-        connection = get_connection(session, project)
-        slug = _slug(session, connection)
-        if not replace_pending:
-            _refuse_if_pending(session, connection, slug)
-    # Generated outside any transaction: an RSA key takes a while; no one should wait on it.
-    key = generate_key(key_type, bits, f"repolink-{slug}")
-    vault = vault or load_vault(settings)
-    with store.session() as session:
-        connection = get_connection(session, project)
-        replaced: KeyFacts | None = None
-        existing = _pending_row(session, connection.id)
-        if existing is not None:
+    def start_rotation(
+        self,
+        project: str,
+        *,
+        key_type: str = "ed25519",
+        bits: int | None = None,
+        replace_pending: bool = False,
+    ) -> RotationStarted:
+        """Make a new key for ``project``'s connection and make it the pending key.
+
+        Refused with ``rotation_pending`` while another rotation is pending, unless
+        ``replace_pending`` (which discards that one's key).
+        """
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            slug = _slug(session, connection)
             if not replace_pending:
                 _refuse_if_pending(session, connection, slug)
-            replaced = KeyFacts.of(get_key_record(session, existing.new_key_id))
-            _discard(session, existing)
-        record = store_private_key(session, vault, key, label=f"deploy key of project {slug}")
-        rotation = KeyRotation(
-            connection_id=connection.id,
-            new_key_id=record.id,
-            state=ROTATION_PENDING,
-            started_at=utcnow(),
+        # Generated outside any transaction: an RSA key takes a while; no one should wait on it.
+        key = generate_key(key_type, bits, f"repolink-{slug}")
+        vault = self._vault()
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            replaced: KeyFacts | None = None
+            existing = _pending_row(session, connection.id)
+            if existing is not None:
+                if not replace_pending:
+                    _refuse_if_pending(session, connection, slug)
+                replaced = KeyFacts.of(get_key_record(session, existing.new_key_id))
+                _discard(session, existing)
+            record = store_private_key(session, vault, key, label=f"deploy key of project {slug}")
+            rotation = KeyRotation(
+                connection_id=connection.id,
+                new_key_id=record.id,
+                state=ROTATION_PENDING,
+                started_at=self._clock(),
+            )
+            session.add(rotation)
+            try:
+                session.flush()
+            except IntegrityError:
+                # Another start won the race between our check and this insert.
+                raise _pending_conflict(slug, None) from None
+            started = _pending_info(session, connection, rotation)
+        log.info(
+            "started key rotation of project %s: pending key %s%s",
+            slug,
+            started.new_key.fingerprint_sha256,
+            f" (replaced {replaced.fingerprint_sha256})" if replaced else "",
         )
-        session.add(rotation)
-        try:
+        return RotationStarted(started, replaced)
+
+    def complete_rotation(
+        self, project: str, *, on_progress: ProgressCallback | None = None
+    ) -> RotationCompleted:
+        """Fetch with the pending key; only if that succeeds, make it the deploy key and retire
+        the old one. A failed fetch raises its diagnosis and changes nothing."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            rotation = _pending_row(session, connection.id)
+            if rotation is None:
+                raise _not_pending(_slug(session, connection))
+            connection_id, rotation_id = connection.id, rotation.id
+            old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
+        # The proving fetch, between two transactions: it takes the mirror's lock, not ours.
+        result = fetch_connection(
+            self._store,
+            self._settings,
+            connection_id,
+            vault=self._vault(),
+            on_progress=on_progress,
+            key_record_id=new_key_id,
+        )
+        retired_at = self._clock()
+        with self._store.session() as session:
+            _swap(session, project, rotation_id, connection_id, old_key_id, new_key_id, retired_at)
+            old = get_key_record(session, old_key_id)
+            old.retired_at = retired_at
+            old.private_key_encrypted = None
+            old.vault_key_version = None
             session.flush()
-        except IntegrityError:
-            # Another start won the race between our check and this insert.
-            raise _pending_conflict(slug, None) from None
-        started = _pending_info(session, connection, rotation)
-    log.info(
-        "started key rotation of project %s: pending key %s%s",
-        slug,
-        started.new_key.fingerprint_sha256,
-        f" (replaced {replaced.fingerprint_sha256})" if replaced else "",
-    )
-    return RotationStarted(started, replaced)
+            completed = RotationCompleted(
+                project=result.project,
+                deploy_key=KeyFacts.of(get_key_record(session, new_key_id)),
+                retired_key=KeyFacts.of(old),
+                retired_at=retired_at,
+                fetch=result,
+            )
+        log.info(
+            "completed key rotation of project %s: deploy key %s, retired %s",
+            completed.project,
+            completed.deploy_key.fingerprint_sha256,
+            completed.retired_key.fingerprint_sha256,
+        )
+        return completed
+
+    def abort_rotation(self, project: str) -> KeyFacts:
+        """Discard the pending key of ``project``; the deploy key stays. Returns the discarded
+        key."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            rotation = _pending_row(session, connection.id)
+            if rotation is None:
+                raise _not_pending(_slug(session, connection))
+            discarded = KeyFacts.of(get_key_record(session, rotation.new_key_id))
+            _discard(session, rotation)
+        log.info(
+            "aborted key rotation of project %s: discarded %s",
+            project,
+            discarded.fingerprint_sha256,
+        )
+        return discarded
 
 
-def complete_rotation(
-    store: Store,
-    settings: Settings,
+def _swap(
+    session: Session,
     project: str,
-    *,
-    vault: Vault | None = None,
-    on_progress: ProgressCallback | None = None,
-) -> RotationCompleted:
-    """Fetch with the pending key; only if that succeeds, make it the deploy key and retire
-    the old one. A failed fetch raises its diagnosis and changes nothing."""
-    with store.session() as session:
-        connection = get_connection(session, project)
-        rotation = _pending_row(session, connection.id)
-        if rotation is None:
-            raise _not_pending(_slug(session, connection))
-        connection_id, rotation_id = connection.id, rotation.id
-        old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
-    result = fetch_connection(
-        store,
-        settings,
-        connection_id,
-        vault=vault,
-        on_progress=on_progress,
-        key_record_id=new_key_id,
-    )
-    retired_at = utcnow()
-    with store.session() as session:
-        # Compare-and-set, so an abort, a replacement or another completion that ran while we
-        # fetched is noticed instead of overwritten; the rotation first, as an abort deletes
-        # the very key the connection would be pointed at.
-        finished = session.execute(
-            update(KeyRotation)
-            .where(KeyRotation.id == rotation_id, KeyRotation.state == ROTATION_PENDING)
-            .values(state=ROTATION_COMPLETED, old_key_id=old_key_id, completed_at=retired_at)
-        )
-        swapped = (
-            session.execute(
-                update(RepositoryConnection)
-                .where(
-                    RepositoryConnection.id == connection_id,
-                    RepositoryConnection.deploy_key_id == old_key_id,
-                )
-                .values(deploy_key_id=new_key_id, key_origin=KEY_GENERATED)
-            )
-            if _rowcount(finished) == 1
-            else None
-        )
-        if swapped is None or _rowcount(swapped) != 1:
-            raise Conflict(
-                "rotation_changed",
-                f"the key rotation of project {project} was aborted, replaced or completed "
-                "while the new key was being tried",
-                f"look at the keys (repolink keys list), then start again if needed: "
-                f"repolink keys rotate {project}",
-            )
-        old = get_key_record(session, old_key_id)
-        old.retired_at = retired_at
-        old.private_key_encrypted = None
-        old.vault_key_version = None
-        session.flush()
-        completed = RotationCompleted(
-            project=result.project,
-            deploy_key=KeyFacts.of(get_key_record(session, new_key_id)),
-            retired_key=KeyFacts.of(old),
-            retired_at=retired_at,
-            fetch=result,
-        )
-    log.info(
-        "completed key rotation of project %s: deploy key %s, retired %s",
-        completed.project,
-        completed.deploy_key.fingerprint_sha256,
-        completed.retired_key.fingerprint_sha256,
-    )
-    return completed
+    rotation_id: str,
+    connection_id: str,
+    old_key_id: str,
+    new_key_id: str,
+    retired_at: datetime,
+) -> None:
+    """Complete the rotation and point the connection at the new key, or ``rotation_changed``.
 
-
-def abort_rotation(store: Store, project: str) -> KeyFacts:
-    """Discard the pending key of ``project``; the deploy key stays. Returns the discarded key."""
-    with store.session() as session:
-        connection = get_connection(session, project)
-        rotation = _pending_row(session, connection.id)
-        if rotation is None:
-            raise _not_pending(_slug(session, connection))
-        discarded = KeyFacts.of(get_key_record(session, rotation.new_key_id))
-        _discard(session, rotation)
-    log.info(
-        "aborted key rotation of project %s: discarded %s", project, discarded.fingerprint_sha256
+    Compare-and-set, so an abort, a replacement or another completion that ran while we
+    fetched is noticed instead of overwritten; the rotation first, as an abort deletes the very
+    key the connection would be pointed at.
+    """
+    finished = session.execute(
+        update(KeyRotation)
+        .where(KeyRotation.id == rotation_id, KeyRotation.state == ROTATION_PENDING)
+        .values(state=ROTATION_COMPLETED, old_key_id=old_key_id, completed_at=retired_at)
     )
-    return discarded
+    swapped = (
+        session.execute(
+            update(RepositoryConnection)
+            .where(
+                RepositoryConnection.id == connection_id,
+                RepositoryConnection.deploy_key_id == old_key_id,
+            )
+            .values(deploy_key_id=new_key_id, key_origin=KEY_GENERATED)
+        )
+        if _rowcount(finished) == 1
+        else None
+    )
+    if swapped is None or _rowcount(swapped) != 1:
+        raise Conflict(
+            "rotation_changed",
+            f"the key rotation of project {project} was aborted, replaced or completed "
+            "while the new key was being tried",
+            "look at the project's keys, then start a new rotation if needed",
+            context={"project": project},
+        )
 
 
 def _pending_row(session: Session, connection_id: str) -> KeyRotation | None:
@@ -343,8 +370,9 @@ def _pending_conflict(slug: str, fingerprint: str | None) -> Conflict:
     return Conflict(
         "rotation_pending",
         f"project {slug} has a key rotation pending already{which}",
-        f"finish it: repolink keys rotate {slug} --complete; or discard it: --abort; "
-        "or start over with another new key: --replace-pending",
+        "finish it (complete it once the new key is on the repository), discard it, or start "
+        "over with another new key in its place",
+        context={"project": slug},
     )
 
 
@@ -352,5 +380,6 @@ def _not_pending(slug: str) -> NotFound:
     return NotFound(
         "rotation_not_pending",
         f"project {slug} has no key rotation pending",
-        f"start one: repolink keys rotate {slug}",
+        "start a key rotation first",
+        context={"project": slug},
     )
