@@ -26,6 +26,11 @@ from repolink.vault import Vault, VaultLoader
 if TYPE_CHECKING:
     from repolink.host.hooks import HookService
     from repolink.host.service import HostService
+    from repolink.platform.checkout import CheckoutService
+    from repolink.platform.commits import CommitService
+    from repolink.platform.connect import ConnectionService
+    from repolink.platform.fetch import FetchService
+    from repolink.platform.projects import ProjectService
     from repolink.store import Store
 
 Clock = Callable[[], datetime]
@@ -90,6 +95,38 @@ class Repolink:
         return HookService(self.settings, self.store, self.host, vault=self.vault)
 
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
+
+    @cached_property
+    def projects(self) -> ProjectService:
+        from repolink.platform.projects import ProjectService
+
+        return ProjectService(self.settings, self.store, clock=self.clock)
+
+    @cached_property
+    def connections(self) -> ConnectionService:
+        from repolink.platform.connect import ConnectionService
+
+        return ConnectionService(
+            self.settings, self.store, self.vault, self.fetches, clock=self.clock
+        )
+
+    @cached_property
+    def fetches(self) -> FetchService:
+        from repolink.platform.fetch import FetchService
+
+        return FetchService(self.settings, self.store, self.vault, clock=self.clock)
+
+    @cached_property
+    def commits(self) -> CommitService:
+        from repolink.platform.commits import CommitService
+
+        return CommitService(self.settings, self.store)
+
+    @cached_property
+    def checkouts(self) -> CheckoutService:
+        from repolink.platform.checkout import CheckoutService
+
+        return CheckoutService(self.settings, self.store, self.vault, clock=self.clock)
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
 

@@ -23,6 +23,7 @@ from repolink.cli._common import (
     check_key_choice,
     console,
     format_when,
+    open_app,
     open_store,
     print_json,
     read_private_key,
@@ -33,7 +34,7 @@ from repolink.platform.additional_keys import (
     list_additional_keys,
     remove_additional_key,
 )
-from repolink.platform.checkout import CheckoutResult, checkout_commit
+from repolink.platform.checkout import CheckoutResult
 from repolink.platform.connections import parse_connection_url
 from repolink.platform.key_rules import (
     DEPLOY_KEY,
@@ -231,8 +232,8 @@ def checkout_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the tree of COMMIT into DEST, with submodules fetched over SSH by key rule."""
-    with open_store() as (settings, store):
-        result = checkout_commit(store, settings, project, commit, dest)
+    with open_app() as app:
+        result = app.checkouts.checkout_commit(project, commit, dest)
     if as_json:
         print_json(result.as_dict())
         return

@@ -31,14 +31,14 @@ from repolink.errors import Conflict, NotFound
 from repolink.git.progress import ProgressCallback
 from repolink.keys import generate_key
 from repolink.platform.connections import get_connection
-from repolink.platform.fetch import FetchResult, fetch_connection
+from repolink.platform.fetch import FetchResult, FetchService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
 from repolink.store.models.rotation import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault, VaultLoader, load_vault
 
 log = logging.getLogger(__name__)
 
@@ -222,13 +222,8 @@ def complete_rotation(
             raise _not_pending(_slug(session, connection))
         connection_id, rotation_id = connection.id, rotation.id
         old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
-    result = fetch_connection(
-        store,
-        settings,
-        connection_id,
-        vault=vault,
-        on_progress=on_progress,
-        key_record_id=new_key_id,
+    result = FetchService(settings, store, VaultLoader(settings, vault)).fetch_connection(
+        connection_id, on_progress=on_progress, key_record_id=new_key_id
     )
     retired_at = utcnow()
     with store.session() as session:
