@@ -29,7 +29,7 @@ from repolink.platform.additional_keys import (
     select_additional_keys,
 )
 from repolink.platform.connections import create_connection, parse_connection_url
-from repolink.platform.projects import create_project
+from repolink.platform.projects import ProjectService
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
@@ -46,8 +46,8 @@ MY_TABLES = {"additional_keys", "key_rules"}
 def deploy_key(store: Store, vault: Vault) -> PrivateKey:
     """Project ``proj``, connected (no fetch) with this deploy key."""
     key = generate_key()
+    ProjectService(Settings(), store).create_project("Proj", slug="proj")
     with store.session() as session:
-        create_project(session, "Proj", slug="proj")
         create_connection(
             session,
             vault,

@@ -23,7 +23,8 @@ from repolink.platform.key_rules import (
     parse_url_prefix,
     remove_key_rule,
 )
-from repolink.platform.projects import create_project
+from repolink.platform.projects import ProjectService
+from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
@@ -153,8 +154,8 @@ def test_prefix_length_counts_segments_then_user() -> None:
 def deploy_key(store: Store, vault: Vault) -> PrivateKey:
     """Project ``proj`` connected to PROJECT_URL with this deploy key (no fetch)."""
     key = generate_key()
+    ProjectService(Settings(), store).create_project("Proj", slug="proj")
     with store.session() as session:
-        create_project(session, "Proj", slug="proj")
         create_connection(
             session, vault, "proj", parse_connection_url(PROJECT_URL), key, origin=KEY_GENERATED
         )

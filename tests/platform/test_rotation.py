@@ -13,19 +13,17 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, ForeignKey, String, Table, select, text, update
 from sqlalchemy.exc import IntegrityError
 
+from repolink.app import Repolink
 from repolink.errors import Conflict, FetchError, NotFound, ValidationError
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.additional_keys import add_additional_key
 from repolink.platform.connections import (
-    connection_info,
     create_connection,
-    disconnect,
     parse_connection_url,
 )
-from repolink.platform.fetch import fetch_connection
 from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus, list_keys
-from repolink.platform.projects import create_project, delete_project
+from repolink.platform.projects import ProjectService
 from repolink.platform.rotation import (
     abort_rotation,
     complete_rotation,
@@ -49,8 +47,7 @@ def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
 
 
 def _deploy_key(platform: Platform, project: str) -> str:
-    with platform.store.session() as session:
-        return connection_info(session, project).deploy_key.fingerprint_sha256
+    return platform.app.connections.connection_info(project).deploy_key.fingerprint_sha256
 
 
 def _record(platform: Platform, fingerprint: str) -> KeyRecord:
@@ -92,8 +89,8 @@ def test_one_pending_rotation_per_connection_is_enforced_by_the_database(
 ) -> None:
     platform.connect("unique", hosted.app.url())
     started = start_rotation(platform.store, platform.settings, "unique")
+    connection_id = platform.app.connections.connection_info("unique").id
     with platform.store.session() as session:
-        connection_id = connection_info(session, "unique").id
         row = session.scalar(select(KeyRotation).where(KeyRotation.connection_id == connection_id))
         assert row is not None and row.new_key_id == started.rotation.new_key.id
     with pytest.raises(IntegrityError), platform.store.session() as session:
@@ -135,8 +132,8 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
     assert _deploy_key(platform, "rot") == key_a
     with platform.store.session() as session:
         still = pending_rotation(session, "rot")
-        # The connection's state describes its deploy key, which still works.
-        assert connection_info(session, "rot").state == "ok"
+    # The connection's state describes its deploy key, which still works.
+    assert platform.app.connections.connection_info("rot").state == "ok"
     assert still is not None and still.new_key.fingerprint_sha256 == key_b
     assert _record(platform, key_a).retired_at is None
 
@@ -181,11 +178,8 @@ def test_a_retired_key_is_never_used_again(platform: Platform, hosted: HostedRep
     completed = complete_rotation(platform.store, platform.settings, "never")
 
     with pytest.raises(Conflict) as refused:
-        fetch_connection(
-            platform.store,
-            platform.settings,
-            completed.fetch.connection_id,
-            key_record_id=completed.retired_key.id,
+        platform.app.fetches.fetch_connection(
+            completed.fetch.connection_id, key_record_id=completed.retired_key.id
         )
     assert refused.value.code == "key_retired"
     assert completed.retired_key.fingerprint_sha256 in refused.value.message
@@ -281,7 +275,7 @@ def test_a_project_with_rotations_can_be_deleted(store: Store, tmp_path: Path) -
     with store.session() as session:
         add_additional_key(session, load_vault(settings), "doomed", hostname="github.com")
 
-    delete_project(store, settings, "doomed")
+    ProjectService(settings, store).delete_project("doomed")
 
     with store.session() as session:
         assert session.scalars(select(KeyRotation)).all() == []
@@ -294,7 +288,7 @@ def test_disconnect_removes_pending_rotation_keys(store: Store, tmp_path: Path) 
     _connect_offline(store, settings, "loose")
     start_rotation(store, settings, "loose")
 
-    disconnect(store, settings, "loose")
+    Repolink(settings, store=store).connections.disconnect("loose")
 
     with store.session() as session:
         assert session.scalars(select(KeyRecord)).all() == []
@@ -324,8 +318,8 @@ def test_rotation_key_ids_name_every_key_a_connection_had(
 
 def _connect_offline(store: Store, settings: Settings, slug: str) -> str:
     """A connection saved without fetching; its deploy key's record id."""
+    ProjectService(settings, store).create_project(slug, slug=slug)
     with store.session() as session:
-        create_project(session, slug, slug=slug)
         info = create_connection(
             session,
             load_vault(settings),
