@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import event, text
 
 from repolink.git import runner
+from repolink.git.stream import LineStream
 from support.platformkit import HostedRepos, Platform, granted_key
 
 
@@ -79,8 +80,11 @@ def test_the_recorder_sees_a_process_started_inside_a_transaction(
     with platform.store.session() as session:
         session.execute(text("SELECT 1"))
         runner.run(["git", "--version"], env=env, timeout=30)
+        # A streamed run starts its process on a thread of its own: seen all the same.
+        with LineStream(["git", "--version"], env=env, timeout=30) as lines:
+            assert list(lines)
     runner.run(["git", "--version"], env=env, timeout=30)
-    assert recorder.runs == [("git", True), ("git", False)]
+    assert recorder.runs == [("git", True), ("git", True), ("git", False)]
 
 
 def test_connect_fetch_list_checkout_and_remove_run_git_outside_transactions(
