@@ -188,4 +188,3 @@ def _commit_by_sha(session: Session, connection_id: str, prefix: str) -> Commit 
             "give more digits of the SHA",
         )
     return rows[0] if rows else None
-
