@@ -51,15 +51,15 @@ INFORMATION = ("cli_noop", "cli_one_large")
 
 def service(data_dir: str, project: str) -> None:
     """Refresh ``project`` each time a line arrives on stdin; answer with one JSON line."""
-    from repolink.platform.fetch import fetch_project
+    from repolink.app import Repolink
     from repolink.settings import Settings
-    from repolink.store import Store
 
     settings = Settings(data_dir=Path(data_dir), git_timeout=1800)
-    with Store.open(settings) as store:
+    with Repolink(settings) as app:
+        fetches = app.fetches  # opens the store, as before the loop
         for _line in sys.stdin:
             start = time.perf_counter()
-            fetched = fetch_project(store, settings, project)
+            fetched = fetches.fetch_project(project)
             seconds = time.perf_counter() - start
             answer = {"seconds": seconds, "skipped": fetched.skipped}
             answer["new_commits"] = fetched.new_commits
@@ -68,36 +68,34 @@ def service(data_dir: str, project: str) -> None:
 
 def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> None:
     from repolink import knownhosts
+    from repolink.app import Repolink
     from repolink.keys import parse_private_key
-    from repolink.platform.connect import connect_repository
-    from repolink.platform.fetch import fetch_project
-    from repolink.platform.projects import create_project
     from repolink.settings import Settings
-    from repolink.store import Store
     from repolink.urls import parse_ssh_url
 
     settings = Settings(data_dir=Path(data_dir), git_timeout=1800)
-    with Store.open(settings) as store:
+    with Repolink(settings) as app:
         result: dict[str, object] = {}
         if op == "connect":
             parsed = parse_ssh_url(url)
             host, port = parsed.host_port
-            with store.session() as session:
+            with app.store.session() as session:
                 for key in knownhosts.scan(host, port):
                     knownhosts.trust(
                         session, host, port, key.fingerprint, scanner=knownhosts.scanner_for(settings)
                     )
                     break
-                create_project(session, project, slug=project)
+            app.projects.create_project(project, slug=project)
             key = parse_private_key(Path(key_file).read_bytes()).key
             start = time.perf_counter()
-            outcome = connect_repository(store, settings, project, url, key=key)
+            outcome = app.connections.connect(project, url, key=key)
             result["seconds"] = time.perf_counter() - start
             if not outcome.ok:
                 raise SystemExit(f"connect failed: {outcome.error}")
         else:
+            fetches = app.fetches  # opens the store outside the timed fetch, as before
             start = time.perf_counter()
-            fetched = fetch_project(store, settings, project)
+            fetched = fetches.fetch_project(project)
             result["seconds"] = time.perf_counter() - start
             result["skipped"] = fetched.skipped
             result["new_commits"] = fetched.new_commits

@@ -30,10 +30,15 @@ if TYPE_CHECKING:
     from repolink.host.service import HostService
     from repolink.host.webhooks import DeliveryWorker
     from repolink.platform.additional_keys import AdditionalKeyService
+    from repolink.platform.checkout import CheckoutService
+    from repolink.platform.commits import CommitService
+    from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
+    from repolink.platform.fetch import FetchService
     from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
+    from repolink.platform.projects import ProjectService
     from repolink.platform.rotation import DeployKeyService
     from repolink.store import Store
 
@@ -108,6 +113,38 @@ class Repolink:
 
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
+    @cached_property
+    def projects(self) -> ProjectService:
+        from repolink.platform.projects import ProjectService
+
+        return ProjectService(self.settings, self.store, clock=self.clock)
+
+    @cached_property
+    def connections(self) -> ConnectionService:
+        from repolink.platform.connect import ConnectionService
+
+        return ConnectionService(
+            self.settings, self.store, self.vault, self.fetches, clock=self.clock
+        )
+
+    @cached_property
+    def fetches(self) -> FetchService:
+        from repolink.platform.fetch import FetchService
+
+        return FetchService(self.settings, self.store, self.vault, clock=self.clock)
+
+    @cached_property
+    def commits(self) -> CommitService:
+        from repolink.platform.commits import CommitService
+
+        return CommitService(self.settings, self.store)
+
+    @cached_property
+    def checkouts(self) -> CheckoutService:
+        from repolink.platform.checkout import CheckoutService
+
+        return CheckoutService(self.settings, self.store, self.vault, clock=self.clock)
+
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
 
     @cached_property
@@ -120,7 +157,9 @@ class Repolink:
     def deploy_keys(self) -> DeployKeyService:
         from repolink.platform.rotation import DeployKeyService
 
-        return DeployKeyService(self.settings, self.store, self.vault, clock=self.clock)
+        return DeployKeyService(
+            self.settings, self.store, self.vault, self.fetches, clock=self.clock
+        )
 
     @cached_property
     def additional_keys(self) -> AdditionalKeyService:

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
         default=None,
         description="A bearer token accepted as admin by the HTTP APIs, besides stored tokens.",
     )
+    host_api_token: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Bearer token for a Git host's Bitbucket-shaped API, used to add a new deploy key "
+            "as a read-only access key when connecting a project (repo connect "
+            "--register-on-host)."
+        ),
+    )
     git_timeout: float = Field(
         default=600.0, description="Wall-clock limit in seconds for one git/ssh process."
     )

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 
 from repolink.git import mirrors
-from repolink.platform.connections import connection_info
 from support.platformkit import HostedRepos, Platform, granted_key
 
 
@@ -64,8 +63,7 @@ def test_a_mirror_left_without_refs_is_cloned_again(
     assert set(mirrors.read_refs(path, env=mirrors.local_env(platform.settings))) == {
         "refs/heads/main"
     }
-    with platform.store.session() as session:
-        assert connection_info(session, "again").state == "ok"
+    assert platform.app.connections.connection_info("again").state == "ok"
 
 
 @pytest.mark.parametrize("destination", ["mirror", "scout"])

@@ -26,7 +26,7 @@ from repolink.platform.additional_keys import (
     parse_key_fingerprint,
 )
 from repolink.platform.connections import create_connection, parse_connection_url
-from repolink.platform.projects import create_project
+from repolink.platform.projects import ProjectService
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
@@ -49,8 +49,8 @@ def keys(settings: Settings, store: Store, vault: Vault) -> AdditionalKeyService
 def deploy_key(store: Store, vault: Vault) -> PrivateKey:
     """Project ``proj``, connected (no fetch) with this deploy key."""
     key = generate_key()
+    ProjectService(Settings(), store).create_project("Proj", slug="proj")
     with store.session() as session:
-        create_project(session, "Proj", slug="proj")
         create_connection(
             session,
             vault,

@@ -21,6 +21,7 @@ import pytest
 from repolink import cli as cli_root
 from repolink import knownhosts
 from repolink.app import Repolink
+from repolink.cli.errors import cli_hint
 from repolink.errors import RepolinkError
 from repolink.git import runner
 from repolink.git.mirrors import mirror_path
@@ -28,17 +29,9 @@ from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
 from repolink.knownhosts.values import host_key_from_line
 from repolink.platform.additional_keys import AdditionalKeyInfo
-from repolink.platform.checkout import (
-    MAX_SUBMODULE_DEPTH,
-    CheckoutResult,
-    checkout_commit,
-    resolve_submodule_url,
-)
-from repolink.platform.commits import hide_commits
-from repolink.platform.connect import connect_repository
-from repolink.platform.connections import connection_info
+from repolink.platform.checkout import MAX_SUBMODULE_DEPTH, CheckoutResult
 from repolink.platform.key_rules import SOURCE_ADDITIONAL_KEY, SOURCE_KEY_RULE
-from repolink.platform.projects import create_project
+from repolink.platform.submodule_plan import resolve_submodule_url
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import get_key_record
@@ -211,7 +204,7 @@ def _rule(platform: Platform, prefix: str, key: str) -> None:
 
 
 def _checkout(platform: Platform, commit: str, dest: Path, **kwargs: int) -> CheckoutResult:
-    return checkout_commit(platform.store, platform.settings, PROJECT, commit, dest, **kwargs)
+    return platform.app.checkouts.checkout_commit(PROJECT, commit, dest, **kwargs)
 
 
 def _failure(platform: Platform, commit: str, dest: Path, **kwargs: int) -> RepolinkError:
@@ -275,10 +268,11 @@ def test_without_a_rule_the_error_names_the_submodule_url_and_the_cause(
     canonical = parse_ssh_url(scenario.other_url).canonical
     assert error.code == "repo_not_found"
     assert "libs/other" in error.message and canonical in error.message
-    with project.store.session() as session:
-        deploy = connection_info(session, PROJECT).deploy_key.fingerprint_sha256
+    deploy = project.app.connections.connection_info(PROJECT).deploy_key.fingerprint_sha256
     assert f"the deploy key {deploy}" in error.message
-    assert f"repolink key-rules add {PROJECT} {canonical} --key" in error.hint
+    # The service names the fix; the CLI names its command for it.
+    assert f"point a key rule for {canonical} at a key that may read it" in error.hint
+    assert f"repolink key-rules add {PROJECT} {canonical} --key" in cli_hint(error)
     assert not dest.exists(), "a failed checkout leaves nothing behind"
 
 
@@ -371,8 +365,7 @@ def test_hidden_and_unknown_commits_are_refused(
     project: Platform, scenario: Scenario, tmp_path: Path
 ) -> None:
     commit = scenario.commits["with-sub"]
-    with project.store.session() as session:
-        hide_commits(session, PROJECT, [commit])
+    project.app.commits.hide_commits(PROJECT, [commit])
     for name in (commit, commit[:10], "with-sub"):
         error = _failure(project, name, tmp_path / "hidden")
         assert error.code == "commit_hidden" and commit in error.message
@@ -478,8 +471,7 @@ def test_the_destination_must_be_missing_or_empty(project: Platform, tmp_path: P
 
 
 def test_no_hook_of_the_mirror_runs(project: Platform, tmp_path: Path) -> None:
-    with project.store.session() as session:
-        mirror = mirror_path(project.settings, connection_info(session, PROJECT).id)
+    mirror = mirror_path(project.settings, project.app.connections.connection_info(PROJECT).id)
     marker = tmp_path / "hook-ran"
     (mirror / "hooks").mkdir(exist_ok=True)
     for hook in ("post-index-change", "post-checkout", "reference-transaction"):
@@ -606,19 +598,19 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
             fields = sshd.known_hosts.read_text().split()
             host_key = host_key_from_line(" ".join(fields[1:3])).sha256_fingerprint
             with Store.open(settings) as store:
+                app = Repolink(settings, store=store)
                 with store.session() as session:
                     scanner = knownhosts.scanner_for(settings)
                     knownhosts.trust(session, "127.0.0.1", sshd.port, host_key, scanner=scanner)
-                    create_project(session, "Sup", slug=PROJECT)
-                outcome = connect_repository(
-                    store, settings, PROJECT, client.url(f"{WORKSPACE}/app.git"), key=deploy
+                app.projects.create_project("Sup", slug=PROJECT)
+                outcome = app.connections.connect(
+                    PROJECT, client.url(f"{WORKSPACE}/app.git"), key=deploy
                 )
                 assert outcome.error is None, outcome.error.one_line() + sshd.log()
-                app = Repolink(settings, store=store)
                 info = app.additional_keys.add_key(PROJECT, extra)
                 app.key_rules.add_rule(PROJECT, other_url, info.fingerprint_sha256)
 
-                result = checkout_commit(store, settings, PROJECT, "with-sub", tmp_path / "out")
+                result = app.checkouts.checkout_commit(PROJECT, "with-sub", tmp_path / "out")
     finally:
         if login_user != "root":
             shutil.rmtree(host_settings.data_dir, ignore_errors=True)

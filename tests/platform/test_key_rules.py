@@ -20,7 +20,7 @@ from repolink.platform.key_rules import (
     longest_match,
     parse_url_prefix,
 )
-from repolink.platform.projects import create_project
+from repolink.platform.projects import ProjectService
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import get_key_record, store_private_key
@@ -151,8 +151,8 @@ def test_prefix_length_counts_segments_then_user() -> None:
 def deploy_key(store: Store, vault: Vault) -> PrivateKey:
     """Project ``proj`` connected to PROJECT_URL with this deploy key (no fetch)."""
     key = generate_key()
+    ProjectService(Settings(), store).create_project("Proj", slug="proj")
     with store.session() as session:
-        create_project(session, "Proj", slug="proj")
         create_connection(
             session, vault, "proj", parse_connection_url(PROJECT_URL), key, origin=KEY_GENERATED
         )

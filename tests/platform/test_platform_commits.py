@@ -9,16 +9,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from repolink.cli.errors import cli_hint
 from repolink.errors import NotFound, ValidationError
 from repolink.git import mirrors
-from repolink.platform.commits import (
-    CommitPage,
-    hide_commits,
-    list_commits,
-    list_refs,
-    unhide_commits,
-)
-from repolink.platform.connections import connection_info
+from repolink.platform.commits import CommitPage
 from repolink.settings import Settings
 from repolink.store import Store
 from support.platformkit import HostedRepos, Platform, granted_key
@@ -32,8 +26,7 @@ class Indexed:
     hosted: HostedRepos
 
     def page(self, **kwargs: Any) -> CommitPage:
-        with self.platform.store.session() as session:
-            return list_commits(session, self.platform.settings, PROJECT, **kwargs)
+        return self.platform.app.commits.list_commits(PROJECT, **kwargs)
 
     def all_pages(self, **kwargs: Any) -> list[list[str]]:
         pages: list[list[str]] = []
@@ -103,8 +96,7 @@ def test_search_by_subject_text_and_sha_prefix(indexed: Indexed) -> None:
 def test_hide_and_unhide(indexed: Indexed) -> None:
     main = indexed.hosted.app.host_commits("main")
     tip, middle = main[0], main[5]
-    with indexed.platform.store.session() as session:
-        hidden = hide_commits(session, PROJECT, [tip[:10], middle])
+    hidden = indexed.platform.app.commits.hide_commits(PROJECT, [tip[:10], middle])
     assert hidden == [tip, middle]
 
     shown = [commit.sha for commit in indexed.page(limit=100).commits]
@@ -115,23 +107,21 @@ def test_hide_and_unhide(indexed: Indexed) -> None:
     by_ref = [commit.sha for commit in indexed.page(ref="main", limit=100).commits]
     assert tip not in by_ref
     # refs still show every branch with its tip, hidden or not.
-    with indexed.platform.store.session() as session:
-        refs = {ref.short_name: ref for ref in list_refs(session, PROJECT)}
+    refs = {ref.short_name: ref for ref in indexed.platform.app.commits.list_refs(PROJECT)}
     assert refs["main"].commit_sha == tip and refs["main"].hidden
 
-    with indexed.platform.store.session() as session:
-        assert unhide_commits(session, PROJECT, [tip, middle]) == [tip, middle]
+    assert indexed.platform.app.commits.unhide_commits(PROJECT, [tip, middle]) == [tip, middle]
     assert [commit.sha for commit in indexed.page(limit=100).commits] == main
 
 
 def test_hide_refuses_unknown_ambiguous_and_malformed_shas(indexed: Indexed) -> None:
-    with indexed.platform.store.session() as session:
-        with pytest.raises(NotFound) as missing:
-            hide_commits(session, PROJECT, ["0" * 40])
-        assert missing.value.code == "commit_not_found"
-        with pytest.raises(ValidationError) as malformed:
-            hide_commits(session, PROJECT, ["not-a-sha"])
-        assert malformed.value.code == "commit_sha_invalid"
+    commits = indexed.platform.app.commits
+    with pytest.raises(NotFound) as missing:
+        commits.hide_commits(PROJECT, ["0" * 40])
+    assert missing.value.code == "commit_not_found"
+    with pytest.raises(ValidationError) as malformed:
+        commits.hide_commits(PROJECT, ["not-a-sha"])
+    assert malformed.value.code == "commit_sha_invalid"
 
 
 def test_bad_cursor_ref_and_limit_are_named(indexed: Indexed) -> None:
@@ -153,8 +143,7 @@ def test_bad_cursor_ref_and_limit_are_named(indexed: Indexed) -> None:
 def test_one_ref_without_its_mirror_names_the_missing_mirror_and_the_fix(
     indexed: Indexed,
 ) -> None:
-    with indexed.platform.store.session() as session:
-        connection_id = connection_info(session, PROJECT).id
+    connection_id = indexed.platform.app.connections.connection_info(PROJECT).id
     path = mirrors.mirror_path(indexed.platform.settings, connection_id)
     aside = path.with_name(path.name + ".aside")
     path.rename(aside)  # as a first clone that failed after its commits were indexed leaves it
@@ -162,7 +151,10 @@ def test_one_ref_without_its_mirror_names_the_missing_mirror_and_the_fix(
         with pytest.raises(NotFound) as missing:
             indexed.page(ref="main")
         assert missing.value.code == "mirror_missing"
-        assert missing.value.hint == f"fetch the project again: repolink fetch {PROJECT}"
+        # The service's hint names no command; the CLI's names its own.
+        assert missing.value.hint == "fetch the project again"
+        assert missing.value.context == {"project": PROJECT}
+        assert cli_hint(missing.value) == f"fetch the project again: repolink fetch {PROJECT}"
         assert indexed.page(limit=3).commits  # the index itself still lists every ref
     finally:
         aside.rename(path)
@@ -194,7 +186,8 @@ def test_the_first_page_reads_the_listing_index_in_order(indexed: Indexed) -> No
 
 def test_project_without_connection_is_named(indexed: Indexed) -> None:
     indexed.platform.project("lonely")
-    with indexed.platform.store.session() as session, pytest.raises(NotFound) as caught:
-        list_commits(session, indexed.platform.settings, "lonely")
+    with pytest.raises(NotFound) as caught:
+        indexed.platform.app.commits.list_commits("lonely")
     assert caught.value.code == "connection_not_found"
-    assert "repolink repo connect lonely" in caught.value.hint
+    assert caught.value.hint == "connect the project to a repository first"
+    assert "repolink repo connect lonely" in cli_hint(caught.value)

@@ -14,9 +14,7 @@ from repolink.errors import FetchError, GitError, InvalidInput, RepolinkError
 from repolink.git import runner
 from repolink.git.diagnosis import FETCH_ERROR_CODES, diagnose
 from repolink.keys import PrivateKey, generate_key
-from repolink.platform.connect import connect_repository
-from repolink.platform.connections import connection_info, import_private_key
-from repolink.platform.projects import list_projects
+from repolink.platform.connections import import_private_key
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
@@ -83,8 +81,7 @@ def test_wrong_key_is_auth_failed_naming_the_key_and_the_fix(
     )
     result = platform.fetch("wrong-key")
     assert result.new_commits == len(hosted.app.host_commits())
-    with platform.store.session() as session:
-        info = connection_info(session, "wrong-key")
+    info = platform.app.connections.connection_info("wrong-key")
     assert info.state == "ok" and info.error_code is None
 
 
@@ -192,18 +189,12 @@ def test_https_url_is_invalid_url_and_nothing_is_saved(
 ) -> None:
     platform.project("https")
     with pytest.raises(InvalidInput) as caught:
-        connect_repository(
-            platform.store,
-            platform.settings,
-            "https",
-            "https://bitbucket.org/team/app.git",
-        )
+        platform.app.connections.connect("https", "https://bitbucket.org/team/app.git")
 
     assert caught.value.code == "invalid_url"
     assert caught.value.reason == "url_https"  # type: ignore[attr-defined]
     assert "git@bitbucket.org:team/app.git" in caught.value.hint
-    with platform.store.session() as session:
-        assert not next(p for p in list_projects(session) if p.slug == "https").connected
+    assert not platform.app.projects.project_info("https").connected
 
 
 @pytest.mark.parametrize(

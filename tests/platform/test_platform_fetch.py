@@ -12,15 +12,13 @@ import pytest
 from repolink.git.mirrors import local_env, mirror_path, read_refs
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
-from repolink.platform.commits import list_commits, list_refs
-from repolink.platform.connections import connection_info, import_private_key
+from repolink.platform.connections import import_private_key
 from repolink.store.key_records import get_key_record
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
 
 def _mirror_commits(platform: Platform, project: str) -> set[str]:
-    with platform.store.session() as session:
-        connection_id = connection_info(session, project).id
+    connection_id = platform.app.connections.connection_info(project).id
     path = mirror_path(platform.settings, connection_id)
     out = subprocess.run(
         ["git", f"--git-dir={path}", "rev-list", "--all"], capture_output=True, text=True
@@ -47,8 +45,8 @@ def test_generated_key_added_as_access_key_then_fetched_and_indexed(
     assert connection.attempted_at is not None and connection.fetched_at is not None
     assert connection.commits == len(host_commits)
     # Branches and tags, the annotated tag peeled to its commit.
+    refs = {ref.name: ref for ref in platform.app.commits.list_refs("gen")}
     with platform.store.session() as session:
-        refs = {ref.name: ref for ref in list_refs(session, "gen")}
         key = get_key_record(session, connection.deploy_key.id)
     assert set(refs) == {
         "refs/heads/main",
@@ -65,10 +63,9 @@ def test_generated_key_added_as_access_key_then_fetched_and_indexed(
 
 def test_generated_key_types_are_chosen(platform: Platform, hosted: HostedRepos) -> None:
     platform.project("ecdsa")
-    from repolink.platform.connect import connect_repository
 
-    outcome = connect_repository(
-        platform.store, platform.settings, "ecdsa", hosted.app.url(), key_type="ecdsa", bits=384
+    outcome = platform.app.connections.connect(
+        "ecdsa", hosted.app.url(), key_type="ecdsa", bits=384
     )
     # Not on the repository yet: the connection is kept, failed with auth_failed.
     assert outcome.public_key.key_type == "ecdsa-sha2-nistp384"
@@ -146,8 +143,7 @@ def test_refresh_with_nothing_new_skips_the_fetch(platform: Platform, hosted: Ho
     assert again.new_commits == 0
     assert sorted(p.name for p in path.iterdir()) == fetch_head_before
     # The skipped refresh still counts as a successful use of the key.
-    with platform.store.session() as session:
-        info = connection_info(session, "refresh")
+    info = platform.app.connections.connection_info("refresh")
     assert info.state == "ok" and info.fetched_at is not None
     assert info.fetched_at > outcome.connection.fetched_at  # type: ignore[operator]
 
@@ -173,8 +169,7 @@ def test_one_new_commit_pushed_then_refetched_is_indexed_alone(
 
     assert not result.skipped
     assert result.new_commits == 1
-    with platform.store.session() as session:
-        page = list_commits(session, platform.settings, "incr", limit=1)
+    page = platform.app.commits.list_commits("incr", limit=1)
     assert page.commits[0].sha == sha
     assert page.commits[0].subject == "one more commit"
     assert page.commits[0].refs == ("refs/heads/main",)
@@ -182,17 +177,11 @@ def test_one_new_commit_pushed_then_refetched_is_indexed_alone(
 
 def test_progress_reports_gits_phases_and_indexing(platform: Platform, hosted: HostedRepos) -> None:
     platform.project("progress")
-    from repolink.platform.connect import connect_repository
 
     steps: list[FetchProgress] = []
     key = granted_key(hosted.host, "app", "progress")
-    outcome = connect_repository(
-        platform.store,
-        platform.settings,
-        "progress",
-        hosted.app.url(),
-        key=key,
-        on_progress=steps.append,
+    outcome = platform.app.connections.connect(
+        "progress", hosted.app.url(), key=key, on_progress=steps.append
     )
     assert outcome.error is None
     phases = {step.phase for step in steps}
@@ -215,11 +204,8 @@ def test_the_key_file_is_gone_after_success_and_failure(
 
     key = granted_key(hosted.host, "app", "gone")
     platform.project("gone")
-    from repolink.platform.connect import connect_repository
 
-    ok = connect_repository(
-        platform.store, platform.settings, "gone", hosted.app.url(), key=key, on_progress=look
-    )
+    ok = platform.app.connections.connect("gone", hosted.app.url(), key=key, on_progress=look)
     assert ok.error is None
     assert ("id", 0o600) in seen  # the key file existed, private, during the fetch
     assert list(private_tmp.glob("repolink-key-*")) == []
@@ -236,18 +222,14 @@ def test_a_deleted_branch_and_a_rewritten_one_are_followed(
     repo.git("branch", "-f", "doomed", "main")
     doomed_sha = repo.commit("commit only on doomed", branch="doomed")
     platform.connect("follow", repo.url(), granted_key(hosted.host, "other", "follow"))
-    with platform.store.session() as session:
-        assert doomed_sha in {
-            c.sha for c in list_commits(session, platform.settings, "follow").commits
-        }
+    assert doomed_sha in {c.sha for c in platform.app.commits.list_commits("follow").commits}
 
     repo.push(":doomed")
     result = platform.fetch("follow")
 
     assert result.removed_commits == 1
-    with platform.store.session() as session:
-        shas = {c.sha for c in list_commits(session, platform.settings, "follow").commits}
-        names = {ref.name for ref in list_refs(session, "follow")}
+    shas = {c.sha for c in platform.app.commits.list_commits("follow").commits}
+    names = {ref.name for ref in platform.app.commits.list_refs("follow")}
     assert doomed_sha not in shas
     assert "refs/heads/doomed" not in names
     assert "refs/heads/doomed" not in read_refs(

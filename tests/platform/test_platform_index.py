@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from repolink.platform.commits import list_refs
 from support.platformkit import HostedRepos, Platform, granted_key
 
 
@@ -37,8 +36,7 @@ def test_a_refresh_rewrites_only_the_refs_that_moved(
 ) -> None:
     repo = hosted.app
     platform.connect("refs-diff", repo.url(), granted_key(hosted.host, "app", "refs-diff"))
-    with platform.store.session() as session:
-        before = {ref.name: ref.commit_sha for ref in list_refs(session, "refs-diff")}
+    before = {ref.name: ref.commit_sha for ref in platform.app.commits.list_refs("refs-diff")}
     assert len(before) == 4  # main, feature, two tags
     ref_writes.clear()
 
@@ -47,6 +45,5 @@ def test_a_refresh_rewrites_only_the_refs_that_moved(
 
     # main's row replaced; feature and both tags untouched.
     assert ref_writes == [("DELETE", 1), ("INSERT", 1)]
-    with platform.store.session() as session:
-        after = {ref.name: ref.commit_sha for ref in list_refs(session, "refs-diff")}
+    after = {ref.name: ref.commit_sha for ref in platform.app.commits.list_refs("refs-diff")}
     assert after == {**before, "refs/heads/main": sha}

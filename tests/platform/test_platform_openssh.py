@@ -14,6 +14,7 @@ login user so that every file it creates stays usable by sshd's sessions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pwd
 import re
@@ -35,12 +36,9 @@ from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
 from repolink.knownhosts.values import host_key_from_line
-from repolink.platform.commits import hide_commits, list_commits, list_refs, unhide_commits
-from repolink.platform.connect import ConnectOutcome, connect_repository
-from repolink.platform.connections import ConnectionInfo, connection_info, import_private_key
+from repolink.platform.connect import ConnectOutcome
+from repolink.platform.connections import ConnectionInfo, import_private_key
 from repolink.platform.doctor import CHECKS
-from repolink.platform.fetch import fetch_project
-from repolink.platform.projects import create_project
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
@@ -168,6 +166,10 @@ class PlatformSide:
     settings: Settings
     store: Store
 
+    @functools.cached_property
+    def app(self) -> Repolink:
+        return Repolink(self.settings, store=self.store)
+
     def connect(
         self,
         slug: str,
@@ -178,16 +180,13 @@ class PlatformSide:
     ) -> ConnectOutcome:
         """Connect project ``slug``; with ``grant``, the (generated) deploy key is first added
         as a read-only access key of ``team/app`` through the host's service."""
-        with self.store.session() as session:
-            create_project(session, slug, slug=slug)
+        self.app.projects.create_project(slug, slug=slug)
 
         def add_access_key(connection: ConnectionInfo) -> None:
             if grant is not None:
                 grant.grant("app", connection.deploy_key.public_key, label=slug)
 
-        return connect_repository(
-            self.store, self.settings, slug, url, key=key, before_fetch=add_access_key
-        )
+        return self.app.connections.connect(slug, url, key=key, before_fetch=add_access_key)
 
 
 @pytest.fixture
@@ -218,14 +217,13 @@ def test_generate_register_fetch_refresh_and_new_commit(
     assert outcome.fetch is not None and not outcome.fetch.skipped
     assert outcome.fetch.new_commits == len(openssh.commits("app"))
 
-    refreshed = fetch_project(platform_side.store, platform_side.settings, "flow")
+    refreshed = platform_side.app.fetches.fetch_project("flow")
     assert refreshed.skipped and refreshed.new_commits == 0
 
     sha = openssh.push_commit("pushed through sshd")
-    refetched = fetch_project(platform_side.store, platform_side.settings, "flow")
+    refetched = platform_side.app.fetches.fetch_project("flow")
     assert not refetched.skipped and refetched.new_commits == 1
-    with platform_side.store.session() as session:
-        newest = list_commits(session, platform_side.settings, "flow", limit=1).commits
+    newest = platform_side.app.commits.list_commits("flow", limit=1).commits
     assert [commit.sha for commit in newest] == [sha]
 
     # The doctor agrees: every check passes behind sshd's forced command too.
@@ -257,8 +255,7 @@ def test_key_of_another_repository_is_repo_not_found(
 
 
 def _deploy_key(platform_side: PlatformSide, project: str) -> str:
-    with platform_side.store.session() as session:
-        return connection_info(session, project).deploy_key.fingerprint_sha256
+    return platform_side.app.connections.connection_info(project).deploy_key.fingerprint_sha256
 
 
 def _key_record(platform_side: PlatformSide, fingerprint: str) -> KeyRecord:
@@ -377,35 +374,29 @@ def test_imported_key_of_each_format_fetches(
 def test_hide_and_unhide_after_a_fetch(openssh: OpenSSHHost, platform_side: PlatformSide) -> None:
     outcome = platform_side.connect("picker", openssh.url("app"), grant=openssh)
     assert outcome.error is None, outcome.error and outcome.error.one_line()
-    store, settings = platform_side.store, platform_side.settings
+    commits = platform_side.app.commits
 
     def visible(*, include_hidden: bool = False) -> list[str]:
-        with store.session() as session:
-            page = list_commits(
-                session, settings, "picker", include_hidden=include_hidden, limit=100
-            )
+        page = commits.list_commits("picker", include_hidden=include_hidden, limit=100)
         return [commit.sha for commit in page.commits]
 
     everything = visible()
     assert len(everything) == len(openssh.commits("app"))
     tip, middle = everything[0], everything[2]
-    with store.session() as session:
-        assert hide_commits(session, "picker", [tip[:10], middle]) == [tip, middle]
+    assert commits.hide_commits("picker", [tip[:10], middle]) == [tip, middle]
 
     assert visible() == [sha for sha in everything if sha not in (tip, middle)]
     assert visible(include_hidden=True) == everything
-    with store.session() as session:
-        refs = {ref.name: ref for ref in list_refs(session, "picker")}
+    refs = {ref.name: ref for ref in commits.list_refs("picker")}
     assert refs["refs/heads/main"].commit_sha == tip and refs["refs/heads/main"].hidden
 
     # A later fetch through sshd indexes the new commit and keeps the hidden ones hidden.
     newer = openssh.push_commit("after hiding")
-    assert fetch_project(store, settings, "picker").new_commits == 1
+    assert platform_side.app.fetches.fetch_project("picker").new_commits == 1
     assert visible()[0] == newer
     assert tip not in visible() and middle not in visible()
 
-    with store.session() as session:
-        assert unhide_commits(session, "picker", [tip, middle]) == [tip, middle]
+    assert commits.unhide_commits("picker", [tip, middle]) == [tip, middle]
     assert visible() == [newer, *everything]
 
 
@@ -437,7 +428,7 @@ def test_rotation_end_to_end(openssh: OpenSSHHost, platform_side: PlatformSide) 
 
     # A keeps working meanwhile: a new commit arrives with it.
     openssh.push_commit("while key B is pending")
-    assert fetch_project(store, settings, "rotation").new_commits == 1
+    assert platform_side.app.fetches.fetch_project("rotation").new_commits == 1
     assert _key_record(platform_side, key_b).last_used_at is None
 
     # B granted as an access key: completing fetches with B (sshd accepts B), then swaps.
@@ -459,10 +450,9 @@ def test_rotation_end_to_end(openssh: OpenSSHHost, platform_side: PlatformSide) 
     openssh.revoke("app", key_a)
     assert key_a not in openssh.access_keys("app") and key_b in openssh.access_keys("app")
     last = openssh.push_commit("after A was revoked")
-    assert fetch_project(store, settings, "rotation").new_commits == 1
-    with store.session() as session:
-        newest = list_commits(session, settings, "rotation", limit=1).commits
-        assert connection_info(session, "rotation").state == "ok"
+    assert platform_side.app.fetches.fetch_project("rotation").new_commits == 1
+    newest = platform_side.app.commits.list_commits("rotation", limit=1).commits
+    assert platform_side.app.connections.connection_info("rotation").state == "ok"
     assert [commit.sha for commit in newest] == [last]
 
 
@@ -535,9 +525,8 @@ def _repolink(
 def test_generate_and_register_on_host_through_its_http_api(
     openssh: OpenSSHHost, platform_side: PlatformSide, tmp_path: Path
 ) -> None:
-    with platform_side.store.session() as session:
-        for project in ("registered", "wrong-token"):
-            create_project(session, project, slug=project)
+    for project in ("registered", "wrong-token"):
+        platform_side.app.projects.create_project(project, slug=project)
     before = openssh.access_keys("app")
 
     with _host_api(openssh, tmp_path / "serve") as api:
@@ -564,8 +553,7 @@ def test_generate_and_register_on_host_through_its_http_api(
     for run in (refused, done):
         assert API_TOKEN not in run.stdout + run.stderr
 
-    with platform_side.store.session() as session:
-        info = connection_info(session, "registered")
+    info = platform_side.app.connections.connection_info("registered")
     assert info.state == "ok" and info.deploy_key.origin == "generated"
     fingerprint = info.deploy_key.fingerprint_sha256
     added = {fp: key for fp, key in openssh.access_keys("app").items() if fp not in before}

@@ -12,13 +12,8 @@ from sqlalchemy import func, inspect, select
 from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.git.mirrors import mirror_path
 from repolink.git.progress import parse_progress_line
-from repolink.platform.connections import disconnect
-from repolink.platform.projects import (
-    create_project,
-    delete_project,
-    list_projects,
-    slugify,
-)
+from repolink.platform.projects import ProjectService, slugify
+from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.base import Base
 from repolink.store.models import KeyRecord
@@ -44,23 +39,22 @@ def test_migration_matches_the_models(store: Store) -> None:
     assert indexes == {"ix_commits_listing"}
 
 
-def test_slugs_are_made_checked_and_unique(store: Store) -> None:
+def test_slugs_are_made_checked_and_unique(settings: Settings, store: Store) -> None:
     assert slugify("  My API Server! ") == "my-api-server"
     assert slugify("Café Größe") == "cafe-groe"  # accents dropped, the rest left out
-    with store.session() as session:
-        made = create_project(session, "API Server")
-        assert made.slug == "api-server"
-        with pytest.raises(Conflict) as taken:
-            create_project(session, "api server")
-        assert taken.value.code == "project_exists"
-        with pytest.raises(ValidationError) as bad_slug:
-            create_project(session, "Whatever", slug="-Bad_Slug")
-        assert bad_slug.value.code == "project_slug_invalid"
-        with pytest.raises(ValidationError) as bad_name:
-            create_project(session, "two\nlines")
-        assert bad_name.value.code == "project_name_invalid"
-    with store.session() as session:
-        assert [p.slug for p in list_projects(session)] == ["api-server"]
+    projects = ProjectService(settings, store)
+    made = projects.create_project("API Server")
+    assert made.slug == "api-server"
+    with pytest.raises(Conflict) as taken:
+        projects.create_project("api server")
+    assert taken.value.code == "project_exists"
+    with pytest.raises(ValidationError) as bad_slug:
+        projects.create_project("Whatever", slug="-Bad_Slug")
+    assert bad_slug.value.code == "project_slug_invalid"
+    with pytest.raises(ValidationError) as bad_name:
+        projects.create_project("two\nlines")
+    assert bad_name.value.code == "project_name_invalid"
+    assert [p.slug for p in projects.list_projects()] == ["api-server"]
 
 
 def test_deleting_a_project_removes_connection_index_mirror_and_key(
@@ -71,7 +65,7 @@ def test_deleting_a_project_removes_connection_index_mirror_and_key(
     mirror = mirror_path(platform.settings, outcome.connection.id)
     assert (mirror / "HEAD").is_file()
 
-    delete_project(platform.store, platform.settings, "doomed")
+    platform.app.projects.delete_project("doomed")
 
     assert not mirror.exists()
     with platform.store.session() as session:
@@ -79,16 +73,16 @@ def test_deleting_a_project_removes_connection_index_mirror_and_key(
             assert session.scalar(select(func.count()).select_from(table)) == 0
         assert session.get(KeyRecord, outcome.connection.deploy_key.id) is None
     with pytest.raises(NotFound):
-        delete_project(platform.store, platform.settings, "doomed")
+        platform.app.projects.delete_project("doomed")
 
 
 def test_disconnect_keeps_the_project(platform: Platform, hosted: HostedRepos) -> None:
     outcome = platform.connect("loose", hosted.other.url(), granted_key(hosted.host, "other", "l"))
-    disconnect(platform.store, platform.settings, "loose")
+    platform.app.connections.disconnect("loose")
 
     assert not mirror_path(platform.settings, outcome.connection.id).exists()
-    with platform.store.session() as session:
-        assert [(p.slug, p.connected) for p in list_projects(session)] == [("loose", False)]
+    listed = platform.app.projects.list_projects()
+    assert [(p.slug, p.connected) for p in listed] == [("loose", False)]
     # … and it can be connected again.
     again = platform.connect(
         "loose", hosted.other.url(), granted_key(hosted.host, "other", "m"), create=False

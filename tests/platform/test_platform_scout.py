@@ -23,8 +23,6 @@ from repolink.git import mirrors, runner
 from repolink.git.progress import FetchProgress
 from repolink.git.remote import open_remote
 from repolink.knownhosts import TrustedHostKey
-from repolink.platform.commits import list_commits
-from repolink.platform.connections import connection_info
 from repolink.platform.index import IndexResult
 from repolink.platform.scout import SIZE_WAIT, Scout
 from repolink.settings import Settings
@@ -74,8 +72,7 @@ def _index_logs(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
 
 
 def _listed(platform: Platform, project: str) -> list[str]:
-    with platform.store.session() as session:
-        page = list_commits(session, platform.settings, project, limit=500)
+    page = platform.app.commits.list_commits(project, limit=500)
     return [commit.sha for commit in page.commits]
 
 
@@ -119,8 +116,7 @@ def test_the_scout_indexes_a_first_fetch_over_the_clones_one_connection(
     assert not mirrors.scout_path(path).exists()
     # The mirror is a full clone, not the partial one: every tree and blob is there.
     subprocess.run(["git", f"--git-dir={path}", "fsck", "--connectivity-only"], check=True)
-    with scouting_platform.store.session() as session:
-        assert connection_info(session, "scouted").state == "ok"
+    assert scouting_platform.app.connections.connection_info("scouted").state == "ok"
 
 
 @pytest.fixture

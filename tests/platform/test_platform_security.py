@@ -19,9 +19,7 @@ from repolink.git.mirrors import mirror_path
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.git.runner import KEY_DIR_PREFIX, private_key_file
 from repolink.keys import PrivateKey, generate_key, parse_private_key
-from repolink.platform.connect import connect_repository
-from repolink.platform.connections import connection_info
-from repolink.platform.fetch import FetchResult, fetch_project
+from repolink.platform.fetch import FetchResult
 from support.hostkit import KeyPair
 from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
 
@@ -194,13 +192,8 @@ def test_concurrent_fetches_of_one_project_take_turns(
             assert second_waiting.wait(30), "the second fetch never waited for the lock"
 
     def first() -> None:
-        results["first"] = connect_repository(
-            platform.store,
-            platform.settings,
-            "turns",
-            hosted.app.url(),
-            key=key,
-            on_progress=first_progress,
+        results["first"] = platform.app.connections.connect(
+            "turns", hosted.app.url(), key=key, on_progress=first_progress
         )
         events.append("first done")
 
@@ -210,9 +203,7 @@ def test_concurrent_fetches_of_one_project_take_turns(
 
     def second() -> None:
         assert first_inside.wait(30)
-        results["second"] = fetch_project(
-            platform.store, platform.settings, "turns", on_lock_wait=second_waits
-        )
+        results["second"] = platform.app.fetches.fetch_project("turns", on_lock_wait=second_waits)
         events.append("second done")
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
@@ -306,8 +297,7 @@ def test_a_fetch_killed_half_way_is_followed_by_a_good_fetch(
     # Whatever the killed run left (a git fetch still running, a half-received pack, lock
     # files, an unindexed mirror), the next run ends with everything fetched and indexed.
     assert result.new_commits == 2
-    with platform.store.session() as session:
-        assert connection_info(session, "killed").state == "ok"
+    assert platform.app.connections.connection_info("killed").state == "ok"
     fsck = subprocess.run(
         ["git", f"--git-dir={mirror}", "fsck", "--connectivity-only"],
         capture_output=True,

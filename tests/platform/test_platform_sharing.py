@@ -17,14 +17,12 @@ from typing import Any
 
 import pytest
 
+from repolink.app import Repolink
 from repolink.errors import RepolinkError
 from repolink.git import runner
 from repolink.keys import generate_key
-from repolink.platform.connections import connection_info
-from repolink.platform.fetch import fetch_project
 from repolink.store.key_records import store_private_key
 from repolink.store.models import KeyRecord
-from repolink.vault import load_vault
 from support.platformkit import (
     CountingProxy,
     HostedRepos,
@@ -37,13 +35,12 @@ from support.platformkit import (
 FETCH_IN_A_NEW_PROCESS = """
 import sys
 from pathlib import Path
-from repolink.platform.fetch import fetch_project
+from repolink.app import Repolink
 from repolink.settings import Settings
-from repolink.store import Store
 
 settings = Settings(data_dir=Path(sys.argv[1]), git_timeout=120, ssh_connect_timeout=10)
-with Store.open(settings) as store:
-    result = fetch_project(store, settings, sys.argv[2])
+with Repolink(settings) as app:
+    result = app.fetches.fetch_project(sys.argv[2])
 print(result.skipped, result.new_commits)
 """
 
@@ -144,8 +141,7 @@ def test_a_fetch_in_a_new_process_reuses_the_connection(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "1"]
     assert proxy.accepted == 1
-    with platform.store.session() as session:
-        assert connection_info(session, "sharing-process").state == "ok"
+    assert platform.app.connections.connection_info("sharing-process").state == "ok"
     assert sha in hosted.other.host_commits()
 
 
@@ -229,10 +225,7 @@ def test_a_refresh_that_moves_one_branch_and_deletes_another_drops_only_its_comm
 
     assert (result.new_commits, result.removed_commits) == (1, 1)
     assert git_runs[-2:] == ["rev-list", "rev-list"]  # the deleted tip needed its own walk
-    from repolink.platform.commits import list_commits
-
-    with platform.store.session() as session:
-        shas = {c.sha for c in list_commits(session, platform.settings, "moves").commits}
+    shas = {c.sha for c in platform.app.commits.list_commits("moves").commits}
     assert ahead in shas and only_on_gone not in shas
     assert shas == set(repo.host_commits("main"))
 
@@ -274,7 +267,7 @@ def test_a_stalled_shared_connection_is_left_for_one_of_the_runs_own(
     impatient = platform.settings.model_copy(update={"ssh_connect_timeout": 1})
     git_runs.clear()
     try:
-        result = fetch_project(platform.store, impatient, "stalled")
+        result = Repolink(impatient, store=platform.store).fetches.fetch_project("stalled")
     finally:
         silent.close()
 
@@ -289,17 +282,16 @@ def test_a_key_the_vault_cannot_decrypt_fails_even_a_refresh_that_would_skip(
 ) -> None:
     platform.connect("undecryptable", hosted.other.url(), granted_key(hosted.host, "other", "u"))
     assert platform.fetch("undecryptable").skipped
+    info = platform.app.connections.connection_info("undecryptable")
     with platform.store.session() as session:
-        info = connection_info(session, "undecryptable")
         record = session.get(KeyRecord, info.deploy_key.id)
         assert record is not None and record.private_key_encrypted is not None
         # Another row's ciphertext: it does not decrypt for this record (the id is the AAD).
-        other = store_private_key(session, load_vault(platform.settings), generate_key(), label="x")
+        other = store_private_key(session, platform.app.vault(), generate_key(), label="x")
         record.private_key_encrypted = other.private_key_encrypted
 
     with pytest.raises(RepolinkError) as failed:
         platform.fetch("undecryptable")
 
     assert failed.value.code == "vault_decrypt_failed"
-    with platform.store.session() as session:
-        assert connection_info(session, "undecryptable").state == "failed"
+    assert platform.app.connections.connection_info("undecryptable").state == "failed"

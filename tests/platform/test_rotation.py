@@ -18,14 +18,11 @@ from repolink.errors import Conflict, FetchError, NotFound, ValidationError
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.connections import (
-    connection_info,
     create_connection,
-    disconnect,
     parse_connection_url,
 )
-from repolink.platform.fetch import fetch_connection
 from repolink.platform.key_inventory import ROTATE_FLAG, KeyStatus
-from repolink.platform.projects import create_project, delete_project
+from repolink.platform.projects import ProjectService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
@@ -42,8 +39,7 @@ def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
 
 
 def _deploy_key(platform: Platform, project: str) -> str:
-    with platform.store.session() as session:
-        return connection_info(session, project).deploy_key.fingerprint_sha256
+    return platform.app.connections.connection_info(project).deploy_key.fingerprint_sha256
 
 
 def _record(platform: Platform, fingerprint: str) -> KeyRecord:
@@ -85,8 +81,8 @@ def test_one_pending_rotation_per_connection_is_enforced_by_the_database(
 ) -> None:
     platform.connect("unique", hosted.app.url())
     started = platform.app.deploy_keys.start_rotation("unique")
+    connection_id = platform.app.connections.connection_info("unique").id
     with platform.store.session() as session:
-        connection_id = connection_info(session, "unique").id
         row = session.scalar(select(KeyRotation).where(KeyRotation.connection_id == connection_id))
         assert row is not None and row.new_key_id == started.rotation.new_key.id
     with pytest.raises(IntegrityError), platform.store.session() as session:
@@ -127,9 +123,8 @@ def test_rotation_end_to_end(platform: Platform, hosted: HostedRepos) -> None:
     assert started.rotation.new_key.public_key in refused.value.hint
     assert _deploy_key(platform, "rot") == key_a
     still = platform.app.deploy_keys.pending_rotation("rot")
-    with platform.store.session() as session:
-        # The connection's state describes its deploy key, which still works.
-        assert connection_info(session, "rot").state == "ok"
+    # The connection's state describes its deploy key, which still works.
+    assert platform.app.connections.connection_info("rot").state == "ok"
     assert still is not None and still.new_key.fingerprint_sha256 == key_b
     assert _record(platform, key_a).retired_at is None
 
@@ -174,11 +169,8 @@ def test_a_retired_key_is_never_used_again(platform: Platform, hosted: HostedRep
     completed = platform.app.deploy_keys.complete_rotation("never")
 
     with pytest.raises(Conflict) as refused:
-        fetch_connection(
-            platform.store,
-            platform.settings,
-            completed.fetch.connection_id,
-            key_record_id=completed.retired_key.id,
+        platform.app.fetches.fetch_connection(
+            completed.fetch.connection_id, key_record_id=completed.retired_key.id
         )
     assert refused.value.code == "key_retired"
     assert completed.retired_key.fingerprint_sha256 in refused.value.message
@@ -276,7 +268,7 @@ def test_a_project_with_rotations_can_be_deleted(store: Store, tmp_path: Path) -
     app.deploy_keys.start_rotation("doomed")
     app.additional_keys.add_key("doomed", hostname="github.com")
 
-    delete_project(store, settings, "doomed")
+    ProjectService(settings, store).delete_project("doomed")
 
     with store.session() as session:
         assert session.scalars(select(KeyRotation)).all() == []
@@ -289,7 +281,7 @@ def test_disconnect_removes_pending_rotation_keys(store: Store, tmp_path: Path) 
     _connect_offline(store, settings, "loose")
     Repolink(settings, store=store).deploy_keys.start_rotation("loose")
 
-    disconnect(store, settings, "loose")
+    Repolink(settings, store=store).connections.disconnect("loose")
 
     with store.session() as session:
         assert session.scalars(select(KeyRecord)).all() == []
@@ -319,8 +311,8 @@ def test_rotation_key_ids_name_every_key_a_connection_had(
 
 def _connect_offline(store: Store, settings: Settings, slug: str) -> str:
     """A connection saved without fetching; its deploy key's record id."""
+    ProjectService(settings, store).create_project(slug, slug=slug)
     with store.session() as session:
-        create_project(session, slug, slug=slug)
         info = create_connection(
             session,
             load_vault(settings),

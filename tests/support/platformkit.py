@@ -23,10 +23,9 @@ from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, generate_key
-from repolink.platform.connect import ConnectOutcome, connect_repository
-from repolink.platform.connections import connection_info
-from repolink.platform.fetch import FetchResult, fetch_project
-from repolink.platform.projects import create_project
+from repolink.platform.connect import ConnectOutcome
+from repolink.platform.connections import ConnectionInfo
+from repolink.platform.fetch import FetchResult
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
@@ -147,8 +146,7 @@ class Platform:
                 )
 
     def project(self, slug: str) -> str:
-        with self.store.session() as session:
-            return create_project(session, slug.replace("-", " ").title(), slug=slug).slug
+        return self.app.projects.create_project(slug.replace("-", " ").title(), slug=slug).slug
 
     def connect(
         self,
@@ -165,15 +163,15 @@ class Platform:
         if create:
             self.project(slug)
 
-        def grant(connection: object) -> None:
+        def grant(connection: ConnectionInfo) -> None:
             if grant_on is not None:
-                line = connection.deploy_key.public_key  # type: ignore[attr-defined]
+                line = connection.deploy_key.public_key
                 self.host.service.add_access_key(WORKSPACE, grant_on, line, label=slug)
 
-        return connect_repository(self.store, self.settings, slug, url, key=key, before_fetch=grant)
+        return self.app.connections.connect(slug, url, key=key, before_fetch=grant)
 
     def fetch(self, slug: str, **kwargs: object) -> FetchResult:
-        return fetch_project(self.store, self.settings, slug, **kwargs)  # type: ignore[arg-type]
+        return self.app.fetches.fetch_project(slug, **kwargs)  # type: ignore[arg-type]
 
 
 def granted_key(host: EmbeddedHost, repo: str, label: str) -> PrivateKey:
@@ -185,9 +183,9 @@ def granted_key(host: EmbeddedHost, repo: str, label: str) -> PrivateKey:
 
 def control_socket_of(platform: Platform, project: str) -> Path:
     """The control socket the fetches of ``project`` share."""
+    info = platform.app.connections.connection_info(project)
+    url = parse_ssh_url(info.url)
     with platform.store.session() as session:
-        info = connection_info(session, project)
-        url = parse_ssh_url(info.url)
         known_hosts = knownhosts.known_hosts_text(session, [url])
     path = control_path(
         platform.settings,

@@ -24,6 +24,12 @@ EXIT_CODES: dict[type[RepolinkError], int] = {
 
 
 # error code → the CLI's hint, a template over the error's context.
+_SUBMODULE_ACCESS = (
+    "point a key rule at a key that may read it: repolink key-rules add {project} "
+    "{submodule_url} --key FINGERPRINT (or deploy); or add this public key as a read-only "
+    "access key on that repository: {public_key}"
+)
+
 CLI_HINTS: dict[str, str] = {
     "project_exists": "choose another name or give another --slug",
     # the built-in host
@@ -73,6 +79,35 @@ CLI_HINTS: dict[str, str] = {
         "--fingerprint SHA256:… --force`"
     ),
     "host_key_not_found": "run `repolink hostkeys list` to see the trusted host keys",
+    # fetch path
+    "project_not_found": "run `repolink project list` to see the projects",
+    "connection_not_found": (
+        "connect one: repolink repo connect {project} git@HOST:TEAM/REPO.git --generate"
+    ),
+    "connection_exists": "remove that connection first: repolink repo disconnect {project}",
+    "key_retired": "fetch with the project's deploy key: repolink fetch {project}",
+    "mirror_missing": "fetch the project again: repolink fetch {project}",
+    "commit_not_in_mirror": "fetch the project again: repolink fetch {project}",
+    "limit_invalid": "give --limit between 1 and {max}",
+    "ref_not_found": (
+        "run `repolink refs PROJECT` to see the branches and tags (fetch first if it is new)"
+    ),
+    "commit_sha_invalid": "copy the SHA from `repolink commits PROJECT`",
+    # Only a checkout's commit_not_found names the project; the others keep their own hint.
+    "commit_not_found": (
+        "copy the SHA from `repolink commits {project}`; fetch first if the commit is new"
+    ),
+    "commit_hidden": "unhide it first if it should be used: repolink commits unhide PROJECT {sha}",
+    "cursor_invalid": "pass the next_cursor of the previous page unchanged, with the same --ref",
+    # A submodule's fetch diagnosis names its URL; a fetch's own auth_failed keeps its hint.
+    "auth_failed": _SUBMODULE_ACCESS,
+    "repo_not_found": _SUBMODULE_ACCESS,
+    "host_api_unreachable": "check --host-api (the API root, e.g. https://api.bitbucket.org/2.0)",
+    "host_api_unauthorized": (
+        "give a token that may administer the repository (REPOLINK_HOST_API_TOKEN)"
+    ),
+    "host_repository_not_found": "check the repository path in the URL and the --host-api root",
+    # end of fetch path
 }
 
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
@@ -31,35 +32,18 @@ from repolink.cli._common import (
     console,
     err_console,
     format_when,
-    open_store,
+    open_app,
     print_json,
     read_private_key,
     single_command_app,
 )
 from repolink.errors import ValidationError
 from repolink.git.progress import FetchProgress
-from repolink.platform.commits import (
-    DEFAULT_LIMIT,
-    CommitInfo,
-    hide_commits,
-    list_commits,
-    list_refs,
-    unhide_commits,
-)
-from repolink.platform.connect import ConnectOutcome, connect_repository
-from repolink.platform.connections import (
-    ConnectionInfo,
-    connection_info,
-    disconnect,
-)
-from repolink.platform.fetch import FetchResult, fetch_project
-from repolink.platform.projects import (
-    create_project,
-    delete_project,
-    list_projects,
-    project_info,
-)
-from repolink.platform.register import register_access_key
+from repolink.platform.commits import DEFAULT_LIMIT, CommitInfo
+from repolink.platform.connect import ConnectOutcome
+from repolink.platform.connections import ConnectionInfo
+from repolink.platform.fetch import FetchResult
+from repolink.platform.register import HostAPI
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +91,8 @@ def project_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create a project."""
-    with open_store() as (_settings, store), store.session() as session:
-        info = create_project(session, name, slug=slug)
+    with open_app() as app:
+        info = app.projects.create_project(name, slug=slug)
     if as_json:
         print_json(info.as_dict())
         return
@@ -118,8 +102,8 @@ def project_create(
 @project_app.command("list")
 def project_list(as_json: JsonOption = False) -> None:
     """List the projects."""
-    with open_store() as (_settings, store), store.session() as session:
-        projects = list_projects(session)
+    with open_app() as app:
+        projects = app.projects.list_projects()
     if as_json:
         print_json([info.as_dict() for info in projects])
         return
@@ -137,12 +121,11 @@ def project_list(as_json: JsonOption = False) -> None:
 @project_app.command("delete")
 def project_delete(project: ProjectArgument, yes: YesOption = False) -> None:
     """Delete a project with its connection, mirror, commit index and deploy key."""
-    with open_store() as (settings, store):
-        with store.session() as session:
-            project_info(session, project)  # fails before asking when there is no such project
+    with open_app() as app:
+        app.projects.project_info(project)  # fails before asking when there is no such project
         if not yes:
             typer.confirm(f"delete project {project} and its mirror and deploy key?", abort=True)
-        delete_project(store, settings, project)
+        app.projects.delete_project(project)
     console.print(f"deleted project {project}", markup=False)
 
 
@@ -178,51 +161,53 @@ def repo_connect(
     host_token: Annotated[
         str | None,
         typer.Option(
-            envvar="REPOLINK_HOST_API_TOKEN",
-            show_envvar=True,
-            help="Bearer token for --host-api (better given in the environment).",
+            show_default=False,
+            help="Bearer token for --host-api (default: REPOLINK_HOST_API_TOKEN; better given "
+            "in the environment).",
         ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Connect PROJECT to a repository with a deploy key, then fetch it once."""
     check_key_choice(generate, key_type, key_path, what="deploy key")
-    if register_on_host and (not generate or not host_api or not host_token):
-        raise ValidationError(
-            "register_on_host_incomplete",
-            "--register-on-host needs --generate, --host-api and a token",
-            "add --host-api URL and set REPOLINK_HOST_API_TOKEN (or --host-token)",
-        )
-    imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
-
-    def before_fetch(connection: ConnectionInfo) -> None:
-        if not as_json:
-            _print_deploy_key(connection, generated=imported is None)
+    with open_app() as app:
+        register_on = None
         if register_on_host:
-            assert host_api is not None and host_token is not None
-            register_access_key(
-                host_api,
-                host_token,
-                connection.url,
-                connection.deploy_key.public_key,
-                label=f"repolink {project}",
-            )
+            token = host_token or _secret(app.settings.host_api_token)
+            if not generate or not host_api or not token:
+                raise ValidationError(
+                    "register_on_host_incomplete",
+                    "--register-on-host needs --generate, --host-api and a token",
+                    "add --host-api URL and set REPOLINK_HOST_API_TOKEN (or --host-token)",
+                )
+            register_on = HostAPI(host_api, token)
+        imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
+
+        def before_fetch(connection: ConnectionInfo) -> None:
+            if not as_json:
+                _print_deploy_key(connection, generated=imported is None)
+
+        def on_registered(_connection: ConnectionInfo) -> None:
             if not as_json:
                 console.print("added as a read-only access key on the host", markup=False)
 
-    with open_store() as (settings, store), _progress(quiet=as_json) as on_progress:
-        outcome = connect_repository(
-            store,
-            settings,
-            project,
-            url,
-            key=imported,
-            key_type=key_type,
-            bits=bits,
-            before_fetch=before_fetch,
-            on_progress=on_progress,
-        )
+        with _progress(quiet=as_json) as on_progress:
+            outcome = app.connections.connect(
+                project,
+                url,
+                key=imported,
+                key_type=key_type,
+                bits=bits,
+                register_on=register_on,
+                before_fetch=before_fetch,
+                on_registered=on_registered,
+                on_progress=on_progress,
+            )
     _finish_connect(outcome, as_json=as_json)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 def _print_deploy_key(connection: ConnectionInfo, *, generated: bool) -> None:
@@ -265,8 +250,8 @@ def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
 @repo_app.command("show")
 def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """Show the connection: URL, state of the last fetch, deploy key, index size."""
-    with open_store() as (_settings, store), store.session() as session:
-        info = connection_info(session, project)
+    with open_app() as app:
+        info = app.connections.connection_info(project)
     if as_json:
         print_json(info.as_dict())
         return
@@ -300,12 +285,11 @@ def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
 @repo_app.command("disconnect")
 def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
     """Remove the connection with its mirror, commit index and deploy key."""
-    with open_store() as (settings, store):
-        with store.session() as session:
-            connection_info(session, project)
+    with open_app() as app:
+        app.connections.connection_info(project)  # fails before asking when not connected
         if not yes:
             typer.confirm(f"disconnect project {project} and delete its deploy key?", abort=True)
-        disconnect(store, settings, project)
+        app.connections.disconnect(project)
     console.print(f"disconnected project {project}", markup=False)
 
 
@@ -315,8 +299,8 @@ def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
 @fetch_app.callback(invoke_without_command=True)
 def fetch_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """Fetch the project's repository into its mirror and index the new commits."""
-    with open_store() as (settings, store), _progress(quiet=as_json) as on_progress:
-        result = fetch_project(store, settings, project, on_progress=on_progress)
+    with open_app() as app, _progress(quiet=as_json) as on_progress:
+        result = app.fetches.fetch_project(project, on_progress=on_progress)
     if as_json:
         print_json(result.as_dict())
         return
@@ -393,10 +377,8 @@ def commits_list(
     as_json: JsonOption = False,
 ) -> None:
     """List commits, newest first (the default command: repolink commits PROJECT)."""
-    with open_store() as (settings, store), store.session() as session:
-        page = list_commits(
-            session,
-            settings,
+    with open_app() as app:
+        page = app.commits.list_commits(
             project,
             ref=ref,
             search=search,
@@ -427,8 +409,8 @@ def commits_hide(
     shas: ShasArgument,
 ) -> None:
     """Hide commits from the listings (refs still show every tip)."""
-    with open_store() as (_settings, store), store.session() as session:
-        done = hide_commits(session, project, shas)
+    with open_app() as app:
+        done = app.commits.hide_commits(project, shas)
     for sha in done:
         console.print(f"hidden {sha}", markup=False)
 
@@ -439,8 +421,8 @@ def commits_unhide(
     shas: ShasArgument,
 ) -> None:
     """Show hidden commits again."""
-    with open_store() as (_settings, store), store.session() as session:
-        done = unhide_commits(session, project, shas)
+    with open_app() as app:
+        done = app.commits.unhide_commits(project, shas)
     for sha in done:
         console.print(f"unhidden {sha}", markup=False)
 
@@ -448,8 +430,8 @@ def commits_unhide(
 @refs_app.callback(invoke_without_command=True)
 def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """List branches and tags with their tip commits."""
-    with open_store() as (_settings, store), store.session() as session:
-        refs = list_refs(session, project)
+    with open_app() as app:
+        refs = app.commits.list_refs(project)
     if as_json:
         print_json([ref.as_dict() for ref in refs])
         return

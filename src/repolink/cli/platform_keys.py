@@ -24,12 +24,11 @@ from repolink.cli._common import (
     console,
     format_when,
     open_app,
-    open_store,
     print_json,
     read_private_key,
     single_command_app,
 )
-from repolink.platform.checkout import CheckoutResult, checkout_commit
+from repolink.platform.checkout import CheckoutResult
 from repolink.platform.connections import parse_connection_url
 from repolink.platform.key_rules import DEPLOY_KEY
 
@@ -218,8 +217,8 @@ def checkout_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write the tree of COMMIT into DEST, with submodules fetched over SSH by key rule."""
-    with open_store() as (settings, store):
-        result = checkout_commit(store, settings, project, commit, dest)
+    with open_app() as app:
+        result = app.checkouts.checkout_commit(project, commit, dest)
     if as_json:
         print_json(result.as_dict())
         return

@@ -31,6 +31,7 @@ from repolink.git import mirrors, runner
 from repolink.git.stream import LineStream
 from repolink.platform.connections import get_connection
 from repolink.settings import Settings
+from repolink.store import Store
 from repolink.store.models.platform import Commit, Ref
 
 log = logging.getLogger(__name__)
@@ -129,81 +130,159 @@ class RefInfo:
         }
 
 
-def list_commits(
-    session: Session,
-    settings: Settings,
-    project: str,
-    *,
-    ref: str | None = None,
-    search: str | None = None,
-    include_hidden: bool = False,
-    limit: int = DEFAULT_LIMIT,
-    cursor: str | None = None,
-) -> CommitPage:
-    """One page of the project's commits, newest first (see the module text for the order)."""
-    if isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
-        raise ValidationError(
-            "limit_invalid",
-            f"the page size must be 1 to {MAX_LIMIT}",
-            f"give --limit between 1 and {MAX_LIMIT}",
+class CommitService:
+    """The commit picker of a project: pages of commits, its refs, hiding and unhiding.
+
+    Each method reads in transactions of its own. The one-ref listing walks the mirror with
+    ``git rev-list`` outside any transaction, matching each batch of its output against the
+    index in a short read transaction.
+    """
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self._settings = settings
+        self._store = store
+
+    def list_commits(
+        self,
+        project: str,
+        *,
+        ref: str | None = None,
+        search: str | None = None,
+        include_hidden: bool = False,
+        limit: int = DEFAULT_LIMIT,
+        cursor: str | None = None,
+    ) -> CommitPage:
+        """One page of the project's commits, newest first (see the module text for the
+        order)."""
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_LIMIT:
+            raise ValidationError(
+                "limit_invalid",
+                f"the page size must be 1 to {MAX_LIMIT}",
+                f"ask for a page of 1 to {MAX_LIMIT} commits",
+                context={"max": str(MAX_LIMIT)},
+            )
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            filters = _filters(connection.id, search, include_hidden)
+            if ref is None:
+                return _page_all(session, connection.id, filters, limit, cursor)
+            tip = resolve_ref(session, connection.id, ref)
+            connection_id = connection.id
+        if not (mirrors.mirror_path(self._settings, connection_id) / "HEAD").is_file():
+            # Indexed, but its mirror is gone or was never completed (a first clone that failed
+            # after its commits were indexed): one ref's walk needs the mirror.
+            raise NotFound(
+                "mirror_missing",
+                f"the mirror of project {project} is missing, so the commits of one ref cannot "
+                "be walked",
+                "fetch the project again",
+                context={"project": project},
+            )
+        return self._page_ref(connection_id, tip, filters, limit, cursor)
+
+    def list_refs(self, project: str) -> list[RefInfo]:
+        """Every branch, then every tag, with its tip commit."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            rows = session.execute(
+                select(Ref, Commit.commit_time, Commit.subject, Commit.hidden)
+                .outerjoin(
+                    Commit,
+                    and_(Commit.connection_id == Ref.connection_id, Commit.sha == Ref.commit_sha),
+                )
+                .where(Ref.connection_id == connection.id)
+                .order_by(Ref.kind, Ref.name)
+            )
+            return [
+                RefInfo(
+                    name=row.name,
+                    kind=row.kind,
+                    target=row.target,
+                    commit_sha=row.commit_sha,
+                    commit_time=_utc(commit_time) if commit_time is not None else None,
+                    subject=subject,
+                    hidden=bool(hidden),
+                )
+                for row, commit_time, subject, hidden in rows
+            ]
+
+    def hide_commits(self, project: str, shas: Iterable[str]) -> list[str]:
+        """Hide commits (full SHAs or unique prefixes); return their full SHAs."""
+        return self._set_hidden(project, shas, hidden=True)
+
+    def unhide_commits(self, project: str, shas: Iterable[str]) -> list[str]:
+        """Show hidden commits again; return their full SHAs."""
+        return self._set_hidden(project, shas, hidden=False)
+
+    def _set_hidden(self, project: str, shas: Iterable[str], *, hidden: bool) -> list[str]:
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            wanted = list(shas)
+            if not wanted:
+                raise ValidationError(
+                    "commit_required",
+                    "no commit given",
+                    "give one or more commit SHAs (or prefixes)",
+                )
+            resolved = [_resolve_sha(session, connection.id, sha) for sha in wanted]
+            session.execute(
+                update(Commit)
+                .where(Commit.connection_id == connection.id, Commit.sha.in_(resolved))
+                .values(hidden=hidden)
+            )
+        log.info(
+            "%s %d commits of project %s", "hid" if hidden else "unhid", len(set(resolved)), project
         )
-    connection = get_connection(session, project)
-    filters = _filters(connection.id, search, include_hidden)
-    if ref is None:
-        return _page_all(session, connection.id, filters, limit, cursor)
-    tip = resolve_ref(session, connection.id, ref)
-    if not (mirrors.mirror_path(settings, connection.id) / "HEAD").is_file():
-        # Indexed, but its mirror is gone or was never completed (a first clone that failed
-        # after its commits were indexed): one ref's walk needs the mirror.
-        raise NotFound(
-            "mirror_missing",
-            f"the mirror of project {project} is missing, so the commits of one ref cannot be "
-            "walked",
-            f"fetch the project again: repolink fetch {project}",
-        )
-    return _page_ref(session, settings, connection.id, tip, filters, limit, cursor)
+        return list(dict.fromkeys(resolved))
 
+    # -- one ref: git's walk from its tip, matched against the index ---------------------------
 
-def list_refs(session: Session, project: str) -> list[RefInfo]:
-    """Every branch, then every tag, with its tip commit."""
-    connection = get_connection(session, project)
-    rows = session.execute(
-        select(Ref, Commit.commit_time, Commit.subject, Commit.hidden)
-        .outerjoin(
-            Commit,
-            and_(Commit.connection_id == Ref.connection_id, Commit.sha == Ref.commit_sha),
-        )
-        .where(Ref.connection_id == connection.id)
-        .order_by(Ref.kind, Ref.name)
-    )
-    return [
-        RefInfo(
-            name=row.name,
-            kind=row.kind,
-            target=row.target,
-            commit_sha=row.commit_sha,
-            commit_time=_utc(commit_time) if commit_time is not None else None,
-            subject=subject,
-            hidden=bool(hidden),
-        )
-        for row, commit_time, subject, hidden in rows
-    ]
-
-
-def hide_commits(session: Session, project: str, shas: Iterable[str]) -> list[str]:
-    """Hide commits (full SHAs or unique prefixes); return their full SHAs."""
-    return _set_hidden(session, project, shas, hidden=True)
-
-
-def unhide_commits(session: Session, project: str, shas: Iterable[str]) -> list[str]:
-    """Show hidden commits again; return their full SHAs."""
-    return _set_hidden(session, project, shas, hidden=False)
+    def _page_ref(
+        self, connection_id: str, tip: str, filters: list[Any], limit: int, cursor: str | None
+    ) -> CommitPage:
+        settings = self._settings
+        after = _decode_sha_cursor(cursor) if cursor is not None else None
+        path = mirrors.mirror_path(settings, connection_id)
+        argv = runner.git_argv("rev-list", tip, git_dir=path)
+        found: list[Any] = []
+        skipping = after is not None
+        with LineStream(
+            argv,
+            env=mirrors.local_env(settings),
+            timeout=settings.git_timeout,
+            batch_lines=_REF_BATCH,
+        ) as lines:
+            for batch in lines:
+                shas = [line.decode("ascii", "replace") for line in batch if line]
+                if skipping:
+                    assert after is not None
+                    if after not in shas:
+                        continue
+                    shas = shas[shas.index(after) + 1 :]
+                    skipping = False
+                if not shas:
+                    continue
+                # One short read per batch: no transaction stays open while git walks on.
+                with self._store.session() as session:
+                    found += _matching_in_order(session, filters, shas)
+                    if len(found) > limit:
+                        return _ref_page(session, connection_id, found, limit)
+        if skipping:
+            raise ValidationError(
+                "cursor_stale",
+                "the commit this cursor continues from is no longer on the ref",
+                "the ref was rewritten since the last page: list again from the first page",
+            )
+        if lines.result is not None:
+            lines.result.check("listing the commits of the ref")
+        with self._store.session() as session:
+            return _ref_page(session, connection_id, found, limit)
 
 
 def resolve_ref(session: Session, connection_id: str, ref: str) -> str:
     """The commit a branch or tag points at: ``main``, ``refs/heads/main``, ``v1.0`` …
 
-    A branch wins over a tag of the same short name.
+    A branch wins over a tag of the same short name. (Inside a caller's transaction.)
     """
     names = [ref] if ref.startswith("refs/") else [f"refs/heads/{ref}", f"refs/tags/{ref}"]
     for name in names:
@@ -216,7 +295,7 @@ def resolve_ref(session: Session, connection_id: str, ref: str) -> str:
     raise NotFound(
         "ref_not_found",
         f"there is no branch or tag{shown}",
-        "run `repolink refs PROJECT` to see the branches and tags (fetch first if it is new)",
+        "list the project's branches and tags (fetch first if it is new)",
     )
 
 
@@ -242,45 +321,7 @@ def _page_all(
     return CommitPage(commits, next_cursor)
 
 
-# -- one ref: git's walk from its tip, matched against the index --------------------------------
-
-
-def _page_ref(
-    session: Session,
-    settings: Settings,
-    connection_id: str,
-    tip: str,
-    filters: list[Any],
-    limit: int,
-    cursor: str | None,
-) -> CommitPage:
-    after = _decode_sha_cursor(cursor) if cursor is not None else None
-    path = mirrors.mirror_path(settings, connection_id)
-    argv = runner.git_argv("rev-list", tip, git_dir=path)
-    found: list[Any] = []
-    skipping = after is not None
-    with LineStream(
-        argv, env=mirrors.local_env(settings), timeout=settings.git_timeout, batch_lines=_REF_BATCH
-    ) as lines:
-        for batch in lines:
-            shas = [line.decode("ascii", "replace") for line in batch if line]
-            if skipping:
-                assert after is not None
-                if after not in shas:
-                    continue
-                shas = shas[shas.index(after) + 1 :]
-                skipping = False
-            found += _matching_in_order(session, filters, shas)
-            if len(found) > limit:
-                break
-    if skipping:
-        raise ValidationError(
-            "cursor_stale",
-            "the commit this cursor continues from is no longer on the ref",
-            "the ref was rewritten since the last page: list again from the first page",
-        )
-    if lines.result is not None and len(found) <= limit:
-        lines.result.check("listing the commits of the ref")
+def _ref_page(session: Session, connection_id: str, found: list[Any], limit: int) -> CommitPage:
     more = len(found) > limit
     rows = found[:limit]
     next_cursor = _encode_cursor(f"s.{rows[-1].sha}") if more and rows else None
@@ -346,32 +387,13 @@ def _with_refs(session: Session, connection_id: str, rows: Sequence[Any]) -> lis
     ]
 
 
-def _set_hidden(session: Session, project: str, shas: Iterable[str], *, hidden: bool) -> list[str]:
-    connection = get_connection(session, project)
-    wanted = list(shas)
-    if not wanted:
-        raise ValidationError(
-            "commit_required", "no commit given", "give one or more commit SHAs (or prefixes)"
-        )
-    resolved = [_resolve_sha(session, connection.id, sha) for sha in wanted]
-    session.execute(
-        update(Commit)
-        .where(Commit.connection_id == connection.id, Commit.sha.in_(resolved))
-        .values(hidden=hidden)
-    )
-    log.info(
-        "%s %d commits of project %s", "hid" if hidden else "unhid", len(set(resolved)), project
-    )
-    return list(dict.fromkeys(resolved))
-
-
 def _resolve_sha(session: Session, connection_id: str, text: str) -> str:
     prefix = text.strip().lower()
     if not _HEX.fullmatch(prefix):
         raise ValidationError(
             "commit_sha_invalid",
             f"a commit is named by {MIN_SHA_PREFIX} to 64 hex digits of its SHA",
-            "copy the SHA from `repolink commits PROJECT`",
+            "copy the SHA from the project's commit list",
         )
     if _FULL_SHA.fullmatch(prefix):
         matches = list(
@@ -449,5 +471,5 @@ def _bad_cursor() -> ValidationError:
     return ValidationError(
         "cursor_invalid",
         "the cursor is not one this listing handed out",
-        "pass the next_cursor of the previous page unchanged, with the same --ref",
+        "pass the next_cursor of the previous page unchanged, with the same ref",
     )

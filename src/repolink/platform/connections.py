@@ -3,6 +3,10 @@
 The deploy key is a :class:`~repolink.store.models.KeyRecord` (private half encrypted by the
 vault); the connection keeps only its id. The URL is stored as the user gave it, after
 :func:`repolink.urls.parse_ssh_url` accepted it, and parsed again before every use.
+
+This module holds the records adapters see and the look-ups and writes the platform's services
+share inside their own transactions; :class:`repolink.platform.connect.ConnectionService` is
+what adapters call.
 """
 
 from __future__ import annotations
@@ -11,16 +15,13 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, KeyFormatError, NotFound, URLError
-from repolink.git import mirrors
 from repolink.git.diagnosis import invalid_private_key, invalid_url
 from repolink.keys import PrivateKey, parse_private_key
 from repolink.platform.projects import get_project
-from repolink.settings import Settings
-from repolink.store import Store
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import (
@@ -32,7 +33,6 @@ from repolink.store.models.platform import (
     RepositoryConnection,
     new_id,
 )
-from repolink.store.models.rotation import connection_key_ids
 from repolink.store.types import utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault
@@ -133,7 +133,8 @@ def get_connection(session: Session, project: str) -> RepositoryConnection:
         raise NotFound(
             "connection_not_found",
             f"project {row.slug!r} has no repository connection",
-            f"connect one: repolink repo connect {row.slug} git@HOST:TEAM/REPO.git --generate",
+            "connect the project to a repository first",
+            context={"project": row.slug},
         )
     return connection
 
@@ -146,6 +147,7 @@ def create_connection(
     key: PrivateKey,
     *,
     origin: str,
+    now: datetime | None = None,
 ) -> ConnectionInfo:
     """Store the deploy key (encrypted) and the connection, state ``unknown``."""
     row = get_project(session, project)
@@ -156,7 +158,8 @@ def create_connection(
         raise Conflict(
             "connection_exists",
             f"project {row.slug!r} is connected to a repository already",
-            f"remove that connection first: repolink repo disconnect {row.slug}",
+            "disconnect the project first",
+            context={"project": row.slug},
         )
     record = store_private_key(session, vault, key, label=f"deploy key of project {row.slug}")
     connection = RepositoryConnection(
@@ -166,7 +169,7 @@ def create_connection(
         deploy_key_id=record.id,
         key_origin=origin,
         state=STATE_UNKNOWN,
-        created_at=utcnow(),
+        created_at=now or utcnow(),
     )
     session.add(connection)
     session.flush()
@@ -180,7 +183,8 @@ def create_connection(
     return _info(session, connection, row.slug, record)
 
 
-def connection_info(session: Session, project: str) -> ConnectionInfo:
+def load_connection_info(session: Session, project: str) -> ConnectionInfo:
+    """What :meth:`ConnectionService.connection_info` answers, inside a caller's transaction."""
     connection = get_connection(session, project)
     record = get_key_record(session, connection.deploy_key_id)
     return _info(session, connection, project, record)
@@ -222,19 +226,6 @@ def record_failure(
     connection.error_hint = hint
     connection.attempted_at = attempted_at
     session.flush()
-
-
-def disconnect(store: Store, settings: Settings, project: str) -> None:
-    """Remove the connection of ``project``: its index, mirror and every key it owned."""
-    with store.session() as session:
-        connection = get_connection(session, project)
-        connection_id, owned_keys = connection.id, connection_key_ids(session, connection)
-        session.execute(
-            delete(RepositoryConnection).where(RepositoryConnection.id == connection_id)
-        )
-        session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
-    mirrors.remove(mirrors.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
-    log.info("disconnected project %s", project)
 
 
 def _info(

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from repolink import knownhosts
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
 from repolink.git import mirrors, runner, sharing
@@ -69,7 +71,7 @@ from repolink.store.key_records import (
 )
 from repolink.store.models.platform import Project, RepositoryConnection
 from repolink.urls import SSHURL
-from repolink.vault import Vault, load_vault
+from repolink.vault import Vault, VaultLoader
 
 log = logging.getLogger(__name__)
 
@@ -128,84 +130,102 @@ class _Plan:
             raise invalid_private_key(exc) from None
 
 
-def fetch_project(
-    store: Store,
-    settings: Settings,
-    project: str,
-    *,
-    vault: Vault | None = None,
-    on_progress: ProgressCallback | None = None,
-    on_lock_wait: Callable[[], None] | None = None,
-) -> FetchResult:
-    """Fetch the repository of ``project`` into its mirror and index the new commits."""
-    with store.session() as session:
-        connection = get_connection(session, project)
-        connection_id = connection.id
-    return fetch_connection(
-        store,
-        settings,
-        connection_id,
-        vault=vault,
-        on_progress=on_progress,
-        on_lock_wait=on_lock_wait,
-    )
+class FetchService:
+    """Fetches of repository connections: each brings the mirror up to date and indexes it.
 
-
-def fetch_connection(
-    store: Store,
-    settings: Settings,
-    connection_id: str,
-    *,
-    vault: Vault | None = None,
-    on_progress: ProgressCallback | None = None,
-    on_lock_wait: Callable[[], None] | None = None,
-    key_record_id: str | None = None,
-) -> FetchResult:
-    """:func:`fetch_project` for a connection id (what a job queue holds).
-
-    ``key_record_id``: fetch with that key record instead of the deploy key; a failure then
-    leaves the connection's state alone.
+    A fetch reads what it needs in one short transaction (:class:`_Plan`), runs git with no
+    transaction open, indexes in transactions of its own, then records the outcome in one more.
     """
-    attempted_at = utcnow()
-    started = time.monotonic()
-    try:
-        plan = _plan(store, settings, connection_id, vault or load_vault(settings), key_record_id)
-        result = _run(store, settings, plan, attempted_at, started, on_progress, on_lock_wait)
-    except RepolinkError as exc:
-        if key_record_id is not None:
-            log.info("fetch of connection %s with another key failed: %s", connection_id, exc.code)
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        vault: VaultLoader,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._vault = vault
+        self._clock = clock
+
+    def fetch_project(
+        self,
+        project: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_lock_wait: Callable[[], None] | None = None,
+    ) -> FetchResult:
+        """Fetch the repository of ``project`` into its mirror and index the new commits."""
+        return self._fetch(
+            lambda session: get_connection(session, project),
+            on_progress=on_progress,
+            on_lock_wait=on_lock_wait,
+            key_record_id=None,
+        )
+
+    def fetch_connection(
+        self,
+        connection_id: str,
+        *,
+        on_progress: ProgressCallback | None = None,
+        on_lock_wait: Callable[[], None] | None = None,
+        key_record_id: str | None = None,
+    ) -> FetchResult:
+        """:meth:`fetch_project` for a connection id (what a job queue holds).
+
+        ``key_record_id``: fetch with that key record instead of the deploy key; a failure then
+        leaves the connection's state alone.
+        """
+        return self._fetch(
+            lambda session: _connection_by_id(session, connection_id),
+            on_progress=on_progress,
+            on_lock_wait=on_lock_wait,
+            key_record_id=key_record_id,
+        )
+
+    def _fetch(
+        self,
+        find: Callable[[Session], RepositoryConnection],
+        *,
+        on_progress: ProgressCallback | None,
+        on_lock_wait: Callable[[], None] | None,
+        key_record_id: str | None,
+    ) -> FetchResult:
+        attempted_at = self._clock()
+        started = time.monotonic()
+        unplanned: RepolinkError | None = None
+        with self._store.session() as session:
+            # No connection: nothing to record the failure on, so it is raised as it is.
+            connection = find(session)
+            connection_id = connection.id
+            try:
+                plan = self._plan(session, connection, key_record_id)
+            except RepolinkError as exc:
+                unplanned = exc
+        try:
+            if unplanned is not None:
+                raise unplanned
+            result = _Run(self._settings, self._store, plan).run(
+                attempted_at, started, on_progress, on_lock_wait
+            )
+        except RepolinkError as exc:
+            self._failed(connection_id, key_record_id, attempted_at, exc)
             raise
-        with store.session() as session:
-            record_failure(
-                session,
-                connection_id,
-                attempted_at=attempted_at,
-                code=exc.code,
-                message=exc.message,
-                hint=exc.hint,
+        finished_at = self._clock()
+        with self._store.session() as session:
+            record_success(
+                session, connection_id, attempted_at=attempted_at, finished_at=finished_at
             )
-        log.info("fetch of connection %s failed: %s", connection_id, exc.code)
-        raise
-    finished_at = utcnow()
-    with store.session() as session:
-        record_success(session, connection_id, attempted_at=attempted_at, finished_at=finished_at)
-        # The key may be gone by now: disconnected, or a pending rotation key discarded.
-        with contextlib.suppress(NotFound):
-            mark_used(session, plan.key_record_id, finished_at)
-    return result
+            # The key may be gone by now: disconnected, or a pending rotation key discarded.
+            with contextlib.suppress(NotFound):
+                mark_used(session, plan.key_record_id, finished_at)
+        return result
 
-
-def _plan(
-    store: Store, settings: Settings, connection_id: str, vault: Vault, key_record_id: str | None
-) -> _Plan:
-    with store.session() as session:
-        connection = session.get(RepositoryConnection, connection_id)
-        if connection is None:
-            raise NotFound(
-                "connection_not_found",
-                f"there is no repository connection {connection_id}",
-                "it was removed; connect the project again",
-            )
+    def _plan(
+        self, session: Session, connection: RepositoryConnection, key_record_id: str | None
+    ) -> _Plan:
         url = parse_connection_url(connection.url)
         owner = session.get(Project, connection.project_id)
         project = owner.slug if owner is not None else connection.project_id
@@ -214,11 +234,13 @@ def _plan(
             raise Conflict(
                 "key_retired",
                 f"the key {record.fingerprint_sha256} was retired; a retired key is never used",
-                f"fetch with the project's deploy key: repolink fetch {project}",
+                "fetch with the project's deploy key",
+                context={"project": project},
             )
+        # Loaded only now: a look-up that found nothing has created no master key file.
+        vault = self._vault()
         # A key that cannot be used fails every fetch, the ones that skip too.
         check_decryptable(vault, record.id, record.private_key_encrypted)
-        trusted = knownhosts.trusted_keys(session, *url.host_port)
         return _Plan(
             project=project,
             connection_id=connection.id,
@@ -227,70 +249,111 @@ def _plan(
             key_token=record.private_key_encrypted,
             vault=vault,
             url=url,
-            trusted=trusted,
+            trusted=knownhosts.trusted_keys(session, *url.host_port),
         )
 
-
-def _run(
-    store: Store,
-    settings: Settings,
-    plan: _Plan,
-    attempted_at: datetime,
-    started: float,
-    on_progress: ProgressCallback | None,
-    on_lock_wait: Callable[[], None] | None,
-) -> FetchResult:
-    path = mirrors.mirror_path(settings, plan.connection_id)
-    local = mirrors.local_env(settings)
-    with mirrors.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
-        repaired = mirrors.prepare(path, lock)
-
-        def index(
-            repository: Path,
-            on_count: IndexProgress | None = None,
-            targets: dict[str, str] | None = None,
-        ) -> IndexResult:
-            return index_mirror(
-                store,
-                plan.connection_id,
-                repository,
-                env=local,
-                timeout=settings.git_timeout,
-                on_progress=on_count,
-                targets=targets,
+    def _failed(
+        self,
+        connection_id: str,
+        key_record_id: str | None,
+        attempted_at: datetime,
+        error: RepolinkError,
+    ) -> None:
+        if key_record_id is not None:
+            log.info(
+                "fetch of connection %s with another key failed: %s", connection_id, error.code
             )
+            return
+        with self._store.session() as session:
+            record_failure(
+                session,
+                connection_id,
+                attempted_at=attempted_at,
+                code=error.code,
+                message=error.message,
+                hint=error.hint,
+            )
+        log.info("fetch of connection %s failed: %s", connection_id, error.code)
 
-        # The scout indexes without reporting: its count would interleave with the clone's.
-        update = _update_mirror(settings, plan, path, local, on_progress, index)
-        scouted = update.scouted
 
-        def indexed(count: int) -> None:
-            if on_progress is not None:
-                on_progress(FetchProgress(INDEXING, done=scouted + count))
+def _connection_by_id(session: Session, connection_id: str) -> RepositoryConnection:
+    connection = session.get(RepositoryConnection, connection_id)
+    if connection is None:
+        raise NotFound(
+            "connection_not_found",
+            f"there is no repository connection {connection_id}",
+            "it was removed; connect the project again",
+        )
+    return connection
 
-        if scouted:
-            indexed(0)
-        indexed_now = index(path, indexed, update.unchanged)
-    new_commits = scouted + indexed_now.new_commits
-    log.info(
-        "fetched %s (%s): %s, %d new commits",
-        plan.project,
-        plan.url.canonical,
-        "nothing changed, fetch skipped" if update.skipped else "fetched",
-        new_commits,
-    )
-    return FetchResult(
-        project=plan.project,
-        connection_id=plan.connection_id,
-        skipped=update.skipped,
-        new_commits=new_commits,
-        removed_commits=indexed_now.removed_commits,
-        refs=indexed_now.refs,
-        waited_for_lock=lock.waited,
-        repaired=tuple(repaired),
-        attempted_at=attempted_at,
-        duration=time.monotonic() - started,
-    )
+
+class _Run:
+    """The git side of one fetch: no database transaction is open while it runs git."""
+
+    def __init__(self, settings: Settings, store: Store, plan: _Plan) -> None:
+        self._settings = settings
+        self._store = store
+        self._plan = plan
+
+    def run(
+        self,
+        attempted_at: datetime,
+        started: float,
+        on_progress: ProgressCallback | None,
+        on_lock_wait: Callable[[], None] | None,
+    ) -> FetchResult:
+        settings, plan = self._settings, self._plan
+        path = mirrors.mirror_path(settings, plan.connection_id)
+        local = mirrors.local_env(settings)
+        with mirrors.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
+            repaired = mirrors.prepare(path, lock)
+            # The scout indexes without reporting: its count would interleave with the clone's.
+            update = _update_mirror(settings, plan, path, local, on_progress, self._index)
+            scouted = update.scouted
+
+            def indexed(count: int) -> None:
+                if on_progress is not None:
+                    on_progress(FetchProgress(INDEXING, done=scouted + count))
+
+            if scouted:
+                indexed(0)
+            indexed_now = self._index(path, indexed, update.unchanged)
+        new_commits = scouted + indexed_now.new_commits
+        log.info(
+            "fetched %s (%s): %s, %d new commits",
+            plan.project,
+            plan.url.canonical,
+            "nothing changed, fetch skipped" if update.skipped else "fetched",
+            new_commits,
+        )
+        return FetchResult(
+            project=plan.project,
+            connection_id=plan.connection_id,
+            skipped=update.skipped,
+            new_commits=new_commits,
+            removed_commits=indexed_now.removed_commits,
+            refs=indexed_now.refs,
+            waited_for_lock=lock.waited,
+            repaired=tuple(repaired),
+            attempted_at=attempted_at,
+            duration=time.monotonic() - started,
+        )
+
+    def _index(
+        self,
+        repository: Path,
+        on_count: IndexProgress | None = None,
+        targets: dict[str, str] | None = None,
+    ) -> IndexResult:
+        return index_mirror(
+            self._store,
+            self._plan.connection_id,
+            repository,
+            env=mirrors.local_env(self._settings),
+            timeout=self._settings.git_timeout,
+            on_progress=on_count,
+            targets=targets,
+        )
 
 
 @dataclass(frozen=True)

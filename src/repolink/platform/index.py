@@ -18,6 +18,12 @@ fetch lock (a refresh that skipped the fetch) passes them, and the index then st
 process when nothing changed. Inserts ignore commits already present, so a batch committed
 by an interrupted run is harmless. The ``refs`` table is written last: it is the mark of what
 has been indexed.
+
+Transactions: every git process here starts with none open (the stream's process first, then
+the writes). While a large history streams in, one write transaction takes
+:data:`BATCHES_PER_TRANSACTION` batches of that local ``rev-list``'s output before it commits —
+a first index of a large history commits a handful of times, not once per batch — so the
+database waits at most that many batches on git, never on the network.
 """
 
 from __future__ import annotations

@@ -1,10 +1,15 @@
-"""Projects: a name and a unique slug; each may have one repository connection."""
+"""Projects: a name and a unique slug; each may have one repository connection.
+
+:class:`ProjectService` is what adapters call; :func:`get_project` is the look-up the other
+platform services share inside their own transactions.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,39 +73,85 @@ def check_slug(slug: str) -> str:
     )
 
 
-def create_project(session: Session, name: str, *, slug: str | None = None) -> ProjectInfo:
-    """A new project; its slug is made from the name unless given."""
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or _CONTROL.search(cleaned):
-        raise ValidationError(
-            "project_name_invalid",
-            f"a project name is 1 to {MAX_NAME_LENGTH} printable characters on one line "
-            f"(got {len(cleaned)} characters)",
-            "give the project a short name, such as 'API server'",
-        )
-    chosen = check_slug(slug if slug is not None else slugify(cleaned) or "project")
-    if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
-        raise _slug_taken(chosen)
-    row = Project(id=new_id(), name=cleaned, slug=chosen, created_at=utcnow())
-    session.add(row)
-    try:
-        with session.begin_nested():
-            session.flush()
-    except IntegrityError:
-        raise _slug_taken(chosen) from None
-    log.info("created project %s", chosen)
-    return _info(row, connected=False)
+class ProjectService:
+    """Projects: create, list, show, delete. Each method is one transaction (deleting a
+    project also removes its mirror, after the transaction)."""
 
+    def __init__(
+        self, settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
 
-def list_projects(session: Session) -> list[ProjectInfo]:
-    """Every project, by slug."""
-    connected = set(session.scalars(select(RepositoryConnection.project_id)))
-    rows = session.scalars(select(Project).order_by(Project.slug))
-    return [_info(row, connected=row.id in connected) for row in rows]
+    def create_project(self, name: str, *, slug: str | None = None) -> ProjectInfo:
+        """A new project; its slug is made from the name unless given."""
+        cleaned = name.strip()
+        if not cleaned or len(cleaned) > MAX_NAME_LENGTH or _CONTROL.search(cleaned):
+            raise ValidationError(
+                "project_name_invalid",
+                f"a project name is 1 to {MAX_NAME_LENGTH} printable characters on one line "
+                f"(got {len(cleaned)} characters)",
+                "give the project a short name, such as 'API server'",
+            )
+        chosen = check_slug(slug if slug is not None else slugify(cleaned) or "project")
+        with self._store.session() as session:
+            if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
+                raise _slug_taken(chosen)
+            row = Project(id=new_id(), name=cleaned, slug=chosen, created_at=self._clock())
+            session.add(row)
+            try:
+                with session.begin_nested():
+                    session.flush()
+            except IntegrityError:
+                raise _slug_taken(chosen) from None
+            info = _info(row, connected=False)
+        log.info("created project %s", chosen)
+        return info
+
+    def list_projects(self) -> list[ProjectInfo]:
+        """Every project, by slug."""
+        with self._store.session() as session:
+            connected = set(session.scalars(select(RepositoryConnection.project_id)))
+            rows = session.scalars(select(Project).order_by(Project.slug))
+            return [_info(row, connected=row.id in connected) for row in rows]
+
+    def project_info(self, slug: str) -> ProjectInfo:
+        """The project with this slug, or ``project_not_found``."""
+        with self._store.session() as session:
+            row = get_project(session, slug)
+            connected = session.scalar(
+                select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
+            )
+            return _info(row, connected=connected is not None)
+
+    def delete_project(self, slug: str) -> None:
+        """Delete the project, its connection, commit index, mirror and every key it owned.
+
+        The rows go in one transaction; the mirror is removed after it, so no database lock
+        is held while a fetch of that mirror is waited for.
+        """
+        with self._store.session() as session:
+            project = get_project(session, slug)
+            connection = session.scalar(
+                select(RepositoryConnection).where(RepositoryConnection.project_id == project.id)
+            )
+            connection_id = connection.id if connection is not None else None
+            owned_keys = connection_key_ids(session, connection) if connection is not None else []
+            owned_keys += session.scalars(
+                select(AdditionalKey.key_record_id).where(AdditionalKey.project_id == project.id)
+            )
+            # The connection (its commits, refs and rotations) goes with the project, by cascade.
+            session.execute(delete(Project).where(Project.id == project.id))
+            session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
+        if connection_id is not None:
+            remove_mirror(self._settings, connection_id)
+        log.info("deleted project %s", slug)
 
 
 def get_project(session: Session, slug: str) -> Project:
-    """The project with this slug, or ``project_not_found``."""
+    """The project with this slug, or ``project_not_found`` (for the platform's services,
+    inside their transaction)."""
     row = (
         session.scalar(select(Project).where(Project.slug == slug))
         if _SLUG.fullmatch(slug)
@@ -111,37 +162,16 @@ def get_project(session: Session, slug: str) -> Project:
         raise NotFound(
             "project_not_found",
             f"there is no project{shown}",
-            "run `repolink project list` to see the projects",
+            "list the projects to see their slugs",
+            context={"project": slug},
         )
     return row
 
 
-def project_info(session: Session, slug: str) -> ProjectInfo:
-    row = get_project(session, slug)
-    connected = session.scalar(
-        select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
-    )
-    return _info(row, connected=connected is not None)
-
-
-def delete_project(store: Store, settings: Settings, slug: str) -> None:
-    """Delete the project, its connection, commit index, mirror and every key it owned."""
-    with store.session() as session:
-        project = get_project(session, slug)
-        connection = session.scalar(
-            select(RepositoryConnection).where(RepositoryConnection.project_id == project.id)
-        )
-        owned_keys = connection_key_ids(session, connection) if connection is not None else []
-        owned_keys += session.scalars(
-            select(AdditionalKey.key_record_id).where(AdditionalKey.project_id == project.id)
-        )
-        # The connection (its commits, refs and rotations) goes with the project, by cascade.
-        session.execute(delete(Project).where(Project.id == project.id))
-        session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
-    if connection is not None:
-        path = mirrors.mirror_path(settings, connection.id)
-        mirrors.remove(path, timeout=2 * settings.git_timeout)
-    log.info("deleted project %s", slug)
+def remove_mirror(settings: Settings, connection_id: str) -> None:
+    """Remove the mirror of a connection whose rows are gone (outside any transaction: it
+    waits for a fetch of that mirror to end)."""
+    mirrors.remove(mirrors.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
 
 
 def _slug_taken(slug: str) -> Conflict:

@@ -10,6 +10,7 @@ given URL has no path, e.g. ``http://host:8081``), Bitbucket Cloud under
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import httpx
@@ -23,59 +24,60 @@ DEFAULT_TIMEOUT = 30.0
 BUILT_IN_HOST_API = "/host/api/2.0"
 
 
-def register_access_key(
-    api_root: str,
-    token: str,
-    repository_url: str,
-    public_key: str,
-    *,
-    label: str,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> None:
-    """Add ``public_key`` as a read-only access key of the repository ``repository_url`` names.
+@dataclass(frozen=True)
+class HostAPI:
+    """A Git host's Bitbucket-shaped API: its root and a bearer token that may administer the
+    repository. The token is never part of a message or a repr."""
 
-    A key the repository already has counts as added.
-    """
-    workspace, slug = _workspace_and_slug(repository_url)
-    root = _api_root(api_root)
-    endpoint = f"{root}/repositories/{quote(workspace, safe='')}/{quote(slug, safe='')}/deploy-keys"
-    try:
-        response = httpx.post(
-            endpoint,
-            json={"key": public_key, "label": label},
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=timeout,
+    root: str
+    token: str = field(repr=False)
+    timeout: float = DEFAULT_TIMEOUT
+
+    def register_access_key(self, repository_url: str, public_key: str, *, label: str) -> None:
+        """Add ``public_key`` as a read-only access key of the repository ``repository_url``
+        names. A key the repository already has counts as added."""
+        workspace, slug = _workspace_and_slug(repository_url)
+        root = _api_root(self.root)
+        endpoint = (
+            f"{root}/repositories/{quote(workspace, safe='')}/{quote(slug, safe='')}/deploy-keys"
         )
-    except httpx.HTTPError as exc:
+        try:
+            response = httpx.post(
+                endpoint,
+                json={"key": public_key, "label": label},
+                headers={"Authorization": f"Bearer {self.token}", "Accept": "application/json"},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise HostAPIError(
+                "host_api_unreachable",
+                f"cannot reach the host API at {root} ({type(exc).__name__})",
+                "check the host API root (e.g. https://api.bitbucket.org/2.0)",
+            ) from None
+        status = response.status_code
+        if status in (200, 201):
+            log.info("registered the deploy key as an access key of %s/%s", workspace, slug)
+            return
+        if status == 409 or (status == 400 and "already" in response.text.lower()):
+            log.info("the deploy key was an access key of %s/%s already", workspace, slug)
+            return
+        if status in (401, 403):
+            raise Unauthorized(
+                "host_api_unauthorized",
+                f"the host API refused the token (HTTP {status})",
+                "give a token that may administer the repository",
+            )
+        if status == 404:
+            raise NotFound(
+                "host_repository_not_found",
+                f"the host API has no repository {workspace}/{slug}",
+                "check the repository path in the URL and the host API root",
+            )
         raise HostAPIError(
-            "host_api_unreachable",
-            f"cannot reach the host API at {root} ({type(exc).__name__})",
-            "check --host-api (the API root, e.g. https://api.bitbucket.org/2.0)",
-        ) from None
-    status = response.status_code
-    if status in (200, 201):
-        log.info("registered the deploy key as an access key of %s/%s", workspace, slug)
-        return
-    if status == 409 or (status == 400 and "already" in response.text.lower()):
-        log.info("the deploy key was an access key of %s/%s already", workspace, slug)
-        return
-    if status in (401, 403):
-        raise Unauthorized(
-            "host_api_unauthorized",
-            f"the host API refused the token (HTTP {status})",
-            "give a token that may administer the repository (REPOLINK_HOST_API_TOKEN)",
+            "host_api_failed",
+            f"the host API answered HTTP {status} when adding the access key",
+            "add the public key by hand as a read-only access key, then fetch",
         )
-    if status == 404:
-        raise NotFound(
-            "host_repository_not_found",
-            f"the host API has no repository {workspace}/{slug}",
-            "check the repository path in the URL and the --host-api root",
-        )
-    raise HostAPIError(
-        "host_api_failed",
-        f"the host API answered HTTP {status} when adding the access key",
-        "add the public key by hand as a read-only access key, then fetch",
-    )
 
 
 def _workspace_and_slug(repository_url: str) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from repolink.errors import Conflict, NotFound
 from repolink.git.progress import ProgressCallback
 from repolink.keys import generate_key
 from repolink.platform.connections import get_connection
-from repolink.platform.fetch import FetchResult, fetch_connection
+from repolink.platform.fetch import FetchResult, FetchService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.key_records import get_key_record, store_private_key
@@ -150,12 +150,14 @@ class DeployKeyService:
         settings: Settings,
         store: Store,
         vault: Callable[[], Vault],
+        fetches: FetchService,
         *,
         clock: Clock = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store
         self._vault = vault
+        self._fetches = fetches
         self._clock = clock
 
     def pending_rotation(self, project: str) -> PendingRotation | None:
@@ -232,13 +234,8 @@ class DeployKeyService:
             connection_id, rotation_id = connection.id, rotation.id
             old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
         # The proving fetch, between two transactions: it takes the mirror's lock, not ours.
-        result = fetch_connection(
-            self._store,
-            self._settings,
-            connection_id,
-            vault=self._vault(),
-            on_progress=on_progress,
-            key_record_id=new_key_id,
+        result = self._fetches.fetch_connection(
+            connection_id, on_progress=on_progress, key_record_id=new_key_id
         )
         retired_at = self._clock()
         with self._store.session() as session:
