@@ -17,12 +17,11 @@ from typer.core import TyperGroup
 
 from repolink.errors import ValidationError
 from repolink.keys.repair import MAX_INPUT_CHARS
-from repolink.settings import Settings, load_settings
+from repolink.settings import load_settings
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
     from repolink.keys import PrivateKey
-    from repolink.store import Store
 
 # No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
 console = Console(highlight=False, soft_wrap=True, emoji=False)
@@ -36,16 +35,6 @@ def open_app() -> Iterator[Repolink]:
 
     with Repolink(load_settings()) as application:
         yield application
-
-
-@contextmanager
-def open_store() -> Iterator[tuple[Settings, Store]]:
-    """The settings and the store of one command, closed when it ends."""
-    from repolink.store import Store  # not at import: OpenSSH-mode commands start fast
-
-    settings = load_settings()
-    with Store.open(settings) as store:
-        yield settings, store
 
 
 def print_json(data: Any) -> None:
