@@ -103,3 +103,18 @@ def _import_every_module() -> None:
 def test_repr_names_the_code_not_the_hint() -> None:
     exc = errors.ValidationError("bad_slug", "slug is invalid", "use lowercase")
     assert repr(exc) == "ValidationError(code='bad_slug', message='slug is invalid')"
+
+
+def test_recast_keeps_hint_reason_and_context() -> None:
+    refused = errors.GitError(
+        "host_key_unknown", "not trusted", "trust it", reason="unreported", context={"host": "h"}
+    )
+    fetch = refused.recast(errors.FetchError, message="fetch: not trusted")
+    assert isinstance(fetch, errors.FetchError)
+    assert (fetch.code, fetch.message, fetch.hint) == (
+        "host_key_unknown",
+        "fetch: not trusted",
+        "trust it",
+    )
+    assert (fetch.reason, fetch.context) == ("unreported", {"host": "h"})
+    assert refused.recast(errors.FetchError, code="git_failed").code == "git_failed"

@@ -44,6 +44,9 @@ Tree::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
+
+_Recast = TypeVar("_Recast", bound="RepolinkError")
 
 
 class RepolinkError(Exception):
@@ -87,6 +90,20 @@ class RepolinkError(Exception):
 
     def as_dict(self) -> dict[str, str]:
         return {"code": self.code, "message": self.message, "hint": self.hint}
+
+    def recast(
+        self, kind: type[_Recast], *, code: str | None = None, message: str | None = None
+    ) -> _Recast:
+        """This error as another class of the tree (a host-key refusal as a fetch error …),
+        keeping its hint, reason and context; ``code`` and ``message`` replace its own.
+        ``kind`` takes the root's arguments (not :class:`InvalidURL`, whose code is fixed)."""
+        return kind(
+            code or self.code,
+            message or self.message,
+            self.hint,
+            reason=self.reason,
+            context=self.context,
+        )
 
 
 class InvalidInput(RepolinkError):

@@ -219,7 +219,7 @@ def rotate_master_key(settings: Settings) -> int:
             "vault_key_from_environment",
             "the master keys come from REPOLINK_SECRET_KEY, which repolink cannot change",
             "add a new version to REPOLINK_SECRET_KEY yourself ('1:OLD,2:NEW', NEW from "
-            "`openssl rand -base64 32`), restart, then run `repolink admin reencrypt`",
+            "`openssl rand -base64 32`), restart, then re-encrypt the stored keys",
         )
     path = settings.resolved_secret_key_file
     if not path.exists():

@@ -13,6 +13,8 @@ the code.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from repolink.errors import Conflict, InvalidInput, NotFound, RepolinkError
 
 EXIT_CODES: dict[type[RepolinkError], int] = {
@@ -79,6 +81,21 @@ CLI_HINTS: dict[str, str] = {
         "--fingerprint SHA256:… --force`"
     ),
     "host_key_not_found": "run `repolink hostkeys list` to see the trusted host keys",
+    "host_key_unknown:unreported": "run `repolink hostkeys scan {host}`, check the fingerprint "
+    "with the server's admin, then `repolink hostkeys trust {host} --fingerprint SHA256:…`",
+    "host_key_unknown": "check that fingerprint with the server's admin (never from this "
+    "connection), then run `repolink hostkeys trust {host} --fingerprint {fingerprint}`",
+    "host_key_changed:shipped": "this may be an attack: do not connect until the host's admin "
+    "confirms the new key; then `repolink hostkeys trust {host} --fingerprint {fingerprint} "
+    "--force` once the service's own documentation lists that fingerprint",
+    "host_key_changed": "this may be an attack: do not connect until the host's admin confirms "
+    "the new key; then `repolink hostkeys remove {host}` and `repolink hostkeys trust {host} "
+    "--fingerprint {fingerprint}`",
+    "fingerprint_invalid": "copy the fingerprint as ssh or `repolink hostkeys scan` prints it, "
+    "like SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
+    "vault_key_from_environment": "add a new version to REPOLINK_SECRET_KEY yourself "
+    "('1:OLD,2:NEW', NEW from `openssl rand -base64 32`), restart, then run "
+    "`repolink admin reencrypt`",
     # fetch path
     "project_not_found": "run `repolink project list` to see the projects",
     "connection_not_found": (
@@ -99,9 +116,17 @@ CLI_HINTS: dict[str, str] = {
     ),
     "commit_hidden": "unhide it first if it should be used: repolink commits unhide PROJECT {sha}",
     "cursor_invalid": "pass the next_cursor of the previous page unchanged, with the same --ref",
-    # A submodule's fetch diagnosis names its URL; a fetch's own auth_failed keeps its hint.
-    "auth_failed": _SUBMODULE_ACCESS,
-    "repo_not_found": _SUBMODULE_ACCESS,
+    "auth_failed": "add this public key as a read-only access key on the repository "
+    "(Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys; "
+    "GitLab: Settings → Repository → Deploy keys; repolink host: "
+    "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`), then fetch again: "
+    "{public_key}",
+    "auth_failed:submodule": _SUBMODULE_ACCESS,
+    "repo_not_found:submodule": _SUBMODULE_ACCESS,
+    "invalid_private_key:ssh_refused_key": "import the private key again "
+    "(repolink repo connect … --key FILE), or generate a new one with --generate",
+    "git_failed:fetch": "run `repolink doctor PROJECT` to check URL, host key, key and access "
+    "step by step",
     "host_api_unreachable": "check --host-api (the API root, e.g. https://api.bitbucket.org/2.0)",
     "host_api_unauthorized": (
         "give a token that may administer the repository (REPOLINK_HOST_API_TOKEN)"
@@ -113,14 +138,20 @@ CLI_HINTS: dict[str, str] = {
 
 def cli_hint(error: RepolinkError) -> str:
     """The hint the CLI prints for ``error``."""
-    template = CLI_HINTS.get(f"{error.code}:{error.reason}") if error.reason else None
-    template = template or CLI_HINTS.get(error.code)
+    return cli_wording(error.code, error.reason, error.context) or error.hint
+
+
+def cli_wording(code: str, reason: str | None, context: Mapping[str, str]) -> str | None:
+    """The CLI's own wording of the fix for an error with this code, reason and context, or
+    ``None`` where the CLI has nothing more exact to say than the error's own hint."""
+    template = CLI_HINTS.get(f"{code}:{reason}") if reason else None
+    template = template or CLI_HINTS.get(code)
     if template is None:
-        return error.hint
+        return None
     try:
-        return template.format_map(error.context)
+        return template.format_map(context)
     except (KeyError, ValueError):
-        return error.hint
+        return None
 
 
 def exit_code_of(error: RepolinkError) -> int:

@@ -56,8 +56,8 @@ FETCH_ERROR_CODES = (
 
 ACCESS_KEY_PLACES = (
     "Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys; "
-    "GitLab: Settings → Repository → Deploy keys; repolink host: "
-    "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`"
+    "GitLab: Settings → Repository → Deploy keys; repolink's built-in host: an access key of "
+    "WORKSPACE/SLUG"
 )
 
 _DNS = (
@@ -130,7 +130,7 @@ def diagnose(
     host_key_error = diagnose_ssh_stderr(stderr, host=host, port=port, trusted=trusted)
     if host_key_error is not None:
         code = host_key_error.code if host_key_error.code in FETCH_ERROR_CODES else "git_failed"
-        return FetchError(code, host_key_error.message, host_key_error.hint)
+        return host_key_error.recast(FetchError, code=code)
     if _has(stderr, _DNS):
         return FetchError(
             "dns_failed",
@@ -161,8 +161,8 @@ def diagnose(
         return FetchError(
             "invalid_private_key",
             f"ssh could not use the deploy key {public_key.sha256_fingerprint}",
-            "import the private key again (repolink repo connect … --key FILE), or generate a "
-            "new one with --generate",
+            "import the private key again, or generate a new deploy key",
+            reason="ssh_refused_key",
         )
     if _has(stderr, _AUTH):
         return FetchError(
@@ -172,6 +172,7 @@ def diagnose(
             f"add this public key as a read-only access key on the repository "
             f"({ACCESS_KEY_PLACES}), then fetch again: "
             f"{public_key.openssh_line(with_comment=False)}",
+            context={"public_key": public_key.openssh_line(with_comment=False)},
         )
     if _REPO_MISSING.search(stderr):
         return FetchError(
@@ -185,7 +186,8 @@ def diagnose(
     return FetchError(
         "git_failed",
         f"{what} from {name} failed (exit status {run.returncode}): {_summary(stderr)}",
-        "run `repolink doctor PROJECT` to check URL, host key, key and access step by step",
+        "run the doctor on the project to check URL, host key, key and access step by step",
+        reason="fetch",
     )
 
 

@@ -74,7 +74,7 @@ class Remote:
                 on_stderr_line=on_stderr_line,
             )
         except GitError as exc:  # git or ssh missing, or not startable
-            raise FetchError("git_failed", exc.message, exc.hint) from None
+            raise exc.recast(FetchError, code="git_failed") from None
 
     def failure(self, run: runner.CompletedRun, what: str) -> RepolinkError:
         """The one error that says why ``run`` failed; ``what`` names the step

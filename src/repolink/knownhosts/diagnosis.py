@@ -119,16 +119,18 @@ def _unknown(name: str, presented: PresentedHostKey | None) -> GitError:
         return GitError(
             "host_key_unknown",
             f"the SSH host key of {name} is not trusted (ssh did not report its fingerprint)",
-            f"run `repolink hostkeys scan {shlex.quote(name)}`, check the fingerprint with the "
-            "server's admin, then `repolink hostkeys trust "
-            f"{shlex.quote(name)} --fingerprint SHA256:…`",
+            f"scan the host keys of {name}, check the fingerprint with the server's admin, then "
+            "trust that key",
+            reason="unreported",
+            context={"host": shlex.quote(name)},
         )
     return GitError(
         "host_key_unknown",
         f"the SSH host key of {name} is not trusted; the server presents "
         f"{presented.key_type} {presented.fingerprint}",
         "check that fingerprint with the server's admin (never from this connection), then "
-        f"run `repolink hostkeys trust {shlex.quote(name)} --fingerprint {presented.fingerprint}`",
+        f"trust it for {name}",
+        context={"host": shlex.quote(name), "fingerprint": presented.fingerprint},
     )
 
 
@@ -136,21 +138,20 @@ def _changed(name: str, mine: list[TrustedHostKey], presented: PresentedHostKey 
     trusted_text = ", ".join(f"{key.key_type} {key.fingerprint}" for key in mine)
     shown = f"{presented.key_type} {presented.fingerprint}" if presented else "another key"
     new_fingerprint = presented.fingerprint if presented else "SHA256:…"
-    quoted = shlex.quote(name)
-    if any(key.shipped for key in mine):
+    shipped = any(key.shipped for key in mine)
+    if shipped:
         replace = (
-            f"`repolink hostkeys trust {quoted} --fingerprint {new_fingerprint} --force` "
-            "once the service's own documentation lists that fingerprint"
+            "trust the new key in place of the shipped ones once the service's own "
+            "documentation lists that fingerprint"
         )
     else:
-        replace = (
-            f"`repolink hostkeys remove {quoted}` and `repolink hostkeys trust {quoted} "
-            f"--fingerprint {new_fingerprint}`"
-        )
+        replace = "remove the old key and trust the new one"
     return GitError(
         "host_key_changed",
         f"the SSH host key of {name} has changed: trusted {trusted_text}; the server presents "
         f"{shown}",
         "this may be an attack: do not connect until the host's admin confirms the new key; "
         f"then {replace}",
+        reason="shipped" if shipped else None,
+        context={"host": shlex.quote(name), "fingerprint": new_fingerprint},
     )

@@ -41,6 +41,6 @@ def parse_sha256_fingerprint(text: str) -> str:
         "fingerprint_invalid",
         f"the fingerprint is not SHA256: and 43 base64 characters "
         f"(got {len(text.strip())} characters)",
-        "copy the fingerprint as ssh or `repolink hostkeys scan` prints it, like "
+        "copy the fingerprint as ssh or a scan of the host prints it, like "
         "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU",
     )

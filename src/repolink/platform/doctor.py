@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from repolink import knownhosts
 from repolink.errors import GitError, InvalidInput, RepolinkError, URLError
@@ -82,13 +82,19 @@ CheckCallback = Callable[["Check"], None]
 @dataclass(frozen=True)
 class Check:
     """One step of the checklist: ``status`` passed/failed/skipped, what was found
-    (``detail``), and for a failure its error ``code`` and the fix (``hint``)."""
+    (``detail``), and for a failure its error ``code`` and the fix (``hint``).
+
+    ``reason`` and ``context`` are the failure's, for an adapter that words the fix its own
+    way; ``note`` is what the doctor adds to any wording of it (already part of ``hint``)."""
 
     name: str
     status: str
     detail: str
     code: str | None = None
     hint: str | None = None
+    reason: str | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
 
     @property
     def title(self) -> str:
@@ -347,13 +353,13 @@ def _trusted_detail(presented: PresentedHostKey, trusted: tuple[TrustedHostKey, 
 
 
 def _auth_failure(error: RepolinkError, url: SSHURL) -> Check:
-    hint = error.hint
+    note = ""
     if error.code == "auth_failed" and url.user not in (None, _GIT_USER):
-        hint += (
-            f" — also check the user name: the URL logs in as {url.user!r}, while most Git "
+        note = (
+            f"also check the user name: the URL logs in as {url.user!r}, while most Git "
             f"hosts expect {_GIT_USER!r}"
         )
-    return Check(AUTH, FAILED, error.message, error.code, hint)
+    return _failed(AUTH, error, note=note)
 
 
 def _dns_detail(host: str, addresses: list[probes.Address]) -> str:
@@ -384,5 +390,8 @@ def _passed(name: str, detail: str) -> Check:
     return Check(name, PASSED, detail)
 
 
-def _failed(name: str, error: RepolinkError) -> Check:
-    return Check(name, FAILED, error.message, error.code, error.hint)
+def _failed(name: str, error: RepolinkError, *, note: str = "") -> Check:
+    hint = f"{error.hint} — {note}" if note else error.hint
+    return Check(
+        name, FAILED, error.message, error.code, hint, error.reason, error.context, note
+    )

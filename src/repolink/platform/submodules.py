@@ -247,15 +247,19 @@ def _submodule_error(
     context = {"project": project, "submodule_url": url.canonical, "public_key": line}
     if error.code == "auth_failed":
         message = f"submodule {path}: the server refused {chosen.describe()} for {url.canonical}"
-        return SubmoduleFetchError(error.code, message, access_hint, context=context)
+        return SubmoduleFetchError(
+            error.code, message, access_hint, reason="submodule", context=context
+        )
     if error.code == "repo_not_found":
         message = (
             f"submodule {path}: {url.canonical} does not exist or {chosen.describe()} may not "
             "read it"
         )
-        return SubmoduleFetchError(error.code, message, access_hint, context=context)
-    return SubmoduleFetchError(
-        error.code, f"submodule {path} ({url.canonical}): {error.message}", error.hint
+        return SubmoduleFetchError(
+            error.code, message, access_hint, reason="submodule", context=context
+        )
+    return error.recast(
+        SubmoduleFetchError, message=f"submodule {path} ({url.canonical}): {error.message}"
     )
 
 
