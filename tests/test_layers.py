@@ -43,6 +43,7 @@ LAYERS: dict[str, str] = {
     "http": ADAPTER,
     "ssh": ADAPTER,
     "server": ADAPTER,
+    "hints": ADAPTER,
     "__main__": ADAPTER,
 }
 

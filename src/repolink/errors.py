@@ -6,7 +6,7 @@ what is wrong, a ``hint`` saying how to fix it, and — where a broad code stand
 precise ones — the precise ``reason`` (``invalid_url`` with reason ``url_https``). Hints are
 adapter-neutral: they name what to change, never a CLI flag or an HTTP field. An adapter may say
 it in its own words from the error's ``context`` (the names it is about: ``project``, ``sha`` …):
-the CLI's :data:`repolink.cli.errors.CLI_HINTS` names the command to run.
+the CLI's :data:`repolink.hints.COMMAND_HINTS` names the command to run.
 
 The classes say *what kind* of failure it is; what each adapter answers is decided by that
 adapter, in one table each: the CLI's exit status (:data:`repolink.cli.errors.EXIT_CODES`, 2 for

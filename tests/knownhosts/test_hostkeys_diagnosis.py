@@ -5,9 +5,9 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-from repolink.cli.errors import cli_hint
 from repolink.errors import GitError, RepolinkError
 from repolink.git import runner
+from repolink.hints import command_hint
 from repolink.knownhosts import (
     ScannedHostKey,
     diagnose_ssh_stderr,
@@ -51,7 +51,7 @@ def test_unknown_host_fails_with_host_key_unknown_naming_the_presented_fingerpri
     assert presented in error.message
     assert "repolink " not in error.hint  # adapter-neutral; the CLI names the command:
     assert f"repolink hostkeys trust 127.0.0.1:{ssh_server.port} --fingerprint {presented}" in (
-        cli_hint(error)
+        command_hint(error)
     )
     # The reporter told ssh nothing: the run's known_hosts file is still empty.
     assert ssh_client.known_hosts.read_text() == ""
@@ -87,8 +87,8 @@ def test_a_replaced_host_key_fails_with_host_key_changed_naming_both(
     assert error.code == "host_key_changed"
     assert old in error.message and new in error.message
     assert "repolink " not in error.hint  # adapter-neutral; the CLI names the commands:
-    assert f"repolink hostkeys remove 127.0.0.1:{ssh_server.port}" in cli_hint(error)
-    assert f"--fingerprint {new}" in cli_hint(error)
+    assert f"repolink hostkeys remove 127.0.0.1:{ssh_server.port}" in command_hint(error)
+    assert f"--fingerprint {new}" in command_hint(error)
 
 
 def test_a_host_key_of_another_type_is_a_change_too(

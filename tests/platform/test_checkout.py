@@ -21,10 +21,10 @@ import pytest
 from repolink import cli as cli_root
 from repolink import knownhosts
 from repolink.app import Repolink
-from repolink.cli.errors import cli_hint
 from repolink.errors import RepolinkError
 from repolink.git import runner
 from repolink.git.mirrors import mirror_path
+from repolink.hints import command_hint
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
 from repolink.knownhosts.values import host_key_from_line
@@ -272,7 +272,7 @@ def test_without_a_rule_the_error_names_the_submodule_url_and_the_cause(
     assert f"the deploy key {deploy}" in error.message
     # The service names the fix; the CLI names its command for it.
     assert f"point a key rule for {canonical} at a key that may read it" in error.hint
-    assert f"repolink key-rules add {PROJECT} {canonical} --key" in cli_hint(error)
+    assert f"repolink key-rules add {PROJECT} {canonical} --key" in command_hint(error)
     assert not dest.exists(), "a failed checkout leaves nothing behind"
 
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from repolink import cli as cli_root
 from repolink import knownhosts
-from repolink.cli.errors import cli_wording
+from repolink.hints import command_wording
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import create_connection
 from repolink.platform.doctor import CHECKS, Check, DoctorReport, check_url
@@ -180,7 +180,7 @@ def test_unknown_host_key_stops_at_the_host_key_naming_the_presented_one(
     # The neutral fix names the host; the CLI's words name the command with the fingerprint.
     assert "repolink " not in (failed.hint or "") and "127.0.0.1" in (failed.hint or "")
     assert failed.code is not None
-    worded = cli_wording(failed.code, failed.reason, failed.context)
+    worded = command_wording(failed.code, failed.reason, failed.context)
     assert worded is not None and f"--fingerprint {presented[0]}" in worded
     with Store.open(settings) as store, store.session() as session:
         assert knownhosts.trusted_keys(session, "127.0.0.1", hosted.host.port) == []  # no TOFU

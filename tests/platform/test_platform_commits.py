@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from repolink.cli.errors import cli_hint
 from repolink.errors import NotFound, ValidationError
 from repolink.git import mirrors
+from repolink.hints import command_hint
 from repolink.platform.commits import CommitPage
 from repolink.settings import Settings
 from repolink.store import Store
@@ -154,7 +154,7 @@ def test_one_ref_without_its_mirror_names_the_missing_mirror_and_the_fix(
         # The service's hint names no command; the CLI's names its own.
         assert missing.value.hint == "fetch the project again"
         assert missing.value.context == {"project": PROJECT}
-        assert cli_hint(missing.value) == f"fetch the project again: repolink fetch {PROJECT}"
+        assert command_hint(missing.value) == f"fetch the project again: repolink fetch {PROJECT}"
         assert indexed.page(limit=3).commits  # the index itself still lists every ref
     finally:
         aside.rename(path)
@@ -190,4 +190,4 @@ def test_project_without_connection_is_named(indexed: Indexed) -> None:
         indexed.platform.app.commits.list_commits("lonely")
     assert caught.value.code == "connection_not_found"
     assert caught.value.hint == "connect the project to a repository first"
-    assert "repolink repo connect lonely" in cli_hint(caught.value)
+    assert "repolink repo connect lonely" in command_hint(caught.value)

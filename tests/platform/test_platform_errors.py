@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from repolink.cli.errors import cli_hint
 from repolink.errors import FetchError, GitError, InvalidInput, RepolinkError
 from repolink.git import runner
 from repolink.git.diagnosis import FETCH_ERROR_CODES, diagnose
+from repolink.hints import command_hint
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import import_private_key
 from repolink.settings import Settings
@@ -118,7 +118,7 @@ def test_unknown_host_key_names_the_presented_fingerprint(
     assert error.code == "host_key_unknown"
     assert any(fp in error.message for fp in hosted.host.server.host_key_fingerprints)
     assert "repolink " not in error.hint  # adapter-neutral
-    assert "repolink hostkeys trust" in cli_hint(error)
+    assert "repolink hostkeys trust" in command_hint(error)
 
 
 @pytest.fixture

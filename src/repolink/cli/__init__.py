@@ -14,8 +14,9 @@ import sys
 import typer
 
 from repolink.cli._common import err_console
-from repolink.cli.errors import cli_hint, exit_code_of
+from repolink.cli.errors import exit_code_of
 from repolink.errors import RepolinkError
+from repolink.hints import command_hint
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
         result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
-        err_console.print(f"error: {exc.one_line(cli_hint(exc))}", markup=False)
+        err_console.print(f"error: {exc.one_line(command_hint(exc))}", markup=False)
         sys.exit(exit_code_of(exc))
     except typer.Abort:
         err_console.print("aborted", markup=False)

@@ -14,7 +14,7 @@ import typer
 from rich.text import Text
 
 from repolink.cli._common import console, open_app, print_json, single_command_app
-from repolink.cli.errors import cli_wording
+from repolink.hints import command_wording
 from repolink.platform.doctor import FAILED, PASSED, TITLES, Check, DoctorReport
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _print_verdict(report: DoctorReport) -> None:
         return
     fix = failure.hint or ""
     if failure.code is not None:
-        worded = cli_wording(failure.code, failure.reason, failure.context)
+        worded = command_wording(failure.code, failure.reason, failure.context)
         if worded is not None:
             fix = f"{worded} — {failure.note}" if failure.note else worded
     console.print(Text.assemble(("fix", "bold"), f" ({failure.title}): {fix}"))
