@@ -30,6 +30,8 @@ COMMAND_HINTS: dict[str, str] = {
     "workspace_not_found": "a workspace is created with its first repository: "
     "repolink host repo create WS/SLUG",
     "hook_not_found": "list its webhooks with: repolink host hook list {repository}",
+    "token_not_found": "list the tokens with `repolink host token list`",
+    "token_label_invalid": "name the token after who or what uses it, e.g. --label 'platform CI'",
     # keys and trust
     "fingerprint_invalid:key_fingerprint": (
         "copy it from `repolink additional-keys list PROJECT`, like {example}"

@@ -104,7 +104,7 @@ def revoke_token(session: Session, token_id: int) -> TokenInfo:
         raise NotFound(
             "token_not_found",
             f"there is no active admin token with id {token_id}",
-            "list the tokens with `repolink host token list`",
+            "check the id against the list of admin tokens",
         )
     row.revoked_at = utcnow()
     log.info("revoked host admin token %d (%s)", row.id, row.label)
@@ -117,7 +117,7 @@ def _checked_label(label: str) -> str:
         raise ValidationError(
             "token_label_invalid",
             "a token label is 1–200 printable characters",
-            "name the token after who or what uses it, e.g. --label 'platform CI'",
+            "name the token after who or what uses it, e.g. 'platform CI'",
         )
     return text
 
