@@ -80,6 +80,10 @@ def test_generated_key_is_shown_the_fetch_diagnosed_then_fixed(
     shown = cli.json("repo", "show", "web")
     assert shown["state"] == "failed" and shown["error"]["code"] == "auth_failed"
     assert "PRIVATE" not in connect.stdout + connect.stderr + json.dumps(shown)
+    # The stored diagnosis is worded by the CLI as the live error was: with the host command.
+    assert "repolink host access-key add" not in shown["error"]["hint"]
+    shown_text = " ".join(cli("repo", "show", "web").stdout.split())
+    assert "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`" in shown_text
 
     hosted.host.service.add_access_key(WORKSPACE, "app", public.group(0), label="web")
     fetched = cli("fetch", "web", real_process=True)

@@ -39,6 +39,7 @@ from repolink.cli._common import (
 )
 from repolink.errors import ValidationError
 from repolink.git.progress import FetchProgress
+from repolink.hints import command_wording
 from repolink.platform.commits import DEFAULT_LIMIT, CommitInfo
 from repolink.platform.connect import ConnectOutcome
 from repolink.platform.connections import ConnectionInfo
@@ -264,9 +265,10 @@ def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
         ("fetched", format_when(info.fetched_at)),
     ]
     if info.error_code:
+        fix = command_wording(info.error_code, info.error_reason, info.error_context)
         rows += [
             ("error", f"{info.error_code}: {info.error_message}"),
-            ("fix", info.error_hint or ""),
+            ("fix", fix or info.error_hint or ""),
         ]
     rows += [
         ("deploy key", f"{key.key_type} ({key.bits} bits, {key.origin})"),

@@ -12,13 +12,14 @@ what adapters call.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, KeyFormatError, NotFound, URLError
+from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError, URLError
 from repolink.git.diagnosis import invalid_private_key, invalid_url
 from repolink.keys import PrivateKey, parse_private_key
 from repolink.platform.projects import get_project
@@ -85,6 +86,9 @@ class ConnectionInfo:
     deploy_key: DeployKeyInfo
     commits: int
     refs: int
+    error_reason: str | None = None
+    error_context: Mapping[str, str] = field(default_factory=dict)
+    """The last error's precise reason and context, for an adapter that words its fix."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -202,6 +206,8 @@ def record_success(
             error_code=None,
             error_message=None,
             error_hint=None,
+            error_reason=None,
+            error_context=None,
             attempted_at=attempted_at,
             fetched_at=finished_at,
         )
@@ -213,17 +219,17 @@ def record_failure(
     connection_id: str,
     *,
     attempted_at: datetime,
-    code: str,
-    message: str,
-    hint: str,
+    error: RepolinkError,
 ) -> None:
     connection = session.get(RepositoryConnection, connection_id)
     if connection is None:
         return
     connection.state = STATE_FAILED
-    connection.error_code = code
-    connection.error_message = message
-    connection.error_hint = hint
+    connection.error_code = error.code
+    connection.error_message = error.message
+    connection.error_hint = error.hint
+    connection.error_reason = error.reason
+    connection.error_context = dict(error.context) or None
     connection.attempted_at = attempted_at
     session.flush()
 
@@ -245,6 +251,8 @@ def _info(
         error_code=connection.error_code,
         error_message=connection.error_message,
         error_hint=connection.error_hint,
+        error_reason=connection.error_reason,
+        error_context=dict(connection.error_context or {}),
         attempted_at=connection.attempted_at,
         fetched_at=connection.fetched_at,
         created_at=connection.created_at,

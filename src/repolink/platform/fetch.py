@@ -269,9 +269,7 @@ class FetchService:
                 session,
                 connection_id,
                 attempted_at=attempted_at,
-                code=error.code,
-                message=error.message,
-                hint=error.hint,
+                error=error,
             )
         log.info("fetch of connection %s failed: %s", connection_id, error.code)
 
