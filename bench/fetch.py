@@ -80,9 +80,13 @@ def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> Non
             parsed = parse_ssh_url(url)
             host, port = parsed.host_port
             with app.store.session() as session:
-                for key in knownhosts.scan(host, port):
+                for key in knownhosts.scan(host, port, runner=app.runner):
                     knownhosts.trust(
-                        session, host, port, key.fingerprint, scanner=knownhosts.scanner_for(settings)
+                        session,
+                        host,
+                        port,
+                        key.fingerprint,
+                        scanner=knownhosts.scanner_for(settings, app.runner),
                     )
                     break
             app.projects.create_project(project, slug=project)

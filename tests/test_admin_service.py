@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from repolink.admin import MasterKeyRotation
 from repolink.app import Repolink
+from repolink.git.runner import HardenedRunner
 from repolink.host.hooks import HookService, secret_record_id
 from repolink.host.service import HostService
 from repolink.keys import generate_key
@@ -23,7 +24,7 @@ def test_rotation_reencrypts_private_keys_and_webhook_secrets(
     key = generate_key()
     with store.session() as session:
         record_id = store_private_key(session, load_vault(settings), key, label="deploy").id
-    host = HostService(settings, store)
+    host = HostService(settings, store, runner=HardenedRunner())
     host.create_repository("acme", "widgets")
     hook = HookService(settings, store, host).add_hook(
         "acme", "widgets", "http://127.0.0.1:9/hook", secret="s3cret-value"

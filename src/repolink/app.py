@@ -1,7 +1,9 @@
 """The application object: the one composition root every adapter builds from.
 
 ``Repolink(settings)`` owns what every part of repolink shares — the settings, the store (opened
-on first use), the vault (loaded on first use, once), the clock — and hands out the services.
+on first use), the vault (loaded on first use, once), the git runner, the clock — and hands out
+the services. Every process a service starts goes through that one runner, so a test can record
+them all by giving its own (wrapping the hardened one) instead of patching module globals.
 The CLI builds one per command, ``serve`` one per process, a test one per case; nothing is built
 at import time. Adapters take their services from here and never construct one themselves, so a
 service is wired the same way wherever it is called from.
@@ -19,6 +21,7 @@ from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.settings import Settings, load_settings
 from repolink.store.types import utcnow
 from repolink.vault import Vault, VaultLoader
@@ -46,7 +49,8 @@ Clock = Callable[[], datetime]
 
 
 class Repolink:
-    """One repolink application: settings, store, vault and clock, and the services on them.
+    """One repolink application: settings, store, vault, runner and clock, and the services on
+    them.
 
     Use it as a context manager, or call :meth:`close`; closing disposes of the store's
     connections if the store was opened.
@@ -58,9 +62,11 @@ class Repolink:
         *,
         store: Store | None = None,
         vault: Vault | None = None,
+        runner: GitRunner | None = None,
         clock: Clock = utcnow,
     ) -> None:
         self.settings = settings
+        self.runner: GitRunner = runner if runner is not None else HardenedRunner()
         self.clock = clock
         self.vault = VaultLoader(settings, vault)
         self._store = store
@@ -95,7 +101,7 @@ class Repolink:
     def host(self) -> HostService:
         from repolink.host.service import HostService
 
-        return HostService(self.settings, self.store)
+        return HostService(self.settings, self.store, runner=self.runner)
 
     @cached_property
     def hooks(self) -> HookService:
@@ -109,7 +115,7 @@ class Repolink:
         from repolink.host.git_commands import GitCommands
         from repolink.host.repo_storage import RepositoryStorage
 
-        return GitCommands(self.host, RepositoryStorage(self.settings))
+        return GitCommands(self.host, RepositoryStorage(self.settings, runner=self.runner))
 
     # -- the platform: projects, connections, fetches, commits, checkout ---------------------
 
@@ -131,19 +137,23 @@ class Repolink:
     def fetches(self) -> FetchService:
         from repolink.platform.fetch import FetchService
 
-        return FetchService(self.settings, self.store, self.vault, clock=self.clock)
+        return FetchService(
+            self.settings, self.store, self.vault, runner=self.runner, clock=self.clock
+        )
 
     @cached_property
     def commits(self) -> CommitService:
         from repolink.platform.commits import CommitService
 
-        return CommitService(self.settings, self.store)
+        return CommitService(self.settings, self.store, runner=self.runner)
 
     @cached_property
     def checkouts(self) -> CheckoutService:
         from repolink.platform.checkout import CheckoutService
 
-        return CheckoutService(self.settings, self.store, self.vault, clock=self.clock)
+        return CheckoutService(
+            self.settings, self.store, self.vault, runner=self.runner, clock=self.clock
+        )
 
     # -- the platform: deploy and additional keys, key rules, rotation, doctor, known hosts ---
 
@@ -177,14 +187,17 @@ class Repolink:
     def doctor(self) -> DoctorService:
         from repolink.platform.doctor import DoctorService
 
-        return DoctorService(self.settings, self.store, self.vault)
+        return DoctorService(self.settings, self.store, self.vault, runner=self.runner)
 
     @cached_property
     def known_hosts(self) -> KnownHostService:
+        from repolink.knownhosts import scanner_for
         from repolink.platform.known_hosts import KnownHostService
 
         # The store on demand: a scan needs no database, and must not create a data directory.
-        return KnownHostService(self.settings, lambda: self.store)
+        return KnownHostService(
+            self.settings, lambda: self.store, scanner=scanner_for(self.settings, self.runner)
+        )
 
     @cached_property
     def admin(self) -> AdminService:

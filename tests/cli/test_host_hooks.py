@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 from repolink.auth.tokens import verify_token
 from repolink.cli.host_hooks import hook_app, token_app
 from repolink.errors import RepolinkError
+from repolink.git.runner import HardenedRunner
 from repolink.host.events import RefUpdate
 from repolink.host.service import HostService
 from repolink.host.webhooks import build_push_payload, enqueue_push_event, sign_body
@@ -71,7 +72,7 @@ def repository(settings: Settings) -> str:
     if shutil.which("git") is None:
         pytest.skip("git is not installed; hosted repositories are real bare repositories")
     with Store.open(settings) as store:
-        HostService(settings, store).create_repository("acme", "widgets")
+        HostService(settings, store, runner=HardenedRunner()).create_repository("acme", "widgets")
     return "acme/widgets"
 
 
@@ -227,7 +228,9 @@ def test_deliver_sends_pending_deliveries_and_deliveries_lists_them(
     added = repolink("hook", "add", repository, url, "--secret", "abc", "--json")
     hook = json.loads(added.stdout)
     with Store.open(settings) as store:
-        repo = HostService(settings, store).get_repository("acme", "widgets")
+        repo = HostService(settings, store, runner=HardenedRunner()).get_repository(
+            "acme", "widgets"
+        )
         payload = build_push_payload(
             repo, [RefUpdate("refs/heads/main", None, "a" * 40)], ssh_clone_url=None
         )

@@ -7,12 +7,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from repolink.git import mirrors
 from support.platformkit import HostedRepos, Platform, granted_key
+from support.recording import RecordedRun, RecordingRunner
 
 
 def _git(*args: str) -> str:
@@ -26,7 +26,9 @@ def test_a_first_fetch_clones_branches_and_tags_and_keeps_no_url(
     assert outcome.error is None, outcome.error
     path = mirrors.mirror_path(platform.settings, outcome.connection.id)
 
-    refs = mirrors.read_refs(path, env=mirrors.local_env(platform.settings))
+    refs = mirrors.read_mirror_refs(
+        path, env=mirrors.local_env(platform.settings), runner=platform.runner
+    )
 
     assert set(refs) == {
         "refs/heads/main",
@@ -60,9 +62,11 @@ def test_a_mirror_left_without_refs_is_cloned_again(
 
     assert not result.skipped
     assert not (path / "junk-from-the-killed-clone").exists()
-    assert set(mirrors.read_refs(path, env=mirrors.local_env(platform.settings))) == {
-        "refs/heads/main"
-    }
+    assert set(
+        mirrors.read_mirror_refs(
+            path, env=mirrors.local_env(platform.settings), runner=platform.runner
+        )
+    ) == {"refs/heads/main"}
     assert platform.app.connections.connection_info("again").state == "ok"
 
 
@@ -119,26 +123,26 @@ def test_prepare_removes_the_partial_clone_of_a_killed_fetchs_scout(platform: Pl
 # -- reading the ref targets without git ------------------------------------------------------
 
 
-def _git_runs(monkeypatch: pytest.MonkeyPatch) -> list[Sequence[str]]:
-    """Every git command the mirror module runs from now on (the run itself is real)."""
+def _git_runs() -> tuple[RecordingRunner, list[Sequence[str]]]:
+    """A runner for the mirror module, and every git command it runs through it (the run
+    itself is real)."""
     runs: list[Sequence[str]] = []
-    real = mirrors.runner.run
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> Any:
-        runs.append(argv)
-        return real(argv, **kwargs)
+    def spy(run: RecordedRun) -> None:
+        runs.append(run.argv)
 
-    monkeypatch.setattr(mirrors.runner, "run", spy)
-    return runs
+    return RecordingRunner(before_run=spy), runs
 
 
 def _targets_as_git_lists_them(path: Path, platform: Platform) -> dict[str, str]:
-    refs = mirrors.read_refs(path, env=mirrors.local_env(platform.settings))
+    refs = mirrors.read_mirror_refs(
+        path, env=mirrors.local_env(platform.settings), runner=platform.runner
+    )
     return {name: ref.target for name, ref in refs.items()}
 
 
 def test_ref_targets_are_read_from_the_ref_files_as_git_reads_them(
-    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
+    platform: Platform, hosted: HostedRepos
 ) -> None:
     outcome = platform.connect("targets", hosted.app.url(), granted_key(hosted.host, "app", "t"))
     path = mirrors.mirror_path(platform.settings, outcome.connection.id)
@@ -146,11 +150,11 @@ def test_ref_targets_are_read_from_the_ref_files_as_git_reads_them(
     assert platform.fetch("targets").new_commits == 1
     assert (path / "packed-refs").is_file() and (path / "refs" / "heads" / "main").is_file()
     env = mirrors.local_env(platform.settings)
-    runs = _git_runs(monkeypatch)
+    recording, runs = _git_runs()
 
     def check() -> dict[str, str]:
         runs.clear()
-        targets = mirrors.read_ref_targets(path, env=env)
+        targets = mirrors.read_ref_targets(path, env=env, runner=recording)
         assert runs == []  # plain ref files: no git process
         assert targets == _targets_as_git_lists_them(path, platform)
         return targets
@@ -178,15 +182,15 @@ def test_ref_targets_are_read_from_the_ref_files_as_git_reads_them(
     assert moved == {**targets, "refs/heads/main": feature}
 
 
-def test_a_symbolic_ref_is_listed_by_git(
-    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_symbolic_ref_is_listed_by_git(platform: Platform, hosted: HostedRepos) -> None:
     outcome = platform.connect("symref", hosted.other.url(), granted_key(hosted.host, "other", "s"))
     path = mirrors.mirror_path(platform.settings, outcome.connection.id)
     (path / "refs" / "heads" / "alias").write_text("ref: refs/heads/main\n")
-    runs = _git_runs(monkeypatch)
+    recording, runs = _git_runs()
 
-    targets = mirrors.read_ref_targets(path, env=mirrors.local_env(platform.settings))
+    targets = mirrors.read_ref_targets(
+        path, env=mirrors.local_env(platform.settings), runner=recording
+    )
 
     assert len(runs) == 1  # fell back to git for-each-ref
     assert targets == _targets_as_git_lists_them(path, platform)
@@ -196,4 +200,9 @@ def test_a_symbolic_ref_is_listed_by_git(
 def test_a_missing_mirror_has_no_ref_targets(platform: Platform) -> None:
     path = mirrors.mirror_path(platform.settings, "f" * 32)
 
-    assert mirrors.read_ref_targets(path, env=mirrors.local_env(platform.settings)) == {}
+    assert (
+        mirrors.read_ref_targets(
+            path, env=mirrors.local_env(platform.settings), runner=platform.runner
+        )
+        == {}
+    )

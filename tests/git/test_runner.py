@@ -6,6 +6,7 @@ import os
 import shlex
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,19 +15,15 @@ from typing import TypedDict
 import pytest
 
 from repolink.errors import GitError
-from repolink.git import runner
-from repolink.git.runner import (
-    CompletedRun,
-    git_argv,
-    git_ssh_command,
-    hardened_env,
-    private_key_file,
-    run,
-    scrub,
-    spawn,
-    ssh_command,
-    terminate,
-)
+from repolink.git import environment, keyfiles, runner
+from repolink.git.environment import git_argv, git_ssh_command, hardened_env, ssh_command
+from repolink.git.keyfiles import private_key_file, scrub
+from repolink.git.runner import CompletedRun, HardenedRunner
+
+RUNNER = HardenedRunner()
+run = RUNNER.run
+spawn = RUNNER.spawn
+terminate = RUNNER.terminate
 
 
 @pytest.fixture
@@ -113,7 +110,7 @@ def test_hardened_env_keeps_only_absolute_path_entries(
     monkeypatch.setenv("PATH", f"relative/bin::.:/usr/bin:/bin:/usr/bin{os.pathsep}")
     assert hardened_env(home)["PATH"] == "/usr/bin:/bin"
     monkeypatch.setenv("PATH", "")
-    assert hardened_env(home)["PATH"] == runner.SAFE_DEFAULT_PATH
+    assert hardened_env(home)["PATH"] == environment.SAFE_DEFAULT_PATH
 
 
 @pytest.mark.parametrize(
@@ -428,6 +425,69 @@ def test_spawn_reports_a_missing_program(tmp_path: Path, home: Path) -> None:
     assert caught.value.code == "git_not_found"
 
 
+# -- run_attached / replace_process / start_detached ------------------------------------------
+
+
+def test_an_attached_run_writes_to_our_own_streams_with_only_its_environment(
+    env: dict[str, str], capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REPOLINK_LEAK", "caller's")
+    script = 'echo "out ${REPOLINK_LEAK:-none}"; echo err >&2; exit 3'
+    status = RUNNER.run_attached(["sh", "-c", script], env=env)
+    captured = capfd.readouterr()
+    assert status == 3
+    assert captured.out == "out none\n"  # nothing captured in between, nothing inherited
+    assert captured.err == "err\n"
+
+
+def test_replace_process_execs_the_program_with_only_its_environment(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    code = (
+        "import sys; from repolink.git.runner import HardenedRunner; "
+        "print('buffered before exec', end=' '); "
+        "HardenedRunner().replace_process(['sh', '-c', 'echo $$ ${REPOLINK_LEAK:-none}'], "
+        f"env={env!r})"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, "REPOLINK_LEAK": "caller's"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    words = out.split()
+    assert words[:3] == ["buffered", "before", "exec"]  # flushed before exec discarded it
+    # The shell has the pid of the Python process: it replaced it, and inherited nothing.
+    assert words[3:] == [str(child.pid), "none"]
+
+
+def test_a_detached_process_runs_in_a_session_of_its_own_without_our_streams(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    report = tmp_path / "report"
+    script = (
+        "streams=$(readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2); "
+        "session=$(cut -d' ' -f6 /proc/$$/stat); "
+        "echo $session $$ $streams > report.tmp; mv report.tmp report"
+    )
+    assert RUNNER.start_detached(["sh", "-c", script], env=env, cwd=tmp_path)
+    deadline = time.monotonic() + 20
+    while not report.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    session, pid, *streams = report.read_text().split()
+    assert session == pid
+    assert streams == ["/dev/null"] * 3
+
+
+def test_a_detached_process_that_cannot_start_is_reported_not_raised(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    assert not RUNNER.start_detached([str(tmp_path / "missing")], env=env, cwd=tmp_path)
+
+
 # -- private_key_file -------------------------------------------------------------------------
 
 
@@ -525,8 +585,8 @@ def ssh_paths(tmp_path: Path) -> SSHPaths:
         pytest.param(
             {
                 "ConnectTimeout": "7",
-                "ServerAliveInterval": str(runner.SERVER_ALIVE_INTERVAL),
-                "ServerAliveCountMax": str(runner.SERVER_ALIVE_COUNT_MAX),
+                "ServerAliveInterval": str(environment.SERVER_ALIVE_INTERVAL),
+                "ServerAliveCountMax": str(environment.SERVER_ALIVE_COUNT_MAX),
             },
             id="timeouts",
         ),
@@ -563,7 +623,7 @@ def test_ssh_command_shares_connections_when_asked(tmp_path: Path, ssh_paths: SS
     options = _options(argv)
     assert options["ControlMaster"] == "auto"
     assert options["ControlPath"] == str(control)
-    assert options["ControlPersist"] == runner.CONTROL_PERSIST
+    assert options["ControlPersist"] == environment.CONTROL_PERSIST
     assert argv[argv.index("-p") + 1] == "2222"
 
 
@@ -694,14 +754,14 @@ def test_key_directory_of_a_dead_process_is_wiped_by_the_next_run(tmp_path: Path
     # A run killed with SIGKILL cannot clean up; the next run removes what it left.
     child = subprocess.Popen(["true"])
     child.wait()
-    stale = tmp_path / f"{runner.KEY_DIR_PREFIX}{child.pid}-abc123"
+    stale = tmp_path / f"{keyfiles.KEY_DIR_PREFIX}{child.pid}-abc123"
     stale.mkdir(mode=0o700)
     (stale / "id").write_bytes(b"not really a key\n")
-    alive = tmp_path / f"{runner.KEY_DIR_PREFIX}{os.getpid()}-def456"
+    alive = tmp_path / f"{keyfiles.KEY_DIR_PREFIX}{os.getpid()}-def456"
     alive.mkdir(mode=0o700)
 
-    with runner.private_key_file(b"key\n", base_dir=tmp_path) as key_path:
-        assert key_path.parent.name.startswith(f"{runner.KEY_DIR_PREFIX}{os.getpid()}-")
+    with keyfiles.private_key_file(b"key\n", base_dir=tmp_path) as key_path:
+        assert key_path.parent.name.startswith(f"{keyfiles.KEY_DIR_PREFIX}{os.getpid()}-")
         assert not stale.exists()
         assert alive.exists()  # a live process's directory is never touched
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name]

@@ -1,4 +1,4 @@
-"""runner.run notices a child's exit through a pidfd, and by polling where there is none."""
+"""HardenedRunner.run notices a child's exit through a pidfd, and by polling where there is none."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from repolink.git.runner import hardened_env, run
+from repolink.git.environment import hardened_env
+from repolink.git.runner import HardenedRunner
+
+run = HardenedRunner().run
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from repolink.errors import NotFound, PermissionDenied, Unauthorized, ValidationError
+from repolink.git.runner import HardenedRunner
 from repolink.host.git_commands import GitCommands
 from repolink.host.info import AccessKeyInfo, KeyHandle
 from repolink.host.repo_storage import RepositoryStorage
@@ -66,7 +67,11 @@ def ci(host_settings: Settings, host_service: HostService, make_key: MakeKey) ->
     host_service.create_repository("team", "app")
     key = make_key("ci")
     info = host_service.add_access_key("team", "app", key.public_line, label="ci")
-    return ReadOnlyKey(GitCommands(host_service, RepositoryStorage(host_settings)), info, key)
+    return ReadOnlyKey(
+        GitCommands(host_service, RepositoryStorage(host_settings, runner=HardenedRunner())),
+        info,
+        key,
+    )
 
 
 # -- the use case ------------------------------------------------------------------------------
@@ -84,7 +89,7 @@ def test_authorize_records_the_use_and_builds_the_hardened_command(
     assert authorized.path == host_service.repository_path(authorized.grant.repository)
     assert authorized.argv[-1] == str(authorized.path)
     assert authorized.env["GIT_PROTOCOL"] == "version=2"
-    assert authorized.env["GIT_CONFIG_NOSYSTEM"] == "1"  # runner.hardened_env
+    assert authorized.env["GIT_CONFIG_NOSYSTEM"] == "1"  # environment.hardened_env
     assert host_service.get_access_key("team", "app", info.id).last_used is not None
     # A read changes nothing, so it announces nothing, whatever its status.
     assert commands.refs_before(authorized) == {}

@@ -17,6 +17,7 @@ from repolink.errors import (
     PermissionDenied,
     ValidationError,
 )
+from repolink.git.runner import HardenedRunner
 from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
@@ -319,7 +320,7 @@ def test_changes_are_seen_by_another_service_at_once(
 ) -> None:
     # A second process (here: a second store) sees additions and removals without restarts.
     with Store.open(host_settings) as other_store:
-        other = HostService(host_settings, other_store)
+        other = HostService(host_settings, other_store, runner=HardenedRunner())
         host_service.create_repository("team", "app")
         key = make_key("ci")
         info = host_service.add_access_key("team", "app", key.public_line, label="ci")

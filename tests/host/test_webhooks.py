@@ -24,6 +24,7 @@ from pydantic import SecretStr
 
 from repolink.app import Repolink
 from repolink.errors import ValidationError
+from repolink.git.runner import HardenedRunner
 from repolink.host.events import RefUpdate
 from repolink.host.hooks import DeliveryInfo, HookInfo, HookService
 from repolink.host.info import RepositoryInfo
@@ -169,7 +170,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
         pytest.skip("git is not installed; hosted repositories are real bare repositories")
     settings = make_settings(tmp_path)
     with Store.open(settings) as store:
-        service = HostService(settings, store)
+        service = HostService(settings, store, runner=HardenedRunner())
         repo = service.create_repository("acme", "widgets")
         yield Host(settings, store, service, HookService(settings, store, service), repo)
 
@@ -523,7 +524,11 @@ def test_notify_from_shell_delivers_through_a_detached_process(
     hook = host.add_hook(receiver.url, secret=SECRET)
     started = time.monotonic()
     ids = notify_push_from_shell(
-        host.settings, host.store, host.repo, [RefUpdate("refs/heads/main", OLD, NEW)]
+        host.settings,
+        host.store,
+        host.repo,
+        [RefUpdate("refs/heads/main", OLD, NEW)],
+        runner=HardenedRunner(),
     )
     returned_after = time.monotonic() - started
     assert len(ids) == 1

@@ -6,7 +6,9 @@ import shlex
 from pathlib import Path
 
 from repolink.errors import GitError, RepolinkError
-from repolink.git import runner
+from repolink.git.environment import git_argv, hardened_env, ssh_command
+from repolink.git.keyfiles import scrub
+from repolink.git.runner import CompletedRun, HardenedRunner
 from repolink.hints import command_hint
 from repolink.knownhosts import (
     ScannedHostKey,
@@ -25,12 +27,12 @@ LOCALHOST = "127.0.0.1"
 
 
 def real_scan(host: str, port: int) -> list[ScannedHostKey]:
-    return scan(host, port, connect_timeout=5)
+    return scan(host, port, runner=HardenedRunner(), connect_timeout=5)
 
 
 def fetch_like_attempt(
     store: Store, client: SSHClient, port: int
-) -> tuple[runner.CompletedRun, RepolinkError | None]:
+) -> tuple[CompletedRun, RepolinkError | None]:
     """What a fetch does: known_hosts for this host only, strict ssh, diagnosis on failure."""
     with store.session() as session:
         text = known_hosts_text(session, [(LOCALHOST, port)])
@@ -117,15 +119,15 @@ def test_without_the_reporter_ssh_own_warning_still_names_a_changed_key(
         trusted = trusted_keys(session, LOCALHOST, ssh_server.port)
     ssh_server.restart([host_key("ssh-ed25519")])
     ssh_client.known_hosts.write_text(text)
-    argv = runner.ssh_command(
+    argv = ssh_command(
         key_path=ssh_client.key_path,
         known_hosts_path=ssh_client.known_hosts,
         connect_timeout=10,
         port=ssh_server.port,
     )
-    run = runner.run(
+    run = HardenedRunner().run(
         [*argv, "--", "git@127.0.0.1", "true"],
-        env=runner.hardened_env(ssh_client.directory / "home"),
+        env=hardened_env(ssh_client.directory / "home"),
         timeout=60,
     )
 
@@ -139,20 +141,20 @@ def test_git_through_git_ssh_command_reports_the_key_and_is_diagnosed_after_scru
     store: Store, ssh_server: LoopbackSSHServer, ssh_client: SSHClient, run_dir: Path
 ) -> None:
     """The options survive shlex.join + git's ``sh -c``, and scrubbed stderr still works."""
-    argv = runner.ssh_command(
+    argv = ssh_command(
         key_path=ssh_client.key_path,
         known_hosts_path=ssh_client.known_hosts,
         connect_timeout=10,
     )
     ssh_client.known_hosts.write_text("")
-    env = runner.hardened_env(
+    env = hardened_env(
         run_dir / "home", extra={"GIT_SSH_COMMAND": shlex.join([*argv, *host_key_ssh_options()])}
     )
     url = f"ssh://git@127.0.0.1:{ssh_server.port}/team/repo.git"
-    run = runner.run(runner.git_argv("ls-remote", "--", url), env=env, timeout=60)
+    run = HardenedRunner().run(git_argv("ls-remote", "--", url), env=env, timeout=60)
 
     assert run.returncode != 0
-    scrubbed = runner.scrub(run.stderr, secrets_paths=[run_dir])
+    scrubbed = scrub(run.stderr, secrets_paths=[run_dir])
     error = diagnose_ssh_stderr(scrubbed, host=LOCALHOST, port=ssh_server.port, trusted=[])
     assert isinstance(error, GitError) and error.code == "host_key_unknown"
     assert ssh_server.fingerprints()[0] in error.message

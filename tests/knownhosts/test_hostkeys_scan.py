@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 
 from repolink.errors import GitError, ValidationError
+from repolink.git.runner import HardenedRunner
 from repolink.knownhosts import scan
 from support.knownhosts_support import LoopbackSSHServer, host_key
+
+RUNNER = HardenedRunner()
 
 
 def test_scan_reports_every_host_key_with_its_fingerprint(
@@ -19,7 +22,7 @@ def test_scan_reports_every_host_key_with_its_fingerprint(
     ssh_server.restart(
         [host_key("ssh-ed25519"), host_key("ecdsa-sha2-nistp384"), host_key("ssh-rsa")]
     )
-    keys = scan("127.0.0.1", ssh_server.port, connect_timeout=5)
+    keys = scan("127.0.0.1", ssh_server.port, connect_timeout=5, runner=RUNNER)
 
     assert sorted(key.fingerprint for key in keys) == sorted(ssh_server.fingerprints())
     assert {key.key_type for key in keys} == {"ssh-ed25519", "ecdsa-sha2-nistp384", "ssh-rsa"}
@@ -43,14 +46,14 @@ def test_scan_of_a_closed_port_is_connection_refused() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound, never listening: connections are refused
         with pytest.raises(GitError) as caught:
-            scan("127.0.0.1", port, connect_timeout=5)
+            scan("127.0.0.1", port, connect_timeout=5, runner=RUNNER)
     assert caught.value.code == "connection_refused"
     assert f"127.0.0.1:{port}" in caught.value.message
 
 
 def test_scan_of_an_unresolvable_name_is_dns_failed() -> None:
     with pytest.raises(GitError) as caught:
-        scan("no-such-host.invalid", 22, connect_timeout=5)
+        scan("no-such-host.invalid", 22, connect_timeout=5, runner=RUNNER)
     assert caught.value.code == "dns_failed"
     assert "no-such-host.invalid" in caught.value.message
 
@@ -62,11 +65,11 @@ def test_scan_of_something_that_is_not_ssh_is_named() -> None:
         port = listener.getsockname()[1]
         # Accepts (the kernel does) and never speaks SSH: keyscan gives up after -T seconds.
         with pytest.raises(GitError) as caught:
-            scan("127.0.0.1", port, connect_timeout=1)
+            scan("127.0.0.1", port, connect_timeout=1, runner=RUNNER)
     assert caught.value.code == "host_key_scan_failed"
 
 
 @pytest.mark.parametrize(("host", "port"), [("-oProxyCommand=x", 22), ("ok.example", 0)])
 def test_scan_refuses_bad_input_before_running_anything(host: str, port: int) -> None:
     with pytest.raises(ValidationError):
-        scan(host, port)
+        scan(host, port, runner=RUNNER)

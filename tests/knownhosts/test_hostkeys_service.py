@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.git.runner import HardenedRunner
 from repolink.keys import generate_key
 from repolink.knownhosts import (
     SHIPPED_PINS,
@@ -36,7 +37,7 @@ GITHUB_PINS = {pin.documented_fingerprint for pin in SHIPPED_PINS if pin.host ==
 
 
 def real_scan(host: str, port: int) -> list[ScannedHostKey]:
-    return scan(host, port, connect_timeout=5)
+    return scan(host, port, runner=HardenedRunner(), connect_timeout=5)
 
 
 def no_contact(host: str, port: int) -> list[ScannedHostKey]:

@@ -22,8 +22,8 @@ from repolink import cli as cli_root
 from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.errors import RepolinkError
-from repolink.git import runner
 from repolink.git.mirrors import mirror_path
+from repolink.git.runner import HardenedRunner
 from repolink.hints import command_hint
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
@@ -38,6 +38,7 @@ from repolink.store.key_records import get_key_record
 from repolink.urls import parse_ssh_url
 from support.hostkit import GitClient, generate_key_pair, make_source_repository
 from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
+from support.recording import RecordedRun, RecordingRunner
 from support.sshdkit import choose_login_user, hand_over, new_data_dir, require_sshd, run_sshd
 
 PROJECT = "sup"
@@ -422,23 +423,24 @@ def test_a_server_that_serves_only_advertised_commits(
     hosted: HostedRepos,
     scenario: Scenario,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    recording: RecordingRunner,
 ) -> None:
     """Protocol v0 makes the host's upload-pack enforce ``allowAnySHA1InWant=false``, as older
     servers do: the pinned commit (no ref points at it) is then fetched with the refs."""
     extra = _additional(project, granted_key(hosted.host, "other", "sup-v0"))
     _rule(project, scenario.other_url, extra.fingerprint_sha256)
     fetches: list[list[str]] = []
-    real_git_argv = runner.git_argv
 
-    def protocol_v0(*args: str, git_dir: Path | None = None) -> list[str]:
-        argv = real_git_argv(*args, git_dir=git_dir)
-        if "fetch" in args and git_dir is not None and "repolink-checkout-" in str(git_dir):
+    def protocol_v0(run: RecordedRun) -> list[str] | None:
+        argv = list(run.argv)
+        git_dir = next((arg for arg in argv if arg.startswith("--git-dir=")), "")
+        if "fetch" in argv and "repolink-checkout-" in git_dir:
             argv[1:1] = ["-c", "protocol.version=0"]
             fetches.append(argv)
-        return argv
+            return argv
+        return None
 
-    monkeypatch.setattr(runner, "git_argv", protocol_v0)
+    recording.before_run = protocol_v0
 
     result = _checkout(project, "with-sub", tmp_path / "out")
 
@@ -568,7 +570,7 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
     account = generate_key_pair(tmp_path / "keys", "account")
     deploy, extra = generate_key(), generate_key()
     with Store.open(host_settings) as store:
-        service = HostService(host_settings, store)
+        service = HostService(host_settings, store, runner=HardenedRunner())
         paths = {}
         for slug in ("app", "other"):
             paths[slug] = service.repository_path(service.create_repository(WORKSPACE, slug))
@@ -600,7 +602,7 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
             with Store.open(settings) as store:
                 app = Repolink(settings, store=store)
                 with store.session() as session:
-                    scanner = knownhosts.scanner_for(settings)
+                    scanner = knownhosts.scanner_for(settings, app.runner)
                     knownhosts.trust(session, "127.0.0.1", sshd.port, host_key, scanner=scanner)
                 app.projects.create_project("Sup", slug=PROJECT)
                 outcome = app.connections.connect(

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from repolink.errors import FetchError, GitError, InvalidInput, RepolinkError
-from repolink.git import runner
 from repolink.git.diagnosis import FETCH_ERROR_CODES, diagnose
+from repolink.git.runner import CompletedRun
 from repolink.hints import command_hint
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import import_private_key
@@ -222,8 +222,8 @@ def test_damaged_private_key_is_invalid_private_key(damage: object) -> None:
 # -- the mapping of messages no real peer here produces (forges, odd failures) ---------------
 
 
-def _run(stderr: str, returncode: int = 128) -> runner.CompletedRun:
-    return runner.CompletedRun(returncode, b"", stderr, timed_out=False, duration=0.1)
+def _run(stderr: str, returncode: int = 128) -> CompletedRun:
+    return CompletedRun(returncode, b"", stderr, timed_out=False, duration=0.1)
 
 
 @pytest.mark.parametrize(

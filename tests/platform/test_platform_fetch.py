@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from repolink.git.mirrors import local_env, mirror_path, read_refs
+from repolink.git.mirrors import local_env, mirror_path, read_mirror_refs
 from repolink.git.progress import INDEXING, FetchProgress
 from repolink.keys import generate_key
 from repolink.platform.connections import import_private_key
@@ -232,8 +232,10 @@ def test_a_deleted_branch_and_a_rewritten_one_are_followed(
     names = {ref.name for ref in platform.app.commits.list_refs("follow")}
     assert doomed_sha not in shas
     assert "refs/heads/doomed" not in names
-    assert "refs/heads/doomed" not in read_refs(
-        mirror_path(platform.settings, result.connection_id), env=local_env(platform.settings)
+    assert "refs/heads/doomed" not in read_mirror_refs(
+        mirror_path(platform.settings, result.connection_id),
+        env=local_env(platform.settings),
+        runner=platform.runner,
     )
 
 
@@ -268,4 +270,9 @@ def test_leftovers_of_an_interrupted_fetch_are_removed_first(
     assert sorted(result.repaired) == sorted(
         f"removed {path.relative_to(mirror)}" for path in leftovers
     )
-    assert read_refs(mirror, env=local_env(platform.settings))["refs/heads/main"].commit == sha
+    assert (
+        read_mirror_refs(mirror, env=local_env(platform.settings), runner=platform.runner)[
+            "refs/heads/main"
+        ].commit
+        == sha
+    )

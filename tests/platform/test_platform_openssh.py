@@ -32,6 +32,7 @@ from sqlalchemy import select
 from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.errors import FetchError, RepolinkError
+from repolink.git.runner import HardenedRunner
 from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
 from repolink.keys import PrivateKey, generate_key
@@ -78,7 +79,7 @@ class OpenSSHHost:
     def service(self) -> Iterator[HostService]:
         """The host's service, for setup; the data directory goes back to sshd's login user."""
         with Store.open(self.settings) as store:
-            yield HostService(self.settings, store)
+            yield HostService(self.settings, store, runner=HardenedRunner())
         hand_over(self.settings.data_dir, self.sshd.login_user)
 
     def grant(self, repository: str, public_line: str, label: str) -> None:
@@ -138,7 +139,7 @@ def openssh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenSSHHost]:
     settings = Settings(data_dir=data_dir)
     account: KeyPair = generate_key_pair(root / "keys", "account")
     with Store.open(settings) as store:
-        service = HostService(settings, store)
+        service = HostService(settings, store, runner=HardenedRunner())
         for repository in ("app", "other"):
             service.create_repository(WORKSPACE, repository)
         service.add_account_key(WORKSPACE, account.public_line, label="developer")
@@ -202,7 +203,7 @@ def platform_side(tmp_path: Path, openssh: OpenSSHHost) -> Iterator[PlatformSide
                 "127.0.0.1",
                 openssh.sshd.port,
                 fingerprint,
-                scanner=knownhosts.scanner_for(settings),
+                scanner=knownhosts.scanner_for(settings, HardenedRunner()),
             )
         yield PlatformSide(settings, store)
 

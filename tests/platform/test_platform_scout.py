@@ -14,12 +14,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from repolink import knownhosts
-from repolink.git import mirrors, runner
+from repolink.git import mirrors
+from repolink.git.environment import git_argv
+from repolink.git.keyfiles import KEY_DIR_PREFIX
 from repolink.git.progress import FetchProgress
 from repolink.git.remote import open_remote
 from repolink.knownhosts import TrustedHostKey
@@ -29,36 +30,37 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.urls import parse_ssh_url
 from support.platformkit import CountingProxy, HostedRepos, Platform, granted_key
+from support.recording import RecordedRun, RecordingRunner
 
 
 @pytest.fixture
-def scouting_platform(tmp_path: Path, hosted: HostedRepos) -> Iterator[Platform]:
+def scouting_platform(
+    tmp_path: Path, hosted: HostedRepos, recording: RecordingRunner
+) -> Iterator[Platform]:
     settings = Settings(
         data_dir=tmp_path / "platform", git_timeout=120, ssh_connect_timeout=10, scout_min_objects=1
     )
     with Store.open(settings) as store:
-        kit = Platform(settings, store, hosted.host)
+        kit = Platform(settings, store, hosted.host, runner=recording)
         kit.trust_host()
         yield kit
 
 
 @pytest.fixture
 def platform_runs(
-    monkeypatch: pytest.MonkeyPatch, scouting_platform: Platform
+    recording: RecordingRunner, scouting_platform: Platform
 ) -> list[tuple[list[str], dict[str, str]]]:
-    """The argv and environment of every process the platform starts through runner.run (the
-    runs are real; the host's own git in this process is left out)."""
+    """The argv and environment of every process the platform starts through its runner's
+    ``run`` (the runs are real; the host's own git in this process is left out)."""
     seen: list[tuple[list[str], dict[str, str]]] = []
-    real: Callable[..., runner.CompletedRun] = runner.run
     data_dir = str(scouting_platform.settings.resolved_data_dir)
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
-        env = kwargs["env"]
+    def spy(run: RecordedRun) -> None:
+        env = run.env
         if "GIT_SSH_COMMAND" in env or env["HOME"].startswith(data_dir):
-            seen.append((list(argv), dict(env)))
-        return real(argv, **kwargs)
+            seen.append((list(run.argv), dict(env)))
 
-    monkeypatch.setattr(runner, "run", spy)
+    recording.before_run = spy
     return seen
 
 
@@ -100,7 +102,7 @@ def test_the_scout_indexes_a_first_fetch_over_the_clones_one_connection(
     # The scout's ssh is the clone's: the same hardened environment, key file and known hosts.
     assert clones[True] == clones[False]
     key_dir = Path(clones[True]["HOME"])
-    assert key_dir.name.startswith(runner.KEY_DIR_PREFIX) and not key_dir.exists()
+    assert key_dir.name.startswith(KEY_DIR_PREFIX) and not key_dir.exists()
     everything = hosted.app.host_commits()
     # The scout indexed every commit; the mirror's own index run found nothing left to do.
     assert _index_logs(caplog) == [
@@ -154,18 +156,11 @@ def test_a_server_without_partial_clones_gets_no_scout_and_the_clone_indexes_eve
 
 
 def test_a_small_history_gets_no_scout(
-    platform: Platform, hosted: HostedRepos, monkeypatch: pytest.MonkeyPatch
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner
 ) -> None:
-    argvs: list[Sequence[str]] = []
-    real: Callable[..., runner.CompletedRun] = runner.run
-
-    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
-        argvs.append(argv)
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(runner, "run", spy)
     assert platform.settings.scout_min_objects > 1000
     outcome = platform.connect("small", hosted.other.url(), granted_key(hosted.host, "other", "s"))
+    argvs = [run.argv for run in recording.runs()]
 
     assert outcome.error is None, outcome.error
     assert not [argv for argv in argvs if "--filter=tree:0" in argv]
@@ -185,10 +180,12 @@ def _beside_a_clone(
     key = granted_key(hosted.host, "other", f"scout-{mirror_path.name[:6]}")
     url = parse_ssh_url(hosted.other.url())
     with (
-        open_remote(settings, url, key, trusted=_trusted(platform, hosted)) as remote,
+        open_remote(
+            settings, url, key, trusted=_trusted(platform, hosted), runner=platform.runner
+        ) as remote,
         Scout(remote, mirror_path, index, settings=settings) as scout,
     ):
-        done = remote.run(runner.git_argv("ls-remote", "--", remote.url.git_url))
+        done = remote.run(git_argv("ls-remote", "--", remote.url.git_url))
         assert done.ok, done.stderr
         yield scout
 
@@ -248,18 +245,16 @@ def test_a_clone_that_reports_a_small_history_gets_no_scout(
     scouting_platform: Platform,
     hosted: HostedRepos,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    recording: RecordingRunner,
 ) -> None:
     settings = scouting_platform.settings.model_copy(update={"scout_min_objects": 1000})
     partial_clones: list[Sequence[str]] = []
-    real: Callable[..., runner.CompletedRun] = runner.run
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
-        if "--filter=tree:0" in argv:
-            partial_clones.append(argv)
-        return real(argv, **kwargs)
+    def spy(run: RecordedRun) -> None:
+        if "--filter=tree:0" in run.argv:
+            partial_clones.append(run.argv)
 
-    monkeypatch.setattr(runner, "run", spy)
+    recording.before_run = spy
 
     def index(repository: Path) -> IndexResult:
         raise AssertionError("a small history needs no scout")
@@ -290,7 +285,13 @@ def test_a_clone_done_without_a_shared_connection_does_not_wait_for_one(
     ended = threading.Event()
 
     def clone_without_sharing() -> None:
-        with open_remote(settings, url, key, trusted=_trusted(scouting_platform, hosted)) as remote:
+        with open_remote(
+            settings,
+            url,
+            key,
+            trusted=_trusted(scouting_platform, hosted),
+            runner=scouting_platform.runner,
+        ) as remote:
             unshared = dataclasses.replace(remote, control_path=tmp_path / "never-bound")
 
             def index(repository: Path) -> IndexResult:

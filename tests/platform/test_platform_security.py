@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from repolink.git.keyfiles import KEY_DIR_PREFIX, private_key_file
 from repolink.git.mirrors import mirror_path
 from repolink.git.progress import INDEXING, FetchProgress
-from repolink.git.runner import KEY_DIR_PREFIX, private_key_file
 from repolink.keys import PrivateKey, generate_key, parse_private_key
 from repolink.platform.fetch import FetchResult
 from support.hostkit import KeyPair

@@ -16,13 +16,14 @@ import os
 import stat
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from repolink.git import runner, sharing
+from repolink.git import keyfiles, sharing
+from repolink.git.keyfiles import KEY_DIR_PREFIX
 from repolink.git.sharing import control_path
 from repolink.git.sshmux import MuxUnavailable, passenger
 from repolink.keys import PrivateKey
@@ -35,6 +36,7 @@ from support.platformkit import (
     granted_key,
     master_command,
 )
+from support.recording import RecordingRunner
 
 NOBODY = 65534
 SYSTEM_PYTHON = Path("/usr/bin/python3")
@@ -42,10 +44,10 @@ SYSTEM_PYTHON = Path("/usr/bin/python3")
 
 @pytest.fixture
 def key_files(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """Every key file a fetch writes (through the real ``runner.private_key_file``), as the
+    """Every key file a fetch writes (through the real ``keyfiles.private_key_file``), as the
     (file mode, directory mode) it had while in use."""
     written: list[tuple[int, int]] = []
-    real = runner.private_key_file
+    real = keyfiles.private_key_file
 
     @contextlib.contextmanager
     def spy(key: bytes, **kwargs: Any) -> Iterator[Path]:
@@ -55,7 +57,7 @@ def key_files(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
             )
             yield path
 
-    monkeypatch.setattr(runner, "private_key_file", spy)
+    monkeypatch.setattr(keyfiles, "private_key_file", spy)
     return written
 
 
@@ -65,7 +67,7 @@ def _stop_master(socket_path: Path, home: Path) -> None:
 
 
 def _key_dirs(parent: Path) -> list[Path]:
-    return list(parent.glob(f"{runner.KEY_DIR_PREFIX}*"))
+    return list(parent.glob(f"{KEY_DIR_PREFIX}*"))
 
 
 # -- the key file of a refresh -----------------------------------------------------------------
@@ -107,18 +109,9 @@ def test_no_git_or_ssh_process_gets_key_material_in_argv_or_environment(
     platform: Platform,
     hosted: HostedRepos,
     private_tmp: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    recording: RecordingRunner,
     tmp_path: Path,
 ) -> None:
-    seen: list[str] = []
-    real: Callable[..., runner.CompletedRun] = runner.run
-
-    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
-        env: Mapping[str, str] = kwargs.get("env") or {}
-        seen.append("\0".join([*argv, *(f"{k}={v}" for k, v in env.items())]))
-        return real(argv, **kwargs)
-
-    monkeypatch.setattr(runner, "run", spy)
     key = granted_key(hosted.host, "other", "argv")
     assert platform.connect("argv", hosted.other.url(), key).error is None
     _stop_master(control_socket_of(platform, "argv"), tmp_path / "home")
@@ -126,9 +119,14 @@ def test_no_git_or_ssh_process_gets_key_material_in_argv_or_environment(
     hosted.other.commit("one more for argv")
     assert platform.fetch("argv").new_commits == 1
 
+    # Every process the platform started, however it started it, with its whole environment.
+    seen = [
+        "\0".join([*run.argv, *(f"{k}={v}" for k, v in run.env.items())])
+        for run in recording.records
+    ]
     everything = "\n".join(seen)
     # ssh was given the key by the path of its file (the clone, the ls-remote, the fetch) …
-    assert everything.count(f"{runner.KEY_DIR_PREFIX}") >= 3
+    assert everything.count(f"{KEY_DIR_PREFIX}") >= 3
     # … and never the key itself.
     assert "PRIVATE KEY" not in everything
     assert [part for part in _secret_parts(key) if part in everything] == []

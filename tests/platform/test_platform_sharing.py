@@ -11,15 +11,14 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from repolink.app import Repolink
 from repolink.errors import RepolinkError
-from repolink.git import runner
+from repolink.git.keyfiles import KEY_DIR_PREFIX
 from repolink.keys import generate_key
 from repolink.store.key_records import store_private_key
 from repolink.store.models import KeyRecord
@@ -31,6 +30,7 @@ from support.platformkit import (
     granted_key,
     master_command,
 )
+from support.recording import RecordedRun, RecordingRunner
 
 FETCH_IN_A_NEW_PROCESS = """
 import sys
@@ -57,20 +57,18 @@ def proxy(platform: Platform, hosted: HostedRepos) -> Iterator[CountingProxy]:
 
 
 @pytest.fixture
-def git_runs(monkeypatch: pytest.MonkeyPatch, platform: Platform) -> list[str]:
-    """The git subcommand of every process the platform starts through runner.run, in order
-    (the run itself is real). The host in this same process runs git too: left out."""
+def git_runs(recording: RecordingRunner, platform: Platform) -> list[str]:
+    """The git subcommand of every process the platform starts through its runner's ``run``,
+    in order (the run itself is real). The host in this same process runs git too: left out."""
     seen: list[str] = []
-    real: Callable[..., runner.CompletedRun] = runner.run
     data_dir = str(platform.settings.resolved_data_dir)
 
-    def spy(argv: Sequence[str], **kwargs: Any) -> runner.CompletedRun:
-        env = kwargs["env"]
+    def spy(run: RecordedRun) -> None:
+        env = run.env
         if "GIT_SSH_COMMAND" in env or env["HOME"].startswith(data_dir):
-            seen.append(_subcommand(argv))
-        return real(argv, **kwargs)
+            seen.append(_subcommand(run.argv))
 
-    monkeypatch.setattr(runner, "run", spy)
+    recording.before_run = spy
     return seen
 
 
@@ -99,7 +97,7 @@ def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     # The master of that first fetch outlives it, authenticated, while its key file is gone.
     check = master_command(control_socket_of(platform, "sharing"), tmp_path / "home", "check")
     assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
-    assert list(private_tmp.glob(f"{runner.KEY_DIR_PREFIX}*")) == []
+    assert list(private_tmp.glob(f"{KEY_DIR_PREFIX}*")) == []
 
     assert platform.fetch("sharing").skipped
     hosted.app.commit("shared connection")
@@ -267,7 +265,9 @@ def test_a_stalled_shared_connection_is_left_for_one_of_the_runs_own(
     impatient = platform.settings.model_copy(update={"ssh_connect_timeout": 1})
     git_runs.clear()
     try:
-        result = Repolink(impatient, store=platform.store).fetches.fetch_project("stalled")
+        result = Repolink(
+            impatient, store=platform.store, runner=platform.runner
+        ).fetches.fetch_project("stalled")
     finally:
         silent.close()
 

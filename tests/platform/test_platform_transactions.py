@@ -2,10 +2,10 @@
 
 A transaction held across a git run would hold the database (SQLite's write lock, a PostgreSQL
 connection and its row locks) for as long as a network fetch or a walk of a large history
-takes. The engine's own events say which connections are inside a transaction; a spy around
-:func:`repolink.git.runner.run` (the one place every git and ssh process starts, the real
-function still doing the work) records whether any is when a process starts — from whichever
-thread starts it, as the streamed walks start git on a thread of their own.
+takes. The engine's own events say which connections are inside a transaction; the platform's
+runner (the one place every git and ssh process starts: a recording runner around the real one,
+which still does the work) records whether any is when a process starts — from whichever thread
+starts it, as the streamed walks start git on a thread of their own.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from sqlalchemy import event, text
 
-from repolink.git import runner
+from repolink.git.environment import hardened_env
 from repolink.git.stream import LineStream
 from support.platformkit import HostedRepos, Platform, granted_key
+from support.recording import RecordedRun, RecordingRunner
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Recorder:
 
 
 @pytest.fixture
-def recorder(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]:
+def recorder(platform: Platform, recording: RecordingRunner) -> Iterator[Recorder]:
     recorder = Recorder()
     engine = platform.store.engine
 
@@ -52,23 +53,21 @@ def recorder(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Re
         with recorder.lock:
             recorder.open.discard(id(connection))
 
-    real_run = runner.run
-
-    def spy(argv: Any, **kwargs: Any) -> runner.CompletedRun:
-        words = [str(word) for word in argv]
+    def starting(run: RecordedRun) -> None:
+        words = list(run.argv)
         # The git subcommand (after git's own options), or the program's name.
         what = next((w for w in words[1:] if not w.startswith("-") and "=" not in w), words[0])
         with recorder.lock:
             recorder.runs.append((what, bool(recorder.open)))
-        return real_run(argv, **kwargs)
 
     listeners = (("begin", began), ("commit", ended), ("rollback", ended))
     for name, listener in listeners:
         event.listen(engine, name, listener)
-    monkeypatch.setattr(runner, "run", spy)
+    recording.before_run = starting
     try:
         yield recorder
     finally:
+        recording.before_run = None
         for name, listener in listeners:
             event.remove(engine, name, listener)
 
@@ -76,12 +75,13 @@ def recorder(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Re
 def test_the_recorder_sees_a_process_started_inside_a_transaction(
     platform: Platform, recorder: Recorder
 ) -> None:
-    env = runner.hardened_env(platform.settings.resolved_data_dir)
+    env = hardened_env(platform.settings.resolved_data_dir)
+    runner = platform.app.runner
     with platform.store.session() as session:
         session.execute(text("SELECT 1"))
         runner.run(["git", "--version"], env=env, timeout=30)
         # A streamed run starts its process on a thread of its own: seen all the same.
-        with LineStream(["git", "--version"], env=env, timeout=30) as lines:
+        with LineStream(["git", "--version"], env=env, timeout=30, runner=runner) as lines:
             assert list(lines)
     runner.run(["git", "--version"], env=env, timeout=30)
     assert recorder.runs == [("git", True), ("git", True), ("git", False)]

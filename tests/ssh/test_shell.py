@@ -16,6 +16,7 @@ import pytest
 
 from repolink.app import Repolink
 from repolink.errors import ValidationError
+from repolink.git.runner import HardenedRunner
 from repolink.host.info import KeyHandle
 from repolink.host.service import HostService
 from repolink.settings import Settings
@@ -274,7 +275,7 @@ def sshd_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdWorld]:
     names = ["account", "read_only", "unknown", "other_repo"]
     keys = {name: generate_key_pair(root / "keys", name) for name in names}
     with Store.open(settings) as store:
-        service = HostService(settings, store)
+        service = HostService(settings, store, runner=HardenedRunner())
         service.create_repository("team", "app")
         service.create_repository("team", "other")
         service.add_account_key("team", keys["account"].public_line, label="developer")

@@ -6,7 +6,9 @@
 - ``embedded_host``: the embedded SSH server, one per test module.
 - ``hosted`` (one per module): the embedded SSH host on 127.0.0.1 with ``team/app`` and
   ``team/other`` populated by real pushes — the platform's peer.
-- ``platform``: a fresh platform data directory that trusts that host's keys.
+- ``platform``: a fresh platform data directory that trusts that host's keys, starting its
+  processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
+  runner): a test that asks for both sees every process the platform started.
 - ``private_tmp``: the system temp directory (key files, short control sockets), redirected
   to a fresh one under /tmp that the test can inspect.
 """
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from repolink.git.runner import HardenedRunner
 from repolink.host.service import HostService
 from repolink.settings import Settings
 from repolink.store import Store
@@ -30,6 +33,7 @@ from support.hostkit import (
     start_embedded_host,
 )
 from support.platformkit import HostedRepos, Platform, populate
+from support.recording import RecordingRunner
 
 
 @pytest.fixture
@@ -50,7 +54,7 @@ def host_store(host_settings: Settings) -> Iterator[Store]:
 
 @pytest.fixture
 def host_service(host_settings: Settings, host_store: Store) -> HostService:
-    return HostService(host_settings, host_store)
+    return HostService(host_settings, host_store, runner=HardenedRunner())
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +80,15 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedRepos]:
 
 
 @pytest.fixture
-def platform(tmp_path: Path, hosted: HostedRepos) -> Iterator[Platform]:
+def recording() -> RecordingRunner:
+    return RecordingRunner()
+
+
+@pytest.fixture
+def platform(tmp_path: Path, hosted: HostedRepos, recording: RecordingRunner) -> Iterator[Platform]:
     settings = Settings(data_dir=tmp_path / "platform", git_timeout=120, ssh_connect_timeout=10)
     with Store.open(settings) as store:
-        kit = Platform(settings, store, hosted.host)
+        kit = Platform(settings, store, hosted.host, runner=recording)
         kit.trust_host()
         yield kit
 

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 import asyncssh
 
-from repolink.git import runner
+from repolink.git.environment import hardened_env, ssh_command
+from repolink.git.runner import CompletedRun, HardenedRunner
 from repolink.keys import generate_key
 from repolink.knownhosts import host_key_ssh_options
 
@@ -100,7 +101,7 @@ class SSHClient:
         (directory / "home").mkdir(mode=0o700)
 
     def argv(self, port: int) -> list[str]:
-        argv = runner.ssh_command(
+        argv = ssh_command(
             key_path=self.key_path,
             known_hosts_path=self.known_hosts,
             connect_timeout=10,
@@ -108,7 +109,7 @@ class SSHClient:
         )
         return [*argv, *host_key_ssh_options()]
 
-    def connect(self, port: int, known_hosts: str) -> runner.CompletedRun:
+    def connect(self, port: int, known_hosts: str) -> CompletedRun:
         self.known_hosts.write_text(known_hosts)
         argv = [*self.argv(port), "--", "git@127.0.0.1", "git-upload-pack '/x.git'"]
-        return runner.run(argv, env=runner.hardened_env(self.directory / "home"), timeout=60)
+        return HardenedRunner().run(argv, env=hardened_env(self.directory / "home"), timeout=60)

@@ -3,7 +3,8 @@
 - ``HostedRepos``: the embedded SSH host (from ``hostkit``) with repositories ``team/app``
   and ``team/other``, each populated by a real push from a developer's account key.
 - ``Platform``: a platform data directory (store, settings) that trusts the host's key and
-  connects projects to the hosted repositories.
+  connects projects to the hosted repositories, starting its processes through ``runner`` (a
+  :class:`support.recording.RecordingRunner` lets a test see them).
 - ``control_socket_of`` / ``master_command``: the shared SSH connection of a project's
   fetches, and ``ssh -O`` to it.
 - ``CountingProxy``: a TCP relay in front of the host that counts the connections it accepts.
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from repolink import knownhosts
 from repolink.app import Repolink
+from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connect import ConnectOutcome
@@ -128,11 +130,12 @@ class Platform:
     settings: Settings
     store: Store
     host: EmbeddedHost
+    runner: GitRunner = field(default_factory=HardenedRunner)
 
     @functools.cached_property
     def app(self) -> Repolink:
         """The application on this data directory and store, as the CLI or a server builds it."""
-        return Repolink(self.settings, store=self.store)
+        return Repolink(self.settings, store=self.store, runner=self.runner)
 
     def trust_host(self, port: int | None = None) -> None:
         with self.store.session() as session:
@@ -142,7 +145,7 @@ class Platform:
                     "127.0.0.1",
                     port or self.host.port,
                     fingerprint,
-                    scanner=knownhosts.scanner_for(self.settings),
+                    scanner=knownhosts.scanner_for(self.settings, self.runner),
                 )
 
     def project(self, slug: str) -> str:

@@ -14,8 +14,8 @@ Codes, in the order they are checked:
 
 ``invalid_url`` and ``invalid_private_key`` also come from bad input before any process runs
 (:func:`invalid_url`, :func:`invalid_private_key`). git's stderr is always passed through
-:func:`repolink.git.runner.scrub` (temp paths replaced, key-looking lines dropped) before any of it
-reaches a message.
+:func:`repolink.git.keyfiles.scrub` (temp paths replaced, key-looking lines dropped) before any
+of it reaches a message.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from repolink.errors import (
     RepolinkError,
     URLError,
 )
-from repolink.git import runner
+from repolink.git.keyfiles import scrub
+from repolink.git.runner import CompletedRun
 from repolink.keys import PublicKey
 from repolink.knownhosts import TrustedHostKey, diagnose_ssh_stderr, display_name
 from repolink.knownhosts.diagnosis import MARKER
@@ -109,7 +110,7 @@ def invalid_private_key(error: KeyFormatError) -> InvalidPrivateKey:
 
 
 def diagnose(
-    run: runner.CompletedRun,
+    run: CompletedRun,
     *,
     what: str,
     url: SSHURL,
@@ -120,7 +121,7 @@ def diagnose(
     """The one error that says why ``run`` (a git process talking to ``url``) failed."""
     host, port = url.host_port
     name = display_name(host, port)
-    stderr = runner.scrub(run.stderr, secrets_paths=secrets_paths)
+    stderr = scrub(run.stderr, secrets_paths=secrets_paths)
     if run.timed_out:
         return FetchError(
             "timeout",

@@ -18,9 +18,9 @@
   :func:`prepare` stops the clone and removes its leftovers, the next first fetch starts over.
   Beside the clone, a scout fetches the commits alone into ``<id>.git.scout``
   (:mod:`repolink.platform.scout`); :func:`prepare` removes one a killed fetch left.
-- :func:`read_refs` lists branch and tag tips, with annotated tags peeled to their commit;
-  :func:`read_ref_targets` lists only what each names, from the ref files when they are plain
-  (no git process: what a refresh with nothing new compares with the remote).
+- :func:`read_ref_targets` lists what each branch and tag names, from the ref files when they
+  are plain (no git process: what a refresh with nothing new compares with the remote), else
+  with :func:`repolink.git.refs.read_refs`, which the index uses to peel tags to commits.
 """
 
 from __future__ import annotations
@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repolink.errors import GitError
-from repolink.git import runner
+from repolink.git.environment import git_argv, hardened_env
+from repolink.git.refs import OBJECT_ID, GitRef, read_refs
+from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
 from repolink.settings import Settings
-from repolink.store.models.platform import REF_BRANCH, REF_TAG
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,12 @@ LOCK_SUFFIX = ".fetch-lock"
 FETCHING_SUFFIX = ".fetching"
 SCOUT_SUFFIX = ".scout"
 LOCAL_HOME_DIR = "platform-home"
-LOCAL_GIT_TIMEOUT = 120.0
 _LOCK_POLL = 0.02
 _REAP_WAIT = 5.0
 _CONNECTION_ID = re.compile(r"[0-9a-f]{32}")
-_REF_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(*objecttype)"
-_OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 # What a mirror holds, and so what is compared with the remote: branches and tags.
 LISTED_REF_PREFIXES = ("refs/heads/", "refs/tags/")
+_LISTED_PATTERNS = tuple(prefix.rstrip("/") for prefix in LISTED_REF_PREFIXES)
 # Ref names whose validity is plain to see (git check-ref-format's rules hold for every one of
 # them); anything else is left to git to judge.
 _PLAIN_REF_NAME = re.compile(
@@ -64,18 +63,6 @@ _PLAIN_REF_NAME = re.compile(
 )
 # Left in objects/pack by index-pack when its fetch is killed.
 _TEMP_PACK_PREFIXES = ("tmp_pack_", "tmp_idx_", "tmp_rev_", "tmp_mtimes_")
-
-
-@dataclass(frozen=True)
-class MirrorRef:
-    """A branch or tag of the mirror: ``target`` is what the ref names (a tag object for an
-    annotated tag), ``commit`` the commit it leads to (``None`` for a tag of a tree or blob,
-    which has nothing to index)."""
-
-    name: str
-    kind: str
-    target: str
-    commit: str | None
 
 
 @dataclass(frozen=True)
@@ -96,7 +83,7 @@ def local_env(settings: Settings) -> dict[str, str]:
     """The hardened environment for git commands that only read or write the mirror."""
     home = settings.resolved_data_dir / LOCAL_HOME_DIR
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return runner.hardened_env(home)
+    return hardened_env(home)
 
 
 @contextlib.contextmanager
@@ -197,13 +184,13 @@ def scout_path(mirror: Path) -> Path:
 def clone_argv(git_url: str, mirror: Path) -> list[str]:
     """``git clone --bare`` of ``git_url`` (an ``SSHURL.git_url``) into ``mirror`` (inside
     :func:`first_fetch`): every branch and tag, with git's progress."""
-    return runner.git_argv(
+    return git_argv(
         "clone", "--bare", "--progress", "--no-recurse-submodules", "--", git_url, str(mirror)
     )
 
 
 @contextlib.contextmanager
-def first_fetch(mirror: Path, *, env: Mapping[str, str]) -> Iterator[Path]:
+def first_fetch(mirror: Path, *, env: Mapping[str, str], runner: GitRunner) -> Iterator[Path]:
     """The first fetch of a mirror without refs (hold the lock, mark it :func:`fetching`):
     yield the path to clone into, the mirror's own, emptied first (objects no ref reaches are
     worth nothing) and private to us (``git clone`` accepts an empty directory). After the
@@ -213,7 +200,7 @@ def first_fetch(mirror: Path, *, env: Mapping[str, str]) -> Iterator[Path]:
     mirror.mkdir(mode=0o700)
     yield mirror
     runner.run(
-        runner.git_argv("config", "--remove-section", "remote.origin", git_dir=mirror),
+        git_argv("config", "--remove-section", "remote.origin", git_dir=mirror),
         env=env,
         timeout=LOCAL_GIT_TIMEOUT,
     ).check("finishing the first fetch of the mirror")
@@ -230,7 +217,7 @@ def remove(mirror: Path, *, timeout: float) -> None:
         mirror.with_name(mirror.name + LOCK_SUFFIX).unlink(missing_ok=True)
 
 
-def read_ref_targets(mirror: Path, *, env: Mapping[str, str]) -> dict[str, str]:
+def read_ref_targets(mirror: Path, *, env: Mapping[str, str], runner: GitRunner) -> dict[str, str]:
     """Branches and tags of the mirror and the object each names (hold the lock).
 
     Read from ``packed-refs`` and the loose ref files (which win), as git's files backend
@@ -240,8 +227,21 @@ def read_ref_targets(mirror: Path, *, env: Mapping[str, str]) -> dict[str, str]:
         return {}
     targets = _ref_files(mirror)
     if targets is None:
-        return {name: ref.target for name, ref in read_refs(mirror, env=env).items()}
+        refs = read_mirror_refs(mirror, env=env, runner=runner)
+        return {name: ref.target for name, ref in refs.items()}
     return targets
+
+
+def read_mirror_refs(
+    mirror: Path, *, env: Mapping[str, str], runner: GitRunner
+) -> dict[str, GitRef]:
+    """The mirror's branches and tags as git lists them, tags peeled to their commits (hold the
+    lock): what the index records. A mirror not cloned yet has none."""
+    if not (mirror / "HEAD").is_file():
+        return {}
+    return read_refs(
+        mirror, env=env, runner=runner, patterns=_LISTED_PATTERNS, what="reading the mirror's refs"
+    )
 
 
 def _ref_files(mirror: Path) -> dict[str, str] | None:
@@ -258,7 +258,7 @@ def _ref_files(mirror: Path) -> dict[str, str] | None:
         if not line or line[0] in "#^":  # the header, and the peeled line of an annotated tag
             continue
         target, _, name = line.partition(" ")
-        if not _OBJECT_ID.fullmatch(target):
+        if not OBJECT_ID.fullmatch(target):
             return None
         if name.startswith(LISTED_REF_PREFIXES):
             if not _PLAIN_REF_NAME.fullmatch(name):
@@ -277,45 +277,10 @@ def _ref_files(mirror: Path) -> dict[str, str] | None:
                     return None
                 target = content.strip().decode("ascii", "replace")
                 name = prefix + path.relative_to(top).as_posix()
-                if not _OBJECT_ID.fullmatch(target) or not _PLAIN_REF_NAME.fullmatch(name):
+                if not OBJECT_ID.fullmatch(target) or not _PLAIN_REF_NAME.fullmatch(name):
                     return None  # a symbolic ref ("ref: …"), not a ref, or a name git refuses
                 targets[name] = target
     return targets
-
-
-def read_refs(mirror: Path, *, env: Mapping[str, str]) -> dict[str, MirrorRef]:
-    """Branches and tags of the mirror, by full ref name."""
-    if not (mirror / "HEAD").is_file():
-        return {}
-    run = runner.run(
-        runner.git_argv(
-            "for-each-ref", f"--format={_REF_FORMAT}", "refs/heads", "refs/tags", git_dir=mirror
-        ),
-        env=env,
-        timeout=LOCAL_GIT_TIMEOUT,
-    ).check("reading the mirror's refs")
-    refs: dict[str, MirrorRef] = {}
-    for line in run.stdout.decode("utf-8", "surrogateescape").splitlines():
-        ref = _parse_ref_line(line)
-        if ref is not None:
-            refs[ref.name] = ref
-    return refs
-
-
-def _parse_ref_line(line: str) -> MirrorRef | None:
-    fields = line.split("\0")
-    if len(fields) != 5:
-        return None
-    name, target, target_type, peeled, peeled_type = fields
-    if not _OBJECT_ID.fullmatch(target):
-        return None
-    commit: str | None = None
-    if target_type == "commit":
-        commit = target
-    elif target_type == "tag" and peeled_type == "commit" and _OBJECT_ID.fullmatch(peeled):
-        commit = peeled
-    kind = REF_BRANCH if name.startswith("refs/heads/") else REF_TAG
-    return MirrorRef(name, kind, target, commit)
 
 
 def _remove_stale_files(mirror: Path, *, older_than: float) -> list[str]:
@@ -369,7 +334,7 @@ def _reap_orphans(mirror: Path) -> list[int]:
     """Stop git fetches and clones of this mirror (and its scout) whose repolink process
     died (Linux only).
 
-    runner starts git in a session of its own, so killing repolink with SIGKILL leaves the
+    The runner starts git in a session of its own, so killing repolink with SIGKILL leaves the
     fetch running unattended. We hold the lock, so any fetch of this mirror is such an orphan;
     its whole process group (git, ssh, index-pack) is stopped before we touch the mirror.
     """

@@ -1,8 +1,8 @@
 """Progress of a fetch, read from git's own ``--progress`` lines on stderr.
 
-git writes ``Receiving objects:  45% (450/1000), 1.20 MiB | 2.00 MiB/s`` and ``Resolving
-deltas: 100% (10/10), done.`` (the server's phases come prefixed with ``remote:``), rewriting
-the line with ``\\r``; :func:`repolink.git.runner.run` already splits at ``\\r``. Indexing reports
+git writes ``Receiving objects:  45% (450/1000), 1.20 MiB | 2.00 MiB/s`` and ``Resolving deltas:
+100% (10/10), done.`` (the server's phases come prefixed with ``remote:``), rewriting the line with
+``\\r``; :meth:`repolink.git.runner.HardenedRunner.run` already splits at ``\\r``. Indexing reports
 itself as the phase ``Indexing commits`` with a count and no total.
 """
 

@@ -1,16 +1,16 @@
 """One hardened session with a remote repository: what the fetch and ``repolink doctor`` share.
 
 :func:`open_remote` puts the deploy key into a 0600 file inside a fresh 0700 run directory
-(:func:`repolink.git.runner.private_key_file`) beside the run's known_hosts file, builds ssh's
-option set (:func:`repolink.git.runner.ssh_command` plus the presented-host-key reporter of
+(:func:`repolink.git.keyfiles.private_key_file`) beside the run's known_hosts file, builds ssh's
+option set (:func:`repolink.git.environment.ssh_command` plus the presented-host-key reporter of
 :func:`repolink.knownhosts.host_key_ssh_options`) and the hardened environment carrying it as
 ``GIT_SSH_COMMAND``, and removes the directory when the block ends, however it ends.
 
-A :class:`Remote` runs processes with that environment and turns any failure into the one
-error :func:`repolink.git.diagnosis.diagnose` names (stderr scrubbed of the run
-directory). With ``share=True`` ssh reuses the connection of earlier runs to the same host
-with the same key and trust (:mod:`repolink.git.sharing`); a check that must see the
-handshake itself (host key, authentication) passes ``share=False``.
+A :class:`Remote` runs processes with that environment, through the runner it was opened with, and
+turns any failure into the one error :func:`repolink.git.diagnosis.diagnose` names (stderr scrubbed
+of the run directory). With ``share=True`` ssh reuses the connection of earlier runs to the same
+host with the same key and trust (:mod:`repolink.git.sharing`); a check that must see the handshake
+itself (host key, authentication) passes ``share=False``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from pathlib import Path
 
 from repolink import knownhosts
 from repolink.errors import FetchError, GitError, RepolinkError
-from repolink.git import runner
+from repolink.git import keyfiles
 from repolink.git.diagnosis import diagnose
+from repolink.git.environment import git_argv, hardened_env, ssh_command
 from repolink.git.mirrors import LISTED_REF_PREFIXES
+from repolink.git.runner import CompletedRun, GitRunner
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, PublicKey
 from repolink.knownhosts import TrustedHostKey
@@ -55,6 +57,7 @@ class Remote:
     ssh_argv: tuple[str, ...]
     env: dict[str, str]
     timeout: float
+    runner: GitRunner
     control_path: Path | None = None
 
     def run(
@@ -63,11 +66,11 @@ class Remote:
         *,
         timeout: float | None = None,
         on_stderr_line: Callable[[str], None] | None = None,
-    ) -> runner.CompletedRun:
+    ) -> CompletedRun:
         """``argv`` with this remote's environment and wall-clock limit (default: the
         configured git timeout). A program that cannot start is ``git_failed``."""
         try:
-            return runner.run(
+            return self.runner.run(
                 argv,
                 env=self.env,
                 timeout=timeout or self.timeout,
@@ -76,7 +79,7 @@ class Remote:
         except GitError as exc:  # git or ssh missing, or not startable
             raise exc.recast(FetchError, code="git_failed") from None
 
-    def failure(self, run: runner.CompletedRun, what: str) -> RepolinkError:
+    def failure(self, run: CompletedRun, what: str) -> RepolinkError:
         """The one error that says why ``run`` failed; ``what`` names the step
         ("fetching", "listing the remote refs" …)."""
         return diagnose(
@@ -90,14 +93,12 @@ class Remote:
 
     def scrub(self, text: str) -> str:
         """``text`` (a child's stderr) without the run directory or anything key-like."""
-        return runner.scrub(text, secrets_paths=[self.run_dir])
+        return keyfiles.scrub(text, secrets_paths=[self.run_dir])
 
     def ls_remote(self) -> dict[str, str]:
         """The remote's branches and tags (``refs/heads/…``, ``refs/tags/…``) and their
         targets, as ``git ls-remote`` lists them; a failure raises its diagnosis."""
-        run = self.run(
-            runner.git_argv("ls-remote", "--heads", "--tags", "--refs", "--", self.url.git_url)
-        )
+        run = self.run(git_argv("ls-remote", "--heads", "--tags", "--refs", "--", self.url.git_url))
         if not run.ok:
             raise self.failure(run, "listing the remote refs")
         refs: dict[str, str] = {}
@@ -115,13 +116,14 @@ def open_remote(
     key: PrivateKey,
     *,
     trusted: Sequence[TrustedHostKey],
+    runner: GitRunner,
     share: bool = True,
 ) -> Iterator[Remote]:
     """A :class:`Remote` for ``url`` with ``key``, verifying host keys against exactly
     ``trusted`` (:func:`repolink.knownhosts.trusted_keys` of the URL's host), which also names a
     changed key. The key file and the run directory are gone when the block ends."""
     known_hosts = knownhosts.known_hosts_lines(trusted)
-    with runner.private_key_file(key.to_openssh()) as key_path:
+    with keyfiles.private_key_file(key.to_openssh()) as key_path:
         run_dir = key_path.parent
         known_hosts_path = run_dir / KNOWN_HOSTS_NAME
         _write_private(known_hosts_path, known_hosts)
@@ -135,7 +137,7 @@ def open_remote(
             if share
             else None
         )
-        ssh_argv = runner.ssh_command(
+        ssh_argv = ssh_command(
             key_path=key_path,
             known_hosts_path=known_hosts_path,
             connect_timeout=settings.ssh_connect_timeout,
@@ -148,8 +150,9 @@ def open_remote(
             trusted=tuple(trusted),
             run_dir=run_dir,
             ssh_argv=tuple(ssh_argv),
-            env=runner.hardened_env(run_dir, extra={"GIT_SSH_COMMAND": shlex.join(ssh_argv)}),
+            env=hardened_env(run_dir, extra={"GIT_SSH_COMMAND": shlex.join(ssh_argv)}),
             timeout=settings.git_timeout,
+            runner=runner,
             control_path=shared,
         )
 

@@ -13,14 +13,14 @@ when neither is usable, sharing is off.
 Lifetime of the shared connection (the master), as proven by
 ``tests/platform/test_platform_sharing.py``:
 
-- The first ssh of a run that finds no live master becomes one: it authenticates with the
-  run's key file, then (``ControlPersist``) forks the master into the background in a session
-  of its own, with its standard streams on /dev/null. So :func:`repolink.git.runner.run`, which
-  stops whatever is left of the git command's process group when git exits (DESIGN.md §5),
-  does not reach it, and no pipe of the run stays open; the ssh that started it finishes its
-  command as a client of that master, like every later one.
+- The first ssh of a run that finds no live master becomes one: it authenticates with the run's key
+  file, then (``ControlPersist``) forks the master into the background in a session of its own, with
+  its standard streams on /dev/null. So :meth:`repolink.git.runner.HardenedRunner.run`, which stops
+  whatever is left of the git command's process group when git exits (DESIGN.md §5), does not reach
+  it, and no pipe of the run stays open; the ssh that started it finishes its command as a client of
+  that master, like every later one.
 - The master outlives the run and its process — a fetch in a new process reuses it — and
-  exits after ``repolink.git.runner.CONTROL_PERSIST`` without a client, when the server closes
+  exits after ``repolink.git.environment.CONTROL_PERSIST`` without a client, when the server closes
   the connection, or after ``ServerAliveCountMax`` unanswered keepalives.
 - It needs the key only to authenticate, once: the run's key file is wiped when the run ends,
   as always, and the master keeps nothing but the authenticated connection. A run that finds
@@ -45,8 +45,8 @@ import stat
 import tempfile
 from pathlib import Path
 
+from repolink.git.environment import MAX_CONTROL_PATH_BYTES
 from repolink.git.protocol import ProtocolError, list_refs, upload_pack_command
-from repolink.git.runner import MAX_CONTROL_PATH_BYTES
 from repolink.git.sshmux import MuxTimeout, MuxUnavailable, passenger
 from repolink.settings import Settings
 from repolink.urls import SSHURL

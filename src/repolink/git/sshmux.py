@@ -13,7 +13,8 @@ socket sits in a private directory (:mod:`repolink.git.sharing`).
 
 Every problem here — no master, a stale socket, a master that refuses, a protocol surprise,
 a deadline passed — raises :class:`MuxUnavailable`, which is never shown to a user: the caller
-then does what it would have done without a master, through :mod:`repolink.git.runner`.
+then does what it would have done without a master, through its
+:class:`repolink.git.runner.GitRunner`.
 
 Wire format: each message is ``uint32 length`` then the body; bodies start with a ``uint32``
 type. The client sends its hello and a new-session request, then passes the three standard

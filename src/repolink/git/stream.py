@@ -1,10 +1,10 @@
 """A git command's stdout as batches of lines, read while git is still writing.
 
-:func:`repolink.git.runner.run` hands stdout chunks to a callback on a reader thread; here that
-callback cuts them into lines and passes batches through a small bounded queue to the caller's
-thread. Memory stays bounded whatever the size of the output (git blocks on a full pipe while
-the caller is busy), the caller's thread is the only one touching the database, and leaving
-the ``with`` block early stops git (its process group) at once.
+:meth:`repolink.git.runner.GitRunner.run` hands stdout chunks to a callback on a reader thread; here
+that callback cuts them into lines and passes batches through a small bounded queue to the caller's
+thread. Memory stays bounded whatever the size of the output (git blocks on a full pipe while the
+caller is busy), the caller's thread is the only one touching the database, and leaving the ``with``
+block early stops git (its process group) at once.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 
-from repolink.git import runner
+from repolink.git.runner import CompletedRun, GitRunner
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ _PUT_POLL = 0.05
 
 
 class _Stopped(Exception):
-    """Raised inside runner's reader thread to stop git when the caller has had enough."""
+    """Raised inside the runner's reader thread to stop git when the caller has had enough."""
 
 
 class LineStream:
@@ -41,12 +41,14 @@ class LineStream:
         *,
         env: Mapping[str, str],
         timeout: float,
+        runner: GitRunner,
         input: bytes | None = None,
         batch_lines: int = DEFAULT_BATCH_LINES,
     ) -> None:
         self._argv = list(argv)
         self._env = env
         self._timeout = timeout
+        self._runner = runner
         self._input = input
         self._batch_lines = batch_lines
         self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=_QUEUE_BATCHES)
@@ -55,7 +57,7 @@ class LineStream:
         self._batch: list[bytes] = []
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=self._produce, name="platform-stream", daemon=True)
-        self.result: runner.CompletedRun | None = None
+        self.result: CompletedRun | None = None
 
     def __enter__(self) -> LineStream:
         self._thread.start()
@@ -92,7 +94,7 @@ class LineStream:
 
     def _produce(self) -> None:
         try:
-            run = runner.run(
+            run = self._runner.run(
                 self._argv,
                 env=self._env,
                 timeout=self._timeout,

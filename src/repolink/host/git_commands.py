@@ -48,7 +48,7 @@ class AuthorizedCommand:
     """The bare repository on disk."""
     argv: tuple[str, ...]
     env: dict[str, str]
-    """The hardened environment of :func:`repolink.git.runner.hardened_env`."""
+    """The hardened environment of :func:`repolink.git.environment.hardened_env`."""
 
     @property
     def pushing(self) -> bool:

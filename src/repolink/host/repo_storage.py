@@ -1,8 +1,8 @@
 """Bare repositories of the built-in host on disk, and what a push changed in them.
 
 A repository lives at ``<data_dir>/host/repositories/<id>.git``; the path is built from the
-database id alone, never from a name a user typed. Every git process starts through
-:mod:`repolink.git.runner`.
+database id alone, never from a name a user typed. Every git process starts through the
+:class:`repolink.git.runner.GitRunner` the storage was built with.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import uuid
 from pathlib import Path
 
 from repolink.errors import GitError
-from repolink.git import runner
+from repolink.git.environment import git_argv, hardened_env
+from repolink.git.refs import read_refs
+from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
 from repolink.host.events import RefUpdate
 from repolink.settings import Settings
 
@@ -30,13 +32,13 @@ REPOSITORY_CONFIG = {
     "uploadpack.allowAnySHA1InWant": "false",
 }
 DEFAULT_BRANCH = "main"
-LOCAL_GIT_TIMEOUT = 60.0
 
 
 class RepositoryStorage:
     """Where the host's bare repositories live, and the few git commands run on them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, runner: GitRunner) -> None:
+        self._runner = runner
         host_dir = settings.resolved_data_dir / "host"
         self._root = host_dir / "repositories"
         self._home = host_dir / "git-home"
@@ -59,7 +61,7 @@ class RepositoryStorage:
         """
         self._home.mkdir(mode=0o700, parents=True, exist_ok=True)
         extra = {"GIT_PROTOCOL": git_protocol} if git_protocol is not None else None
-        return runner.hardened_env(self._home, extra=extra)
+        return hardened_env(self._home, extra=extra)
 
     def create(self, repository_id: str) -> Path:
         """``git init --bare`` a new repository for ``repository_id`` and configure it."""
@@ -90,22 +92,22 @@ class RepositoryStorage:
         shutil.rmtree(doomed, ignore_errors=True)
 
     def read_refs(self, path: Path) -> dict[str, str]:
-        """Every ref of the repository at ``path`` and the object it points at."""
-        output = self._git(
-            ["for-each-ref", "--format=%(objectname) %(refname)"], self.git_env(), git_dir=path
+        """Every ref of the repository at ``path`` and the object it points at: what a push
+        announces. A name that is not UTF-8 is announced with replacement characters."""
+        refs = read_refs(
+            path,
+            env=self.git_env(),
+            runner=self._runner,
+            what="git for-each-ref",
+            code="host_git_failed",
         )
-        refs: dict[str, str] = {}
-        for line in output.splitlines():
-            objectname, _, refname = line.partition(" ")
-            if refname:
-                refs[refname] = objectname
-        return refs
+        return {_announced(name): ref.target for name, ref in refs.items()}
 
-    def _git(self, args: list[str], env: dict[str, str], git_dir: Path | None = None) -> str:
-        argv = runner.git_argv(*args, git_dir=git_dir)
-        result = runner.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT)
-        result.check(f"git {args[0]}", code="host_git_failed")
-        return result.stdout.decode("utf-8", "replace")
+    def _git(self, args: list[str], env: dict[str, str]) -> None:
+        argv = git_argv(*args)
+        self._runner.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT).check(
+            f"git {args[0]}", code="host_git_failed"
+        )
 
 
 def git_service_argv(program: str, path: Path) -> list[str]:
@@ -113,7 +115,7 @@ def git_service_argv(program: str, path: Path) -> list[str]:
     service = program.removeprefix("git-")
     # --strict: serve exactly this directory, never a .git inside it.
     options = ["--strict"] if service == "upload-pack" else []
-    return runner.git_argv(service, *options, str(path))
+    return git_argv(service, *options, str(path))
 
 
 def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate]:
@@ -124,3 +126,7 @@ def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate
         if old != new:
             updates.append(RefUpdate(name, old, new))
     return updates
+
+
+def _announced(name: str) -> str:
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

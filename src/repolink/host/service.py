@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, DuplicateKey, NotFound, PermissionDenied, ValidationError
+from repolink.git.runner import GitRunner
 from repolink.host.commands import Verb
 from repolink.host.info import (
     AccessKeyInfo,
@@ -54,10 +55,10 @@ MAX_LABEL_LENGTH = 200
 class HostService:
     """Hosted repositories and the keys that may reach them."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, *, runner: GitRunner) -> None:
         self._settings = settings
         self._store = store
-        self._storage = RepositoryStorage(settings)
+        self._storage = RepositoryStorage(settings, runner=runner)
 
     # -- repositories -------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from repolink import __version__
 from repolink.errors import RepolinkError, VaultError
+from repolink.git.runner import GitRunner
 from repolink.host.events import RefUpdate
 from repolink.host.hooks import PUSH_EVENT, secret_record_id
 from repolink.host.info import RepositoryInfo
@@ -422,6 +423,7 @@ def notify_push_from_shell(
     repo: RepositoryInfo,
     updates: Sequence[RefUpdate],
     *,
+    runner: GitRunner,
     actor: str | None = None,
     ssh_url_base: str | None = None,
 ) -> list[int]:
@@ -443,10 +445,10 @@ def notify_push_from_shell(
         log.error("cannot enqueue webhook deliveries for %s: %s", repo.full_name, exc.one_line())
         return []
     if ids:
-        spawn_deliverer(settings)
+        spawn_deliverer(settings, runner=runner)
     return ids
 
 
-def spawn_deliverer(settings: Settings) -> None:
+def spawn_deliverer(settings: Settings, *, runner: GitRunner) -> None:
     """Start ``repolink host hook deliver`` detached from this process and its terminal."""
-    spawn_detached(settings, ["host", "hook", "deliver"], what="webhook deliverer")
+    spawn_detached(settings, ["host", "hook", "deliver"], what="webhook deliverer", runner=runner)

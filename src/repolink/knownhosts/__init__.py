@@ -11,15 +11,16 @@ How a fetch uses this module::
 
     text = known_hosts_text(session, [url])                  # lines for exactly these hosts
     (run_dir / "known_hosts").write_text(text)               # beside the key, same 0700 dir
-    argv = runner.ssh_command(key_path=…, known_hosts_path=run_dir / "known_hosts", …)
+    argv = ssh_command(key_path=…, known_hosts_path=run_dir / "known_hosts", …)
     argv += host_key_ssh_options()                           # ssh reports the presented key
     … run git with GIT_SSH_COMMAND=shlex.join(argv) …
     error = diagnose_ssh_stderr(stderr, host=url.host_port[0], port=url.host_port[1],
                                 trusted=trusted_keys(session, *url.host_port))
     if error is not None: raise error                        # host_key_unknown / _changed
 
-``runner.ssh_command`` already sets ``StrictHostKeyChecking=yes``, ``UserKnownHostsFile`` and
-``GlobalKnownHostsFile=/dev/null``; :func:`host_key_ssh_options` only adds the reporter.
+``repolink.git.environment.ssh_command`` already sets ``StrictHostKeyChecking=yes``,
+``UserKnownHostsFile`` and ``GlobalKnownHostsFile=/dev/null``; :func:`host_key_ssh_options` only
+adds the reporter.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ is read as known_hosts lines, so nothing is ever added to what is trusted::
 
     repolink-host-key: [git.example.com]:2222 ssh-ed25519 SHA256:…
 
-That line travels with ssh's (and git's) stderr, survives :func:`repolink.git.runner.scrub` (a
+That line travels with ssh's (and git's) stderr, survives :func:`repolink.git.keyfiles.scrub` (a
 fingerprint is too short to look like key material), and :func:`diagnose_ssh_stderr` reads it
 back to name the presented fingerprint in ``host_key_unknown`` / ``host_key_changed``. When the
 line is missing (options not used), ssh's own "REMOTE HOST IDENTIFICATION HAS CHANGED" text is
@@ -62,7 +62,7 @@ class PresentedHostKey:
 def host_key_ssh_options() -> list[str]:
     """ssh arguments that make ssh report the presented host key on stderr.
 
-    Add them to :func:`repolink.git.runner.ssh_command`'s argv (which already holds
+    Add them to :func:`repolink.git.environment.ssh_command`'s argv (which already holds
     ``StrictHostKeyChecking=yes``, ``UserKnownHostsFile=<the run's file>`` and
     ``GlobalKnownHostsFile=/dev/null``); they change nothing about what is trusted.
     """

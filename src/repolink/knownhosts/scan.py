@@ -1,11 +1,11 @@
 """Asking a server which host keys it has — with OpenSSH's own ``ssh-keyscan``.
 
-Why ``ssh-keyscan`` rather than asyncssh: it is the same implementation as the ``ssh`` that
-later verifies the key, so what it reports is exactly what ssh will be shown, for every key
-type ssh supports; it collects all types in one run; and it is one more process under
-:mod:`repolink.git.runner` (hardened environment, no config files, wall-clock limit), like every
-other ssh process repolink starts. Its weakness — it says nothing useful when it gets no key —
-is covered by a plain TCP probe afterwards that names the cause (DNS, refused, timeout).
+Why ``ssh-keyscan`` rather than asyncssh: it is the same implementation as the ``ssh`` that later
+verifies the key, so what it reports is exactly what ssh will be shown, for every key type ssh
+supports; it collects all types in one run; and it is one more process under a
+:class:`repolink.git.runner.GitRunner` (hardened environment, no config files, wall-clock limit),
+like every other ssh process repolink starts. Its weakness — it says nothing useful when it gets no
+key — is covered by a plain TCP probe afterwards that names the cause (DNS, refused, timeout).
 
 A scan trusts nothing. Only :func:`repolink.knownhosts.trust` stores a key, and only the one
 whose fingerprint the caller checked out of band. Fetches never scan.
@@ -21,7 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from repolink.errors import GitError, RepolinkError
-from repolink.git import runner
+from repolink.git.environment import hardened_env
+from repolink.git.runner import GitRunner
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
 from repolink.knownhosts.values import ScannedHostKey, host_key_from_line
 from repolink.settings import Settings
@@ -36,7 +37,11 @@ Scanner = Callable[[str, int], list[ScannedHostKey]]
 
 
 def scan(
-    host: str, port: int = 22, *, connect_timeout: int = SCAN_CONNECT_TIMEOUT
+    host: str,
+    port: int = 22,
+    *,
+    runner: GitRunner,
+    connect_timeout: int = SCAN_CONNECT_TIMEOUT,
 ) -> list[ScannedHostKey]:
     """The host keys ``host:port`` presents, one per key type, with SHA256 fingerprints.
 
@@ -53,7 +58,7 @@ def scan(
     with tempfile.TemporaryDirectory(prefix="repolink-scan-") as home:
         result = runner.run(
             argv,
-            env=runner.hardened_env(Path(home)),
+            env=hardened_env(Path(home)),
             timeout=3 * connect_timeout + 5,
         )
     keys = _parse_keyscan(result.stdout.decode("utf-8", "replace"), host, port)
@@ -65,9 +70,10 @@ def scan(
     raise _why_no_keys(host, port, result.stderr, connect_timeout)
 
 
-def scanner_for(settings: Settings) -> Scanner:
-    """:func:`scan` with the configured ssh connect timeout: what ``trust`` is given."""
-    return functools.partial(scan, connect_timeout=settings.ssh_connect_timeout)
+def scanner_for(settings: Settings, runner: GitRunner) -> Scanner:
+    """:func:`scan` through ``runner`` with the configured ssh connect timeout: what ``trust``
+    is given."""
+    return functools.partial(scan, runner=runner, connect_timeout=settings.ssh_connect_timeout)
 
 
 def _parse_keyscan(output: str, host: str, port: int) -> list[ScannedHostKey]:

@@ -9,10 +9,10 @@ route:
   environment forbids (``GIT_ALLOW_PROTOCOL=ssh``), and rightly so;
 - ``git archive | tar -x`` writes what ``export-ignore``/``export-subst`` attributes make of
   the tree, not the tree, and hands path safety to tar;
-- ``read-tree`` and ``checkout-index`` are git's own checkout code: it refuses ``..``, ``.git``
-  and other unsafe paths, never writes through a symlink it made, runs no hook itself (and
-  :func:`repolink.git.runner.git_argv` sets ``core.hooksPath=/dev/null`` anyway: writing an index
-  would otherwise run ``post-index-change``), and sees no filter driver, because the
+- ``read-tree`` and ``checkout-index`` are git's own checkout code: it refuses ``..``, ``.git`` and
+  other unsafe paths, never writes through a symlink it made, runs no hook itself (and
+  :func:`repolink.git.environment.git_argv` sets ``core.hooksPath=/dev/null`` anyway: writing an
+  index would otherwise run ``post-index-change``), and sees no filter driver, because the
   environment has no global or system config;
 - ``DEST`` never becomes a repository: nothing in it is run or read by a later git command.
 
@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.git import mirrors
+from repolink.git.runner import GitRunner
 from repolink.platform.checkout_dest import prepare_dest, undo
 from repolink.platform.commits import resolve_ref
 from repolink.platform.connections import get_connection, parse_connection_url
@@ -88,11 +89,13 @@ class CheckoutService:
         store: Store,
         vault: VaultLoader,
         *,
+        runner: GitRunner,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store
         self._vault = vault
+        self._runner = runner
         self._clock = clock
 
     def checkout_commit(
@@ -112,7 +115,7 @@ class CheckoutService:
             url = parse_connection_url(connection.url)
             mirror_dir = mirrors.mirror_path(self._settings, connection.id)
         target = Path(dest).expanduser().absolute()
-        with Workspace.create(self._settings.git_timeout) as work:
+        with Workspace.create(self._settings.git_timeout, runner=self._runner) as work:
             if not work.has_commit(mirror_dir, sha):
                 raise NotFound(
                     "commit_not_in_mirror",

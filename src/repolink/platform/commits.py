@@ -27,7 +27,9 @@ from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
-from repolink.git import mirrors, runner
+from repolink.git import mirrors
+from repolink.git.environment import git_argv
+from repolink.git.runner import GitRunner
 from repolink.git.stream import LineStream
 from repolink.platform.connections import get_connection
 from repolink.settings import Settings
@@ -138,9 +140,10 @@ class CommitService:
     index in a short read transaction.
     """
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, *, runner: GitRunner) -> None:
         self._settings = settings
         self._store = store
+        self._runner = runner
 
     def list_commits(
         self,
@@ -243,13 +246,14 @@ class CommitService:
         settings = self._settings
         after = _decode_sha_cursor(cursor) if cursor is not None else None
         path = mirrors.mirror_path(settings, connection_id)
-        argv = runner.git_argv("rev-list", tip, git_dir=path)
+        argv = git_argv("rev-list", tip, git_dir=path)
         found: list[Any] = []
         skipping = after is not None
         with LineStream(
             argv,
             env=mirrors.local_env(settings),
             timeout=settings.git_timeout,
+            runner=self._runner,
             batch_lines=_REF_BATCH,
         ) as lines:
             for batch in lines:

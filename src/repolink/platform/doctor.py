@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from repolink import knownhosts
 from repolink.errors import GitError, InvalidInput, RepolinkError, URLError
 from repolink.git.remote import Remote, open_remote
+from repolink.git.runner import GitRunner
 from repolink.keys import PrivateKey
 from repolink.knownhosts import PresentedHostKey, TrustedHostKey
 from repolink.platform import probes
@@ -155,8 +156,16 @@ class _Subject:
 class DoctorService:
     """``repolink doctor``: a project's connection checked step by step (see the module)."""
 
-    def __init__(self, settings: Settings, store: Store, vault: Callable[[], Vault]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        vault: Callable[[], Vault],
+        *,
+        runner: GitRunner,
+    ) -> None:
         self._settings = settings
+        self._runner = runner
         self._store = store
         self._vault = vault
 
@@ -175,7 +184,7 @@ class DoctorService:
             if on_check is not None:
                 on_check(check)
 
-        for check in _run_checks(self._settings, subject):
+        for check in _run_checks(self._settings, subject, self._runner):
             record(check)
         for name in CHECKS[len(checks) :]:
             record(Check(name, SKIPPED, "skipped: an earlier check failed"))
@@ -215,7 +224,7 @@ def check_url(text: str) -> Check:
     return _url_check(text)[0]
 
 
-def _run_checks(settings: Settings, subject: _Subject) -> Iterator[Check]:
+def _run_checks(settings: Settings, subject: _Subject, runner: GitRunner) -> Iterator[Check]:
     """The checks in order, up to and including the first failure."""
     check, url = _url_check(subject.url_text)
     yield check
@@ -248,6 +257,7 @@ def _run_checks(settings: Settings, subject: _Subject) -> Iterator[Check]:
         url,
         subject.key,
         trusted=subject.trusted,
+        runner=runner,
         share=False,  # checks 4 and 5 must see a handshake of their own
     ) as remote:
         yield from _remote_checks(remote, banner)

@@ -1,12 +1,12 @@
 """One fetch of a connection: git over ssh into the mirror, then the new commits indexed.
 
-Every step follows DESIGN.md §5, through :func:`repolink.git.remote.open_remote`: the
-deploy key goes into a 0600 file inside a 0700 run directory
-(:func:`repolink.git.runner.private_key_file`) together with the run's known_hosts file (exactly
-the keys :func:`repolink.knownhosts.trusted_keys` holds for the host), both removed when the run
-ends however it ends; git and ssh get :func:`repolink.git.runner.hardened_env` and ssh's
-option set from :func:`repolink.git.runner.ssh_command`; the URL reaches git only as
-``SSHURL.git_url`` after ``--``.
+Every step follows DESIGN.md §5, through :func:`repolink.git.remote.open_remote`: the deploy key
+goes into a 0600 file inside a 0700 run directory (:func:`repolink.git.keyfiles.private_key_file`)
+together with the run's known_hosts file (exactly the keys :func:`repolink.knownhosts.trusted_keys`
+holds for the host), both removed when the run ends however it ends; git and ssh get
+:func:`repolink.git.environment.hardened_env` and ssh's option set from
+:func:`repolink.git.environment.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after
+``--``.
 
 Fast refresh: SSH connections are shared between runs (:mod:`repolink.git.sharing`), and
 the remote's refs, listed over that connection, are compared with the mirror's first — when
@@ -41,8 +41,9 @@ from sqlalchemy.orm import Session
 
 from repolink import knownhosts
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
-from repolink.git import mirrors, runner, sharing
+from repolink.git import mirrors, sharing
 from repolink.git.diagnosis import invalid_private_key
+from repolink.git.environment import git_argv
 from repolink.git.progress import (
     INDEXING,
     FetchProgress,
@@ -50,6 +51,7 @@ from repolink.git.progress import (
     parse_progress_line,
 )
 from repolink.git.remote import Remote, open_remote
+from repolink.git.runner import GitRunner
 from repolink.git.sshmux import MuxTimeout
 from repolink.keys import PrivateKey
 from repolink.knownhosts import TrustedHostKey
@@ -143,11 +145,13 @@ class FetchService:
         store: Store,
         vault: VaultLoader,
         *,
+        runner: GitRunner,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store
         self._vault = vault
+        self._runner = runner
         self._clock = clock
 
     def fetch_project(
@@ -207,7 +211,7 @@ class FetchService:
         try:
             if unplanned is not None:
                 raise unplanned
-            result = _Run(self._settings, self._store, plan).run(
+            result = _Run(self._settings, self._store, plan, self._runner).run(
                 attempted_at, started, on_progress, on_lock_wait
             )
         except RepolinkError as exc:
@@ -288,10 +292,11 @@ def _connection_by_id(session: Session, connection_id: str) -> RepositoryConnect
 class _Run:
     """The git side of one fetch: no database transaction is open while it runs git."""
 
-    def __init__(self, settings: Settings, store: Store, plan: _Plan) -> None:
+    def __init__(self, settings: Settings, store: Store, plan: _Plan, runner: GitRunner) -> None:
         self._settings = settings
         self._store = store
         self._plan = plan
+        self._runner = runner
 
     def run(
         self,
@@ -306,7 +311,9 @@ class _Run:
         with mirrors.locked(path, timeout=2 * settings.git_timeout, on_wait=on_lock_wait) as lock:
             repaired = mirrors.prepare(path, lock)
             # The scout indexes without reporting: its count would interleave with the clone's.
-            update = _update_mirror(settings, plan, path, local, on_progress, self._index)
+            update = _update_mirror(
+                settings, plan, path, local, on_progress, self._index, self._runner
+            )
             scouted = update.scouted
 
             def indexed(count: int) -> None:
@@ -349,6 +356,7 @@ class _Run:
             repository,
             env=mirrors.local_env(self._settings),
             timeout=self._settings.git_timeout,
+            runner=self._runner,
             on_progress=on_count,
             targets=targets,
         )
@@ -375,6 +383,7 @@ def _update_mirror(
     local: Mapping[str, str],
     on_progress: ProgressCallback | None,
     index: Callable[[Path], IndexResult],
+    runner: GitRunner,
 ) -> _MirrorUpdate:
     """Fetch into the mirror unless its refs already equal the remote's.
 
@@ -383,7 +392,7 @@ def _update_mirror(
     listing would cost a round trip to the server. A scout (:mod:`repolink.platform.scout`)
     fetches and indexes its commits with ``index`` meanwhile.
     """
-    mirrored = mirrors.read_ref_targets(path, env=local)
+    mirrored = mirrors.read_ref_targets(path, env=local, runner=runner)
     listed: dict[str, str] | None = None
     share = True
     if mirrored:
@@ -398,6 +407,7 @@ def _update_mirror(
         plan.url,
         plan.private_key(),
         trusted=plan.trusted,
+        runner=runner,
         share=share,
     ) as remote:
         if mirrored and listed is None and remote.ls_remote() == mirrored:
@@ -407,7 +417,7 @@ def _update_mirror(
                 _fetch(remote, path, on_progress)
                 return _MirrorUpdate()
             with (
-                mirrors.first_fetch(path, env=local) as destination,
+                mirrors.first_fetch(path, env=local, runner=runner) as destination,
                 Scout(remote, path, index, settings=settings) as scout,
             ):
                 _fetch(remote, destination, _both(scout.observe, on_progress), clone=True)
@@ -429,7 +439,7 @@ def _fetch(
         if not run.ok:
             raise remote.failure(run, "fetching")
         return
-    argv = runner.git_argv(
+    argv = git_argv(
         "fetch",
         "--prune",
         "--progress",

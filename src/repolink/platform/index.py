@@ -40,11 +40,13 @@ from sqlalchemy import Insert, Table, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from repolink.git import runner
-from repolink.git.mirrors import MirrorRef, read_refs
+from repolink.git.environment import git_argv
+from repolink.git.mirrors import read_mirror_refs
+from repolink.git.refs import GitRef
+from repolink.git.runner import GitRunner
 from repolink.git.stream import LineStream
 from repolink.store import Store
-from repolink.store.models.platform import Commit, Ref
+from repolink.store.models.platform import REF_BRANCH, REF_TAG, Commit, Ref
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +80,7 @@ def index_mirror(
     *,
     env: Mapping[str, str],
     timeout: float,
+    runner: GitRunner,
     on_progress: IndexProgress | None = None,
     batch_size: int = BATCH_SIZE,
     targets: Mapping[str, str] | None = None,
@@ -94,7 +97,9 @@ def index_mirror(
     if targets is not None and targets == {name: target for name, (target, _) in indexed.items()}:
         return IndexResult(0, 0, len(indexed), changed=False)
     current = {
-        name: ref for name, ref in read_refs(mirror, env=env).items() if ref.commit is not None
+        name: ref
+        for name, ref in read_mirror_refs(mirror, env=env, runner=runner).items()
+        if ref.commit is not None
     }
     if {name: (ref.target, ref.commit) for name, ref in current.items()} == indexed:
         return IndexResult(0, 0, len(current), changed=False)
@@ -113,6 +118,7 @@ def index_mirror(
             indexed_tips,
             env=env,
             timeout=timeout,
+            runner=runner,
             on_progress=on_progress,
             batch_size=batch_size,
         )
@@ -121,7 +127,14 @@ def index_mirror(
     removed = 0
     if dropped:
         removed = _remove_unreachable(
-            store, connection_id, mirror, dropped, current_tips, env=env, timeout=timeout
+            store,
+            connection_id,
+            mirror,
+            dropped,
+            current_tips,
+            env=env,
+            timeout=timeout,
+            runner=runner,
         )
     with store.session() as session:
         _write_refs(session, connection_id, current, indexed)
@@ -157,12 +170,13 @@ def _add_new(
     *,
     env: Mapping[str, str],
     timeout: float,
+    runner: GitRunner,
     on_progress: IndexProgress | None,
     batch_size: int,
 ) -> tuple[int, set[str]]:
     """Insert the commits ``new_tips`` reach and ``indexed_tips`` do not; return how many
     were inserted and the boundary commits of that walk (indexed commits it stopped at)."""
-    argv = runner.git_argv(
+    argv = git_argv(
         "rev-list",
         "--topo-order",
         "--reverse",
@@ -187,6 +201,7 @@ def _add_new(
             argv,
             env=env,
             timeout=timeout,
+            runner=runner,
             input=_rev_list_input(new_tips, indexed_tips),
             batch_lines=batch_size,
         ) as lines,
@@ -354,11 +369,16 @@ def _remove_unreachable(
     *,
     env: Mapping[str, str],
     timeout: float,
+    runner: GitRunner,
 ) -> int:
-    argv = runner.git_argv("rev-list", "--ignore-missing", "--stdin", git_dir=mirror)
+    argv = git_argv("rev-list", "--ignore-missing", "--stdin", git_dir=mirror)
     removed = 0
     with LineStream(
-        argv, env=env, timeout=timeout, input=_rev_list_input(dropped, current_tips)
+        argv,
+        env=env,
+        timeout=timeout,
+        runner=runner,
+        input=_rev_list_input(dropped, current_tips),
     ) as lines:
         for batch in lines:
             shas = [_text(line) for line in batch if line]
@@ -379,7 +399,7 @@ def _remove_unreachable(
 def _write_refs(
     session: Session,
     connection_id: str,
-    current: Mapping[str, MirrorRef],
+    current: Mapping[str, GitRef],
     indexed: Mapping[str, tuple[str, str]],
 ) -> None:
     """Make the ``refs`` table say ``current``, touching only the refs that changed: a refresh
@@ -400,7 +420,7 @@ def _write_refs(
         {
             "connection_id": connection_id,
             "name": ref.name,
-            "kind": ref.kind,
+            "kind": REF_BRANCH if ref.name.startswith("refs/heads/") else REF_TAG,
             "target": ref.target,
             "commit_sha": ref.commit,
         }

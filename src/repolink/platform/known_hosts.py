@@ -26,7 +26,8 @@ class KnownHostService:
 
     ``store`` is asked for only when the database is needed: a scan needs none, and ``hostkeys
     scan`` on a machine without a data directory must not create one. ``scanner`` contacts a
-    server for its host keys; by default ``ssh-keyscan`` with the settings' connect timeout.
+    server for its host keys: the application gives :func:`repolink.knownhosts.scanner_for`
+    (``ssh-keyscan`` through its runner, with the settings' connect timeout).
     """
 
     def __init__(
@@ -34,11 +35,11 @@ class KnownHostService:
         settings: Settings,
         store: Callable[[], Store],
         *,
-        scanner: Scanner | None = None,
+        scanner: Scanner,
     ) -> None:
         self._settings = settings
         self._store = store
-        self._scanner = scanner or knownhosts.scanner_for(settings)
+        self._scanner = scanner
 
     def scan(self, host: str, port: int = 22) -> list[ScannedHostKey]:
         """The host keys ``host:port`` presents. Trusts nothing and touches no database."""

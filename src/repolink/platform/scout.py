@@ -48,10 +48,11 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from repolink.git import runner
-from repolink.git.mirrors import LOCAL_GIT_TIMEOUT, local_env, scout_path
+from repolink.git.environment import git_argv
+from repolink.git.mirrors import local_env, scout_path
 from repolink.git.progress import FetchProgress
 from repolink.git.remote import Remote
+from repolink.git.runner import LOCAL_GIT_TIMEOUT
 from repolink.platform.index import IndexResult
 from repolink.settings import Settings
 
@@ -185,7 +186,7 @@ class Scout:
     def _clone(self) -> bool:
         shutil.rmtree(self._path, ignore_errors=True)
         self._path.mkdir(mode=0o700)
-        argv = runner.git_argv(
+        argv = git_argv(
             "clone",
             "--bare",
             "--quiet",
@@ -208,8 +209,8 @@ class Scout:
             return False
         if self._stop.is_set():
             return False  # the clone failed meanwhile: indexing would only delay its report
-        runner.run(
-            runner.git_argv("config", "--remove-section", "remote.origin", git_dir=self._path),
+        self._remote.runner.run(
+            git_argv("config", "--remove-section", "remote.origin", git_dir=self._path),
             env=local_env(self._settings),
             timeout=LOCAL_GIT_TIMEOUT,
         ).check("detaching the scout from its remote")

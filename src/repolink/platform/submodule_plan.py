@@ -8,7 +8,7 @@ git would start eating into the host (:func:`resolve_submodule_url`). Every URL 
 checked before anything is fetched.
 
 :class:`Workspace` is one checkout's private temporary directory and the local git runs made in
-it (hardened environment, its own ``HOME``, a time limit).
+it (hardened environment, its own ``HOME``, a time limit), through the checkout's runner.
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repolink.errors import SubmoduleURLError, URLError, ValidationError
-from repolink.git import runner
+from repolink.git.environment import git_argv, hardened_env
+from repolink.git.keyfiles import scrub
+from repolink.git.runner import CompletedRun, GitRunner
 from repolink.platform.checkout_dest import shown_path
 from repolink.urls import SSHURL, parse_ssh_url
 
@@ -53,29 +55,31 @@ class _Module:
 
 
 class Workspace:
-    """A checkout's temporary directory (``path``) and the local git runs made in it."""
+    """A checkout's temporary directory (``path``) and the local git runs made in it
+    (through ``runner``, which the checkout's remote sessions use too)."""
 
-    def __init__(self, path: Path, timeout: float) -> None:
+    def __init__(self, path: Path, timeout: float, runner: GitRunner) -> None:
         self.path = path
         self.timeout = timeout
+        self.runner = runner
         self._count = 0
 
     @classmethod
     @contextmanager
-    def create(cls, timeout: float) -> Iterator[Workspace]:
+    def create(cls, timeout: float, *, runner: GitRunner) -> Iterator[Workspace]:
         """A private temporary directory for one checkout, removed afterwards however it
         ends."""
         work = Path(tempfile.mkdtemp(prefix="repolink-checkout-"))
         try:
             os.chmod(work, 0o700)
             (work / "home").mkdir(mode=0o700)
-            yield cls(work, timeout)
+            yield cls(work, timeout, runner)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     @property
     def env(self) -> dict[str, str]:
-        return runner.hardened_env(self.path / "home")
+        return hardened_env(self.path / "home")
 
     def fresh(self, kind: str) -> Path:
         """A new path in the workspace (nothing is created)."""
@@ -84,16 +88,16 @@ class Workspace:
 
     def git(
         self, argv: list[str], *, what: str, env: Mapping[str, str] | None = None
-    ) -> runner.CompletedRun:
+    ) -> CompletedRun:
         """Run local git; a failure is ``checkout_failed``, scrubbed of workspace paths."""
-        run = runner.run(argv, env=self.env if env is None else env, timeout=self.timeout)
+        run = self.runner.run(argv, env=self.env if env is None else env, timeout=self.timeout)
         return run.check(what, code="checkout_failed", secrets_paths=[self.path])
 
     def has_commit(self, git_dir: Path, sha: str) -> bool:
         if not (git_dir / "HEAD").is_file():
             return False
-        run = runner.run(
-            runner.git_argv("cat-file", "-e", f"{sha}^{{commit}}", git_dir=git_dir),
+        run = self.runner.run(
+            git_argv("cat-file", "-e", f"{sha}^{{commit}}", git_dir=git_dir),
             env=self.env,
             timeout=self.timeout,
         )
@@ -149,7 +153,7 @@ class Workspace:
     def _tree(self, git_dir: Path, commit: str) -> tuple[dict[str, str], str | None]:
         """The gitlinks of ``commit``'s tree (path → commit) and the mode of .gitmodules."""
         run = self.git(
-            runner.git_argv("ls-tree", "-r", "-z", "--full-tree", commit, git_dir=git_dir),
+            git_argv("ls-tree", "-r", "-z", "--full-tree", commit, git_dir=git_dir),
             what=f"listing the tree of {commit}",
         )
         links: dict[str, str] = {}
@@ -169,7 +173,7 @@ class Workspace:
     def _gitmodules(self, git_dir: Path, commit: str) -> dict[str, _Module]:
         """``.gitmodules`` at ``commit``, by submodule path. Parsed by git itself, from the
         blob, without following ``include`` directives."""
-        argv = runner.git_argv(
+        argv = git_argv(
             "config",
             "--blob",
             f"{commit}:{GITMODULES}",
@@ -178,7 +182,7 @@ class Workspace:
             "--list",
             git_dir=git_dir,
         )
-        run = runner.run(argv, env=self.env, timeout=self.timeout)
+        run = self.runner.run(argv, env=self.env, timeout=self.timeout)
         if not run.ok:
             raise ValidationError(
                 "submodule_config_invalid",
@@ -238,6 +242,6 @@ def resolve_submodule_url(text: str, base: SSHURL) -> SSHURL:
     return parse_ssh_url(f"ssh://{authority}/{joined}")
 
 
-def _last_line(run: runner.CompletedRun, secrets_paths: list[Path]) -> str:
-    lines = runner.scrub(run.stderr, secrets_paths=secrets_paths).splitlines()
+def _last_line(run: CompletedRun, secrets_paths: list[Path]) -> str:
+    lines = scrub(run.stderr, secrets_paths=secrets_paths).splitlines()
     return next((line.strip()[:300] for line in reversed(lines) if line.strip()), "no message")

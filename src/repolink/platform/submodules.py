@@ -26,9 +26,10 @@ from pathlib import Path
 
 from repolink import knownhosts
 from repolink.errors import KeyFormatError, RepolinkError, SubmoduleFetchError
-from repolink.git import runner
 from repolink.git.diagnosis import invalid_private_key
+from repolink.git.environment import git_argv
 from repolink.git.remote import open_remote
+from repolink.git.runner import CompletedRun
 from repolink.keys import PrivateKey
 from repolink.knownhosts import TrustedHostKey
 from repolink.platform.checkout_dest import shown_path, submodule_dir
@@ -112,7 +113,7 @@ class TreeWriter:
         try:
             for args in (("read-tree", commit), ("checkout-index", "--all")):
                 self._work.git(
-                    runner.git_argv(f"--work-tree={target}", *args, git_dir=git_dir),
+                    git_argv(f"--work-tree={target}", *args, git_dir=git_dir),
                     env=env,
                     what=f"writing the tree of {commit}",
                 )
@@ -154,9 +155,10 @@ class TreeWriter:
             url,
             access.key,
             trusted=access.trusted,
+            runner=self._work.runner,
         ) as remote:
 
-            def failed(run: runner.CompletedRun) -> RepolinkError:
+            def failed(run: CompletedRun) -> RepolinkError:
                 error = remote.failure(run, f"fetching submodule {shown_path(shown)}")
                 return _submodule_error(error, self._project, shown, url, access)
 
@@ -187,7 +189,7 @@ class TreeWriter:
         if repo is None:
             repo = self._work.fresh("repo")
             self._work.git(
-                runner.git_argv("init", "--bare", "--quiet", str(repo)),
+                git_argv("init", "--bare", "--quiet", str(repo)),
                 what="creating a temporary repository",
             )
             self._repos[url] = repo
@@ -213,7 +215,7 @@ class TreeWriter:
         repo: Path, url: SSHURL, refspecs: list[str], *, shallow: bool = True
     ) -> list[str]:
         """git fetch into ``repo``: objects checked by fsck, no tags, no recursion by git."""
-        return runner.git_argv(
+        return git_argv(
             "-c",
             "transfer.fsckObjects=true",
             "-c",

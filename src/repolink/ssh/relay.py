@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncssh
 
-from repolink.git import runner
+from repolink.git.runner import GitRunner
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,12 @@ async def relay(
     *,
     time_limit: float,
     kill_grace: float,
+    runner: GitRunner,
 ) -> int | None:
     """Connect ``child`` to the session until it exits; its exit status.
 
     ``None`` when the client went away (or ``time_limit`` passed) first: then the child's
-    whole process group has been stopped.
+    whole process group has been stopped (by ``runner``, which started it).
     """
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
     to_child = asyncio.ensure_future(_channel_to_child(process.stdin, child.stdin))

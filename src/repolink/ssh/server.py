@@ -20,7 +20,7 @@ import asyncssh
 
 from repolink.app import Repolink
 from repolink.errors import RepolinkError, ValidationError
-from repolink.git import runner
+from repolink.git.runner import GitRunner
 from repolink.host.events import RefUpdate
 from repolink.host.git_commands import AuthorizedCommand, GitCommands
 from repolink.host.info import RepositoryInfo
@@ -82,6 +82,7 @@ class _ServerContext:
 
     service: HostService
     commands: GitCommands
+    runner: GitRunner
     on_push: PushCallback | None
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -134,7 +135,7 @@ async def start_ssh_server(
     """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed."""
     host_keys = await asyncio.to_thread(ensure_host_keys, app.settings)
     private_keys = [asyncssh.import_private_key(key.path.read_bytes()) for key in host_keys]
-    context = _ServerContext(app.host, app.git_commands, on_push)
+    context = _ServerContext(app.host, app.git_commands, app.runner, on_push)
     acceptor = await asyncssh.create_server(
         lambda: _GitSSHServer(context),
         host,
@@ -262,8 +263,14 @@ async def _run_git_service(
     # Reads skip the thread trip: most commands are reads.
     pushing = authorized.pushing
     before = await asyncio.to_thread(commands.refs_before, authorized) if pushing else {}
-    child = await runner.spawn(list(authorized.argv), env=authorized.env)
-    status = await relay(process, child, time_limit=SERVICE_TIME_LIMIT, kill_grace=KILL_GRACE)
+    child = await context.runner.spawn(authorized.argv, env=authorized.env)
+    status = await relay(
+        process,
+        child,
+        time_limit=SERVICE_TIME_LIMIT,
+        kill_grace=KILL_GRACE,
+        runner=context.runner,
+    )
     if status is None:
         log.info("ssh %s: stopped, the client went away", what)
         process.close()

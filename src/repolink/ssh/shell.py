@@ -13,13 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import os
 import re
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
 from repolink.errors import KeyFormatError, RepolinkError, ValidationError
 from repolink.host.events import RefUpdate
@@ -126,25 +124,15 @@ def run_shell(
         return _refuse(exc)
     if not authorized.pushing:
         app.close()  # git replaces this process: nothing may hold the database
-        _exec(list(authorized.argv), authorized.env)
+        app.runner.replace_process(authorized.argv, env=authorized.env)
     before = commands.refs_before(authorized)
-    status = _run_attached(list(authorized.argv), authorized.env)
+    # git talks to the client over our own stdin/stdout (sshd's pipes), so it inherits them.
+    # No time limit: the client's connection bounds it.
+    status = app.runner.run_attached(authorized.argv, env=authorized.env)
     updates = commands.after_push(authorized, before, status)
     if updates:
         _announce_push(app, authorized.grant.repository, updates)
     return status
-
-
-def _exec(argv: list[str], env: dict[str, str]) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(argv[0], argv, env)  # noqa: S606 - our own argv, no shell involved
-
-
-def _run_attached(argv: list[str], env: dict[str, str]) -> int:
-    # git talks to the client over our own stdin/stdout (sshd's pipes), so it inherits them;
-    # runner.run would capture them. No time limit: the client's connection bounds it.
-    return subprocess.run(argv, env=env, close_fds=True, check=False).returncode
 
 
 def _announce_push(app: Repolink, repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
@@ -153,7 +141,7 @@ def _announce_push(app: Repolink, repository: RepositoryInfo, updates: list[RefU
     except ImportError:
         return
     try:
-        notify_push_from_shell(app.settings, app.store, repository, updates)
+        notify_push_from_shell(app.settings, app.store, repository, updates, runner=app.runner)
     except Exception:
         # The push itself succeeded; a failed announcement must not turn it into an error.
         log.exception("announcing the push to %s failed", repository.full_name)
