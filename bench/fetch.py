@@ -69,6 +69,7 @@ def service(data_dir: str, project: str) -> None:
 def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> None:
     from repolink import knownhosts
     from repolink.app import Repolink
+    from repolink.git import keyscan
     from repolink.keys import parse_private_key
     from repolink.settings import Settings
     from repolink.urls import parse_ssh_url
@@ -80,13 +81,13 @@ def worker(op: str, data_dir: str, project: str, url: str, key_file: str) -> Non
             parsed = parse_ssh_url(url)
             host, port = parsed.host_port
             with app.store.session() as session:
-                for key in knownhosts.scan(host, port, runner=app.runner):
+                for key in keyscan.scan(host, port, runner=app.runner):
                     knownhosts.trust(
                         session,
                         host,
                         port,
                         key.fingerprint,
-                        scanner=knownhosts.scanner_for(settings, app.runner),
+                        scanner=keyscan.scanner_for(settings, app.runner),
                     )
                     break
             app.projects.create_project(project, slug=project)

@@ -146,3 +146,66 @@ def test_an_upward_import_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(__import__(__name__), "PACKAGE", fake_package)
     with pytest.raises(AssertionError, match=r"core repolink\.git\.leak imports service"):
         test_imports_point_down_only()
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Top-level module or package → the top-level ones it imports (itself left out)."""
+    graph: dict[str, set[str]] = {}
+    for path in all_sources():
+        source = path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+        targets = graph.setdefault(source, set())
+        for item in imports_of(path):
+            parts = item.target.split(".")
+            if len(parts) > 1 and parts[1] in LAYERS and parts[1] != source:
+                targets.add(parts[1])
+    return graph
+
+
+def cycle_in(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of ``graph`` as a path (first node repeated at the end), or ``[]``."""
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str]:
+        state[node] = "open"
+        path.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        state[node] = "done"
+        path.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return []
+
+
+def test_no_two_packages_import_each_other_even_within_a_layer() -> None:
+    # Within the core, git/ may use knownhosts/ or the other way round, not both.
+    assert cycle_in(package_graph()) == []
+
+
+def test_the_cycle_finder_finds_one() -> None:
+    assert cycle_in({"git": {"knownhosts"}, "knownhosts": {"keys", "git"}, "keys": set()}) == [
+        "git",
+        "knownhosts",
+        "git",
+    ]
+    assert cycle_in({"git": {"knownhosts"}, "knownhosts": {"keys"}}) == []
+
+
+MAX_MODULE_LINES = 600
+
+
+def test_every_module_is_small_enough_to_read_in_one_sitting() -> None:
+    # One concept a module (docs/architecture.md); past this size a module holds several.
+    long = {
+        str(path.relative_to(PACKAGE)): lines
+        for path in all_sources()
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}

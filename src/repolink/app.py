@@ -191,7 +191,7 @@ class Repolink:
 
     @cached_property
     def known_hosts(self) -> KnownHostService:
-        from repolink.knownhosts import scanner_for
+        from repolink.git.keyscan import scanner_for
         from repolink.platform.known_hosts import KnownHostService
 
         # The store on demand: a scan needs no database, and must not create a data directory.

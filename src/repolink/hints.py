@@ -117,6 +117,7 @@ COMMAND_HINTS: dict[str, str] = {
     "(repolink repo connect … --key FILE), or generate a new one with --generate",
     "git_failed:fetch": "run `repolink doctor PROJECT` to check URL, host key, key and access "
     "step by step",
+    "git_failed": "run `repolink doctor` to check URL, host key, key and access step by step",
     "host_api_unreachable": "check --host-api (the API root, e.g. https://api.bitbucket.org/2.0)",
     "host_api_unauthorized": (
         "give a token that may administer the repository (REPOLINK_HOST_API_TOKEN)"

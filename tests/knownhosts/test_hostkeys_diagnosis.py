@@ -8,6 +8,7 @@ from pathlib import Path
 from repolink.errors import GitError, RepolinkError
 from repolink.git.environment import git_argv, hardened_env, ssh_command
 from repolink.git.keyfiles import scrub
+from repolink.git.keyscan import scan
 from repolink.git.runner import CompletedRun, HardenedRunner
 from repolink.hints import command_hint
 from repolink.knownhosts import (
@@ -16,7 +17,6 @@ from repolink.knownhosts import (
     host_key_ssh_options,
     known_hosts_text,
     presented_host_keys,
-    scan,
     trust,
     trusted_keys,
 )

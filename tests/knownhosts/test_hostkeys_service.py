@@ -12,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
 from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.git.keyscan import scan
 from repolink.git.runner import HardenedRunner
 from repolink.keys import generate_key
 from repolink.knownhosts import (
@@ -20,7 +21,6 @@ from repolink.knownhosts import (
     known_hosts_text,
     list_known_hosts,
     remove,
-    scan,
     trust,
     trusted_keys,
 )

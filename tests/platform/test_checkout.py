@@ -22,6 +22,7 @@ from repolink import cli as cli_root
 from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.errors import RepolinkError
+from repolink.git import keyscan
 from repolink.git.mirrors import mirror_path
 from repolink.git.runner import HardenedRunner
 from repolink.hints import command_hint
@@ -602,7 +603,7 @@ def test_submodule_through_a_key_rule_against_openssh_sshd(tmp_path: Path) -> No
             with Store.open(settings) as store:
                 app = Repolink(settings, store=store)
                 with store.session() as session:
-                    scanner = knownhosts.scanner_for(settings, app.runner)
+                    scanner = keyscan.scanner_for(settings, app.runner)
                     knownhosts.trust(session, "127.0.0.1", sshd.port, host_key, scanner=scanner)
                 app.projects.create_project("Sup", slug=PROJECT)
                 outcome = app.connections.connect(

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.errors import FetchError, RepolinkError
+from repolink.git import keyscan
 from repolink.git.runner import HardenedRunner
 from repolink.host.info import AccessKeyInfo
 from repolink.host.service import HostService
@@ -203,7 +204,7 @@ def platform_side(tmp_path: Path, openssh: OpenSSHHost) -> Iterator[PlatformSide
                 "127.0.0.1",
                 openssh.sshd.port,
                 fingerprint,
-                scanner=knownhosts.scanner_for(settings, HardenedRunner()),
+                scanner=keyscan.scanner_for(settings, HardenedRunner()),
             )
         yield PlatformSide(settings, store)
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from repolink import knownhosts
 from repolink.app import Repolink
+from repolink.git import keyscan
 from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, generate_key
@@ -145,7 +146,7 @@ class Platform:
                     "127.0.0.1",
                     port or self.host.port,
                     fingerprint,
-                    scanner=knownhosts.scanner_for(self.settings, self.runner),
+                    scanner=keyscan.scanner_for(self.settings, self.runner),
                 )
 
     def project(self, slug: str) -> str:

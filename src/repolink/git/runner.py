@@ -101,7 +101,7 @@ class CompletedRun:
             raise GitError(
                 code,
                 f"{what} failed with exit status {self.returncode}{detail}",
-                "run `repolink doctor` to check URL, host key, key and access step by step",
+                "check URL, host key, key and access step by step with the doctor",
             )
         return self
 

@@ -34,7 +34,6 @@ from repolink.knownhosts.diagnosis import (
 from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
 from repolink.knownhosts.hostport import display_name, known_hosts_name, parse_host_port
 from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin
-from repolink.knownhosts.scan import Scanner, scan, scanner_for
 from repolink.knownhosts.service import (
     known_hosts_lines,
     known_hosts_text,
@@ -43,7 +42,7 @@ from repolink.knownhosts.service import (
     trust,
     trusted_keys,
 )
-from repolink.knownhosts.values import ScannedHostKey, TrustedHostKey, TrustOutcome
+from repolink.knownhosts.values import ScannedHostKey, Scanner, TrustedHostKey, TrustOutcome
 
 __all__ = [
     "SHIPPED_PINS",
@@ -64,8 +63,6 @@ __all__ = [
     "parse_sha256_fingerprint",
     "presented_host_keys",
     "remove",
-    "scan",
-    "scanner_for",
     "trust",
     "trusted_keys",
 ]

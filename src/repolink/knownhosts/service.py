@@ -30,9 +30,9 @@ from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
 from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin, pins_for
-from repolink.knownhosts.scan import Scanner
 from repolink.knownhosts.values import (
     ScannedHostKey,
+    Scanner,
     TrustedHostKey,
     TrustOutcome,
     host_key_from_line,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -138,6 +139,11 @@ class ScannedHostKey:
             "fingerprint": self.fingerprint,
             "public_key": self.public_line,
         }
+
+
+# What asks a server for its host keys (``host``, ``port``): the real one is built by
+# :func:`repolink.git.keyscan.scanner_for`; the trust store only needs something of this shape.
+Scanner = Callable[[str, int], list[ScannedHostKey]]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ class KnownHostService:
 
     ``store`` is asked for only when the database is needed: a scan needs none, and ``hostkeys
     scan`` on a machine without a data directory must not create one. ``scanner`` contacts a
-    server for its host keys: the application gives :func:`repolink.knownhosts.scanner_for`
+    server for its host keys: the application gives :func:`repolink.git.keyscanner_for`
     (``ssh-keyscan`` through its runner, with the settings' connect timeout).
     """
 

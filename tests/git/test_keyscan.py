@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from repolink.errors import GitError, ValidationError
+from repolink.git.keyscan import scan
 from repolink.git.runner import HardenedRunner
-from repolink.knownhosts import scan
 from support.knownhosts_support import LoopbackSSHServer, host_key
 
 RUNNER = HardenedRunner()

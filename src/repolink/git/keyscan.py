@@ -7,6 +7,9 @@ supports; it collects all types in one run; and it is one more process under a
 like every other ssh process repolink starts. Its weakness — it says nothing useful when it gets no
 key — is covered by a plain TCP probe afterwards that names the cause (DNS, refused, timeout).
 
+It lives in ``git/`` because it starts a process; :mod:`repolink.knownhosts` keeps the trust store
+and asks for a :data:`~repolink.knownhosts.values.Scanner` where it needs one.
+
 A scan trusts nothing. Only :func:`repolink.knownhosts.trust` stores a key, and only the one
 whose fingerprint the caller checked out of band. Fetches never scan.
 """
@@ -17,14 +20,13 @@ import functools
 import logging
 import socket
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from repolink.errors import GitError, RepolinkError
 from repolink.git.environment import hardened_env
 from repolink.git.runner import GitRunner
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
-from repolink.knownhosts.values import ScannedHostKey, host_key_from_line
+from repolink.knownhosts.values import ScannedHostKey, Scanner, host_key_from_line
 from repolink.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,6 @@ log = logging.getLogger(__name__)
 SCAN_CONNECT_TIMEOUT = 10
 # Host key types a server can present to OpenSSH 8.5+ (dsa is refused by ssh anyway).
 SCAN_KEY_TYPES = "rsa,ecdsa,ed25519"
-
-Scanner = Callable[[str, int], list[ScannedHostKey]]
 
 
 def scan(
