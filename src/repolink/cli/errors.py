@@ -1,5 +1,5 @@
-"""The CLI's exit statuses (DESIGN.md §4), one table: 2, the input is wrong (bad argument, no
-such thing, a clash) — fix the command and run it again; 1, the operation was tried and failed.
+"""The CLI's exit statuses (docs/architecture.md), one table: 2, the input is wrong (bad argument,
+no such thing, a clash) — fix the command and run it again; 1, the operation was tried and failed.
 The most specific class listed wins. The CLI's words for a fix are :mod:`repolink.hints`.
 """
 

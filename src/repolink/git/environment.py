@@ -1,4 +1,4 @@
-"""The environment and argv of every git and ssh process repolink starts (DESIGN.md §5).
+"""The environment and argv of every git and ssh process repolink starts (architecture.md#security).
 
 - :func:`hardened_env` builds a child's whole environment from scratch: isolated ``HOME``, no
   system or global git config, ssh as the only transport, no prompts, no agent.

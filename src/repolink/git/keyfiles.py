@@ -1,4 +1,4 @@
-"""Key material on disk for one run, and kept out of what a run prints (DESIGN.md §5).
+"""Key material on disk for one run, and kept out of what a run prints (architecture.md#security).
 
 - :func:`private_key_file` puts a private key in a 0600 file inside a 0700 directory and removes
   both afterwards, whatever happens. The key never travels on an argument list.

@@ -1,4 +1,4 @@
-"""The bare mirror of one repository connection, on local disk (DESIGN.md §2 "Mirror").
+"""The bare mirror of one repository connection, on local disk (architecture.md#words "Mirror").
 
 - The path comes from the connection id alone: ``<data_dir>/mirrors/<id>.git``.
 - :func:`locked` is the one-fetch-at-a-time lock: ``fcntl.flock`` on ``<id>.git.fetch-lock``

@@ -45,8 +45,8 @@ KNOWN_HOSTS_NAME = "known_hosts"
 class Remote:
     """A repository reachable with one deploy key, for the lifetime of its run directory.
 
-    ``ssh_argv`` is ssh with every option of DESIGN.md §5 and no destination; ``env`` is the
-    complete environment for git or ssh children (``GIT_SSH_COMMAND`` is ``ssh_argv``).
+    ``ssh_argv`` is ssh with every option of architecture.md#security and no destination; ``env`` is
+    the complete environment for git or ssh children (``GIT_SSH_COMMAND`` is ``ssh_argv``).
     ``control_path``: the socket of the shared connection, when the connection is shared.
     """
 

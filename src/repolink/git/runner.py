@@ -1,4 +1,4 @@
-"""Every process repolink starts goes through a :class:`GitRunner` (DESIGN.md §5).
+"""Every process repolink starts goes through a :class:`GitRunner` (architecture.md#security).
 
 :class:`GitRunner` is the interface: every way repolink starts a process — a git or ssh run to
 completion (:meth:`~GitRunner.run`), a server's git child (:meth:`~GitRunner.spawn` and
@@ -109,8 +109,8 @@ class CompletedRun:
 class GitRunner(Protocol):
     """How repolink starts processes; :class:`HardenedRunner` is the one implementation.
 
-    Whatever implements it must keep DESIGN.md §5: a wrapper (a test's recorder) delegates to a
-    :class:`HardenedRunner` rather than starting processes its own way.
+    Whatever implements it must keep architecture.md#security: a wrapper (a test's recorder)
+    delegates to a :class:`HardenedRunner` rather than starting processes its own way.
     """
 
     def run(
@@ -155,9 +155,9 @@ class GitRunner(Protocol):
 
 
 class HardenedRunner:
-    """Starts processes as DESIGN.md §5 requires: only the environment given, no inherited
-    file descriptors, a session (process group) of its own, and a time limit where there is
-    one. Stateless: one instance per application is enough, any number is harmless."""
+    """Starts processes as architecture.md#security requires: only the environment given, no
+    inherited file descriptors, a session (process group) of its own, and a time limit where there
+    is one. Stateless: one instance per application is enough, any number is harmless."""
 
     def run(
         self,

@@ -16,9 +16,9 @@ Lifetime of the shared connection (the master), as proven by
 - The first ssh of a run that finds no live master becomes one: it authenticates with the run's key
   file, then (``ControlPersist``) forks the master into the background in a session of its own, with
   its standard streams on /dev/null. So :meth:`repolink.git.runner.HardenedRunner.run`, which stops
-  whatever is left of the git command's process group when git exits (DESIGN.md §5), does not reach
-  it, and no pipe of the run stays open; the ssh that started it finishes its command as a client of
-  that master, like every later one.
+  whatever is left of the git command's process group when git exits (architecture.md#security),
+  does not reach it, and no pipe of the run stays open; the ssh that started it finishes its command
+  as a client of that master, like every later one.
 - The master outlives the run and its process — a fetch in a new process reuses it — and
   exits after ``repolink.git.environment.CONTROL_PERSIST`` without a client, when the server closes
   the connection, or after ``ServerAliveCountMax`` unanswered keepalives.
@@ -28,7 +28,8 @@ Lifetime of the shared connection (the master), as proven by
 - The socket's name covers the login user, the key fingerprint and the known_hosts text, so
   a rotated key, a changed trust or another user on the same host never rides on an old
   master. A key removed from the repository stops working at the next command all the same
-  where the host re-checks access on every command, as the built-in host does (DESIGN.md §5).
+  where the host re-checks access on every command, as the built-in host does
+  (architecture.md#security).
 
 :func:`list_refs_through_master` lists the remote's refs as a passenger of a live master
 without starting ssh or git (:mod:`repolink.git.sshmux`, :mod:`repolink.git.protocol`): the

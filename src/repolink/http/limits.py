@@ -1,5 +1,5 @@
-"""A cap on request bodies, enforced before anything parses them (DESIGN.md §5: input sizes
-are bounded before parsing)."""
+"""A cap on request bodies, enforced before anything parses them (architecture.md#security: input
+sizes are bounded before parsing)."""
 
 from __future__ import annotations
 

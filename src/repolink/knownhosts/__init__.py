@@ -1,4 +1,4 @@
-"""Host keys: the platform's known-hosts store (DESIGN.md §2 "Known host", §5).
+"""Host keys: the platform's known-hosts store (architecture.md#words "Known host", §5).
 
 - **Pins** for bitbucket.org, github.com and gitlab.com ship with repolink
   (:mod:`repolink.knownhosts.pins`, each cited from the service's documentation).

@@ -1,4 +1,4 @@
-"""The platform side (DESIGN.md §2): projects connected to private repositories over SSH
+"""The platform side (architecture.md#words): projects connected to private repositories over SSH
 deploy keys, fetched into local mirrors, their commits indexed for the commit picker.
 
 Adapters call the services (:class:`repolink.app.Repolink` builds them); each method owns its

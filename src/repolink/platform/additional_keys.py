@@ -1,5 +1,5 @@
 """Additional keys: a project's extra SSH keys for private dependencies (CircleCI's
-"additional SSH keys", DESIGN.md §2).
+"additional SSH keys", architecture.md#words).
 
 Each is a key pair held like the deploy key (a :class:`~repolink.store.models.KeyRecord`, the
 private half encrypted by the vault, never shown again), generated or imported, for one host

@@ -1,11 +1,12 @@
 """One fetch of a connection: git over ssh into the mirror, then the new commits indexed.
 
-Every step follows DESIGN.md §5, through :func:`repolink.git.remote.open_remote`: the deploy key
-goes into a 0600 file inside a 0700 run directory (:func:`repolink.git.keyfiles.private_key_file`)
-together with the run's known_hosts file (exactly the keys :func:`repolink.knownhosts.trusted_keys`
-holds for the host), both removed when the run ends however it ends; git and ssh get
-:func:`repolink.git.environment.hardened_env` and ssh's option set from
-:func:`repolink.git.environment.ssh_command`; the URL reaches git only as ``SSHURL.git_url`` after
+Every step follows architecture.md#security, through :func:`repolink.git.remote.open_remote`: the
+deploy key goes into a 0600 file inside a 0700 run directory
+(:func:`repolink.git.keyfiles.private_key_file`) together with the run's known_hosts file (exactly
+the keys :func:`repolink.knownhosts.trusted_keys` holds for the host), both removed when the run
+ends however it ends; git and ssh get :func:`repolink.git.environment.hardened_env` and ssh's option
+set from :func:`repolink.git.environment.ssh_command`; the URL reaches git only as
+``SSHURL.git_url`` after
 ``--``.
 
 Fast refresh: SSH connections are shared between runs (:mod:`repolink.git.sharing`), and

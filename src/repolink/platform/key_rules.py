@@ -1,4 +1,4 @@
-"""Key rules: URL prefix → key, so one key serves several repositories (DESIGN.md §2).
+"""Key rules: URL prefix → key, so one key serves several repositories (architecture.md#words).
 
 A rule points a URL prefix at the project's deploy key or at one of its additional keys
 (:mod:`repolink.platform.additional_keys`). :class:`KeyRuleService` adds, lists and removes

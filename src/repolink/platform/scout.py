@@ -27,7 +27,7 @@ The scout is an optimisation and nothing depends on it:
   does not share its connection has no scout;
 - any failure of its own is logged and forgotten; the clone's failure is the one reported;
 - it runs inside the fetch's :class:`repolink.git.remote.Remote`, so its git and ssh get
-  the same hardened environment, key file and trusted host keys (DESIGN.md §5), and the
+  the same hardened environment, key file and trusted host keys (architecture.md#security), and the
   fetch waits for it before that run directory is removed;
 - no lazy fetch can start from the partial clone: its remote section is removed before it is
   read, and git runs with ``GIT_NO_LAZY_FETCH``;

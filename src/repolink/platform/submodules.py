@@ -7,7 +7,7 @@ checkout code, which refuses unsafe paths and runs no hook (see :mod:`repolink.p
 for why this route).
 
 Each submodule commit is fetched into a temporary bare repository (one per URL) with the key
-:func:`repolink.platform.key_rules.choose_key` picks for its URL, following DESIGN.md §5
+:func:`repolink.platform.key_rules.choose_key` picks for its URL, following architecture.md#security
 exactly as a fetch does (:func:`repolink.git.remote.open_remote`: hardened environment, a
 per-run known_hosts file, the key in a 0600 file removed afterwards), with
 ``transfer.fsckObjects`` on, no tags and no recursion by git itself. It asks for that one

@@ -1,4 +1,4 @@
-"""Tables of a project's extra keys: additional keys and key rules (DESIGN.md §2).
+"""Tables of a project's extra keys: additional keys and key rules (architecture.md#words).
 
 - ``additional_keys``: a key pair of the project (a
   :class:`~repolink.store.models.KeyRecord`, private half encrypted by the vault) for one host,
