@@ -1,4 +1,4 @@
-"""Every process repolink starts goes through git/runner.py (DESIGN.md §5).
+"""Every process repolink starts goes through git/runner.py (architecture.md#security).
 
 Every module of ``src/repolink`` is parsed; importing ``subprocess``, ``pty`` or
 ``multiprocessing``, or calling anything of ``os`` or ``asyncio`` that starts a program, outside

@@ -1,4 +1,4 @@
-"""DESIGN.md §5 for fetches, each rule proven against real ssh, git and the built-in host."""
+"""architecture.md#security for fetches, each rule proven against real ssh, git and the built-in host."""
 
 from __future__ import annotations
 

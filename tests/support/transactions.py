@@ -1,5 +1,5 @@
 """Which transactions are open: for tests of the rule that no git, ssh or network call runs
-inside one (DESIGN.md §3)."""
+inside one (architecture.md, services)."""
 
 from __future__ import annotations
 
