@@ -1,4 +1,5 @@
-"""architecture.md#security for fetches, each rule proven against real ssh, git and the built-in host."""
+"""The security rules (architecture.md#security) for fetches, each proven against real ssh,
+git and the built-in host."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""architecture.md#security rules of fast refresh and connection sharing that no other test pins down.
+"""Security rules (architecture.md#security) of fast refresh and connection sharing that no
+other test pins down.
 
 - A refresh that rides a live shared connection writes no key file at all; one that needs a
   connection of its own writes exactly one, 0600 in a 0700 directory, removed afterwards.
