@@ -11,10 +11,13 @@
   runner): a test that asks for both sees every process the platform started.
 - ``private_tmp``: the system temp directory (key files, short control sockets), redirected
   to a fresh one under /tmp that the test can inspect.
+- ``ssh_server`` / ``run_dir`` / ``ssh_client``: a loopback asyncssh server with one host key,
+  and a real ssh client with a per-run directory, for the host-key tests.
 """
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +35,7 @@ from support.hostkit import (
     generate_key_pair,
     start_embedded_host,
 )
+from support.knownhosts_support import LoopbackSSHServer, SSHClient, host_key
 from support.platformkit import HostedRepos, Platform, populate
 from support.recording import RecordingRunner
 
@@ -98,3 +102,31 @@ def private_tmp(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rl-platform-", dir="/tmp") as directory:
         monkeypatch.setattr(tempfile, "tempdir", directory)
         yield Path(directory)
+
+
+@pytest.fixture
+def ssh_server() -> Iterator[LoopbackSSHServer]:
+    server = LoopbackSSHServer()
+    server.start([host_key()])
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def run_dir() -> Iterator[Path]:
+    """A 0700 directory whose path ssh options accept (pytest's tmp_path may hold '[').
+
+    It stands for the fetch's per-run directory: the client key and the known_hosts file.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="repolink-hostkeys-test-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def ssh_client(run_dir: Path) -> SSHClient:
+    return SSHClient(run_dir)
