@@ -20,20 +20,17 @@ by an interrupted run is harmless. The ``refs`` table is written last: it is the
 has been indexed.
 
 Transactions: every git process here starts with none open (the stream's process first, then
-the writes). While a large history streams in, one write transaction takes
-:data:`BATCHES_PER_TRANSACTION` batches of that local ``rev-list``'s output before it commits —
-a first index of a large history commits a handful of times, not once per batch — so the
-database waits at most that many batches on git, never on the network.
+the writes), and the database never waits on git: a batch of :data:`BATCH_SIZE` commits is
+read from the local ``rev-list`` first, then written in a transaction of its own — a first
+index of 50 000 commits commits ten times.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, delete, func, insert, select
@@ -51,7 +48,6 @@ from repolink.store.models.platform import REF_BRANCH, REF_TAG, Commit, Ref
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 5000
-BATCHES_PER_TRANSACTION = 10
 # One line per commit: rev-list ends each with "\n"; no field can hold one (git folds the
 # subject onto one line), and NUL separates the fields. %m is "-" on a boundary commit (one
 # the walk excluded; listed for what it says about the dropped tips, never inserted) and ">"
@@ -196,73 +192,25 @@ def _add_new(
     next_seq = int(seq or 0) + 1
     added = 0
     boundary: set[str] = set()
-    with (
-        LineStream(
-            argv,
-            env=env,
-            timeout=timeout,
-            runner=runner,
-            input=_rev_list_input(new_tips, indexed_tips),
-            batch_lines=batch_size,
-        ) as lines,
-        _Transactions(store, BATCHES_PER_TRANSACTION) as transactions,
-    ):
+    with LineStream(
+        argv,
+        env=env,
+        timeout=timeout,
+        runner=runner,
+        input=_rev_list_input(new_tips, indexed_tips),
+        batch_lines=batch_size,
+    ) as lines:
         for batch in lines:
             rows = _commit_rows(batch, connection_id, next_seq, boundary)
             if rows:
                 next_seq += len(rows)
-                added += _insert_commits(transactions.session(), rows)
-                transactions.batch_done()
+                with store.session() as session:
+                    added += _insert_commits(session, rows)
                 if on_progress is not None:
                     on_progress(added)
     if lines.result is not None:
         lines.result.check("listing the new commits of the mirror")
     return added, boundary
-
-
-class _Transactions:
-    """One executemany per batch, one transaction per few batches: a first index of a large
-    history commits a handful of times, not once per thousand commits, and still never holds
-    the database's write lock for the whole run."""
-
-    def __init__(self, store: Store, batches: int) -> None:
-        self._store = store
-        self._batches = batches
-        self._stack: contextlib.ExitStack | None = None
-        self._session: Session | None = None
-        self._done = 0
-
-    def __enter__(self) -> _Transactions:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._end(exc_type, exc, tb)
-
-    def session(self) -> Session:
-        if self._session is None:
-            self._stack = contextlib.ExitStack()
-            self._session = self._stack.enter_context(self._store.session())
-        return self._session
-
-    def batch_done(self) -> None:
-        self._done += 1
-        if self._done % self._batches == 0:
-            self._end(None, None, None)
-
-    def _end(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        stack, self._stack, self._session = self._stack, None, None
-        if stack is not None:
-            stack.__exit__(exc_type, exc, tb)  # commits, or rolls back on an exception
 
 
 # The order of a row tuple; every column is a plain string or integer, so rows go to the
