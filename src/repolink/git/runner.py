@@ -393,7 +393,7 @@ def _start_reader(
                 failures.append(exc)
                 _signal_group(proc.pid, signal.SIGTERM)
 
-    thread = threading.Thread(target=pump, name=f"gitcli-read-{proc.pid}", daemon=True)
+    thread = threading.Thread(target=pump, name=f"runner-read-{proc.pid}", daemon=True)
     thread.start()
     return thread
 
@@ -405,7 +405,7 @@ def _start_writer(stream: IO[bytes], data: bytes) -> threading.Thread:
         with contextlib.suppress(OSError):
             stream.close()
 
-    thread = threading.Thread(target=feed, name="gitcli-write", daemon=True)
+    thread = threading.Thread(target=feed, name="runner-write", daemon=True)
     thread.start()
     return thread
 
