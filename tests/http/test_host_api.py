@@ -9,6 +9,8 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -617,7 +619,9 @@ def test_fuzzed_requests_never_answer_500(
 # -- a real server --------------------------------------------------------------------------
 
 
-def test_real_uvicorn_server_serves_the_api(tmp_path: Path, make_key: MakeKey) -> None:
+@contextmanager
+def served(tmp_path: Path) -> Iterator[httpx.Client]:
+    """A real uvicorn server on a free port, on its own thread; a client for its API."""
     settings = make_settings(tmp_path)
     with Store.open(settings) as store:
         app = create_host_api(Repolink(settings, store=store))
@@ -633,21 +637,62 @@ def test_real_uvicorn_server_serves_the_api(tmp_path: Path, make_key: MakeKey) -
                 time.sleep(0.02)
             port = server.servers[0].sockets[0].getsockname()[1]
             base = f"http://127.0.0.1:{port}{API}"
-            auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
             with httpx.Client(base_url=base, trust_env=False) as client:
-                assert client.get("/repositories/acme").status_code == 401
-                created = client.post("/repositories/acme", json={"slug": "web"}, headers=auth)
-                assert created.status_code == 200
-                keypair = make_key("served")
-                added = client.post(
-                    "/repositories/acme/web/deploy-keys",
-                    json={"key": keypair.public_line, "label": "deploy"},
-                    headers=auth,
-                )
-                assert added.status_code == 200
-                assert added.json()["read_only"] is True
-                listed = client.get("/repositories/acme/web/deploy-keys", headers=auth).json()
-                assert [key["label"] for key in listed["values"]] == ["deploy"]
+                yield client
         finally:
             server.should_exit = True
             thread.join(timeout=30)
+
+
+def test_real_uvicorn_server_serves_the_api(tmp_path: Path, make_key: MakeKey) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with served(tmp_path) as client:
+        assert client.get("/repositories/acme").status_code == 401
+        created = client.post("/repositories/acme", json={"slug": "web"}, headers=auth)
+        assert created.status_code == 200
+        keypair = make_key("served")
+        added = client.post(
+            "/repositories/acme/web/deploy-keys",
+            json={"key": keypair.public_line, "label": "deploy"},
+            headers=auth,
+        )
+        assert added.status_code == 200
+        assert added.json()["read_only"] is True
+        listed = client.get("/repositories/acme/web/deploy-keys", headers=auth).json()
+        assert [key["label"] for key in listed["values"]] == ["deploy"]
+
+
+def post_together(client: httpx.Client, requests: list[tuple[str, Any]]) -> list[httpx.Response]:
+    """POST every (path, body) at once from its own thread, released together."""
+    barrier = threading.Barrier(len(requests))
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def post(request: tuple[str, Any]) -> httpx.Response:
+        barrier.wait()
+        return client.post(request[0], json=request[1], headers=auth)
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(post, requests))
+
+
+def test_parallel_creations_in_a_new_workspace_answer_created_or_conflict(
+    tmp_path: Path, make_key: MakeKey
+) -> None:
+    # Issue 10 §3.6: nine of ten parallel creations in a new workspace answered 500.
+    keys = [make_key(f"person-{i}").public_line for i in range(10)]
+    with served(tmp_path) as client:
+        distinct = post_together(client, [(f"/repositories/new1/r{i}", None) for i in range(10)])
+        assert [r.status_code for r in distinct] == [200] * 10, [r.text for r in distinct]
+        same = post_together(client, [("/repositories/new2", {"slug": "same"})] * 10)
+        assert sorted(r.status_code for r in same) == [200] + [409] * 9, [r.text for r in same]
+        assert {error_code(r) for r in same if r.status_code == 409} == {"repository_exists"}
+        added = post_together(
+            client, [("/users/new3/ssh-keys", {"key": key, "label": "laptop"}) for key in keys]
+        )
+        assert [r.status_code for r in added] == [201] * 10, [r.text for r in added]
+        twice = post_together(
+            client, [("/users/new4/ssh-keys", {"key": keys[0], "label": "laptop"})] * 10
+        )
+        # A duplicate key answers 400, as Bitbucket Cloud does (http/errors.py), never a 500.
+        assert sorted(r.status_code for r in twice) == [201] + [400] * 9, [r.text for r in twice]
+        assert {error_code(r) for r in twice if r.status_code == 400} == {"account_key_duplicate"}

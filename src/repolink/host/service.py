@@ -8,14 +8,16 @@ refused by every other on its next connection or command.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, DuplicateKey, NotFound, PermissionDenied, ValidationError
+from repolink.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from repolink.git.runner import GitRunner
 from repolink.host.commands import Verb
 from repolink.host.info import (
@@ -30,6 +32,14 @@ from repolink.host.naming import (
     parse_repository_path,
     validate_slug,
     validate_workspace,
+)
+from repolink.host.refusals import (
+    access_key_duplicate,
+    account_key_duplicate,
+    account_key_not_found,
+    repository_exists,
+    repository_not_granted,
+    workspace_not_found,
 )
 from repolink.host.repo_storage import RepositoryStorage
 from repolink.keys import PublicKey, parse_public_key
@@ -50,6 +60,9 @@ log = logging.getLogger(__name__)
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_LABEL_LENGTH = 200
+# How often one creation is run when its new workspace is inserted by another at once.
+WORKSPACE_ATTEMPTS = 3
+_T = TypeVar("_T")
 
 
 class HostService:
@@ -65,28 +78,31 @@ class HostService:
     def create_repository(self, workspace: str, slug: str) -> RepositoryInfo:
         """A new, empty bare repository; its workspace is created when it does not exist."""
         name = RepositoryName(validate_workspace(workspace), validate_slug(slug))
+        info = _retry_on_workspace_race(name.workspace, lambda: self._create_repository(name))
+        log.info("created repository %s (id %s)", info.full_name, info.id)
+        return info
+
+    def _create_repository(self, name: RepositoryName) -> RepositoryInfo:
         created: str | None = None
         try:
             with self._store.session() as session:
                 space = self._workspace_row(session, name.workspace, create=True)
                 if self._repository_row(session, space, name.slug) is not None:
-                    raise _repository_exists(name)
+                    raise repository_exists(name)
                 row = HostedRepository(workspace_id=space.id, slug=name.slug, created_on=utcnow())
                 session.add(row)
                 try:
                     session.flush()
                 except IntegrityError:
-                    raise _repository_exists(name) from None
+                    raise repository_exists(name) from None
                 # Inside the transaction: a failed `git init` leaves no row behind.
                 self._storage.create(row.id)
                 created = row.id
-                info = _repository_info(row, space)
+                return _repository_info(row, space)
         except BaseException:
             if created is not None:  # the commit failed: no row, so no directory either
                 self._storage.delete(created)
             raise
-        log.info("created repository %s (id %s)", info.full_name, info.id)
-        return info
 
     def list_repositories(self, workspace: str) -> list[RepositoryInfo]:
         with self._store.session() as session:
@@ -143,13 +159,13 @@ class HostService:
                 )
             )
             if duplicate is not None:
-                raise _access_key_duplicate(duplicate)
+                raise access_key_duplicate(duplicate)
             row = AccessKey(repository_id=repo.id, writable=writable, **_key_fields(key, label))
             session.add(row)
             try:
                 session.flush()
             except IntegrityError:
-                raise _access_key_duplicate(None) from None
+                raise access_key_duplicate(None) from None
             info = _access_key_info(row, _full_name(space, repo))
         log.info(
             "added access key %d %s to %s (%s)",
@@ -221,6 +237,11 @@ class HostService:
         key = parse_public_key(key_text).key
         label = _validate_label(label)
         name = validate_workspace(workspace)
+        info = _retry_on_workspace_race(name, lambda: self._add_account_key(name, key, label))
+        log.info("added account key %d %s to %s", info.id, info.fingerprint_sha256, name)
+        return info
+
+    def _add_account_key(self, name: str, key: PublicKey, label: str) -> AccountKeyInfo:
         with self._store.session() as session:
             if session.scalar(
                 select(AccessKey.id).where(AccessKey.fingerprint_sha256 == key.sha256_fingerprint)
@@ -239,16 +260,14 @@ class HostService:
                 )
             )
             if duplicate is not None:
-                raise _account_key_duplicate(duplicate)
+                raise account_key_duplicate(duplicate)
             row = AccountKey(workspace_id=space.id, **_key_fields(key, label))
             session.add(row)
             try:
                 session.flush()
             except IntegrityError:
-                raise _account_key_duplicate(None) from None
-            info = _account_key_info(row, space)
-        log.info("added account key %d %s to %s", info.id, info.fingerprint_sha256, name)
-        return info
+                raise account_key_duplicate(None) from None
+            return _account_key_info(row, space)
 
     def list_account_keys(self, workspace: str) -> list[AccountKeyInfo]:
         with self._store.session() as session:
@@ -265,7 +284,7 @@ class HostService:
             space = self._existing_workspace(session, workspace)
             row = session.get(AccountKey, key_id)
             if row is None or row.workspace_id != space.id:
-                raise _account_key_not_found(key_id)
+                raise account_key_not_found(key_id)
             session.delete(row)
         log.info("removed account key %d from %s", key_id, space.name)
 
@@ -319,7 +338,7 @@ class HostService:
         with self._store.session() as session:
             found = self._find_repository(session, name.workspace, name.slug)
             if found is None:
-                raise _repository_not_granted(name)
+                raise repository_not_granted(name)
             repo, space = found
             info = _repository_info(repo, space)
             account_id = session.scalar(
@@ -337,7 +356,7 @@ class HostService:
                 )
             ).first()
             if access is None:
-                raise _repository_not_granted(name)
+                raise repository_not_granted(name)
             grant = Grant(info, "access", access.id, writable=access.writable)
         if verb == "write" and not grant.writable:
             raise PermissionDenied(
@@ -377,10 +396,15 @@ class HostService:
         row = session.scalar(select(Workspace).where(Workspace.name == name))
         if row is None:
             if not create:
-                raise _workspace_not_found()
+                raise workspace_not_found()
             row = Workspace(name=name, created_on=utcnow())
             session.add(row)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:
+                # A concurrent unit of work inserted it first; this one is rolled back and
+                # run again by `_retry_on_workspace_race`, and then finds that row.
+                raise _WorkspaceRace from None
         return row
 
     def _existing_workspace(self, session: Session, workspace: str) -> Workspace:
@@ -440,6 +464,32 @@ class HostService:
 
 
 # -- conversions and errors ---------------------------------------------------------------
+
+
+class _WorkspaceRace(Exception):
+    """Another transaction inserted the same new workspace first."""
+
+
+def _retry_on_workspace_race(workspace: str, work: Callable[[], _T]) -> _T:
+    """Run ``work`` again while a concurrent creation of its workspace wins the insert.
+
+    Insert-or-get by redoing the whole unit of work (the failed flush rolled it back) rather
+    than by a savepoint, which the sqlite3 driver handles badly. The next run finds the
+    winner's row; it can race again only if the winner rolled back, hence the bound.
+    """
+    for _ in range(WORKSPACE_ATTEMPTS - 1):
+        try:
+            return work()
+        except _WorkspaceRace:
+            log.debug("workspace %s was created concurrently; running again", workspace)
+    try:
+        return work()
+    except _WorkspaceRace:
+        raise Conflict(
+            "workspace_busy",
+            f"the workspace {workspace} is being created by another request",
+            "retry in a moment",
+        ) from None
 
 
 def _full_name(space: Workspace, repo: HostedRepository) -> str:
@@ -514,55 +564,3 @@ def _validate_label(label: str) -> str:
             "name the machine or purpose, e.g. 'ci runner'",
         )
     return label
-
-
-def _repository_exists(name: RepositoryName) -> Conflict:
-    return Conflict(
-        "repository_exists",
-        f"the repository {name.full_name} exists already",
-        "choose another slug, or delete the existing repository first",
-    )
-
-
-def _repository_not_granted(name: RepositoryName) -> NotFound:
-    # One text for "missing" and "not yours": the answer must not reveal which.
-    return NotFound(
-        "repository_not_found",
-        f"repository {name.full_name} not found",
-        "check the path, and that your key was added to this repository as an access key "
-        "(or to its workspace as an account key)",
-    )
-
-
-def _workspace_not_found() -> NotFound:
-    return NotFound(
-        "workspace_not_found",
-        "there is no such workspace",
-        "a workspace is created with its first repository",
-    )
-
-
-def _access_key_duplicate(existing_id: int | None) -> DuplicateKey:
-    which = f" (access key {existing_id})" if existing_id is not None else ""
-    return DuplicateKey(
-        "access_key_duplicate",
-        f"this key is already an access key of this repository{which}",
-        "nothing to do; to change its label or permission, update that access key instead",
-    )
-
-
-def _account_key_duplicate(existing_id: int | None) -> DuplicateKey:
-    which = f" (account key {existing_id})" if existing_id is not None else ""
-    return DuplicateKey(
-        "account_key_duplicate",
-        f"this key is already an account key of this workspace{which}",
-        "nothing to do; remove that account key first to replace it",
-    )
-
-
-def _account_key_not_found(key_id: int) -> NotFound:
-    return NotFound(
-        "account_key_not_found",
-        f"this workspace has no account key {key_id}",
-        "list its account keys to find the id",
-    )

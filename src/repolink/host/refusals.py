@@ -1,0 +1,62 @@
+"""The refusals of the host service: one constructor per error, so each reads the same everywhere.
+
+Messages name what was refused by the names the caller gave (already validated, so never key
+material); hints name what to change, never a command.
+"""
+
+from __future__ import annotations
+
+from repolink.errors import Conflict, DuplicateKey, NotFound
+from repolink.host.naming import RepositoryName
+
+
+def repository_exists(name: RepositoryName) -> Conflict:
+    return Conflict(
+        "repository_exists",
+        f"the repository {name.full_name} exists already",
+        "choose another slug, or delete the existing repository first",
+    )
+
+
+def repository_not_granted(name: RepositoryName) -> NotFound:
+    # One text for "missing" and "not yours": the answer must not reveal which.
+    return NotFound(
+        "repository_not_found",
+        f"repository {name.full_name} not found",
+        "check the path, and that your key was added to this repository as an access key "
+        "(or to its workspace as an account key)",
+    )
+
+
+def workspace_not_found() -> NotFound:
+    return NotFound(
+        "workspace_not_found",
+        "there is no such workspace",
+        "a workspace is created with its first repository",
+    )
+
+
+def access_key_duplicate(existing_id: int | None) -> DuplicateKey:
+    which = f" (access key {existing_id})" if existing_id is not None else ""
+    return DuplicateKey(
+        "access_key_duplicate",
+        f"this key is already an access key of this repository{which}",
+        "nothing to do; to change its label or permission, update that access key instead",
+    )
+
+
+def account_key_duplicate(existing_id: int | None) -> DuplicateKey:
+    which = f" (account key {existing_id})" if existing_id is not None else ""
+    return DuplicateKey(
+        "account_key_duplicate",
+        f"this key is already an account key of this workspace{which}",
+        "nothing to do; remove that account key first to replace it",
+    )
+
+
+def account_key_not_found(key_id: int) -> NotFound:
+    return NotFound(
+        "account_key_not_found",
+        f"this workspace has no account key {key_id}",
+        "list its account keys to find the id",
+    )
