@@ -43,10 +43,29 @@ Tree::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import TypeVar
 
 _Recast = TypeVar("_Recast", bound="RepolinkError")
+
+
+# What an error message may quote of the caller's text (`quotable`).
+MAX_QUOTED_LENGTH = 80
+_KEY_LIKE = re.compile(r"-----|[A-Za-z0-9+/=]{40,}")
+
+
+def quotable(text: str, *, limit: int = MAX_QUOTED_LENGTH) -> str | None:
+    """``text`` as a message may quote it, or ``None`` when it may not.
+
+    A caller who pasted a key where a name belongs must not find it echoed in an error, a
+    log line or a terminal: only short, printable, one-line text that holds no PEM armour and
+    no long base64 run is quoted; control characters could also rewrite a terminal.
+    """
+    text = text.strip()
+    if not text or len(text) > limit or not text.isprintable() or _KEY_LIKE.search(text):
+        return None
+    return text
 
 
 class RepolinkError(Exception):

@@ -28,7 +28,7 @@ COMMAND_HINTS: dict[str, str] = {
     "repository_not_found": "list the repositories with: repolink host repo list {workspace}",
     "label_invalid": "name the machine or purpose, e.g. --label 'ci runner'",
     "workspace_not_found": "a workspace is created with its first repository: "
-    "repolink host repo create WS/SLUG",
+    "repolink host repo create {workspace}/SLUG",
     "hook_not_found": "list its webhooks with: repolink host hook list {repository}",
     "token_not_found": "list the tokens with `repolink host token list`",
     "token_label_invalid": "name the token after who or what uses it, e.g. --label 'platform CI'",
@@ -88,6 +88,8 @@ COMMAND_HINTS: dict[str, str] = {
     "`repolink admin reencrypt`",
     # fetch path
     "project_not_found": "run `repolink project list` to see the projects",
+    "project_not_found:name_given": "the project named '{project}' has the slug {slug}: "
+    "give the slug instead (`repolink project list` shows both)",
     "connection_not_found": (
         "connect one: repolink repo connect {project} git@HOST:TEAM/REPO.git --generate"
     ),

@@ -89,6 +89,9 @@ def test_unknown_workspace_is_not_found(host_service: HostService) -> None:
     with pytest.raises(NotFound) as caught:
         host_service.list_repositories("nobody")
     assert caught.value.code == "workspace_not_found"
+    # Issue 10 §1.4: the message names what was not found ("there is no such workspace" did not).
+    assert caught.value.message == "there is no workspace nobody"
+    assert caught.value.context == {"workspace": "nobody"}
 
 
 # -- access keys ------------------------------------------------------------------------------
@@ -162,6 +165,7 @@ def test_update_and_remove_access_key(host_service: HostService, make_key: MakeK
     with pytest.raises(NotFound) as caught:
         host_service.get_access_key("team", "app", info.id)
     assert caught.value.code == "access_key_not_found"
+    assert caught.value.message == f"the repository team/app has no access key {info.id}"
 
 
 def test_an_access_key_update_never_changes_the_key(
@@ -235,6 +239,7 @@ def test_account_keys(host_service: HostService, make_key: MakeKey) -> None:
     with pytest.raises(NotFound) as missing:
         host_service.remove_account_key("team", info.id)
     assert missing.value.code == "account_key_not_found"
+    assert missing.value.message == f"the workspace team has no account key {info.id}"
 
 
 # -- authorization ----------------------------------------------------------------------------

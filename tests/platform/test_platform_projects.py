@@ -121,3 +121,47 @@ def test_gits_progress_lines_are_read(
 @pytest.mark.parametrize("line", ["From ssh://host/a", " * [new branch] main -> main", ""])
 def test_other_stderr_lines_are_not_progress(line: str) -> None:
     assert parse_progress_line(line) is None
+
+
+def test_project_not_found_names_the_project_and_the_slug_of_a_name(
+    settings: Settings, store: Store
+) -> None:
+    # Issue 10 §1.4: `repolink fetch "Image classifier"` answered "there is no project".
+    projects = ProjectService(settings, store)
+    projects.create_project("Image classifier")
+    with pytest.raises(NotFound) as by_name:
+        projects.project_info("Image classifier")
+    assert by_name.value.code == "project_not_found"
+    assert by_name.value.message == "there is no project with the slug 'Image classifier'"
+    assert "has the slug image-classifier" in by_name.value.hint
+    assert by_name.value.reason == "name_given"
+    assert by_name.value.context["slug"] == "image-classifier"
+    with pytest.raises(NotFound) as by_case:
+        projects.project_info("image Classifier")
+    assert by_case.value.context["slug"] == "image-classifier"
+    with pytest.raises(NotFound) as unknown:
+        projects.project_info("no-such-thing")
+    assert unknown.value.message == "there is no project 'no-such-thing'"
+    assert unknown.value.reason is None
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+        "-----BEGIN OPENSSH PRIVATE KEY-----",
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW",
+        "two\nlines",
+        "escape \x1b[2J here",
+        "x" * 201,
+    ],
+)
+def test_project_not_found_never_echoes_what_may_be_key_material(
+    settings: Settings, store: Store, given: str
+) -> None:
+    with pytest.raises(NotFound) as unknown:
+        ProjectService(settings, store).project_info(given)
+    error = unknown.value
+    assert error.message == "there is no project with the slug given"
+    shown = " ".join([error.message, error.hint, repr(error), *error.context.values()])
+    assert given not in shown and given[:20] not in shown

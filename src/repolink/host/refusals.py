@@ -28,11 +28,12 @@ def repository_not_granted(name: RepositoryName) -> NotFound:
     )
 
 
-def workspace_not_found() -> NotFound:
+def workspace_not_found(workspace: str) -> NotFound:
     return NotFound(
         "workspace_not_found",
-        "there is no such workspace",
+        f"there is no workspace {workspace}",
         "a workspace is created with its first repository",
+        context={"workspace": workspace},
     )
 
 
@@ -54,9 +55,19 @@ def account_key_duplicate(existing_id: int | None) -> DuplicateKey:
     )
 
 
-def account_key_not_found(key_id: int) -> NotFound:
+def account_key_not_found(workspace: str, key_id: int) -> NotFound:
     return NotFound(
         "account_key_not_found",
-        f"this workspace has no account key {key_id}",
+        f"the workspace {workspace} has no account key {key_id}",
         "list its account keys to find the id",
+        context={"workspace": workspace, "key_id": str(key_id)},
+    )
+
+
+def access_key_not_found(repository: str, key_id: int) -> NotFound:
+    return NotFound(
+        "access_key_not_found",
+        f"the repository {repository} has no access key {key_id}",
+        "list its access keys to find the id",
+        context={"repository": repository, "key_id": str(key_id)},
     )

@@ -35,6 +35,7 @@ from repolink.host.naming import (
 )
 from repolink.host.refusals import (
     access_key_duplicate,
+    access_key_not_found,
     account_key_duplicate,
     account_key_not_found,
     repository_exists,
@@ -187,7 +188,7 @@ class HostService:
     def get_access_key(self, workspace: str, slug: str, key_id: int) -> AccessKeyInfo:
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
-            row = self._existing_access_key(session, repo, key_id)
+            row = self._existing_access_key(session, repo, space, key_id)
             return _access_key_info(row, _full_name(space, repo))
 
     def update_access_key(
@@ -208,7 +209,7 @@ class HostService:
         """
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
-            row = self._existing_access_key(session, repo, key_id)
+            row = self._existing_access_key(session, repo, space, key_id)
             if key is not None and _fingerprint(key) != row.fingerprint_sha256:
                 raise ValidationError(
                     "deploy_key_immutable",
@@ -226,7 +227,7 @@ class HostService:
     def remove_access_key(self, workspace: str, slug: str, key_id: int) -> None:
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
-            row = self._existing_access_key(session, repo, key_id)
+            row = self._existing_access_key(session, repo, space, key_id)
             session.delete(row)
         log.info("removed access key %d from %s", key_id, _full_name(space, repo))
 
@@ -284,7 +285,7 @@ class HostService:
             space = self._existing_workspace(session, workspace)
             row = session.get(AccountKey, key_id)
             if row is None or row.workspace_id != space.id:
-                raise account_key_not_found(key_id)
+                raise account_key_not_found(space.name, key_id)
             session.delete(row)
         log.info("removed account key %d from %s", key_id, space.name)
 
@@ -396,7 +397,7 @@ class HostService:
         row = session.scalar(select(Workspace).where(Workspace.name == name))
         if row is None:
             if not create:
-                raise workspace_not_found()
+                raise workspace_not_found(name)
             row = Workspace(name=name, created_on=utcnow())
             session.add(row)
             try:
@@ -443,15 +444,11 @@ class HostService:
         return found
 
     def _existing_access_key(
-        self, session: Session, repo: HostedRepository, key_id: int
+        self, session: Session, repo: HostedRepository, space: Workspace, key_id: int
     ) -> AccessKey:
         row = session.get(AccessKey, key_id)
         if row is None or row.repository_id != repo.id:
-            raise NotFound(
-                "access_key_not_found",
-                f"this repository has no access key {key_id}",
-                "list its access keys to find the id",
-            )
+            raise access_key_not_found(_full_name(space, repo), key_id)
         return row
 
     def _account_key_exists(self, session: Session, fingerprint: str) -> bool:

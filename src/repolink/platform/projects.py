@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.errors import Conflict, NotFound, ValidationError, quotable
 from repolink.git import mirrors
 from repolink.settings import Settings
 from repolink.store import Store
@@ -151,21 +151,49 @@ class ProjectService:
 
 def get_project(session: Session, slug: str) -> Project:
     """The project with this slug, or ``project_not_found`` (for the platform's services,
-    inside their transaction)."""
+    inside their transaction).
+
+    A project is found by its slug only: a name need not be unique. When the text given is the
+    name of a project, the error says that project's slug, since that is the likely mistake.
+    """
     row = (
         session.scalar(select(Project).where(Project.slug == slug))
         if _SLUG.fullmatch(slug)
         else None
     )
     if row is None:
-        shown = f" {slug!r}" if _SLUG.fullmatch(slug) else ""
-        raise NotFound(
-            "project_not_found",
-            f"there is no project{shown}",
-            "list the projects to see their slugs",
-            context={"project": slug},
-        )
+        raise _project_not_found(session, slug)
     return row
+
+
+def _project_not_found(session: Session, given: str) -> NotFound:
+    shown = given if _SLUG.fullmatch(given) else quotable(given, limit=MAX_NAME_LENGTH)
+    if shown is None:  # never echoed: it may be key material pasted in the wrong place
+        return NotFound(
+            "project_not_found",
+            "there is no project with the slug given",
+            "list the projects to see their slugs",
+        )
+    named = session.scalars(
+        select(Project.slug).where(func.lower(Project.name) == shown.lower()).order_by(Project.slug)
+    ).all()
+    if not named:
+        return NotFound(
+            "project_not_found",
+            f"there is no project {shown!r}",
+            "list the projects to see their slugs",
+            context={"project": shown},
+        )
+    slugs = ", ".join(named)
+    return NotFound(
+        "project_not_found",
+        f"there is no project with the slug {shown!r}",
+        f"the project named {shown!r} has the slug {slugs}; a project is named by its slug"
+        if len(named) == 1
+        else f"the projects named {shown!r} have the slugs {slugs}; a project is named by its slug",
+        reason="name_given",
+        context={"project": shown, "slug": named[0], "slugs": slugs},
+    )
 
 
 def remove_mirror(settings: Settings, connection_id: str) -> None:
