@@ -455,6 +455,8 @@ def test_hook_create_get_list_delete_never_shows_the_secret(host: Host, repo: st
     gone = host.get(f"/repositories/{repo}/hooks/{uid}")
     assert gone.status_code == 404
     assert error_code(gone) == "hook_not_found"
+    # Issue 10 §1.4: the answer names the webhook that was not found.
+    assert gone.json()["error"]["message"] == f"the repository {repo} has no webhook {uid}"
 
 
 def test_hook_without_secret(host: Host, repo: str) -> None:

@@ -236,9 +236,11 @@ def _existing_hook(session: Session, repo: RepositoryInfo, hook_uuid: str) -> Ho
             select(HostHook).where(HostHook.uuid == canonical, HostHook.repository_id == repo.id)
         )
     if row is None:
+        # Only a well-formed uuid is named: anything else the caller sent is not echoed.
+        which = f"webhook {{{canonical}}}" if canonical is not None else "such webhook"
         raise NotFound(
             "hook_not_found",
-            f"the repository {repo.full_name} has no such webhook",
+            f"the repository {repo.full_name} has no {which}",
             f"check the hook's uuid against the webhooks of {repo.full_name}",
             context={"repository": repo.full_name},
         )
