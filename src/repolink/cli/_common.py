@@ -23,9 +23,13 @@ if TYPE_CHECKING:
     from repolink.app import Repolink
     from repolink.keys import PrivateKey
 
-# No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
-console = Console(highlight=False, soft_wrap=True, emoji=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# Everything printed holds user data (commit subjects, labels, URLs, remote text), so Rich's
+# markup is off here, once, for every line and every table cell: with it on, a subject
+# "[docs] update readme" printed as " update readme" and the "[hidden]" marker vanished. Style,
+# where wanted, is given explicitly with `rich.text.Text`. No emoji codes either: fingerprints
+# hold ":ab:" and ":cd:", which Rich would draw as emoji.
+console = Console(markup=False, highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 
 @contextmanager
