@@ -20,6 +20,8 @@ from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import load_settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from repolink.app import Repolink
     from repolink.keys import PrivateKey
 
@@ -39,6 +41,30 @@ def open_app() -> Iterator[Repolink]:
 
     with Repolink(load_settings()) as application:
         yield application
+
+
+def new_table(*headers: str) -> Table:
+    """A table of user data whose cells are never cut short: a fingerprint, URL or label too
+    long for its column folds onto the next line instead of ending in "…" (at 80 columns every
+    table printed ``SHA256:d…``). Print it with :func:`print_table`."""
+    from rich.table import Table  # not at import: OpenSSH-mode commands start fast
+
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: folded to the terminal's width on a terminal; at its full
+    width when piped or redirected, so each row stays on one line for grep and cut (Rich
+    would otherwise assume 80 columns and fold every long value)."""
+    if not console.is_terminal:
+        from rich.measure import Measurement
+
+        unbounded = console.options.update_width(1_000_000)
+        table.width = Measurement.get(console, unbounded, table).maximum
+    console.print(table)
 
 
 def print_json(data: Any) -> None:
