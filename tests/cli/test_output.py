@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,3 +45,33 @@ def test_fingerprints_fold_but_are_never_cut_on_an_80_column_terminal(cli: CLI) 
     assert set(FINGERPRINT.findall("".join(column).replace("SHA256:", " SHA256:"))) == (
         _pinned_fingerprints(cli)
     )
+
+
+def _json_error(done: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    assert done.stdout == ""  # stdout holds only results
+    document = json.loads(done.stderr)
+    assert set(document) == {"error"}
+    assert set(document["error"]) == {"code", "message", "hint"}
+    error: dict[str, str] = document["error"]
+    return error
+
+
+def test_with_json_an_error_is_the_json_error_shape_on_stderr(cli: CLI) -> None:
+    done = cli("commits", "no-such-project", "--json")
+    assert done.returncode == 2
+    error = _json_error(done)
+    assert error["code"] == "project_not_found"
+    assert "no-such-project" in error["message"]
+    assert error["hint"]  # the CLI's wording of the fix, as the text line shows it
+    text = cli("commits", "no-such-project")
+    assert text.returncode == 2
+    assert text.stderr.strip() == f"error: {error['code']}: {error['message']} — {error['hint']}"
+
+
+def test_with_json_a_usage_error_is_the_json_error_shape_too(cli: CLI) -> None:
+    done = cli("project", "list", "--no-such-option", "--json")
+    assert done.returncode == 2
+    error = _json_error(done)
+    assert error["code"] == "invalid_usage"
+    assert "--no-such-option" in error["message"]
+    assert error["hint"] == "see 'repolink project list --help'"
