@@ -8,7 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import typer
+import typer.main
 
+from repolink import __version__
+from repolink import cli as cli_root
+from repolink.cli import _register_subcommands
 from repolink.knownhosts import SHIPPED_PINS
 from support.clikit import CLI
 
@@ -75,3 +80,38 @@ def test_with_json_a_usage_error_is_the_json_error_shape_too(cli: CLI) -> None:
     assert error["code"] == "invalid_usage"
     assert "--no-such-option" in error["message"]
     assert error["hint"] == "see 'repolink project list --help'"
+
+
+@pytest.mark.parametrize("args", [[], ["host"], ["keys"]], ids=["repolink", "host", "keys"])
+def test_a_command_alone_prints_its_help_and_exits_0(cli: CLI, args: list[str]) -> None:
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert "Usage: repolink" in done.stdout
+    assert done.stderr == ""  # no empty `invalid_usage:` line
+
+
+def test_version_names_the_version_and_the_data_directory(cli: CLI) -> None:
+    done = cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"repolink {__version__}",
+        f"data directory: {cli.data_dir.resolve()}",
+    ]
+
+
+def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command and group below ``command`` (a click command of whichever click copy)."""
+    paths = [path]
+    for name, sub in getattr(command, "commands", {}).items():
+        paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+def test_h_is_help_on_every_command(cli: CLI) -> None:
+    _register_subcommands([])  # every group, as `repolink --help` registers them
+    paths = _command_paths(typer.main.get_command(cli_root.app))
+    assert len(paths) > 40
+    for path in paths:
+        done = cli(*path, "-h")
+        assert done.returncode == 0, (path, done.stderr)
+        assert f"Usage: {' '.join(('repolink', *path))}" in " ".join(done.stdout.split()), path

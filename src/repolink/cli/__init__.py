@@ -21,7 +21,7 @@ import importlib
 import json
 import logging
 import sys
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -38,7 +38,44 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Inherited by every subcommand's context, so `-h` works wherever `--help` does.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    """``--version``: the version, and the data directory this environment reads — the first
+    thing to check when a command cannot find what it made earlier."""
+    if not value:
+        return
+    from repolink import __version__
+    from repolink.settings import load_settings  # not at import: start-up stays cheap
+
+    err = None
+    try:
+        data_dir = str(load_settings().resolved_data_dir)
+    except RepolinkError as exc:  # still answer the version; say why the rest is missing
+        data_dir, err = "unknown", exc
+    print(f"repolink {__version__}")
+    print(f"data directory: {data_dir}")
+    if err is not None:
+        raise err
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the version and the data directory in use, and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Private Git repos over SSH deploy keys, and a Git host with per-repository access keys."""
 
 
 # Subcommand groups, imported only when used: `repolink host shell`, run by sshd on every
@@ -89,6 +126,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # never a traceback on the user's terminal
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `repolink` or a group alone asks for help; Typer has printed it (plain click puts
+            # it in the message). Help asked for is not an error: no error line, exit 0.
+            if message := str(exc.format_message()).strip():  # type: ignore[attr-defined]
+                print(message)
+            sys.exit(0)
         if _is_usage_error(exc):
             message, hint = _usage_parts(exc)
             _fail("invalid_usage", message, hint, 2, as_json)
