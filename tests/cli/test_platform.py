@@ -264,3 +264,28 @@ def test_register_on_host_makes_the_seed_flow_one_command(
     assert refused.returncode == 1
     assert refused.stderr.startswith("error: host_api_unauthorized:")
     assert "wrong-token" not in refused.stdout + refused.stderr
+
+
+def test_user_text_prints_literally_not_as_markup(cli: CLI, hosted: HostedRepos) -> None:
+    """Rich markup is off for user data: a subject "[docs] …" and the "[hidden]" marker keep
+    their brackets in every table (issue 10 §1.1)."""
+    sha = hosted.app.commit("[docs] update readme [/] [bold]x")
+    assert cli("project", "create", "Markup [b]test[/b]", "--slug", "markup").returncode == 0
+    connect = cli("repo", "connect", "markup", hosted.app.url(), "--generate")
+    public = PUBLIC_LINE.search(connect.stdout)
+    assert public is not None
+    hosted.host.service.add_access_key(WORKSPACE, "app", public.group(0), label="markup")
+    assert cli("fetch", "markup").returncode == 0
+
+    listed = cli("commits", "markup", "--limit", "1")
+    assert listed.returncode == 0, listed.stderr
+    assert "[docs] update readme [/] [bold]x" in listed.stdout
+    assert "Markup [b]test[/b]" in cli("project", "list").stdout
+
+    assert cli("commits", "hide", "markup", sha).returncode == 0
+    hidden = cli("commits", "markup", "--limit", "1", "--include-hidden")
+    assert hidden.returncode == 0, hidden.stderr
+    assert "[hidden] [docs] update readme" in hidden.stdout
+    refs = cli("refs", "markup")
+    assert refs.returncode == 0, refs.stderr
+    assert "[hidden] [docs] update readme" in refs.stdout

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from repolink import cli as cli_root
+from repolink.cli import _common
 
 REPOLINK = [sys.executable, "-m", "repolink"]
 
@@ -45,6 +46,11 @@ class CLI:
                 patch.delenv(name)
             for name, value in environment.items():
                 patch.setenv(name, value)
+            # The width a terminal of `columns` would give; the consoles read COLUMNS when they
+            # print unless it was set when they were made, so that is undone for the call.
+            patch.setenv("COLUMNS", str(self.columns))
+            for console in (_common.console, _common.err_console):
+                patch.setattr(console, "_width", None)
             patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input or b"")))
             self.capsys.readouterr()
             with pytest.raises(SystemExit) as exited:

@@ -3,13 +3,25 @@
 Every command calls the service layer; this module only turns :class:`RepolinkError` into one
 line on stderr and an exit status (2 for bad input), and makes sure no traceback ever reaches
 the user.
+
+With ``--json`` on the command line, an error is printed as one JSON document instead of that
+line, still on **stderr** (stdout holds only a command's result, so ``repolink … --json | jq``
+never reads an error as a result; the exit status says which it was)::
+
+    {"error": {"code": "project_not_found", "message": "…", "hint": "…"}}
+
+the same shape as the ``error`` object of the HTTP API's error body; the exit statuses do not
+change. Usage mistakes (``invalid_usage``), an interrupted confirmation (``aborted``) and bugs
+(``internal_error``) are printed in this shape too.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import sys
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -26,7 +38,44 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Inherited by every subcommand's context, so `-h` works wherever `--help` does.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _show_version(value: bool) -> None:
+    """``--version``: the version, and the data directory this environment reads — the first
+    thing to check when a command cannot find what it made earlier."""
+    if not value:
+        return
+    from repolink import __version__
+    from repolink.settings import load_settings  # not at import: start-up stays cheap
+
+    err = None
+    try:
+        data_dir = str(load_settings().resolved_data_dir)
+    except RepolinkError as exc:  # still answer the version; say why the rest is missing
+        data_dir, err = "unknown", exc
+    print(f"repolink {__version__}")
+    print(f"data directory: {data_dir}")
+    if err is not None:
+        raise err
+    raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_show_version,
+            help="Print the version and the data directory in use, and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Private Git repos over SSH deploy keys, and a Git host with per-repository access keys."""
 
 
 # Subcommand groups, imported only when used: `repolink host shell`, run by sshd on every
@@ -62,33 +111,60 @@ def _register_subcommands(argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``repolink`` script."""
     args = sys.argv[1:] if argv is None else argv
+    as_json = _wants_json(args)
     _register_subcommands(args)
     try:
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
         result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
-        err_console.print(f"error: {exc.one_line(command_hint(exc))}", markup=False)
-        sys.exit(exit_code_of(exc))
+        hint = command_hint(exc)
+        _fail(exc.code, exc.message, hint, exit_code_of(exc), as_json, text=exc.one_line(hint))
     except typer.Abort:
-        err_console.print("aborted", markup=False)
-        sys.exit(130)
+        _fail("aborted", "aborted", "", 130, as_json, text="aborted")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:  # never a traceback on the user's terminal
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # `repolink` or a group alone asks for help; Typer has printed it (plain click puts
+            # it in the message). Help asked for is not an error: no error line, exit 0.
+            if message := str(exc.format_message()).strip():  # type: ignore[attr-defined]
+                print(message)
+            sys.exit(0)
         if _is_usage_error(exc):
-            err_console.print(f"error: {_usage_line(exc)}", markup=False)
-            sys.exit(2)
+            message, hint = _usage_parts(exc)
+            _fail("invalid_usage", message, hint, 2, as_json)
         log.debug("unexpected error", exc_info=True)
-        err_console.print(
-            f"error: internal_error: unexpected {type(exc).__name__} — this is a bug in "
-            "repolink; please report it with the command you ran",
-            markup=False,
+        _fail(
+            "internal_error",
+            f"unexpected {type(exc).__name__}",
+            "this is a bug in repolink; please report it with the command you ran",
+            1,
+            as_json,
         )
-        sys.exit(1)
     else:
         sys.exit(result if isinstance(result, int) else 0)
+
+
+def _wants_json(args: list[str]) -> bool:
+    """Whether ``--json`` is one of the options (not a value after ``--``)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
+def _fail(
+    code: str, message: str, hint: str, status: int, as_json: bool, *, text: str | None = None
+) -> NoReturn:
+    """Print an error on stderr — one line, or with ``--json`` the JSON error shape — and exit
+    with ``status``. ``text`` is the line when the error words it itself."""
+    if as_json:
+        document = {"error": {"code": code, "message": message, "hint": hint}}
+        err_console.out(json.dumps(document, sort_keys=True), highlight=False)
+    else:
+        line = text if text is not None else f"{code}: {message}" + (f" — {hint}" if hint else "")
+        err_console.print(f"error: {line}", markup=False)
+    sys.exit(status)
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -98,8 +174,9 @@ def _is_usage_error(exc: Exception) -> bool:
     )
 
 
-def _usage_line(exc: Exception) -> str:
+def _usage_parts(exc: Exception) -> tuple[str, str]:
+    """The message of a usage error on one line, and the help to read as its fix."""
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
     command = getattr(ctx, "command_path", None) or "repolink"
-    return f"invalid_usage: {message} — see '{command} --help'"
+    return message, f"see '{command} --help'"

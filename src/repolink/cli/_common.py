@@ -20,12 +20,18 @@ from repolink.keys.repair import MAX_INPUT_CHARS
 from repolink.settings import load_settings
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from repolink.app import Repolink
     from repolink.keys import PrivateKey
 
-# No emoji codes: fingerprints hold ":ab:" and ":cd:", which Rich would draw as emoji.
-console = Console(highlight=False, soft_wrap=True, emoji=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# Everything printed holds user data (commit subjects, labels, URLs, remote text), so Rich's
+# markup is off here, once, for every line and every table cell: with it on, a subject
+# "[docs] update readme" printed as " update readme" and the "[hidden]" marker vanished. Style,
+# where wanted, is given explicitly with `rich.text.Text`. No emoji codes either: fingerprints
+# hold ":ab:" and ":cd:", which Rich would draw as emoji.
+console = Console(markup=False, highlight=False, soft_wrap=True, emoji=False)
+err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True, emoji=False)
 
 
 @contextmanager
@@ -35,6 +41,30 @@ def open_app() -> Iterator[Repolink]:
 
     with Repolink(load_settings()) as application:
         yield application
+
+
+def new_table(*headers: str) -> Table:
+    """A table of user data whose cells are never cut short: a fingerprint, URL or label too
+    long for its column folds onto the next line instead of ending in "…" (at 80 columns every
+    table printed ``SHA256:d…``). Print it with :func:`print_table`."""
+    from rich.table import Table  # not at import: OpenSSH-mode commands start fast
+
+    table = Table()
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: folded to the terminal's width on a terminal; at its full
+    width when piped or redirected, so each row stays on one line for grep and cut (Rich
+    would otherwise assume 80 columns and fold every long value)."""
+    if not console.is_terminal:
+        from rich.measure import Measurement
+
+        unbounded = console.options.update_width(1_000_000)
+        table.width = Measurement.get(console, unbounded, table).maximum
+    console.print(table)
 
 
 def print_json(data: Any) -> None:

@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 from typer.core import TyperGroup
 
 from repolink import server
-from repolink.cli._common import console, err_console, open_app, print_json
+from repolink.cli._common import (
+    console,
+    err_console,
+    new_table,
+    open_app,
+    print_json,
+    print_table,
+)
 from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
@@ -216,10 +222,10 @@ def repo_list(workspace: WorkspaceArgument, as_json: JsonOption = False) -> None
     if as_json:
         print_json([_as_json(info) for info in repositories])
         return
-    table = Table("repository", "clone path", "created", "id")
+    table = new_table("repository", "clone path", "created", "id")
     for info in repositories:
         table.add_row(info.full_name, info.ssh_clone_path, _time(info.created_on), info.id)
-    console.print(table)
+    print_table(table)
 
 
 @repo_app.command("delete")
@@ -274,7 +280,7 @@ def access_key_list(repository: RepositoryArgument, as_json: JsonOption = False)
     if as_json:
         print_json([_as_json(info) for info in keys])
         return
-    table = Table("id", "label", "access", "fingerprint", "added", "last used")
+    table = new_table("id", "label", "access", "fingerprint", "added", "last used")
     for info in keys:
         table.add_row(
             str(info.id),
@@ -284,7 +290,7 @@ def access_key_list(repository: RepositoryArgument, as_json: JsonOption = False)
             _time(info.added_on),
             _time(info.last_used),
         )
-    console.print(table)
+    print_table(table)
 
 
 @access_key_app.command("update")
@@ -356,7 +362,7 @@ def account_key_list(workspace: WorkspaceArgument, as_json: JsonOption = False) 
     if as_json:
         print_json([_as_json(info) for info in keys])
         return
-    table = Table("id", "label", "fingerprint", "added", "last used")
+    table = new_table("id", "label", "fingerprint", "added", "last used")
     for info in keys:
         table.add_row(
             str(info.id),
@@ -365,7 +371,7 @@ def account_key_list(workspace: WorkspaceArgument, as_json: JsonOption = False) 
             _time(info.added_on),
             _time(info.last_used),
         )
-    console.print(table)
+    print_table(table)
 
 
 @account_key_app.command("remove")

@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from repolink.auth.tokens import TokenInfo, create_token, list_tokens, revoke_token
-from repolink.cli._common import console, err_console, open_app, print_json
+from repolink.cli._common import (
+    console,
+    err_console,
+    new_table,
+    open_app,
+    print_json,
+    print_table,
+)
 from repolink.errors import InvalidInput, ValidationError
 from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo
 from repolink.host.naming import parse_full_name
@@ -106,17 +112,13 @@ def hook_list(repository: RepositoryArgument, json_output: JsonOption = False) -
         console.print(f"{name.full_name} has no webhooks", markup=False)
         return
     # The uuid is what `hook remove` needs: never shortened. More in --json.
-    table = Table()
-    table.add_column("uuid", no_wrap=True, min_width=36)
-    table.add_column("url", overflow="fold")
-    table.add_column("events")
-    table.add_column("state")
+    table = new_table("uuid", "url", "events", "state")
     for hook in items:
         state = ("active" if hook.active else "inactive") + (
             ", signed" if hook.secret_set else ", unsigned"
         )
         table.add_row(hook.uuid, hook.url, ", ".join(hook.events), state)
-    console.print(table)
+    print_table(table)
 
 
 @hook_app.command("remove")
@@ -142,7 +144,7 @@ def hook_deliveries(
     if not items:
         console.print("no deliveries yet", markup=False)
         return
-    table = Table("id", "event", "status", "attempts", "response", "error", "updated (UTC)")
+    table = new_table("id", "event", "status", "attempts", "response", "error", "updated (UTC)")
     for item in items:
         table.add_row(
             str(item.id),
@@ -153,7 +155,7 @@ def hook_deliveries(
             item.last_error or "",
             _time(item.updated_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 @hook_app.command("deliver")
@@ -202,7 +204,7 @@ def token_list(
     if not items:
         console.print("no admin tokens", markup=False)
         return
-    table = Table("id", "label", "created (UTC)", "last used", "revoked")
+    table = new_table("id", "label", "created (UTC)", "last used", "revoked")
     for info in items:
         table.add_row(
             str(info.id),
@@ -211,7 +213,7 @@ def token_list(
             _time(info.last_used_at),
             _time(info.revoked_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 @token_app.command("revoke")

@@ -10,9 +10,8 @@ import logging
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from repolink.cli._common import console, open_app, print_json
+from repolink.cli._common import console, new_table, open_app, print_json, print_table
 from repolink.errors import ValidationError
 from repolink.knownhosts import TrustedHostKey, display_name, parse_host_port
 
@@ -96,10 +95,10 @@ def list_command(
     if as_json:
         print_json([key.as_dict() for key in keys])
         return
-    table = Table("host", "type", "fingerprint", "source", "since")
+    table = new_table("host", "type", "fingerprint", "source", "since")
     for key in keys:
         table.add_row(key.name, key.key_type, key.fingerprint, _source(key), _since(key))
-    console.print(table)
+    print_table(table)
 
 
 @app.command("remove")

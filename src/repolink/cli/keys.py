@@ -24,8 +24,10 @@ from rich.text import Text
 from repolink.cli._common import (
     console,
     err_console,
+    new_table,
     open_app,
     print_json,
+    print_table,
     read_key_input,
     read_passphrase_file,
 )
@@ -225,8 +227,6 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """List the platform's keys: project, age, last successful use, state; old keys flagged."""
-    from rich.table import Table
-
     with open_app() as application:
         keys = application.keys.list_keys(unused_days=unused)
     if as_json:
@@ -235,10 +235,10 @@ def list_command(
     if not keys:
         console.print("no keys" if unused is None else f"no key unused for {unused} days")
         return
-    table = Table("project", "label", "type", "sha256", "age", "last used", "state", "note")
+    table = new_table("project", "label", "type", "sha256", "age", "last used", "state", "note")
     for key in keys:
         table.add_row(*_key_cells(key))
-    console.print(table)
+    print_table(table)
 
 
 def _key_cells(key: KeyStatus) -> list[str]:

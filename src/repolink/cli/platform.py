@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
-from rich.table import Table
 from typer.core import TyperGroup
 
 from repolink.cli._common import (
@@ -32,8 +31,10 @@ from repolink.cli._common import (
     console,
     err_console,
     format_when,
+    new_table,
     open_app,
     print_json,
+    print_table,
     read_private_key,
     single_command_app,
 )
@@ -108,7 +109,7 @@ def project_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json([info.as_dict() for info in projects])
         return
-    table = Table("slug", "name", "repository", "created")
+    table = new_table("slug", "name", "repository", "created")
     for info in projects:
         table.add_row(
             info.slug,
@@ -116,7 +117,7 @@ def project_list(as_json: JsonOption = False) -> None:
             "connected" if info.connected else "—",
             format_when(info.created_at),
         )
-    console.print(table)
+    print_table(table)
 
 
 @project_app.command("delete")
@@ -391,10 +392,10 @@ def commits_list(
     if as_json:
         print_json(page.as_dict())
         return
-    table = Table("sha", "committed", "author", "subject", "refs")
+    table = new_table("sha", "committed", "author", "subject", "refs")
     for commit in page.commits:
         table.add_row(*_commit_cells(commit))
-    console.print(table)
+    print_table(table)
     if page.next_cursor:
         console.print(f"more: --cursor {page.next_cursor}", markup=False)
 
@@ -437,7 +438,7 @@ def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     if as_json:
         print_json([ref.as_dict() for ref in refs])
         return
-    table = Table("kind", "name", "commit", "committed", "subject")
+    table = new_table("kind", "name", "commit", "committed", "subject")
     for ref in refs:
         subject = ref.subject or ""
         if ref.hidden:
@@ -445,7 +446,7 @@ def refs_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
         table.add_row(
             ref.kind, ref.short_name, ref.commit_sha[:12], format_when(ref.commit_time), subject
         )
-    console.print(table)
+    print_table(table)
 
 
 # -- input ------------------------------------------------------------------------------------
