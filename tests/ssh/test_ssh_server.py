@@ -298,6 +298,43 @@ def test_refused_commands(world: World, command: str) -> None:
     assert len(lines) == 1 and lines[0].startswith("repolink: "), result.stderr
 
 
+def test_huge_commands_are_refused_at_once_and_starve_no_one(world: World) -> None:
+    # 240 KB of command took the parser about a second; a few of them at once made a
+    # bystander's ls-remote wait for many seconds. An argument is at most 128 KB, so the
+    # command travels as two (ssh joins them with a space).
+    attacker = world.client("account")
+    argv = [*attacker.ssh_argv("RequestTTY=no"), "-p", str(attacker.port), "git@127.0.0.1"]
+    half = "git-upload-pack" + " 'team/app.git'" * 8000
+    started = time.monotonic()
+    attacks = [
+        subprocess.Popen(
+            [*argv, half, half],
+            env=attacker.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(12)
+    ]
+    try:
+        bystander = world.client("read_only")
+        listed = bystander.git("ls-remote", bystander.url(REPO))
+        bystander_seconds = time.monotonic() - started
+        results = [attack.communicate(timeout=60) for attack in attacks]
+    finally:
+        for attack in attacks:
+            attack.kill()
+    assert listed.returncode == 0, listed.stderr
+    assert "refs/heads/main" in listed.stdout
+    for attack, (stdout, stderr) in zip(attacks, results, strict=True):
+        assert attack.returncode == 1
+        assert stdout == ""
+        assert stderr.startswith("repolink: the command is longer than 4096 characters"), stderr
+    assert time.monotonic() - started < 10
+    assert bystander_seconds < 5
+
+
 def test_shell_request_is_refused(world: World) -> None:
     result = world.client("account").ssh(None, "RequestTTY=no")
     assert result.returncode == 1
