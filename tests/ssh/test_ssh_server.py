@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 import os
 import re
 import signal
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from repolink.host.events import RefUpdate
@@ -333,6 +336,40 @@ def test_huge_commands_are_refused_at_once_and_starve_no_one(world: World) -> No
         assert stderr.startswith("repolink: the command is longer than 4096 characters"), stderr
     assert time.monotonic() - started < 10
     assert bystander_seconds < 5
+
+
+def test_a_command_cannot_forge_or_smuggle_log_lines(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # asyncssh logs a client's command as sent: a newline in it wrote a second, forged line,
+    # a NUL went in raw. OpenSSH cannot send a NUL; asyncssh, as a client, can.
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="asyncssh")
+    forged = "git-upload-pack 'team/app.git'\n2026-01-01 INFO repolink: forged\x00"
+    client = world.client("account")
+    refused = client.ssh(forged.removesuffix("\x00"), "RequestTTY=no")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+
+    async def send_with_asyncssh() -> int | None:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            world.host.port,
+            username="git",
+            client_keys=[str(client.key.private_path)],
+            known_hosts=str(world.host.known_hosts),
+            agent_path=None,
+            config=None,
+        ) as connection:
+            return (await connection.run(forged)).exit_status
+
+    assert asyncio.run(send_with_asyncssh()) == 1
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert all("\n" not in message and "\x00" not in message for message in messages), messages
+    escaped = "git-upload-pack 'team/app.git'\\n2026-01-01 INFO repolink: forged"
+    commands = [message for message in messages if "Command: " in message]
+    assert any(message.endswith(escaped) for message in commands), commands
+    assert any(message.endswith(escaped + "\\x00") for message in commands), commands
 
 
 def test_shell_request_is_refused(world: World) -> None:
