@@ -35,6 +35,7 @@ LAYERS: dict[str, str] = {
     "store": CORE,
     "jobs": CORE,
     "auth": CORE,
+    "logsafe": CORE,
     "platform": SERVICE,
     "host": SERVICE,
     "admin": SERVICE,

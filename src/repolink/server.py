@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from repolink.errors import ValidationError
+from repolink.logsafe import escape_records_of
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -271,6 +272,9 @@ def configure_logging(level: str) -> None:
         )
     # The server is the application: it, and only it, decides where logs go.
     logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Clients choose paths, commands and names: whatever logs them, a record stays one line.
+    for handler in logging.getLogger().handlers:
+        escape_records_of(handler)
     if numeric > logging.DEBUG:
         logging.getLogger("asyncssh").setLevel(logging.WARNING)
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from repolink.errors import RepolinkError, ValidationError
-from repolink.host.commands import accepted_git_protocol, parse_git_command
+from repolink.host.commands import (
+    MAX_COMMAND_LENGTH,
+    accepted_git_protocol,
+    parse_git_command,
+)
 from repolink.ssh.refusals import refusal_line
 
 
@@ -70,6 +76,22 @@ def test_refused_commands(text: str | None, code: str) -> None:
     with pytest.raises(ValidationError) as caught:
         parse_git_command(text)
     assert caught.value.code == code
+
+
+def test_an_overlong_command_is_refused_before_it_is_parsed() -> None:
+    # 240 KB of words took shlex about a second; the cap answers at once, whatever the text.
+    padding = " 'a'" * (MAX_COMMAND_LENGTH // 4)
+    for text in (f"git-upload-pack 'team/app.git'{padding}", " " * 240_000, "a '" * 80_000):
+        started = time.perf_counter()
+        with pytest.raises(ValidationError) as caught:
+            parse_git_command(text)
+        assert caught.value.code == "command_too_long"
+        assert time.perf_counter() - started < 0.05
+    # Up to the cap, a command is parsed as before.
+    longest = "git-upload-pack 'team/app.git'".ljust(MAX_COMMAND_LENGTH)
+    assert parse_git_command(longest).repository_path == "team/app"
+    with pytest.raises(ValidationError, match="longer than"):
+        parse_git_command(longest + " ")
 
 
 def test_a_path_is_only_ever_a_name_to_look_up() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 import os
 import re
 import signal
@@ -13,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from repolink.host.events import RefUpdate
@@ -296,6 +299,77 @@ def test_refused_commands(world: World, command: str) -> None:
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("repolink: "), result.stderr
+
+
+def test_huge_commands_are_refused_at_once_and_starve_no_one(world: World) -> None:
+    # 240 KB of command took the parser about a second; a few of them at once made a
+    # bystander's ls-remote wait for many seconds. An argument is at most 128 KB, so the
+    # command travels as two (ssh joins them with a space).
+    attacker = world.client("account")
+    argv = [*attacker.ssh_argv("RequestTTY=no"), "-p", str(attacker.port), "git@127.0.0.1"]
+    half = "git-upload-pack" + " 'team/app.git'" * 8000
+    started = time.monotonic()
+    attacks = [
+        subprocess.Popen(
+            [*argv, half, half],
+            env=attacker.env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(12)
+    ]
+    try:
+        bystander = world.client("read_only")
+        listed = bystander.git("ls-remote", bystander.url(REPO))
+        bystander_seconds = time.monotonic() - started
+        results = [attack.communicate(timeout=60) for attack in attacks]
+    finally:
+        for attack in attacks:
+            attack.kill()
+    assert listed.returncode == 0, listed.stderr
+    assert "refs/heads/main" in listed.stdout
+    for attack, (stdout, stderr) in zip(attacks, results, strict=True):
+        assert attack.returncode == 1
+        assert stdout == ""
+        assert stderr.startswith("repolink: the command is longer than 4096 characters"), stderr
+    assert time.monotonic() - started < 10
+    assert bystander_seconds < 5
+
+
+def test_a_command_cannot_forge_or_smuggle_log_lines(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    # asyncssh logs a client's command as sent: a newline in it wrote a second, forged line,
+    # a NUL went in raw. OpenSSH cannot send a NUL; asyncssh, as a client, can.
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="asyncssh")
+    forged = "git-upload-pack 'team/app.git'\n2026-01-01 INFO repolink: forged\x00"
+    client = world.client("account")
+    refused = client.ssh(forged.removesuffix("\x00"), "RequestTTY=no")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+
+    async def send_with_asyncssh() -> int | None:
+        async with asyncssh.connect(
+            "127.0.0.1",
+            world.host.port,
+            username="git",
+            client_keys=[str(client.key.private_path)],
+            known_hosts=str(world.host.known_hosts),
+            agent_path=None,
+            config=None,
+        ) as connection:
+            return (await connection.run(forged)).exit_status
+
+    assert asyncio.run(send_with_asyncssh()) == 1
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert all("\n" not in message and "\x00" not in message for message in messages), messages
+    escaped = "git-upload-pack 'team/app.git'\\n2026-01-01 INFO repolink: forged"
+    commands = [message for message in messages if "Command: " in message]
+    assert any(message.endswith(escaped) for message in commands), commands
+    assert any(message.endswith(escaped + "\\x00") for message in commands), commands
 
 
 def test_shell_request_is_refused(world: World) -> None:

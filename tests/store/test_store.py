@@ -67,6 +67,38 @@ def test_open_creates_private_data_dir_and_migrates_to_head(tmp_path: Path) -> N
         assert "key_records" in inspect(store.engine).get_table_names()
 
 
+def _modes(directory: Path) -> dict[str, int]:
+    return {
+        path.name: stat.S_IMODE(path.stat().st_mode)
+        for path in directory.iterdir()
+        if path.name.startswith("repolink.db") and not path.name.endswith("migrate-lock")
+    }
+
+
+def test_the_database_and_its_wal_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    # The files hold key fingerprints, token hashes and encrypted keys; a umask of 022 made
+    # them readable by every local user.
+    old_umask = os.umask(0o022)
+    try:
+        with Store.open(settings_for(tmp_path)) as store, store.session() as session:
+            session.add(key_record())
+            session.flush()
+            modes = _modes(tmp_path / "data")
+            assert {"repolink.db", "repolink.db-wal", "repolink.db-shm"} <= modes.keys()
+            assert set(modes.values()) == {0o600}, modes
+    finally:
+        os.umask(old_umask)
+
+
+def test_an_older_store_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    Store.open(settings_for(tmp_path)).close()
+    for path in (tmp_path / "data").iterdir():
+        path.chmod(0o644)
+    with Store.open(settings_for(tmp_path)) as store, store.session() as session:
+        session.add(key_record())
+    assert set(_modes(tmp_path / "data").values()) == {0o600}
+
+
 def test_every_sqlite_connection_gets_wal_busy_timeout_foreign_keys_and_cache(
     store: Store,
 ) -> None:

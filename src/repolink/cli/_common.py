@@ -158,8 +158,11 @@ def read_key_input(path: str) -> bytes:
 
 
 def read_passphrase_file(path: Path) -> bytes:
+    """The passphrase in ``path``, read no further than a key is: ``/dev/zero`` or a log file
+    given by mistake must end in a clear error, not in a process that runs out of memory."""
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_INPUT_CHARS + 1)
     except OSError as exc:
         raise ValidationError(
             "passphrase_file_unreadable",
@@ -167,6 +170,12 @@ def read_passphrase_file(path: Path) -> bytes:
             f"{os.strerror(exc.errno) if exc.errno else 'error'}",
             "check the path given to --passphrase-file",
         ) from None
+    if len(raw) > MAX_INPUT_CHARS:
+        raise ValidationError(
+            "passphrase_file_too_large",
+            f"the passphrase file {path} holds more than {MAX_INPUT_CHARS // 1024} KB",
+            "give --passphrase-file a file holding only the passphrase",
+        )
     # Editors end files with a newline; it is not part of the passphrase.
     return raw.removesuffix(b"\n").removesuffix(b"\r")
 

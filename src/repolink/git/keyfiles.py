@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from repolink.git.terminal import strip_terminal_controls
+
 log = logging.getLogger(__name__)
 
 __all__ = ["KEY_DIR_PREFIX", "private_key_file", "remove_stale_key_directories", "scrub"]
@@ -129,7 +131,9 @@ def _wipe(path: Path) -> None:
 
 def scrub(text: str, *, secrets_paths: Iterable[Path]) -> str:
     """``text`` with each of ``secrets_paths`` (pass the run's temp directories) replaced by
-    ``<tmp>`` and every line that looks like key material removed."""
+    ``<tmp>``, every line that looks like key material removed, and no terminal control
+    sequences: a remote writes this text, and it is printed and stored."""
+    text = strip_terminal_controls(text)
     paths: set[str] = set()
     for path in secrets_paths:
         for spelling in (str(path), os.path.realpath(path)):

@@ -29,6 +29,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _GIT_PROTOCOL = re.compile(
     r"[A-Za-z0-9._-]+(=[A-Za-z0-9._-]*)?(:[A-Za-z0-9._-]+(=[A-Za-z0-9._-]*)?)*"
 )
+# A git client sends a few dozen characters. The cap comes before any parsing: ``shlex`` takes
+# about a second over 240 KB, long enough for a few such commands to starve every other client.
+MAX_COMMAND_LENGTH = 4096
 _USAGE = "clone, fetch or push with git, e.g. git clone git@HOST:WORKSPACE/SLUG.git"
 
 
@@ -55,9 +58,14 @@ def _refused(code: str, message: str, hint: str = _USAGE) -> ValidationError:
 def parse_git_command(text: str | None) -> GitCommand:
     """The git service and repository asked for by an SSH ``exec`` request.
 
-    Raises :class:`ValidationError` (``shell_refused``, ``command_refused``,
-    ``command_arguments``, ``repository_path_invalid``) for anything else.
+    Raises :class:`ValidationError` (``shell_refused``, ``command_too_long``,
+    ``command_refused``, ``command_arguments``, ``repository_path_invalid``) for anything else.
     """
+    if text is not None and len(text) > MAX_COMMAND_LENGTH:
+        raise _refused(
+            "command_too_long",
+            f"the command is longer than {MAX_COMMAND_LENGTH} characters",
+        )
     if text is None or not text.strip():
         raise _refused(
             "shell_refused", "this host serves git only; interactive shells are not provided"

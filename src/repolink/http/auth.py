@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from repolink.auth.tokens import verify_token
 from repolink.errors import Unauthorized
+from repolink.logsafe import escaped
 from repolink.settings import Settings
 from repolink.store import Store
 
@@ -40,7 +41,7 @@ def authenticated_route_class(settings: Settings, store: Store) -> type[APIRoute
             async def authenticated_handler(request: Request) -> Response:
                 token = bearer_token(request.headers.get("authorization"))
                 if not await run_in_threadpool(token_is_valid, settings, store, token):
-                    log.debug("refused an unauthenticated request to %s", request.url.path)
+                    log.debug("refused an unauthenticated request to %s", escaped(request.url.path))
                     raise unauthorized()
                 return await handler(request)
 

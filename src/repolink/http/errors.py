@@ -34,6 +34,7 @@ from repolink.errors import (
     RepolinkError,
     Unauthorized,
 )
+from repolink.logsafe import escaped
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +119,7 @@ async def _repolink_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RepolinkError)
     status = http_status_of(exc)
     if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc.one_line())
+        log.error("%s %s failed: %s", request.method, escaped(request.url.path), exc.one_line())
     # RFC 6750: a 401 names the scheme it wants; it says nothing about what was wrong.
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return error_response(status, exc.code, exc.message, exc.hint, headers=headers)
@@ -144,7 +145,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("%s %s failed unexpectedly", request.method, request.url.path, exc_info=exc)
+    log.error("%s %s failed unexpectedly", request.method, escaped(request.url.path), exc_info=exc)
     return error_response(
         500,
         "internal_error",

@@ -26,6 +26,7 @@ from repolink.host.git_commands import AuthorizedCommand, GitCommands
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.fingerprints import fingerprint_sha256
+from repolink.logsafe import escape_records_of, escaped
 from repolink.ssh.refusals import refusal_line
 from repolink.ssh.relay import relay
 from repolink.ssh.server_keys import HostKey, ensure_host_keys
@@ -133,6 +134,8 @@ async def start_ssh_server(
     on_push: PushCallback | None = None,
 ) -> RunningSSHServer:
     """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed."""
+    # asyncssh logs a client's command as it came (at INFO); it may hold a newline or a NUL.
+    escape_records_of(logging.getLogger("asyncssh"))
     host_keys = await asyncio.to_thread(ensure_host_keys, app.settings)
     private_keys = [asyncssh.import_private_key(key.path.read_bytes()) for key in host_keys]
     context = _ServerContext(app.host, app.git_commands, app.runner, on_push)
@@ -232,7 +235,9 @@ async def _serve_process(
             git_protocol=process.env.get("GIT_PROTOCOL"),
         )
     except RepolinkError as exc:
-        log.info("ssh command refused: key %s, %s: %s", fingerprint, exc.code, exc.message)
+        log.info(
+            "ssh command refused: key %s, %s: %s", fingerprint, exc.code, escaped(exc.message)
+        )
         process.stderr.write(refusal_line(exc).encode("utf-8", "replace"))
         process.exit(_EXIT_REFUSED)
         return

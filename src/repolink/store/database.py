@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,6 +56,8 @@ class Store:
                 "set REPOLINK_DATA_DIR to a directory the user running repolink may write",
             ) from None
         url = parse_database_url(settings.resolved_database_url)
+        if is_sqlite(url) and (database := sqlite_file(url)) is not None:
+            _keep_private(database)
         engine = make_engine(url)
         try:
             migrate.upgrade(engine, lock_path=_migration_lock(url))
@@ -107,6 +112,26 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({self.url!r})"
+
+
+def _keep_private(database: Path) -> None:
+    """Make the SQLite file, and its WAL and shared-memory files, readable by this user only.
+
+    They hold key fingerprints, token hashes and the encrypted keys: nothing another local
+    user should read, whatever the umask. SQLite creates ``-wal`` and ``-shm`` with the mode
+    of the database file, so creating that file 0600 first is enough for a new store; the mode
+    of an older store's files is narrowed. A file this user does not own keeps its mode: the
+    open that follows reports any real problem.
+    """
+    with contextlib.suppress(OSError):  # there already, or the open below says what is wrong
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for path in (database, *(database.with_name(database.name + s) for s in _SIDE_FILES)):
+        with contextlib.suppress(OSError):
+            if stat.S_IMODE(path.stat().st_mode) & 0o077:
+                path.chmod(0o600)
+
+
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 def _migration_lock(url: URL) -> Path | None:
