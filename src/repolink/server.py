@@ -264,7 +264,8 @@ def parse_address(text: str, option: str) -> Address:
 
 
 def configure_logging(level: str) -> None:
-    """Send logs to stderr at ``level``; asyncssh's chatter only when debugging."""
+    """Send logs to stderr at ``level``; asyncssh's and Alembic's chatter only when debugging
+    (repolink logs the migration it ran itself)."""
     numeric = logging.getLevelName(level.upper())
     if not isinstance(numeric, int):
         raise ValidationError(
@@ -276,7 +277,8 @@ def configure_logging(level: str) -> None:
     for handler in logging.getLogger().handlers:
         escape_records_of(handler)
     if numeric > logging.DEBUG:
-        logging.getLogger("asyncssh").setLevel(logging.WARNING)
+        for chatty in ("asyncssh", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def join_address(host: str, port: int) -> str:

@@ -294,3 +294,6 @@ def test_serve_runs_ssh_and_http_until_sigterm(
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
+    logged = process.stderr.read() if process.stderr else ""
+    assert "repolink.store.migrate" in logged  # the server says which migration it ran …
+    assert "alembic" not in logged  # … without Alembic's own INFO chatter

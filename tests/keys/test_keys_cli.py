@@ -271,3 +271,13 @@ def test_process_inspect_json(run_repolink: Any, tmp_path: Path) -> None:
     assert report["bits"] == 521
     assert report["md5"] == key.public_key.md5_fingerprint
     assert "PRIVATE" not in result.stdout
+
+
+def test_inspecting_a_directory_names_no_option_inspect_lacks(
+    run_repolink: Any, tmp_path: Path
+) -> None:
+    # `keys inspect` takes the key as an argument: its fix must not point at a --key option.
+    result = run_repolink("keys", "inspect", str(tmp_path))
+    line = _assert_one_line_error(result, "key_file_unreadable")
+    assert "--key" not in line
+    assert "check the path of the key file" in line

@@ -153,7 +153,7 @@ def read_key_input(path: str) -> bytes:
         raise ValidationError(
             "key_file_unreadable",
             f"cannot read the key file {path}: {os.strerror(exc.errno) if exc.errno else 'error'}",
-            "check the path given to --key",
+            "check the path of the key file",
         ) from None
 
 
