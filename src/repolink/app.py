@@ -15,15 +15,13 @@ adapters.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from datetime import datetime
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.settings import Settings, load_settings
-from repolink.store.types import utcnow
+from repolink.store.types import Clock, utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
@@ -44,8 +42,6 @@ if TYPE_CHECKING:
     from repolink.platform.projects import ProjectService
     from repolink.platform.rotation import DeployKeyService
     from repolink.store import Store
-
-Clock = Callable[[], datetime]
 
 
 class Repolink:

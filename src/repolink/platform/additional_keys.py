@@ -42,7 +42,7 @@ from repolink.store.models.platform import (
     new_id,
 )
 from repolink.store.models.platform_keys import AdditionalKey, KeyRule
-from repolink.store.types import utcnow
+from repolink.store.types import Clock, utcnow
 from repolink.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,6 @@ _FINGERPRINT_EXAMPLE = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
 # ``reason`` of the errors whose code other modules raise too, so an adapter can tell them apart.
 REASON_KEY_FINGERPRINT = "key_fingerprint"  # fingerprint_invalid: an SSH key's, not a host key's
 REASON_IS_DEPLOY_KEY = "is_deploy_key"  # additional_key_not_found: it is the deploy key
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -51,6 +49,7 @@ from repolink.platform.submodules import SubmoduleCheckout, TreeWriter
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.platform import Commit
+from repolink.store.types import Clock
 from repolink.vault import VaultLoader
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class CheckoutService:
         vault: VaultLoader,
         *,
         runner: GitRunner,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import delete
 
@@ -37,6 +36,7 @@ from repolink.store import Store, utcnow
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED, KEY_IMPORTED, RepositoryConnection
 from repolink.store.models.rotation import connection_key_ids
+from repolink.store.types import Clock
 from repolink.vault import VaultLoader
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class ConnectionService:
         vault: VaultLoader,
         fetches: FetchService,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store

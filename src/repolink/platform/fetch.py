@@ -73,6 +73,7 @@ from repolink.store.key_records import (
     mark_used,
 )
 from repolink.store.models.platform import Project, RepositoryConnection
+from repolink.store.types import Clock
 from repolink.urls import SSHURL
 from repolink.vault import Vault, VaultLoader
 
@@ -147,7 +148,7 @@ class FetchService:
         vault: VaultLoader,
         *,
         runner: GitRunner,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self._settings = settings
         self._store = store

@@ -21,7 +21,6 @@ flagged for rotation. Last use is the last successful fetch with the key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -35,6 +34,7 @@ from repolink.store.key_records import list_key_records
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import Project, RepositoryConnection
 from repolink.store.models.rotation import ROTATION_PENDING, KeyRotation
+from repolink.store.types import Clock
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class _Owner:
 class KeyService:
     """The inventory of every key the platform stores."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: Store, *, clock: Clock = utcnow) -> None:
         self._store = store
         self._clock = clock
 

@@ -32,7 +32,7 @@ rules of one project cannot have the same canonical prefix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,7 +53,7 @@ from repolink.store.key_records import get_key_record
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import Project, new_id
 from repolink.store.models.platform_keys import MAX_PREFIX_LENGTH, AdditionalKey, KeyRule
-from repolink.store.types import utcnow
+from repolink.store.types import Clock, utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 
 log = logging.getLogger(__name__)
@@ -67,8 +67,6 @@ SOURCE_DEPLOY_KEY = "deploy_key"
 # Stands in for the path of a host-only prefix so that repolink.urls, which wants a
 # repository path, parses its authority; it is dropped again at once.
 _PLACEHOLDER = "_"
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

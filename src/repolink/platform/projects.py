@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,7 +24,7 @@ from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import Project, RepositoryConnection, new_id
 from repolink.store.models.platform_keys import AdditionalKey
 from repolink.store.models.rotation import connection_key_ids
-from repolink.store.types import utcnow
+from repolink.store.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +77,7 @@ class ProjectService:
     project also removes its mirror, after the transaction)."""
 
     def __init__(
-        self, settings: Settings, store: Store, *, clock: Callable[[], datetime] = utcnow
+        self, settings: Settings, store: Store, *, clock: Clock = utcnow
     ) -> None:
         self._settings = settings
         self._store = store

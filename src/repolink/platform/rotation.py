@@ -42,11 +42,10 @@ from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
 from repolink.store.models.rotation import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
+from repolink.store.types import Clock
 from repolink.vault import Vault
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

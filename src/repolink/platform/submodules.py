@@ -19,9 +19,7 @@ fetch, and their use recorded in another after it: no transaction is open while 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from repolink import knownhosts
@@ -38,6 +36,7 @@ from repolink.platform.submodule_plan import Workspace
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import load_private_key, mark_used
+from repolink.store.types import Clock
 from repolink.urls import SSHURL
 from repolink.vault import VaultLoader
 
@@ -91,7 +90,7 @@ class TreeWriter:
         settings: Settings,
         store: Store,
         vault: VaultLoader,
-        clock: Callable[[], datetime],
+        clock: Clock,
         *,
         project: str,
         work: Workspace,

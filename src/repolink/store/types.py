@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
@@ -38,3 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 def utcnow() -> datetime:
     """Now, timezone-aware, in UTC — the only clock the store is written with."""
     return datetime.now(UTC)
+
+
+# What a service asks for when it needs the time: :func:`utcnow` unless a test gives another.
+Clock = Callable[[], datetime]
