@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from repolink.errors import RepolinkError
+from repolink.git.diagnosis import HOSTED_ACCESS_KEY_PLACES
 
 # error code → the command-line wording of its fix, a template over the error's context.
 _SUBMODULE_ACCESS = (
@@ -109,8 +110,7 @@ COMMAND_HINTS: dict[str, str] = {
     "commit_hidden": "unhide it first if it should be used: repolink commits unhide PROJECT {sha}",
     "cursor_invalid": "pass the next_cursor of the previous page unchanged, with the same --ref",
     "auth_failed": "add this public key as a read-only access key on the repository "
-    "(Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys; "
-    "GitLab: Settings → Repository → Deploy keys; repolink host: "
+    f"({HOSTED_ACCESS_KEY_PLACES}; repolink host: "
     "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`), then fetch again: "
     "{public_key}",
     "auth_failed:submodule": _SUBMODULE_ACCESS,

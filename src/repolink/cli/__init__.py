@@ -28,7 +28,6 @@ import typer
 from repolink.cli._common import err_console
 from repolink.cli.errors import exit_code_of
 from repolink.errors import RepolinkError
-from repolink.hints import command_hint
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
         # Without standalone mode, click returns the code of a `typer.Exit` instead of raising.
         result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
+        # Imported on failure only: its wording table is not worth the start-up of every command.
+        from repolink.hints import command_hint
+
         hint = command_hint(exc)
         _fail(exc.code, exc.message, hint, exit_code_of(exc), as_json, text=exc.one_line(hint))
     except typer.Abort:

@@ -55,10 +55,14 @@ FETCH_ERROR_CODES = (
     "git_failed",
 )
 
-ACCESS_KEY_PLACES = (
+# Where the common Git hosts keep a repository's read-only keys; an adapter adds its own way
+# to reach the built-in host (the CLI names the command).
+HOSTED_ACCESS_KEY_PLACES = (
     "Bitbucket: Repository settings → Access keys; GitHub: Settings → Deploy keys; "
-    "GitLab: Settings → Repository → Deploy keys; repolink's built-in host: an access key of "
-    "WORKSPACE/SLUG"
+    "GitLab: Settings → Repository → Deploy keys"
+)
+ACCESS_KEY_PLACES = (
+    f"{HOSTED_ACCESS_KEY_PLACES}; repolink's built-in host: an access key of WORKSPACE/SLUG"
 )
 
 _DNS = (
