@@ -20,6 +20,15 @@ from sqlalchemy.orm import Session
 from repolink.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from repolink.git.runner import GitRunner
 from repolink.host.commands import Verb
+from repolink.host.error_texts import (
+    access_key_duplicate,
+    access_key_not_found,
+    account_key_duplicate,
+    account_key_not_found,
+    repository_exists,
+    repository_not_granted,
+    workspace_not_found,
+)
 from repolink.host.info import (
     AccessKeyInfo,
     AccountKeyInfo,
@@ -32,15 +41,6 @@ from repolink.host.naming import (
     parse_repository_path,
     validate_slug,
     validate_workspace,
-)
-from repolink.host.refusals import (
-    access_key_duplicate,
-    access_key_not_found,
-    account_key_duplicate,
-    account_key_not_found,
-    repository_exists,
-    repository_not_granted,
-    workspace_not_found,
 )
 from repolink.host.repo_storage import RepositoryStorage
 from repolink.keys import PublicKey, parse_public_key

@@ -1,4 +1,4 @@
-"""The refusals of the host service: one constructor per error, so each reads the same everywhere.
+"""The host service's errors, one constructor each, so each reads the same everywhere.
 
 Messages name what was refused by the names the caller gave (already validated, so never key
 material); hints name what to change, never a command.
