@@ -53,6 +53,9 @@ COMMAND_HINTS: dict[str, str] = {
     ),
     "key_rule_exists": "remove it first: repolink key-rules remove {project} {prefix}",
     "key_rule_not_found": "run `repolink key-rules list {project}` to see its rules",
+    # Every command that reads a private key takes --passphrase-file (inspect, connect …).
+    "key_passphrase_required": "give the passphrase with --passphrase-file FILE (the file "
+    "holding only the passphrase), or remove it with `ssh-keygen -p -f KEY`",
     "unused_days_invalid": "for keys not used in three months: --unused 90",
     "rotation_pending": (
         "finish it: repolink keys rotate {project} --complete; or discard it: --abort; "

@@ -138,7 +138,7 @@ def test_key_imported_from_stdin_with_a_passphrase_file(
     ("args", "code"),
     [
         (["https://bitbucket.org/team/app.git", "--generate"], "invalid_url"),
-        (["git@example.com:team/app.git", "--key", "-"], "invalid_private_key"),
+        (["git@example.com:team/app.git", "--key", "-"], "key_missing_footer"),
         (["git@example.com:team/app.git"], "key_choice_required"),
     ],
 )

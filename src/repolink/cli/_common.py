@@ -128,13 +128,20 @@ def check_key_choice(generate: bool, key_type: str, key_path: str | None, *, wha
 
 
 def read_private_key(key_path: str, passphrase_file: Path | None) -> PrivateKey:
-    """The private key of --key (a file, or ``-`` for stdin), unlocked with --passphrase-file;
-    a refusal is ``invalid_private_key`` with its reason and fix."""
-    # Imported here: the host's OpenSSH-mode commands share this module and must start fast.
-    from repolink.platform.connections import import_private_key
+    """The private key of --key (a file, or ``-`` for stdin), unlocked with --passphrase-file.
+
+    Read by the same parser as ``keys inspect``, so one mistake has one code in every command
+    (a cut-off key is ``key_missing_footer`` here too, not a broad ``invalid_private_key``),
+    and the repairs made to the input are reported on stderr as ``inspect`` reports them.
+    """
+    from repolink.keys import parse_private_key
 
     passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
-    return import_private_key(read_key_input(key_path), passphrase)
+    parsed = parse_private_key(read_key_input(key_path), passphrase)
+    if parsed.repairs:
+        # stderr: stdout may be the JSON document of --json.
+        err_console.print(f"repaired: {'; '.join(parsed.repairs)}", markup=False)
+    return parsed.key
 
 
 def read_key_input(path: str) -> bytes:

@@ -31,7 +31,7 @@ from repolink.cli._common import (
     read_key_input,
     read_passphrase_file,
 )
-from repolink.errors import Conflict, KeyFormatError, RepolinkError, ValidationError
+from repolink.errors import Conflict, RepolinkError, ValidationError
 from repolink.keys import (
     ParsedPrivateKey,
     ParsedPublicKey,
@@ -171,14 +171,7 @@ def inspect(
     """Show kind, type, size, fingerprints, comment and public line of a key; never the key."""
     data = read_key_input(path)
     passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
-    try:
-        parsed = parse_key(data, passphrase)
-    except KeyFormatError as exc:
-        if exc.code != "key_passphrase_required":
-            raise
-        raise KeyFormatError(
-            exc.code, exc.message, "give the passphrase with --passphrase-file FILE"
-        ) from None
+    parsed = parse_key(data, passphrase)
     report = _report(parsed)
     if as_json:
         print_json(report)
