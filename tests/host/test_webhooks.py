@@ -30,6 +30,8 @@ from repolink.host.hooks import DeliveryInfo, HookInfo, HookService
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.host.webhooks import (
+    MAX_PAYLOAD_CHANGES,
+    MAX_PAYLOAD_CHANGES_BYTES,
     USER_AGENT,
     DeliveryWorker,
     RetryPolicy,
@@ -255,6 +257,45 @@ def test_push_payload_is_bitbucket_shaped(host: Host) -> None:
     ]
     assert payload["actor"]["type"] == "user"
     json.dumps(payload)  # serialisable as it is
+
+
+def test_a_push_of_many_refs_sends_and_stores_a_bounded_payload(
+    host: Host, start_receiver: Callable[..., Receiver]
+) -> None:
+    # 100k refs once made a 15.8 MB body, stored per delivery (issue 10 §3.8).
+    receiver = start_receiver()
+    hook = host.add_hook(receiver.url)
+    tags = [RefUpdate(f"refs/tags/v{number}", None, NEW) for number in range(20_000)]
+    worker = host.worker()
+
+    async def scenario() -> None:
+        await worker.start()
+        try:
+            await worker.on_push(host.repo, tags)
+            await wait_until_async(finished(host, hook), "the delivery to finish")
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+    (request,) = receiver.wait_for(1)
+    push = json.loads(request.body)["push"]
+    assert push["truncated"] is True
+    assert len(push["changes"]) == MAX_PAYLOAD_CHANGES
+    assert push["changes"][0]["new"]["name"] == "v0"
+    assert len(request.body) < 64 * 1024
+    with host.store.session() as session:
+        (stored,) = session.query(HostHookDelivery).all()
+        assert len(stored.payload) == len(request.body)
+
+
+def test_push_payload_changes_are_bounded_in_bytes_too(host: Host) -> None:
+    long_names = [RefUpdate("refs/heads/" + "b" * 1000 + str(n), OLD, NEW) for n in range(60)]
+    push = build_push_payload(host.repo, long_names, ssh_clone_url=None)["push"]
+    assert push["truncated"] is True
+    assert 0 < len(push["changes"]) < 60
+    assert len(json.dumps(push["changes"])) <= MAX_PAYLOAD_CHANGES_BYTES
+    few = build_push_payload(host.repo, long_names[:3], ssh_clone_url=None)["push"]
+    assert few["truncated"] is False and len(few["changes"]) == 3
 
 
 def test_only_active_hooks_subscribed_to_push_get_a_delivery(host: Host) -> None:

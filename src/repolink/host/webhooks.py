@@ -48,6 +48,10 @@ DELIVER_WEBHOOK = "deliver_webhook"
 USER_AGENT = f"repolink-host/{__version__}"
 REQUEST_TIMEOUT = 10.0
 KEEP_PER_HOOK = 50
+# Bitbucket's bound: a push of 100k refs made a 15.8 MB body, stored once per delivery. A
+# receiver only needs to know which repository moved, so the rest is dropped and said so.
+MAX_PAYLOAD_CHANGES = 100
+MAX_PAYLOAD_CHANGES_BYTES = 48 * 1024
 _ZERO_HASH = "0" * 40
 
 __all__ = [
@@ -75,11 +79,15 @@ def build_push_payload(
     ssh_clone_url: str | None,
     actor: str | None = None,
 ) -> dict[str, Any]:
-    """Bitbucket Cloud's ``repo:push`` body for ``updates`` (branches and tags only)."""
-    changes = [change for ref in updates if (change := _change(ref)) is not None]
+    """Bitbucket Cloud's ``repo:push`` body for ``updates`` (branches and tags only).
+
+    At most :data:`MAX_PAYLOAD_CHANGES` changes of :data:`MAX_PAYLOAD_CHANGES_BYTES` in all;
+    ``push.truncated`` says whether some were left out.
+    """
+    changes, truncated = _bounded_changes(updates)
     clone_links = [{"name": "ssh", "href": ssh_clone_url}] if ssh_clone_url else []
     return {
-        "push": {"changes": changes},
+        "push": {"changes": changes, "truncated": truncated},
         "repository": {
             "type": "repository",
             "full_name": repo.full_name,
@@ -115,6 +123,26 @@ def encode_payload(payload: dict[str, Any]) -> str:
 def sign_body(secret: bytes, body: bytes) -> str:
     """The ``X-Hub-Signature`` value: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def has_changes(payload: dict[str, Any]) -> bool:
+    """Whether a push payload tells of anything (a truncated one always does)."""
+    push = payload["push"]
+    return bool(push["changes"]) or bool(push.get("truncated"))
+
+
+def _bounded_changes(updates: Sequence[RefUpdate]) -> tuple[list[dict[str, Any]], bool]:
+    changes: list[dict[str, Any]] = []
+    size = 0
+    for ref in updates:
+        change = _change(ref)
+        if change is None:
+            continue
+        size += len(encode_payload(change)) + 1
+        if len(changes) >= MAX_PAYLOAD_CHANGES or size > MAX_PAYLOAD_CHANGES_BYTES:
+            return changes, True
+        changes.append(change)
+    return changes, False
 
 
 def _change(ref: RefUpdate) -> dict[str, Any] | None:
@@ -387,7 +415,7 @@ class DeliveryWorker:
             payload = build_push_payload(
                 repo, updates, ssh_clone_url=ssh_clone_url(self._ssh_url_base, repo), actor=actor
             )
-            if not payload["push"]["changes"]:
+            if not has_changes(payload):
                 return
             ids = await asyncio.to_thread(self._enqueue, repo.id, payload)
         except Exception:
@@ -437,7 +465,7 @@ def notify_push_from_shell(
         payload = build_push_payload(
             repo, updates, ssh_clone_url=ssh_clone_url(ssh_url_base, repo), actor=actor
         )
-        if not payload["push"]["changes"]:
+        if not has_changes(payload):
             return []
         with store.session() as session:
             ids = enqueue_push_event(session, repo.id, payload)
