@@ -500,7 +500,8 @@ def test_key_material_is_never_echoed() -> None:
         ("https://github.com/owner/repo/tree/main?tab=readme", "git@github.com:owner/repo.git"),
         ("https://gitlab.com/group/sub/repo.git", "git@gitlab.com:group/sub/repo.git"),
         ("https://gitlab.com/group/sub/repo/-/tree/main", "git@gitlab.com:group/sub/repo.git"),
-        ("http://git.example.com:8080/scm/team/repo.git", "git@git.example.com:scm/team/repo.git"),
+        ("http://git.example.com:80/scm/team/repo.git", "git@git.example.com:scm/team/repo.git"),
+        ("https://[::1]/team/repo.git", "git@[::1]:team/repo.git"),
     ],
 )
 def test_https_refusal_works_out_the_ssh_form(text: str, suggestion: str) -> None:
@@ -509,6 +510,40 @@ def test_https_refusal_works_out_the_ssh_form(text: str, suggestion: str) -> Non
     assert caught.value.code == "url_https"
     assert suggestion in caught.value.hint
     assert parse_ssh_url(suggestion).canonical.startswith("ssh://git@")
+
+
+@pytest.mark.parametrize(
+    ("text", "guess", "lossy"),
+    [
+        (
+            "https://127.0.0.1:2222/acme/widgets.git",
+            "ssh://git@127.0.0.1:2222/acme/widgets.git",
+            "git@127.0.0.1:acme",
+        ),
+        (
+            "http://git.example.com:8080/scm/team/repo",
+            "ssh://git@git.example.com:8080/scm/team/repo.git",
+            "git@git.example.com:scm",
+        ),
+        (
+            "https://[::1]:7990/team/repo.git",
+            "ssh://git@[::1]:7990/team/repo.git",
+            "git@[::1]:team",
+        ),
+    ],
+)
+def test_https_refusal_with_a_port_never_suggests_a_url_without_it(
+    text: str, guess: str, lossy: str
+) -> None:
+    # issue 10 §1.11: the scp form cannot carry the port, so it must not be offered.
+    with pytest.raises(URLError) as caught:
+        parse_ssh_url(text)
+    hint = caught.value.hint
+    assert caught.value.code == "url_https"
+    assert lossy not in hint
+    assert "if the server takes SSH on port" in hint
+    assert guess in hint
+    assert parse_ssh_url(guess).port is not None
 
 
 def test_https_refusal_without_a_path_still_helps() -> None:

@@ -41,6 +41,8 @@ _SHOWN_CHARS = 200
 
 _SSH_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git"})
 _HTTP_SCHEMES = frozenset({"http", "https"})
+# No port, or the scheme's own: the SSH suggestion then loses nothing.
+_DEFAULT_WEB_PORTS = frozenset({"", "80", "443"})
 _SCHEME_NAMES = _SSH_SCHEMES | _HTTP_SCHEMES | {"git", "file"}
 # git reads "<name>::<address>" as "run the remote helper git-remote-<name>".
 _TRANSPORT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*::")
@@ -474,8 +476,13 @@ def _refuse_bad_characters(value: str, text: str, where: str) -> None:
 
 def _https_refusal(text: str, rest: str) -> URLError:
     authority, _, path = rest.partition("/")
-    host = authority.rpartition("@")[2].lower()
-    host = host.partition("]")[0] + "]" if host.startswith("[") else host.partition(":")[0]
+    host_port = authority.rpartition("@")[2].lower()
+    if host_port.startswith("["):
+        host, _, port_text = host_port.partition("]")
+        host += "]"
+        port_text = port_text.removeprefix(":")
+    else:
+        host, _, port_text = host_port.partition(":")
     host = host.removeprefix("www.")
     path = re.split(r"[?#]", path, maxsplit=1)[0]
     if host == "gitlab.com":
@@ -483,18 +490,28 @@ def _https_refusal(text: str, rest: str) -> URLError:
     segments = [segment for segment in path.split("/") if segment]
     if host in _FORGES_OWNER_REPO:
         segments = segments[:2]
+    keeps_port = port_text not in _DEFAULT_WEB_PORTS
     suggestion = None
     if segments:
         repo_path = "/".join(segments)
         if not repo_path.endswith(".git"):
             repo_path += ".git"
-        suggestion = f"git@{host}:{repo_path}"
+        # The scp form cannot carry a port: with one, only the ssh:// form loses nothing.
+        suggestion = (
+            f"ssh://git@{host}:{port_text}/{repo_path}" if keeps_port else f"git@{host}:{repo_path}"
+        )
         try:
             parse_ssh_url(suggestion)
         except URLError:
             suggestion = None
     if suggestion is None:
         hint = "use the repository's SSH URL from its clone dialog, like " + _EXAMPLE
+    elif keeps_port:
+        # A web port is rarely the SSH port, so this is worded as the guess it is.
+        hint = (
+            "use the repository's SSH URL from its clone dialog; if the server takes SSH on"
+            f" port {port_text} too, it is {suggestion}"
+        )
     elif host in _FORGES:
         hint = f"use the SSH form: {suggestion}"
     else:
