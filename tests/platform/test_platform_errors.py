@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -284,3 +285,76 @@ def test_git_failed_carries_gits_scrubbed_words_only(tmp_path: Path) -> None:
     assert "fatal: could not read <tmp>/known_hosts: broken" in error.message
     assert str(run_dir) not in error.message
     assert secret_line not in error.message and "PRIVATE KEY" not in error.message
+
+
+# -- a third-party server that no real peer here is: gitolite, played by a scripted ssh -------
+
+GITOLITE_DENIED = (
+    "FATAL: {access} any proj deploy DENIED by fallthru\n"
+    "(or you mis-spelled the reponame)\n"
+    "fatal: Could not read from remote repository.\n\n"
+    "Please make sure you have the correct access rights\n"
+    "and the repository exists.\n"
+)
+
+
+def _scripted_ssh(directory: Path, stderr: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``ssh`` first on PATH that prints what a remote server would, and fails."""
+    directory.mkdir()
+    (directory / "said.txt").write_text(stderr)
+    script = directory / "ssh"
+    script.write_text(f"#!/bin/sh\ncat {directory / 'said.txt'} >&2\nexit 255\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}:{os.environ['PATH']}")
+
+
+@pytest.mark.parametrize("access", ["R", "W"])
+def test_gitolite_denied_is_repo_not_found(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, access: str
+) -> None:
+    # issue 10 §1.19: this ended as git_failed showing "(or you mis-spelled the reponame)".
+    _scripted_ssh(tmp_path / "gitolite", GITOLITE_DENIED.format(access=access), monkeypatch)
+    error = _failed(
+        platform, f"gitolite-{access.lower()}", "git@git.example.com:proj", generate_key()
+    )
+
+    assert error.code == "repo_not_found"
+    assert "/proj" in error.message
+
+
+def test_git_failed_shows_the_remotes_first_meaningful_line(
+    platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    said = (
+        "\nThis server is in read-only maintenance until 14:00 UTC\n"
+        "see https://status.example.com for details\n"
+        "fatal: Could not read from remote repository.\n\n"
+        "Please make sure you have the correct access rights\nand the repository exists.\n"
+    )
+    _scripted_ssh(tmp_path / "maintenance", said, monkeypatch)
+    error = _failed(platform, "maintenance", "git@git.example.com:team/app.git", generate_key())
+
+    assert error.code == "git_failed"
+    assert error.message.endswith(": This server is in read-only maintenance until 14:00 UTC")
+
+
+@pytest.mark.parametrize(
+    ("stderr", "shown"),
+    [
+        ("ERROR: quota exceeded\nfor team acme\n", "ERROR: quota exceeded"),
+        ("Hello\nfatal: the remote end hung up unexpectedly\n", "Hello"),
+        ("fatal: the remote end hung up unexpectedly\n", "fatal: the remote end hung up"),
+        ("error: RPC failed; curl 56\nfatal: early EOF\n", "error: RPC failed; curl 56"),
+    ],
+)
+def test_git_failed_summary_is_the_first_telling_line(stderr: str, shown: str) -> None:
+    error = diagnose(
+        _run(stderr),
+        what="fetching",
+        url=parse_ssh_url("git@example.com:team/app.git"),
+        public_key=generate_key().public_key,
+        trusted=[],
+        secrets_paths=[],
+    )
+    assert error.code == "git_failed"
+    assert shown in error.message

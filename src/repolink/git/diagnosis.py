@@ -9,8 +9,9 @@ Codes, in the order they are checked:
 - ``invalid_private_key`` — ssh could not load the deploy key;
 - ``auth_failed`` — the server refused the deploy key: the message names its SHA256
   fingerprint and the hint gives the public key line to add as a read-only access key;
-- ``repo_not_found`` — wrong path, or the key is known but not on this repository;
-- ``git_failed`` — anything else, with git's scrubbed message.
+- ``repo_not_found`` — wrong path, or the key is known but not on this repository (the
+  forges' words, and gitolite's ``DENIED by fallthru``);
+- ``git_failed`` — anything else, with the first meaningful line of the scrubbed stderr.
 
 ``invalid_url`` and ``invalid_private_key`` also come from bad input before any process runs
 (:func:`invalid_url`, :func:`invalid_private_key`). git's stderr is always passed through
@@ -86,7 +87,11 @@ _REPO_MISSING = re.compile(
     r"|no such repository"
     r"|repository access denied"
     r"|deploy(?:ment)? key is not associated"
-    r"|a repository path looks like",
+    r"|a repository path looks like"
+    # gitolite: "FATAL: R any proj user DENIED by fallthru (or you mis-spelled the reponame)",
+    # the same answer for a missing repository and one the key may not read.
+    r"|\bDENIED by fallthru"
+    r"|mis-?spelled the reponame",
     re.IGNORECASE,
 )
 _BOILERPLATE = (
@@ -94,6 +99,9 @@ _BOILERPLATE = (
     "Please make sure you have the correct access rights",
     "and the repository exists.",
 )
+# git's own words when the remote went away: true, but they say nothing the remote did not.
+_HUNG_UP = ("the remote end hung up unexpectedly", "early EOF", "unexpected disconnect")
+_FAILURE_PREFIX = re.compile(r"(?:remote:\s*)?(?:fatal|error):", re.IGNORECASE)
 
 
 def invalid_url(error: URLError) -> InvalidURL:
@@ -205,13 +213,19 @@ def _first_matching(text: str, needles: Iterable[str]) -> str:
 
 
 def _summary(stderr: str) -> str:
-    """git's own words: its first ``fatal:``/``error:`` line, else its last line."""
+    """The first meaningful line: a ``fatal:``/``error:`` line (any case, as servers write
+    them), else the remote's first line; git's generic words only when nothing else is left.
+
+    A server states its reason first and adds detail after it (gitolite's
+    ``(or you mis-spelled the reponame)``), so the last line is the least telling one.
+    """
     lines = [
         line.strip()
         for line in stderr.splitlines()
         if line.strip() and not line.startswith(MARKER) and not _has(line, _BOILERPLATE)
     ]
-    if not lines:
+    telling = [line for line in lines if not _has(line, _HUNG_UP)] or lines
+    if not telling:
         return "no message"
-    chosen = next((line for line in lines if line.startswith(("fatal:", "error:"))), lines[-1])
+    chosen = next((line for line in telling if _FAILURE_PREFIX.match(line)), telling[0])
     return chosen[:300]
