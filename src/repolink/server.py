@@ -285,11 +285,18 @@ def join_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def client_host(host: str) -> str:
+    """The host name clients type for a server bound to ``host``: the address itself, or for
+    a wildcard address this machine's name."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            return socket.getfqdn()
+    return host
+
+
 def default_ssh_url(host: str, port: int) -> str:
     """``ssh://git@HOST[:PORT]`` for a server bound to ``host:port``; a wildcard address
     becomes this machine's name."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_unspecified:
-            host = socket.getfqdn()
+    host = client_host(host)
     address = f"[{host}]" if ":" in host else host
     return f"ssh://git@{address}" + ("" if port == 22 else f":{port}")

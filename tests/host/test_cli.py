@@ -116,15 +116,25 @@ def test_account_keys(cli: Callable[..., str], make_key: MakeKey) -> None:
 
 
 def test_fingerprints(cli: Callable[..., str], tmp_path: Path) -> None:
-    out = cli("fingerprints", "--host", "git.example.com", "--port", "2222")
+    out = cli("fingerprints", "--host", "git.example.com", "--listen", "0.0.0.0:2200")
     keys = ensure_host_keys(Settings(data_dir=tmp_path / "data"))
     for key in keys:
         assert key.fingerprint_sha256 in out
-        assert f"[git.example.com]:2222 {key.public_line}" in out
+        assert f"[git.example.com]:2200 {key.public_line}" in out
     as_json = json.loads(cli("fingerprints", "--json"))
     assert [entry["fingerprint_sha256"] for entry in as_json] == [
         key.fingerprint_sha256 for key in keys
     ]
+
+
+def test_fingerprints_name_the_host_serve_listens_on_by_default(
+    cli: Callable[..., str], tmp_path: Path
+) -> None:
+    # serve binds 127.0.0.1:2222 and the README clones ssh://git@127.0.0.1:2222/…: ssh looks
+    # up "[127.0.0.1]:2222", so a "[localhost]:2222" line would never match (issue 10 §1.13).
+    lines = [entry["known_hosts"] for entry in json.loads(cli("fingerprints", "--json"))]
+    assert lines and all(line.startswith("[127.0.0.1]:2222 ") for line in lines)
+    assert "[127.0.0.1]:2222 " in cli("fingerprints")
 
 
 def test_errors_are_one_line_with_exit_status(tmp_path: Path, make_key: MakeKey) -> None:
@@ -272,9 +282,11 @@ def test_serve_runs_ssh_and_http_until_sigterm(
     key = make_key("person")
     cli("repo", "create", "team/app")
     cli("account-key", "add", "team", "-", "--label", "p", input=key.public_line)
-    keys = ensure_host_keys(Settings(data_dir=tmp_path / "data"))
+    # The known_hosts lines `host fingerprints` prints for the address serve was given work
+    # as printed with strict host key checking.
+    listed_keys = json.loads(cli("fingerprints", "--listen", f"127.0.0.1:{ssh_port}", "--json"))
     known_hosts = tmp_path / "known_hosts"
-    known_hosts.write_text("".join(f"{k.known_hosts_line('127.0.0.1', ssh_port)}\n" for k in keys))
+    known_hosts.write_text("".join(f"{entry['known_hosts']}\n" for entry in listed_keys))
     client = GitClient(tmp_path / "home", key, known_hosts, ssh_port)
     listed = client.git("ls-remote", client.url("team/app.git"))
     assert listed.returncode == 0, listed.stderr

@@ -170,15 +170,21 @@ class _ServeReporter:
 
 @app.command()
 def fingerprints(
+    listen: Annotated[
+        str, typer.Option(help="Address the SSH server listens on, HOST:PORT, as given to serve.")
+    ] = server.DEFAULT_SSH_LISTEN,
     host: Annotated[
-        str, typer.Option(help="Host name clients use, for known_hosts.")
-    ] = "localhost",
-    port: Annotated[int, typer.Option(help="Port clients use, for known_hosts.")] = 2222,
+        str | None,
+        typer.Option(help="Host name clients use, when not the --listen address (a DNS name)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The SSH server's host key fingerprints and known_hosts lines (keys created if missing)."""
     from repolink.ssh.server_keys import ensure_host_keys
 
+    listen_host, port = server.parse_address(listen, "--listen")
+    # The lines must match what clients type, i.e. the host of the clone URLs serve prints.
+    host = host or server.client_host(listen_host)
     keys = ensure_host_keys(load_settings())
     if as_json:
         print_json(
