@@ -66,6 +66,35 @@ def test_the_leaves_map_through_their_nearest_branch(
     assert (http_status_of(exc), exit_code_of(exc)) == (status, exit_code)
 
 
+@pytest.mark.parametrize(
+    ("exc", "exit_code"),
+    [
+        # 2: the input is wrong.
+        (errors.InvalidURL("url_https", "m", "h"), 2),
+        (errors.ValidationError("invalid_usage", "m"), 2),
+        (errors.ValidationError("confirmation_required", "m"), 2),
+        (errors.NotFound("project_not_found", "m"), 2),
+        (errors.NotFound("workspace_not_found", "m"), 2),
+        (errors.NotFound("repository_not_found", "m"), 2),
+        (errors.NotFound("access_key_not_found", "m"), 2),
+        # 1: tried and failed — the network, a host key, authentication, a remote, a host API.
+        (errors.FetchError("auth_failed", "m"), 1),
+        (errors.FetchError("host_key_unknown", "m"), 1),
+        (errors.FetchError("repo_not_found", "m"), 1),
+        (errors.GitError("dns_failed", "m"), 1),
+        (errors.GitError("host_key_fingerprint_mismatch", "m"), 1),
+        (errors.HostAPIError("host_api_unauthorized", "m"), 1),
+        (errors.HostAPIError("host_repository_not_found", "m"), 1),
+        (errors.RepolinkError("confirmation_declined", "m"), 1),
+    ],
+    ids=lambda value: getattr(value, "code", str(value)),
+)
+def test_the_exit_status_rule_by_code(exc: errors.RepolinkError, exit_code: int) -> None:
+    """The rule of issue 10 §1.2 over the codes one flow meets: a remote's "not found" is a
+    failed operation (1), this caller's unknown name is wrong input (2)."""
+    assert exit_code_of(exc) == exit_code
+
+
 def test_reason_is_a_declared_field_with_the_precise_code() -> None:
     assert errors.ValidationError("bad_slug", "m").reason is None
     refused = errors.InvalidURL("url_https", "an https URL", "use the SSH URL")

@@ -77,3 +77,20 @@ def test_typer_exit_code_reaches_the_shell() -> None:
         cli.app.registered_commands = [
             c for c in cli.app.registered_commands if c.name != "exit-for-test"
         ]
+
+
+def test_the_exit_status_rule_is_in_the_root_help_and_the_readme(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One rule, written once, shown where a user looks for it (issue 10 §1.2)."""
+    from pathlib import Path
+
+    from repolink.cli.errors import EXIT_STATUS_RULE
+
+    assert _run_main(["--help"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert " ".join(EXIT_STATUS_RULE.split()) in shown
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### Exit statuses", 1)[1].split("\n#", 1)[0]
+    for status in ("`0`", "`1`", "`2`", "`130`"):
+        assert status in section

@@ -289,3 +289,37 @@ def test_user_text_prints_literally_not_as_markup(cli: CLI, hosted: HostedRepos)
     refs = cli("refs", "markup")
     assert refs.returncode == 0, refs.stderr
     assert "[hidden] [docs] update readme" in refs.stdout
+
+
+def test_one_exit_status_rule_across_one_flow(
+    cli: CLI, hosted: HostedRepos, host_api: str, tmp_path: Path
+) -> None:
+    """2 when the input is wrong; 1 when the operation was tried and failed — a remote host
+    API's "no such repository" included, which used to exit 2 (issue 10 §1.2)."""
+
+    def status(done: subprocess.CompletedProcess[str]) -> tuple[int, str]:
+        assert "Traceback" not in done.stderr
+        code = re.search(r"^error: (\w+):", done.stderr, re.MULTILINE)
+        return done.returncode, code.group(1) if code else done.stderr
+
+    for project in ("auth", "missing", "unknown-host"):
+        assert cli("project", "create", project).returncode == 0
+    assert status(cli("fetch", "no-such-project")) == (2, "project_not_found")
+    https = cli("repo", "connect", "auth", "https://127.0.0.1/team/app.git", "--generate")
+    assert status(https) == (2, "invalid_url")
+
+    assert status(cli("repo", "connect", "auth", hosted.app.url(), "--generate")) == (
+        1,
+        "auth_failed",
+    )
+    not_on_host = cli(
+        *("repo", "connect", "missing", hosted.app.url().replace("/app.git", "/nothing.git")),
+        *("--generate", "--register-on-host", "--host-api", host_api),
+        env={"REPOLINK_HOST_API_TOKEN": API_TOKEN},
+    )
+    assert status(not_on_host) == (1, "host_repository_not_found")
+
+    untrusting = CLI(tmp_path / "untrusting", cli.home, cli.capsys, cli.monkeypatch)
+    assert untrusting("project", "create", "unknown-host").returncode == 0
+    unknown = untrusting("repo", "connect", "unknown-host", hosted.app.url(), "--generate")
+    assert status(unknown) == (1, "host_key_unknown")

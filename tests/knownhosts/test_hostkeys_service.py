@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.errors import Conflict, GitError, NotFound
 from repolink.git.keyscan import scan
 from repolink.git.runner import HardenedRunner
 from repolink.keys import generate_key
@@ -176,7 +176,8 @@ def test_trust_with_a_fingerprint_the_server_does_not_present_stores_nothing(
 ) -> None:
     presented = ssh_server.fingerprints()[0]
     other = generate_key("ed25519").public_key.sha256_fingerprint
-    with store.session() as session, pytest.raises(ValidationError) as caught:
+    # The server was asked and showed other keys: a failed operation, not bad input.
+    with store.session() as session, pytest.raises(GitError) as caught:
         trust(session, "127.0.0.1", ssh_server.port, other, scanner=real_scan)
     assert caught.value.code == "host_key_fingerprint_mismatch"
     assert presented in caught.value.message
@@ -298,7 +299,7 @@ def test_the_service_trusts_lists_and_removes_scanning_outside_any_transaction(
     assert wanted in {key.fingerprint for key in service.list_known_hosts()}
     removed = service.remove("127.0.0.1", ssh_server.port)
     assert [key.fingerprint for key in removed] == [wanted]
-    with pytest.raises(ValidationError) as mismatch:
+    with pytest.raises(GitError) as mismatch:
         service.trust("127.0.0.1", ssh_server.port, generate_key().public_key.sha256_fingerprint)
     assert mismatch.value.code == "host_key_fingerprint_mismatch"
     with store.session() as session:

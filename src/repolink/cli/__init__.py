@@ -26,7 +26,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from repolink.cli._common import err_console
-from repolink.cli.errors import exit_code_of
+from repolink.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_RULE, exit_code_of
 from repolink.errors import RepolinkError
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 app = typer.Typer(
     name="repolink",
     help="Private Git repos over SSH deploy keys, and a Git host with per-repository access keys.",
+    epilog=EXIT_STATUS_RULE,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -122,11 +123,11 @@ def main(argv: list[str] | None = None) -> None:
         hint = command_hint(exc)
         _fail(exc.code, exc.message, hint, exit_code_of(exc), as_json, text=exc.one_line(hint))
     except typer.Abort:
-        _fail("aborted", "aborted", "", 130, as_json, text="aborted")
+        _fail("aborted", "aborted", "", EXIT_INTERRUPTED, as_json, text="aborted")
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # never a traceback on the user's terminal
         if type(exc).__name__ == "NoArgsIsHelpError":
             # `repolink` or a group alone asks for help; Typer has printed it (plain click puts

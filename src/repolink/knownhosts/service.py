@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, NotFound, ValidationError
+from repolink.errors import Conflict, GitError, NotFound
 from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
 from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin, pins_for
@@ -282,9 +282,11 @@ def _from_pin(pin: ShippedPin, *, overridden: bool = False) -> TrustedHostKey:
     )
 
 
-def _mismatch(name: str, wanted: str, presented: list[ScannedHostKey]) -> ValidationError:
+def _mismatch(name: str, wanted: str, presented: list[ScannedHostKey]) -> GitError:
+    # The server was asked and showed other keys: the operation failed (exit 1), like the scan's
+    # own failures, whether the fingerprint given or the server is at fault.
     shown = ", ".join(f"{key.key_type} {key.fingerprint}" for key in presented) or "no key"
-    return ValidationError(
+    return GitError(
         "host_key_fingerprint_mismatch",
         f"{name} presents {shown}, none with the fingerprint {wanted}; nothing was trusted",
         "check the fingerprint with the server's admin or the service's documentation; if "

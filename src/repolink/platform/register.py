@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import httpx
 
-from repolink.errors import HostAPIError, NotFound, Unauthorized, ValidationError
+from repolink.errors import HostAPIError, ValidationError
 from repolink.platform.connections import parse_connection_url
 
 log = logging.getLogger(__name__)
@@ -61,14 +61,16 @@ class HostAPI:
         if status == 409 or (status == 400 and "already" in response.text.lower()):
             log.info("the deploy key was an access key of %s/%s already", workspace, slug)
             return
+        # What the remote API refused is a failure of the operation, not of this caller's input
+        # (exit 1, HTTP 502), even when it reads as "unauthorized" or "not found" there.
         if status in (401, 403):
-            raise Unauthorized(
+            raise HostAPIError(
                 "host_api_unauthorized",
                 f"the host API refused the token (HTTP {status})",
                 "give a token that may administer the repository",
             )
         if status == 404:
-            raise NotFound(
+            raise HostAPIError(
                 "host_repository_not_found",
                 f"the host API has no repository {workspace}/{slug}",
                 "check the repository path in the URL and the host API root",
