@@ -9,6 +9,7 @@ The fixtures with real peers (hosts, sshd, platforms) are in :mod:`support.fixtu
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,12 @@ from repolink.store import Store
 from repolink.vault import Vault, load_vault
 
 pytest_plugins = ["support.fixtures"]
+
+# The tests' receivers and hosts listen on loopback, which the network policy refuses to
+# outbound webhooks by default: every Settings of the tests, and every repolink process they
+# start, allows it. A test of the refusal builds a policy or settings without it.
+TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128"
+os.environ.setdefault("REPOLINK_ALLOWED_NETWORKS", TEST_ALLOWED_NETWORKS)
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ LAYERS: dict[str, str] = {
     "jobs": CORE,
     "auth": CORE,
     "logsafe": CORE,
+    "netpolicy": CORE,
     "platform": SERVICE,
     "host": SERVICE,
     "admin": SERVICE,

@@ -209,7 +209,12 @@ class Repolink:
         # Imported here: it needs httpx, which the OpenSSH-mode commands never load.
         from repolink.host.webhooks import DeliveryWorker
 
-        return DeliveryWorker(self.store, self.vault, ssh_url_base=ssh_url_base)
+        return DeliveryWorker(
+            self.store,
+            self.vault,
+            ssh_url_base=ssh_url_base,
+            network_policy=self.settings.network_policy,
+        )
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from repolink.errors import ValidationError
+from repolink.netpolicy import NetworkPolicy, parse_networks
 
 
 class Settings(BaseSettings):
@@ -64,6 +65,25 @@ class Settings(BaseSettings):
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+
+    allowed_networks: str = Field(
+        default="",
+        description=(
+            "Comma-separated addresses or CIDR networks (e.g. 10.0.0.0/8,::1) that webhook "
+            "URLs may point at although they are loopback, private, link-local or otherwise "
+            "not public; default: none."
+        ),
+    )
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, value: str) -> str:
+        return ",".join(str(network) for network in parse_networks(value))
+
+    @property
+    def network_policy(self) -> NetworkPolicy:
+        """What outbound connections made for a client may reach (:mod:`repolink.netpolicy`)."""
+        return NetworkPolicy.from_text(self.allowed_networks)
 
     def to_env(self) -> dict[str, str]:
         """The ``REPOLINK_`` variables from which a child repolink process builds these same

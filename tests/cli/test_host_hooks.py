@@ -200,22 +200,41 @@ def test_hook_on_a_missing_repository(repolink: Run, repository: str) -> None:
     assert error_code(repolink("hook", "remove", repository, "nope")) == "hook_not_found"
 
 
-def test_installed_command_exits_2_with_one_line(
-    environment: dict[str, str], repository: str
-) -> None:
+def run_installed(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``repolink`` with only ``environment``'s settings (no test defaults)."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
-    result = subprocess.run(
-        [str(REPOLINK), "host", "hook", "add", repository, "ftp://user:hunter2@example.com/"],
+    return subprocess.run(
+        [str(REPOLINK), *args],
         env={**env, **environment},
         capture_output=True,
         text=True,
         timeout=120,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_installed_command_exits_2_with_one_line(
+    environment: dict[str, str], repository: str
+) -> None:
+    result = run_installed(
+        environment, "host", "hook", "add", repository, "ftp://user:hunter2@example.com/"
+    )
     assert result.returncode == 2
     assert result.stderr.startswith("error: hook_url_invalid: ")
     assert len(result.stderr.strip().splitlines()) == 1
     assert "hunter2" not in result.stderr
+
+
+def test_hook_on_the_metadata_address_exits_2_naming_the_setting(
+    environment: dict[str, str], repository: str
+) -> None:
+    # Without REPOLINK_ALLOWED_NETWORKS, as a production host runs (issue 10 §3.5).
+    result = run_installed(
+        environment, "host", "hook", "add", repository, "http://169.254.169.254/latest/"
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: webhook_url_forbidden: "), result.stderr
+    assert "REPOLINK_ALLOWED_NETWORKS" in result.stderr
 
 
 def test_deliver_sends_pending_deliveries_and_deliveries_lists_them(

@@ -40,6 +40,7 @@ from repolink.host.webhooks import (
     notify_push_from_shell,
     sign_body,
 )
+from repolink.netpolicy import NetworkPolicy
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.hooks import HostHook, HostHookDelivery
@@ -156,6 +157,7 @@ class Host:
 
     def worker(self, **options: Any) -> DeliveryWorker:
         options.setdefault("policy", FAST)
+        options.setdefault("network_policy", self.settings.network_policy)
         return DeliveryWorker(self.store, VaultLoader(self.settings), **options)
 
 
@@ -547,6 +549,47 @@ def test_hook_urls_must_be_http_or_https(host: Host, url: str) -> None:
     assert caught.value.code == "hook_url_invalid"
     if url:
         assert url not in caught.value.message
+
+
+def test_hook_on_a_forbidden_target_is_refused_when_added(host: Host, tmp_path: Path) -> None:
+    strict = make_settings(tmp_path).model_copy(update={"allowed_networks": ""})
+    hooks = HookService(strict, host.store, host.service)
+    with pytest.raises(ValidationError) as caught:
+        hooks.add_hook("acme", "widgets", "http://user:hunter2@0x7f.1:8080/hook")
+    assert caught.value.code == "webhook_url_forbidden"
+    assert "loopback" in caught.value.message
+    assert "hunter2" not in caught.value.one_line()
+    assert hooks.list_hooks("acme", "widgets") == []
+
+
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "localhost"])
+def test_delivery_connects_only_to_an_allowed_address(
+    host: Host, start_receiver: Callable[..., Receiver], spelling: str
+) -> None:
+    # Added while loopback was allowed; the worker's policy no longer allows it. The name is
+    # judged on the address it resolves to at delivery, and nothing is sent.
+    receiver = start_receiver()
+    hook = host.add_hook(receiver.url.replace("127.0.0.1", spelling))
+    worker = host.worker(network_policy=NetworkPolicy())
+    run_worker_until(host, worker, hook, push=True)
+    (delivery,) = host.deliveries(hook)
+    assert delivery.status == "failed"
+    assert delivery.attempts == 1  # refused for good, not retried
+    assert (delivery.last_error or "").startswith("webhook_url_forbidden: ")
+    assert "loopback" in (delivery.last_error or "")
+    assert receiver.requests == []
+
+
+def test_delivery_to_a_name_reaches_the_allowed_address(
+    host: Host, start_receiver: Callable[..., Receiver]
+) -> None:
+    receiver = start_receiver()
+    hook = host.add_hook(receiver.url.replace("127.0.0.1", "localhost"))
+    worker = host.worker(network_policy=NetworkPolicy.from_text("127.0.0.1/32"))
+    run_worker_until(host, worker, hook, push=True)
+    assert host.deliveries(hook)[0].status == "delivered"
+    (request,) = receiver.wait_for(1)
+    assert request.headers["Host"] == f"localhost:{receiver.port}"
 
 
 def test_hook_url_with_credentials_is_not_echoed_in_errors(host: Host) -> None:

@@ -486,6 +486,39 @@ def test_bad_hooks_are_400(host: Host, repo: str, body: dict[str, Any], code: st
     assert error_code(response) == code
 
 
+ISSUE_TARGETS = [
+    "http://169.254.169.254/latest/meta-data/",
+    "http://[::ffff:169.254.169.254]/",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://10.0.0.1/",
+    "http://127.0.0.1:22/",
+    "http://2130706433/",
+    "http://0x7f.1/",
+]
+
+
+def test_hooks_on_internal_addresses_are_400_unless_the_operator_allows_them(
+    tmp_path: Path,
+) -> None:
+    # The targets an adversarial review got accepted (issue 10 §3.5).
+    settings = make_settings(tmp_path).model_copy(update={"allowed_networks": ""})
+    with Repolink(settings) as application:
+        app = create_host_api(application)
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        with TestClient(app, raise_server_exceptions=False) as client:
+            created = client.post(f"{API}/repositories/acme", json={"slug": "w"}, headers=headers)
+            assert created.status_code == 200, created.text
+            for url in ISSUE_TARGETS:
+                response = client.post(
+                    f"{API}/repositories/acme/w/hooks", json={"url": url}, headers=headers
+                )
+                assert response.status_code == 400, (url, response.text)
+                assert error_code(response) == "webhook_url_forbidden"
+                assert "REPOLINK_ALLOWED_NETWORKS" in response.json()["error"]["hint"]
+            listed = client.get(f"{API}/repositories/acme/w/hooks", headers=headers).json()
+            assert listed["values"] == []
+
+
 def test_hook_of_another_repository_is_not_found(host: Host, repo: str) -> None:
     hook = host.post(f"/repositories/{repo}/hooks", {"url": "http://127.0.0.1:9/"}).json()
     assert host.post("/repositories/acme/other").status_code == 200

@@ -38,7 +38,12 @@ class CLI:
         env: dict[str, str] | None = None,
         real_process: bool = False,
     ) -> subprocess.CompletedProcess[str]:
-        environment = {"REPOLINK_DATA_DIR": str(self.data_dir), **(env or {})}
+        environment = {
+            "REPOLINK_DATA_DIR": str(self.data_dir),
+            # Loopback receivers, as in every test (tests/conftest.py).
+            "REPOLINK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+            **(env or {}),
+        }
         if real_process:
             return self._process(args, environment, input)
         with self.monkeypatch.context() as patch:

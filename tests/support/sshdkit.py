@@ -175,6 +175,8 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
                     "PermitRootLogin prohibit-password",
                     f"AllowUsers {login_user}",
                     "AcceptEnv GIT_PROTOCOL",
+                    # Sessions deliver webhooks to loopback receivers (tests/conftest.py).
+                    "SetEnv REPOLINK_ALLOWED_NETWORKS=127.0.0.0/8,::1/128",
                     "DisableForwarding yes",
                     "PermitTTY no",
                     "LogLevel VERBOSE",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from repolink.errors import NotFound, ValidationError
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
+from repolink.netpolicy import ALLOWED_NETWORKS_SETTING, NetworkPolicy
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.hooks import HostHook, HostHookDelivery, new_hook_uuid
@@ -100,6 +101,7 @@ class HookService:
     ) -> HookInfo:
         """A new webhook on ``workspace/slug``; ``secret`` makes every delivery signed."""
         url = validate_hook_url(url)
+        check_hook_target(url, self._settings.network_policy)
         checked_events = validate_events(events)
         description = _validate_description(description)
         secret_bytes = _validate_secret(secret)
@@ -192,6 +194,22 @@ def validate_hook_url(url: str) -> str:
             "hook_url_invalid", problem, "give the receiver's URL, e.g. https://ci.example/hooks"
         )
     return text
+
+
+def check_hook_target(url: str, policy: NetworkPolicy) -> None:
+    """Refuse (``webhook_url_forbidden``) a URL on an address ``policy`` refuses, in any
+    spelling; a name is judged again on its addresses at each delivery."""
+    host = urlsplit(url).hostname or ""
+    refusal = policy.host_refusal(host)
+    if refusal is not None:
+        raise ValidationError(
+            "webhook_url_forbidden",
+            f"the webhook URL's host is {refusal}; the host sends webhooks to public "
+            "addresses only",
+            "give a receiver on a public address, or have the operator allow its network "
+            f"in {ALLOWED_NETWORKS_SETTING} (comma-separated CIDRs, e.g. 10.0.0.0/8)",
+            context={"setting": ALLOWED_NETWORKS_SETTING},
+        )
 
 
 def validate_events(events: Sequence[str]) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from repolink import __version__
 from repolink.errors import RepolinkError, VaultError
 from repolink.git.runner import GitRunner
+from repolink.host.delivery_transport import CheckedTransport, TargetForbidden
 from repolink.host.events import RefUpdate
 from repolink.host.hooks import PUSH_EVENT, secret_record_id
 from repolink.host.info import RepositoryInfo
@@ -37,6 +38,7 @@ from repolink.jobs import HandlerRegistry, Job, Outcome, RetryPolicy, Worker
 from repolink.jobs.detached import spawn_detached
 from repolink.jobs.table import JobTable, TableQueue
 from repolink.jobs.worker import describe_error
+from repolink.netpolicy import NetworkPolicy
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.hooks import DELIVERY_DELIVERED, HostHook, HostHookDelivery
@@ -236,19 +238,31 @@ class WebhookSender:
     """The ``deliver_webhook`` handler: POSTs one delivery's body, signed with its hook's secret.
 
     Use it as an async context manager: it holds one HTTP client for all its requests.
+    It connects only to addresses ``network_policy`` allows (default: public ones).
     """
 
-    def __init__(self, store: Store, vault: VaultLoader, *, timeout: float = REQUEST_TIMEOUT):
+    def __init__(
+        self,
+        store: Store,
+        vault: VaultLoader,
+        *,
+        timeout: float = REQUEST_TIMEOUT,
+        network_policy: NetworkPolicy | None = None,
+    ):
         self._store = store
         self._vault = vault
         self._timeout = timeout
+        self._network_policy = network_policy or NetworkPolicy()
         self._client: httpx.AsyncClient | None = None
 
     async def __aenter__(self) -> WebhookSender:
         # No redirects (a receiver must not bounce a signed body elsewhere), no proxies or
         # netrc from the environment: requests go exactly where the admin configured.
         self._client = httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, trust_env=False
+            timeout=self._timeout,
+            follow_redirects=False,
+            trust_env=False,
+            transport=CheckedTransport(self._network_policy),
         )
         return self
 
@@ -319,6 +333,9 @@ class WebhookSender:
                 "POST", request.url, content=request.body, headers=headers
             ) as response:
                 status = response.status_code
+        except TargetForbidden as exc:
+            # Not retried, and said apart from a connect error: no port scan of our network.
+            return _refused(f"webhook_url_forbidden: {exc.reason}", subject)
         except Exception as exc:  # any failure of one receiver is that delivery's failure
             return _failed(describe_error(exc), None, subject)
         if 200 <= status < 300:
@@ -365,10 +382,13 @@ class DeliveryWorker:
         request_timeout: float = REQUEST_TIMEOUT,
         concurrency: int = 8,
         keep_per_hook: int = KEEP_PER_HOOK,
+        network_policy: NetworkPolicy | None = None,
     ) -> None:
         self._store = store
         self._ssh_url_base = ssh_url_base
-        self._sender = WebhookSender(store, vault, timeout=request_timeout)
+        self._sender = WebhookSender(
+            store, vault, timeout=request_timeout, network_policy=network_policy
+        )
         handlers = HandlerRegistry()
         handlers.register(DELIVER_WEBHOOK, self._sender)
         self._worker = Worker(
