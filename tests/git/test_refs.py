@@ -10,7 +10,31 @@ import pytest
 from repolink.errors import GitError
 from repolink.git.environment import hardened_env
 from repolink.git.refs import read_refs
+from support.manyrefs import build_many_refs_repository
 from support.recording import RecordingRunner
+
+# The reader before issue 10 §3.7: correct, but `%(*…)` made git read every ref's whole object.
+_OLD_FORMAT = "%(refname)%00%(objectname)%00%(objecttype)%00%(*objectname)%00%(*objecttype)"
+
+
+def _old_reader(git_dir: Path) -> dict[str, tuple[str, str | None]]:
+    listed = subprocess.run(
+        ["git", f"--git-dir={git_dir}", "for-each-ref", f"--format={_OLD_FORMAT}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    refs: dict[str, tuple[str, str | None]] = {}
+    for line in listed.splitlines():
+        name, target, kind, peeled, peeled_kind = line.split("\0")
+        commit = target if kind == "commit" else peeled if peeled_kind == "commit" else None
+        refs[name] = (target, commit)
+    return refs
+
+
+def _as_pairs(git_dir: Path, tmp_path: Path) -> dict[str, tuple[str, str | None]]:
+    refs = read_refs(git_dir, env=hardened_env(tmp_path), runner=RecordingRunner())
+    return {name: (ref.target, ref.commit) for name, ref in refs.items()}
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -50,9 +74,10 @@ def test_every_ref_with_its_target_and_commit(repo: Path, tmp_path: Path) -> Non
     assert refs["refs/tags/v1"].target == _git(repo, "rev-parse", "v1")
     assert refs["refs/tags/v1"].target != head and refs["refs/tags/v1"].commit == head
     assert refs["refs/tags/tree-tag"].commit is None
-    # One git process, and no pattern after its format: every ref.
-    (run,) = recording.runs()
-    assert run.argv[-1].startswith("--format=")
+    # for-each-ref with no pattern after its format (every ref), then one cat-file peeling.
+    listing, peeling = recording.runs()
+    assert listing.argv[-1].startswith("--format=")
+    assert "cat-file" in peeling.argv
 
 
 def test_patterns_limit_what_is_listed(repo: Path, tmp_path: Path) -> None:
@@ -76,3 +101,46 @@ def test_a_failure_names_what_was_read(tmp_path: Path) -> None:
         )
     assert caught.value.code == "test_failed"
     assert caught.value.message.startswith("reading the refs of a test failed")
+
+
+def test_same_answer_as_the_reader_before(repo: Path, tmp_path: Path) -> None:
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    _git(repo, "tag", "-a", "v2", "-m", "second")
+    _git(repo, "tag", "light")
+    _git(repo, "branch", "side", "HEAD~1")
+    _git(repo, "tag", "-a", "blob-tag", "-m", "a blob", _git(repo, "hash-object", "-w", "--stdin"))
+    assert _as_pairs(repo / ".git", tmp_path) == _old_reader(repo / ".git")
+
+
+def test_a_tag_of_a_tag_leads_to_its_commit(repo: Path, tmp_path: Path) -> None:
+    _git(repo, "tag", "-a", "outer", "-m", "tags v1", "v1")
+    refs = read_refs(repo / ".git", env=hardened_env(tmp_path), runner=RecordingRunner())
+    assert refs["refs/tags/outer"].target == _git(repo, "rev-parse", "outer")
+    assert refs["refs/tags/outer"].commit == _git(repo, "rev-parse", "HEAD")
+
+
+def test_without_peeling_one_process_and_no_commit_for_a_tag(repo: Path, tmp_path: Path) -> None:
+    recording = RecordingRunner()
+    refs = read_refs(repo / ".git", env=hardened_env(tmp_path), runner=recording, peel=False)
+    assert refs["refs/tags/v1"].target == _git(repo, "rev-parse", "v1")
+    assert refs["refs/tags/v1"].commit is None
+    assert refs["refs/heads/main"].commit == _git(repo, "rev-parse", "HEAD")
+    assert len(recording.runs()) == 1
+
+
+def test_many_refs_to_a_huge_commit_are_read_without_reading_it_per_ref(tmp_path: Path) -> None:
+    # issue 10 §3.7: a 10 MB message behind 100k refs made every fetch time out; here smaller.
+    nasty = build_many_refs_repository(
+        tmp_path / "nasty.git", message_bytes=1_000_000, annotated=1000, plain=4000
+    )
+    recording = RecordingRunner()
+    refs = read_refs(nasty.path, env=hardened_env(tmp_path), runner=recording)
+
+    assert len(refs) == 5001
+    assert {ref.commit for ref in refs.values()} == {nasty.commit}
+    assert all(refs[name].target == oid for name, oid in nasty.tag_objects.items())
+    # What keeps it linear: no `%(*…)` atom (git reads the whole object of every ref for one),
+    # and the 1000 tags peeled by a single cat-file whatever their number.
+    listing, peeling = recording.runs()
+    assert "%(*" not in " ".join(listing.argv)
+    assert "cat-file" in peeling.argv

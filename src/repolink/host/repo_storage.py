@@ -98,6 +98,7 @@ class RepositoryStorage:
             path,
             env=self.git_env(),
             runner=self._runner,
+            peel=False,  # a push announces targets; peeling would only cost time
             what="git for-each-ref",
             code="host_git_failed",
         )
