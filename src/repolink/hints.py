@@ -123,11 +123,27 @@ COMMAND_HINTS: dict[str, str] = {
     "git_failed:fetch": "run `repolink doctor PROJECT` to check URL, host key, key and access "
     "step by step",
     "git_failed": "run `repolink doctor` to check URL, host key, key and access step by step",
-    "host_api_unreachable": "check --host-api (the API root, e.g. https://api.bitbucket.org/2.0)",
-    "host_api_unauthorized": (
-        "give a token that may administer the repository (REPOLINK_HOST_API_TOKEN)"
+    "host_api_unreachable": (
+        "check --host-api or REPOLINK_HOST_API_URL (e.g. https://api.bitbucket.org/2.0, or "
+        "http://HOST:PORT of a repolink host) and that the host is up"
     ),
-    "host_repository_not_found": "check the repository path in the URL and the --host-api root",
+    "host_api_unauthorized": (
+        "export REPOLINK_HOST_API_TOKEN=… with a token that may administer the repository "
+        "(on a repolink host: repolink host token create --label LABEL)"
+    ),
+    "host_api_missing": (
+        "give the host API with --host-api URL or export REPOLINK_HOST_API_URL=URL, and its "
+        "token with export REPOLINK_HOST_API_TOKEN=… (on a repolink host: repolink host token "
+        "create --label LABEL)"
+    ),
+    "host_api_invalid": (
+        "give --host-api (or REPOLINK_HOST_API_URL) as http://HOST:PORT of a repolink host or "
+        "an API root such as https://api.bitbucket.org/2.0, the token only in "
+        "REPOLINK_HOST_API_TOKEN"
+    ),
+    "host_repository_not_found": (
+        "check the repository path in the URL and --host-api (or REPOLINK_HOST_API_URL)"
+    ),
     # end of fetch path
 }
 

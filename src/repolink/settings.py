@@ -44,6 +44,14 @@ class Settings(BaseSettings):
         default=None,
         description="A bearer token accepted as admin by the HTTP APIs, besides stored tokens.",
     )
+    host_api_url: str | None = Field(
+        default=None,
+        description=(
+            "A Git host's Bitbucket-shaped API (http://HOST:PORT of a repolink host, or an API "
+            "root such as https://api.bitbucket.org/2.0) on which a new deploy key is "
+            "registered as a read-only access key (repo connect --register-on-host)."
+        ),
+    )
     host_api_token: SecretStr | None = Field(
         default=None,
         description=(

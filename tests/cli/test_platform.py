@@ -5,22 +5,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-import uvicorn
 
-from repolink.app import Repolink
-from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
 from support.clikit import CLI
+from support.fixtures import HOST_API_TOKEN
 from support.platformkit import WORKSPACE, HostedRepos, Platform
 
-API_TOKEN = "platform-cli-test-admin-token"
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
 
 
@@ -191,79 +186,114 @@ def test_commits_pages_search_hide_unhide_and_refs(cli: CLI, hosted: HostedRepos
     assert missing.returncode == 2 and missing.stderr.startswith("error: commit_not_found:")
 
 
-@pytest.fixture
-def host_api(hosted: HostedRepos) -> Iterator[str]:
-    """The built-in host's HTTP API on a real uvicorn server, sharing the host's store."""
-    settings = Settings(data_dir=hosted.host.settings.data_dir, admin_token=API_TOKEN)
-    app = create_host_api(Repolink(settings, store=hosted.host.store))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+def _connect_registering(cli: CLI, project: str, url: str, *args: str, token: str) -> Any:
+    return cli(
+        *("repo", "connect", project, url, "--generate", "--register-on-host", *args),
+        env={"REPOLINK_HOST_API_TOKEN": token},
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/host/api/2.0"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_register_on_host_makes_the_seed_flow_one_command(
     cli: CLI, hosted: HostedRepos, host_api: str
 ) -> None:
+    """One story: registered, then fetched — never "add this public key" as well (issue 10
+    §1.8); the API's URL from --host-api or REPOLINK_HOST_API_URL, the token from the
+    environment only."""
     assert cli("project", "create", "oneshot").returncode == 0
     done = cli(
-        "repo",
-        "connect",
-        "oneshot",
-        hosted.other.url(),
-        "--generate",
-        "--register-on-host",
-        "--host-api",
-        host_api.removesuffix("/host/api/2.0"),  # a repolink host's address is enough
-        env={"REPOLINK_HOST_API_TOKEN": API_TOKEN},
+        *("repo", "connect", "oneshot", hosted.other.url(), "--generate", "--register-on-host"),
+        env={
+            "REPOLINK_HOST_API_TOKEN": HOST_API_TOKEN,
+            # a repolink host's address is enough
+            "REPOLINK_HOST_API_URL": host_api.removesuffix("/host/api/2.0"),
+        },
     )
 
     assert done.returncode == 0, done.stderr
-    assert "added as a read-only access key on the host" in done.stdout
-    assert done.stdout.strip().endswith(f"{len(hosted.other.host_commits())} new commits")
+    port = host_api.split(":")[2].split("/")[0]
+    lines = done.stdout.strip().splitlines()
+    assert lines[-2:] == [
+        f"registered as a read-only access key of {WORKSPACE}/other on 127.0.0.1:{port}; fetching…",
+        f"{len(hosted.other.host_commits())} new commits",
+    ]
+    assert "add this public key" not in done.stdout.lower()
     keys = hosted.host.service.list_access_keys(WORKSPACE, "other")
     registered = [key for key in keys if key.label == "repolink oneshot"]
     assert len(registered) == 1 and registered[0].read_only
-    assert API_TOKEN not in done.stdout + done.stderr
+    assert HOST_API_TOKEN not in done.stdout + done.stderr
+    shown = cli.json("repo", "show", "oneshot")
+    assert shown["registered_on"] == host_api
 
-    refused = cli(
-        "repo",
-        "connect",
-        "refused",
-        hosted.other.url(),
-        "--generate",
-        "--register-on-host",
-        "--host-api",
-        host_api,
-        env={"REPOLINK_HOST_API_TOKEN": "wrong-token"},
+    # Registering again is idempotent: the key is there, nothing is added twice.
+    again = cli("repo", "register", "oneshot", env={"REPOLINK_HOST_API_TOKEN": HOST_API_TOKEN})
+    assert again.returncode == 0, again.stderr
+    assert f"already a read-only access key of {WORKSPACE}/other" in again.stdout
+    assert again.stdout.strip().endswith("0 new commits")
+    assert len(hosted.host.service.list_access_keys(WORKSPACE, "other")) == len(keys)
+
+
+def test_a_failed_registration_is_retried_on_the_same_connection(
+    cli: CLI, hosted: HostedRepos, host_api: str
+) -> None:
+    """A bad token leaves the connection saved; `repo register` adds the same key (issue 10
+    §1.8)."""
+    refused = _connect_registering(
+        cli, "refused", hosted.other.url(), "--host-api", host_api, token="wrong-token"
     )
     assert refused.returncode == 2  # no such project yet: refused before anything is saved
     assert cli("project", "create", "refused").returncode == 0
-    refused = cli(
-        "repo",
-        "connect",
-        "refused",
-        hosted.other.url(),
-        "--generate",
-        "--register-on-host",
-        "--host-api",
-        host_api,
-        env={"REPOLINK_HOST_API_TOKEN": "wrong-token"},
+    refused = _connect_registering(
+        cli, "refused", hosted.other.url(), "--host-api", host_api, token="wrong-token"
     )
     assert refused.returncode == 1
-    assert refused.stderr.startswith("error: host_api_unauthorized:")
+    assert "error: host_api_unauthorized:" in refused.stderr
+    assert "repolink repo register refused" in refused.stderr
+    assert "REPOLINK_HOST_API_TOKEN" in refused.stderr
     assert "wrong-token" not in refused.stdout + refused.stderr
+    assert "add this public key" not in refused.stdout.lower()
+    first = cli.json("repo", "show", "refused")
+    assert first["state"] == "failed" and first["error"]["code"] == "host_api_unauthorized"
+    assert first["registered_on"] is None
+
+    retried = cli(
+        "repo",
+        "register",
+        "refused",
+        "--host-api",
+        host_api,
+        env={"REPOLINK_HOST_API_TOKEN": HOST_API_TOKEN},
+    )
+    assert retried.returncode == 0, retried.stderr
+    assert "registered as a read-only access key" in retried.stdout
+    assert retried.stdout.strip().endswith(f"{len(hosted.other.host_commits())} new commits")
+    shown = cli.json("repo", "show", "refused")
+    assert shown["state"] == "ok" and shown["registered_on"] == host_api
+    fingerprint = first["deploy_key"]["fingerprint_sha256"]
+    assert shown["deploy_key"]["fingerprint_sha256"] == fingerprint  # no new key
+    on_host = hosted.host.service.list_access_keys(WORKSPACE, "other")
+    assert [key.fingerprint_sha256 for key in on_host if key.label == "repolink refused"] == [
+        fingerprint
+    ]
+
+
+def test_register_on_host_without_its_api_or_token_names_both_ways(
+    cli: CLI, hosted: HostedRepos
+) -> None:
+    assert cli("project", "create", "noapi").returncode == 0
+    missing = cli(
+        "repo", "connect", "noapi", hosted.other.url(), "--generate", "--register-on-host"
+    )
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("error: host_api_missing:")
+    for way in ("--host-api", "REPOLINK_HOST_API_URL", "REPOLINK_HOST_API_TOKEN"):
+        assert way in missing.stderr
+    malformed = _connect_registering(
+        cli, "noapi", hosted.other.url(), "--host-api", "ftp://nowhere", token="t"
+    )
+    assert malformed.returncode == 2
+    assert malformed.stderr.startswith("error: host_api_invalid:")
+    # Refused before anything was saved.
+    assert cli("repo", "show", "noapi").stderr.startswith("error: connection_not_found:")
 
 
 def test_user_text_prints_literally_not_as_markup(cli: CLI, hosted: HostedRepos) -> None:

@@ -548,9 +548,10 @@ def test_generate_and_register_on_host_through_its_http_api(
         )
 
     assert refused.returncode == 1, refused.stdout + refused.stderr
-    assert refused.stderr.startswith("error: host_api_unauthorized:")
+    assert "error: host_api_unauthorized:" in refused.stderr
+    assert "repolink repo register wrong-token" in refused.stderr
     assert done.returncode == 0, done.stdout + done.stderr + openssh.sshd.log()[-2000:]
-    assert "added as a read-only access key on the host" in done.stdout
+    assert "registered as a read-only access key of" in done.stdout
     assert done.stdout.strip().endswith(f"{len(openssh.commits('app'))} new commits")
     for run in (refused, done):
         assert API_TOKEN not in run.stdout + run.stderr

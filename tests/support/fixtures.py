@@ -6,6 +6,8 @@
 - ``embedded_host``: the embedded SSH server, one per test module.
 - ``hosted`` (one per module): the embedded SSH host on 127.0.0.1 with ``team/app`` and
   ``team/other`` populated by real pushes — the platform's peer.
+- ``host_api``: the built-in host's HTTP API (``…/host/api/2.0``) over ``hosted``'s store on a
+  real uvicorn server, with the admin token ``HOST_API_TOKEN``.
 - ``platform``: a fresh platform data directory that trusts that host's keys, starting its
   processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
   runner): a test that asks for both sees every process the platform started.
@@ -19,13 +21,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from repolink.app import Repolink
 from repolink.git.runner import HardenedRunner
 from repolink.host.service import HostService
+from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
 from support.hostkit import (
@@ -81,6 +88,31 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostedRepos]:
     finally:
         stop()
         loop.stop()
+
+
+HOST_API_TOKEN = "host-api-test-admin-token"
+
+
+@pytest.fixture
+def host_api(hosted: HostedRepos) -> Iterator[str]:
+    """The built-in host's HTTP API on a real uvicorn server, sharing the host's store."""
+    settings = Settings(data_dir=hosted.host.settings.data_dir, admin_token=HOST_API_TOKEN)
+    app = create_host_api(Repolink(settings, store=hosted.host.store))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}/host/api/2.0"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from typer.core import TyperGroup
 
@@ -38,14 +37,12 @@ from repolink.cli._common import (
     read_private_key,
     single_command_app,
 )
-from repolink.errors import ValidationError
 from repolink.git.progress import FetchProgress
 from repolink.hints import command_wording
 from repolink.platform.commits import DEFAULT_LIMIT, CommitInfo
-from repolink.platform.connect import ConnectOutcome
+from repolink.platform.connect import STEP_REGISTER, ConnectOutcome, Registration
 from repolink.platform.connections import ConnectionInfo
 from repolink.platform.fetch import FetchResult
-from repolink.platform.register import HostAPI
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +131,18 @@ def project_delete(project: ProjectArgument, yes: YesOption = False) -> None:
 # -- repository connection --------------------------------------------------------------------
 
 
+HostAPIOption = Annotated[
+    str | None,
+    typer.Option(
+        "--host-api",
+        metavar="URL",
+        help="The host API: http://HOST:PORT of a repolink host, or an API root such as "
+        "https://api.bitbucket.org/2.0 (default: REPOLINK_HOST_API_URL). Its token is "
+        "REPOLINK_HOST_API_TOKEN.",
+    ),
+]
+
+
 @repo_app.command("connect")
 def repo_connect(
     project: ProjectArgument,
@@ -149,49 +158,23 @@ def repo_connect(
         bool,
         typer.Option(
             "--register-on-host",
-            help="With --generate: add the key as a read-only access key through the host's "
+            help="Add the deploy key as a read-only access key through the host's "
             "Bitbucket-shaped API before fetching.",
         ),
     ] = False,
-    host_api: Annotated[
-        str | None,
-        typer.Option(
-            help="The host API: http://HOST:PORT of a repolink host, or an API root such as "
-            "https://api.bitbucket.org/2.0."
-        ),
-    ] = None,
-    host_token: Annotated[
-        str | None,
-        typer.Option(
-            show_default=False,
-            help="Bearer token for --host-api (default: REPOLINK_HOST_API_TOKEN; better given "
-            "in the environment).",
-        ),
-    ] = None,
+    host_api: HostAPIOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Connect PROJECT to a repository with a deploy key, then fetch it once."""
     check_key_choice(generate, key_type, key_path, what="deploy key")
     with open_app() as app:
-        register_on = None
-        if register_on_host:
-            token = host_token or _secret(app.settings.host_api_token)
-            if not generate or not host_api or not token:
-                raise ValidationError(
-                    "register_on_host_incomplete",
-                    "--register-on-host needs --generate, --host-api and a token",
-                    "add --host-api URL and set REPOLINK_HOST_API_TOKEN (or --host-token)",
-                )
-            register_on = HostAPI(host_api, token)
         imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
 
         def before_fetch(connection: ConnectionInfo) -> None:
             if not as_json:
-                _print_deploy_key(connection, generated=imported is None)
-
-        def on_registered(_connection: ConnectionInfo) -> None:
-            if not as_json:
-                console.print("added as a read-only access key on the host", markup=False)
+                _print_deploy_key(
+                    connection, generated=imported is None, instruct=not register_on_host
+                )
 
         with _progress(quiet=as_json) as on_progress:
             outcome = app.connections.connect(
@@ -200,19 +183,36 @@ def repo_connect(
                 key=imported,
                 key_type=key_type,
                 bits=bits,
-                register_on=register_on,
+                register_on_host=register_on_host,
+                host_api_url=host_api,
                 before_fetch=before_fetch,
-                on_registered=on_registered,
+                on_registered=None if as_json else _print_registered,
                 on_progress=on_progress,
             )
     _finish_connect(outcome, as_json=as_json)
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
+@repo_app.command("register")
+def repo_register(
+    project: ProjectArgument, host_api: HostAPIOption = None, as_json: JsonOption = False
+) -> None:
+    """Add PROJECT's deploy key (the same key, no new one) as a read-only access key through
+    the host's API, then fetch: the retry of a failed --register-on-host.
+
+    The API: --host-api, else the one the connection was registered on, else
+    REPOLINK_HOST_API_URL.
+    """
+    with open_app() as app, _progress(quiet=as_json) as on_progress:
+        outcome = app.connections.register(
+            project,
+            host_api_url=host_api,
+            on_registered=None if as_json else _print_registered,
+            on_progress=on_progress,
+        )
+    _finish_connect(outcome, as_json=as_json)
 
 
-def _print_deploy_key(connection: ConnectionInfo, *, generated: bool) -> None:
+def _print_deploy_key(connection: ConnectionInfo, *, generated: bool, instruct: bool) -> None:
     key = connection.deploy_key
     verb = "generated" if generated else "imported"
     console.print(
@@ -223,7 +223,17 @@ def _print_deploy_key(connection: ConnectionInfo, *, generated: bool) -> None:
     console.print(key.public_key, markup=False)
     console.print(key.fingerprint_sha256, markup=False)
     console.print(key.fingerprint_md5, markup=False)
-    console.print(INSTRUCTION.format(project=connection.project), markup=False)
+    if instruct:
+        console.print(INSTRUCTION.format(project=connection.project), markup=False)
+
+
+def _print_registered(registration: Registration) -> None:
+    done = "registered as" if registration.added else "already"
+    console.print(
+        f"{done} a read-only access key of {registration.repository} on {registration.host}; "
+        "fetching…",
+        markup=False,
+    )
 
 
 def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
@@ -232,21 +242,30 @@ def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
             {
                 "connection": outcome.connection.as_dict(),
                 "generated": outcome.generated,
+                "registration": (outcome.registration.as_dict() if outcome.registration else None),
                 "fetch": outcome.fetch.as_dict() if outcome.fetch else None,
                 "error": outcome.error.as_dict() if outcome.error else None,
+                "failed_step": outcome.failed_step,
             }
         )
     elif outcome.fetch is not None:
         _print_fetch(outcome.fetch)
     if outcome.error is not None:
         if not as_json:
-            err_console.print(
-                "the connection is saved; fix the cause below, then: "
-                f"repolink fetch {outcome.connection.project}",
-                markup=False,
-            )
+            err_console.print(_retry_line(outcome), markup=False)
         # The root command prints it as one line and exits with its status.
         raise outcome.error
+
+
+def _retry_line(outcome: ConnectOutcome) -> str:
+    project = outcome.connection.project
+    if outcome.failed_step == STEP_REGISTER:
+        return (
+            "the connection is saved, but its key is not on the host; fix the cause below, "
+            f"then run: repolink repo register {project} (or add the public key above as a "
+            f"read-only access key by hand, then run: repolink fetch {project})"
+        )
+    return f"the connection is saved; fix the cause below, then: repolink fetch {project}"
 
 
 @repo_app.command("show")

@@ -1,10 +1,14 @@
-"""Repository connections as a service: connect (save, register, first fetch), show, disconnect.
+"""Repository connections as a service: connect (save, register, first fetch), register again,
+show, disconnect.
 
 Connecting saves the URL and the deploy key, optionally adds the key as a read-only access key
 through the host's API (:class:`repolink.platform.register.HostAPI`), then tries a fetch at
-once. The connection is saved before the fetch and kept whatever the fetch does, so the user
-can fix the cause (add the access key, trust the host key) and fetch again. The outcome carries
-the fetch result or the diagnosed error; the connection's state says the same.
+once. The connection is saved first and kept whatever registration or fetch does, so the user
+can fix the cause (the token, the host key, add the access key by hand) and retry on the same
+connection and key: :meth:`ConnectionService.register` registers its deploy key again, then
+fetches. The outcome carries the fetch result or the error, and which step failed; the
+connection's state says the same, and it remembers the API it was registered on (a key
+rotation adds and removes keys there, :mod:`repolink.platform.rotation`).
 
 Every step is its own transaction, and none is open while git runs or the host API is called.
 """
@@ -19,7 +23,7 @@ from sqlalchemy import delete
 
 from repolink.errors import RepolinkError
 from repolink.git.progress import ProgressCallback
-from repolink.keys import PrivateKey, PublicKey, generate_key
+from repolink.keys import PrivateKey, PublicKey, generate_key, parse_public_key
 from repolink.platform.connections import (
     ConnectionInfo,
     create_connection,
@@ -27,14 +31,21 @@ from repolink.platform.connections import (
     import_private_key,
     load_connection_info,
     parse_connection_url,
+    record_failure,
+    record_registration,
 )
 from repolink.platform.fetch import FetchResult, FetchService
 from repolink.platform.projects import get_project, remove_mirror
-from repolink.platform.register import HostAPI
+from repolink.platform.register import HostAPI, host_api_from, repository_path
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.keys import KeyRecord
-from repolink.store.models.platform import KEY_GENERATED, KEY_IMPORTED, RepositoryConnection
+from repolink.store.models.platform import (
+    KEY_GENERATED,
+    KEY_IMPORTED,
+    STATE_OK,
+    RepositoryConnection,
+)
 from repolink.store.models.rotation import connection_key_ids
 from repolink.store.types import Clock
 from repolink.vault import VaultLoader
@@ -42,16 +53,42 @@ from repolink.vault import VaultLoader
 log = logging.getLogger(__name__)
 
 
+STEP_REGISTER = "register"
+STEP_FETCH = "fetch"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The deploy key is an access key of ``repository`` on the host API at ``api_root``;
+    ``added`` is False when the repository had it already."""
+
+    api_root: str
+    host: str
+    repository: str
+    added: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "api_root": self.api_root,
+            "host": self.host,
+            "repository": self.repository,
+            "added": self.added,
+        }
+
+
 @dataclass(frozen=True)
 class ConnectOutcome:
-    """The saved connection (state after the first fetch), its deploy key's public half, and
-    either the fetch result or the error that fetch failed with."""
+    """The saved connection (state after the first fetch), its deploy key's public half, the
+    registration on the host if asked for, and either the fetch result or the error of the
+    step (``failed_step``: register or fetch) that failed."""
 
     connection: ConnectionInfo
     public_key: PublicKey
     generated: bool
     fetch: FetchResult | None
     error: RepolinkError | None
+    registration: Registration | None = None
+    failed_step: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -84,20 +121,23 @@ class ConnectionService:
         key: PrivateKey | None = None,
         key_type: str = "ed25519",
         bits: int | None = None,
-        register_on: HostAPI | None = None,
+        register_on_host: bool = False,
+        host_api_url: str | None = None,
         before_fetch: Callable[[ConnectionInfo], None] | None = None,
-        on_registered: Callable[[ConnectionInfo], None] | None = None,
+        on_registered: Callable[[Registration], None] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> ConnectOutcome:
         """Connect ``project`` to ``url`` with ``key`` (imported) or a new key of ``key_type``.
 
         ``before_fetch`` sees the saved connection first (to show the public key). With
-        ``register_on``, the deploy key is then added as a read-only access key of the
-        repository through that host API (``on_registered`` is told); a refusal there raises,
-        and the connection stays saved. A failed fetch does not raise: it is in the outcome's
-        ``error`` and the connection's state.
+        ``register_on_host``, the deploy key is then added as a read-only access key of the
+        repository through the host API at ``host_api_url`` (default: the ``host_api_url``
+        setting; the token is the ``host_api_token`` setting), and ``on_registered`` is told.
+        A missing or malformed API is refused before anything is saved. A failed registration
+        or fetch does not raise: it is in the outcome and the connection's state.
         """
         parsed = parse_connection_url(url)
+        host_api = host_api_from(self._settings, host_api_url) if register_on_host else None
         with self._store.session() as session:
             slug = get_project(session, project).slug
         generated = key is None
@@ -115,17 +155,58 @@ class ConnectionService:
             )
         if before_fetch is not None:
             before_fetch(saved)
-        if register_on is not None:
-            register_on.register_access_key(
-                saved.url, saved.deploy_key.public_key, label=f"repolink {saved.project}"
-            )
-            log.info(
-                "added deploy key %s of project %s on the host",
-                saved.deploy_key.fingerprint_sha256,
-                saved.project,
-            )
+        return self._register_then_fetch(
+            saved, deploy_key.public_key, generated, host_api, on_registered, on_progress
+        )
+
+    def register(
+        self,
+        project: str,
+        *,
+        host_api_url: str | None = None,
+        on_registered: Callable[[Registration], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> ConnectOutcome:
+        """Register the current deploy key of ``project``'s connection (no new key) as a
+        read-only access key, then fetch: the retry of a registration that failed.
+
+        The API is ``host_api_url``, else the one the connection was registered on, else the
+        ``host_api_url`` setting. A repository that has the key already counts as registered.
+        """
+        with self._store.session() as session:
+            saved = load_connection_info(session, project)
+        host_api = host_api_from(self._settings, host_api_url or saved.registered_api_root)
+        public_key = parse_public_key(saved.deploy_key.public_key).key
+        generated = saved.deploy_key.origin == KEY_GENERATED
+        return self._register_then_fetch(
+            saved, public_key, generated, host_api, on_registered, on_progress
+        )
+
+    def _register_then_fetch(
+        self,
+        saved: ConnectionInfo,
+        public_key: PublicKey,
+        generated: bool,
+        host_api: HostAPI | None,
+        on_registered: Callable[[Registration], None] | None,
+        on_progress: ProgressCallback | None,
+    ) -> ConnectOutcome:
+        registration: Registration | None = None
+        if host_api is not None:
+            try:
+                registration = self._register(saved, host_api)
+            except RepolinkError as exc:
+                self._record_registration_failure(saved, exc)
+                return ConnectOutcome(
+                    self.connection_info(saved.project),
+                    public_key,
+                    generated,
+                    None,
+                    exc,
+                    failed_step=STEP_REGISTER,
+                )
             if on_registered is not None:
-                on_registered(saved)
+                on_registered(registration)
         result: FetchResult | None = None
         error: RepolinkError | None = None
         try:
@@ -133,8 +214,36 @@ class ConnectionService:
         except RepolinkError as exc:
             error = exc
         return ConnectOutcome(
-            self.connection_info(project), deploy_key.public_key, generated, result, error
+            self.connection_info(saved.project),
+            public_key,
+            generated,
+            result,
+            error,
+            registration=registration,
+            failed_step=STEP_FETCH if error is not None else None,
         )
+
+    def _register(self, saved: ConnectionInfo, host_api: HostAPI) -> Registration:
+        added = host_api.register_access_key(
+            saved.url, saved.deploy_key.public_key, label=f"repolink {saved.project}"
+        )
+        with self._store.session() as session:
+            record_registration(session, saved.id, host_api.root)
+        log.info(
+            "deploy key %s of project %s is an access key on %s%s",
+            saved.deploy_key.fingerprint_sha256,
+            saved.project,
+            host_api.host,
+            "" if added else " (it was already)",
+        )
+        return Registration(host_api.root, host_api.host, repository_path(saved.url), added)
+
+    def _record_registration_failure(self, saved: ConnectionInfo, error: RepolinkError) -> None:
+        # A connection that fetches fine keeps its state: the key works, whatever the API said.
+        if saved.state == STATE_OK:
+            return
+        with self._store.session() as session:
+            record_failure(session, saved.id, attempted_at=self._clock(), error=error)
 
     def connection_info(self, project: str) -> ConnectionInfo:
         """The connection of ``project``: URL, state of the last fetch, deploy key, index

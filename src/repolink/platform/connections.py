@@ -89,6 +89,8 @@ class ConnectionInfo:
     error_reason: str | None = None
     error_context: Mapping[str, str] = field(default_factory=dict)
     """The last error's precise reason and context, for an adapter that words its fix."""
+    registered_api_root: str | None = None
+    """The host API the deploy key was registered on as an access key; none: added by hand."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -107,6 +109,7 @@ class ConnectionInfo:
             "deploy_key": self.deploy_key.as_dict(),
             "commits": self.commits,
             "refs": self.refs,
+            "registered_on": self.registered_api_root,
         }
 
 
@@ -214,6 +217,14 @@ def record_success(
     )
 
 
+def record_registration(session: Session, connection_id: str, api_root: str) -> None:
+    session.execute(
+        update(RepositoryConnection)
+        .where(RepositoryConnection.id == connection_id)
+        .values(registered_api_root=api_root)
+    )
+
+
 def record_failure(
     session: Session,
     connection_id: str,
@@ -253,6 +264,7 @@ def _info(
         error_hint=connection.error_hint,
         error_reason=connection.error_reason,
         error_context=dict(connection.error_context or {}),
+        registered_api_root=connection.registered_api_root,
         attempted_at=connection.attempted_at,
         fetched_at=connection.fetched_at,
         created_at=connection.created_at,
