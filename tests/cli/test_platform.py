@@ -345,7 +345,7 @@ def test_one_exit_status_rule_across_one_flow(
     not_on_host = cli(
         *("repo", "connect", "missing", hosted.app.url().replace("/app.git", "/nothing.git")),
         *("--generate", "--register-on-host", "--host-api", host_api),
-        env={"REPOLINK_HOST_API_TOKEN": API_TOKEN},
+        env={"REPOLINK_HOST_API_TOKEN": HOST_API_TOKEN},
     )
     assert status(not_on_host) == (1, "host_repository_not_found")
 
