@@ -109,6 +109,12 @@ WorkspaceArgument = Annotated[str, typer.Argument(metavar="WS", help="The worksp
 KeyFileArgument = Annotated[
     str, typer.Argument(metavar="PATH|-", help="Public key file (.pub), or - for stdin.")
 ]
+KeyRefArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="KEY", help="The key's id, SHA256 fingerprint (SHA256:…) or MD5 fingerprint."
+    ),
+]
 LabelOption = Annotated[str, typer.Option("--label", help="What the key is for, e.g. 'ci'.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -324,14 +330,19 @@ def access_key_update(
 
 
 @access_key_app.command("remove")
-def access_key_remove(
-    repository: RepositoryArgument, key_id: Annotated[int, typer.Argument(metavar="ID")]
-) -> None:
-    """Remove an access key; its next connection is refused."""
+def access_key_remove(repository: RepositoryArgument, key: KeyRefArgument) -> None:
+    """Remove an access key; its next connection is refused.
+
+    KEY is the key's id (from `access-key list`), its SHA256 fingerprint (SHA256:…, as
+    ssh-keygen -l prints it) or its MD5 fingerprint (MD5:aa:bb:… or aa:bb:…).
+    """
     name = parse_full_name(repository)
     with open_app() as application:
-        application.host.remove_access_key(name.workspace, name.slug, key_id)
-    console.print(f"removed access key {key_id} from {name.full_name}", markup=False)
+        info = application.host.remove_access_key(name.workspace, name.slug, key)
+    console.print(
+        f"removed access key {info.id} ({info.fingerprint_sha256}) from {name.full_name}",
+        markup=False,
+    )
 
 
 # -- account keys ---------------------------------------------------------------------------
@@ -381,13 +392,18 @@ def account_key_list(workspace: WorkspaceArgument, as_json: JsonOption = False) 
 
 
 @account_key_app.command("remove")
-def account_key_remove(
-    workspace: WorkspaceArgument, key_id: Annotated[int, typer.Argument(metavar="ID")]
-) -> None:
-    """Remove an account key; its next connection is refused."""
+def account_key_remove(workspace: WorkspaceArgument, key: KeyRefArgument) -> None:
+    """Remove an account key; its next connection is refused.
+
+    KEY is the key's id (from `account-key list`), its SHA256 fingerprint (SHA256:…, as
+    ssh-keygen -l prints it) or its MD5 fingerprint (MD5:aa:bb:… or aa:bb:…).
+    """
     with open_app() as application:
-        application.host.remove_account_key(validate_workspace(workspace), key_id)
-    console.print(f"removed account key {key_id} from {workspace}", markup=False)
+        info = application.host.remove_account_key(validate_workspace(workspace), key)
+    console.print(
+        f"removed account key {info.id} ({info.fingerprint_sha256}) from {info.workspace}",
+        markup=False,
+    )
 
 
 # -- OpenSSH mode ---------------------------------------------------------------------------

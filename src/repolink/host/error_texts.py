@@ -55,19 +55,21 @@ def account_key_duplicate(existing_id: int | None) -> DuplicateKey:
     )
 
 
-def account_key_not_found(workspace: str, key_id: int) -> NotFound:
+def account_key_not_found(workspace: str, key_id: int | str) -> NotFound:
+    """``key_id``: the id or fingerprint the key was named by (parsed, so never key material)."""
     return NotFound(
         "account_key_not_found",
         f"the workspace {workspace} has no account key {key_id}",
-        "list its account keys to find the id",
+        "list its account keys to find the id or fingerprint",
         context={"workspace": workspace, "key_id": str(key_id)},
     )
 
 
-def access_key_not_found(repository: str, key_id: int) -> NotFound:
+def access_key_not_found(repository: str, key_id: int | str) -> NotFound:
+    """``key_id``: the id or fingerprint the key was named by (parsed, so never key material)."""
     return NotFound(
         "access_key_not_found",
         f"the repository {repository} has no access key {key_id}",
-        "list its access keys to find the id",
+        "list its access keys to find the id or fingerprint",
         context={"repository": repository, "key_id": str(key_id)},
     )

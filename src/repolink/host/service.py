@@ -36,6 +36,7 @@ from repolink.host.info import (
     KeyHandle,
     RepositoryInfo,
 )
+from repolink.host.key_refs import find_access_key, find_account_key, parse_key_ref
 from repolink.host.naming import (
     RepositoryName,
     parse_repository_path,
@@ -224,12 +225,18 @@ class HostService:
         log.info("updated access key %d on %s", key_id, info.repository_full_name)
         return info
 
-    def remove_access_key(self, workspace: str, slug: str, key_id: int) -> None:
+    def remove_access_key(self, workspace: str, slug: str, key: int | str) -> AccessKeyInfo:
+        """Remove the access key named by ``key``: its id, SHA256 or MD5 fingerprint."""
+        ref = parse_key_ref(key)
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
-            row = self._existing_access_key(session, repo, space, key_id)
+            row = find_access_key(session, repo.id, ref)
+            if row is None:
+                raise access_key_not_found(_full_name(space, repo), str(ref))
+            info = _access_key_info(row, _full_name(space, repo))
             session.delete(row)
-        log.info("removed access key %d from %s", key_id, _full_name(space, repo))
+        log.info("removed access key %d from %s", info.id, info.repository_full_name)
+        return info
 
     # -- account keys -------------------------------------------------------------------
 
@@ -280,14 +287,18 @@ class HostService:
             )
             return [_account_key_info(row, space) for row in rows]
 
-    def remove_account_key(self, workspace: str, key_id: int) -> None:
+    def remove_account_key(self, workspace: str, key: int | str) -> AccountKeyInfo:
+        """Remove the account key named by ``key``: its id, SHA256 or MD5 fingerprint."""
+        ref = parse_key_ref(key)
         with self._store.session() as session:
             space = self._existing_workspace(session, workspace)
-            row = session.get(AccountKey, key_id)
-            if row is None or row.workspace_id != space.id:
-                raise account_key_not_found(space.name, key_id)
+            row = find_account_key(session, space.id, ref)
+            if row is None:
+                raise account_key_not_found(space.name, str(ref))
+            info = _account_key_info(row, space)
             session.delete(row)
-        log.info("removed account key %d from %s", key_id, space.name)
+        log.info("removed account key %d from %s", info.id, space.name)
+        return info
 
     # -- authorization ------------------------------------------------------------------
 

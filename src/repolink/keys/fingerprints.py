@@ -1,12 +1,41 @@
-"""Key fingerprints exactly as ``ssh-keygen -l -E sha256|md5`` prints them."""
+"""Key fingerprints exactly as ``ssh-keygen -l -E sha256|md5`` prints them, and reading one
+back as people paste it."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import logging
+import re
+from dataclasses import dataclass
+from typing import Literal
 
 log = logging.getLogger(__name__)
+
+_SHA256_BODY = re.compile(r"[A-Za-z0-9+/]{43}")
+_MD5_BODY = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """A fingerprint as a person named a key: ``value`` is written exactly as
+    :func:`fingerprint_sha256` / :func:`fingerprint_md5` write it, so it compares with stored
+    ones as a string."""
+
+    kind: Literal["sha256", "md5"]
+    value: str
+
+
+def read_fingerprint(text: str) -> Fingerprint | None:
+    """The SHA256 (``SHA256:…``) or MD5 (``MD5:aa:bb:…``, or just ``aa:bb:…`` as GitHub and
+    CircleCI show it, any case) fingerprint in ``text``, or ``None`` when it is neither."""
+    candidate = text.strip()
+    if candidate[:7].upper() == "SHA256:" and _SHA256_BODY.fullmatch(candidate[7:]):
+        return Fingerprint("sha256", "SHA256:" + candidate[7:])
+    lowered = candidate.lower().removeprefix("md5:")
+    if _MD5_BODY.fullmatch(lowered):
+        return Fingerprint("md5", "MD5:" + lowered)
+    return None
 
 
 def fingerprint_sha256(blob: bytes) -> str:

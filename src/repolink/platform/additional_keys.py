@@ -19,7 +19,6 @@ pieces other services (key rules) use inside their own transaction; they never c
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.keys import PrivateKey, generate_key
+from repolink.keys.fingerprints import read_fingerprint
 from repolink.knownhosts import display_name, parse_host_port
 from repolink.platform.projects import get_project
 from repolink.store import Store
@@ -48,8 +48,6 @@ from repolink.vault import Vault
 log = logging.getLogger(__name__)
 
 ANY_HOST = ""
-_SHA256_BODY = re.compile(r"[A-Za-z0-9+/]{43}")
-_MD5_BODY = re.compile(r"(?:[0-9a-f]{2}:){15}[0-9a-f]{2}")
 _FINGERPRINT_EXAMPLE = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
 
 # ``reason`` of the errors whose code other modules raise too, so an adapter can tell them apart.
@@ -112,16 +110,13 @@ class KeyFingerprint:
 def parse_key_fingerprint(text: str) -> KeyFingerprint:
     """A SHA256 or MD5 key fingerprint, or ``fingerprint_invalid`` (the input is never echoed:
     it may be anything pasted, a private key included)."""
-    candidate = text.strip()
-    if candidate[:7].upper() == "SHA256:" and _SHA256_BODY.fullmatch(candidate[7:]):
-        return KeyFingerprint("sha256", "SHA256:" + candidate[7:])
-    lowered = candidate.lower().removeprefix("md5:")
-    if _MD5_BODY.fullmatch(lowered):
-        return KeyFingerprint("md5", "MD5:" + lowered)
+    found = read_fingerprint(text)
+    if found is not None:
+        return KeyFingerprint(found.kind, found.value)
     raise ValidationError(
         "fingerprint_invalid",
         f"a key fingerprint is SHA256: and 43 base64 characters, or 16 colon-separated hex "
-        f"pairs for MD5 (got {len(candidate)} characters)",
+        f"pairs for MD5 (got {len(text.strip())} characters)",
         f"copy it from the list of the project's additional keys, like {_FINGERPRINT_EXAMPLE}",
         reason=REASON_KEY_FINGERPRINT,
         context={"example": _FINGERPRINT_EXAMPLE},
