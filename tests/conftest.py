@@ -5,6 +5,11 @@ The fixtures with real peers (hosts, sshd, platforms) are in :mod:`support.fixtu
 - ``settings``: ``Settings`` on ``<tmp_path>/data``;
 - ``store``: that data directory's store, opened (migrated) and closed after the test;
 - ``vault``: its vault (the master key file is created on first use).
+
+Every test, whether it asks for these or not, runs with its own per-user data directory
+(``XDG_DATA_HOME`` in a tmp dir) and no ``REPOLINK_DATA_DIR`` from the shell: a test that
+builds ``Settings()`` or runs the CLI without naming a data directory never touches the
+real home's store.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ pytest_plugins = ["support.fixtures"]
 # start, allows it. A test of the refusal builds a policy or settings without it.
 TEST_ALLOWED_NETWORKS = "127.0.0.0/8,::1/128"
 os.environ.setdefault("REPOLINK_ALLOWED_NETWORKS", TEST_ALLOWED_NETWORKS)
+
+
+@pytest.fixture(autouse=True)
+def _private_default_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    monkeypatch.delenv("REPOLINK_DATA_DIR", raising=False)
 
 
 @pytest.fixture

@@ -10,16 +10,29 @@ from repolink.errors import ValidationError
 from repolink.settings import Settings, load_settings
 
 
-def test_defaults_put_everything_under_dot_repolink(
+def test_defaults_put_everything_in_the_users_data_directory_wherever_it_runs(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.chdir(tmp_path)
+    """Issue 10 §1.3: the data directory no longer follows the working directory."""
     for name in ("REPOLINK_DATA_DIR", "REPOLINK_DATABASE_URL", "REPOLINK_SECRET_KEY"):
         monkeypatch.delenv(name, raising=False)
-    settings = Settings()
-    assert settings.resolved_data_dir == tmp_path / ".repolink"
-    assert settings.resolved_database_url == f"sqlite:///{tmp_path / '.repolink' / 'repolink.db'}"
-    assert settings.resolved_secret_key_file == tmp_path / ".repolink" / "secret.key"
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    expected = tmp_path / "xdg" / "repolink"
+    for cwd in (tmp_path, tmp_path.parent):
+        monkeypatch.chdir(cwd)
+        settings = Settings()
+        assert settings.resolved_data_dir == expected
+    assert settings.resolved_database_url == f"sqlite:///{expected / 'repolink.db'}"
+    assert settings.resolved_secret_key_file == expected / "secret.key"
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("REPOLINK_DATA_DIR", "")
+    monkeypatch.setenv("REPOLINK_DATABASE_URL", "")
+    settings = load_settings()
+    assert settings.resolved_data_dir == tmp_path / "xdg" / "repolink"
+    assert settings.database_url is None
 
 
 def test_environment_prefix_is_repolink(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -12,6 +12,15 @@ from repolink.errors import ValidationError
 from repolink.netpolicy import NetworkPolicy, parse_networks
 
 
+def default_data_dir() -> Path:
+    """The per-user data directory (``~/.local/share/repolink`` on Linux, honouring
+    ``XDG_DATA_HOME``): the same wherever a command runs, so ``make run`` and every CLI command
+    share one store instead of each working directory growing its own."""
+    import platformdirs  # only when REPOLINK_DATA_DIR is unset
+
+    return Path(platformdirs.user_data_dir("repolink", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Where repolink keeps its data and how it reaches its secrets.
 
@@ -19,11 +28,16 @@ class Settings(BaseSettings):
     a child repolink process gets its environment from :meth:`to_env`.
     """
 
-    model_config = SettingsConfigDict(env_prefix="REPOLINK_", extra="ignore")
+    # An empty variable counts as unset: `REPOLINK_DATA_DIR= repolink …` must not mean "the
+    # working directory" (that is how a second, empty store appeared beside the real one).
+    model_config = SettingsConfigDict(env_prefix="REPOLINK_", extra="ignore", env_ignore_empty=True)
 
     data_dir: Path = Field(
-        default=Path(".repolink"),
-        description="Directory for the database, the master key file, mirrors and host data.",
+        default_factory=default_data_dir,
+        description=(
+            "Directory for the database, the master key file, mirrors and host data; default: "
+            "the user's data directory (platformdirs), e.g. ~/.local/share/repolink."
+        ),
     )
     database_url: str | None = Field(
         default=None,

@@ -27,7 +27,7 @@ import typer
 
 from repolink.cli._common import err_console
 from repolink.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_RULE, exit_code_of
-from repolink.errors import RepolinkError
+from repolink.errors import NotFound, RepolinkError
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ SUBCOMMANDS: dict[str, str] = {
     "hostkeys": "repolink.cli.hostkeys:app",
     "host": "repolink.cli.host:app",
     "admin": "repolink.cli.admin:app",
+    "info": "repolink.cli.info:info_app",
 }
 
 
@@ -118,9 +119,12 @@ def main(argv: list[str] | None = None) -> None:
         result = app(args=args, prog_name="repolink", standalone_mode=False)
     except RepolinkError as exc:
         # Imported on failure only: its wording table is not worth the start-up of every command.
+        from repolink.cli.info import empty_store_note
         from repolink.hints import command_hint
 
         hint = command_hint(exc)
+        if isinstance(exc, NotFound) and (note := empty_store_note()) is not None:
+            exc.message = f"{exc.message} {note}"
         _fail(exc.code, exc.message, hint, exit_code_of(exc), as_json, text=exc.one_line(hint))
     except typer.Abort:
         _fail("aborted", "aborted", "", EXIT_INTERRUPTED, as_json, text="aborted")
