@@ -103,6 +103,7 @@ async def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+    raise_open_files_limit()
     server = Server(app, options, reporter=reporter)
     try:
         await server.start()
@@ -228,6 +229,7 @@ def _http_server(
     try:
         import uvicorn
 
+        from repolink.http.guard import ConnectionGuard
         from repolink.http.host_api import create_host_api
     except ImportError:
         reporter.notice("the host HTTP API is not available; serving SSH only")
@@ -241,10 +243,32 @@ def _http_server(
             yield
 
     api = create_host_api(app, ssh_url_base=ssh_url_base)
+    guard = ConnectionGuard(
+        request_timeout=app.settings.http_request_timeout,
+        max_connections=app.settings.http_max_connections,
+    )
     config = uvicorn.Config(
-        api, host=address[0], port=address[1], log_config=None, access_log=False
+        api,
+        host=address[0],
+        port=address[1],
+        log_config=None,
+        access_log=False,
+        http=guard.protocol(),
     )
     return UvicornServer(config)
+
+
+def raise_open_files_limit() -> None:
+    """Let this process open as many descriptors as the system lets it (the soft limit, often
+    1024, up to the hard one): HTTP and SSH connections each hold one."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:
+        return
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        log.debug("open files limit raised from %d to %d", soft, hard)
 
 
 # -- options --------------------------------------------------------------------------------

@@ -88,6 +88,22 @@ class Settings(BaseSettings):
         ),
     )
 
+    http_request_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description=(
+            "Seconds an HTTP connection has to send a whole request, headers and body, from "
+            "the moment it opens or its previous answer was sent; then it is closed."
+        ),
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "Open HTTP connections the host API accepts; beyond, the one that has waited "
+            "longest for its request makes way, or the new one is answered 503 server_busy."
+        ),
+    )
     allowed_networks: str = Field(
         default="",
         description=(

@@ -19,6 +19,7 @@ from repolink.cli.host import app
 from repolink.settings import Settings
 from repolink.ssh.server_keys import ensure_host_keys
 from support.hostkit import GitClient, KeyPair
+from support.servekit import serving
 
 MakeKey = Callable[[str], KeyPair]
 
@@ -229,46 +230,8 @@ def test_webhook_groups_are_listed_and_suggested(tmp_path: Path) -> None:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
-    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
-    env["REPOLINK_ADMIN_TOKEN"] = "serve-test-token"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "repolink",
-            "host",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--http",
-            "127.0.0.1:0",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        ssh_port = http_port = 0
-        while not (ssh_port and http_port):
-            line = process.stdout.readline()
-            if not line:
-                pytest.fail(
-                    f"serve exited early: {process.stderr.read() if process.stderr else ''}"
-                )
-            if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
-                ssh_port = int(match.group(1))
-                # Asked for port 0: the clone address names the port really bound.
-                assert f"(clone: ssh://git@127.0.0.1:{ssh_port}/WS/SLUG.git)" in line, line
-            if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/", line):
-                http_port = int(match.group(1))
-        yield process, ssh_port, http_port
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    with serving(tmp_path / "data", {"REPOLINK_ADMIN_TOKEN": "serve-test-token"}) as server:
+        yield server
 
 
 def test_serve_runs_ssh_and_http_until_sigterm(
