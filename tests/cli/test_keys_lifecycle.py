@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models import KeyRecord
 from support.clikit import CLI
+from support.fixtures import HOST_API_TOKEN
 from support.platformkit import WORKSPACE, HostedRepos, Platform
 
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
@@ -185,3 +187,76 @@ def test_generate_and_inspect_do_not_load_the_platform(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_rotation_of_a_registered_connection_adds_and_removes_keys_on_the_host(
+    cli: KeysCLI, hosted: HostedRepos, host_api: str
+) -> None:
+    """Registered with --register-on-host, the host's access keys follow the rotation: the new
+    key added when it starts, a discarded or retired one removed (issue 10 §1.8)."""
+    token = {"REPOLINK_HOST_API_TOKEN": HOST_API_TOKEN}
+    with Store.open(cli.settings) as store:
+        Platform(cli.settings, store, hosted.host).trust_host()
+    assert cli("project", "create", "hostrot").returncode == 0
+    connected = cli(
+        *("repo", "connect", "hostrot", hosted.other.url(), "--generate", "--register-on-host"),
+        *("--host-api", host_api),
+        env=token,
+    )
+    assert connected.returncode == 0, connected.stderr
+    key_a = cli.json("repo", "show", "hostrot")["deploy_key"]["fingerprint_sha256"]
+
+    def on_host() -> set[str]:
+        keys = hosted.host.service.list_access_keys(WORKSPACE, "other")
+        return {key.fingerprint_sha256 for key in keys if key.label == "repolink hostrot"}
+
+    assert on_host() == {key_a}
+
+    missing = cli("keys", "rotate", "hostrot")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: host_api_missing:")
+    refused = cli("keys", "rotate", "hostrot", env={"REPOLINK_HOST_API_TOKEN": "wrong"})
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("error: host_api_unauthorized:")
+    assert set(cli.keys()) == {key_a}  # nothing started: the new key was discarded
+    assert on_host() == {key_a}
+
+    started = cli("keys", "rotate", "hostrot", env=token)
+    assert started.returncode == 0, started.stderr
+    key_b = FINGERPRINT.findall(started.stdout)[0]
+    assert f"registered as a read-only access key of {WORKSPACE}/other" in started.stdout
+    assert "Add this public key" not in started.stdout
+    assert on_host() == {key_a, key_b}
+
+    replaced = cli("keys", "rotate", "hostrot", "--replace-pending", env=token)
+    assert replaced.returncode == 0, replaced.stderr
+    key_c = FINGERPRINT.findall(replaced.stdout)[0]
+    assert f"removed the previous pending key {key_b}" in replaced.stdout
+    assert on_host() == {key_a, key_c}
+
+    aborted = cli("keys", "rotate", "hostrot", "--abort", env=token)
+    assert aborted.returncode == 0, aborted.stderr
+    assert f"removed the discarded key {key_c}" in aborted.stdout
+    assert on_host() == {key_a}
+
+    as_json = cli("keys", "rotate", "hostrot", "--json", env=token)
+    assert as_json.returncode == 0, as_json.stderr
+    key_d = json.loads(as_json.stdout)["new_key"]["fingerprint_sha256"]
+    assert json.loads(as_json.stdout)["on_host"]["error"] is None
+    assert on_host() == {key_a, key_d}
+    completed = cli("keys", "rotate", "hostrot", "--complete", env=token)
+    assert completed.returncode == 0, completed.stderr
+    assert f"{key_d} is now the deploy key of project hostrot" in completed.stdout
+    assert f"removed the retired key {key_a}" in completed.stdout
+    assert on_host() == {key_d}
+    hosted.other.commit("after a rotation the host followed")
+    assert cli.json("fetch", "hostrot")["new_commits"] == 1
+
+    # A removal the host refuses does not undo the step: it is said, with what to remove.
+    key_e = FINGERPRINT.findall(cli("keys", "rotate", "hostrot", env=token).stdout)[0]
+    kept = cli("keys", "rotate", "hostrot", "--abort", env={"REPOLINK_HOST_API_TOKEN": "wrong"})
+    assert kept.returncode == 0, kept.stderr
+    assert f"discarded the pending key {key_e}" in kept.stdout
+    assert kept.stderr.startswith("warning: host_api_unauthorized:")
+    assert f"{key_e} is still an access key of {WORKSPACE}/other" in " ".join(kept.stderr.split())
+    assert on_host() == {key_d, key_e}
+    assert set(cli.keys()) == {key_a, key_d}

@@ -202,7 +202,7 @@ def test_second_rotate_is_refused_then_replaced_then_aborted(
         # The replaced key is gone altogether, private half included.
         assert session.get(KeyRecord, first.rotation.new_key.id) is None
 
-    discarded = platform.app.deploy_keys.abort_rotation("again")
+    discarded = platform.app.deploy_keys.abort_rotation("again").discarded
     assert discarded == second.rotation.new_key
     with platform.store.session() as session:
         assert session.get(KeyRecord, discarded.id) is None

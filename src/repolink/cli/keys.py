@@ -42,7 +42,7 @@ from repolink.keys import (
 
 if TYPE_CHECKING:
     from repolink.platform.key_inventory import KeyStatus
-    from repolink.platform.rotation import RotationCompleted, RotationStarted
+    from repolink.platform.rotation import KeyFacts, OnHost, RotationCompleted, RotationStarted
 
 log = logging.getLogger(__name__)
 
@@ -291,15 +291,16 @@ def rotate_command(
     with open_app() as application:
         deploy_keys = application.deploy_keys
         if abort:
-            discarded = deploy_keys.abort_rotation(project)
+            aborted = deploy_keys.abort_rotation(project)
             if as_json:
-                print_json({"project": project, "discarded_key": discarded.as_dict()})
+                print_json(aborted.as_dict())
             else:
                 console.print(
-                    f"discarded the pending key {discarded.fingerprint_sha256}; "
+                    f"discarded the pending key {aborted.discarded.fingerprint_sha256}; "
                     "the deploy key is unchanged",
                     markup=False,
                 )
+                _print_removed(aborted.on_host, aborted.discarded, "discarded")
             return
         if complete:
             pending = deploy_keys.pending_rotation(project)
@@ -344,7 +345,17 @@ def _print_started(started: RotationStarted, *, as_json: bool) -> None:
     console.print(pending.new_key.public_key, markup=False)
     console.print(pending.new_key.fingerprint_sha256, markup=False)
     console.print(pending.new_key.fingerprint_md5, markup=False)
-    console.print(ADD_ACCESS_KEY_INSTRUCTION.format(project=pending.project), markup=False)
+    on_host = started.on_host
+    if on_host is None:
+        console.print(ADD_ACCESS_KEY_INSTRUCTION.format(project=pending.project), markup=False)
+        return
+    console.print(
+        f"registered as a read-only access key of {on_host.repository} on {on_host.host}, "
+        f"next to the current one; then run: repolink keys rotate {pending.project} --complete",
+        markup=False,
+    )
+    if started.replaced is not None:
+        _print_removed(on_host, started.replaced, "previous pending")
 
 
 def _print_completed(completed: RotationCompleted, *, as_json: bool) -> None:
@@ -362,9 +373,35 @@ def _print_completed(completed: RotationCompleted, *, as_json: bool) -> None:
         f"{completed.project}",
         markup=False,
     )
-    console.print(
-        f"retired {completed.retired_key.fingerprint_sha256} (its private half is erased); "
-        "remove it from the repository's access keys",
+    retired = completed.retired_key.fingerprint_sha256
+    if completed.on_host is None:
+        console.print(
+            f"retired {retired} (its private half is erased); "
+            "remove it from the repository's access keys",
+            markup=False,
+        )
+        return
+    console.print(f"retired {retired} (its private half is erased)", markup=False)
+    _print_removed(completed.on_host, completed.retired_key, "retired")
+
+
+def _print_removed(on_host: OnHost | None, key: KeyFacts, which: str) -> None:
+    """The host's side of a removal: done, or the error and what to remove by hand."""
+    if on_host is None:
+        return
+    where = f"{on_host.repository} on {on_host.host}"
+    if on_host.error is None:
+        console.print(
+            f"removed the {which} key {key.fingerprint_sha256} from the access keys of {where}",
+            markup=False,
+        )
+        return
+    from repolink.hints import command_hint  # only on this rare path: keys stays quick to load
+
+    error = on_host.error
+    err_console.print(
+        f"warning: {error.code}: {error.message} — the {which} key {key.fingerprint_sha256} is "
+        f"still an access key of {where}; remove it there by hand ({command_hint(error)})",
         markup=False,
     )
 

@@ -66,7 +66,7 @@ class HostAPI:
         if status in (200, 201):
             log.info("registered the deploy key as an access key of %s/%s", workspace, slug)
             return True
-        if status == 409 or _is_duplicate(response):
+        if _is_duplicate(response):
             log.info("the deploy key was an access key of %s/%s already", workspace, slug)
             return False
         raise self._refusal(response, workspace, slug, "adding the access key")
@@ -192,12 +192,15 @@ def _key_body(public_key: str) -> str:
 
 
 def _is_duplicate(response: httpx.Response) -> bool:
-    # Bitbucket: 400 "Someone has already added that access key to this repository";
-    # the built-in host: 400 with the error code access_key_duplicate.
-    if response.status_code != 400:
-        return False
+    # Bitbucket: 400 "Someone has already added that access key to this repository"; the
+    # built-in host: 400 access_key_duplicate. A 409 alone is no proof: the built-in host also
+    # answers it for a key that is an account key, which is not this key being registered.
     text = response.text.lower()
-    return "access_key_duplicate" in text or "already added" in text
+    if response.status_code == 409:
+        return "already" in text
+    return response.status_code == 400 and (
+        "access_key_duplicate" in text or "already added" in text
+    )
 
 
 def _same_origin(next_url: object, root: str) -> str | None:

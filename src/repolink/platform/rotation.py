@@ -13,6 +13,13 @@
    raised and nothing changes.
 3. :meth:`~DeployKeyService.abort_rotation` discards the pending key.
 
+On a connection whose deploy key was registered on a host API (``registered_api_root``,
+:mod:`repolink.platform.register`), the host follows: the new key is added there as a read-only
+access key when the rotation starts (a refusal discards the new key and raises: nothing
+started), the retired key is removed from it at completion, and a discarded key (abort, or a
+pending key replaced) is removed too. A removal that fails does not undo the step: the step's
+result carries the error (``host_error``) so the adapter can say what to remove by hand.
+
 A retired key keeps its record (public half, fingerprints, dates: the audit trail, and what
 ``repolink keys list`` shows), but its encrypted private half is erased at retirement: a
 retired key is never used again (:mod:`repolink.platform.fetch` refuses it), so keeping it
@@ -23,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -31,11 +38,12 @@ from sqlalchemy import CursorResult, Result, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from repolink.errors import Conflict, NotFound
+from repolink.errors import Conflict, NotFound, RepolinkError
 from repolink.git.progress import ProgressCallback
 from repolink.keys import generate_key
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchResult, FetchService
+from repolink.platform.register import HostAPI, host_api_from, repository_path
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.key_records import get_key_record, store_private_key
@@ -106,17 +114,53 @@ class PendingRotation:
 
 
 @dataclass(frozen=True)
+class OnHost:
+    """What a rotation step did to the access keys of a registered connection's repository
+    (``repository`` on ``host``); ``error`` is why a removal failed, the step itself done."""
+
+    host: str
+    repository: str
+    error: RepolinkError | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "host": self.host,
+            "repository": self.repository,
+            "error": self.error.as_dict() if self.error else None,
+        }
+
+
+@dataclass(frozen=True)
 class RotationStarted:
     """What :meth:`DeployKeyService.start_rotation` did; ``replaced`` is the pending key it
-    discarded, if any."""
+    discarded, if any; ``on_host``: the new key is an access key there (and the replaced one
+    was removed, unless its ``error`` says why not)."""
 
     rotation: PendingRotation
     replaced: KeyFacts | None
+    on_host: OnHost | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.rotation.as_dict(),
             "replaced_key": self.replaced.as_dict() if self.replaced else None,
+            "on_host": self.on_host.as_dict() if self.on_host else None,
+        }
+
+
+@dataclass(frozen=True)
+class RotationAborted:
+    """The discarded pending key; ``on_host``: it was removed from there (unless ``error``)."""
+
+    project: str
+    discarded: KeyFacts
+    on_host: OnHost | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "project": self.project,
+            "discarded_key": self.discarded.as_dict(),
+            "on_host": self.on_host.as_dict() if self.on_host else None,
         }
 
 
@@ -129,6 +173,8 @@ class RotationCompleted:
     retired_key: KeyFacts
     retired_at: datetime
     fetch: FetchResult
+    on_host: OnHost | None = None
+    """The retired key was removed from there, unless its ``error`` says why not."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -138,6 +184,7 @@ class RotationCompleted:
             "retired_key": self.retired_key.as_dict(),
             "retired_at": self.retired_at.isoformat(),
             "fetch": self.fetch.as_dict(),
+            "on_host": self.on_host.as_dict() if self.on_host else None,
         }
 
 
@@ -186,6 +233,7 @@ class DeployKeyService:
             slug = _slug(session, connection)
             if not replace_pending:
                 _refuse_if_pending(session, connection, slug)
+            host_api = self._host_api_of(connection)
         # Generated outside any transaction: an RSA key takes a while; no one should wait on it.
         key = generate_key(key_type, bits, f"repolink-{slug}")
         vault = self._vault()
@@ -212,13 +260,40 @@ class DeployKeyService:
                 # Another start won the race between our check and this insert.
                 raise _pending_conflict(slug, None) from None
             started = _pending_info(session, connection, rotation)
+            rotation_id = rotation.id
+        on_host = None
+        if host_api is not None:
+            on_host = self._register_new_key(host_api, started, rotation_id, replaced)
         log.info(
             "started key rotation of project %s: pending key %s%s",
             slug,
             started.new_key.fingerprint_sha256,
             f" (replaced {replaced.fingerprint_sha256})" if replaced else "",
         )
-        return RotationStarted(started, replaced)
+        return RotationStarted(started, replaced, on_host)
+
+    def _register_new_key(
+        self,
+        host_api: HostAPI,
+        started: PendingRotation,
+        rotation_id: str,
+        replaced: KeyFacts | None,
+    ) -> OnHost:
+        """The new key on the host, then the replaced one off it. A refused registration
+        discards the new key (a rotation whose key the host lacks would only fail later)."""
+        try:
+            host_api.register_access_key(
+                started.url, started.new_key.public_key, label=f"repolink {started.project}"
+            )
+        except RepolinkError:
+            with self._store.session() as session:
+                rotation = session.get(KeyRotation, rotation_id)
+                if rotation is not None and rotation.state == ROTATION_PENDING:
+                    _discard(session, rotation)
+            raise
+        if replaced is None:
+            return _on_host(host_api, started.url)
+        return _remove_from_host(host_api, started.url, replaced)
 
     def complete_rotation(
         self, project: str, *, on_progress: ProgressCallback | None = None
@@ -232,6 +307,7 @@ class DeployKeyService:
                 raise _not_pending(_slug(session, connection))
             connection_id, rotation_id = connection.id, rotation.id
             old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
+            url, host_api = connection.url, self._host_api_of(connection)
         # The proving fetch, between two transactions: it takes the mirror's lock, not ours.
         result = self._fetches.fetch_connection(
             connection_id, on_progress=on_progress, key_record_id=new_key_id
@@ -257,16 +333,19 @@ class DeployKeyService:
             completed.deploy_key.fingerprint_sha256,
             completed.retired_key.fingerprint_sha256,
         )
-        return completed
+        if host_api is None:
+            return completed
+        return replace(completed, on_host=_remove_from_host(host_api, url, completed.retired_key))
 
-    def abort_rotation(self, project: str) -> KeyFacts:
-        """Discard the pending key of ``project``; the deploy key stays. Returns the discarded
-        key."""
+    def abort_rotation(self, project: str) -> RotationAborted:
+        """Discard the pending key of ``project`` (and remove it from the host of a registered
+        connection); the deploy key stays."""
         with self._store.session() as session:
             connection = get_connection(session, project)
             rotation = _pending_row(session, connection.id)
             if rotation is None:
                 raise _not_pending(_slug(session, connection))
+            url, host_api = connection.url, self._host_api_of(connection)
             discarded = KeyFacts.of(get_key_record(session, rotation.new_key_id))
             _discard(session, rotation)
         log.info(
@@ -274,7 +353,33 @@ class DeployKeyService:
             project,
             discarded.fingerprint_sha256,
         )
-        return discarded
+        on_host = _remove_from_host(host_api, url, discarded) if host_api is not None else None
+        return RotationAborted(project, discarded, on_host)
+
+    def _host_api_of(self, connection: RepositoryConnection) -> HostAPI | None:
+        """The API a registered connection's keys are added to and removed from; checked before
+        a step changes anything, so a missing token refuses the step rather than half of it."""
+        if connection.registered_api_root is None:
+            return None
+        return host_api_from(self._settings, connection.registered_api_root)
+
+
+def _on_host(host_api: HostAPI, url: str, error: RepolinkError | None = None) -> OnHost:
+    return OnHost(host_api.host, repository_path(url), error)
+
+
+def _remove_from_host(host_api: HostAPI, url: str, key: KeyFacts) -> OnHost:
+    try:
+        host_api.remove_access_key(url, key.public_key)
+    except RepolinkError as exc:
+        log.warning(
+            "could not remove key %s from the host %s: %s",
+            key.fingerprint_sha256,
+            host_api.host,
+            exc.code,
+        )
+        return _on_host(host_api, url, exc)
+    return _on_host(host_api, url)
 
 
 def _swap(
