@@ -125,7 +125,8 @@ class GuardedProtocol(H11Protocol):
     def close(self, why: str) -> None:
         self._cancel_deadline()
         if not self.transport.is_closing():
-            log.info("HTTP connection from %s closed: %s", self._peer(), why)
+            # Debug only: an attack closes thousands, and the log must not grow with it.
+            log.debug("HTTP connection from %s closed: %s", self._peer(), why)
             self.transport.close()
 
     def _track(self) -> None:
