@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +124,27 @@ def body_lines(key_text: str | bytes) -> list[str]:
 @pytest.fixture(scope="session")
 def secret_lines() -> Callable[[str | bytes], list[str]]:
     return body_lines
+
+
+def _repolink_command() -> list[str]:
+    script = Path(sys.executable).with_name("repolink")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "repolink"]
+
+
+@pytest.fixture
+def run_repolink(isolated_env: dict[str, str], tmp_path: Path) -> Any:
+    """Run the installed ``repolink`` as a separate process."""
+    env = {**isolated_env, "REPOLINK_DATA_DIR": str(tmp_path / "data")}
+
+    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*_repolink_command(), *args],
+            input=stdin,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+
+    return run

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,30 +19,6 @@ from repolink.hints import command_hint
 from repolink.keys import generate_key, parse_private_key
 
 JSON_KEYS = {"kind", "type", "bits", "sha256", "md5", "comment", "public_key", "repairs"}
-
-
-def _repolink_command() -> list[str]:
-    script = Path(sys.executable).with_name("repolink")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "repolink"]
-
-
-@pytest.fixture
-def run_repolink(isolated_env: dict[str, str], tmp_path: Path) -> Any:
-    """Run the installed ``repolink`` as a separate process."""
-    env = {**isolated_env, "REPOLINK_DATA_DIR": str(tmp_path / "data")}
-
-    def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*_repolink_command(), *args],
-            input=stdin,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
-
-    return run
 
 
 def _assert_one_line_error(result: subprocess.CompletedProcess[str], code: str) -> str:
@@ -78,8 +53,9 @@ def test_generate_writes_the_pair_with_the_right_modes(tmp_path: Path, ssh_keyge
     assert stat.S_IMODE(public.stat().st_mode) == 0o644
     key = parse_private_key(out.read_bytes()).key
     assert out.read_text().startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-    # The comment travels in the .pub line; the private file carries none.
-    assert public.read_text() == key.public_key.openssh_line() + " ci@x\n"
+    # The comment is in both files, as ssh-keygen writes them (issue 10 §1.12).
+    assert key.comment == "ci@x"
+    assert public.read_text() == key.public_key.openssh_line() + "\n"
     assert key.key_type == "ecdsa-sha2-nistp384"
     assert public.read_text().strip() in result.output
     assert key.public_key.sha256_fingerprint in result.output
@@ -87,7 +63,7 @@ def test_generate_writes_the_pair_with_the_right_modes(tmp_path: Path, ssh_keyge
     for line in _secret_lines(out.read_text(), key.public_key.openssh_line()):
         assert line not in result.output
     derived = ssh_keygen("-y", "-f", str(out)).stdout.strip()
-    assert derived == key.public_key.openssh_line(with_comment=False)
+    assert derived == key.public_key.openssh_line() == public.read_text().strip()
 
 
 def test_generate_pem(tmp_path: Path) -> None:

@@ -75,7 +75,16 @@ def generate(
         int | None,
         typer.Option(help="RSA: 2048, 3072 (default), 4096. ECDSA: 256 (default), 384, 521."),
     ] = None,
-    comment: Annotated[str, typer.Option(help="Comment on the public key line.")] = "",
+    comment: Annotated[
+        str, typer.Option(help="Comment stored in both files, as ssh-keygen -C does.")
+    ] = "",
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Protect the private key with the passphrase held in this file "
+            "(bcrypt KDF and aes256-ctr, as ssh-keygen)."
+        ),
+    ] = None,
     key_format: Annotated[
         str,
         typer.Option("--format", help="openssh (default), or pem for classic PEM (RSA/ECDSA)."),
@@ -94,15 +103,28 @@ def generate(
             "the key file format must be openssh or pem",
             "use --format openssh (default) or --format pem",
         )
+    passphrase = read_passphrase_file(passphrase_file) if passphrase_file is not None else None
+    if passphrase == b"":
+        # Before the key is made: an RSA key takes seconds to generate.
+        raise ValidationError(
+            "key_passphrase_empty",
+            f"the passphrase file {passphrase_file} is empty; an empty passphrase cannot "
+            "protect a key",
+            "write the passphrase into that file, or leave --passphrase-file out for a key "
+            "without one",
+        )
     public_path = out.with_name(out.name + ".pub")
     for path in (out, public_path):
         if os.path.lexists(path):
             raise _exists(path)
     key = generate_key(key_type, bits, comment)
-    private_bytes = key.to_pem() if key_format == "pem" else key.to_openssh()
+    private_bytes = key.to_pem(passphrase) if key_format == "pem" else key.to_openssh(passphrase)
     _write_pair(out, private_bytes, public_path, key)
     public = key.public_key
-    console.print(f"wrote {out} (private, 0600) and {public_path} (public, 0644)", markup=False)
+    protected = ", passphrase-protected" if passphrase is not None else ""
+    console.print(
+        f"wrote {out} (private, 0600{protected}) and {public_path} (public, 0644)", markup=False
+    )
     console.print(public.openssh_line(), markup=False)
     console.print(public.sha256_fingerprint, markup=False)
     console.print(public.md5_fingerprint, markup=False)

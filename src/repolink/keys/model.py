@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from repolink.errors import ValidationError
 from repolink.keys.blob import CURVES, ED25519, RSA, check_rsa_size, inspect_blob
 from repolink.keys.fingerprints import fingerprint_md5, fingerprint_sha256
+from repolink.keys.openssh_write import write_openssh_private
 from repolink.keys.problems import key_error
 
 log = logging.getLogger(__name__)
@@ -124,34 +125,25 @@ class PrivateKey:
         return self._public_key.comment
 
     def to_openssh(self, passphrase: bytes | None = None) -> bytes:
-        """The OpenSSH private key file (``BEGIN OPENSSH PRIVATE KEY``), encrypted if asked.
+        """The OpenSSH private key file (``BEGIN OPENSSH PRIVATE KEY``) with the comment inside,
+        as ``ssh-keygen`` writes it; encrypted (bcrypt KDF, aes256-ctr) with ``passphrase``."""
+        return write_openssh_private(self._crypto_key, self._public_key, _usable(passphrase))
 
-        The file carries no comment; the comment travels in the ``.pub`` line.
-        """
-        if passphrase is None:
-            encryption: serialization.KeySerializationEncryption = serialization.NoEncryption()
-        elif not passphrase:
-            raise ValidationError(
-                "key_passphrase_empty",
-                "an empty passphrase cannot protect a key",
-                "give a non-empty passphrase, or none to write the key unencrypted",
-            )
-        else:
-            encryption = serialization.BestAvailableEncryption(passphrase)
-        return self._crypto_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, encryption
-        )
-
-    def to_pem(self) -> bytes:
-        """Classic PEM: ``BEGIN RSA PRIVATE KEY`` (PKCS#1) or ``BEGIN EC PRIVATE KEY`` (SEC1)."""
+    def to_pem(self, passphrase: bytes | None = None) -> bytes:
+        """Classic PEM: ``BEGIN RSA PRIVATE KEY`` (PKCS#1) or ``BEGIN EC PRIVATE KEY`` (SEC1),
+        encrypted the way OpenSSL does with ``passphrase``. The format has no comment."""
         if isinstance(self._crypto_key, ed25519.Ed25519PrivateKey):
             raise key_error(
                 "key_pem_unsupported", "ed25519 keys have no classic PEM form (only OpenSSH)"
             )
+        usable = _usable(passphrase)
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.NoEncryption()
+            if usable is None
+            else serialization.BestAvailableEncryption(usable)
+        )
         return self._crypto_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, encryption
         )
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
@@ -181,6 +173,17 @@ class PrivateKey:
 
     def __deepcopy__(self, memo: dict[int, Any]) -> PrivateKey:
         return self
+
+
+def _usable(passphrase: bytes | None) -> bytes | None:
+    """``passphrase`` if it can protect a key: ``None`` (no protection) or not empty."""
+    if passphrase is not None and not passphrase:
+        raise ValidationError(
+            "key_passphrase_empty",
+            "an empty passphrase cannot protect a key",
+            "give a non-empty passphrase, or none to write the key unencrypted",
+        )
+    return passphrase
 
 
 def _describe(crypto_key: CryptoPrivateKey) -> tuple[str, int]:

@@ -26,13 +26,13 @@ from repolink.keys.blob import (
     inspect_blob,
 )
 from repolink.keys.model import CryptoPrivateKey, PrivateKey
+from repolink.keys.openssh_write import MAGIC
 from repolink.keys.problems import key_error
 from repolink.keys.rsacheck import ensure_rsa_key_works
 from repolink.keys.wire import WireMalformed, WireReader, WireTruncated
 
 log = logging.getLogger(__name__)
 
-MAGIC = b"openssh-key-v1\x00"
 # ssh-keygen's default is 16 rounds (~0.15 s); far more is either a hostile file or a key
 # nobody could use interactively either.
 MAX_KDF_ROUNDS = 1000

@@ -34,7 +34,8 @@ from repolink.keys.b64 import BASE64_TOKEN
 from repolink.keys.blob import is_key_type_word
 from repolink.keys.keyline import read_key_lines, read_rfc4716, split_key_line
 from repolink.keys.model import ParsedPrivateKey, ParsedPublicKey, PrivateKey, PublicKey
-from repolink.keys.openssh import MAGIC, load_openssh_private
+from repolink.keys.openssh import load_openssh_private
+from repolink.keys.openssh_write import MAGIC
 from repolink.keys.pem import load_pem_private
 from repolink.keys.problems import key_error
 from repolink.keys.repair import Repairs, normalise
