@@ -9,7 +9,7 @@ import pytest
 
 from repolink.errors import GitError
 from repolink.git.environment import hardened_env
-from repolink.git.refs import read_refs
+from repolink.git.refs import LOOSE_REFS_TO_PACK, pack_loose_refs, read_refs
 from support.manyrefs import build_many_refs_repository
 from support.recording import RecordingRunner
 
@@ -144,3 +144,30 @@ def test_many_refs_to_a_huge_commit_are_read_without_reading_it_per_ref(tmp_path
     listing, peeling = recording.runs()
     assert "%(*" not in " ".join(listing.argv)
     assert "cat-file" in peeling.argv
+
+
+def _loose_tags(repo: Path, count: int) -> None:
+    head = _git(repo, "rev-parse", "HEAD")
+    updates = "".join(f"create refs/tags/loose-{n:04d} {head}\n" for n in range(count))
+    subprocess.run(
+        ["git", "-C", str(repo), "update-ref", "--stdin"], input=updates, text=True, check=True
+    )
+
+
+def test_many_loose_refs_are_packed_and_still_read(repo: Path, tmp_path: Path) -> None:
+    _loose_tags(repo, LOOSE_REFS_TO_PACK + 1)
+    before = _as_pairs(repo / ".git", tmp_path)
+
+    packed = pack_loose_refs(repo / ".git", env=hardened_env(tmp_path), runner=RecordingRunner())
+
+    assert packed
+    assert not any((repo / ".git" / "refs" / "tags").iterdir())
+    assert _as_pairs(repo / ".git", tmp_path) == before
+
+
+def test_a_few_loose_refs_start_no_git(repo: Path, tmp_path: Path) -> None:
+    _loose_tags(repo, LOOSE_REFS_TO_PACK - 10)
+    recording = RecordingRunner()
+
+    assert not pack_loose_refs(repo / ".git", env=hardened_env(tmp_path), runner=recording)
+    assert recording.runs() == []

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from repolink.errors import NotFound, PermissionDenied, Unauthorized, ValidationError
+from repolink.git.refs import LOOSE_REFS_TO_PACK
 from repolink.git.runner import HardenedRunner
 from repolink.host.git_commands import GitCommands
 from repolink.host.info import AccessKeyInfo, KeyHandle
@@ -257,3 +258,33 @@ def test_a_refused_use_record_never_refuses_a_clone_or_a_push(
         assert "internal_error" not in logged and "Traceback" not in logged
     for key in (person, machine):
         assert f"{key.fingerprint}) on team/app: use records are refused" in logged
+
+
+def test_a_push_of_many_refs_leaves_them_packed(transport: Transport) -> None:
+    # issue 10 §3.8: 100k pushed tags stayed 393 MB of loose ref files.
+    host = transport.host
+    service = host.service
+    repository = service.create_repository("team", "many")
+    person = host.key("person")
+    service.add_account_key("team", person.public_line, label="developer")
+    pusher = transport.client(person)
+    source = transport.root / "source"
+    (head,) = make_source_repository(source, pusher.env(), commits=1)
+    count = LOOSE_REFS_TO_PACK + 20
+    updates = "".join(f"create refs/tags/t{n:04d} {head}\n" for n in range(count))
+    subprocess.run(
+        ["git", "-C", str(source), "update-ref", "--stdin"], input=updates, text=True, check=True
+    )
+
+    url = transport.url(pusher, "team/many.git")
+    pushed = transport.git(pusher, "push", url, "main", "refs/tags/*:refs/tags/*", cwd=source)
+    assert pushed.returncode == 0, pushed.stderr
+    if transport.name == "embedded":
+        host.wait_for_pushes(1)  # the server finishes the push after the client is done
+
+    stored = service.repository_path(repository)
+    assert not any((stored / "refs" / "tags").iterdir())
+    listed = subprocess.run(
+        ["git", f"--git-dir={stored}", "for-each-ref", "refs/tags"], capture_output=True, text=True
+    )
+    assert len(listed.stdout.splitlines()) == count

@@ -10,11 +10,14 @@ Time linear in the number of refs: ``for-each-ref`` asks for no ``%(*…)`` atom
 one it reads the whole object of every ref (a commit with a 10 MB message behind 100k refs is
 a terabyte read); the annotated tags are then peeled by one ``git cat-file --batch-check``,
 which parses each object once. A caller that needs only the targets passes ``peel=False``.
+
+:func:`pack_loose_refs` keeps the loose ref files few after a push or a fetch wrote many.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,10 +28,14 @@ from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
 
 log = logging.getLogger(__name__)
 
-__all__ = ["OBJECT_ID", "GitRef", "read_refs"]
+__all__ = ["LOOSE_REFS_TO_PACK", "OBJECT_ID", "GitRef", "pack_loose_refs", "read_refs"]
 
 # A SHA-1 or SHA-256 object id, as git prints it.
 OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+# More loose ref files than this and they are packed: 100k pushed tags left 393 MB of them,
+# read one file each by every ref reader.
+LOOSE_REFS_TO_PACK = 256
 
 _FORMAT = "%(refname)%00%(objectname)%00%(objecttype)"
 # What a peeled tag leads to: "<object id> <type>", or "<input> missing" for a broken tag.
@@ -107,3 +114,33 @@ def _peeled_commits(
         if peeled_type == "commit" and OBJECT_ID.fullmatch(peeled):
             commits[tag] = peeled
     return commits
+
+
+def pack_loose_refs(
+    git_dir: Path,
+    *,
+    env: Mapping[str, str],
+    runner: GitRunner,
+    threshold: int = LOOSE_REFS_TO_PACK,
+) -> bool:
+    """``git pack-refs --all`` when ``git_dir`` holds more than ``threshold`` loose refs;
+    whether it packed. A failure is logged, never raised: the refs are still all there."""
+    if not _more_loose_refs_than(git_dir / "refs", threshold):
+        return False
+    run = runner.run(
+        git_argv("pack-refs", "--all", git_dir=git_dir), env=env, timeout=LOCAL_GIT_TIMEOUT
+    )
+    if not run.ok:
+        log.warning("packing the refs of %s failed (exit status %d)", git_dir, run.returncode)
+        return False
+    return True
+
+
+def _more_loose_refs_than(refs: Path, threshold: int) -> bool:
+    # Stops counting at the threshold: a repository with few loose refs costs a few stats.
+    seen = 0
+    for _directory, _subdirectories, files in os.walk(refs):
+        seen += len(files)
+        if seen > threshold:
+            return True
+    return False

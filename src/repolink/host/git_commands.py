@@ -110,6 +110,7 @@ class GitCommands:
         """The refs a finished command changed: what is to be announced (often nothing)."""
         if not authorized.pushing or status != 0:
             return []
+        self._storage.pack_refs(authorized.path)
         return ref_updates(before, self._storage.read_refs(authorized.path))
 
     def _record_use(self, grant: Grant, fingerprint: str) -> None:

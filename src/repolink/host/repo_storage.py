@@ -15,7 +15,7 @@ from pathlib import Path
 
 from repolink.errors import GitError
 from repolink.git.environment import git_argv, hardened_env
-from repolink.git.refs import read_refs
+from repolink.git.refs import pack_loose_refs, read_refs
 from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
 from repolink.host.events import RefUpdate
 from repolink.settings import Settings
@@ -103,6 +103,10 @@ class RepositoryStorage:
             code="host_git_failed",
         )
         return {_announced(name): ref.target for name, ref in refs.items()}
+
+    def pack_refs(self, path: Path) -> None:
+        """Pack the repository's refs when a push left many loose ones."""
+        pack_loose_refs(path, env=self.git_env(), runner=self._runner)
 
     def _git(self, args: list[str], env: dict[str, str]) -> None:
         argv = git_argv(*args)

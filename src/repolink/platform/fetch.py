@@ -51,6 +51,7 @@ from repolink.git.progress import (
     ProgressCallback,
     parse_progress_line,
 )
+from repolink.git.refs import pack_loose_refs
 from repolink.git.remote import Remote, open_remote
 from repolink.git.runner import GitRunner
 from repolink.git.sshmux import MuxTimeout
@@ -417,6 +418,7 @@ def _update_mirror(
         with mirrors.fetching(path):
             if mirrored:
                 _fetch(remote, path, on_progress)
+                pack_loose_refs(path, env=local, runner=runner)
                 return _MirrorUpdate()
             with (
                 mirrors.first_fetch(path, env=local, runner=runner) as destination,

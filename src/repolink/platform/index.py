@@ -55,6 +55,10 @@ BATCH_SIZE = 5000
 COMMIT_FORMAT = "%m%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
 _FIELDS = 7
 _BOUNDARY_MARK = ord("-")
+# What the index keeps of a pushed commit's text: a 10 MB subject was stored verbatim, and
+# every commit page carried it. The whole message stays in the mirror.
+MAX_SUBJECT_CHARS = 1000
+MAX_PERSON_CHARS = 256
 # Bound parameters per statement stay far below every database's limit.
 _NAMES_PER_STATEMENT = 500
 
@@ -256,6 +260,12 @@ def _commit_rows(
         except ValueError:
             log.warning("skipped commit %s: its times cannot be read", sha)
             continue
+        subject = subject.replace("\0", "")
+        # Length checks only: the cutting is rare, and this loop runs once per commit.
+        if len(subject) > MAX_SUBJECT_CHARS:
+            subject = _capped(subject, MAX_SUBJECT_CHARS)
+        if len(name) > MAX_PERSON_CHARS or len(email) > MAX_PERSON_CHARS:
+            name, email = _capped(name, MAX_PERSON_CHARS), _capped(email, MAX_PERSON_CHARS)
         rows.append(
             (
                 connection_id,
@@ -266,11 +276,15 @@ def _commit_rows(
                 email,
                 authored,
                 committed,
-                subject.replace("\0", ""),
+                subject,
             )
         )
         seq += 1
     return rows
+
+
+def _capped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _text(raw: bytes) -> str:
