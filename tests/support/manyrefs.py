@@ -45,6 +45,8 @@ def build_many_refs_repository(
     lines += [f"{commit} refs/tags/plain-{n:06d}" for n in range(plain)]
     lines.sort(key=lambda line: line.split(" ", 1)[1])
     (path / "packed-refs").write_text("# pack-refs with: sorted \n" + "\n".join(lines) + "\n")
+    # Packed, as a fetched mirror's objects are.
+    subprocess.run(["git", "-C", str(path), "repack", "-a", "-d", "-q"], check=True)
     return ManyRefs(path, commit, tag_objects)
 
 
