@@ -290,6 +290,9 @@ class DeployKeyService:
                 rotation = session.get(KeyRotation, rotation_id)
                 if rotation is not None and rotation.state == ROTATION_PENDING:
                     _discard(session, rotation)
+            if replaced is not None:
+                # Its rotation is gone already; leave no key on the host that nothing names.
+                _remove_from_host(host_api, started.url, replaced)
             raise
         if replaced is None:
             return _on_host(host_api, started.url)
