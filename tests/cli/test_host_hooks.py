@@ -124,14 +124,14 @@ def test_token_is_printed_once_and_works_until_revoked(repolink: Run, settings: 
     stored = b"".join(path.read_bytes() for path in settings.data_dir.glob("repolink.db*"))
     assert token.encode() not in stored
 
-    revoked = repolink("token", "revoke", str(entry["id"]))
+    revoked = repolink("token", "revoke", str(entry["id"]), "--yes")
     assert revoked.exit_code == 0, revoked.output
     with Store.open(settings) as store, store.session() as session:
         assert not verify_token(session, settings, token)
     assert json.loads(repolink("token", "list", "--json").stdout) == []
     assert len(json.loads(repolink("token", "list", "--all", "--json").stdout)) == 1
 
-    again = repolink("token", "revoke", str(entry["id"]))
+    again = repolink("token", "revoke", str(entry["id"]), "--yes")
     assert error_code(again) == "token_not_found"
 
 
@@ -161,7 +161,7 @@ def test_hook_add_list_remove_never_prints_the_secret(
     assert hook["uuid"] in table.stdout
     assert secret not in table.stdout
 
-    removed = repolink("hook", "remove", repository, hook["uuid"])
+    removed = repolink("hook", "remove", repository, hook["uuid"], "--yes")
     assert removed.exit_code == 0, removed.output
     assert json.loads(repolink("hook", "list", repository, "--json").stdout) == []
 
@@ -197,7 +197,7 @@ def test_bad_hook_add_is_refused(
 def test_hook_on_a_missing_repository(repolink: Run, repository: str) -> None:
     assert error_code(repolink("hook", "list", "acme/nothing")) == "repository_not_found"
     assert error_code(repolink("hook", "list", "not a name")) == "repository_name_invalid"
-    assert error_code(repolink("hook", "remove", repository, "nope")) == "hook_not_found"
+    assert error_code(repolink("hook", "remove", repository, "nope", "--yes")) == "hook_not_found"
 
 
 def run_installed(environment: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

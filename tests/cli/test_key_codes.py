@@ -11,28 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from repolink.settings import Settings
-from repolink.store import Store
 from support.clikit import CLI
-from support.platformkit import WORKSPACE, HostedRepos, Platform
+from support.platformkit import WORKSPACE, HostedRepos
 
 PASSPHRASE = "correct horse"
 
 
 @pytest.fixture
-def cli(
-    tmp_path: Path,
-    hosted: HostedRepos,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> CLI:
-    settings = Settings(data_dir=tmp_path / "data")
-    with Store.open(settings) as store:
-        Platform(settings, store, hosted.host).trust_host()
-    (tmp_path / "home").mkdir()
-    made = CLI(settings.data_dir, tmp_path / "home", capsys, monkeypatch)
-    assert made("project", "create", "web").returncode == 0
-    return made
+def cli(trusting_cli: CLI) -> CLI:
+    assert trusting_cli("project", "create", "web").returncode == 0
+    return trusting_cli
 
 
 def _ssh_keygen(path: Path, passphrase: str = "") -> bytes:

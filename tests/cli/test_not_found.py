@@ -42,5 +42,5 @@ def test_host_not_found_errors_name_the_workspace_and_key(cli: CLI) -> None:
     assert "workspace_not_found: there is no workspace nobody" in listed.stderr
     assert "repolink host repo create nobody/SLUG" in listed.stderr
     assert cli("host", "repo", "create", "team/app").returncode == 0
-    removed = cli("host", "access-key", "remove", "team/app", "7")
+    removed = cli("host", "access-key", "remove", "team/app", "7", "--yes")
     assert "the repository team/app has no access key 7" in removed.stderr

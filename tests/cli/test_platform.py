@@ -10,27 +10,16 @@ from typing import Any
 
 import pytest
 
-from repolink.settings import Settings
-from repolink.store import Store
 from support.clikit import CLI
 from support.fixtures import HOST_API_TOKEN
-from support.platformkit import WORKSPACE, HostedRepos, Platform
+from support.platformkit import WORKSPACE, HostedRepos
 
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
 
 
 @pytest.fixture
-def cli(
-    tmp_path: Path,
-    hosted: HostedRepos,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> CLI:
-    settings = Settings(data_dir=tmp_path / "data")
-    with Store.open(settings) as store:
-        Platform(settings, store, hosted.host).trust_host()
-    (tmp_path / "home").mkdir()
-    return CLI(settings.data_dir, tmp_path / "home", capsys, monkeypatch)
+def cli(trusting_cli: CLI) -> CLI:
+    return trusting_cli
 
 
 def test_projects_are_created_listed_and_deleted(cli: CLI) -> None:

@@ -100,7 +100,7 @@ def test_access_keys(cli: Callable[..., str], make_key: MakeKey) -> None:
     cli("access-key", "update", "team/app", str(added["id"]), "--write", "--label", "ci-2")
     updated = json.loads(cli("access-key", "list", "team/app", "--json"))[0]
     assert (updated["label"], updated["read_only"]) == ("ci-2", False)
-    cli("access-key", "remove", "team/app", str(added["id"]))
+    cli("access-key", "remove", "team/app", str(added["id"]), "--yes")
     assert [k["label"] for k in json.loads(cli("access-key", "list", "team/app", "--json"))] == [
         "deploy"
     ]
@@ -112,7 +112,7 @@ def test_account_keys(cli: Callable[..., str], make_key: MakeKey) -> None:
     assert "added account key 1 to team" in out
     [listed] = json.loads(cli("account-key", "list", "team", "--json"))
     assert (listed["label"], listed["fingerprint_sha256"]) == ("laptop", key.fingerprint)
-    cli("account-key", "remove", "team", "1")
+    cli("account-key", "remove", "team", "1", "--yes")
     assert json.loads(cli("account-key", "list", "team", "--json")) == []
 
 

@@ -80,7 +80,13 @@ def test_an_access_key_is_removed_by_id_or_fingerprint(
     ]
 
     done = _ok(
-        tmp_path, "host", "access-key", "remove", "team/app", REFS[form](gone, added[1]["id"])
+        tmp_path,
+        "host",
+        "access-key",
+        "remove",
+        "team/app",
+        REFS[form](gone, added[1]["id"]),
+        "--yes",
     )
 
     assert f"removed access key {added[1]['id']} ({gone.fingerprint}) from team/app" in done
@@ -119,7 +125,9 @@ def test_an_account_key_is_removed_by_id_or_fingerprint(
         )
     )
 
-    done = _ok(tmp_path, "host", "account-key", "remove", "team", REFS[form](gone, added["id"]))
+    done = _ok(
+        tmp_path, "host", "account-key", "remove", "team", REFS[form](gone, added["id"]), "-y"
+    )
 
     assert f"removed account key {added['id']} ({gone.fingerprint}) from team" in done
     listed = json.loads(_ok(tmp_path, "host", "account-key", "list", "team", "--json"))
@@ -146,12 +154,14 @@ def test_a_ref_naming_no_key_of_this_repository_is_not_found_by_that_name(
     md5 = _ssh_keygen_fingerprint(elsewhere, "md5")
 
     for ref, named in ((elsewhere.fingerprint, elsewhere.fingerprint), (md5, md5), ("7", "7")):
-        done = _repolink(tmp_path, "host", "access-key", "remove", "team/app", ref)
+        done = _repolink(tmp_path, "host", "access-key", "remove", "team/app", ref, "--yes")
         assert done.returncode == 2
         assert done.stderr.startswith(
             f"error: access_key_not_found: the repository team/app has no access key {named} "
         ), done.stderr
-    account = _repolink(tmp_path, "host", "account-key", "remove", "team", elsewhere.fingerprint)
+    account = _repolink(
+        tmp_path, "host", "account-key", "remove", "team", elsewhere.fingerprint, "--yes"
+    )
     assert account.returncode == 2
     assert f"has no account key {elsewhere.fingerprint}" in account.stderr
     # The key stays where it is.
@@ -164,7 +174,7 @@ def test_a_ref_that_is_no_id_or_fingerprint_is_key_ref_invalid(
 ) -> None:
     _ok(tmp_path, "host", "repo", "create", "team/app")
     for command in (["access-key", "remove", "team/app"], ["account-key", "remove", "team"]):
-        done = _repolink(tmp_path, "host", *command, "--", ref)
+        done = _repolink(tmp_path, "host", *command, "--yes", "--", ref)
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("error: key_ref_invalid: "), done.stderr
         assert len(done.stderr.strip().splitlines()) == 1
@@ -174,7 +184,7 @@ def test_a_ref_that_is_no_id_or_fingerprint_is_key_ref_invalid(
 def test_a_pasted_private_key_is_never_echoed(tmp_path: Path, make_key: MakeKey) -> None:
     _ok(tmp_path, "host", "repo", "create", "team/app")
     private = make_key("pasted").private_path.read_text()
-    done = _repolink(tmp_path, "host", "access-key", "remove", "team/app", "--", private)
+    done = _repolink(tmp_path, "host", "access-key", "remove", "team/app", "--yes", "--", private)
     assert done.returncode == 2
     assert "key_ref_invalid" in done.stderr
     assert "PRIVATE" not in done.stderr and private.splitlines()[1] not in done.stderr

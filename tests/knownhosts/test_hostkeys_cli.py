@@ -104,7 +104,7 @@ def test_trust_then_list_then_remove(tmp_path: Path, ssh_server: LoopbackSSHServ
     mine = [entry for entry in listed if not entry["shipped"]]
     assert [(entry["name"], entry["fingerprint"]) for entry in mine] == [(target, fingerprint)]
 
-    removed = repolink(tmp_path, "hostkeys", "remove", target)
+    removed = repolink(tmp_path, "hostkeys", "remove", target, "--yes")
     assert removed.returncode == 0, removed.stderr
     assert fingerprint in removed.stdout
     listed = json.loads(repolink(tmp_path, "hostkeys", "list", "--json").stdout)
@@ -128,8 +128,8 @@ def test_trust_with_a_fingerprint_the_server_does_not_present(
     [
         (("trust", "127.0.0.1:2222"), "fingerprint_required"),
         (("scan", "not a host"), "host_invalid"),
-        (("remove", "github.com"), "host_key_shipped"),
-        (("remove", "[::1]:2222"), "host_key_not_found"),
+        (("remove", "github.com", "--yes"), "host_key_shipped"),
+        (("remove", "[::1]:2222", "--yes"), "host_key_not_found"),
         (("trust", "gitlab.com", "--fingerprint", "SHA256:" + "B" * 43), "host_key_pin_conflict"),
     ],
 )

@@ -347,9 +347,13 @@ def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
     assert code == 2 and (
         "remove it first: repolink key-rules remove proj ssh://git@h.example/team" in err
     )
-    code, out, err = repolink("key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git")
+    code, out, err = repolink(
+        "key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git", "--yes"
+    )
     assert code == 0 and "removed key rule ssh://git@h.example/team/lib" in out
-    code, out, err = repolink("key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git")
+    code, out, err = repolink(
+        "key-rules", "remove", "proj", "ssh://git@h.example/team/lib.git", "--yes"
+    )
     assert code == 2 and "run `repolink key-rules list proj` to see its rules" in err
     code, _out, err = repolink(
         "key-rules", "add", "proj", "https://h.example/team", "--key", "deploy"

@@ -11,6 +11,7 @@
 - ``platform``: a fresh platform data directory that trusts that host's keys, starting its
   processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
   runner): a test that asks for both sees every process the platform started.
+- ``trusting_cli``: ``repolink`` in process on a fresh data directory that trusts that host.
 - ``private_tmp``: the system temp directory (key files, short control sockets), redirected
   to a fresh one under /tmp that the test can inspect.
 - ``ssh_server`` / ``run_dir`` / ``ssh_client``: a loopback asyncssh server with one host key,
@@ -35,6 +36,7 @@ from repolink.host.service import HostService
 from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
+from support.clikit import CLI
 from support.hostkit import (
     EmbeddedHost,
     KeyPair,
@@ -118,6 +120,20 @@ def host_api(hosted: HostedRepos) -> Iterator[str]:
 @pytest.fixture
 def recording() -> RecordingRunner:
     return RecordingRunner()
+
+
+@pytest.fixture
+def trusting_cli(
+    tmp_path: Path,
+    hosted: HostedRepos,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> CLI:
+    settings = Settings(data_dir=tmp_path / "data")
+    with Store.open(settings) as store:
+        Platform(settings, store, hosted.host).trust_host()
+    (tmp_path / "home").mkdir()
+    return CLI(settings.data_dir, tmp_path / "home", capsys, monkeypatch)
 
 
 @pytest.fixture

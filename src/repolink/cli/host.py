@@ -30,6 +30,7 @@ from repolink.cli._common import (
     print_json,
     print_table,
 )
+from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.errors import ValidationError
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
 from repolink.host.naming import parse_full_name, validate_workspace
@@ -243,12 +244,11 @@ def repo_list(workspace: WorkspaceArgument, as_json: JsonOption = False) -> None
 @repo_app.command("delete")
 def repo_delete(
     repository: RepositoryArgument,
-    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
 ) -> None:
     """Delete a repository, its access keys and hooks, and its data on disk."""
     name = parse_full_name(repository)
-    if not yes:
-        typer.confirm(f"Delete {name.full_name} and all its data?", abort=True)
+    confirm_or_stop(f"delete {name.full_name} and all its data", yes=yes)
     with open_app() as application:
         application.host.delete_repository(name.workspace, name.slug)
     console.print(f"deleted {name.full_name}", markup=False)
@@ -330,13 +330,16 @@ def access_key_update(
 
 
 @access_key_app.command("remove")
-def access_key_remove(repository: RepositoryArgument, key: KeyRefArgument) -> None:
+def access_key_remove(
+    repository: RepositoryArgument, key: KeyRefArgument, yes: YesOption = False
+) -> None:
     """Remove an access key; its next connection is refused.
 
     KEY is the key's id (from `access-key list`), its SHA256 fingerprint (SHA256:…, as
     ssh-keygen -l prints it) or its MD5 fingerprint (MD5:aa:bb:… or aa:bb:…).
     """
     name = parse_full_name(repository)
+    confirm_or_stop(f"remove the access key {key} of {name.full_name}", yes=yes)
     with open_app() as application:
         info = application.host.remove_access_key(name.workspace, name.slug, key)
     console.print(
@@ -392,12 +395,15 @@ def account_key_list(workspace: WorkspaceArgument, as_json: JsonOption = False) 
 
 
 @account_key_app.command("remove")
-def account_key_remove(workspace: WorkspaceArgument, key: KeyRefArgument) -> None:
+def account_key_remove(
+    workspace: WorkspaceArgument, key: KeyRefArgument, yes: YesOption = False
+) -> None:
     """Remove an account key; its next connection is refused.
 
     KEY is the key's id (from `account-key list`), its SHA256 fingerprint (SHA256:…, as
     ssh-keygen -l prints it) or its MD5 fingerprint (MD5:aa:bb:… or aa:bb:…).
     """
+    confirm_or_stop(f"remove the account key {key} of {workspace}", yes=yes)
     with open_app() as application:
         info = application.host.remove_account_key(validate_workspace(workspace), key)
     console.print(

@@ -25,6 +25,7 @@ from repolink.cli._common import (
     print_json,
     print_table,
 )
+from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.errors import InvalidInput, ValidationError
 from repolink.host.hooks import PUSH_EVENT, DeliveryInfo, HookInfo
 from repolink.host.naming import parse_full_name
@@ -122,9 +123,12 @@ def hook_list(repository: RepositoryArgument, json_output: JsonOption = False) -
 
 
 @hook_app.command("remove")
-def hook_remove(repository: RepositoryArgument, hook_uuid: HookArgument) -> None:
+def hook_remove(
+    repository: RepositoryArgument, hook_uuid: HookArgument, yes: YesOption = False
+) -> None:
     """Remove a webhook of WS/SLUG (its pending deliveries are dropped)."""
     name = parse_full_name(repository)
+    confirm_or_stop(f"remove the webhook {hook_uuid} of {name.full_name}", yes=yes)
     with open_app() as application:
         application.hooks.remove_hook(name.workspace, name.slug, hook_uuid)
     console.print(f"removed webhook {hook_uuid} from {name.full_name}", markup=False)
@@ -217,8 +221,11 @@ def token_list(
 
 
 @token_app.command("revoke")
-def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(metavar="ID")], yes: YesOption = False
+) -> None:
     """Revoke an admin token; requests using it are refused from now on."""
+    confirm_or_stop(f"revoke the admin token {token_id}", yes=yes)
     with open_app() as application, application.store.session() as session:
         info = revoke_token(session, token_id)
     console.print(f"revoked admin token {info.id} ({info.label})", markup=False)

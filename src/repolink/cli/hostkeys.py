@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from repolink.cli._common import console, new_table, open_app, print_json, print_table
+from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.errors import ValidationError
 from repolink.knownhosts import TrustedHostKey, display_name, parse_host_port
 
@@ -108,9 +109,12 @@ def remove_command(
         str | None,
         typer.Option("--fingerprint", help="Remove only this key (default: all stored keys)."),
     ] = None,
+    yes: YesOption = False,
 ) -> None:
     """Remove stored host keys of a host (shipped pins cannot be removed)."""
     host, port = parse_host_port(target)
+    which = f"the host key {fingerprint}" if fingerprint else "every stored host key"
+    confirm_or_stop(f"remove {which} of {display_name(host, port)}", yes=yes)
     with open_app() as app:
         removed = app.known_hosts.remove(host, port, fingerprint)
     for key in removed:

@@ -37,6 +37,7 @@ from repolink.cli._common import (
     read_private_key,
     single_command_app,
 )
+from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.git.progress import FetchProgress
 from repolink.hints import command_wording
 from repolink.platform.commits import DEFAULT_LIMIT, CommitInfo
@@ -53,7 +54,6 @@ INSTRUCTION = (
 )
 
 ShasArgument = Annotated[list[str], typer.Argument(metavar="SHA…", help="Commit SHAs or prefixes.")]
-YesOption = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 
 
 class _DefaultToList(TyperGroup):
@@ -122,8 +122,7 @@ def project_delete(project: ProjectArgument, yes: YesOption = False) -> None:
     """Delete a project with its connection, mirror, commit index and deploy key."""
     with open_app() as app:
         app.projects.project_info(project)  # fails before asking when there is no such project
-        if not yes:
-            typer.confirm(f"delete project {project} and its mirror and deploy key?", abort=True)
+        confirm_or_stop(f"delete project {project} and its mirror and deploy key", yes=yes)
         app.projects.delete_project(project)
     console.print(f"deleted project {project}", markup=False)
 
@@ -309,8 +308,7 @@ def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
     """Remove the connection with its mirror, commit index and deploy key."""
     with open_app() as app:
         app.connections.connection_info(project)  # fails before asking when not connected
-        if not yes:
-            typer.confirm(f"disconnect project {project} and delete its deploy key?", abort=True)
+        confirm_or_stop(f"disconnect project {project} and delete its deploy key", yes=yes)
         app.connections.disconnect(project)
     console.print(f"disconnected project {project}", markup=False)
 

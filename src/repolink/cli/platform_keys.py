@@ -28,6 +28,7 @@ from repolink.cli._common import (
     read_private_key,
     single_command_app,
 )
+from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.platform.checkout import CheckoutResult
 from repolink.platform.connections import parse_connection_url
 from repolink.platform.key_rules import DEPLOY_KEY
@@ -121,11 +122,10 @@ def additional_keys_remove(
     fingerprint: Annotated[
         str, typer.Argument(metavar="FINGERPRINT", help="SHA256:… or MD5 fingerprint.")
     ],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOption = False,
 ) -> None:
     """Remove an additional key (refused while key rules point at it)."""
-    if not yes:
-        typer.confirm(f"remove the additional key {fingerprint} of {project}?", abort=True)
+    confirm_or_stop(f"remove the additional key {fingerprint} of {project}", yes=yes)
     with open_app() as app:
         info = app.additional_keys.remove_key(project, fingerprint)
     console.print(f"removed additional key {info.fingerprint_sha256}", markup=False)
@@ -178,8 +178,10 @@ def key_rules_list(project: ProjectArgument, as_json: JsonOption = False) -> Non
 def key_rules_remove(
     project: ProjectArgument,
     prefix: Annotated[str, typer.Argument(metavar="PREFIX", help="The rule's URL prefix.")],
+    yes: YesOption = False,
 ) -> None:
     """Remove the key rule for PREFIX."""
+    confirm_or_stop(f"remove the key rule {prefix} of {project}", yes=yes)
     with open_app() as app:
         rule = app.key_rules.remove_rule(project, prefix)
     console.print(f"removed key rule {rule.prefix}", markup=False)
