@@ -23,6 +23,7 @@ _SUBMODULE_ACCESS = (
 
 COMMAND_HINTS: dict[str, str] = {
     "project_exists": "choose another name or give another --slug",
+    "project_slug_reserved": "choose another name or give another --slug",
     # the built-in host
     "read_only_key": "ask an admin of {repository} to make access key {key_id} writable "
     "(repolink host access-key update {repository} {key_id} --write)",

@@ -6,44 +6,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from repolink import cli as cli_root
 from repolink.cli import confirm
 from repolink.errors import RepolinkError, ValidationError
-from support.clikit import CLI
+from support.clikit import CLI, command_tree
 from support.platformkit import HostedRepos
 
 # A command named so destroys something; it must ask first.
 DESTRUCTIVE_NAMES = {"delete", "remove", "revoke", "disconnect", "purge", "drop", "forget"}
 
 
-def command_tree() -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(path, command) of every command of ``repolink``, groups that load lazily included."""
-    import typer
-
-    cli_root._register_subcommands([])
-    root = typer.main.get_command(cli_root.app)
-
-    def walk(
-        command: Any, path: tuple[str, ...], ctx: Any
-    ) -> Iterator[tuple[tuple[str, ...], Any]]:
-        if not hasattr(command, "list_commands"):
-            yield path, command
-            return
-        for name in command.list_commands(ctx):
-            sub = command.get_command(ctx, name)
-            yield from walk(sub, (*path, name), type(ctx)(sub, parent=ctx, info_name=name))
-
-    yield from walk(root, (), type(root.make_context("repolink", [], resilient_parsing=True))(root))
-
-
 def destructive_commands() -> list[tuple[str, ...]]:
-    return sorted(path for path, _ in command_tree() if path and path[-1] in DESTRUCTIVE_NAMES)
+    return sorted(path for path, _ in command_tree() if path[-1] in DESTRUCTIVE_NAMES)
 
 
 def test_every_destructive_command_takes_yes_and_y() -> None:

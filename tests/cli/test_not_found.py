@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from support.clikit import CLI
@@ -12,9 +10,8 @@ PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9
 
 
 @pytest.fixture
-def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> CLI:
-    (tmp_path / "home").mkdir()
-    return CLI(tmp_path / "data", tmp_path / "home", capsys, monkeypatch)
+def cli(fresh_cli: CLI) -> CLI:
+    return fresh_cli
 
 
 def test_a_project_given_by_its_name_is_answered_with_its_slug(cli: CLI) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,23 @@ class CLI:
         done = self(*args, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+
+def command_tree() -> Iterator[tuple[tuple[str, ...], Any]]:
+    """(path, command) of every command and command group of ``repolink`` below the root,
+    the groups that load lazily included: what a user can type, as click will parse it."""
+    import typer
+
+    cli_root._register_subcommands([])
+    root = typer.main.get_command(cli_root.app)
+
+    def walk(
+        command: Any, path: tuple[str, ...], ctx: Any
+    ) -> Iterator[tuple[tuple[str, ...], Any]]:
+        if path:
+            yield path, command
+        for name in command.list_commands(ctx) if hasattr(command, "list_commands") else []:
+            sub = command.get_command(ctx, name)
+            yield from walk(sub, (*path, name), type(ctx)(sub, parent=ctx, info_name=name))
+
+    yield from walk(root, (), type(root.make_context("repolink", [], resilient_parsing=True))(root))

@@ -11,7 +11,8 @@
 - ``platform``: a fresh platform data directory that trusts that host's keys, starting its
   processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
   runner): a test that asks for both sees every process the platform started.
-- ``trusting_cli``: ``repolink`` in process on a fresh data directory that trusts that host.
+- ``trusting_cli``: ``repolink`` in process on a fresh data directory that trusts that host;
+  ``fresh_cli``: the same without any peer.
 - ``private_tmp``: the system temp directory (key files, short control sockets), redirected
   to a fresh one under /tmp that the test can inspect.
 - ``ssh_server`` / ``run_dir`` / ``ssh_client``: a loopback asyncssh server with one host key,
@@ -120,6 +121,14 @@ def host_api(hosted: HostedRepos) -> Iterator[str]:
 @pytest.fixture
 def recording() -> RecordingRunner:
     return RecordingRunner()
+
+
+@pytest.fixture
+def fresh_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> CLI:
+    (tmp_path / "home").mkdir()
+    return CLI(tmp_path / "data", tmp_path / "home", capsys, monkeypatch)
 
 
 @pytest.fixture

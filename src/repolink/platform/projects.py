@@ -34,6 +34,33 @@ _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
+# The subcommand names of the command groups that take a project (``repolink commits list``,
+# ``repolink repo show`` …): a project called so could not be told from the command — a project
+# "list" broke ``repolink commits list``. The platform names no CLI command, so the names are
+# written here; tests/cli/test_reserved_slugs.py walks the real command tree and fails when a
+# new subcommand is missing.
+RESERVED_SLUGS = frozenset(
+    {
+        "add",
+        "connect",
+        "create",
+        "delete",
+        "disconnect",
+        "generate",
+        "hide",
+        "inspect",
+        "list",
+        "register",
+        "remove",
+        "rotate",
+        "show",
+        "unhide",
+        "which",
+    }
+)
+# The slug of a name with no letter or digit in it ("日本語", "!!!").
+UNTITLED_SLUG = "untitled"
+
 
 @dataclass(frozen=True)
 class ProjectInfo:
@@ -76,9 +103,7 @@ class ProjectService:
     """Projects: create, list, show, delete. Each method is one transaction (deleting a
     project also removes its mirror, after the transaction)."""
 
-    def __init__(
-        self, settings: Settings, store: Store, *, clock: Clock = utcnow
-    ) -> None:
+    def __init__(self, settings: Settings, store: Store, *, clock: Clock = utcnow) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
@@ -93,7 +118,9 @@ class ProjectService:
                 f"(got {len(cleaned)} characters)",
                 "give the project a short name, such as 'API server'",
             )
-        chosen = check_slug(slug if slug is not None else slugify(cleaned) or "project")
+        chosen = check_slug(slug if slug is not None else slugify(cleaned) or UNTITLED_SLUG)
+        if chosen in RESERVED_SLUGS:
+            raise _slug_reserved(chosen, given=slug is not None)
         with self._store.session() as session:
             if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
                 raise _slug_taken(chosen)
@@ -199,6 +226,17 @@ def remove_mirror(settings: Settings, connection_id: str) -> None:
     """Remove the mirror of a connection whose rows are gone (outside any transaction: it
     waits for a fetch of that mirror to end)."""
     mirrors.remove(mirrors.mirror_path(settings, connection_id), timeout=2 * settings.git_timeout)
+
+
+def _slug_reserved(slug: str, *, given: bool) -> ValidationError:
+    made = "" if given else " (made from the project's name)"
+    return ValidationError(
+        "project_slug_reserved",
+        f"the project slug {slug!r}{made} is the name of a command, so a command given it "
+        "could not tell the project from the command",
+        "choose another name, or give the project another slug",
+        context={"slug": slug},
+    )
 
 
 def _slug_taken(slug: str) -> Conflict:
