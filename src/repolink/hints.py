@@ -114,9 +114,13 @@ COMMAND_HINTS: dict[str, str] = {
     "commit_hidden": "unhide it first if it should be used: repolink commits unhide PROJECT {sha}",
     "cursor_invalid": "pass the next_cursor of the previous page unchanged, with the same --ref",
     "auth_failed": "add this public key as a read-only access key on the repository "
-    f"({HOSTED_ACCESS_KEY_PLACES}; repolink host: "
-    "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`), then fetch again: "
+    f"({HOSTED_ACCESS_KEY_PLACES}), then fetch again: "
     "{public_key}",
+    # A URL of repolink's own host: a command that works as printed, on the host's machine.
+    "auth_failed:built_in_host": "add the deploy key as a read-only access key of {repository}, "
+    "on the host's machine: `repolink repo show {project} --public-key | repolink host "
+    "access-key add {repository} - --label {project}`, then fetch again: repolink fetch "
+    "{project} (the public key: {public_key})",
     "auth_failed:submodule": _SUBMODULE_ACCESS,
     "repo_not_found:submodule": _SUBMODULE_ACCESS,
     "invalid_private_key:ssh_refused_key": "import the private key again "
@@ -156,12 +160,34 @@ def command_hint(error: RepolinkError) -> str:
 
 def command_wording(code: str, reason: str | None, context: Mapping[str, str]) -> str | None:
     """The command-line wording of the fix for an error with this code, reason and context, or
-    ``None`` where there is nothing more exact to say than the error's own hint."""
-    template = COMMAND_HINTS.get(f"{code}:{reason}") if reason else None
-    template = template or COMMAND_HINTS.get(code)
-    if template is None:
-        return None
-    try:
-        return template.format_map(context)
-    except (KeyError, ValueError):
-        return None
+    ``None`` where there is nothing more exact to say than the error's own hint. A template
+    for ``code:reason`` whose context is incomplete gives way to the one for ``code``."""
+    if reason is None and code == "auth_failed":
+        reason, context = _built_in_host_repository(context)
+    keys = [f"{code}:{reason}", code] if reason else [code]
+    for key in keys:
+        template = COMMAND_HINTS.get(key)
+        if template is None:
+            continue
+        try:
+            return template.format_map(context)
+        except (KeyError, ValueError):
+            continue
+    return None
+
+
+def _built_in_host_repository(context: Mapping[str, str]) -> tuple[str | None, Mapping[str, str]]:
+    """``("built_in_host", context with its repository)`` when the refused URL has the form of
+    repolink's own host (``WS/SLUG`` on a host that is none of the pinned public ones), else
+    ``(None, context)``."""
+    # Imported here: the SSH refusals of OpenSSH mode import this module and must start fast.
+    from repolink.host.naming import parse_repository_path
+    from repolink.knownhosts.pins import pinned_hosts
+
+    host, path = context.get("remote_host"), context.get("remote_path")
+    if host is None or path is None or host in {name for name, _port in pinned_hosts()}:
+        return None, context
+    name = parse_repository_path(path)
+    if name is None:
+        return None, context
+    return "built_in_host", {**context, "repository": name.full_name}

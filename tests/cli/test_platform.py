@@ -67,7 +67,10 @@ def test_generated_key_is_shown_the_fetch_diagnosed_then_fixed(
     # The stored diagnosis is worded by the CLI as the live error was: with the host command.
     assert "repolink host access-key add" not in shown["error"]["hint"]
     shown_text = " ".join(cli("repo", "show", "web").stdout.split())
-    assert "`repolink host access-key add WORKSPACE/SLUG KEY.pub --label LABEL`" in shown_text
+    assert (
+        "`repolink repo show web --public-key | repolink host access-key add team/app - "
+        "--label web`" in shown_text
+    )
 
     hosted.host.service.add_access_key(WORKSPACE, "app", public.group(0), label="web")
     fetched = cli("fetch", "web", real_process=True)

@@ -268,10 +268,24 @@ def _retry_line(outcome: ConnectOutcome) -> str:
 
 
 @repo_app.command("show")
-def repo_show(project: ProjectArgument, as_json: JsonOption = False) -> None:
+def repo_show(
+    project: ProjectArgument,
+    public_key: Annotated[
+        bool,
+        typer.Option(
+            "--public-key",
+            help="Print only the deploy key's public line, e.g. to pipe into "
+            "`repolink host access-key add WS/SLUG - --label PROJECT`.",
+        ),
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Show the connection: URL, state of the last fetch, deploy key, index size."""
     with open_app() as app:
         info = app.connections.connection_info(project)
+    if public_key:
+        console.print(info.deploy_key.public_key, markup=False)
+        return
     if as_json:
         print_json(info.as_dict())
         return

@@ -185,7 +185,13 @@ def diagnose(
             f"add this public key as a read-only access key on the repository "
             f"({ACCESS_KEY_PLACES}), then fetch again: "
             f"{public_key.openssh_line(with_comment=False)}",
-            context={"public_key": public_key.openssh_line(with_comment=False)},
+            # Where the key must go: an adapter can name the exact command for a repository
+            # of its own built-in host.
+            context={
+                "public_key": public_key.openssh_line(with_comment=False),
+                "remote_host": url.host,
+                "remote_path": url.path,
+            },
         )
     if _REPO_MISSING.search(stderr):
         return FetchError(

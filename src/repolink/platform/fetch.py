@@ -207,8 +207,10 @@ class FetchService:
             # No connection: nothing to record the failure on, so it is raised as it is.
             connection = find(session)
             connection_id = connection.id
+            owner = session.get(Project, connection.project_id)
+            project = owner.slug if owner is not None else connection.project_id
             try:
-                plan = self._plan(session, connection, key_record_id)
+                plan = self._plan(session, connection, project, key_record_id)
             except RepolinkError as exc:
                 unplanned = exc
         try:
@@ -218,6 +220,9 @@ class FetchService:
                 attempted_at, started, on_progress, on_lock_wait
             )
         except RepolinkError as exc:
+            # The project names the fix's commands ("fetch P again", "add P's key …"), live
+            # and as stored with the diagnosis.
+            exc.context = {"project": project, **exc.context}
             self._failed(connection_id, key_record_id, attempted_at, exc)
             raise
         finished_at = self._clock()
@@ -231,11 +236,13 @@ class FetchService:
         return result
 
     def _plan(
-        self, session: Session, connection: RepositoryConnection, key_record_id: str | None
+        self,
+        session: Session,
+        connection: RepositoryConnection,
+        project: str,
+        key_record_id: str | None,
     ) -> _Plan:
         url = parse_connection_url(connection.url)
-        owner = session.get(Project, connection.project_id)
-        project = owner.slug if owner is not None else connection.project_id
         record = get_key_record(session, key_record_id or connection.deploy_key_id)
         if record.retired_at is not None:
             raise Conflict(
