@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from repolink.errors import ValidationError
 from repolink.netpolicy import NetworkPolicy, parse_networks
@@ -21,16 +22,16 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("repolink", appauthor=False))
 
 
-class Settings(BaseSettings):
+class Settings(BaseModel):
     """Where repolink keeps its data and how it reaches its secrets.
 
     Nothing reads the environment except this class; every component receives an instance, and
     a child repolink process gets its environment from :meth:`to_env`.
     """
 
-    # An empty variable counts as unset: `REPOLINK_DATA_DIR= repolink …` must not mean "the
-    # working directory" (that is how a second, empty store appeared beside the real one).
-    model_config = SettingsConfigDict(env_prefix="REPOLINK_", extra="ignore", env_ignore_empty=True)
+    # A plain model reading its variables itself (`_from_environment`), not pydantic-settings:
+    # importing that cost every command more than the rest of its start-up (issue 10 §2).
+    model_config = ConfigDict(extra="ignore")
 
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -112,6 +113,21 @@ class Settings(BaseSettings):
             "not public; default: none."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_environment(cls, data: Any) -> Any:
+        """Each setting not given in code from its ``REPOLINK_<NAME>`` variable. An empty
+        variable counts as unset: ``REPOLINK_DATA_DIR= repolink …`` must not mean "the working
+        directory" (that is how a second, empty store appeared beside the real one)."""
+        if not isinstance(data, dict):
+            return data
+        from_environment = {
+            name: value
+            for name in cls.model_fields
+            if (value := os.environ.get(f"REPOLINK_{name.upper()}"))
+        }
+        return {**from_environment, **data}
 
     @field_validator("allowed_networks")
     @classmethod

@@ -27,12 +27,13 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from repolink.errors import VaultError
 from repolink.settings import Settings
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,10 @@ class Vault:
                 "no master key was given",
                 f"set REPOLINK_SECRET_KEY or provide the key file; {_GENERATE_HINT}",
             )
+        # Imported with the first vault: a command that decrypts nothing (`project list`)
+        # does not load cryptography (issue 10 §2).
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         ciphers: dict[int, AESGCM] = {}
         for version, key in master_keys.items():
             _check_version(version)
@@ -112,6 +117,8 @@ class Vault:
                 f"(loaded: {loaded})",
                 f"provide the master key file or REPOLINK_SECRET_KEY that holds version {version}",
             )
+        from cryptography.exceptions import InvalidTag  # loaded already, with AESGCM
+
         nonce = token[_HEADER.size : _HEADER.size + NONCE_BYTES]
         try:
             return cipher.decrypt(nonce, token[_HEADER.size + NONCE_BYTES :], _aad(record_id))

@@ -13,7 +13,7 @@ import typer.main
 
 from repolink import __version__
 from repolink import cli as cli_root
-from repolink.cli import _register_subcommands
+from repolink.cli import register_every_group
 from repolink.knownhosts import SHIPPED_PINS
 from support.clikit import CLI
 
@@ -108,7 +108,7 @@ def _command_paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[st
 
 
 def test_h_is_help_on_every_command(cli: CLI) -> None:
-    _register_subcommands([])  # every group, as `repolink --help` registers them
+    register_every_group()
     paths = _command_paths(typer.main.get_command(cli_root.app))
     assert len(paths) > 40
     for path in paths:

@@ -92,7 +92,7 @@ def command_tree() -> Iterator[tuple[tuple[str, ...], Any]]:
     the groups that load lazily included: what a user can type, as click will parse it."""
     import typer
 
-    cli_root._register_subcommands([])
+    cli_root.register_every_group()
     root = typer.main.get_command(cli_root.app)
 
     def walk(

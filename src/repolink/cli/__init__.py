@@ -79,7 +79,8 @@ def _root(
 
 
 # Subcommand groups, imported only when used: `repolink host shell`, run by sshd on every
-# connection in OpenSSH mode, must not pay for importing the whole product.
+# connection in OpenSSH mode, must not pay for importing the whole product, nor `project list`
+# for the host's, nor `--help` for any (issue 10 §2).
 SUBCOMMANDS: dict[str, str] = {
     "project": "repolink.cli.platform:project_app",
     "repo": "repolink.cli.platform:repo_app",
@@ -97,16 +98,67 @@ SUBCOMMANDS: dict[str, str] = {
     "info": "repolink.cli.info:info_app",
 }
 
+# What `repolink --help` lists for each group, without importing it; each is the first
+# sentence of the group's own help (tests/cli/test_startup.py keeps them equal).
+SUMMARIES: dict[str, str] = {
+    "project": "Projects of the platform.",
+    "repo": "A project's repository connection.",
+    "fetch": "Fetch a project's repository and index its new commits.",
+    "commits": "List a project's commits (repolink commits PROJECT …), hide and unhide them.",
+    "refs": "List a project's branches and tags with their tips.",
+    "doctor": "Check a project's repository connection step by step and name the fix.",
+    "additional-keys": (
+        "A project's additional SSH keys (for private dependencies such as submodules)."
+    ),
+    "key-rules": "A project's key rules: URL prefix → key; the longest matching prefix wins.",
+    "checkout": "Write the tree of one commit into a directory, submodules included.",
+    "keys": (
+        "Generate SSH key pairs and inspect keys (repairing common paste mistakes); list and "
+        "rotate the platform's keys."
+    ),
+    "hostkeys": (
+        "SSH host keys: shipped pins for bitbucket.org, github.com and gitlab.com, and keys "
+        "trusted explicitly for other hosts."
+    ),
+    "host": "The built-in Git host: repositories over SSH with per-repository access keys.",
+    "admin": "Operator tasks: master key rotation, database migrations.",
+    "info": "Show the data directory and database in use, and what they hold.",
+}
+
+# The stand-ins registered for the root's help, by name, until the real group replaces one.
+_listed_only: dict[str, typer.Typer] = {}
+
 
 def _register_subcommands(argv: list[str]) -> None:
+    """The group named on ``argv``, imported; with none named (``--help``, a bare
+    ``repolink``, a mistyped name), every group listed by its summary, none imported."""
     first = next((arg for arg in argv if not arg.startswith("-")), None)
-    wanted = [first] if first in SUBCOMMANDS else list(SUBCOMMANDS)
+    if first in SUBCOMMANDS:
+        _register_group(first)
+        return
     registered = {group.name for group in app.registered_groups}
-    for name in wanted:
+    for name, summary in SUMMARIES.items():
         if name not in registered:
-            module_name, attribute = SUBCOMMANDS[name].split(":")
-            sub_app = getattr(importlib.import_module(module_name), attribute)
-            app.add_typer(sub_app, name=name)
+            _listed_only[name] = typer.Typer(help=summary)
+            app.add_typer(_listed_only[name], name=name)
+
+
+def register_every_group() -> None:
+    """Every group imported and registered, as a test walking the whole command tree needs."""
+    for name in SUBCOMMANDS:
+        _register_group(name)
+
+
+def _register_group(name: str) -> None:
+    stand_in = _listed_only.pop(name, None)
+    if stand_in is not None:
+        app.registered_groups = [
+            group for group in app.registered_groups if group.typer_instance is not stand_in
+        ]
+    elif any(group.name == name for group in app.registered_groups):
+        return
+    module_name, attribute = SUBCOMMANDS[name].split(":")
+    app.add_typer(getattr(importlib.import_module(module_name), attribute), name=name)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,8 +16,6 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from repolink.errors import ValidationError
-from repolink.keys.repair import MAX_INPUT_CHARS
-from repolink.settings import load_settings
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -38,6 +36,7 @@ err_console = Console(stderr=True, markup=False, highlight=False, soft_wrap=True
 def open_app() -> Iterator[Repolink]:
     """The application of one command, built from the environment, closed when it ends."""
     from repolink.app import Repolink  # not at import: OpenSSH-mode commands start fast
+    from repolink.settings import load_settings
 
     with Repolink(load_settings()) as application:
         yield application
@@ -146,6 +145,8 @@ def read_private_key(key_path: str, passphrase_file: Path | None) -> PrivateKey:
 
 def read_key_input(path: str) -> bytes:
     """A key from a file, or from stdin for ``-``; read no further than the parsers accept."""
+    from repolink.keys.repair import MAX_INPUT_CHARS  # repolink.keys imports cryptography
+
     limit = MAX_INPUT_CHARS + 1  # one more than accepted, so the parser can say "too large"
     if path == "-":
         return sys.stdin.buffer.read(limit)
@@ -167,6 +168,8 @@ def read_key_input(path: str) -> bytes:
 def read_passphrase_file(path: Path) -> bytes:
     """The passphrase in ``path``, read no further than a key is: ``/dev/zero`` or a log file
     given by mistake must end in a clear error, not in a process that runs out of memory."""
+    from repolink.keys.repair import MAX_INPUT_CHARS  # repolink.keys imports cryptography
+
     try:
         with open(path, "rb") as handle:
             raw = handle.read(MAX_INPUT_CHARS + 1)

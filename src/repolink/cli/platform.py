@@ -13,10 +13,9 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from typer.core import TyperGroup
 
 from repolink.cli._common import (
@@ -38,12 +37,18 @@ from repolink.cli._common import (
     single_command_app,
 )
 from repolink.cli.confirm import YesOption, confirm_or_stop
-from repolink.git.progress import FetchProgress
-from repolink.hints import command_wording
-from repolink.platform.commits import DEFAULT_LIMIT, CommitInfo
-from repolink.platform.connect import STEP_REGISTER, ConnectOutcome, Registration
-from repolink.platform.connections import ConnectionInfo
-from repolink.platform.fetch import FetchResult
+from repolink.platform.paging import DEFAULT_LIMIT
+
+# Only for annotations: what `project list` or a no-op `fetch` does not run, it does not
+# import either (the diagnosis' wording, the host API's httpx, key generation — issue 10 §2).
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from repolink.git.progress import FetchProgress
+    from repolink.platform.commits import CommitInfo
+    from repolink.platform.connect import ConnectOutcome, Registration
+    from repolink.platform.connections import ConnectionInfo
+    from repolink.platform.fetch import FetchResult
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +263,8 @@ def _finish_connect(outcome: ConnectOutcome, *, as_json: bool) -> None:
 
 def _retry_line(outcome: ConnectOutcome) -> str:
     project = outcome.connection.project
+    from repolink.platform.connect import STEP_REGISTER
+
     if outcome.failed_step == STEP_REGISTER:
         return (
             "the connection is saved, but its key is not on the host; fix the cause below, "
@@ -298,6 +305,8 @@ def repo_show(
         ("fetched", format_when(info.fetched_at)),
     ]
     if info.error_code:
+        from repolink.hints import command_wording
+
         fix = command_wording(info.error_code, info.error_reason, info.error_context)
         rows += [
             ("error", f"{info.error_code}: {info.error_message}"),
@@ -356,26 +365,23 @@ def _print_fetch(result: FetchResult) -> None:
 def _progress(*, quiet: bool) -> Iterator[Any]:
     """A Rich progress bar on stderr fed by :class:`FetchProgress` updates (or nothing).
 
-    It appears with the first update, so a command that fails before fetching prints none.
+    It appears with the first update, so a command that fails before fetching prints none,
+    and one that finds nothing to fetch does not even import it.
     """
     if quiet:
         yield None
         return
-    bars = Progress(
-        TextColumn("{task.description:<26}"),
-        BarColumn(),
-        TextColumn("{task.completed:>8.0f}{task.fields[of]}"),
-        console=err_console,
-        transient=False,
-    )
+    bars: Progress | None = None
     tasks: dict[str, TaskID] = {}
     lock = threading.Lock()
 
     def update(step: FetchProgress) -> None:
+        nonlocal bars
         name = f"remote: {step.phase}" if step.remote else step.phase
         of = f"/{step.total}" if step.total is not None else ""
         with lock:
-            if not tasks:
+            if bars is None:
+                bars = _new_progress_bars()
                 bars.start()
             if name not in tasks:
                 tasks[name] = bars.add_task(name, total=step.total, of=of)
@@ -385,8 +391,20 @@ def _progress(*, quiet: bool) -> Iterator[Any]:
         yield update
     finally:
         with lock:
-            if tasks:
+            if bars is not None:
                 bars.stop()
+
+
+def _new_progress_bars() -> Progress:
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    return Progress(
+        TextColumn("{task.description:<26}"),
+        BarColumn(),
+        TextColumn("{task.completed:>8.0f}{task.fields[of]}"),
+        console=err_console,
+        transient=False,
+    )
 
 
 # -- commits and refs -------------------------------------------------------------------------

@@ -32,14 +32,13 @@ from repolink.git.environment import git_argv
 from repolink.git.runner import GitRunner
 from repolink.git.stream import LineStream
 from repolink.platform.connections import get_connection
+from repolink.platform.paging import DEFAULT_LIMIT, MAX_LIMIT
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.platform import Commit, Ref
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 MIN_SHA_PREFIX = 4
 MAX_SEARCH_LENGTH = 200
 _REF_BATCH = 200

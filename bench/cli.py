@@ -1,0 +1,145 @@
+"""CLI start-up: `repolink` commands as processes, and a no-op `repolink fetch` against a raw
+`git fetch` of the same repository over the same server, in the same run (DESIGN.md §7).
+
+    python bench/cli.py [--rounds 10] [--commits 1000]
+
+The server is `repolink host serve` (a subprocess) holding one generated repository (cached
+under bench/.work, shared with bench/fetch.py; REPOLINK_BENCH_REPO replaces it). Every figure
+is a whole process, as a person at a shell waits for it: interpreter start-up, imports, opening
+the store and, for the fetch, the SSH connection. Raw and repolink alternate in every round;
+figures are medians over rounds, wall time and CPU time (user + system, children included),
+which a busy machine disturbs less.
+
+Measured (targets of DESIGN.md §7):
+- `repolink --help`, `repolink --version`                                   information
+- `repolink project list`                                                   target ≤ 0.2 s wall
+- `repolink fetch P` with nothing new vs `git fetch` in a mirror, both processes
+                                                                             target ≤ 1.0 ratio
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fetch import WORK, Bench, cached_repository, run_worker
+
+REPOLINK = str(Path(sys.executable).with_name("repolink"))
+READ_TARGET_S = 0.2
+FETCH_RATIO_TARGET = 1.0
+
+
+def process_time(argv: list[str], env: Mapping[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one process, which must succeed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=dict(env), capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} failed: {done.stderr.decode()[-2000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+class Figures:
+    def __init__(self) -> None:
+        self.samples: dict[str, list[tuple[float, float]]] = {}
+
+    def add(self, name: str, sample: tuple[float, float]) -> None:
+        self.samples.setdefault(name, []).append(sample)
+
+    def wall(self, name: str) -> float:
+        return statistics.median(s[0] for s in self.samples[name])
+
+    def cpu(self, name: str) -> float:
+        return statistics.median(s[1] for s in self.samples[name])
+
+    def ratio(self, ours: str, raw: str) -> float:
+        pairs = zip(self.samples[ours], self.samples[raw], strict=True)
+        return statistics.median(o[0] / r[0] for o, r in pairs)
+
+
+def measure(bench: Bench, data: Path, raw_mirror: Path, rounds: int) -> Figures:
+    env = {**os.environ, "REPOLINK_DATA_DIR": str(data)}
+    raw_env = bench.client.env(bench.host.port)
+    commands: dict[str, Callable[[], tuple[float, float]]] = {
+        "--help": lambda: process_time([REPOLINK, "--help"], env),
+        "--version": lambda: process_time([REPOLINK, "--version"], env),
+        "project list": lambda: process_time([REPOLINK, "project", "list"], env),
+        "fetch (no-op)": lambda: process_time([REPOLINK, "fetch", "bench"], env),
+        "git fetch (raw)": lambda: process_time(
+            ["git", "-C", str(raw_mirror), "fetch", "--quiet", "--prune", "origin"], raw_env
+        ),
+    }
+    for run in commands.values():  # untimed: caches warm, the mirror and store up to date
+        run()
+    figures = Figures()
+    for n in range(rounds):
+        order = list(commands.items())
+        if n % 2:  # whatever the one before leaves behind weighs on both sides alike
+            order.reverse()
+        for name, run in order:
+            figures.add(name, run())
+    return figures
+
+
+def report(figures: Figures, rounds: int, commits: str) -> None:
+    print(f"repository: {commits} commits; rounds: {rounds}; medians, whole processes")
+    for name in figures.samples:
+        print(f"  {name:16s} wall {figures.wall(name):6.3f}s  cpu {figures.cpu(name):6.3f}s")
+    listed = figures.wall("project list")
+    verdict = "ok" if listed <= READ_TARGET_S else "OVER TARGET"
+    print(f"project list     wall {listed:.3f}s  target ≤ {READ_TARGET_S} s  {verdict}")
+    ratio = figures.ratio("fetch (no-op)", "git fetch (raw)")
+    verdict = "ok" if ratio <= FETCH_RATIO_TARGET else "OVER TARGET"
+    print(
+        f"fetch no-op / git fetch  ratio {ratio:.3f}  target ≤ {FETCH_RATIO_TARGET}  {verdict}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--commits", type=int, default=1_000)
+    args = parser.parse_args()
+
+    WORK.mkdir(exist_ok=True)
+    source = cached_repository(args.commits, "REPOLINK_BENCH_REPO")
+    with tempfile.TemporaryDirectory(prefix="cli-", dir=WORK) as tmp:
+        bench = Bench(Path(tmp), args.rounds)
+        bench.host.cli(
+            "host", "account-key", "add", "bench", f"{bench.client.key}.pub", "--label", "raw"
+        )
+        bench.host.start()
+        try:
+            bench.client.trust(bench.host.port)
+            url = bench.publish("repo", source)
+            raw_mirror = bench.root / "raw.git"
+            bench.raw("clone", "--mirror", "--quiet", url, str(raw_mirror))
+            data = bench.root / "platform"
+            run_worker("connect", data, "bench", url, bench.deploy_key)
+            figures = measure(bench, data, raw_mirror, args.rounds)
+        finally:
+            bench.host.stop()
+    commits = subprocess.run(
+        ["git", "--git-dir", str(source), "rev-list", "--all", "--count"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    report(figures, args.rounds, commits)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
