@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 
 from repolink.errors import FetchError, GitError, InvalidInput, RepolinkError
 from repolink.git.diagnosis import FETCH_ERROR_CODES, diagnose
+from repolink.git.mirrors import mirror_path
 from repolink.git.runner import CompletedRun
 from repolink.hints import command_hint
 from repolink.keys import PrivateKey, generate_key
@@ -248,6 +250,11 @@ def _run(stderr: str, returncode: int = 128) -> CompletedRun:
         ("ssh: connect to host x port 22: No route to host\n", "connection_refused"),
         ("Connection timed out during banner exchange\n", "timeout"),
         ("fatal: protocol error: bad pack header\n", "git_failed"),
+        (
+            f"error: object {'a' * 40}: zeroPaddedFilemode: contains zero-padded file modes\n"
+            "fatal: fsck error in pack objects\nfatal: unpack-objects failed\n",
+            "invalid_object",
+        ),
     ],
 )
 def test_forge_messages_map_to_one_code(stderr: str, code: str) -> None:
@@ -358,3 +365,91 @@ def test_git_failed_summary_is_the_first_telling_line(stderr: str, shown: str) -
     )
     assert error.code == "git_failed"
     assert shown in error.message
+
+
+# -- a malformed object served by the remote (issue 10 §3.12: the fetch checks every object) -
+
+
+def _corrupt_repository(hosted: HostedRepos, slug: str) -> tuple[Path, str]:
+    """``team/<slug>`` on the host: ``app``'s main, and a commit with a broken time zone that
+    :func:`_point_bad_at` names. Written straight into its storage: the host itself refuses
+    such a push."""
+    service = hosted.host.service
+    path = service.repository_path(service.create_repository(WORKSPACE, slug))
+    _git_out(path, "fetch", "-q", str(hosted.app.path), "main:main")
+    tree = _git_out(path, "rev-parse", "main^{tree}")
+    body = (
+        f"tree {tree}\nauthor A <a@example.invalid> 1700000000 +99999\n"
+        "committer A <a@example.invalid> 1700000000 +0000\n\nbroken\n"
+    )
+    return path, _git_out(
+        path, "hash-object", "-t", "commit", "--literally", "-w", "--stdin", stdin=body
+    )
+
+
+def _git_out(path: Path, *args: str, stdin: str | None = None) -> str:
+    done = subprocess.run(
+        ["git", f"--git-dir={path}", *args], input=stdin, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def _point_bad_at(path: Path, bad: str) -> None:
+    subprocess.run(["git", f"--git-dir={path}", "update-ref", "refs/heads/bad", bad], check=True)
+
+
+def _url_of(hosted: HostedRepos, slug: str) -> str:
+    return hosted.app.url().replace("/app.", f"/{slug}.")
+
+
+def test_a_submodule_url_git_would_run_as_an_option_is_invalid_object(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    path, _bad = _corrupt_repository(hosted, "option-url")
+    gitmodules = '[submodule "x"]\n\tpath = x\n\turl = --upload-pack=touch /tmp/pwned\n'
+    blob = _git_out(path, "hash-object", "-w", "--stdin", stdin=gitmodules)
+    tree = _git_out(path, "mktree", stdin=f"100644 blob {blob}\t.gitmodules\n")
+    _point_bad_at(path, _git_out(path, "commit-tree", tree, "-p", "main", "-m", "hostile"))
+
+    error = _failed(
+        platform,
+        "option-url",
+        _url_of(hosted, "option-url"),
+        granted_key(hosted.host, "option-url", "o"),
+    )
+
+    assert error.code == "invalid_object"
+    assert "gitmodulesUrl" in error.message
+
+
+def test_a_malformed_object_in_a_first_clone_is_invalid_object(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    path, bad = _corrupt_repository(hosted, "corrupt-clone")
+    _point_bad_at(path, bad)
+    key = granted_key(hosted.host, "corrupt-clone", "corrupt-clone")
+
+    error = _failed(platform, "corrupt-clone", _url_of(hosted, "corrupt-clone"), key)
+
+    assert error.code == "invalid_object"
+    assert f"object {bad}: badTimezone" in error.message
+    assert "fsck" in error.hint
+
+
+def test_a_malformed_object_in_a_refresh_is_invalid_object_and_not_stored(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    path, bad = _corrupt_repository(hosted, "corrupt-fetch")
+    key = granted_key(hosted.host, "corrupt-fetch", "corrupt-fetch")
+    assert platform.connect("corrupt-fetch", _url_of(hosted, "corrupt-fetch"), key).error is None
+    _point_bad_at(path, bad)
+
+    with pytest.raises(FetchError) as caught:
+        platform.fetch("corrupt-fetch")
+
+    assert caught.value.code == "invalid_object"
+    mirror = mirror_path(
+        platform.settings, platform.app.connections.connection_info("corrupt-fetch").id
+    )
+    present = subprocess.run(["git", f"--git-dir={mirror}", "cat-file", "-e", bad])
+    assert present.returncode != 0

@@ -11,6 +11,7 @@ Codes, in the order they are checked:
   fingerprint and the hint gives the public key line to add as a read-only access key;
 - ``repo_not_found`` — wrong path, or the key is known but not on this repository (the
   forges' words, and gitolite's ``DENIED by fallthru``);
+- ``invalid_object`` — fsck refused an object the server sent (the fetch checks every one);
 - ``git_failed`` — anything else, with the first meaningful line of the scrubbed stderr.
 
 ``invalid_url`` and ``invalid_private_key`` also come from bad input before any process runs
@@ -53,6 +54,7 @@ FETCH_ERROR_CODES = (
     "timeout",
     "invalid_url",
     "invalid_private_key",
+    "invalid_object",
     "git_failed",
 )
 
@@ -99,6 +101,10 @@ _BOILERPLATE = (
     "Please make sure you have the correct access rights",
     "and the repository exists.",
 )
+# fsck's refusal of a received object: "error: object <id>: badTimezone: …", then
+# "fatal: fsck error in packed object" (index-pack) or "… in pack objects" (unpack-objects).
+_FSCK_OBJECT = re.compile(r"^error: object [0-9a-f]{40,64}: \w+: .*$", re.MULTILINE)
+_FSCK_FAILED = ("fsck error in pack", "fsck error in packed object")
 # git's own words when the remote went away: true, but they say nothing the remote did not.
 _HUNG_UP = ("the remote end hung up unexpectedly", "early EOF", "unexpected disconnect")
 _FAILURE_PREFIX = re.compile(r"(?:remote:\s*)?(?:fatal|error):", re.IGNORECASE)
@@ -201,6 +207,15 @@ def diagnose(
             "check the repository path in the URL; if it is right, the key is probably an "
             "access key of another repository: add it to this one as a read-only access key: "
             f"{public_key.openssh_line(with_comment=False)}",
+        )
+    if _has(stderr, _FSCK_FAILED) or _FSCK_OBJECT.search(stderr):
+        found = _FSCK_OBJECT.search(stderr)
+        detail = found.group(0).removeprefix("error: ")[:300] if found else _summary(stderr)
+        return FetchError(
+            "invalid_object",
+            f"{what} from {name} was refused: the repository holds a malformed object ({detail})",
+            "the object must be repaired or rewritten in the repository itself (git fsck there "
+            "names it); objects that fail the check are never stored here",
         )
     return FetchError(
         "git_failed",

@@ -78,6 +78,11 @@ _GIT_CONFIG = (
     "safe.bareRepository=explicit",  # no bare repository discovered inside a checkout
 )
 
+# Every object git receives is checked by fsck before it is stored (fetch.fsckObjects too, in
+# case a repository's own config turned it off), as the built-in host's receive.fsckObjects
+# checks pushes: a malformed object (a bad mode, a .git path, a broken header) stops there.
+FSCK_ON_RECEIVE = ("-c", "transfer.fsckObjects=true", "-c", "fetch.fsckObjects=true")
+
 _SSH_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
 
 

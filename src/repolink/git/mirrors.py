@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from repolink.errors import GitError
-from repolink.git.environment import git_argv, hardened_env
+from repolink.git.environment import FSCK_ON_RECEIVE, git_argv, hardened_env
 from repolink.git.refs import OBJECT_ID, GitRef, read_refs
 from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
 from repolink.settings import Settings
@@ -185,7 +185,14 @@ def clone_argv(git_url: str, mirror: Path) -> list[str]:
     """``git clone --bare`` of ``git_url`` (an ``SSHURL.git_url``) into ``mirror`` (inside
     :func:`first_fetch`): every branch and tag, with git's progress."""
     return git_argv(
-        "clone", "--bare", "--progress", "--no-recurse-submodules", "--", git_url, str(mirror)
+        *FSCK_ON_RECEIVE,
+        "clone",
+        "--bare",
+        "--progress",
+        "--no-recurse-submodules",
+        "--",
+        git_url,
+        str(mirror),
     )
 
 

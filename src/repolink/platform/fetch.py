@@ -44,7 +44,7 @@ from repolink import knownhosts
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
 from repolink.git import mirrors, sharing
 from repolink.git.diagnosis import invalid_private_key
-from repolink.git.environment import git_argv
+from repolink.git.environment import FSCK_ON_RECEIVE, git_argv
 from repolink.git.progress import (
     INDEXING,
     FetchProgress,
@@ -451,6 +451,7 @@ def _fetch(
             raise remote.failure(run, "fetching")
         return
     argv = git_argv(
+        *FSCK_ON_RECEIVE,
         "fetch",
         "--prune",
         "--progress",

@@ -48,7 +48,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from repolink.git.environment import git_argv
+from repolink.git.environment import FSCK_ON_RECEIVE, git_argv
 from repolink.git.mirrors import local_env, scout_path
 from repolink.git.progress import FetchProgress
 from repolink.git.remote import Remote
@@ -187,6 +187,7 @@ class Scout:
         shutil.rmtree(self._path, ignore_errors=True)
         self._path.mkdir(mode=0o700)
         argv = git_argv(
+            *FSCK_ON_RECEIVE,
             "clone",
             "--bare",
             "--quiet",

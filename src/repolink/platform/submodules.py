@@ -25,7 +25,7 @@ from pathlib import Path
 from repolink import knownhosts
 from repolink.errors import KeyFormatError, RepolinkError, SubmoduleFetchError
 from repolink.git.diagnosis import invalid_private_key
-from repolink.git.environment import git_argv
+from repolink.git.environment import FSCK_ON_RECEIVE, git_argv
 from repolink.git.remote import open_remote
 from repolink.git.runner import CompletedRun
 from repolink.keys import PrivateKey
@@ -215,10 +215,7 @@ class TreeWriter:
     ) -> list[str]:
         """git fetch into ``repo``: objects checked by fsck, no tags, no recursion by git."""
         return git_argv(
-            "-c",
-            "transfer.fsckObjects=true",
-            "-c",
-            "fetch.fsckObjects=true",
+            *FSCK_ON_RECEIVE,
             "fetch",
             "--quiet",
             "--no-tags",
