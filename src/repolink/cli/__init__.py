@@ -25,11 +25,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from repolink.cli import help as help_format
 from repolink.cli._common import err_console
 from repolink.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_RULE, exit_code_of
 from repolink.errors import NotFound, RepolinkError
 
 log = logging.getLogger(__name__)
+
+help_format.install()
 
 app = typer.Typer(
     name="repolink",
