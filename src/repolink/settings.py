@@ -88,6 +88,34 @@ class Settings(BaseModel):
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+    # What one peer may hold of the embedded SSH host (DESIGN.md §5, issue 10 §3.2, §3.3).
+    ssh_max_startups: int = Field(
+        default=64,
+        ge=1,
+        description="Unauthenticated SSH connections at once; more are closed on arrival.",
+    )
+    ssh_max_startups_per_source: int = Field(
+        default=10,
+        ge=1,
+        description="Unauthenticated SSH connections at once from one source address.",
+    )
+    ssh_login_grace_time: float = Field(
+        default=30.0, gt=0, description="Seconds an SSH client has to authenticate."
+    )
+    ssh_max_connections: int = Field(
+        default=256, ge=1, description="SSH connections at once, authenticated or not."
+    )
+    ssh_max_sessions: int = Field(
+        default=10, ge=1, description="Sessions (channels) open at once on one SSH connection."
+    )
+    ssh_max_processes_per_key: int = Field(
+        default=20, ge=1, description="git services running at once for one key."
+    )
+    ssh_idle_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        description="Seconds a git service may go without moving a byte before it is stopped.",
+    )
 
     http_request_timeout: float = Field(
         default=20.0,

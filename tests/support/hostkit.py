@@ -26,6 +26,7 @@ from repolink.host.events import RefUpdate
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.settings import Settings
+from repolink.ssh.limits import SSHLimits
 from repolink.ssh.server import RunningSSHServer, start_ssh_server
 from repolink.store import Store
 
@@ -232,11 +233,17 @@ class EmbeddedHost:
 
 
 def start_embedded_host(
-    root: Path, loop: LoopThread, port: int = 0
+    root: Path, loop: LoopThread, port: int = 0, limits: SSHLimits | None = None
 ) -> tuple[EmbeddedHost, Callable[[], None]]:
+    """``limits`` default to the settings' defaults, except that every test client comes
+    from 127.0.0.1: one source may start as many connections as all sources together."""
     _require("git")
     _require("ssh")
     settings = Settings(data_dir=root / "data")
+    if limits is None:
+        limits = SSHLimits.from_settings(
+            settings.model_copy(update={"ssh_max_startups_per_source": settings.ssh_max_startups})
+        )
     store = Store.open(settings)
     application = Repolink(settings, store=store)
     service = application.host
@@ -248,7 +255,7 @@ def start_embedded_host(
             pushes.append((repository, updates))
             pushed.notify_all()
 
-    server = loop.run(start_ssh_server(application, port=port, on_push=on_push))
+    server = loop.run(start_ssh_server(application, port=port, on_push=on_push, limits=limits))
     known_hosts = root / "known_hosts"
     known_hosts.write_text("\n".join(server.known_hosts_lines("127.0.0.1")) + "\n")
     host = EmbeddedHost(settings, store, service, server, known_hosts, root, pushes, pushed)

@@ -6,7 +6,7 @@ material); hints name what to change, never a command.
 
 from __future__ import annotations
 
-from repolink.errors import Conflict, DuplicateKey, NotFound
+from repolink.errors import Conflict, DuplicateKey, GitError, NotFound, PermissionDenied
 from repolink.host.naming import RepositoryName
 
 
@@ -72,4 +72,37 @@ def access_key_not_found(repository: str, key_id: int | str) -> NotFound:
         f"the repository {repository} has no access key {key_id}",
         "list its access keys to find the id or fingerprint",
         context={"repository": repository, "key_id": str(key_id)},
+    )
+
+
+# What one peer may hold of the host: the limits' names are the operator's settings, since
+# only the operator can change them.
+
+
+def too_many_sessions(limit: int) -> PermissionDenied:
+    return PermissionDenied(
+        "too_many_sessions",
+        f"this connection has {limit} sessions open, as many as the host allows",
+        "wait for a session to end or open another connection; the host's operator sets the "
+        "limit (REPOLINK_SSH_MAX_SESSIONS)",
+        context={"limit": str(limit)},
+    )
+
+
+def too_many_processes(limit: int) -> PermissionDenied:
+    return PermissionDenied(
+        "too_many_processes",
+        f"this key runs {limit} git commands already, as many as the host allows",
+        "wait for one to end; the host's operator sets the limit "
+        "(REPOLINK_SSH_MAX_PROCESSES_PER_KEY)",
+        context={"limit": str(limit)},
+    )
+
+
+def service_idle(seconds: float) -> GitError:
+    return GitError(
+        "service_idle",
+        f"the git command was stopped: no data moved for {seconds:g} seconds",
+        "run the command again; the host's operator sets the limit (REPOLINK_SSH_IDLE_TIMEOUT)",
+        context={"seconds": f"{seconds:g}"},
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import logging
 from typing import Any
 
@@ -24,36 +25,73 @@ CHUNK = 256 * 1024
 _CHANNEL_GONE = (OSError, asyncssh.Error)
 
 
+class Stopped(enum.Enum):
+    """Why a relay stopped its git child before it exited."""
+
+    CLIENT_GONE = "the client went away"
+    TIME_LIMIT = "it ran past the time limit"
+    IDLE = "no data moved"
+
+
+class _Activity:
+    """When a byte last moved, either way."""
+
+    def __init__(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+
+    def moved(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+
+
 async def relay(
     process: asyncssh.SSHServerProcess[bytes],
     child: asyncio.subprocess.Process,
     *,
     time_limit: float,
+    idle_timeout: float,
     kill_grace: float,
     runner: GitRunner,
-) -> int | None:
+) -> int | Stopped:
     """Connect ``child`` to the session until it exits; its exit status.
 
-    ``None`` when the client went away (or ``time_limit`` passed) first: then the child's
-    whole process group has been stopped (by ``runner``, which started it).
+    Or why it was stopped first — the client went away, ``time_limit`` passed, or no byte
+    moved for ``idle_timeout`` seconds: then the child's whole process group has been stopped
+    (by ``runner``, which started it).
     """
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-    to_child = asyncio.ensure_future(_channel_to_child(process.stdin, child.stdin))
+    activity = _Activity()
+    to_child = asyncio.ensure_future(_channel_to_child(process.stdin, child.stdin, activity))
     output = asyncio.ensure_future(
         asyncio.gather(
-            _child_to_channel(child.stdout, process.stdout),
-            _child_to_channel(child.stderr, process.stderr),
+            _child_to_channel(child.stdout, process.stdout, activity),
+            _child_to_channel(child.stderr, process.stderr, activity),
         )
     )
     closed = asyncio.ensure_future(process.channel.wait_closed())
+    loop = asyncio.get_running_loop()
     try:
         waiters: set[asyncio.Future[Any]] = {output, closed}
-        await asyncio.wait(waiters, timeout=time_limit, return_when=asyncio.FIRST_COMPLETED)
-        if output.done() and output.exception() is None:
-            # git closed its output: it is exiting, and everything it wrote has been sent.
-            return await child.wait()
+        deadline = loop.time() + time_limit
+        stopped: Stopped | None = None
+        while stopped is None:
+            idle_end = activity.last + idle_timeout
+            await asyncio.wait(
+                waiters,
+                timeout=max(0.0, min(deadline, idle_end) - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if output.done() and output.exception() is None:
+                # git closed its output: it is exiting, and everything it wrote has been sent.
+                return await child.wait()
+            now = loop.time()
+            if output.done() or closed.done():
+                stopped = Stopped.CLIENT_GONE
+            elif now >= deadline:
+                stopped = Stopped.TIME_LIMIT
+            elif now >= activity.last + idle_timeout:
+                stopped = Stopped.IDLE
         await runner.terminate(child, grace=kill_grace)
-        return None
+        return stopped
     finally:
         for task in (to_child, output, closed):
             task.cancel()
@@ -78,13 +116,18 @@ async def _discard(source: asyncio.StreamReader, timeout: float) -> None:
                 pass
 
 
-async def _child_to_channel(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+async def _child_to_channel(
+    source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes], activity: _Activity
+) -> None:
     while data := await source.read(CHUNK):
+        activity.moved()
         sink.write(data)
         await sink.drain()
 
 
-async def _channel_to_child(source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter) -> None:
+async def _channel_to_child(
+    source: asyncssh.SSHReader[bytes], sink: asyncio.StreamWriter, activity: _Activity
+) -> None:
     try:
         while True:
             try:
@@ -93,6 +136,7 @@ async def _channel_to_child(source: asyncssh.SSHReader[bytes], sink: asyncio.Str
                 continue  # git services take no signals from clients
             if not data:
                 break
+            activity.moved()
             sink.write(data)
             await sink.drain()
     except _CHANNEL_GONE:

@@ -17,18 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncssh
+from asyncssh.constants import OPEN_ADMINISTRATIVELY_PROHIBITED
+from asyncssh.sftp import MIN_SFTP_VERSION
 
 from repolink.app import Repolink
 from repolink.errors import RepolinkError, ValidationError
 from repolink.git.runner import GitRunner
+from repolink.host.error_texts import service_idle, too_many_processes, too_many_sessions
 from repolink.host.events import RefUpdate
 from repolink.host.git_commands import AuthorizedCommand, GitCommands
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.keys.fingerprints import fingerprint_sha256
 from repolink.logsafe import escape_records_of, escaped
+from repolink.ssh.limits import Admission, ConnectionGate, KeyProcesses, SSHLimits
 from repolink.ssh.refusals import refusal_line
-from repolink.ssh.relay import relay
+from repolink.ssh.relay import Stopped, relay
 from repolink.ssh.server_keys import HostKey, ensure_host_keys
 
 log = logging.getLogger(__name__)
@@ -36,7 +40,6 @@ log = logging.getLogger(__name__)
 PushCallback = Callable[[RepositoryInfo, list[RefUpdate]], Awaitable[None]]
 
 GIT_USER = "git"
-LOGIN_TIMEOUT = 30.0
 # A git service is not killed for taking long (a huge clone over a slow link is legitimate),
 # only when its client goes away, or after this very generous bound.
 SERVICE_TIME_LIMIT = 6 * 3600.0
@@ -85,6 +88,9 @@ class _ServerContext:
     commands: GitCommands
     runner: GitRunner
     on_push: PushCallback | None
+    limits: SSHLimits
+    gate: ConnectionGate
+    key_processes: KeyProcesses
     connections: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     sessions: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -132,26 +138,36 @@ async def start_ssh_server(
     host: str = "127.0.0.1",
     port: int = 0,
     on_push: PushCallback | None = None,
+    limits: SSHLimits | None = None,
 ) -> RunningSSHServer:
-    """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed."""
+    """Listen on ``host:port`` (0: any free port) and serve git over SSH until closed;
+    ``limits`` default to the application's settings."""
+    limits = limits or SSHLimits.from_settings(app.settings)
     # asyncssh logs a client's command as it came (at INFO); it may hold a newline or a NUL.
     escape_records_of(logging.getLogger("asyncssh"))
     host_keys = await asyncio.to_thread(ensure_host_keys, app.settings)
     private_keys = [asyncssh.import_private_key(key.path.read_bytes()) for key in host_keys]
-    context = _ServerContext(app.host, app.git_commands, app.runner, on_push)
+    context = _ServerContext(
+        app.host,
+        app.git_commands,
+        app.runner,
+        on_push,
+        limits,
+        ConnectionGate(limits),
+        KeyProcesses(limits.max_processes_per_key),
+    )
     acceptor = await asyncssh.create_server(
         lambda: _GitSSHServer(context),
         host,
         port,
         server_host_keys=private_keys,
-        process_factory=lambda process: _serve_process(context, process),
         encoding=None,
         allow_pty=False,
         x11_forwarding=False,
         agent_forwarding=False,
         allow_scp=False,
         line_editor=False,
-        login_timeout=LOGIN_TIMEOUT,
+        login_timeout=limits.login_grace_time,
         window=WINDOW,
         encryption_algs=ENCRYPTION_ALGS,
         compression_algs=None,
@@ -167,23 +183,67 @@ async def start_ssh_server(
 
 
 class _GitSSHServer(asyncssh.SSHServer):
-    """One client connection: authentication only; commands go to :func:`_serve_process`."""
+    """One client connection: admission, authentication and its sessions; commands go to
+    :func:`_serve_process`."""
 
     def __init__(self, context: _ServerContext) -> None:
         self._context = context
         self._connection: asyncssh.SSHServerConnection | None = None
+        self._admission: Admission | None = None
         self._peer = "?"
+        self._sessions: set[asyncio.Future[None]] = set()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        self._connection = conn
-        self._context.connections.add(conn)
         peer = conn.get_extra_info("peername")
+        source = str(peer[0]) if peer else "?"
         if peer:
             self._peer = f"{peer[0]}:{peer[1]}"
+        admission = self._context.gate.admit(source)
+        if isinstance(admission, str):
+            # Before asyncssh sends its version: a connection over a cap costs no handshake.
+            conn.abort()
+            _log_refused_connection(self._context.gate, self._peer, admission)
+            return
+        self._admission = admission
+        self._connection = conn
+        self._context.connections.add(conn)
+
+    def auth_completed(self) -> None:
+        if self._admission is not None:
+            self._admission.authenticated()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._admission is not None:
+            self._admission.closed()
         if self._connection is not None:
             self._context.connections.discard(self._connection)
+
+    def session_requested(
+        self,
+    ) -> tuple[asyncssh.SSHServerChannel[bytes], asyncssh.SSHServerProcess[bytes]]:
+        assert self._connection is not None
+        limit = self._context.limits.max_sessions
+        if len(self._sessions) >= limit:
+            error = too_many_sessions(limit)
+            log.info(
+                "ssh session refused: peer %s, key %s, %s",
+                self._peer,
+                self._connection.get_extra_info(_FINGERPRINT_INFO),
+                error.code,
+            )
+            raise asyncssh.ChannelOpenError(
+                OPEN_ADMINISTRATIVELY_PROHIBITED, refusal_line(error).strip()
+            )
+        channel: asyncssh.SSHServerChannel[bytes] = self._connection.create_server_channel()
+        # A session counts until its channel closes, whether or not it ever ran a command.
+        open_session = asyncio.ensure_future(channel.wait_closed())
+        self._sessions.add(open_session)
+        open_session.add_done_callback(self._sessions.discard)
+        context = self._context
+        process: asyncssh.SSHServerProcess[bytes] = asyncssh.SSHServerProcess(
+            lambda process: _serve_process(context, process), None, MIN_SFTP_VERSION, False
+        )
+        return channel, process
 
     def begin_auth(self, username: str) -> bool:
         return True  # always authenticate, even when the user name is wrong
@@ -216,11 +276,45 @@ class _GitSSHServer(asyncssh.SSHServer):
         return True
 
 
+def _log_refused_connection(gate: ConnectionGate, peer: str, cap: str) -> None:
+    # A flood is told once, then every thousandth: the log must not become the next thing
+    # the flood fills up.
+    if gate.refused % 1000 == 1:
+        log.warning(
+            "ssh connection from %s closed on arrival: %s reached (%d refused so far)",
+            peer,
+            cap,
+            gate.refused,
+        )
+
+
 async def _serve_process(
     context: _ServerContext, process: asyncssh.SSHServerProcess[bytes]
 ) -> None:
     context.track_session()
     fingerprint: str = process.get_extra_info(_FINGERPRINT_INFO)
+    processes = context.key_processes
+    if not processes.start(fingerprint):
+        _refuse(process, fingerprint, too_many_processes(context.limits.max_processes_per_key))
+        return
+    try:
+        await _serve_command(context, process, fingerprint)
+    finally:
+        processes.finished(fingerprint)
+
+
+def _refuse(
+    process: asyncssh.SSHServerProcess[bytes], fingerprint: str, error: RepolinkError
+) -> None:
+    log.info("ssh command refused: key %s, %s: %s", fingerprint, error.code, escaped(error.message))
+    with contextlib.suppress(Exception):  # the client may be gone already
+        process.stderr.write(refusal_line(error).encode("utf-8", "replace"))
+        process.exit(_EXIT_REFUSED)
+
+
+async def _serve_command(
+    context: _ServerContext, process: asyncssh.SSHServerProcess[bytes], fingerprint: str
+) -> None:
     try:
         if process.subsystem is not None:
             raise ValidationError(
@@ -235,11 +329,7 @@ async def _serve_process(
             git_protocol=process.env.get("GIT_PROTOCOL"),
         )
     except RepolinkError as exc:
-        log.info(
-            "ssh command refused: key %s, %s: %s", fingerprint, exc.code, escaped(exc.message)
-        )
-        process.stderr.write(refusal_line(exc).encode("utf-8", "replace"))
-        process.exit(_EXIT_REFUSED)
+        _refuse(process, fingerprint, exc)
         return
     except Exception:
         log.exception("ssh command of key %s failed", fingerprint)
@@ -273,11 +363,15 @@ async def _run_git_service(
         process,
         child,
         time_limit=SERVICE_TIME_LIMIT,
+        idle_timeout=context.limits.idle_timeout,
         kill_grace=KILL_GRACE,
         runner=context.runner,
     )
-    if status is None:
-        log.info("ssh %s: stopped, the client went away", what)
+    if status is Stopped.IDLE:
+        _refuse(process, authorized.fingerprint, service_idle(context.limits.idle_timeout))
+        return
+    if isinstance(status, Stopped):
+        log.info("ssh %s: stopped, %s", what, status.value)
         process.close()
         return
     process.exit(status)
