@@ -8,7 +8,9 @@ retired key served.
 
 At most one rotation of a connection is pending: a unique index over ``connection_id`` limited
 to pending rows (both SQLite and PostgreSQL have partial indexes), so two concurrent starts
-cannot both succeed.
+cannot both succeed. Migration 0006 creates it on both; the model names only SQLite's
+``where``: a ``postgresql_where`` here made every command import the PostgreSQL dialect
+(asyncpg's module included) to validate the argument (issue 10 §2).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ class KeyRotation(Base):
             "connection_id",
             unique=True,
             sqlite_where=_PENDING_ONLY,
-            postgresql_where=_PENDING_ONLY,
         ),
     )
 
