@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -122,6 +123,23 @@ def test_all_checks_pass_and_the_key_file_is_gone(
     assert dict(during)["url"] == []
     assert list(private_tmp.iterdir()) == []
     _assert_no_key_material(json.dumps(report.as_dict()), key)
+
+
+def test_the_auth_check_is_no_refusal_in_the_hosts_log(
+    platform: Platform, hosted: HostedRepos, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The auth check asks for a session without a command, as `ssh -T` does; the host logged
+    # each doctor run as `ssh command refused … shell_refused` (issue 10 §1.17).
+    key = granted_key(hosted.host, "app", "doctor-quiet")
+    _save(platform, "quiet", hosted.app.url(), key)
+    caplog.set_level(logging.INFO, logger="repolink.ssh.server")
+
+    assert platform.app.doctor.check_project("quiet").ok
+
+    host_lines = [r.getMessage() for r in caplog.records if r.name == "repolink.ssh.server"]
+    fingerprint = key.public_key.sha256_fingerprint
+    assert f"ssh authenticated, shell greeting sent: key {fingerprint}" in host_lines
+    assert not [line for line in host_lines if "refused" in line], host_lines
 
 
 def test_no_transaction_is_open_while_the_checks_run(

@@ -307,6 +307,10 @@ def _refuse(
     process: asyncssh.SSHServerProcess[bytes], fingerprint: str, error: RepolinkError
 ) -> None:
     log.info("ssh command refused: key %s, %s: %s", fingerprint, error.code, escaped(error.message))
+    _answer(process, error)
+
+
+def _answer(process: asyncssh.SSHServerProcess[bytes], error: RepolinkError) -> None:
     with contextlib.suppress(Exception):  # the client may be gone already
         process.stderr.write(refusal_line(error).encode("utf-8", "replace"))
         process.exit(_EXIT_REFUSED)
@@ -329,7 +333,14 @@ async def _serve_command(
             git_protocol=process.env.get("GIT_PROTOCOL"),
         )
     except RepolinkError as exc:
-        _refuse(process, fingerprint, exc)
+        if exc.code != "shell_refused":
+            _refuse(process, fingerprint, exc)
+            return
+        # A session without a command is how `ssh -T` and repolink doctor's auth check prove
+        # that a key logs in: they get the line a Git host greets with, and the operator gets
+        # no refusal to look into.
+        log.info("ssh authenticated, shell greeting sent: key %s", fingerprint)
+        _answer(process, exc)
         return
     except Exception:
         log.exception("ssh command of key %s failed", fingerprint)
