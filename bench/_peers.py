@@ -132,10 +132,17 @@ class OpenSSHServer:
 class EmbeddedHost:
     """`repolink host serve` as a subprocess on its own data directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, settings: dict[str, str] | None = None) -> None:
+        """``settings``: ``REPOLINK_`` variables; by default the connection caps of the sshd
+        above (MaxStartups 100), since every benchmark client comes from 127.0.0.1."""
         self.root = root
         self.port = free_port()
-        self.env = {**os.environ, "REPOLINK_DATA_DIR": str(root / "data")}
+        if settings is None:
+            settings = {
+                "REPOLINK_SSH_MAX_STARTUPS": "100",
+                "REPOLINK_SSH_MAX_STARTUPS_PER_SOURCE": "100",
+            }
+        self.env = {**os.environ, **settings, "REPOLINK_DATA_DIR": str(root / "data")}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def cli(self, *args: str, stdin: bytes | None = None) -> str:
