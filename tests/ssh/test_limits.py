@@ -5,6 +5,7 @@ that opens many sessions on one connection."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -88,8 +89,9 @@ def _refused(port: int, source: str) -> bool:
 
 
 def test_unauthenticated_connections_are_capped_per_source_and_in_total(
-    start_host: StartHost,
+    start_host: StartHost, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="repolink.ssh.server")
     host = start_host(max_startups=6, max_startups_per_source=3)
     bystander = _account(host, "bystander")
     with ExitStack() as stack:
@@ -104,6 +106,10 @@ def test_unauthenticated_connections_are_capped_per_source_and_in_total(
         for _ in range(3):
             _hold(stack, host.port, "127.0.0.3")
         assert _refused(host.port, "127.0.0.4")  # all sources together at their cap
+    # The operator is told once (then at most once a minute), naming the setting.
+    reports = [r.getMessage() for r in caplog.records if "closed on arrival" in r.getMessage()]
+    assert len(reports) == 1, reports
+    assert "REPOLINK_SSH_MAX_STARTUPS_PER_SOURCE reached (1 refused" in reports[0]
     # The held connections closed: their places are free again.
     with ExitStack() as stack:
         _hold(stack, host.port, "127.0.0.4")

@@ -83,6 +83,8 @@ class ConnectionGate:
         self.startups = 0
         self._startups_by_source: Counter[str] = Counter()
         self.refused = 0
+        self._reported = 0
+        self._reported_at: float | None = None
 
     def admit(self, source: str) -> Admission | str:
         """A place for a new connection from ``source``; or, when a cap is reached, the
@@ -102,6 +104,15 @@ class ConnectionGate:
         self.startups += 1
         self._startups_by_source[source] += 1
         return Admission(self, source)
+
+    def refusals_to_report(self, now: float, every: float) -> int:
+        """Refusals not reported yet, when a report is due — the first refusal, then at most
+        one report per ``every`` seconds, so a flood is told without filling the log; else 0."""
+        if self._reported_at is not None and now - self._reported_at < every:
+            return 0
+        count, self._reported = self.refused - self._reported, self.refused
+        self._reported_at = now
+        return count
 
     def connection_closed(self) -> None:
         self.connections -= 1

@@ -44,6 +44,7 @@ GIT_USER = "git"
 # only when its client goes away, or after this very generous bound.
 SERVICE_TIME_LIMIT = 6 * 3600.0
 KILL_GRACE = 5.0
+REFUSALS_REPORTED_EVERY = 60.0
 WINDOW = 8 * 1024 * 1024
 ENCRYPTION_ALGS = (
     "aes128-gcm@openssh.com",
@@ -277,14 +278,14 @@ class _GitSSHServer(asyncssh.SSHServer):
 
 
 def _log_refused_connection(gate: ConnectionGate, peer: str, cap: str) -> None:
-    # A flood is told once, then every thousandth: the log must not become the next thing
-    # the flood fills up.
-    if gate.refused % 1000 == 1:
+    refused = gate.refusals_to_report(asyncio.get_running_loop().time(), REFUSALS_REPORTED_EVERY)
+    if refused:
         log.warning(
-            "ssh connection from %s closed on arrival: %s reached (%d refused so far)",
+            "ssh connection from %s closed on arrival: %s reached (%d refused since the last "
+            "report)",
             peer,
             cap,
-            gate.refused,
+            refused,
         )
 
 
