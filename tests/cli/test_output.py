@@ -115,3 +115,17 @@ def test_h_is_help_on_every_command(cli: CLI) -> None:
         done = cli(*path, "-h")
         assert done.returncode == 0, (path, done.stderr)
         assert f"Usage: {' '.join(('repolink', *path))}" in " ".join(done.stdout.split()), path
+
+
+def test_a_private_key_given_as_an_argument_is_not_echoed_by_the_usage_error(
+    cli: CLI, tmp_path: Path
+) -> None:
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    private = key.read_text()
+    body = private.splitlines()[1]
+    done = cli("project", "list", private)
+    assert done.returncode == 2
+    assert "invalid_usage" in done.stderr
+    assert "PRIVATE KEY" not in done.stderr and body not in done.stderr
+    assert "key material" in done.stderr

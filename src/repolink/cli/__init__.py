@@ -28,7 +28,7 @@ import typer
 from repolink.cli import help as help_format
 from repolink.cli._common import err_console
 from repolink.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_RULE, exit_code_of
-from repolink.errors import NotFound, RepolinkError
+from repolink.errors import NotFound, RepolinkError, quotable
 
 log = logging.getLogger(__name__)
 
@@ -236,9 +236,20 @@ def _is_usage_error(exc: Exception) -> bool:
     )
 
 
+_USAGE_QUOTE_LIMIT = 400
+
+
 def _usage_parts(exc: Exception) -> tuple[str, str]:
     """The message of a usage error on one line, and the help to read as its fix."""
     message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
     ctx = getattr(exc, "ctx", None)
     command = getattr(ctx, "command_path", None) or "repolink"
+    if quotable(message, limit=_USAGE_QUOTE_LIMIT) is None:
+        # Click quotes the offending argument; a key pasted onto the command line must not be
+        # echoed back (DESIGN §5: never in an error).
+        return (
+            "the command line is not valid; the text it objects to is not shown, since it "
+            "may be key material",
+            f"give a key as a file or on stdin, never as an argument; see '{command} --help'",
+        )
     return message, f"see '{command} --help'"
