@@ -13,12 +13,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from repolink.errors import ValidationError
 from repolink.keys.blob import CURVES, ED25519, RSA, check_rsa_size, inspect_blob
 from repolink.keys.fingerprints import fingerprint_md5, fingerprint_sha256
+from repolink.keys.openssh_write import CryptoPrivateKey as CryptoPrivateKey
 from repolink.keys.openssh_write import write_openssh_private
 from repolink.keys.problems import key_error
 
 log = logging.getLogger(__name__)
-
-CryptoPrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 _CURVE_TYPES = {
     curve.curve.name: key_type

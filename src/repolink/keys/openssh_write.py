@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import bcrypt
 from cryptography.hazmat.primitives import serialization
@@ -22,8 +22,22 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from repolink.keys.blob import CURVES
 from repolink.keys.wire import encode_mpint, encode_string, encode_uint32
 
-if TYPE_CHECKING:
-    from repolink.keys.model import CryptoPrivateKey, PublicKey
+CryptoPrivateKey = ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+
+
+class PublicHalf(Protocol):
+    """What the file holds of the public key (``keys.model.PublicKey`` is one); a protocol, so
+    this writer needs nothing of the model that calls it."""
+
+    @property
+    def key_type(self) -> str: ...
+
+    @property
+    def blob(self) -> bytes: ...
+
+    @property
+    def comment(self) -> str: ...
+
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +52,7 @@ _LINE_LENGTH = 70
 
 
 def write_openssh_private(
-    crypto_key: CryptoPrivateKey, public: PublicKey, passphrase: bytes | None = None
+    crypto_key: CryptoPrivateKey, public: PublicHalf, passphrase: bytes | None = None
 ) -> bytes:
     """The armoured ``OPENSSH PRIVATE KEY`` file of ``crypto_key``, holding ``public``'s
     comment; encrypted with ``passphrase`` when one is given (it must not be empty)."""
@@ -64,7 +78,7 @@ def write_openssh_private(
     return _armoured(body)
 
 
-def _private_fields(crypto_key: CryptoPrivateKey, public: PublicKey) -> bytes:
+def _private_fields(crypto_key: CryptoPrivateKey, public: PublicHalf) -> bytes:
     if isinstance(crypto_key, ed25519.Ed25519PrivateKey):
         seed = crypto_key.private_bytes(
             serialization.Encoding.Raw,
