@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from repolink.keys.armor import OPENSSH_PRIVATE
 from repolink.keys.blob import CURVES
 from repolink.keys.wire import encode_mpint, encode_string, encode_uint32
 
@@ -133,7 +134,7 @@ def _armoured(body: bytes) -> bytes:
     text = base64.b64encode(body).decode("ascii")
     lines = [text[i : i + _LINE_LENGTH] for i in range(0, len(text), _LINE_LENGTH)]
     return (
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        f"-----BEGIN {OPENSSH_PRIVATE}-----\n"
         + "\n".join(lines)
-        + "\n-----END OPENSSH PRIVATE KEY-----\n"
+        + f"\n-----END {OPENSSH_PRIVATE}-----\n"
     ).encode("ascii")
