@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from repolink.cli.host import app
 from repolink.settings import Settings
 from repolink.ssh.server_keys import ensure_host_keys
+from support.clikit import run_in_fresh_data_dir
 from support.hostkit import GitClient, KeyPair
 from support.servekit import serving
 
@@ -37,17 +38,7 @@ def cli(tmp_path: Path) -> Callable[..., str]:
     return invoke
 
 
-def _repolink(tmp_path: Path, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
-    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "repolink", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=60,
-    )
+_repolink = run_in_fresh_data_dir
 
 
 def test_repositories(cli: Callable[..., str], tmp_path: Path) -> None:

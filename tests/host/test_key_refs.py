@@ -4,30 +4,19 @@ with the real ``repolink`` CLI and fingerprints as ``ssh-keygen -l`` prints them
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from support.clikit import run_in_fresh_data_dir
 from support.hostkit import KeyPair
 
 MakeKey = Callable[[str], KeyPair]
 
 
-def _repolink(tmp_path: Path, *args: str, input: str = "") -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
-    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run(
-        [sys.executable, "-m", "repolink", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        input=input,
-        timeout=60,
-    )
+_repolink = run_in_fresh_data_dir
 
 
 def _ok(tmp_path: Path, *args: str, input: str = "") -> str:

@@ -21,6 +21,18 @@ from repolink.cli import _common
 REPOLINK = [sys.executable, "-m", "repolink"]
 
 
+def run_in_fresh_data_dir(
+    tmp_path: Path, *args: str, input: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``repolink ARGS`` as a process of its own on ``tmp_path/data``, with no other
+    ``REPOLINK_`` variable of this environment."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    return subprocess.run(
+        [*REPOLINK, *args], env=env, capture_output=True, text=True, input=input, timeout=60
+    )
+
+
 @dataclass
 class CLI:
     """``repolink`` run in this process through its real entry point (``main``), or — with
