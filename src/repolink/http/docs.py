@@ -10,6 +10,7 @@ script, style sheet or image from anywhere — its Content-Security-Policy says 
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,19 +28,28 @@ _STYLE = (
 )
 
 
-def install_docs(app: FastAPI, *, prefix: str, docs_url: str, openapi_url: str) -> None:
-    """Add the docs page at ``docs_url``, and the documents' links at ``/`` and ``prefix``."""
-    links = {
+def install_docs(
+    app: FastAPI,
+    *,
+    prefix: str,
+    docs_url: str,
+    openapi_url: str,
+    links: Mapping[str, str] | None = None,
+) -> None:
+    """Add the docs page at ``docs_url``, and the documents' links at ``/`` and ``prefix``,
+    with ``links`` (name → path) besides them."""
+    all_links = {
         "docs": {"href": docs_url},
         "openapi": {"href": openapi_url},
         "api": {"href": prefix},
+        **{name: {"href": path} for name, path in (links or {}).items()},
     }
 
     link_header = f'<{openapi_url}>; rel="service-desc", <{docs_url}>; rel="service-doc"'
 
     async def index() -> JSONResponse:
         return JSONResponse(
-            {"name": app.title, "version": app.version, "links": links},
+            {"name": app.title, "version": app.version, "links": all_links},
             headers={"Link": link_header},
         )
 

@@ -32,6 +32,7 @@ from repolink.errors import (
     NotFound,
     PermissionDenied,
     RepolinkError,
+    StoreError,
     Unauthorized,
 )
 from repolink.logsafe import escaped
@@ -53,6 +54,8 @@ HTTP_STATUSES: dict[type[RepolinkError], int] = {
     PermissionDenied: 403,
     HostAPIError: 502,
     GitError: 502,
+    # The database is down or not migrated: the server cannot serve, the request was fine.
+    StoreError: 503,
     RepolinkError: 500,
 }
 

@@ -4,6 +4,7 @@ sizes are bounded before parsing)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -11,18 +12,34 @@ from repolink.http.errors import error_body
 
 
 class BodySizeLimit:
-    """Refuses request bodies over ``max_bytes`` (413) before anything parses them."""
+    """Refuses request bodies over ``max_bytes`` (413) before anything parses them.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    ``path_limits`` (path prefix → bytes) gives some paths another limit, the longest prefix
+    winning: one app serves small JSON bodies and webhook payloads of a mebibyte, and one
+    middleware caps both.
+    """
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Longest first: the first prefix that matches is the most specific.
+        self.path_limits = sorted((path_limits or {}).items(), key=lambda item: -len(item[0]))
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.path_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit_for(str(scope.get("path", "")))
         declared = _content_length(scope)
-        if declared is not None and declared > self.max_bytes:
+        if declared is not None and declared > max_bytes:
             await _send_too_large(send)
             return
         received = 0
@@ -32,7 +49,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Read inside the route: FastAPI answers it as an unreadable body (400).
                     raise ValueError("request body over the size limit")
             return message

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy import URL, Engine
+from sqlalchemy import URL, Engine, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -95,6 +95,27 @@ class Store:
     def current_revision(self) -> str | None:
         """The migration revision the database is at."""
         return migrate.current_revision(self._engine)
+
+    def check_ready(self) -> None:
+        """Raise :class:`StoreError` unless the database answers and its schema is at the
+        newest revision: whether a server may take requests (``/readyz``)."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            # The driver's words go to the log only: the probe answers anyone who asks.
+            log.warning("database %s unavailable: %s", self.url, first_error_line(exc))
+            raise StoreError(
+                "store_unavailable",
+                "the database does not answer",
+                "check that the database is reachable; the server's log says why",
+            ) from None
+        if not migrate.is_current(self._engine):
+            raise StoreError(
+                "store_schema_outdated",
+                "the database schema is not at the revision this server needs",
+                "restart the server so that it migrates the database, or upgrade repolink",
+            )
 
     def close(self) -> None:
         self._engine.dispose()

@@ -136,6 +136,17 @@ def is_at_declared_heads(engine: Engine, script_location: Path = MIGRATIONS_DIR)
         return False
 
 
+def is_current(engine: Engine, script_location: Path = MIGRATIONS_DIR) -> bool:
+    """Whether the database is at the newest revision this repolink knows (readiness)."""
+    if declared_heads(script_location) is not None:
+        return is_at_declared_heads(engine, script_location)
+    # Revision files that only Alembic can read: ask it (slow, but only on this odd path).
+    try:
+        return current_revision(engine) == head_revision(script_location)
+    except SQLAlchemyError:
+        return False
+
+
 def upgrade(
     engine: Engine, *, lock_path: Path | None, script_location: Path = MIGRATIONS_DIR
 ) -> None:
