@@ -36,7 +36,7 @@ def test_as_dict_is_what_the_api_puts_in_its_error_body() -> None:
         (errors.FetchError, 502, 1),
         (errors.HostAPIError, 502, 1),
         (errors.VaultError, 500, 1),
-        (errors.StoreError, 500, 1),
+        (errors.StoreError, 503, 1),
         (errors.HostKeyError, 500, 1),
         (errors.RepolinkError, 500, 1),
     ],
