@@ -191,3 +191,36 @@ def test_project_without_connection_is_named(indexed: Indexed) -> None:
     assert caught.value.code == "connection_not_found"
     assert caught.value.hint == "connect the project to a repository first"
     assert "repolink repo connect lonely" in command_hint(caught.value)
+
+
+def test_one_commit_by_sha_or_prefix_hidden_or_not(indexed: Indexed) -> None:
+    commits = indexed.platform.app.commits
+    head = indexed.hosted.app.host_commits("main")[0]
+
+    assert commits.get_commit(PROJECT, head).refs == ("refs/heads/main",)
+    assert commits.get_commit(PROJECT, head[:10].upper()).sha == head
+    commits.hide_commits(PROJECT, [head])
+    try:
+        assert commits.get_commit(PROJECT, head).hidden
+    finally:
+        commits.unhide_commits(PROJECT, [head])
+    with pytest.raises(NotFound) as missing:
+        commits.get_commit(PROJECT, "0" * 40)
+    assert missing.value.code == "commit_not_found"
+    with pytest.raises(ValidationError) as malformed:
+        commits.get_commit(PROJECT, "main")
+    assert malformed.value.code == "commit_sha_invalid"
+
+
+def test_the_commits_a_fetch_added_are_its_index_range_newest_first(indexed: Indexed) -> None:
+    commits = indexed.platform.app.commits
+    everything = indexed.hosted.app.host_commits("main")
+    # The first fetch indexed the whole history, parents first: seq 1 is the root commit.
+    first_fetch = commits.added_commits(PROJECT, 1, len(everything))
+
+    assert [commit.sha for commit in first_fetch] == everything
+    assert [c.sha for c in commits.added_commits(PROJECT, 1, len(everything), limit=3)] == (
+        everything[:3]
+    )
+    assert [c.sha for c in commits.added_commits(PROJECT, 1, 2)] == everything[-2:]
+    assert commits.added_commits(PROJECT, len(everything) + 1, len(everything) + 5) == []

@@ -165,3 +165,18 @@ def test_project_not_found_never_echoes_what_may_be_key_material(
     assert error.message == "there is no project with the slug given"
     shown = " ".join([error.message, error.hint, repr(error), *error.context.values()])
     assert given not in shown and given[:20] not in shown
+
+
+def test_rename_keeps_the_slug_and_checks_the_name(platform: Platform) -> None:
+    projects = platform.app.projects
+    projects.create_project("Old name", slug="renamed")
+
+    renamed = projects.rename_project("renamed", "  New name  ")
+
+    assert (renamed.slug, renamed.name) == ("renamed", "New name")
+    assert projects.project_info("renamed").name == "New name"
+    with pytest.raises(ValidationError) as invalid:
+        projects.rename_project("renamed", "two\nlines")
+    assert invalid.value.code == "project_name_invalid"
+    with pytest.raises(NotFound):
+        projects.rename_project("no-such-project", "Name")

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 MIN_SHA_PREFIX = 4
 MAX_SEARCH_LENGTH = 200
+# How many of the commits one fetch added are listed for it (a first fetch adds the history).
+ADDED_LIMIT = 100
 _REF_BATCH = 200
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
@@ -181,6 +183,41 @@ class CommitService:
                 context={"project": project},
             )
         return self._page_ref(connection_id, tip, filters, limit, cursor)
+
+    def get_commit(self, project: str, sha: str) -> CommitInfo:
+        """One indexed commit, by its full SHA or a unique prefix, hidden or not."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            full = _resolve_sha(session, connection.id, sha)
+            rows = list(
+                session.execute(
+                    select(*_COLUMNS).where(
+                        Commit.connection_id == connection.id, Commit.sha == full
+                    )
+                )
+            )
+            return _with_refs(session, connection.id, rows)[0]
+
+    def added_commits(
+        self, project: str, first_seq: int, last_seq: int, *, limit: int = ADDED_LIMIT
+    ) -> list[CommitInfo]:
+        """The commits one fetch indexed (index numbers ``first_seq`` to ``last_seq``), newest
+        first as the index numbered them (children before parents), at most ``limit``."""
+        with self._store.session() as session:
+            connection = get_connection(session, project)
+            rows = list(
+                session.execute(
+                    select(*_COLUMNS)
+                    .where(
+                        Commit.connection_id == connection.id,
+                        Commit.seq >= first_seq,
+                        Commit.seq <= last_seq,
+                    )
+                    .order_by(Commit.seq.desc())
+                    .limit(limit)
+                )
+            )
+            return _with_refs(session, connection.id, rows)
 
     def list_refs(self, project: str) -> list[RefInfo]:
         """Every branch, then every tag, with its tip commit."""

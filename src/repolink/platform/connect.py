@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from repolink.errors import RepolinkError
 from repolink.git.progress import ProgressCallback
@@ -37,6 +38,7 @@ from repolink.platform.connections import (
 from repolink.platform.fetch import FetchResult, FetchService
 from repolink.platform.projects import get_project, remove_mirror
 from repolink.platform.register import HostAPI, host_api_from, repository_path
+from repolink.platform.targets import TargetPolicy
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models.keys import KeyRecord
@@ -74,6 +76,17 @@ class Registration:
             "repository": self.repository,
             "added": self.added,
         }
+
+
+@dataclass(frozen=True)
+class SavedConnection:
+    """A connection saved with no fetch yet (state ``unknown``). ``replaced``: it took the
+    place of the project's earlier connection. ``private_key``: the deploy key generated for
+    it, for the one answer that offers it for download; ``None`` for an imported key."""
+
+    connection: ConnectionInfo
+    replaced: bool
+    private_key: PrivateKey | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,53 @@ class ConnectionService:
             before_fetch(saved)
         return self._register_then_fetch(
             saved, deploy_key.public_key, generated, host_api, on_registered, on_progress
+        )
+
+    def save(
+        self,
+        project: str,
+        url: str,
+        *,
+        key: PrivateKey | None = None,
+        key_type: str = "ed25519",
+        bits: int | None = None,
+        replace: bool = False,
+        targets: TargetPolicy | None = None,
+    ) -> SavedConnection:
+        """Save ``project``'s connection to ``url`` with ``key`` (imported) or a new key of
+        ``key_type``, and fetch nothing: the caller queues the first fetch.
+
+        ``targets``: the URL's host must be one the network policy allows (an API client's
+        URL). ``replace``: a connection the project has already is replaced — its index,
+        mirror and keys removed — in the same transaction that saves the new one; otherwise
+        it is ``connection_exists``. Everything is validated before anything is stored.
+        """
+        parsed = parse_connection_url(url)
+        if targets is not None:
+            targets.check(parsed)
+        with self._store.session() as session:
+            slug = get_project(session, project).slug
+        generated = key is None
+        deploy_key = key if key is not None else generate_key(key_type, bits, f"repolink-{slug}")
+        vault = self._vault()
+        replaced: str | None = None
+        with self._store.session() as session:
+            if replace:
+                replaced = _remove_connection(session, project)
+            saved = create_connection(
+                session,
+                vault,
+                project,
+                parsed,
+                deploy_key,
+                origin=KEY_GENERATED if generated else KEY_IMPORTED,
+                now=self._clock(),
+            )
+        if replaced is not None:
+            remove_mirror(self._settings, replaced)
+            log.info("replaced the repository connection of project %s", slug)
+        return SavedConnection(
+            saved, replaced=replaced is not None, private_key=deploy_key if generated else None
         )
 
     def register(
@@ -257,13 +317,11 @@ class ConnectionService:
         The rows go in one transaction; the mirror after it (waiting for a running fetch).
         """
         with self._store.session() as session:
-            connection = get_connection(session, project)
-            connection_id, owned_keys = connection.id, connection_key_ids(session, connection)
-            session.execute(
-                delete(RepositoryConnection).where(RepositoryConnection.id == connection_id)
-            )
-            session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
-        remove_mirror(self._settings, connection_id)
+            connection_id = _remove_connection(session, project)
+            if connection_id is None:
+                get_connection(session, project)  # raises connection_not_found
+        if connection_id is not None:
+            remove_mirror(self._settings, connection_id)
         log.info("disconnected project %s", project)
 
     @staticmethod
@@ -271,3 +329,18 @@ class ConnectionService:
         """A private key in any format :mod:`repolink.keys` reads; refusals become
         ``invalid_private_key`` (with the precise reason and its fix kept)."""
         return import_private_key(data, passphrase)
+
+
+def _remove_connection(session: Session, project: str) -> str | None:
+    """Delete ``project``'s connection (its index and refs by cascade) and every key it owned;
+    its id, for the mirror to be removed after the transaction; ``None`` when it had none."""
+    row = get_project(session, project)
+    connection = session.scalar(
+        select(RepositoryConnection).where(RepositoryConnection.project_id == row.id)
+    )
+    if connection is None:
+        return None
+    connection_id, owned_keys = connection.id, connection_key_ids(session, connection)
+    session.execute(delete(RepositoryConnection).where(RepositoryConnection.id == connection_id))
+    session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))
+    return connection_id

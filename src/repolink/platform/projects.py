@@ -86,6 +86,20 @@ def slugify(name: str) -> str:
     return _NOT_SLUG.sub("-", ascii_name.lower()).strip("-")[:MAX_SLUG_LENGTH].strip("-")
 
 
+def check_name(name: str) -> str:
+    """``name`` without surrounding blanks when it is 1–200 printable characters on one line,
+    else ``project_name_invalid``."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > MAX_NAME_LENGTH or _CONTROL.search(cleaned):
+        raise ValidationError(
+            "project_name_invalid",
+            f"a project name is 1 to {MAX_NAME_LENGTH} printable characters on one line "
+            f"(got {len(cleaned)} characters)",
+            "give the project a short name, such as 'API server'",
+        )
+    return cleaned
+
+
 def check_slug(slug: str) -> str:
     """``slug`` when it is 1–62 of a-z, 0-9 and inner '-', else ``project_slug_invalid``."""
     if _SLUG.fullmatch(slug):
@@ -100,7 +114,7 @@ def check_slug(slug: str) -> str:
 
 
 class ProjectService:
-    """Projects: create, list, show, delete. Each method is one transaction (deleting a
+    """Projects: create, list, show, rename, delete. Each method is one transaction (deleting a
     project also removes its mirror, after the transaction)."""
 
     def __init__(self, settings: Settings, store: Store, *, clock: Clock = utcnow) -> None:
@@ -110,14 +124,7 @@ class ProjectService:
 
     def create_project(self, name: str, *, slug: str | None = None) -> ProjectInfo:
         """A new project; its slug is made from the name unless given."""
-        cleaned = name.strip()
-        if not cleaned or len(cleaned) > MAX_NAME_LENGTH or _CONTROL.search(cleaned):
-            raise ValidationError(
-                "project_name_invalid",
-                f"a project name is 1 to {MAX_NAME_LENGTH} printable characters on one line "
-                f"(got {len(cleaned)} characters)",
-                "give the project a short name, such as 'API server'",
-            )
+        cleaned = check_name(name)
         chosen = check_slug(slug if slug is not None else slugify(cleaned) or UNTITLED_SLUG)
         if chosen in RESERVED_SLUGS:
             raise _slug_reserved(chosen, given=slug is not None)
@@ -150,6 +157,19 @@ class ProjectService:
                 select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
             )
             return _info(row, connected=connected is not None)
+
+    def rename_project(self, slug: str, name: str) -> ProjectInfo:
+        """Give the project a new name; its slug, by which everything names it, stays."""
+        cleaned = check_name(name)
+        with self._store.session() as session:
+            row = get_project(session, slug)
+            row.name = cleaned
+            connected = session.scalar(
+                select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
+            )
+            info = _info(row, connected=connected is not None)
+        log.info("renamed project %s", slug)
+        return info
 
     def delete_project(self, slug: str) -> None:
         """Delete the project, its connection, commit index, mirror and every key it owned.

@@ -1,0 +1,90 @@
+"""May a client of the API make this server fetch from a URL? The network policy for
+repository URLs (DESIGN.md §5).
+
+A repository URL given through the API must not make the server reach into its own network:
+its host is judged by :class:`repolink.netpolicy.NetworkPolicy` — a literal address in any
+spelling, the names that are never public, and each address a name resolves to now — unless
+it is the server's own built-in Git host, which is always allowed (a platform fetching from
+the host it runs beside). A name that does not resolve is not refused here: the fetch then
+fails with the diagnosis of a DNS failure, which names the fix.
+
+The operator's own CLI is not a client: it is not checked.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from repolink.errors import GitError, ValidationError
+from repolink.netpolicy import ALLOWED_NETWORKS_SETTING, NetworkPolicy, host_address
+from repolink.platform.probes import resolve
+from repolink.urls import SSHURL
+
+log = logging.getLogger(__name__)
+
+# Long enough for a slow resolver, short enough for a request that waits on it.
+RESOLVE_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """The network policy, and the ``(host, port)`` addresses of the built-in host that is
+    always allowed (the SSH listener of this server)."""
+
+    policy: NetworkPolicy
+    own_hosts: Collection[tuple[str, int]] = ()
+
+    def check(self, url: SSHURL) -> None:
+        """Refuse (``repository_url_forbidden``) a URL whose host the policy refuses."""
+        host, port = url.host_port
+        if any(_same_host(host, port, own, own_port) for own, own_port in self.own_hosts):
+            return
+        refusal = self.policy.host_refusal(host)
+        if refusal is None and host_address(host) is None:
+            refusal = self._resolved_refusal(host, port)
+        if refusal is not None:
+            log.info("refused a repository URL whose host is %s", refusal)
+            raise ValidationError(
+                "repository_url_forbidden",
+                f"the repository URL's host is {refusal}; this server fetches from public "
+                "addresses and its own Git host only",
+                "give the repository's public SSH address, or have the operator allow its "
+                f"network in {ALLOWED_NETWORKS_SETTING} (comma-separated CIDRs, e.g. "
+                "10.0.0.0/8)",
+                context={"setting": ALLOWED_NETWORKS_SETTING},
+            )
+
+    def _resolved_refusal(self, host: str, port: int) -> str | None:
+        try:
+            addresses = resolve(host, port, timeout=RESOLVE_TIMEOUT)
+        except GitError:
+            return None  # unresolvable: nothing to reach; the fetch names the DNS failure
+        for address in addresses:
+            refusal = self.policy.address_refusal(ipaddress.ip_address(address.ip.split("%")[0]))
+            if refusal is not None:
+                return f"a name resolving to {refusal}"
+        return None
+
+
+def _same_host(host: str, port: int, own: str, own_port: int) -> bool:
+    if port != own_port:
+        return False
+    if host.lower() == own.lower():
+        return True
+    # A host listening on every address, or on loopback, is reached by any loopback name.
+    own_address = host_address(own)
+    listens_locally = own_address is not None and (
+        own_address.is_unspecified or own_address.is_loopback
+    )
+    return listens_locally and _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    address = host_address(host)
+    if address is not None:
+        return address.is_loopback
+    name = host.lower().rstrip(".")
+    return name == "localhost" or name.endswith(".localhost")
