@@ -37,6 +37,8 @@ LAYERS: dict[str, str] = {
     "auth": CORE,
     "logsafe": CORE,
     "netpolicy": CORE,
+    "signing": CORE,
+    "repo_urls": CORE,
     "platform": SERVICE,
     "host": SERVICE,
     "admin": SERVICE,

@@ -14,8 +14,6 @@ lease makes sure only one of them sends a given attempt.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import uuid
@@ -40,6 +38,7 @@ from repolink.jobs.table import JobTable, TableQueue
 from repolink.jobs.worker import describe_error
 from repolink.netpolicy import NetworkPolicy
 from repolink.settings import Settings
+from repolink.signing import sign_body
 from repolink.store import Store, utcnow
 from repolink.store.models.hooks import DELIVERY_DELIVERED, HostHook, HostHookDelivery
 from repolink.vault import VaultLoader
@@ -120,11 +119,6 @@ def ssh_clone_url(ssh_url_base: str | None, repo: RepositoryInfo) -> str | None:
 def encode_payload(payload: dict[str, Any]) -> str:
     """The body as sent: compact ASCII JSON, so its bytes are the same wherever it is read."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
-
-
-def sign_body(secret: bytes, body: bytes) -> str:
-    """The ``X-Hub-Signature`` value: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 def has_changes(payload: dict[str, Any]) -> bool:
