@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
     from repolink.platform.fetch import FetchService
+    from repolink.platform.fetch_jobs import FetchWorker
+    from repolink.platform.fetch_requests import FetchRequestService
     from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
@@ -138,6 +140,14 @@ class Repolink:
         )
 
     @cached_property
+    def fetch_requests(self) -> FetchRequestService:
+        """Fetches queued as jobs (at most one running and one waiting per connection), and
+        the fetch history."""
+        from repolink.platform.fetch_requests import FetchRequestService
+
+        return FetchRequestService(self.store, self.fetches, clock=self.clock)
+
+    @cached_property
     def commits(self) -> CommitService:
         from repolink.platform.commits import CommitService
 
@@ -215,6 +225,13 @@ class Repolink:
             ssh_url_base=ssh_url_base,
             network_policy=self.settings.network_policy,
         )
+
+    def fetch_worker(self, *, concurrency: int | None = None) -> FetchWorker:
+        """A worker carrying out queued fetches in the background of a server, ``concurrency``
+        connections at a time (default: ``fetch_jobs.DEFAULT_FETCH_CONCURRENCY``)."""
+        from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
+
+        return self.fetch_requests.worker(concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -24,9 +24,11 @@ from repolink.git.diagnosis import invalid_private_key, invalid_url
 from repolink.keys import PrivateKey, parse_private_key
 from repolink.platform.projects import get_project
 from repolink.store.key_records import get_key_record, store_private_key
+from repolink.store.models.fetch_runs import RUN_RUNNING, FetchRun
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import (
     STATE_FAILED,
+    STATE_FETCHING,
     STATE_OK,
     STATE_UNKNOWN,
     Commit,
@@ -258,7 +260,7 @@ def _info(
         id=connection.id,
         project=project,
         url=connection.url,
-        state=connection.state,
+        state=STATE_FETCHING if _fetching(session, connection.id) else connection.state,
         error_code=connection.error_code,
         error_message=connection.error_message,
         error_hint=connection.error_hint,
@@ -282,6 +284,19 @@ def _info(
         commits=int(commits or 0),
         refs=int(refs or 0),
     )
+
+
+def _fetching(session: Session, connection_id: str) -> bool:
+    """Whether a fetch run of the connection is running now (under a live lease: a dead
+    worker's run does not count)."""
+    running = session.scalar(
+        select(FetchRun.id).where(
+            FetchRun.connection_id == connection_id,
+            FetchRun.status == RUN_RUNNING,
+            FetchRun.claimed_until > utcnow(),
+        )
+    )
+    return running is not None
 
 
 def _iso(value: datetime | None) -> str | None:

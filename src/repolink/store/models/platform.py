@@ -31,6 +31,8 @@ STATE_OK = "ok"
 STATE_FAILED = "failed"
 STATE_UNKNOWN = "unknown"
 CONNECTION_STATES = (STATE_OK, STATE_FAILED, STATE_UNKNOWN)
+# Not stored: what a connection's state reads while a fetch run of it is running.
+STATE_FETCHING = "fetching"
 
 KEY_GENERATED = "generated"
 KEY_IMPORTED = "imported"

@@ -1,0 +1,221 @@
+"""The ``fetch_connection`` job: one fetch run carried out, and the worker that runs them.
+
+:func:`execute_run` is one attempt, in the calling thread: it fetches the run's connection
+through :meth:`repolink.platform.fetch.FetchService.fetch_connection` (which records the
+connection's state, a definitive failure included) and says what became of it as an
+:class:`~repolink.jobs.queue.Outcome` — the new commits and the index ``seq`` range they got,
+or the error code and whether trying again can help (:data:`TRANSIENT_CODES`: the network, a
+timeout, a busy mirror or database). While it runs, a :class:`LeaseKeeper` renews the run's
+lease, so no other worker takes it for abandoned.
+
+:class:`FetchWorker` runs the queued runs in the background of a server: a
+:class:`repolink.jobs.Worker` over the :class:`~repolink.platform.fetch_queue.FetchQueue` with
+this handler registered under ``fetch_connection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from repolink.errors import RepolinkError
+from repolink.jobs import HandlerRegistry, Job, JobCounts, Outcome, RetryPolicy, Worker
+from repolink.jobs.queue import Settled, State
+from repolink.jobs.worker import describe_error
+from repolink.platform.fetch import FetchService
+from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue
+from repolink.store import Store
+from repolink.store.models.fetch_runs import FetchRun
+from repolink.store.models.platform import Commit
+
+log = logging.getLogger(__name__)
+
+# Failures that may pass by themselves: the same fetch later can succeed. Everything else
+# (auth_failed, repo_not_found, host keys, a bad URL or key, a malformed object, a connection
+# that is gone) fails for good at once: trying again would only repeat the refusal.
+TRANSIENT_CODES = frozenset(
+    {
+        "timeout",
+        "dns_failed",
+        "connection_refused",
+        "git_failed",
+        "mirror_busy",
+        "store_unavailable",
+    }
+)
+# Fetches of different connections at once, by default, in a server.
+DEFAULT_FETCH_CONCURRENCY = 4
+# A fetch is retried after 10 s, 20 s, 40 s, 80 s: a host back within minutes is fetched.
+FETCH_RETRY_POLICY = RetryPolicy(max_attempts=5, base_delay=10.0, max_delay=600.0)
+STOP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class _Target:
+    connection_id: str
+    seq_before: int
+
+
+def execute_run(store: Store, fetches: FetchService, job: Job) -> Outcome:
+    """One attempt at fetch run ``job.id``, in this thread; never raises for a fetch error."""
+    target = _load(store, job.id)
+    if target is None:
+        return Outcome.failed("the fetch run or its connection was removed", transient=False)
+    subject = f"fetch run {job.id}"
+    try:
+        result = fetches.fetch_connection(target.connection_id)
+    except RepolinkError as exc:
+        transient = exc.code in TRANSIENT_CODES
+        return Outcome.failed(
+            exc.code,
+            transient=transient,
+            details={"error_code": exc.code, "error_message": exc.message},
+            subject=subject,
+        )
+    except Exception as exc:  # a bug fails this run, never the worker
+        log.exception("%s: the fetch failed unexpectedly", subject)
+        return Outcome.failed(
+            describe_error(exc),
+            transient=False,
+            details={"error_code": "internal_error", "error_message": "the fetch failed"},
+            subject=subject,
+        )
+    first_seq, last_seq = _added_range(store, target)
+    return Outcome.done(
+        details={
+            "new_commits": result.new_commits,
+            "first_seq": first_seq,
+            "last_seq": last_seq,
+        },
+        subject=subject,
+    )
+
+
+def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Settled:
+    """What the queue records of an attempt, as :class:`repolink.jobs.Worker` decides it."""
+    if outcome.ok:
+        return Settled(job, State.DONE, details=outcome.details)
+    retry_at = policy.retry_at(job.attempt, now, transient=outcome.transient)
+    if retry_at is None:
+        return Settled(job, State.FAILED, error=outcome.error, details=outcome.details)
+    return Settled(
+        job, State.RETRY, error=outcome.error, retry_at=retry_at, details=outcome.details
+    )
+
+
+def _load(store: Store, run_id: int) -> _Target | None:
+    with store.session() as session:
+        row = session.get(FetchRun, run_id)
+        if row is None:
+            return None
+        seq = session.scalar(
+            select(func.max(Commit.seq)).where(Commit.connection_id == row.connection_id)
+        )
+        return _Target(row.connection_id, int(seq or 0))
+
+
+def _added_range(store: Store, target: _Target) -> tuple[int | None, int | None]:
+    """The ``seq`` numbers the index gave this fetch's commits: everything above the highest
+    before it (fetches of one mirror never overlap: its lock)."""
+    with store.session() as session:
+        seq = session.scalar(
+            select(func.max(Commit.seq)).where(Commit.connection_id == target.connection_id)
+        )
+    if seq is None or seq <= target.seq_before:
+        return None, None
+    return target.seq_before + 1, int(seq)
+
+
+@contextlib.contextmanager
+def lease_kept(queue: FetchQueue, run_id: int) -> Iterator[None]:
+    """Renew the run's lease every third of it while the body runs (a thread of its own)."""
+    stop = threading.Event()
+    interval = max(queue.lease.total_seconds() / 3, 0.05)
+
+    def renew() -> None:
+        while not stop.wait(interval):
+            try:
+                if not queue.renew(run_id):
+                    return
+            except RepolinkError as exc:  # the next renewal may get through
+                log.warning("fetch run %d: cannot renew its lease: %s", run_id, exc.code)
+
+    thread = threading.Thread(target=renew, name=f"fetch-lease-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+class FetchJobHandler:
+    """The ``fetch_connection`` handler: :func:`execute_run` in a thread, its lease kept."""
+
+    def __init__(self, store: Store, fetches: FetchService, queue: FetchQueue) -> None:
+        self._store = store
+        self._fetches = fetches
+        self._queue = queue
+
+    async def __call__(self, job: Job) -> Outcome:
+        return await asyncio.to_thread(self.run, job)
+
+    def run(self, job: Job) -> Outcome:
+        with lease_kept(self._queue, job.id):
+            return execute_run(self._store, self._fetches, job)
+
+
+class FetchWorker:
+    """Runs queued fetches in the background: ``await start()``, ``wake()``, ``await stop()``;
+    ``await drain()`` in a one-shot process."""
+
+    def __init__(
+        self,
+        store: Store,
+        fetches: FetchService,
+        queue: FetchQueue,
+        *,
+        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+        policy: RetryPolicy = FETCH_RETRY_POLICY,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self._queue = queue
+        self.handler = FetchJobHandler(store, fetches, queue)
+        handlers = HandlerRegistry()
+        handlers.register(FETCH_CONNECTION, self.handler)
+        self._worker = Worker(
+            queue,
+            handlers,
+            policy=policy,
+            concurrency=concurrency,
+            stop_timeout=stop_timeout,
+            name="repolink-fetches",
+        )
+
+    async def start(self) -> None:
+        """Run fetches in the background of the running event loop. The worker is woken
+        whenever this process enqueues or finishes a run: a request gets its fetch at once, and
+        a connection's waiting run starts as soon as its running one ends."""
+        await self._worker.start()
+        self._queue.add_listener(self._worker.wake)
+
+    async def stop(self) -> None:
+        self._queue.remove_listener(self._worker.wake)
+        await self._worker.stop()
+
+    def wake(self) -> None:
+        self._worker.wake()
+
+    async def drain(self) -> JobCounts:
+        return await self._worker.drain()
+
+    @property
+    def counts(self) -> JobCounts:
+        return self._worker.counts

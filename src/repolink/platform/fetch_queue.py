@@ -1,0 +1,360 @@
+"""The queue of fetch jobs: ``fetch_runs`` rows, claimed by lease, at most one running and one
+waiting per connection.
+
+It implements :class:`repolink.jobs.queue.JobQueue` for the one kind ``fetch_connection``,
+the way :class:`repolink.jobs.table.TableQueue` does for tables of other kinds, with the two
+rules of the fetch jobs (DESIGN.md §3 "jobs") — procrastinate's ``queueing_lock`` and
+``lock``, which is what can replace this queue on PostgreSQL:
+
+- **one waiting** (:meth:`FetchQueue.enqueue`): an ``INSERT … ON CONFLICT DO NOTHING`` on the
+  partial unique index over queued runs, then the queued run read back, both in one write
+  transaction: a request that arrives while a run waits joins it and gets its id back;
+- **one running** (:meth:`FetchQueue.claim`): one conditional UPDATE per claim, which also
+  requires that no other run of the connection holds a live lease.
+
+A run whose attempt failed transiently, or that was cancelled, goes back to waiting — unless
+another run of its connection waits already: that one will fetch anyway, so this one ends
+(``failed`` with its error, or ``cancelled``).
+
+A worker renews the lease of a running fetch (:meth:`FetchQueue.renew`) while it runs; a
+worker that dies leaves its run to be claimed again once the lease has run out.
+
+Every transaction here begins with its write, so two SQLite connections never both hold a
+read snapshot they then try to write from.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
+
+from repolink.jobs.queue import Job, Settled, State
+from repolink.store import Store, utcnow
+from repolink.store.models.fetch_runs import (
+    RUN_CANCELLED,
+    RUN_DONE,
+    RUN_FAILED,
+    RUN_QUEUED,
+    RUN_RUNNING,
+    WAITING_ONLY,
+    FetchRun,
+)
+from repolink.store.types import Clock
+
+log = logging.getLogger(__name__)
+
+FETCH_CONNECTION = "fetch_connection"
+# How long a claimed fetch is reserved for its worker without news; the worker renews it
+# every third of that while git runs, so only a dead worker's run outlives it.
+FETCH_LEASE = timedelta(seconds=60)
+MAX_ERROR_LENGTH = 1000
+
+
+class FetchQueue:
+    """A :class:`~repolink.jobs.queue.JobQueue` of ``fetch_connection`` jobs on ``fetch_runs``.
+
+    Listeners (:meth:`add_listener`: a worker's wake) and waiters (:meth:`wait_for_change`)
+    hear at once when this process enqueued or settled a run; other processes' changes are
+    found by polling.
+    """
+
+    def __init__(self, store: Store, *, lease: timedelta = FETCH_LEASE, clock: Clock = utcnow):
+        self._store = store
+        self._lease = lease
+        self._clock = clock
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def lease(self) -> timedelta:
+        return self._lease
+
+    # -- the queueing lock ----------------------------------------------------------------
+
+    def enqueue(self, kind: str, args: Mapping[str, Any]) -> int:
+        """The waiting run of ``args["connection_id"]``: a new one, or the one that waits."""
+        run_id, _created = self.request(
+            connection_id=args["connection_id"],
+            project_id=args["project_id"],
+            trigger=args.get("trigger", "api"),
+            actor=args.get("actor"),
+        )
+        return run_id
+
+    def request(
+        self, *, connection_id: str, project_id: str, trigger: str, actor: str | None
+    ) -> tuple[int, bool]:
+        """Insert-or-get the waiting run of a connection; its id, and whether it is new."""
+        now = self._clock()
+        values = {
+            "connection_id": connection_id,
+            "project_id": project_id,
+            "trigger": trigger,
+            "actor": actor,
+            "status": RUN_QUEUED,
+            "attempts": 0,
+            "requested_at": now,
+            "next_attempt_at": now,
+            "new_commits": 0,
+            "updated_at": now,
+        }
+        for _ in range(3):
+            try:
+                with self._store.session() as session:
+                    created = _insert_waiting(session, values)
+                    run_id = session.scalar(
+                        select(FetchRun.id).where(
+                            FetchRun.connection_id == connection_id, FetchRun.status == RUN_QUEUED
+                        )
+                    )
+            except IntegrityError:
+                continue  # PostgreSQL: the waiting run was taken meanwhile; look again
+            if run_id is not None:
+                if created:
+                    self._notify()
+                return run_id, created
+        raise RuntimeError("no waiting fetch run could be inserted or found")
+
+    # -- the lock -------------------------------------------------------------------------
+
+    def claim(self, kinds: Collection[str], limit: int) -> list[Job]:
+        if FETCH_CONNECTION not in kinds or limit <= 0:
+            return []
+        now = self._clock()
+        with self._store.session() as session:
+            candidates = list(
+                session.scalars(
+                    select(FetchRun.id)
+                    .where(_due(now))
+                    .order_by(FetchRun.next_attempt_at, FetchRun.id)
+                    .limit(limit * 4)
+                )
+            )
+        claimed: list[Job] = []
+        for run_id in candidates:
+            job = self.claim_run(run_id, now=now)
+            if job is not None:
+                claimed.append(job)
+                if len(claimed) >= limit:
+                    break
+        return claimed
+
+    def claim_run(self, run_id: int, *, now: datetime | None = None) -> Job | None:
+        """Claim this one run if it is due and its connection runs no other; else ``None``."""
+        now = now or self._clock()
+        with self._store.session() as session:
+            result = session.connection().execute(
+                update(FetchRun)
+                .where(FetchRun.id == run_id, _due(now), ~_other_running(now))
+                .values(
+                    status=RUN_RUNNING,
+                    attempts=FetchRun.attempts + 1,
+                    claimed_until=now + self._lease,
+                    started_at=now,
+                    updated_at=now,
+                )
+            )
+            if result.rowcount != 1:
+                return None
+            attempts = session.scalar(select(FetchRun.attempts).where(FetchRun.id == run_id))
+        if attempts is None:
+            return None
+        return Job(id=run_id, kind=FETCH_CONNECTION, attempt=attempts)
+
+    def renew(self, run_id: int) -> bool:
+        """Extend the lease of a running run; False when it is no longer ours to run."""
+        now = self._clock()
+        with self._store.session() as session:
+            result = session.connection().execute(
+                update(FetchRun)
+                .where(FetchRun.id == run_id, FetchRun.status == RUN_RUNNING)
+                .values(claimed_until=now + self._lease, updated_at=now)
+            )
+            return bool(result.rowcount)
+
+    # -- settling -------------------------------------------------------------------------
+
+    def finish(self, settled: Sequence[Settled]) -> None:
+        now = self._clock()
+        with self._store.session() as session:
+            for item in settled:
+                row = session.get(FetchRun, item.job.id)
+                if row is None:  # its connection was removed meanwhile
+                    continue
+                _settle(session, row, item, now)
+        self._notify()
+
+    def requeue(self, run_id: int) -> str | None:
+        """A running run that was cancelled (the worker stops): waiting again, due now, and
+        its attempt not counted — or ``cancelled`` when another run of its connection waits.
+        The state it was left in; ``None`` when the run is gone."""
+        now = self._clock()
+        with self._store.session() as session:
+            row = session.get(FetchRun, run_id)
+            if row is None:
+                return None
+            row.attempts = max(row.attempts - 1, 0)
+            row.claimed_until = None
+            row.updated_at = now
+            if _another_waits(session, row):
+                row.status = RUN_CANCELLED
+                row.finished_at = now
+                row.error_code = "cancelled"
+                row.error_message = "cancelled; the fetch waiting after it brings the mirror up"
+            else:
+                row.status = RUN_QUEUED
+                row.next_attempt_at = now
+            state = row.status
+        self._notify()
+        return state
+
+    def next_due(self, kinds: Collection[str]) -> datetime | None:
+        if FETCH_CONNECTION not in kinds:
+            return None
+        now = self._clock()
+        with self._store.session() as session:
+            waiting = session.scalar(
+                select(func.min(FetchRun.next_attempt_at)).where(FetchRun.status == RUN_QUEUED)
+            )
+            abandoned = session.scalar(
+                select(func.min(FetchRun.claimed_until)).where(FetchRun.status == RUN_RUNNING)
+            )
+        moments = [moment for moment in (waiting, abandoned) if moment is not None]
+        # A run whose connection is busy is not due before that fetch ends; the worker
+        # finishing it wakes the others (:meth:`wait_for_change`), and polls besides.
+        return max(min(moments), now) if moments else None
+
+    # -- waiting for news -----------------------------------------------------------------
+
+    def wait_for_change(self, generation: int, timeout: float) -> int:
+        """Block until a run was enqueued or settled in this process after ``generation``
+        (or ``timeout`` seconds passed); the current generation."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._generation != generation, timeout)
+            return self._generation
+
+    @property
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` (from any thread) whenever a run is enqueued or settled here."""
+        with self._changed:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        with self._changed:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not fail the request that notified
+                log.exception("a fetch queue listener failed")
+
+
+def _insert_waiting(session: Session, values: Mapping[str, Any]) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` on the waiting run's index; whether it inserted."""
+    dialect = session.get_bind().dialect.name
+    statement: Any
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(FetchRun).on_conflict_do_nothing(
+            index_elements=["connection_id"], index_where=_waiting_clause()
+        )
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = pg_insert(FetchRun).on_conflict_do_nothing(
+            index_elements=["connection_id"], index_where=_waiting_clause()
+        )
+    else:  # a backend without ON CONFLICT: the unique index still refuses a second one
+        statement = insert(FetchRun)
+    result = session.connection().execute(statement.values(**values))
+    return bool(result.rowcount)
+
+
+def _waiting_clause() -> ColumnElement[bool]:
+    return FetchRun.status == RUN_QUEUED
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """Waiting and due; or running under a lease that ran out (its worker died)."""
+    return or_(
+        and_(FetchRun.status == RUN_QUEUED, FetchRun.next_attempt_at <= now),
+        and_(FetchRun.status == RUN_RUNNING, FetchRun.claimed_until <= now),
+    )
+
+
+def _other_running(now: datetime) -> ColumnElement[bool]:
+    other = aliased(FetchRun)
+    return exists(
+        select(other.id).where(
+            other.connection_id == FetchRun.connection_id,
+            other.id != FetchRun.id,
+            other.status == RUN_RUNNING,
+            other.claimed_until > now,
+        )
+    )
+
+
+def _another_waits(session: Session, row: FetchRun) -> bool:
+    return (
+        session.scalar(
+            select(FetchRun.id).where(
+                FetchRun.connection_id == row.connection_id,
+                FetchRun.status == RUN_QUEUED,
+                FetchRun.id != row.id,
+            )
+        )
+        is not None
+    )
+
+
+def _settle(session: Session, row: FetchRun, item: Settled, now: datetime) -> None:
+    details = item.details
+    row.claimed_until = None
+    row.updated_at = now
+    row.error_code = _text(details.get("error_code"), 64) if item.error else None
+    row.error_message = _text(details.get("error_message") or item.error, MAX_ERROR_LENGTH)
+    if item.state is State.DONE:
+        row.status = RUN_DONE
+        row.finished_at = now
+        row.error_message = None
+        row.new_commits = int(details.get("new_commits", 0))
+        row.first_seq = details.get("first_seq")
+        row.last_seq = details.get("last_seq")
+        return
+    if item.state is State.RETRY and not _another_waits(session, row):
+        row.status = RUN_QUEUED
+        row.next_attempt_at = item.retry_at
+        return
+    # Failed for good; or a retry that a run waiting after this one makes pointless.
+    row.status = RUN_FAILED
+    row.finished_at = now
+    row.next_attempt_at = None
+
+
+def _text(value: object, limit: int) -> str | None:
+    if value is None:
+        return None
+    return str(value)[:limit]
+
+
+__all__ = ["FETCH_CONNECTION", "FETCH_LEASE", "WAITING_ONLY", "FetchQueue"]
