@@ -116,6 +116,7 @@ def test_requests_from_many_threads_make_one_waiting_run(app: Repolink) -> None:
 
 _REQUEST_IN_A_PROCESS = """
 import sys
+from pathlib import Path
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.platform.fetch_queue import FetchQueue
