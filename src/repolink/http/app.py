@@ -14,6 +14,7 @@ from repolink import __version__
 from repolink.http.docs import install_docs
 from repolink.http.errors import install_error_handlers
 from repolink.http.limits import BodySizeLimit
+from repolink.http.openapi import document_errors
 
 
 def create_app(
@@ -51,5 +52,6 @@ def create_app(
         links=links,
     )
     install_error_handlers(app)
+    document_errors(app)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, path_limits=body_limits)
     return app

@@ -15,6 +15,7 @@ client.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 # How many validation problems one 400 answer names; the rest are counted, not listed.
 MAX_LISTED_PROBLEMS = 5
+_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
 
 # The one table from the error tree to HTTP statuses; the most specific class listed wins.
 HTTP_STATUSES: dict[type[RepolinkError], int] = {
@@ -144,7 +146,31 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         exc.status_code,
         (f"http_{exc.status_code}", "the request cannot be answered", ""),
     )
-    return error_response(exc.status_code, code, message, hint, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    documented = allowed_methods(request) if exc.status_code == 405 else []
+    if documented:
+        # Starlette names the methods of the first route whose path matched; a path served
+        # by several routes (one per method) allows the methods of all of them.
+        headers["Allow"] = ", ".join(documented)
+    return error_response(exc.status_code, code, message, hint, headers=headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the app's OpenAPI document lists for the request's path."""
+    path = request.url.path
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        if _template_pattern(template).fullmatch(path):
+            methods.update(method.upper() for method in operations if method in _METHODS)
+    return sorted(methods)
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    # `{name}` matches one path segment, as the routes' own converters do by default.
+    parts = re.split(r"(\{[^}/]+\})", template)
+    return re.compile(
+        "".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
+    )
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
