@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from repolink.host.hooks import reencrypt_hook_secrets
+from repolink.platform.webhooks_in import reencrypt_webhook_secrets
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import reencrypt_all as reencrypt_key_records
@@ -23,7 +24,11 @@ log = logging.getLogger(__name__)
 
 Reencryptor = Callable[[Session, Vault], int]
 
-REENCRYPTORS: tuple[Reencryptor, ...] = (reencrypt_key_records, reencrypt_hook_secrets)
+REENCRYPTORS: tuple[Reencryptor, ...] = (
+    reencrypt_key_records,
+    reencrypt_hook_secrets,
+    reencrypt_webhook_secrets,
+)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from repolink.platform.known_hosts import KnownHostService
     from repolink.platform.projects import ProjectService
     from repolink.platform.rotation import DeployKeyService
+    from repolink.platform.webhooks_in import WebhookInService
     from repolink.store import Store
 
 
@@ -146,6 +147,16 @@ class Repolink:
         from repolink.platform.fetch_requests import FetchRequestService
 
         return FetchRequestService(self.store, self.fetches, clock=self.clock)
+
+    @cached_property
+    def webhooks_in(self) -> WebhookInService:
+        """Each project's webhook secret and received deliveries; a delivery queues a fetch."""
+        from repolink.platform.webhooks_in import WebhookInService
+
+        # The fetch requests on demand: a secret is read without building the job machinery.
+        return WebhookInService(
+            self.store, self.vault, lambda: self.fetch_requests, clock=self.clock
+        )
 
     @cached_property
     def commits(self) -> CommitService:
