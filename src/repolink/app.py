@@ -36,8 +36,7 @@ if TYPE_CHECKING:
     from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
     from repolink.platform.fetch import FetchService
-    from repolink.platform.fetch_jobs import FetchWorker
-    from repolink.platform.fetch_requests import FetchRequestService
+    from repolink.platform.fetch_requests import FetchRequestService, FetchWorker
     from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
@@ -237,12 +236,18 @@ class Repolink:
             network_policy=self.settings.network_policy,
         )
 
-    def fetch_worker(self, *, concurrency: int | None = None) -> FetchWorker:
+    def fetch_worker(
+        self, *, concurrency: int | None = None, ssh_url_base: str | None = None
+    ) -> FetchWorker:
         """A worker carrying out queued fetches in the background of a server, ``concurrency``
-        connections at a time (default: ``fetch_jobs.DEFAULT_FETCH_CONCURRENCY``)."""
+        connections at a time (default: ``fetch_jobs.DEFAULT_FETCH_CONCURRENCY``). With
+        ``ssh_url_base`` (the built-in SSH host's ``ssh://git@HOST:PORT``) its ``on_push``
+        queues the fetches of the projects connected to a repository pushed to."""
         from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
 
-        return self.fetch_requests.worker(concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY)
+        return self.fetch_requests.worker(
+            concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY, ssh_url_base=ssh_url_base
+        )
 
     # -- lifetime --------------------------------------------------------------------------
 

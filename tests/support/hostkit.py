@@ -233,10 +233,15 @@ class EmbeddedHost:
 
 
 def start_embedded_host(
-    root: Path, loop: LoopThread, port: int = 0, limits: SSHLimits | None = None
+    root: Path,
+    loop: LoopThread,
+    port: int = 0,
+    limits: SSHLimits | None = None,
+    on_push: Callable[[RepositoryInfo, list[RefUpdate]], Coroutine[Any, Any, None]] | None = None,
 ) -> tuple[EmbeddedHost, Callable[[], None]]:
     """``limits`` default to the settings' defaults, except that every test client comes
-    from 127.0.0.1: one source may start as many connections as all sources together."""
+    from 127.0.0.1: one source may start as many connections as all sources together.
+    ``on_push`` hears every push after it is recorded (as a server's background work does)."""
     _require("git")
     _require("ssh")
     settings = Settings(data_dir=root / "data")
@@ -250,12 +255,14 @@ def start_embedded_host(
     pushes: list[tuple[RepositoryInfo, list[RefUpdate]]] = []
     pushed = threading.Condition()
 
-    async def on_push(repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
+    async def recorded(repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
         with pushed:
             pushes.append((repository, updates))
             pushed.notify_all()
+        if on_push is not None:
+            await on_push(repository, updates)
 
-    server = loop.run(start_ssh_server(application, port=port, on_push=on_push, limits=limits))
+    server = loop.run(start_ssh_server(application, port=port, on_push=recorded, limits=limits))
     known_hosts = root / "known_hosts"
     known_hosts.write_text("\n".join(server.known_hosts_lines("127.0.0.1")) + "\n")
     host = EmbeddedHost(settings, store, service, server, known_hosts, root, pushes, pushed)

@@ -402,6 +402,4 @@ def _passed(name: str, detail: str) -> Check:
 
 def _failed(name: str, error: RepolinkError, *, note: str = "") -> Check:
     hint = f"{error.hint} — {note}" if note else error.hint
-    return Check(
-        name, FAILED, error.message, error.code, hint, error.reason, error.context, note
-    )
+    return Check(name, FAILED, error.message, error.code, hint, error.reason, error.context, note)

@@ -8,9 +8,8 @@ or the error code and whether trying again can help (:data:`TRANSIENT_CODES`: th
 timeout, a busy mirror or database). While it runs, a :class:`LeaseKeeper` renews the run's
 lease, so no other worker takes it for abandoned.
 
-:class:`FetchWorker` runs the queued runs in the background of a server: a
-:class:`repolink.jobs.Worker` over the :class:`~repolink.platform.fetch_queue.FetchQueue` with
-this handler registered under ``fetch_connection``.
+:class:`FetchJobHandler` is the handler a worker registers under ``fetch_connection``
+(:class:`repolink.platform.fetch_requests.FetchWorker`).
 """
 
 from __future__ import annotations
@@ -26,11 +25,11 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from repolink.errors import RepolinkError
-from repolink.jobs import HandlerRegistry, Job, JobCounts, Outcome, RetryPolicy, Worker
+from repolink.jobs import Job, Outcome, RetryPolicy
 from repolink.jobs.queue import Settled, State
 from repolink.jobs.worker import describe_error
 from repolink.platform.fetch import FetchService
-from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue
+from repolink.platform.fetch_queue import FetchQueue
 from repolink.store import Store
 from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.platform import Commit
@@ -170,52 +169,3 @@ class FetchJobHandler:
     def run(self, job: Job) -> Outcome:
         with lease_kept(self._queue, job.id):
             return execute_run(self._store, self._fetches, job)
-
-
-class FetchWorker:
-    """Runs queued fetches in the background: ``await start()``, ``wake()``, ``await stop()``;
-    ``await drain()`` in a one-shot process."""
-
-    def __init__(
-        self,
-        store: Store,
-        fetches: FetchService,
-        queue: FetchQueue,
-        *,
-        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
-        policy: RetryPolicy = FETCH_RETRY_POLICY,
-        stop_timeout: float = STOP_TIMEOUT,
-    ) -> None:
-        self._queue = queue
-        self.handler = FetchJobHandler(store, fetches, queue)
-        handlers = HandlerRegistry()
-        handlers.register(FETCH_CONNECTION, self.handler)
-        self._worker = Worker(
-            queue,
-            handlers,
-            policy=policy,
-            concurrency=concurrency,
-            stop_timeout=stop_timeout,
-            name="repolink-fetches",
-        )
-
-    async def start(self) -> None:
-        """Run fetches in the background of the running event loop. The worker is woken
-        whenever this process enqueues or finishes a run: a request gets its fetch at once, and
-        a connection's waiting run starts as soon as its running one ends."""
-        await self._worker.start()
-        self._queue.add_listener(self._worker.wake)
-
-    async def stop(self) -> None:
-        self._queue.remove_listener(self._worker.wake)
-        await self._worker.stop()
-
-    def wake(self) -> None:
-        self._worker.wake()
-
-    async def drain(self) -> JobCounts:
-        return await self._worker.drain()
-
-    @property
-    def counts(self) -> JobCounts:
-        return self._worker.counts

@@ -16,8 +16,10 @@ the error code of a failure, the number of new commits and the index ``seq`` ran
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -26,18 +28,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
-from repolink.jobs import RetryPolicy
+from repolink.jobs import HandlerRegistry, JobCounts, RetryPolicy, Worker
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_jobs import (
     DEFAULT_FETCH_CONCURRENCY,
     FETCH_RETRY_POLICY,
-    FetchWorker,
+    STOP_TIMEOUT,
+    FetchJobHandler,
     execute_run,
     lease_kept,
     settle,
 )
-from repolink.platform.fetch_queue import FetchQueue
+from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue
+from repolink.platform.hosted_pushes import ServerAddress, connections_of_hosted
 from repolink.platform.projects import get_project
 from repolink.store import Store
 from repolink.store.models.fetch_runs import FINISHED_STATES, RUN_QUEUED, FetchRun
@@ -124,10 +128,9 @@ class FetchRequestService:
         policy: RetryPolicy = FETCH_RETRY_POLICY,
         queue: FetchQueue | None = None,
     ) -> None:
-        self._store = store
-        self._fetches = fetches
-        self._clock = clock
-        self._policy = policy
+        self.store = store
+        self.fetches = fetches
+        self.policy = policy
         self.queue = queue or FetchQueue(store, clock=clock)
 
     # -- requests -------------------------------------------------------------------------
@@ -140,7 +143,7 @@ class FetchRequestService:
         ``connection_not_found`` when the project has no connection.
         """
         trigger = _checked_trigger(trigger)
-        with self._store.session() as session:
+        with self.store.session() as session:
             connection = get_connection(session, project_slug)
             connection_id, project_id = connection.id, connection.project_id
         return self._request(connection_id, project_id, trigger, actor)
@@ -150,7 +153,7 @@ class FetchRequestService:
     ) -> FetchRunInfo:
         """:meth:`request` for a connection id (a push to the built-in host, polling)."""
         trigger = _checked_trigger(trigger)
-        with self._store.session() as session:
+        with self.store.session() as session:
             connection = session.get(RepositoryConnection, connection_id)
             if connection is None:
                 raise NotFound(
@@ -197,7 +200,7 @@ class FetchRequestService:
                 "ask for fewer fetch runs",
                 context={"field": "limit"},
             )
-        with self._store.session() as session:
+        with self.store.session() as session:
             project = get_project(session, project_slug)
             rows = session.scalars(
                 select(FetchRun)
@@ -209,7 +212,7 @@ class FetchRequestService:
 
     def get(self, project_slug: str, run_id: int) -> FetchRunInfo:
         """One run of the project; ``fetch_not_found`` when it has no such run."""
-        with self._store.session() as session:
+        with self.store.session() as session:
             project = get_project(session, project_slug)
             row = session.get(FetchRun, run_id)
             if row is None or row.project_id != project.id:
@@ -254,22 +257,45 @@ class FetchRequestService:
         if job is None:
             return False
         with lease_kept(self.queue, run_id):
-            outcome = execute_run(self._store, self._fetches, job)
-        self.queue.finish([settle(job, outcome, self._policy, utcnow())])
+            outcome = execute_run(self.store, self.fetches, job)
+        self.queue.finish([settle(job, outcome, self.policy, utcnow())])
         return True
+
+    # -- pushes to this server's built-in host ------------------------------------------
+
+    def request_for_hosted_push(
+        self, full_name: str, server: ServerAddress, *, actor: str | HasUsername | None = None
+    ) -> list[FetchRunInfo]:
+        """Queue (or join) a fetch, trigger ``push``, of every connection whose URL names the
+        hosted repository ``full_name`` (``workspace/slug``) on ``server``."""
+        with self.store.session() as session:
+            connection_ids = connections_of_hosted(session, full_name, server)
+        runs = []
+        for connection_id in connection_ids:
+            try:
+                runs.append(self.request_for_connection(connection_id, trigger="push", actor=actor))
+            except NotFound:  # disconnected meanwhile
+                continue
+        return runs
 
     # -- workers --------------------------------------------------------------------------
 
-    def worker(self, *, concurrency: int = DEFAULT_FETCH_CONCURRENCY) -> FetchWorker:
-        """A worker carrying out queued runs, ``concurrency`` connections at a time."""
-        return FetchWorker(
-            self._store, self._fetches, self.queue, concurrency=concurrency, policy=self._policy
-        )
+    def worker(
+        self,
+        *,
+        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+        ssh_url_base: str | None = None,
+    ) -> FetchWorker:
+        """A worker carrying out queued runs, ``concurrency`` connections at a time. With
+        ``ssh_url_base`` (the server's ``ssh://git@HOST:PORT``), a push to that server's
+        built-in host queues the fetches of the projects connected to the pushed repository."""
+        server = ServerAddress.from_ssh_url_base(ssh_url_base) if ssh_url_base else None
+        return FetchWorker(self, concurrency=concurrency, server=server)
 
     # -- internals ------------------------------------------------------------------------
 
     def _info(self, run_id: int) -> FetchRunInfo:
-        with self._store.session() as session:
+        with self.store.session() as session:
             row = session.get(FetchRun, run_id)
             if row is None:
                 raise _run_not_found(run_id, None)
@@ -330,3 +356,82 @@ def _run_not_found(run_id: int, project: str | None) -> NotFound:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+class PushedRepository(Protocol):
+    """What a push report says of its repository (a :class:`repolink.host.info.RepositoryInfo`)."""
+
+    @property
+    def full_name(self) -> str: ...
+
+
+class FetchWorker:
+    """Carries out queued fetch runs in the background of a server.
+
+    ``await start()``, ``await stop(grace)`` at shutdown (the runs still going after ``grace``
+    seconds are cancelled: their git is stopped and they wait again, for the next start);
+    ``await on_push(repository, updates)`` after a push to this server's built-in host;
+    ``await drain()`` in a one-shot process. The worker is woken whenever this process
+    enqueues or finishes a run: a request gets its fetch at once, and a connection's waiting
+    run starts as soon as its running one ends.
+    """
+
+    def __init__(
+        self,
+        requests: FetchRequestService,
+        *,
+        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
+        server: ServerAddress | None = None,
+        stop_timeout: float = STOP_TIMEOUT,
+    ) -> None:
+        self._requests = requests
+        self._queue = requests.queue
+        self._server = server
+        self.handler = FetchJobHandler(requests.store, requests.fetches, self._queue)
+        handlers = HandlerRegistry()
+        handlers.register(FETCH_CONNECTION, self.handler)
+        self._worker = Worker(
+            self._queue,
+            handlers,
+            policy=requests.policy,
+            concurrency=concurrency,
+            stop_timeout=stop_timeout,
+            name="repolink-fetches",
+        )
+
+    async def start(self) -> None:
+        await self._worker.start()
+        self._queue.add_listener(self._worker.wake)
+
+    async def stop(self, grace: float | None = None) -> None:
+        self._queue.remove_listener(self._worker.wake)
+        await self._worker.stop()
+
+    def wake(self) -> None:
+        self._worker.wake()
+
+    async def on_push(self, repository: PushedRepository, updates: Sequence[object], /) -> None:
+        """Queue the fetches of the projects connected to ``repository`` on this server;
+        never raises (the push has succeeded already)."""
+        if self._server is None or not updates:
+            return
+        try:
+            runs = await asyncio.to_thread(
+                self._requests.request_for_hosted_push, repository.full_name, self._server
+            )
+        except Exception:
+            log.exception("cannot queue the fetches of a push to %s", repository.full_name)
+            return
+        if runs:
+            log.info(
+                "push to %s: fetch runs %s queued",
+                repository.full_name,
+                ", ".join(str(run.id) for run in runs),
+            )
+
+    async def drain(self) -> JobCounts:
+        return await self._worker.drain()
+
+    @property
+    def counts(self) -> JobCounts:
+        return self._worker.counts
