@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from repolink.host.webhooks import DeliveryWorker
     from repolink.platform.additional_keys import AdditionalKeyService
     from repolink.platform.checkout import CheckoutService
+    from repolink.platform.checkout_keys import CheckoutKeyService
     from repolink.platform.commits import CommitService
     from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
@@ -198,6 +199,13 @@ class Repolink:
         from repolink.platform.key_rules import KeyRuleService
 
         return KeyRuleService(self.store, clock=self.clock)
+
+    @cached_property
+    def checkout_keys(self) -> CheckoutKeyService:
+        """CircleCI's checkout keys: the deploy key and the users' keys, and which is preferred."""
+        from repolink.platform.checkout_keys import CheckoutKeyService
+
+        return CheckoutKeyService(self.store, self.vault, self.deploy_keys, clock=self.clock)
 
     @cached_property
     def doctor(self) -> DoctorService:

@@ -45,6 +45,7 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import load_private_key
 from repolink.store.models.platform import Project
+from repolink.store.models.user_keys import preferred_key_id
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault
 
@@ -214,7 +215,8 @@ class DoctorService:
                 project=owner.slug if owner is not None else project,
                 url_text=connection.url,
                 url=url,
-                key=load_private_key(session, vault, connection.deploy_key_id),
+                # The key the project's fetches use: a user key is preferred over the deploy key.
+                key=load_private_key(session, vault, preferred_key_id(session, connection)),
                 trusted=trusted,
             )
 

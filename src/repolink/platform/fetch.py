@@ -23,9 +23,11 @@ The outcome is recorded on the connection (state ``ok``/``failed``, code, messag
 and a success marks the key used. Failures raise the one error
 :mod:`repolink.git.diagnosis` names.
 
-A fetch may use another key than the deploy key (``key_record_id``): that is how a key
-rotation proves its new key (:mod:`repolink.platform.rotation`). Such a fetch's failure is not
-recorded on the connection, whose state describes its deploy key. A retired key is never used.
+A fetch uses the project's preferred checkout key: its newest user key, else the deploy key
+(:mod:`repolink.platform.checkout_keys`, CircleCI's rule). It may be told another key
+(``key_record_id``): that is how a key rotation proves its new key
+(:mod:`repolink.platform.rotation`). Such a fetch's failure is not recorded on the connection,
+whose state describes the key its fetches use. A retired key is never used.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from repolink.store.key_records import (
     mark_used,
 )
 from repolink.store.models.platform import Project, RepositoryConnection
+from repolink.store.models.user_keys import preferred_key_id
 from repolink.store.types import Clock
 from repolink.urls import SSHURL
 from repolink.vault import Vault, VaultLoader
@@ -243,7 +246,7 @@ class FetchService:
         key_record_id: str | None,
     ) -> _Plan:
         url = parse_connection_url(connection.url)
-        record = get_key_record(session, key_record_id or connection.deploy_key_id)
+        record = get_key_record(session, key_record_id or preferred_key_id(session, connection))
         if record.retired_at is not None:
             raise Conflict(
                 "key_retired",

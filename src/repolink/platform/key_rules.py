@@ -9,7 +9,9 @@ rules, one transaction each; :func:`choose_key` picks the key for a URL, such as
 2. else an additional key for the URL's host — one for that very port before one for any
    port of the host — then an additional key with a blank host name (any host); the oldest
    first among equals;
-3. else the deploy key.
+3. else the project's preferred checkout key: its newest user key, else the deploy key
+   (:mod:`repolink.platform.checkout_keys`) — the key the project's own fetches use. A rule
+   pointing at ``deploy`` means the deploy key itself.
 
 Matching, precisely. A prefix is written like an SSH URL (``ssh://git@host:2222/team/``,
 ``git@host:team/app.git``, or a host alone: ``ssh://git@host/``, ``git@host:``) and is parsed by
@@ -53,6 +55,7 @@ from repolink.store.key_records import get_key_record
 from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import Project, new_id
 from repolink.store.models.platform_keys import MAX_PREFIX_LENGTH, AdditionalKey, KeyRule
+from repolink.store.models.user_keys import newest_user_key
 from repolink.store.types import Clock, utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 
@@ -63,6 +66,7 @@ DEPLOY_KEY = "deploy"
 SOURCE_KEY_RULE = "key_rule"
 SOURCE_ADDITIONAL_KEY = "additional_key"
 SOURCE_DEPLOY_KEY = "deploy_key"
+SOURCE_USER_KEY = "user_key"
 
 # Stands in for the path of a host-only prefix so that repolink.urls, which wants a
 # repository path, parses its authority; it is dropped again at once.
@@ -143,6 +147,8 @@ class ChosenKey:
     def describe(self) -> str:
         """``additional key SHA256:… (key rule ssh://host/team)`` and the like."""
         kind = "the deploy key" if self.additional_key_id is None else "additional key"
+        if self.source == SOURCE_USER_KEY:
+            return f"the user key {self.fingerprint_sha256} (preferred over the deploy key)"
         if self.source == SOURCE_KEY_RULE:
             why = f"key rule {self.rule_prefix}"
         elif self.source == SOURCE_ADDITIONAL_KEY:
@@ -334,6 +340,9 @@ def choose_key(session: Session, project: str, url: SSHURL) -> ChosenKey:
     if candidates:
         key, record = candidates[0]
         return _additional_choice(key, record, SOURCE_ADDITIONAL_KEY, None)
+    user_key = newest_user_key(session, row.id)
+    if user_key is not None:
+        return ChosenKey(user_key.key_record_id, user_key.fingerprint_sha256, SOURCE_USER_KEY)
     return _deploy_choice(session, row.slug, SOURCE_DEPLOY_KEY, None)
 
 

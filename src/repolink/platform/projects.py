@@ -24,6 +24,7 @@ from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import Project, RepositoryConnection, new_id
 from repolink.store.models.platform_keys import AdditionalKey
 from repolink.store.models.rotation import connection_key_ids
+from repolink.store.models.user_keys import user_key_record_ids
 from repolink.store.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
@@ -187,6 +188,7 @@ class ProjectService:
             owned_keys += session.scalars(
                 select(AdditionalKey.key_record_id).where(AdditionalKey.project_id == project.id)
             )
+            owned_keys += user_key_record_ids(session, project.id)
             # The connection (its commits, refs and rotations) goes with the project, by cascade.
             session.execute(delete(Project).where(Project.id == project.id))
             session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))

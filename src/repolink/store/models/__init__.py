@@ -15,6 +15,7 @@ from repolink.store.models import (  # noqa: F401  (the imports register the tab
     platform,
     platform_keys,
     rotation,
+    user_keys,
     webhooks_in,
 )
 from repolink.store.models.keys import KeyRecord, new_record_id
