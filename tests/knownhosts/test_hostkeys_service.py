@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, inspect, select
 
-from repolink.errors import Conflict, GitError, NotFound
+from repolink.errors import Conflict, GitError, NotFound, ValidationError
 from repolink.git.keyscan import scan
 from repolink.git.runner import HardenedRunner
 from repolink.keys import generate_key
@@ -24,7 +24,9 @@ from repolink.knownhosts import (
     trust,
     trusted_keys,
 )
+from repolink.netpolicy import NetworkPolicy
 from repolink.platform.known_hosts import KnownHostService
+from repolink.platform.targets import TargetPolicy
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
@@ -304,3 +306,66 @@ def test_the_service_trusts_lists_and_removes_scanning_outside_any_transaction(
     assert mismatch.value.code == "host_key_fingerprint_mismatch"
     with store.session() as session:
         assert session.scalar(select(func.count()).select_from(KnownHost)) == 0
+
+
+# --- the service on a client's behalf: the network policy, removal by id -----------------------
+
+
+def test_a_client_s_scan_obeys_the_network_policy(
+    settings: Settings, store: Store, ssh_server: LoopbackSSHServer
+) -> None:
+    service = KnownHostService(settings, lambda: store, scanner=no_contact)
+    public_only = TargetPolicy(NetworkPolicy())
+    for host in ("127.0.0.1", "localhost", "169.254.169.254", "0x7f.1", "[::ffff:10.0.0.1]"):
+        with pytest.raises(ValidationError) as refused:
+            service.scan(host, 22, targets=public_only)
+        assert refused.value.code == "host_key_scan_forbidden"
+        assert "REPOLINK_ALLOWED_NETWORKS" in refused.value.hint
+        with pytest.raises(ValidationError):
+            service.trust(host, 22, "SHA256:" + "A" * 43, targets=public_only)
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(KnownHost)) == 0
+
+    # The server's own SSH host is always allowed; so is a network the operator allowed.
+    real = KnownHostService(settings, lambda: store, scanner=real_scan)
+    own = TargetPolicy(NetworkPolicy(), own_hosts=[("127.0.0.1", ssh_server.port)])
+    allowed = TargetPolicy(NetworkPolicy.from_text("127.0.0.0/8"))
+    for targets in (own, allowed):
+        keys = real.scan("127.0.0.1", ssh_server.port, targets=targets)
+        assert [key.fingerprint for key in keys] == ssh_server.fingerprints()
+
+
+def test_a_name_is_scanned_at_the_address_judged_and_reported_by_its_name(
+    settings: Settings, store: Store
+) -> None:
+    asked: list[tuple[str, int]] = []
+    presented = generate_key().public_key
+
+    def scanner(host: str, port: int) -> list[ScannedHostKey]:
+        asked.append((host, port))
+        return [ScannedHostKey(host, port, presented)]
+
+    service = KnownHostService(settings, lambda: store, scanner=scanner)
+    loopback = TargetPolicy(NetworkPolicy.from_text("127.0.0.0/8,::1/128"))
+    [key] = service.scan("LOCALHOST", 2222, targets=loopback)
+    assert asked[0] in {("127.0.0.1", 2222), ("::1", 2222)}
+    assert (key.host, key.port, key.fingerprint) == (
+        "localhost",
+        2222,
+        presented.sha256_fingerprint,
+    )
+    with pytest.raises(GitError) as unknown:
+        service.scan("no-such-host.invalid", 22, targets=loopback)
+    assert unknown.value.code == "dns_failed" and len(asked) == 1
+
+
+def test_a_stored_key_is_removed_by_its_id(store: Store) -> None:
+    fingerprint = store_row(store, "git.example.com", 22)
+    service = KnownHostService(Settings(), lambda: store, scanner=no_contact)
+    [stored] = [key for key in service.list_known_hosts() if key.fingerprint == fingerprint]
+    assert stored.id is not None and stored.as_dict()["id"] == stored.id
+    assert all(key.id is None for key in service.list_known_hosts() if key.shipped)
+    assert service.remove_by_id(stored.id).fingerprint == fingerprint
+    with pytest.raises(NotFound) as gone:
+        service.remove_by_id(stored.id)
+    assert gone.value.code == "host_key_not_found"

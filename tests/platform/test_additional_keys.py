@@ -360,3 +360,23 @@ def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
     )
     assert code == 2 and err.startswith("error: key_rule_prefix_invalid: ")
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_key_is_found_and_removed_by_its_id_too(
+    store: Store, keys: AdditionalKeyService, deploy_key: PrivateKey
+) -> None:
+    first, second = keys.add_key("proj"), keys.add_key("proj", hostname="h:2222")
+    assert keys.find_key("proj", first.id) == first
+    assert keys.remove_key("proj", second.id) == second
+    assert keys.list_keys("proj") == [first]
+    for missing in (second.id, "f" * 32):
+        with pytest.raises(RepolinkError) as caught:
+            keys.remove_key("proj", missing)
+        assert (caught.value.code, caught.value.context) == (
+            "additional_key_not_found",
+            {"project": "proj"},
+        )
+    ProjectService(Settings(), store).create_project("Other", slug="other")
+    with pytest.raises(RepolinkError) as elsewhere:
+        keys.find_key("other", first.id)  # an id names a key of its own project only
+    assert elsewhere.value.code == "additional_key_not_found"

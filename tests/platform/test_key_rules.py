@@ -336,3 +336,18 @@ def test_deleting_the_project_removes_its_rules_and_additional_keys(
     with store.session() as session:
         for table in (AdditionalKey, KeyRule):
             assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_a_rule_is_removed_by_its_id(app: Repolink, deploy_key: PrivateKey) -> None:
+    kept = app.key_rules.add_rule("proj", "git@h:team/", "deploy")
+    extra = app.additional_keys.add_key("proj")
+    gone = app.key_rules.add_rule("proj", "git@h:team/app.git", extra.id)  # a key by its id
+    assert gone.key == extra.fingerprint_sha256
+    assert app.key_rules.remove_rule("proj", gone.id) == gone
+    assert app.key_rules.list_rules("proj") == [kept]
+    with pytest.raises(RepolinkError) as missing:
+        app.key_rules.remove_rule("proj", gone.id)
+    assert (missing.value.code, missing.value.context) == (
+        "key_rule_not_found",
+        {"project": "proj"},
+    )

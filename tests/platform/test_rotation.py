@@ -31,7 +31,7 @@ from repolink.store.models import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED
 from repolink.store.models.rotation import KeyRotation, rotation_key_ids
 from repolink.vault import load_vault
-from support.platformkit import WORKSPACE, HostedRepos, Platform
+from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
 
 def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
@@ -440,3 +440,65 @@ def test_negative_unused_days_are_refused(settings: Settings, store: Store) -> N
         Repolink(settings, store=store).keys.list_keys(unused_days=-1)
     assert refused.value.code == "unused_days_invalid"
     assert "--" not in refused.value.message + refused.value.hint
+
+
+# --- an imported key, and a generated key handed out once ---------------------------------------
+
+
+def test_rotation_to_an_imported_key(platform: Platform, hosted: HostedRepos) -> None:
+    current = generate_key()
+    platform.connect("imp", hosted.app.url(), current, grant_on="app")
+    deploy_keys = platform.app.deploy_keys
+    with pytest.raises(Conflict) as same:
+        deploy_keys.start_rotation("imp", key=current)
+    assert same.value.code == "rotation_same_key"
+    assert deploy_keys.pending_rotation("imp") is None
+
+    mine = granted_key(hosted.host, "app", "imp B")
+    started = deploy_keys.start_rotation("imp", key=mine, keep_private_key=True)
+    assert started.origin == "imported" and started.as_dict()["origin"] == "imported"
+    assert started.private_key is None  # the caller holds an imported key: never handed back
+    assert started.rotation.new_key.fingerprint_sha256 == mine.public_key.sha256_fingerprint
+    completed = deploy_keys.complete_rotation("imp")
+    info = platform.app.connections.connection_info("imp")
+    assert info.deploy_key.fingerprint_sha256 == mine.public_key.sha256_fingerprint
+    assert info.deploy_key.origin == "imported"
+    assert completed.retired_key.fingerprint_sha256 == current.public_key.sha256_fingerprint
+
+
+def test_a_generated_key_is_kept_for_the_answer_only_when_asked(
+    store: Store, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    _connect_offline(store, settings, "keep")
+    deploy_keys = Repolink(settings, store=store).deploy_keys
+    plain = deploy_keys.start_rotation("keep")
+    assert plain.private_key is None and plain.origin == KEY_GENERATED
+    kept = deploy_keys.start_rotation("keep", replace_pending=True, keep_private_key=True)
+    assert kept.private_key is not None
+    assert (
+        kept.private_key.public_key.sha256_fingerprint == kept.rotation.new_key.fingerprint_sha256
+    )
+    for text_form in (repr(kept), str(kept), json.dumps(kept.as_dict())):
+        assert "PRIVATE KEY" not in text_form
+
+
+def test_the_keys_of_one_project(store: Store, tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    deploy = _connect_offline(store, settings, "mine")
+    _connect_offline(store, settings, "theirs")
+    app = Repolink(settings, store=store)
+    added = app.additional_keys.add_key("mine", hostname="github.com")
+    pending = app.deploy_keys.start_rotation("mine").rotation.new_key
+    keys = app.keys.project_keys("mine")
+    assert [(key.id, key.use, key.state) for key in keys] == [
+        (deploy, "deploy key", "active"),
+        (added.key_record_id, "additional key", "active"),
+        (pending.id, "deploy key", "pending"),
+    ]
+    assert keys[0].public_key.startswith("ssh-ed25519 ")
+    assert keys[0].fingerprint_md5.startswith("MD5:")
+    assert app.keys.project_keys("theirs")[0].id not in {key.id for key in keys}
+    with pytest.raises(NotFound) as unknown:
+        app.keys.project_keys("nobody")
+    assert unknown.value.code == "project_not_found"

@@ -238,6 +238,23 @@ def remove(
     return removed
 
 
+def remove_by_id(session: Session, key_id: int) -> TrustedHostKey:
+    """Remove the stored key with this id; ``host_key_not_found`` when there is none (a
+    shipped pin has no id: it cannot be removed)."""
+    row = session.get(KnownHost, key_id)
+    if row is None:
+        raise NotFound(
+            "host_key_not_found",
+            f"no stored host key has the id {key_id}",
+            "list the trusted host keys to see the ids of the stored ones",
+        )
+    removed = _from_row(row)
+    session.execute(delete(KnownHost).where(KnownHost.id == row.id))
+    session.flush()
+    log.info("removed %s host key %s of %s", removed.key_type, removed.fingerprint, removed.name)
+    return removed
+
+
 def _rows(session: Session, host: str, port: int) -> list[KnownHost]:
     query = (
         select(KnownHost)
@@ -268,6 +285,7 @@ def _from_row(row: KnownHost) -> TrustedHostKey:
         source="stored",
         trusted_at=row.created_at,
         overrides_pin=row.overrides_pin,
+        id=row.id,
     )
 
 

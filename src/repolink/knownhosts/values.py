@@ -67,6 +67,8 @@ class TrustedHostKey:
     trusted_at: datetime | None = None
     overrides_pin: bool = False
     overridden: bool = False
+    id: int | None = None
+    """The stored key's id (what removes it by id); ``None`` for a shipped pin."""
 
     @property
     def fingerprint(self) -> str:
@@ -95,6 +97,7 @@ class TrustedHostKey:
 
     def as_dict(self) -> dict[str, object]:
         return {
+            "id": self.id,
             "host": self.host,
             "port": self.port,
             "name": self.name,

@@ -19,6 +19,7 @@ pieces other services (key rules) use inside their own transaction; they never c
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,8 @@ from repolink.vault import Vault
 log = logging.getLogger(__name__)
 
 ANY_HOST = ""
+# An additional key's id, as new_id() makes it: 32 lower-case hex digits.
+_KEY_ID = re.compile(r"[0-9a-f]{32}")
 _FINGERPRINT_EXAMPLE = "SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU"
 
 # ``reason`` of the errors whose code other modules raise too, so an adapter can tell them apart.
@@ -214,11 +217,12 @@ class AdditionalKeyService:
         with self._store.session() as session:
             return find_additional_key(session, project, fingerprint)
 
-    def remove_key(self, project: str, fingerprint: str) -> AdditionalKeyInfo:
-        """Remove an additional key and its stored key pair. Refused (``additional_key_in_use``)
-        while key rules point at it: remove those first, so no rule silently changes its key."""
+    def remove_key(self, project: str, key: str) -> AdditionalKeyInfo:
+        """Remove an additional key (named by its id, or by fingerprint) and its stored key
+        pair. Refused (``additional_key_in_use``) while key rules point at it: remove those
+        first, so no rule silently changes its key."""
         with self._store.session() as session:
-            info = find_additional_key(session, project, fingerprint)
+            info = find_additional_key(session, project, key)
             rules = list(
                 session.scalars(
                     select(KeyRule.prefix)
@@ -266,13 +270,34 @@ class AdditionalKeyService:
 
 
 def find_additional_key(session: Session, project: str, fingerprint: str) -> AdditionalKeyInfo:
-    """:meth:`AdditionalKeyService.find_key` in the caller's transaction."""
+    """:meth:`AdditionalKeyService.find_key` in the caller's transaction; the key's id (as
+    the API's addresses name it) is taken too."""
     row = get_project(session, project)
+    if _KEY_ID.fullmatch(fingerprint.strip()):
+        by_id = _by_id(session, row, fingerprint.strip())
+        if by_id is not None:
+            return by_id
+        # No fingerprint has this shape (MD5's hex pairs come with colons).
+        raise NotFound(
+            "additional_key_not_found",
+            f"project {row.slug} has no additional key with id {fingerprint.strip()}",
+            "list the project's additional keys to see their ids and fingerprints",
+            context={"project": row.slug},
+        )
     wanted = parse_key_fingerprint(fingerprint)
     for additional, record in additional_key_rows(session, row.id):
         if wanted.matches(record):
             return _info(row.slug, additional, record)
     raise _not_found(session, row, wanted)
+
+
+def _by_id(session: Session, project: Project, key_id: str) -> AdditionalKeyInfo | None:
+    found = session.execute(
+        select(AdditionalKey, KeyRecord)
+        .join(KeyRecord, KeyRecord.id == AdditionalKey.key_record_id)
+        .where(AdditionalKey.project_id == project.id, AdditionalKey.id == key_id)
+    ).first()
+    return _info(project.slug, *found) if found is not None else None
 
 
 def additional_key_rows(session: Session, project_id: str) -> list[tuple[AdditionalKey, KeyRecord]]:

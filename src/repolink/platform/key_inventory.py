@@ -15,7 +15,7 @@ State: ``retired`` once ``retired_at`` is set, ``pending`` while a rotation wait
 key, ``active`` otherwise. A key that is not retired and older than :data:`ROTATE_AFTER` is
 flagged for rotation. Last use is the last successful fetch with the key.
 
-:class:`KeyService` is what adapters call (``repolink keys list``).
+:class:`KeyService` is what adapters call (``repolink keys list``, the API's project keys).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sqlalchemy import Column, Table, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import ValidationError
+from repolink.platform.projects import get_project
 from repolink.store import Store, utcnow
 from repolink.store.base import Base
 from repolink.store.key_records import list_key_records
@@ -61,7 +62,9 @@ class KeyStatus:
     label: str
     key_type: str
     bits: int
+    public_key: str
     fingerprint_sha256: str
+    fingerprint_md5: str
     created_at: datetime
     age_days: int
     last_used_at: datetime | None
@@ -82,7 +85,9 @@ class KeyStatus:
             "label": self.label,
             "key_type": self.key_type,
             "bits": self.bits,
+            "public_key": self.public_key,
             "fingerprint_sha256": self.fingerprint_sha256,
+            "fingerprint_md5": self.fingerprint_md5,
             "created_at": self.created_at.isoformat(),
             "age_days": self.age_days,
             "last_used_at": _iso(self.last_used_at),
@@ -136,6 +141,20 @@ class KeyService:
         )
         return keys
 
+    def project_keys(self, project: str) -> list[KeyStatus]:
+        """The keys of one project (deploy key, pending and retired ones, additional keys), by
+        state, then age; ``project_not_found`` for an unknown project."""
+        moment = self._clock()
+        with self._store.session() as session:
+            slug = get_project(session, project).slug
+            owners = _owners(session)
+            pending = _pending_key_ids(session)
+            ids = [key_id for key_id, owner in owners.items() if owner.project == slug]
+            records = session.scalars(select(KeyRecord).where(KeyRecord.id.in_(ids)))
+            keys = [_status(record, owners[record.id], pending, moment) for record in records]
+        keys.sort(key=lambda key: (_rank(key), key.created_at, key.id))
+        return keys
+
 
 def _status(record: KeyRecord, owner: _Owner | None, pending: set[str], now: datetime) -> KeyStatus:
     if record.retired_at is not None:
@@ -152,7 +171,9 @@ def _status(record: KeyRecord, owner: _Owner | None, pending: set[str], now: dat
         label=record.label,
         key_type=record.key_type,
         bits=record.bits,
+        public_key=record.public_key,
         fingerprint_sha256=record.fingerprint_sha256,
+        fingerprint_md5=record.fingerprint_md5,
         created_at=record.created_at,
         age_days=max(age.days, 0),
         last_used_at=record.last_used_at,

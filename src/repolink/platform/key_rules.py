@@ -34,6 +34,7 @@ rules of one project cannot have the same canonical prefix.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -71,6 +72,8 @@ SOURCE_USER_KEY = "user_key"
 # Stands in for the path of a host-only prefix so that repolink.urls, which wants a
 # repository path, parses its authority; it is dropped again at once.
 _PLACEHOLDER = "_"
+# A rule's id, as new_id() makes it; no URL prefix has this shape.
+_RULE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -272,7 +275,10 @@ class KeyRuleService:
             return _rules(session, get_project(session, project))
 
     def remove_rule(self, project: str, prefix: str) -> KeyRuleInfo:
-        """Remove the rule for ``prefix`` (any spelling of the same canonical prefix)."""
+        """Remove the rule for ``prefix`` (any spelling of the same canonical prefix), or the
+        rule with this id (as the API's addresses name it)."""
+        if _RULE_ID.fullmatch(prefix.strip()):
+            return self._remove_by_id(project, prefix.strip())
         canonical = parse_url_prefix(prefix).text
         with self._store.session() as session:
             row = get_project(session, project)
@@ -286,6 +292,21 @@ class KeyRuleService:
                 )
             session.execute(delete(KeyRule).where(KeyRule.id == rule.id))
         log.info("project %s: removed key rule %s", rule.project, canonical)
+        return rule
+
+    def _remove_by_id(self, project: str, rule_id: str) -> KeyRuleInfo:
+        with self._store.session() as session:
+            row = get_project(session, project)
+            rule = next((rule for rule in _rules(session, row) if rule.id == rule_id), None)
+            if rule is None:
+                raise NotFound(
+                    "key_rule_not_found",
+                    f"project {row.slug} has no key rule with id {rule_id}",
+                    "list the project's key rules to see their ids and prefixes",
+                    context={"project": row.slug},
+                )
+            session.execute(delete(KeyRule).where(KeyRule.id == rule.id))
+        log.info("project %s: removed key rule %s", rule.project, rule.prefix)
         return rule
 
     def choose_key(self, project: str, url: SSHURL) -> ChosenKey:

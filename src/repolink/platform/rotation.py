@@ -2,10 +2,11 @@
 
 :class:`DeployKeyService` runs it, one transaction per step and never one around the fetch:
 
-1. :meth:`~DeployKeyService.start_rotation` makes a new key pair for the connection (stored
-   encrypted, like every deploy key) and records it as the connection's *pending* key. The
-   deploy key is not touched: fetches keep using it. The caller shows the new public half so
-   the user can add it to the repository as a read-only access key, beside the current one.
+1. :meth:`~DeployKeyService.start_rotation` makes a new key pair for the connection, or takes
+   one the caller imports (stored encrypted, like every deploy key), and records it as the
+   connection's *pending* key. The deploy key is not touched: fetches keep using it. The
+   caller shows the new public half so the user can add it to the repository as a read-only
+   access key, beside the current one.
 2. :meth:`~DeployKeyService.complete_rotation` fetches into the mirror with the pending key —
    a real fetch, under the mirror's lock, outside any transaction. Only when that succeeds
    does the pending key become the deploy key and the old one retired, in one transaction that
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -40,7 +41,7 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import Conflict, NotFound, RepolinkError
 from repolink.git.progress import ProgressCallback
-from repolink.keys import generate_key
+from repolink.keys import PrivateKey, generate_key
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchResult, FetchService
 from repolink.platform.register import HostAPI, host_api_from, repository_path
@@ -48,7 +49,12 @@ from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.keys import KeyRecord
-from repolink.store.models.platform import KEY_GENERATED, Project, RepositoryConnection
+from repolink.store.models.platform import (
+    KEY_GENERATED,
+    KEY_IMPORTED,
+    Project,
+    RepositoryConnection,
+)
 from repolink.store.models.rotation import ROTATION_COMPLETED, ROTATION_PENDING, KeyRotation
 from repolink.store.types import Clock
 from repolink.vault import Vault
@@ -134,15 +140,21 @@ class OnHost:
 class RotationStarted:
     """What :meth:`DeployKeyService.start_rotation` did; ``replaced`` is the pending key it
     discarded, if any; ``on_host``: the new key is an access key there (and the replaced one
-    was removed, unless its ``error`` says why not)."""
+    was removed, unless its ``error`` says why not).
+
+    ``private_key`` is the generated key itself, only when the caller asked to keep it (to hand
+    it out once, for download); it is never part of :meth:`as_dict`, nor of the ``repr``."""
 
     rotation: PendingRotation
     replaced: KeyFacts | None
     on_host: OnHost | None = None
+    origin: str = KEY_GENERATED
+    private_key: PrivateKey | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
             **self.rotation.as_dict(),
+            "origin": self.origin,
             "replaced_key": self.replaced.as_dict() if self.replaced else None,
             "on_host": self.on_host.as_dict() if self.on_host else None,
         }
@@ -219,26 +231,37 @@ class DeployKeyService:
         self,
         project: str,
         *,
+        key: PrivateKey | None = None,
         key_type: str = "ed25519",
         bits: int | None = None,
         replace_pending: bool = False,
+        keep_private_key: bool = False,
     ) -> RotationStarted:
-        """Make a new key for ``project``'s connection and make it the pending key.
+        """Make ``key`` (imported), or a new key of ``key_type``, the pending key of
+        ``project``'s connection.
 
         Refused with ``rotation_pending`` while another rotation is pending, unless
-        ``replace_pending`` (which discards that one's key).
+        ``replace_pending`` (which discards that one's key), and with ``rotation_same_key`` for
+        an imported key that is the deploy key already. ``keep_private_key``: the answer holds
+        a generated key itself (:attr:`RotationStarted.private_key`), to be handed out once.
         """
         with self._store.session() as session:
             connection = get_connection(session, project)
             slug = _slug(session, connection)
             if not replace_pending:
                 _refuse_if_pending(session, connection, slug)
+            if key is not None:
+                _refuse_current_key(session, connection, slug, key)
             host_api = self._host_api_of(connection)
-        # Generated outside any transaction: an RSA key takes a while; no one should wait on it.
-        key = generate_key(key_type, bits, f"repolink-{slug}")
+        origin = KEY_GENERATED if key is None else KEY_IMPORTED
+        if key is None:
+            # Outside any transaction: an RSA key takes a while; no one should wait on it.
+            key = generate_key(key_type, bits, f"repolink-{slug}")
         vault = self._vault()
         with self._store.session() as session:
             connection = get_connection(session, project)
+            if origin == KEY_IMPORTED:
+                _refuse_current_key(session, connection, slug, key)
             replaced: KeyFacts | None = None
             existing = _pending_row(session, connection.id)
             if existing is not None:
@@ -250,6 +273,7 @@ class DeployKeyService:
             rotation = KeyRotation(
                 connection_id=connection.id,
                 new_key_id=record.id,
+                key_origin=origin,
                 state=ROTATION_PENDING,
                 started_at=self._clock(),
             )
@@ -265,12 +289,14 @@ class DeployKeyService:
         if host_api is not None:
             on_host = self._register_new_key(host_api, started, rotation_id, replaced)
         log.info(
-            "started key rotation of project %s: pending key %s%s",
+            "started key rotation of project %s: pending %s key %s%s",
             slug,
+            origin,
             started.new_key.fingerprint_sha256,
             f" (replaced {replaced.fingerprint_sha256})" if replaced else "",
         )
-        return RotationStarted(started, replaced, on_host)
+        kept = key if keep_private_key and origin == KEY_GENERATED else None
+        return RotationStarted(started, replaced, on_host, origin=origin, private_key=kept)
 
     def _register_new_key(
         self,
@@ -310,6 +336,7 @@ class DeployKeyService:
                 raise _not_pending(_slug(session, connection))
             connection_id, rotation_id = connection.id, rotation.id
             old_key_id, new_key_id = connection.deploy_key_id, rotation.new_key_id
+            origin = rotation.key_origin
             url, host_api = connection.url, self._host_api_of(connection)
         # The proving fetch, between two transactions: it takes the mirror's lock, not ours.
         result = self._fetches.fetch_connection(
@@ -317,7 +344,14 @@ class DeployKeyService:
         )
         retired_at = self._clock()
         with self._store.session() as session:
-            _swap(session, project, rotation_id, connection_id, old_key_id, new_key_id, retired_at)
+            _swap(
+                session,
+                project,
+                rotation_id,
+                connection_id,
+                (old_key_id, new_key_id, origin),
+                retired_at,
+            )
             old = get_key_record(session, old_key_id)
             old.retired_at = retired_at
             old.private_key_encrypted = None
@@ -390,16 +424,17 @@ def _swap(
     project: str,
     rotation_id: str,
     connection_id: str,
-    old_key_id: str,
-    new_key_id: str,
+    keys: tuple[str, str, str],
     retired_at: datetime,
 ) -> None:
     """Complete the rotation and point the connection at the new key, or ``rotation_changed``.
 
     Compare-and-set, so an abort, a replacement or another completion that ran while we
     fetched is noticed instead of overwritten; the rotation first, as an abort deletes the very
-    key the connection would be pointed at.
+    key the connection would be pointed at. ``keys``: the old key's id, the new key's id and
+    the new key's origin (generated or imported).
     """
+    old_key_id, new_key_id, origin = keys
     finished = session.execute(
         update(KeyRotation)
         .where(KeyRotation.id == rotation_id, KeyRotation.state == ROTATION_PENDING)
@@ -412,7 +447,7 @@ def _swap(
                 RepositoryConnection.id == connection_id,
                 RepositoryConnection.deploy_key_id == old_key_id,
             )
-            .values(deploy_key_id=new_key_id, key_origin=KEY_GENERATED)
+            .values(deploy_key_id=new_key_id, key_origin=origin)
         )
         if _rowcount(finished) == 1
         else None
@@ -452,6 +487,20 @@ def _refuse_if_pending(session: Session, connection: RepositoryConnection, slug:
     if rotation is not None:
         pending = get_key_record(session, rotation.new_key_id)
         raise _pending_conflict(slug, pending.fingerprint_sha256)
+
+
+def _refuse_current_key(
+    session: Session, connection: RepositoryConnection, slug: str, key: PrivateKey
+) -> None:
+    current = get_key_record(session, connection.deploy_key_id)
+    fingerprint = key.public_key.sha256_fingerprint
+    if current.fingerprint_sha256 == fingerprint:
+        raise Conflict(
+            "rotation_same_key",
+            f"{fingerprint} is the deploy key of project {slug} already",
+            "rotate to another key: a new one, or another key pair of your own",
+            context={"project": slug, "fingerprint": fingerprint},
+        )
 
 
 def _discard(session: Session, rotation: KeyRotation) -> None:

@@ -40,7 +40,7 @@ class TargetPolicy:
     def check(self, url: SSHURL) -> None:
         """Refuse (``repository_url_forbidden``) a URL whose host the policy refuses."""
         host, port = url.host_port
-        if any(_same_host(host, port, own, own_port) for own, own_port in self.own_hosts):
+        if self.is_own_host(host, port):
             return
         refusal = self.policy.host_refusal(host)
         if refusal is None and host_address(host) is None:
@@ -56,6 +56,10 @@ class TargetPolicy:
                 "10.0.0.0/8)",
                 context={"setting": ALLOWED_NETWORKS_SETTING},
             )
+
+    def is_own_host(self, host: str, port: int) -> bool:
+        """Whether ``host:port`` reaches the server's own built-in host (always allowed)."""
+        return any(_same_host(host, port, own, own_port) for own, own_port in self.own_hosts)
 
     def _resolved_refusal(self, host: str, port: int) -> str | None:
         try:

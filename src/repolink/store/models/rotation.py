@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from repolink.store.base import Base
 from repolink.store.models.keys import KeyRecord
-from repolink.store.models.platform import RepositoryConnection, new_id
+from repolink.store.models.platform import KEY_GENERATED, RepositoryConnection, new_id
 from repolink.store.types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,10 @@ class KeyRotation(Base):
     )
     new_key_id: Mapped[str] = mapped_column(String(32), ForeignKey(KeyRecord.id), unique=True)
     old_key_id: Mapped[str | None] = mapped_column(String(32), ForeignKey(KeyRecord.id))
+    # KEY_GENERATED or KEY_IMPORTED: the connection's key_origin once the rotation completes.
+    key_origin: Mapped[str] = mapped_column(
+        String(16), default=KEY_GENERATED, server_default=KEY_GENERATED
+    )
     state: Mapped[str] = mapped_column(String(16), default=ROTATION_PENDING)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
