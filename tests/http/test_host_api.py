@@ -206,7 +206,7 @@ def test_repository_create_get_list_delete(host: Host) -> None:
     assert body["type"] == "repository"
     assert body["full_name"] == "acme/widgets"
     assert body["slug"] == body["name"] == "widgets"
-    assert body["workspace"] == {"type": "workspace", "slug": "acme"}
+    assert body["workspace"]["type"] == "workspace" and body["workspace"]["slug"] == "acme"
     assert body["uuid"].startswith("{") and body["uuid"].endswith("}")
     assert body["created_on"].endswith("Z")
 
@@ -282,7 +282,18 @@ def test_deploy_key_has_every_bitbucket_field(host: Host, repo: str, make_key: M
     assert key["comment"] == "ci@tests"
     assert key["label"] == "CI"
     assert key["read_only"] is True
-    assert key["repository"] == {"type": "repository", "full_name": repo, "name": "widgets"}
+    assert key["repository"] == {
+        "type": "repository",
+        "full_name": repo,
+        "name": "widgets",
+        "links": {
+            "self": {"href": f"http://testserver{API}/repositories/{repo}"},
+            "html": {"href": f"http://testserver{API}/repositories/{repo}"},
+        },
+    }
+    assert key["links"] == {
+        "self": {"href": f"http://testserver{API}/repositories/{repo}/deploy-keys/{key['id']}"}
+    }
     assert key["added_on"].endswith("Z")
     assert key["last_used"] is None
     assert key["fingerprint_sha256"] == fingerprint(keypair, "sha256")
@@ -532,7 +543,8 @@ def test_hook_of_another_repository_is_not_found(host: Host, repo: str) -> None:
 JUNK_REQUESTS: list[tuple[str, str, Any]] = [
     ("GET", "/repositories/ACME", None),
     ("GET", "/repositories/-x/y", None),
-    ("GET", "/repositories/acme/..", None),
+    # Encoded: a client resolves a plain ".." to /repositories, which lists repositories.
+    ("GET", "/repositories/acme/%2E%2E", None),
     ("GET", "/repositories/acme/widgets/deploy-keys/-1", None),
     ("GET", "/repositories/acme/widgets/deploy-keys/0", None),
     ("GET", "/repositories/acme/widgets/deploy-keys/99999999999999999999999999", None),

@@ -10,9 +10,19 @@ KeyKind = Literal["account", "access"]
 
 
 @dataclass(frozen=True)
+class WorkspaceInfo:
+    id: int
+    name: str
+    uuid: str
+    """Stable for the workspace's life, derived from its id and name (no column of its own)."""
+    created_on: datetime
+
+
+@dataclass(frozen=True)
 class RepositoryInfo:
     id: str
     workspace: str
+    workspace_uuid: str
     slug: str
     full_name: str
     created_on: datetime

@@ -91,6 +91,26 @@ class RepositoryStorage:
         path.rename(doomed)
         shutil.rmtree(doomed, ignore_errors=True)
 
+    def main_branch(self, repository_id: str) -> str | None:
+        """The branch HEAD names when that branch exists, else ``None`` (an empty repository,
+        a detached or missing HEAD). Only files are read: listings ask this of every
+        repository they show, so no process may start here."""
+        path = self.path_for(repository_id)
+        try:
+            head = (path / "HEAD").read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            return None
+        target = head.removeprefix("ref: ").strip()
+        parts = target.split("/")
+        # HEAD is written by git, never by a push; still, nothing outside refs/heads is read.
+        if not head.startswith("ref: ") or parts[:2] != ["refs", "heads"] or len(parts) < 3:
+            return None
+        if any(part in ("", ".", "..") for part in parts):
+            return None
+        if (path / target).is_file() or _is_packed(path / "packed-refs", target):
+            return target.removeprefix("refs/heads/")
+        return None
+
     def read_refs(self, path: Path) -> dict[str, str]:
         """Every ref of the repository at ``path`` and the object it points at: what a push
         announces. A name that is not UTF-8 is announced with replacement characters."""
@@ -131,6 +151,15 @@ def ref_updates(before: dict[str, str], after: dict[str, str]) -> list[RefUpdate
         if old != new:
             updates.append(RefUpdate(name, old, new))
     return updates
+
+
+def _is_packed(packed_refs: Path, ref: str) -> bool:
+    """Whether the ``packed-refs`` file lists ``ref`` (``<sha> <name>`` lines)."""
+    try:
+        with packed_refs.open(encoding="utf-8", errors="replace") as lines:
+            return any(line.rstrip("\n").partition(" ")[2] == ref for line in lines)
+    except OSError:
+        return False
 
 
 def _announced(name: str) -> str:

@@ -35,6 +35,7 @@ from repolink.host.info import (
     Grant,
     KeyHandle,
     RepositoryInfo,
+    WorkspaceInfo,
 )
 from repolink.host.key_refs import find_access_key, find_account_key, parse_key_ref
 from repolink.host.naming import (
@@ -42,6 +43,14 @@ from repolink.host.naming import (
     parse_repository_path,
     validate_slug,
     validate_workspace,
+)
+from repolink.host.records import (
+    access_key_info,
+    account_key_info,
+    full_name,
+    key_fields,
+    repository_info,
+    workspace_info,
 )
 from repolink.host.repo_storage import RepositoryStorage
 from repolink.keys import PublicKey, parse_public_key
@@ -56,6 +65,7 @@ __all__ = [
     "HostService",
     "KeyHandle",
     "RepositoryInfo",
+    "WorkspaceInfo",
 ]
 
 log = logging.getLogger(__name__)
@@ -100,7 +110,7 @@ class HostService:
                 # Inside the transaction: a failed `git init` leaves no row behind.
                 self._storage.create(row.id)
                 created = row.id
-                return _repository_info(row, space)
+                return repository_info(row, space)
         except BaseException:
             if created is not None:  # the commit failed: no row, so no directory either
                 self._storage.delete(created)
@@ -114,12 +124,22 @@ class HostService:
                 .where(HostedRepository.workspace_id == space.id)
                 .order_by(HostedRepository.slug)
             )
-            return [_repository_info(row, space) for row in rows]
+            return [repository_info(row, space) for row in rows]
+
+    def list_all_repositories(self) -> list[RepositoryInfo]:
+        """Every repository of every workspace, by workspace name, then slug."""
+        with self._store.session() as session:
+            rows = session.execute(
+                select(HostedRepository, Workspace)
+                .join(Workspace, HostedRepository.workspace_id == Workspace.id)
+                .order_by(Workspace.name, HostedRepository.slug)
+            )
+            return [repository_info(repo, space) for repo, space in rows]
 
     def get_repository(self, workspace: str, slug: str) -> RepositoryInfo:
         with self._store.session() as session:
             row, space = self._existing_repository(session, workspace, slug)
-            return _repository_info(row, space)
+            return repository_info(row, space)
 
     def delete_repository(self, workspace: str, slug: str) -> None:
         """Remove the repository, its access keys (and hooks, by cascade) and its files."""
@@ -134,9 +154,24 @@ class HostService:
         """The bare repository's directory on disk (derived from the id alone)."""
         return self._storage.path_for(info.id)
 
+    def main_branch(self, info: RepositoryInfo) -> str | None:
+        """The branch the repository's HEAD names, once that branch exists (a new repository
+        has none until its first push); read from its files, no process started."""
+        return self._storage.main_branch(info.id)
+
     def list_workspaces(self) -> list[str]:
         with self._store.session() as session:
             return list(session.scalars(select(Workspace.name).order_by(Workspace.name)))
+
+    def workspaces(self) -> list[WorkspaceInfo]:
+        """Every workspace, by name."""
+        with self._store.session() as session:
+            rows = session.scalars(select(Workspace).order_by(Workspace.name))
+            return [workspace_info(row) for row in rows]
+
+    def get_workspace(self, workspace: str) -> WorkspaceInfo:
+        with self._store.session() as session:
+            return workspace_info(self._existing_workspace(session, workspace))
 
     # -- access keys --------------------------------------------------------------------
 
@@ -162,13 +197,13 @@ class HostService:
             )
             if duplicate is not None:
                 raise access_key_duplicate(duplicate)
-            row = AccessKey(repository_id=repo.id, writable=writable, **_key_fields(key, label))
+            row = AccessKey(repository_id=repo.id, writable=writable, **key_fields(key, label))
             session.add(row)
             try:
                 session.flush()
             except IntegrityError:
                 raise access_key_duplicate(None) from None
-            info = _access_key_info(row, _full_name(space, repo))
+            info = access_key_info(row, full_name(space, repo))
         log.info(
             "added access key %d %s to %s (%s)",
             info.id,
@@ -184,13 +219,13 @@ class HostService:
             rows = session.scalars(
                 select(AccessKey).where(AccessKey.repository_id == repo.id).order_by(AccessKey.id)
             )
-            return [_access_key_info(row, _full_name(space, repo)) for row in rows]
+            return [access_key_info(row, full_name(space, repo)) for row in rows]
 
     def get_access_key(self, workspace: str, slug: str, key_id: int) -> AccessKeyInfo:
         with self._store.session() as session:
             repo, space = self._existing_repository(session, workspace, slug)
             row = self._existing_access_key(session, repo, space, key_id)
-            return _access_key_info(row, _full_name(space, repo))
+            return access_key_info(row, full_name(space, repo))
 
     def update_access_key(
         self,
@@ -221,7 +256,7 @@ class HostService:
                 row.label = _validate_label(label)
             if writable is not None:
                 row.writable = writable
-            info = _access_key_info(row, _full_name(space, repo))
+            info = access_key_info(row, full_name(space, repo))
         log.info("updated access key %d on %s", key_id, info.repository_full_name)
         return info
 
@@ -232,8 +267,8 @@ class HostService:
             repo, space = self._existing_repository(session, workspace, slug)
             row = find_access_key(session, repo.id, ref)
             if row is None:
-                raise access_key_not_found(_full_name(space, repo), str(ref))
-            info = _access_key_info(row, _full_name(space, repo))
+                raise access_key_not_found(full_name(space, repo), str(ref))
+            info = access_key_info(row, full_name(space, repo))
             session.delete(row)
         log.info("removed access key %d from %s", info.id, info.repository_full_name)
         return info
@@ -269,13 +304,13 @@ class HostService:
             )
             if duplicate is not None:
                 raise account_key_duplicate(duplicate)
-            row = AccountKey(workspace_id=space.id, **_key_fields(key, label))
+            row = AccountKey(workspace_id=space.id, **key_fields(key, label))
             session.add(row)
             try:
                 session.flush()
             except IntegrityError:
                 raise account_key_duplicate(None) from None
-            return _account_key_info(row, space)
+            return account_key_info(row, space)
 
     def list_account_keys(self, workspace: str) -> list[AccountKeyInfo]:
         with self._store.session() as session:
@@ -285,7 +320,7 @@ class HostService:
                 .where(AccountKey.workspace_id == space.id)
                 .order_by(AccountKey.id)
             )
-            return [_account_key_info(row, space) for row in rows]
+            return [account_key_info(row, space) for row in rows]
 
     def remove_account_key(self, workspace: str, key: int | str) -> AccountKeyInfo:
         """Remove the account key named by ``key``: its id, SHA256 or MD5 fingerprint."""
@@ -295,7 +330,7 @@ class HostService:
             row = find_account_key(session, space.id, ref)
             if row is None:
                 raise account_key_not_found(space.name, str(ref))
-            info = _account_key_info(row, space)
+            info = account_key_info(row, space)
             session.delete(row)
         log.info("removed account key %d from %s", info.id, space.name)
         return info
@@ -352,7 +387,7 @@ class HostService:
             if found is None:
                 raise repository_not_granted(name)
             repo, space = found
-            info = _repository_info(repo, space)
+            info = repository_info(repo, space)
             account_id = session.scalar(
                 select(AccountKey.id).where(
                     AccountKey.workspace_id == space.id,
@@ -459,7 +494,7 @@ class HostService:
     ) -> AccessKey:
         row = session.get(AccessKey, key_id)
         if row is None or row.repository_id != repo.id:
-            raise access_key_not_found(_full_name(space, repo), key_id)
+            raise access_key_not_found(full_name(space, repo), key_id)
         return row
 
     def _account_key_exists(self, session: Session, fingerprint: str) -> bool:
@@ -500,67 +535,8 @@ def _retry_on_workspace_race(workspace: str, work: Callable[[], _T]) -> _T:
         ) from None
 
 
-def _full_name(space: Workspace, repo: HostedRepository) -> str:
-    return f"{space.name}/{repo.slug}"
-
-
-def _repository_info(row: HostedRepository, space: Workspace) -> RepositoryInfo:
-    full_name = _full_name(space, row)
-    return RepositoryInfo(
-        id=row.id,
-        workspace=space.name,
-        slug=row.slug,
-        full_name=full_name,
-        created_on=row.created_on,
-        ssh_clone_path=f"{full_name}.git",
-    )
-
-
-def _key_fields(key: PublicKey, label: str) -> dict[str, object]:
-    return {
-        "label": label,
-        "key_type": key.key_type,
-        "public_key": key.openssh_line(with_comment=False),
-        "comment": key.comment,
-        "fingerprint_sha256": key.sha256_fingerprint,
-        "fingerprint_md5": key.md5_fingerprint,
-        "added_on": utcnow(),
-    }
-
-
 def _fingerprint(key_text: str) -> str:
     return parse_public_key(key_text).key.sha256_fingerprint
-
-
-def _access_key_info(row: AccessKey, full_name: str) -> AccessKeyInfo:
-    return AccessKeyInfo(
-        id=row.id,
-        repository_full_name=full_name,
-        label=row.label,
-        key=row.public_key,
-        comment=row.comment,
-        key_type=row.key_type,
-        fingerprint_sha256=row.fingerprint_sha256,
-        fingerprint_md5=row.fingerprint_md5,
-        read_only=not row.writable,
-        added_on=row.added_on,
-        last_used=row.last_used,
-    )
-
-
-def _account_key_info(row: AccountKey, space: Workspace) -> AccountKeyInfo:
-    return AccountKeyInfo(
-        id=row.id,
-        workspace=space.name,
-        label=row.label,
-        key=row.public_key,
-        comment=row.comment,
-        key_type=row.key_type,
-        fingerprint_sha256=row.fingerprint_sha256,
-        fingerprint_md5=row.fingerprint_md5,
-        added_on=row.added_on,
-        last_used=row.last_used,
-    )
 
 
 def _validate_label(label: str) -> str:

@@ -1,10 +1,11 @@
 """The built-in host's HTTP API, shaped like Bitbucket Cloud's 2.0 API under ``/host/api/2.0``.
 
 Same paths, field names and status codes as Bitbucket where Bitbucket has them, so client code
-written for one serves both: repositories, deploy keys (our access keys), workspace SSH keys
-(our account keys) and webhooks. Every route calls :class:`HostService` or
-:class:`HookService`; nothing here decides anything. The shapes are in
-:mod:`repolink.http.host_schemas`.
+written for one serves both: workspaces, repositories, deploy keys (our access keys), workspace
+SSH keys (our account keys) and webhooks. Clients navigate as on Bitbucket: objects carry
+``links`` with absolute hrefs (:mod:`repolink.http.host_links`) and pages a ``next`` URL.
+Every route calls :class:`HostService` or :class:`HookService`; nothing here decides anything.
+The shapes are in :mod:`repolink.http.host_schemas`.
 
 Every route needs ``Authorization: Bearer <admin token>``, checked before the body is read
 (:mod:`repolink.http.auth`).
@@ -13,9 +14,9 @@ Every route needs ``Authorization: Bearer <admin token>``, checked before the bo
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 
 from repolink.errors import ValidationError
@@ -24,6 +25,7 @@ from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.http.app import create_app
 from repolink.http.auth import authenticated_route_class, bearer_scheme
+from repolink.http.host_links import API_PREFIX, HostLinks, host_links
 from repolink.http.host_schemas import (
     MAX_BODY_BYTES,
     DeliveryOut,
@@ -36,13 +38,24 @@ from repolink.http.host_schemas import (
     RepositoryOut,
     SshKeyCreate,
     SshKeyOut,
+    WorkspaceAccessOut,
+    WorkspaceOut,
     delivery_out,
     deploy_key_out,
     hook_out,
     repository_out,
     ssh_key_out,
+    workspace_access_out,
+    workspace_out,
 )
-from repolink.http.pagination import DEFAULT_PAGELEN, Page, PageLength, PageNumber, paginate
+from repolink.http.pagination import (
+    DEFAULT_PAGELEN,
+    Page,
+    PageLength,
+    PageNumber,
+    paginate,
+    paginate_converted,
+)
 from repolink.settings import Settings
 from repolink.store import Store
 
@@ -51,7 +64,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-API_PREFIX = "/host/api/2.0"
+__all__ = ["API_PREFIX", "build_host_router", "create_host_api"]
+
 # Ids are SQL integers; anything larger is refused before it reaches the database driver.
 MAX_ID = 2**53
 
@@ -59,6 +73,17 @@ Workspace = Annotated[str, Path(max_length=200, description="workspace name")]
 Slug = Annotated[str, Path(max_length=200, description="repository slug")]
 KeyId = Annotated[int, Path(ge=1, le=MAX_ID)]
 HookId = Annotated[str, Path(max_length=64, description="the hook's uuid, with or without {}")]
+Links = Annotated[HostLinks, Depends(host_links)]
+# Bitbucket's filters of the caller's own repositories and workspaces. Every caller of this API
+# administers the whole host, so each role selects everything the caller may see.
+RepositoryRole = Annotated[
+    Literal["member", "contributor", "admin", "owner"] | None,
+    Query(description="Bitbucket's filter by the caller's role; here every role sees all"),
+]
+WorkspaceRole = Annotated[
+    Literal["member", "collaborator", "owner"] | None,
+    Query(description="Bitbucket's filter by the caller's role; here every role sees all"),
+]
 
 
 # -- the app --------------------------------------------------------------------------------
@@ -99,6 +124,7 @@ def build_host_router(
     # Every sub-router is built with this route class: an included route keeps its own class.
     route_class = authenticated_route_class(settings, store)
     router = APIRouter(prefix=API_PREFIX, route_class=route_class, dependencies=[bearer_scheme()])
+    router.include_router(_workspace_routes(route_class, service))
     router.include_router(_repository_routes(route_class, service, ssh_url_base))
     router.include_router(_deploy_key_routes(route_class, service))
     router.include_router(_ssh_key_routes(route_class, service))
@@ -109,41 +135,103 @@ def build_host_router(
 # -- routes ---------------------------------------------------------------------------------
 
 
+def _workspace_routes(route_class: type[APIRoute], service: HostService) -> APIRouter:
+    router = APIRouter(route_class=route_class, tags=["workspaces"])
+
+    @router.get("/workspaces", response_model=Page[WorkspaceOut])
+    def list_workspaces(
+        request: Request,
+        links: Links,
+        role: WorkspaceRole = None,
+        page: PageNumber = 1,
+        pagelen: PageLength = DEFAULT_PAGELEN,
+    ) -> Page[WorkspaceOut]:
+        return paginate_converted(
+            request, service.workspaces(), page, pagelen, lambda space: workspace_out(space, links)
+        )
+
+    # Bitbucket's newer listing of the caller's workspaces, which clients now call instead.
+    @router.get("/user/workspaces", response_model=Page[WorkspaceAccessOut])
+    def list_user_workspaces(
+        request: Request,
+        links: Links,
+        page: PageNumber = 1,
+        pagelen: PageLength = DEFAULT_PAGELEN,
+    ) -> Page[WorkspaceAccessOut]:
+        return paginate_converted(
+            request,
+            service.workspaces(),
+            page,
+            pagelen,
+            lambda space: workspace_access_out(space, links),
+        )
+
+    @router.get("/workspaces/{workspace}", response_model=WorkspaceOut)
+    def get_workspace(workspace: Workspace, links: Links) -> WorkspaceOut:
+        return workspace_out(service.get_workspace(workspace), links)
+
+    return router
+
+
 def _repository_routes(
     route_class: type[APIRoute], service: HostService, ssh_url_base: str | None
 ) -> APIRouter:
     router = APIRouter(route_class=route_class, tags=["repositories"])
 
-    def out(repo: RepositoryInfo) -> RepositoryOut:
-        return repository_out(repo, ssh_url_base)
+    def out(repo: RepositoryInfo, links: HostLinks) -> RepositoryOut:
+        return repository_out(
+            repo, links, ssh_url_base=ssh_url_base, main_branch=service.main_branch(repo)
+        )
+
+    def page_of(
+        request: Request, links: HostLinks, repos: list[RepositoryInfo], page: int, pagelen: int
+    ) -> Page[RepositoryOut]:
+        # Only the repositories shown become answers: each one reads its HEAD from disk.
+        return paginate_converted(request, repos, page, pagelen, lambda repo: out(repo, links))
+
+    @router.get("/repositories", response_model=Page[RepositoryOut])
+    def list_all_repositories(
+        request: Request,
+        links: Links,
+        role: RepositoryRole = None,
+        page: PageNumber = 1,
+        pagelen: PageLength = DEFAULT_PAGELEN,
+    ) -> Page[RepositoryOut]:
+        return page_of(request, links, service.list_all_repositories(), page, pagelen)
 
     @router.get("/repositories/{workspace}", response_model=Page[RepositoryOut])
     def list_repositories(
         request: Request,
         workspace: Workspace,
+        links: Links,
+        role: RepositoryRole = None,
         page: PageNumber = 1,
         pagelen: PageLength = DEFAULT_PAGELEN,
     ) -> Page[RepositoryOut]:
-        items = [out(repo) for repo in service.list_repositories(workspace)]
-        return paginate(request, items, page, pagelen)
+        return page_of(request, links, service.list_repositories(workspace), page, pagelen)
 
     @router.post("/repositories/{workspace}", response_model=RepositoryOut)
-    def create_repository_from_body(workspace: Workspace, body: RepositoryCreate) -> RepositoryOut:
+    def create_repository_from_body(
+        workspace: Workspace, body: RepositoryCreate, links: Links
+    ) -> RepositoryOut:
         if body.slug is None:
             raise ValidationError(
                 "slug_required",
                 "the body names no repository slug",
                 'send {"slug": "NAME"}, or POST to /repositories/WORKSPACE/SLUG',
             )
-        return out(service.create_repository(workspace, body.slug))
+        return out(service.create_repository(workspace, body.slug), links)
 
+    # Bitbucket's body is optional here; when sent, it is read like the one above.
     @router.post("/repositories/{workspace}/{slug}", response_model=RepositoryOut)
-    def create_repository(workspace: Workspace, slug: Slug) -> RepositoryOut:
-        return out(service.create_repository(workspace, slug))
+    def create_repository(
+        workspace: Workspace, slug: Slug, links: Links, body: RepositoryCreate | None = None
+    ) -> RepositoryOut:
+        return out(service.create_repository(workspace, slug), links)
 
     @router.get("/repositories/{workspace}/{slug}", response_model=RepositoryOut)
-    def get_repository(workspace: Workspace, slug: Slug) -> RepositoryOut:
-        return out(service.get_repository(workspace, slug))
+    def get_repository(workspace: Workspace, slug: Slug, links: Links) -> RepositoryOut:
+        return out(service.get_repository(workspace, slug), links)
 
     @router.delete("/repositories/{workspace}/{slug}", status_code=204)
     def delete_repository(workspace: Workspace, slug: Slug) -> Response:
@@ -165,32 +253,37 @@ def _deploy_key_routes(route_class: type[APIRoute], service: HostService) -> API
         request: Request,
         workspace: Workspace,
         slug: Slug,
+        links: Links,
         page: PageNumber = 1,
         pagelen: PageLength = DEFAULT_PAGELEN,
     ) -> Page[DeployKeyOut]:
-        items = [deploy_key_out(key) for key in service.list_access_keys(workspace, slug)]
+        items = [deploy_key_out(key, links) for key in service.list_access_keys(workspace, slug)]
         return paginate(request, items, page, pagelen)
 
     @router.post("", response_model=DeployKeyOut)
-    def add_deploy_key(workspace: Workspace, slug: Slug, body: DeployKeyCreate) -> DeployKeyOut:
+    def add_deploy_key(
+        workspace: Workspace, slug: Slug, body: DeployKeyCreate, links: Links
+    ) -> DeployKeyOut:
         key = service.add_access_key(
             workspace, slug, body.key, label=body.label, writable=not body.read_only
         )
-        return deploy_key_out(key)
+        return deploy_key_out(key, links)
 
     @router.get("/{key_id}", response_model=DeployKeyOut)
-    def get_deploy_key(workspace: Workspace, slug: Slug, key_id: KeyId) -> DeployKeyOut:
-        return deploy_key_out(service.get_access_key(workspace, slug, key_id))
+    def get_deploy_key(
+        workspace: Workspace, slug: Slug, key_id: KeyId, links: Links
+    ) -> DeployKeyOut:
+        return deploy_key_out(service.get_access_key(workspace, slug, key_id), links)
 
     @router.put("/{key_id}", response_model=DeployKeyOut)
     def update_deploy_key(
-        workspace: Workspace, slug: Slug, key_id: KeyId, body: DeployKeyUpdate
+        workspace: Workspace, slug: Slug, key_id: KeyId, body: DeployKeyUpdate, links: Links
     ) -> DeployKeyOut:
         writable = None if body.read_only is None else not body.read_only
         key = service.update_access_key(
             workspace, slug, key_id, label=body.label, writable=writable, key=body.key
         )
-        return deploy_key_out(key)
+        return deploy_key_out(key, links)
 
     @router.delete("/{key_id}", status_code=204)
     def delete_deploy_key(workspace: Workspace, slug: Slug, key_id: KeyId) -> Response:
@@ -241,14 +334,15 @@ def _hook_routes(route_class: type[APIRoute], hooks: HookService) -> APIRouter:
         request: Request,
         workspace: Workspace,
         slug: Slug,
+        links: Links,
         page: PageNumber = 1,
         pagelen: PageLength = DEFAULT_PAGELEN,
     ) -> Page[HookOut]:
-        items = [hook_out(hook) for hook in hooks.list_hooks(workspace, slug)]
+        items = [hook_out(hook, links) for hook in hooks.list_hooks(workspace, slug)]
         return paginate(request, items, page, pagelen)
 
     @router.post("", response_model=HookOut, status_code=201)
-    def add_hook(workspace: Workspace, slug: Slug, body: HookCreate) -> HookOut:
+    def add_hook(workspace: Workspace, slug: Slug, body: HookCreate, links: Links) -> HookOut:
         hook = hooks.add_hook(
             workspace,
             slug,
@@ -258,11 +352,11 @@ def _hook_routes(route_class: type[APIRoute], hooks: HookService) -> APIRouter:
             description=body.description,
             active=body.active,
         )
-        return hook_out(hook)
+        return hook_out(hook, links)
 
     @router.get("/{uid}", response_model=HookOut)
-    def get_hook(workspace: Workspace, slug: Slug, uid: HookId) -> HookOut:
-        return hook_out(hooks.get_hook(workspace, slug, uid))
+    def get_hook(workspace: Workspace, slug: Slug, uid: HookId, links: Links) -> HookOut:
+        return hook_out(hooks.get_hook(workspace, slug, uid), links)
 
     @router.delete("/{uid}", status_code=204)
     def delete_hook(workspace: Workspace, slug: Slug, uid: HookId) -> Response:

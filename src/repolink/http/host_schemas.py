@@ -1,8 +1,10 @@
 """The shapes of the built-in host's API: request bodies, answers, and records → answers.
 
 Field names and types follow Bitbucket Cloud's 2.0 API where Bitbucket has them. Bodies
-ignore unknown fields, as Bitbucket does; every string has a length cap, so nothing
-unbounded reaches a service.
+accept every field Bitbucket documents for them (used where this host has the notion, else
+ignored) and ignore unknown fields, as Bitbucket does; every string has a length cap, so
+nothing unbounded reaches a service. Answers carry Bitbucket's ``links``: absolute hrefs of
+this server (:mod:`repolink.http.host_links`), only to addresses this API answers.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from repolink.host.hooks import SUPPORTED_EVENTS, DeliveryInfo, HookInfo
-from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo
+from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo, WorkspaceInfo
 from repolink.host.webhooks import bitbucket_uuid, ssh_clone_url
+from repolink.http.host_links import HostLinks
 
 # The largest body any route takes is one public key (a 16384-bit RSA key is ~2.8 kB).
 MAX_BODY_BYTES = 64 * 1024
@@ -28,8 +31,33 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ProjectRef(_Body):
+    key: str | None = Field(default=None, max_length=200)
+    uuid: str | None = Field(default=None, max_length=200)
+
+
+class BranchName(_Body):
+    name: str | None = Field(default=None, max_length=255)
+
+
 class RepositoryCreate(_Body):
-    slug: str | None = Field(default=None, max_length=200)
+    """Bitbucket's repository body. This host keeps no description, project, language or
+    fork policy: they are accepted and ignored. Every repository is private, and git is its
+    only ``scm`` (as on Bitbucket, which no longer serves Mercurial)."""
+
+    slug: str | None = Field(
+        default=None, max_length=200, description="when the path does not name the slug"
+    )
+    scm: Literal["git"] = "git"
+    name: str | None = Field(default=None, max_length=255)
+    is_private: bool | None = None
+    description: str | None = Field(default=None, max_length=10_000)
+    fork_policy: Literal["allow_forks", "no_public_forks", "no_forks"] | None = None
+    project: ProjectRef | None = None
+    language: str | None = Field(default=None, max_length=100)
+    has_issues: bool | None = None
+    has_wiki: bool | None = None
+    mainbranch: BranchName | None = None
 
 
 class DeployKeyCreate(_Body):
@@ -64,15 +92,8 @@ class HookCreate(_Body):
 # -- answers --------------------------------------------------------------------------------
 
 
-class WorkspaceRef(BaseModel):
-    type: Literal["workspace"] = "workspace"
-    slug: str
-
-
-class RepositoryRef(BaseModel):
-    type: Literal["repository"] = "repository"
-    full_name: str
-    name: str
+class Link(BaseModel):
+    href: str
 
 
 class CloneLink(BaseModel):
@@ -80,8 +101,88 @@ class CloneLink(BaseModel):
     href: str
 
 
+class SelfLinks(BaseModel):
+    self: Link
+
+
+class WorkspaceRef(BaseModel):
+    type: Literal["workspace"] = "workspace"
+    slug: str
+
+
+class WorkspaceLinks(BaseModel):
+    self: Link
+    html: Link = Field(description="the workspace's own address: the host has no web pages")
+    repositories: Link
+
+
+class WorkspaceSummary(BaseModel):
+    """A workspace where another object names it (a repository's ``workspace``)."""
+
+    type: Literal["workspace"] = "workspace"
+    uuid: str
+    slug: str
+    name: str
+    links: WorkspaceLinks
+
+
+class WorkspaceOut(WorkspaceSummary):
+    is_private: bool = True
+    created_on: datetime
+
+
+class WorkspaceAccessOut(BaseModel):
+    """One of the caller's workspaces (``GET /user/workspaces``); every caller of this API
+    administers the whole host."""
+
+    type: Literal["workspace_access"] = "workspace_access"
+    administrator: bool = True
+    workspace: WorkspaceSummary
+
+
+class OwnerLinks(BaseModel):
+    self: Link
+    html: Link
+
+
+class OwnerOut(BaseModel):
+    """A repository's owner: its workspace, as the team account Bitbucket shows there."""
+
+    type: Literal["team"] = "team"
+    uuid: str
+    username: str
+    display_name: str
+    links: OwnerLinks
+
+
+class BranchRef(BaseModel):
+    type: Literal["branch"] = "branch"
+    name: str
+
+
+class RepositoryRefLinks(BaseModel):
+    self: Link
+    html: Link
+
+
+class RepositoryRef(BaseModel):
+    type: Literal["repository"] = "repository"
+    full_name: str
+    name: str
+    links: RepositoryRefLinks
+
+
 class RepositoryLinks(BaseModel):
-    clone: list[CloneLink]
+    # A field is spelled like its key ("deploy-keys"); names work too, for building.
+    model_config = ConfigDict(populate_by_name=True)
+
+    self: Link
+    html: Link = Field(description="the repository's own address: the host has no web pages")
+    clone: list[CloneLink] = Field(
+        description="ssh, when the server knows its SSH address; the host serves no https"
+    )
+    hooks: Link
+    deploy_keys: Link = Field(alias="deploy-keys")
 
 
 class RepositoryOut(BaseModel):
@@ -90,9 +191,18 @@ class RepositoryOut(BaseModel):
     full_name: str
     name: str
     slug: str
-    workspace: WorkspaceRef
+    description: str = ""
     scm: Literal["git"] = "git"
     is_private: bool = True
+    fork_policy: Literal["no_forks"] = "no_forks"
+    has_issues: bool = False
+    has_wiki: bool = False
+    language: str = ""
+    mainbranch: BranchRef | None = Field(
+        description="the branch HEAD names, once it exists (null before the first push)"
+    )
+    workspace: WorkspaceSummary
+    owner: OwnerOut
     created_on: datetime
     links: RepositoryLinks
 
@@ -109,6 +219,7 @@ class DeployKeyOut(BaseModel):
     added_on: datetime
     last_used: datetime | None
     repository: RepositoryRef
+    links: SelfLinks
 
 
 class SshKeyOut(BaseModel):
@@ -135,6 +246,7 @@ class HookOut(BaseModel):
     created_at: datetime
     subject_type: Literal["repository"] = "repository"
     subject: RepositoryRef
+    links: SelfLinks
 
 
 class DeliveryOut(BaseModel):
@@ -153,24 +265,78 @@ class DeliveryOut(BaseModel):
 # -- records → answers -------------------------------------------------------------------
 
 
-def repository_out(repo: RepositoryInfo, ssh_url_base: str | None) -> RepositoryOut:
+def workspace_out(space: WorkspaceInfo, links: HostLinks) -> WorkspaceOut:
+    summary = _workspace_summary(space.name, space.uuid, links)
+    return WorkspaceOut(
+        uuid=summary.uuid,
+        slug=summary.slug,
+        name=summary.name,
+        links=summary.links,
+        created_on=space.created_on,
+    )
+
+
+def workspace_access_out(space: WorkspaceInfo, links: HostLinks) -> WorkspaceAccessOut:
+    return WorkspaceAccessOut(workspace=_workspace_summary(space.name, space.uuid, links))
+
+
+def _workspace_summary(name: str, uuid: str, links: HostLinks) -> WorkspaceSummary:
+    href = Link(href=links.workspace(name))
+    return WorkspaceSummary(
+        uuid=bitbucket_uuid(uuid),
+        slug=name,
+        name=name,
+        links=WorkspaceLinks(
+            self=href, html=href, repositories=Link(href=links.workspace_repositories(name))
+        ),
+    )
+
+
+def repository_out(
+    repo: RepositoryInfo,
+    links: HostLinks,
+    *,
+    ssh_url_base: str | None,
+    main_branch: str | None,
+) -> RepositoryOut:
     clone = ssh_clone_url(ssh_url_base, repo)
+    href = Link(href=links.repository(repo.full_name))
+    workspace = _workspace_summary(repo.workspace, repo.workspace_uuid, links)
     return RepositoryOut(
         uuid=bitbucket_uuid(repo.id),
         full_name=repo.full_name,
         name=repo.slug,
         slug=repo.slug,
-        workspace=WorkspaceRef(slug=repo.workspace),
+        mainbranch=BranchRef(name=main_branch) if main_branch else None,
+        workspace=workspace,
+        owner=OwnerOut(
+            uuid=workspace.uuid,
+            username=repo.workspace,
+            display_name=repo.workspace,
+            links=OwnerLinks(self=workspace.links.self, html=workspace.links.html),
+        ),
         created_on=repo.created_on,
-        links=RepositoryLinks(clone=[CloneLink(name="ssh", href=clone)] if clone else []),
+        links=RepositoryLinks(
+            self=href,
+            html=href,
+            clone=[CloneLink(name="ssh", href=clone)] if clone else [],
+            hooks=Link(href=links.hooks(repo.full_name)),
+            deploy_keys=Link(href=links.deploy_keys(repo.full_name)),
+        ),
     )
 
 
-def _repository_ref(full_name: str) -> RepositoryRef:
-    return RepositoryRef(full_name=full_name, name=full_name.rpartition("/")[2])
+def _repository_ref(full_name: str, links: HostLinks) -> RepositoryRef:
+    href = Link(href=links.repository(full_name))
+    return RepositoryRef(
+        full_name=full_name,
+        name=full_name.rpartition("/")[2],
+        links=RepositoryRefLinks(self=href, html=href),
+    )
 
 
-def deploy_key_out(key: AccessKeyInfo) -> DeployKeyOut:
+def deploy_key_out(key: AccessKeyInfo, links: HostLinks) -> DeployKeyOut:
+    full_name = key.repository_full_name
     return DeployKeyOut(
         id=key.id,
         key=key.key,
@@ -181,7 +347,8 @@ def deploy_key_out(key: AccessKeyInfo) -> DeployKeyOut:
         fingerprint_md5=key.fingerprint_md5,
         added_on=key.added_on,
         last_used=key.last_used,
-        repository=_repository_ref(key.repository_full_name),
+        repository=_repository_ref(full_name, links),
+        links=SelfLinks(self=Link(href=links.deploy_key(full_name, key.id))),
     )
 
 
@@ -199,16 +366,18 @@ def ssh_key_out(key: AccountKeyInfo) -> SshKeyOut:
     )
 
 
-def hook_out(hook: HookInfo) -> HookOut:
+def hook_out(hook: HookInfo, links: HostLinks) -> HookOut:
+    uid = bitbucket_uuid(hook.uuid)
     return HookOut(
-        uuid=bitbucket_uuid(hook.uuid),
+        uuid=uid,
         url=hook.url,
         description=hook.description,
         events=list(hook.events),
         active=hook.active,
         secret_set=hook.secret_set,
         created_at=hook.created_at,
-        subject=_repository_ref(hook.repository_full_name),
+        subject=_repository_ref(hook.repository_full_name, links),
+        links=SelfLinks(self=Link(href=links.hook(hook.repository_full_name, uid))),
     )
 
 
