@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from repolink.app import Repolink
 from repolink.http.host_api import API_PREFIX, create_host_api
+from repolink.http.service_app import create_service_app
 from repolink.settings import Settings
 from support.hostkit import make_source_repository
 
@@ -381,3 +382,20 @@ def test_creation_refuses_a_wrong_value_naming_the_field(
     assert error["code"] == "invalid_request"
     assert field in error["message"]
     assert client.get(f"{ROOT}/repositories/acme/widgets").status_code == 404
+
+
+def test_links_are_right_in_the_one_service_app(tmp_path: Path) -> None:
+    with Repolink(make_settings(tmp_path)) as application:
+        app = create_service_app(application, ssh_url_base="ssh://git@git.example:2222")
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+            client = Client(test_client, application)
+            repo = create(client, "acme", "widgets")
+            assert repo["links"]["self"]["href"] == f"{ROOT}/repositories/acme/widgets"
+            assert repo["links"]["clone"][0]["href"].startswith("ssh://git@git.example:2222/")
+            for href in hrefs(repo):
+                if not href.startswith("ssh://"):
+                    client.ok(href)
+            spaces = client.every_value(f"{ROOT}/workspaces")
+            assert [space["links"]["self"]["href"] for space in spaces] == [
+                f"{ROOT}/workspaces/acme"
+            ]
