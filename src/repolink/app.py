@@ -14,10 +14,12 @@ adapters.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.settings import Settings, load_settings
@@ -26,8 +28,10 @@ from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
     from repolink.admin import AdminService
+    from repolink.host.events import RefUpdate
     from repolink.host.git_commands import GitCommands
     from repolink.host.hooks import HookService
+    from repolink.host.info import RepositoryInfo
     from repolink.host.service import HostService
     from repolink.host.webhooks import DeliveryWorker
     from repolink.platform.additional_keys import AdditionalKeyService
@@ -45,6 +49,33 @@ if TYPE_CHECKING:
     from repolink.platform.rotation import DeployKeyService
     from repolink.platform.webhooks_in import WebhookInService
     from repolink.store import Store
+
+
+class BackgroundWork(Protocol):
+    """A part of a server that runs jobs in its background: webhook deliveries, fetches.
+
+    The server starts each and stops each at shutdown with the time left of the grace
+    period; it knows no job kind (:meth:`Repolink.background_work` says which parts there
+    are). A part that also wants to hear of pushes to the built-in host is a
+    :class:`PushListener` too.
+    """
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Claim nothing more; let running jobs finish within ``grace`` seconds, then cancel
+        them so that the next start runs them again."""
+        ...
+
+
+@runtime_checkable
+class PushListener(Protocol):
+    """A background part told of every push to the built-in host (a webhook delivery, the
+    fetch of a project connected to the pushed repository)."""
+
+    async def on_push(self, repository: RepositoryInfo, updates: Sequence[RefUpdate], /) -> None:
+        """A push to the built-in host succeeded; never raises."""
+        ...
 
 
 class Repolink:
@@ -256,6 +287,19 @@ class Repolink:
         return self.fetch_requests.worker(
             concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY, ssh_url_base=ssh_url_base
         )
+
+    def background_work(
+        self, *, ssh_url_base: str | None, fetch_workers: int
+    ) -> list[BackgroundWork]:
+        """What a server runs in its background, in start order: the one place a kind of
+        background job is added. ``fetch_workers`` is how many fetches run at once (0: this
+        process runs none); ``ssh_url_base`` is how clients reach the built-in SSH host."""
+        parts: list[BackgroundWork] = []
+        with contextlib.suppress(ImportError):  # the HTTP/webhook side is optional
+            parts.append(self.delivery_worker(ssh_url_base=ssh_url_base))
+        if fetch_workers > 0:
+            parts.append(self.fetch_worker(concurrency=fetch_workers, ssh_url_base=ssh_url_base))
+        return parts
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -1,14 +1,21 @@
-"""The server process: the SSH git server, the host HTTP API and the job workers, run together.
+"""The server process: the HTTP API, the embedded SSH git server and the job workers, run
+together.
 
-``repolink host serve`` parses its options into :class:`ServerOptions` and calls
-:func:`serve`; everything between — what starts in which order, what a push sets off, how
-a signal stops it all — lives here, built from one :class:`~repolink.app.Repolink`. A
-:class:`Server` can also be started and closed by hand (a test, an embedding program).
+``repolink serve`` (the whole service: platform API, host API, webhook receivers, every job
+worker) and ``repolink host serve`` (the built-in host alone: its API and its webhook
+deliveries) parse their options into :class:`ServerOptions` and call :func:`serve`;
+everything between — what starts in which order, what a push sets off, how a signal stops it
+all — lives here, built from one :class:`~repolink.app.Repolink`. A :class:`Server` can also be
+started and closed by hand (a test, an embedding program). Which background work runs is the
+application's business (:meth:`~repolink.app.Repolink.background_work`): this module knows no
+job kind.
 
 Order matters: the SSH server starts first, because the clone URL in API answers and webhook
-payloads names the port it really bound (it may have been asked for port 0); then the job
-workers; then the HTTP API. Closing stops the HTTP API, then SSH, and the workers last, so the
-pushes of the last SSH sessions are still announced.
+payloads names the port it really bound (it may have been asked for port 0); then the
+background work; then the HTTP API. Closing stops the HTTP API, then SSH, and the background
+work last, so the pushes of the last SSH sessions are still announced; all of it within one
+grace period (``REPOLINK_SHUTDOWN_GRACE``), after which running jobs are cancelled and run
+again at the next start.
 
 asyncssh and uvicorn are imported when a server starts, never at import: the CLI imports this
 module, and sshd runs OpenSSH mode's commands on every connection.
@@ -20,9 +27,10 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import math
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,30 +38,42 @@ from repolink.errors import ValidationError
 from repolink.logsafe import escape_records_of
 
 if TYPE_CHECKING:
-    from repolink.app import Repolink
+    from repolink.app import BackgroundWork, Repolink
     from repolink.host.events import RefUpdate
     from repolink.host.info import RepositoryInfo
-    from repolink.host.webhooks import DeliveryWorker
     from repolink.ssh.server import RunningSSHServer
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SSH_LISTEN = "127.0.0.1:2222"
 DEFAULT_HTTP_LISTEN = "127.0.0.1:8081"
+"""``host serve``'s HTTP API."""
+DEFAULT_SERVICE_LISTEN = "127.0.0.1:8080"
+"""``serve``'s HTTP API."""
+DEFAULT_WORKERS = 4
 HTTP_START_TIMEOUT = 30.0
+SERVICE_API_PATH = "/api/v1"
+HOST_API_PATH = "/host/api/2.0"
 
 Address = tuple[str, int]
 
 
 @dataclass(frozen=True)
 class ServerOptions:
-    """What to serve where. ``http_address`` ``None``: SSH only."""
+    """What to serve where. ``http_address`` ``None``: no HTTP API; ``ssh_address`` ``None``:
+    no SSH server."""
 
-    ssh_address: Address
+    ssh_address: Address | None
     http_address: Address | None
     ssh_url: str | None = None
     """How clients reach the SSH server (``ssh://git@git.example.com:2222``); default: from
     the address bound."""
+    service: bool = False
+    """The whole service (``repolink serve``); else the built-in host alone (``host serve``)."""
+    workers: int = DEFAULT_WORKERS
+    """Fetches run at once (the whole service only); 0: this process runs none."""
+    shutdown_grace: float | None = None
+    """Seconds running work gets to finish when the server stops; default: the settings'."""
 
 
 class ServerReporter(Protocol):
@@ -123,7 +143,7 @@ class Server:
         self._options = options
         self._reporter = reporter or SilentReporter()
         self._ssh: RunningSSHServer | None = None
-        self._worker: DeliveryWorker | None = None
+        self._background: list[BackgroundWork] = []
         self._http: Any = None  # a uvicorn.Server
         self._http_task: asyncio.Task[None] | None = None
         self.ssh_url_base: str | None = None
@@ -133,27 +153,40 @@ class Server:
     def ssh_port(self) -> int | None:
         return self._ssh.port if self._ssh is not None else None
 
-    async def start(self) -> None:
-        # asyncssh is imported only here: see the module's docstring.
-        from repolink.ssh.server import start_ssh_server
+    @property
+    def shutdown_grace(self) -> float:
+        grace = self._options.shutdown_grace
+        return self._app.settings.shutdown_grace if grace is None else grace
 
+    async def start(self) -> None:
         app, options = self._app, self._options
-        # The worker is made once the SSH server listens (see the module's docstring). No push
-        # can be reported before: nothing is awaited between the server's start and the
-        # worker's creation, and a push is reported by this same event loop.
-        self._ssh = await start_ssh_server(
-            app,
-            host=options.ssh_address[0],
-            port=options.ssh_address[1],
-            on_push=self._on_push,
+        if options.ssh_address is not None:
+            # asyncssh is imported only here: see the module's docstring.
+            from repolink.ssh.server import start_ssh_server
+
+            # The background work is made once the SSH server listens (see the module's
+            # docstring). No push can be reported before: nothing is awaited between the
+            # server's start and the work's creation, and a push is reported by this same
+            # event loop.
+            self._ssh = await start_ssh_server(
+                app,
+                host=options.ssh_address[0],
+                port=options.ssh_address[1],
+                on_push=self._on_push,
+            )
+            self.ssh_url_base = options.ssh_url or default_ssh_url(
+                options.ssh_address[0], self._ssh.port
+            )
+        else:
+            self.ssh_url_base = options.ssh_url
+        self._background = app.background_work(
+            ssh_url_base=self.ssh_url_base,
+            fetch_workers=max(options.workers, 0) if options.service else 0,
         )
-        self.ssh_url_base = options.ssh_url or default_ssh_url(
-            options.ssh_address[0], self._ssh.port
-        )
-        self._worker = _delivery_worker(app, self.ssh_url_base)
-        if self._worker is not None:
-            await self._worker.start()
-        self._reporter.ssh_started(self._ssh, self.ssh_url_base)
+        for part in self._background:
+            await part.start()
+        if self._ssh is not None:
+            self._reporter.ssh_started(self._ssh, self.ssh_url_base or "")
         if options.http_address is not None:
             await self._start_http(options.http_address, self.ssh_url_base)
 
@@ -171,33 +204,52 @@ class Server:
             raise ValidationError(
                 "http_server_failed",
                 "the HTTP API server stopped (see the log above)",
-                "check that the --http address is free, or run with --http off",
+                "check that the HTTP address is free, or run without the HTTP API",
             )
 
     async def close(self) -> None:
-        """Stop what was started, HTTP first and the workers last; safe after a failed start."""
+        """Stop what was started, HTTP first and the background work last, within the
+        shutdown grace; safe after a failed start."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.shutdown_grace
         if self._http is not None:
+            # uvicorn stops listening at once and gives open requests the grace (its
+            # timeout_graceful_shutdown) before it cancels them.
             self._http.should_exit = True
         if self._http_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._http_task
         if self._ssh is not None:
             await self._ssh.close()
-        if self._worker is not None:
-            await self._worker.stop()
-        self._http = self._http_task = self._ssh = self._worker = None
+        background, self._background = self._background, []
+        left = max(deadline - loop.time(), 0.0)
+        results = await asyncio.gather(
+            *(part.stop(left) for part in reversed(background)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                log.error("background work failed to stop", exc_info=result)
+        self._http = self._http_task = self._ssh = None
 
-    async def _on_push(self, repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
-        if self._worker is not None:
-            await self._worker.on_push(repository, updates)
+    async def _on_push(self, repository: RepositoryInfo, updates: Sequence[RefUpdate]) -> None:
+        from repolink.app import PushListener
 
-    async def _start_http(self, address: Address, ssh_url_base: str) -> None:
-        self._http = _http_server(self._app, address, ssh_url_base, self._reporter)
+        for part in self._background:
+            if isinstance(part, PushListener):
+                await part.on_push(repository, updates)
+
+    async def _start_http(self, address: Address, ssh_url_base: str | None) -> None:
+        self._http = _http_server(
+            self._app, address, ssh_url_base, self._options.service, self.shutdown_grace
+        )
         if self._http is None:
+            self._reporter.notice("the HTTP API is not available; serving SSH only")
             return
         self._http_task = asyncio.create_task(self._http.serve())
         self.http_address = await _http_started(self._http, self._http_task, address)
-        self._reporter.http_started(f"http://{join_address(*self.http_address)}/host/api/2.0")
+        path = SERVICE_API_PATH if self._options.service else HOST_API_PATH
+        host, port = self.http_address
+        self._reporter.http_started(f"http://{join_address(client_host(host), port)}{path}")
 
 
 async def _http_started(server: Any, task: asyncio.Task[None], address: Address) -> Address:
@@ -208,7 +260,7 @@ async def _http_started(server: Any, task: asyncio.Task[None], address: Address)
             raise ValidationError(
                 "http_server_failed",
                 f"the HTTP API could not listen on {join_address(*address)}",
-                "check that the --http address is free, or run with --http off",
+                "check that the address given for the HTTP API is free",
             )
         await asyncio.sleep(0.02)
     with contextlib.suppress(AttributeError, IndexError, OSError):
@@ -216,33 +268,35 @@ async def _http_started(server: Any, task: asyncio.Task[None], address: Address)
     return address
 
 
-def _delivery_worker(app: Repolink, ssh_url_base: str) -> DeliveryWorker | None:
-    try:
-        return app.delivery_worker(ssh_url_base=ssh_url_base)
-    except ImportError:  # the HTTP/webhook side is optional
-        return None
-
-
 def _http_server(
-    app: Repolink, address: Address, ssh_url_base: str, reporter: ServerReporter
+    app: Repolink,
+    address: Address,
+    ssh_url_base: str | None,
+    service: bool,
+    shutdown_grace: float,
 ) -> Any:
+    """The uvicorn server of the HTTP API, or ``None`` when its libraries are missing."""
     try:
         import uvicorn
 
         from repolink.http.guard import ConnectionGuard
         from repolink.http.host_api import create_host_api
+        from repolink.http.service_app import create_service_app
     except ImportError:
-        reporter.notice("the host HTTP API is not available; serving SSH only")
         return None
 
     class UvicornServer(uvicorn.Server):
-        """uvicorn leaves SIGINT/SIGTERM to us: one handler stops SSH and HTTP together."""
+        """uvicorn leaves SIGINT/SIGTERM to us: one handler stops everything together."""
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    api = create_host_api(app, ssh_url_base=ssh_url_base)
+    if service:
+        api = create_service_app(app, ssh_url_base=ssh_url_base)
+    else:
+        api = create_host_api(app, ssh_url_base=ssh_url_base)
+    # One guard for the one app: what an anonymous peer may hold of the server.
     guard = ConnectionGuard(
         request_timeout=app.settings.http_request_timeout,
         max_connections=app.settings.http_max_connections,
@@ -254,6 +308,8 @@ def _http_server(
         log_config=None,
         access_log=False,
         http=guard.protocol(),
+        # Whole seconds by uvicorn's signature; rounded up, never shorter than the grace.
+        timeout_graceful_shutdown=math.ceil(shutdown_grace),
     )
     return UvicornServer(config)
 

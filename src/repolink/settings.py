@@ -133,6 +133,14 @@ class Settings(BaseModel):
             "longest for its request makes way, or the new one is answered 503 server_busy."
         ),
     )
+    shutdown_grace: float = Field(
+        default=10.0,
+        ge=0,
+        description=(
+            "Seconds a stopping server (SIGINT, SIGTERM) gives running jobs and requests to "
+            "finish before it cancels them; a cancelled job runs again at the next start."
+        ),
+    )
     allowed_networks: str = Field(
         default="",
         description=(

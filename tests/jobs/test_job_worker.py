@@ -153,6 +153,72 @@ def test_stop_without_start_and_twice_is_harmless(job_store: Store) -> None:
     asyncio.run(scenario())
 
 
+class Held:
+    """A handler whose attempts run until the test lets them go (or they are cancelled)."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.cancelled = 0
+
+    async def __call__(self, job: Job) -> Outcome:
+        self.started.set()
+        try:
+            await self.release.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return Outcome.done(details={"result": "finished in the grace"})
+
+
+def held_worker(store: Store, handler: Held) -> Worker:
+    handlers = HandlerRegistry()
+    handlers.register(ECHO, handler)
+    return Worker(make_queue(store), handlers, policy=FAST, stop_timeout=WAIT)
+
+
+def test_stop_lets_a_running_job_finish_within_the_grace(job_store: Store) -> None:
+    job_id = make_queue(job_store).enqueue(ECHO, {"text": "o"})
+    held = Held()
+
+    async def scenario() -> None:
+        running = held_worker(job_store, held)
+        await running.start()
+        await asyncio.wait_for(held.started.wait(), WAIT)
+        stopping = asyncio.create_task(running.stop(WAIT))
+        await asyncio.sleep(0)  # the stop has begun: nothing new is claimed from here on
+        held.release.set()
+        await asyncio.wait_for(stopping, WAIT)
+
+    asyncio.run(scenario())
+    finished = row(job_store, job_id)
+    assert (finished.status, finished.result, held.cancelled) == (
+        "done",
+        "finished in the grace",
+        0,
+    )
+
+
+def test_a_job_cancelled_at_stop_is_due_again_at_once(job_store: Store) -> None:
+    queue = make_queue(job_store)
+    job_id = queue.enqueue(ECHO, {"text": "o"})
+    held = Held()
+
+    async def scenario() -> None:
+        running = held_worker(job_store, held)
+        await running.start()
+        await asyncio.wait_for(held.started.wait(), WAIT)
+        await running.stop(0)  # no grace: the attempt is cancelled
+
+    asyncio.run(scenario())
+    assert held.cancelled == 1
+    cancelled = row(job_store, job_id)
+    assert cancelled.status == "pending"
+    assert cancelled.attempts == 0  # the cancelled attempt does not count against retries
+    # Not held by the dead worker's lease: the next worker claims it at once.
+    assert [job.id for job in queue.claim([ECHO], 10)] == [job_id]
+
+
 async def until(predicate: Callable[[], bool]) -> None:
     deadline = time.monotonic() + WAIT
     while not await asyncio.to_thread(predicate):

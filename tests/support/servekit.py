@@ -1,4 +1,5 @@
-"""``repolink host serve`` as a real subprocess on ports it picks, with the ports it reports."""
+"""``repolink host serve`` and ``repolink serve`` as real subprocesses on ports they pick,
+with the ports they report."""
 
 from __future__ import annotations
 
@@ -6,13 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 SERVE = [sys.executable, "-m", "repolink", "host", "serve"]
+SERVICE = [sys.executable, "-m", "repolink", "serve"]
 
 
 @contextmanager
@@ -50,6 +53,78 @@ def serving(
             if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/", line):
                 http_port = int(match.group(1))
         yield process, ssh_port, http_port
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Service:
+    """A running ``repolink serve``: its process, the ports it bound and what it printed."""
+
+    process: subprocess.Popen[str]
+    http_port: int
+    ssh_port: int | None
+    printed: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def ssh_url_base(self) -> str:
+        return f"ssh://git@127.0.0.1:{self.ssh_port}"
+
+
+def service_environment(
+    data_dir: Path, settings: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a server process: the data directory and ``settings``, nothing of
+    this process's own ``REPOLINK_`` variables."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(data_dir)
+    env.update(settings or {})
+    return env
+
+
+@contextmanager
+def serving_service(
+    data_dir: Path,
+    settings: Mapping[str, str] | None = None,
+    *,
+    args: Sequence[str] = (),
+    ssh: bool = True,
+) -> Iterator[Service]:
+    """``repolink serve`` on port 0 (and its SSH host on port 0 unless ``ssh`` is false),
+    once it has printed its addresses; killed at the end if the block left it running."""
+    ssh_args = ["--ssh-listen", "127.0.0.1:0" if ssh else "off"]
+    process = subprocess.Popen(
+        [*SERVICE, "--listen", "127.0.0.1:0", *ssh_args, *args],
+        env=service_environment(data_dir, settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        printed: list[str] = []
+        ssh_port = http_port = 0
+        # The HTTP API starts last and its lines end with the workers' line.
+        while not printed or not printed[-1].startswith("workers:"):
+            line = process.stdout.readline()
+            if not line:
+                pytest.fail(
+                    f"serve exited early: {process.stderr.read() if process.stderr else ''}"
+                )
+            printed.append(line.rstrip("\n"))
+            if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
+                ssh_port = int(match.group(1))
+            if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/api/v1$", line):
+                http_port = int(match.group(1))
+        assert http_port, printed
+        assert bool(ssh_port) == ssh, printed
+        yield Service(process, http_port, ssh_port or None, printed)
     finally:
         if process.poll() is None:
             process.kill()

@@ -99,6 +99,7 @@ SUBCOMMANDS: dict[str, str] = {
     "host": "repolink.cli.host:app",
     "admin": "repolink.cli.admin:app",
     "info": "repolink.cli.info:info_app",
+    "serve": "repolink.cli.serve:serve_app",
 }
 
 # What `repolink --help` lists for each group, without importing it; each is the first
@@ -126,6 +127,7 @@ SUMMARIES: dict[str, str] = {
     "host": "The built-in Git host: repositories over SSH with per-repository access keys.",
     "admin": "Operator tasks: master key rotation, database migrations.",
     "info": "Show the data directory and database in use, and what they hold.",
+    "serve": "Run the service: HTTP API, SSH host and job workers, until SIGINT or SIGTERM.",
 }
 
 # The stand-ins registered for the root's help, by name, until the real group replaces one.

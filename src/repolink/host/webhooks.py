@@ -403,13 +403,14 @@ class DeliveryWorker:
         await self._worker.start()
         self._running = True
 
-    async def stop(self) -> None:
-        """Finish the attempts in flight (bounded by the request timeout), then stop."""
+    async def stop(self, grace: float | None = None) -> None:
+        """Finish the attempts in flight within ``grace`` seconds (default: bounded by the
+        request timeout), then stop; a delivery cut short is sent again on the next start."""
         if not self._running:
             return
         self._running = False
         try:
-            await self._worker.stop()
+            await self._worker.stop(grace)
         finally:
             await self._sender.__aexit__(None, None, None)
 

@@ -102,3 +102,8 @@ class JobQueue(Protocol):
     def next_due(self, kinds: Collection[str]) -> datetime | None:
         """When the next pending job of ``kinds`` that no one holds is due, if any."""
         ...
+
+    def release(self, jobs: Sequence[Job]) -> None:
+        """Give back jobs whose attempts were cancelled (the worker stopped): due again now,
+        held by no one, the cancelled attempt not counted."""
+        ...

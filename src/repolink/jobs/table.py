@@ -125,6 +125,22 @@ class TableQueue:
             for kind, group in touched:
                 _prune(session, self._tables[kind], group)
 
+    def release(self, jobs: Sequence[Job]) -> None:
+        now = utcnow()
+        with self._store.session() as session:
+            for job in jobs:
+                model = self._table(job.kind).model
+                session.execute(
+                    update(model)
+                    .where(model.id == job.id)
+                    .values(
+                        attempts=model.attempts - 1,  # claimed: at least 1
+                        claimed_until=None,
+                        next_attempt_at=now,
+                        updated_at=now,
+                    )
+                )
+
     def next_due(self, kinds: Collection[str]) -> datetime | None:
         now = utcnow()
         moments: list[datetime] = []

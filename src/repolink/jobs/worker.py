@@ -97,16 +97,20 @@ class Worker:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name=self._name)
 
-    async def stop(self) -> None:
-        """Finish the attempts in flight (within ``stop_timeout``), then stop."""
+    async def stop(self, timeout: float | None = None) -> None:
+        """Claim nothing more; let the attempts in flight finish within ``timeout`` (default
+        ``stop_timeout``), then cancel them: a cancelled job is due again at once, so the
+        next worker to start runs it."""
         task = self._task
         if task is None:
             return
         self._stopping = True
         self.wake()
+        grace = self._stop_timeout if timeout is None else max(timeout, 0.0)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=self._stop_timeout)
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
         except TimeoutError:
+            log.warning("%s: cancelling the jobs still running after %g s", self._name, grace)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -160,12 +164,27 @@ class Worker:
             batch = await asyncio.to_thread(self._queue.claim, kinds, self._concurrency)
             if not batch:
                 break
-            outcomes = await asyncio.gather(*(self._attempt(job) for job in batch))
+            try:
+                outcomes = await asyncio.gather(*(self._attempt(job) for job in batch))
+            except asyncio.CancelledError:
+                self._release(batch)
+                raise
             settled = [
                 self._settle(job, outcome) for job, outcome in zip(batch, outcomes, strict=True)
             ]
             await asyncio.to_thread(self._queue.finish, settled)
         return await asyncio.to_thread(self._queue.next_due, kinds)
+
+    def _release(self, batch: list[Job]) -> None:
+        """Give the jobs of a cancelled batch back to the queue, due now, instead of leaving
+        them leased until their lease runs out. Blocking on purpose: the task is being
+        cancelled, and the release must not be cancelled with it."""
+        try:
+            self._queue.release(batch)
+        except Exception:
+            log.exception("%s: cannot give %d cancelled jobs back", self._name, len(batch))
+        else:
+            log.info("%s: %d cancelled jobs are due again", self._name, len(batch))
 
     async def _attempt(self, job: Job) -> Outcome:
         try:

@@ -216,6 +216,12 @@ class FetchQueue:
         self._notify()
         return state
 
+    def release(self, jobs: Sequence[Job]) -> None:
+        """The worker stopped while these ran: each goes through :meth:`requeue`."""
+        for job in jobs:
+            state = self.requeue(job.id)
+            log.info("fetch run %d cancelled at shutdown: %s", job.id, state or "gone")
+
     def next_due(self, kinds: Collection[str]) -> datetime | None:
         if FETCH_CONNECTION not in kinds:
             return None

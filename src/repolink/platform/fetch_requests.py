@@ -405,7 +405,7 @@ class FetchWorker:
 
     async def stop(self, grace: float | None = None) -> None:
         self._queue.remove_listener(self._worker.wake)
-        await self._worker.stop()
+        await self._worker.stop(grace)
 
     def wake(self) -> None:
         self._worker.wake()

@@ -54,6 +54,7 @@ RESERVED_SLUGS = frozenset(
         "register",
         "remove",
         "rotate",
+        "serve",
         "show",
         "unhide",
         "which",

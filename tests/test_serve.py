@@ -1,0 +1,87 @@
+"""``repolink serve`` as a real process (issue 11 §1): what it prints, what it serves, and how
+SIGTERM and SIGINT stop it — exit 0, every port closed."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.servekit import SERVICE, service_environment, serving_service
+
+WAIT = 60.0
+
+
+def refuses_connections(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_serve_serves_every_api_and_stops_on_sigterm(tmp_path: Path) -> None:
+    with serving_service(tmp_path / "data", {"REPOLINK_ADMIN_TOKEN": "serve-token"}) as service:
+        printed = "\n".join(service.printed)
+        # Where everything is: the real ports bound, and the host keys by their SHA256.
+        assert f"(clone: {service.ssh_url_base}/WS/SLUG.git)" in printed
+        assert "  host key ssh-ed25519 SHA256:" in printed
+        assert f"  docs     {service.url}/api/docs" in printed
+        assert f"  OpenAPI  {service.url}/api/v1/openapi.json" in printed
+        with httpx.Client(base_url=service.url, trust_env=False, timeout=WAIT) as client:
+            assert client.get("/healthz").json() == {"status": "ok"}
+            assert client.get("/readyz").json() == {"status": "ready"}
+            assert client.get("/api/docs").status_code == 200
+            assert "/readyz" in client.get("/api/v1/openapi.json").json()["paths"]
+            hosted = client.post(
+                "/host/api/2.0/repositories/team/app",
+                json={},
+                headers={"Authorization": "Bearer serve-token"},
+            )
+            assert hosted.status_code in (200, 201), hosted.text
+            clone = {link["name"]: link["href"] for link in hosted.json()["links"]["clone"]}
+            # The host API names the SSH port really bound.
+            assert clone["ssh"] == f"{service.ssh_url_base}/team/app.git"
+        with socket.create_connection(("127.0.0.1", service.ssh_port or 0), WAIT) as ssh:
+            assert ssh.recv(8).startswith(b"SSH-2.0")
+
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(WAIT) == 0
+        stdout, stderr = service.process.communicate()
+        assert "stopping" in stdout and stdout.rstrip().endswith("stopped")
+        assert "Traceback" not in stderr
+        assert refuses_connections(service.http_port)
+        assert refuses_connections(service.ssh_port or 0)
+
+
+def test_serve_without_ssh_stops_on_sigint(tmp_path: Path) -> None:
+    with serving_service(tmp_path / "data", args=["--workers", "0"], ssh=False) as service:
+        assert not any(line.startswith("SSH server") for line in service.printed)
+        assert "workers: none" in service.printed[-1]
+        with httpx.Client(base_url=service.url, trust_env=False, timeout=WAIT) as client:
+            assert client.get("/readyz").status_code == 200
+        service.process.send_signal(signal.SIGINT)
+        assert service.process.wait(WAIT) == 0
+        assert refuses_connections(service.http_port)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--listen", "8080"], "--listen must be HOST:PORT"),
+        (["--ssh-listen", "nowhere"], "--ssh-listen must be HOST:PORT"),
+        (["--workers", "-1"], "--workers"),
+    ],
+)
+def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], named: str) -> None:
+    done = subprocess.run(
+        [*SERVICE, *args],
+        env=service_environment(tmp_path / "data"),
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr
+    assert "Traceback" not in done.stderr
