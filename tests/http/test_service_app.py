@@ -120,8 +120,8 @@ def test_bodies_are_capped_before_parsing_and_webhooks_get_their_own_cap(
     answer = client.post(f"{HOST}/repositories/team/app", content=over_api_cap, headers=auth)
     assert answer.status_code == 413
     assert answer.json()["error"]["code"] == "request_too_large"
-    # Under the webhooks' cap the body reaches routing (no receiver here yet: 404) …
-    assert client.post("/hooks/generic/p", content=over_api_cap).status_code == 404
+    # Under the webhooks' cap the body reaches the receiver (no project "p": 401) …
+    assert client.post("/hooks/generic/p", content=over_api_cap).status_code == 401
     # … and over it, the answer is 413 whatever the path.
     too_big = b"x" * (WEBHOOK_MAX_BODY_BYTES + 1)
     assert client.post("/hooks/generic/p", content=too_big).status_code == 413

@@ -32,6 +32,7 @@ from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
 from repolink.http.host_api import build_host_router
 from repolink.http.host_schemas import MAX_BODY_BYTES
+from repolink.http.webhooks_in import build_webhook_router
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -75,6 +76,7 @@ def _host_router(application: Repolink, context: ServiceContext) -> APIRouter:
 ROUTERS: tuple[RouterBuilder, ...] = (
     build_health_router,
     _host_router,
+    build_webhook_router,
 )
 
 

@@ -1,0 +1,415 @@
+"""The webhook receivers, in process through the service app (issue 11 §6, §8): for each
+provider a valid, wrong, missing, truncated and altered signature, a replayed delivery id, an
+oversized body, an unknown event and another project's repository; and 100 deliveries at once
+queue at most two fetches."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from repolink.app import Repolink
+from repolink.http.service_app import create_service_app
+from repolink.http.webhooks_in import MAX_BODY_BYTES, hook_path
+from repolink.platform.fetch_queue import FetchQueue
+from repolink.platform.webhook_providers import PROVIDERS
+from repolink.settings import Settings
+from repolink.signing import sign_body
+
+with warnings.catch_warnings():
+    # Starlette asks for another HTTP client library in its test client; httpx is ours.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+PUSH_EVENTS = {
+    "bitbucket": "repo:push",
+    "bitbucket-server": "repo:refs_changed",
+    "github": "push",
+    "gitlab": "Push Hook",
+    "generic": "push",
+}
+OTHER_EVENTS = {
+    "bitbucket": "pullrequest:created",
+    "bitbucket-server": "pr:opened",
+    "github": "issues",
+    "gitlab": "Merge Request Hook",
+    "generic": "deploy",
+}
+EVENT_HEADERS = {
+    "bitbucket": "X-Event-Key",
+    "bitbucket-server": "X-Event-Key",
+    "github": "X-GitHub-Event",
+    "gitlab": "X-Gitlab-Event",
+    "generic": "X-Repolink-Event",
+}
+DELIVERY_HEADERS = {
+    "bitbucket": "X-Request-UUID",
+    "bitbucket-server": "X-Request-Id",
+    "github": "X-GitHub-Delivery",
+    "gitlab": "X-Gitlab-Event-UUID",
+    "generic": "X-Repolink-Delivery",
+}
+ALL = sorted(PROVIDERS)
+HMAC_PROVIDERS = sorted(set(PROVIDERS) - {"gitlab"})
+
+
+def payload(provider: str, url: str) -> bytes:
+    """A push payload of ``provider`` for the repository at ``url`` (git@forge.example:…)."""
+    path = url.split(":", 1)[1].removesuffix(".git")
+    team, repo = path.split("/")
+    bodies: dict[str, dict[str, Any]] = {
+        "bitbucket": {
+            "push": {"changes": [{"new": {"type": "branch", "name": "main"}}]},
+            "repository": {
+                "full_name": path,
+                "links": {"html": {"href": f"https://forge.example/{path}"}},
+            },
+        },
+        "bitbucket-server": {
+            "eventKey": "repo:refs_changed",
+            "repository": {"slug": repo, "project": {"key": team.upper()}},
+        },
+        "github": {
+            "ref": "refs/heads/main",
+            "commits": [{"id": "0" * 40, "message": "never trusted"}],
+            "repository": {"ssh_url": url, "clone_url": f"https://forge.example/{path}.git"},
+        },
+        "gitlab": {"object_kind": "push", "project": {"git_ssh_url": url}},
+        "generic": {"repository": url},
+    }
+    return json.dumps(bodies[provider]).encode()
+
+
+def signature(provider: str, secret: str, body: bytes) -> str:
+    return secret if PROVIDERS[provider].sends_secret else sign_body(secret.encode(), body)
+
+
+def headers_for(
+    provider: str,
+    secret: str,
+    body: bytes,
+    *,
+    event: str | None = None,
+    delivery: str = "delivery-1",
+    sign: str | None = None,
+) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        EVENT_HEADERS[provider]: event or PUSH_EVENTS[provider],
+        DELIVERY_HEADERS[provider]: delivery,
+    }
+    header = PROVIDERS[provider].signature_header
+    headers[header] = signature(provider, secret, body) if sign is None else sign
+    return headers
+
+
+@dataclass(frozen=True)
+class Target:
+    """A project of one test, connected to ``url``; ``other_url`` is another project's."""
+
+    slug: str
+    url: str
+    other_url: str
+    secret: str
+
+
+@pytest.fixture(scope="module")
+def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repolink]:
+    # One store for the module: each test has projects of its own (the `target` fixture).
+    data = tmp_path_factory.mktemp("webhooks-in") / "data"
+    with Repolink(Settings(data_dir=data)) as app:
+        app.projects.create_project("Quiet", slug="quiet")
+        yield app
+
+
+@pytest.fixture(scope="module")
+def client(application: Repolink) -> Iterator[TestClient]:
+    with TestClient(create_service_app(application)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def target(application: Repolink, request: pytest.FixtureRequest) -> Target:
+    number = next(_NUMBERS)
+    slug, other = f"app-{number}", f"other-{number}"
+    url, other_url = f"git@forge.example:team/{slug}.git", f"git@forge.example:team/{other}.git"
+    for name, connected_to in ((slug, url), (other, other_url)):
+        application.projects.create_project(name.title(), slug=name)
+        application.connections.save(name, connected_to)
+    return Target(slug, url, other_url, application.webhooks_in.secret(slug).value)
+
+
+_NUMBERS = itertools.count(1)
+
+
+def post(
+    client: TestClient, provider: str, body: bytes, headers: dict[str, str], project: str
+) -> httpx.Response:
+    return client.post(hook_path(provider, project), content=body, headers=headers)
+
+
+def runs(application: Repolink, slug: str) -> int:
+    return len(application.fetch_requests.history(slug, limit=500))
+
+
+def outcomes(application: Repolink, slug: str) -> list[str]:
+    return [d.outcome for d in reversed(application.webhooks_in.deliveries(slug, limit=200))]
+
+
+def assert_refused(answer: httpx.Response) -> None:
+    assert answer.status_code == 401, answer.text
+    assert answer.json()["error"]["code"] == "webhook_signature_invalid"
+
+
+# -- each provider ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_valid_delivery_queues_a_fetch(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    answer = post(client, provider, body, headers_for(provider, target.secret, body), target.slug)
+    assert answer.status_code == 202, answer.text
+    received = answer.json()
+    assert received["outcome"] == "queued"
+    assert (received["provider"], received["delivery_id"]) == (provider, "delivery-1")
+    [run] = application.fetch_requests.history(target.slug, limit=5)
+    assert (received["fetch_id"], run.trigger) == (run.id, "webhook")
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_wrong_secret_is_refused(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    headers = headers_for(provider, target.secret + "x", body)
+    assert_refused(post(client, provider, body, headers, target.slug))
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_missing_signature_is_refused(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    headers = headers_for(provider, target.secret, body)
+    del headers[PROVIDERS[provider].signature_header]
+    assert_refused(post(client, provider, body, headers, target.slug))
+    empty = headers_for(provider, target.secret, body, sign="")
+    assert_refused(post(client, provider, body, empty, target.slug))
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_truncated_signature_is_refused(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    truncated = signature(provider, target.secret, body)[:-1]
+    headers = headers_for(provider, target.secret, body, sign=truncated)
+    assert_refused(post(client, provider, body, headers, target.slug))
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_one_byte_changed_in_the_signature_is_refused(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    good = signature(provider, target.secret, body)
+    changed = good[:-1] + ("a" if good[-1] != "a" else "b")
+    headers = headers_for(provider, target.secret, body, sign=changed)
+    assert_refused(post(client, provider, body, headers, target.slug))
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", HMAC_PROVIDERS)
+def test_one_byte_changed_in_the_body_is_refused(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    headers = headers_for(provider, target.secret, body)
+    # One byte of the repository's name: the body then names "apq-N" instead of "app-N".
+    altered = body.replace(b"app-", b"apq-", 1)
+    assert altered != body and len(altered) == len(body)
+    assert_refused(post(client, provider, altered, headers, target.slug))
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_replayed_delivery_id_is_ignored(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    headers = headers_for(provider, target.secret, body)
+    assert post(client, provider, body, headers, target.slug).json()["outcome"] == "queued"
+    again = post(client, provider, body, headers, target.slug)
+    assert again.status_code == 202
+    assert (again.json()["outcome"], again.json()["fetch_id"]) == ("replayed", None)
+    assert outcomes(application, target.slug) == ["queued", "replayed"]
+    assert runs(application, target.slug) == 1
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_an_oversized_body_is_refused_before_it_is_read(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url) + b" " * MAX_BODY_BYTES
+    answer = post(client, provider, body, headers_for(provider, target.secret, body), target.slug)
+    assert answer.status_code == 413
+    assert answer.json()["error"]["code"] == "request_too_large"
+
+    # Without a Content-Length: counted as it streams, cut off at the limit.
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    headers = headers_for(provider, target.secret, b"")
+    streamed = client.post(hook_path(provider, target.slug), content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    assert outcomes(application, target.slug) == [] and runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_a_body_of_exactly_the_limit_is_read(
+    client: TestClient, target: Target, provider: str
+) -> None:
+    start = payload(provider, target.url)
+    body = start + b" " * (MAX_BODY_BYTES - len(start))
+    answer = post(client, provider, body, headers_for(provider, target.secret, body), target.slug)
+    assert answer.status_code == 202 and answer.json()["outcome"] == "queued"
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_an_unknown_event_is_ignored(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    headers = headers_for(provider, target.secret, body, event=OTHER_EVENTS[provider])
+    answer = post(client, provider, body, headers, target.slug)
+    assert answer.status_code == 202
+    assert answer.json()["outcome"] == "ignored_event"
+    assert runs(application, target.slug) == 0
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_another_projects_repository_queues_nothing(
+    client: TestClient, application: Repolink, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.other_url)
+    answer = post(client, provider, body, headers_for(provider, target.secret, body), target.slug)
+    assert answer.status_code == 202
+    assert answer.json()["outcome"] == "other_repository"
+    other = target.slug.replace("app-", "other-")
+    assert runs(application, target.slug) == 0 and runs(application, other) == 0
+
+
+# -- answers that must not tell a stranger anything ------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ALL)
+def test_an_unknown_project_answers_exactly_like_a_wrong_signature(
+    client: TestClient, target: Target, provider: str
+) -> None:
+    body = payload(provider, target.url)
+    good = headers_for(provider, target.secret, body)
+    wrong = post(client, provider, body, headers_for(provider, "not-it", body), target.slug)
+    unknown = post(client, provider, body, good, "nope")
+    unsecured = post(client, provider, body, good, "quiet")
+    invalid = post(client, provider, body, good, "A%20B")
+    for answer in (unknown, unsecured, invalid):
+        assert (answer.status_code, answer.json()) == (wrong.status_code, wrong.json())
+        assert answer.headers.get("www-authenticate") == wrong.headers.get("www-authenticate")
+
+
+def test_a_project_without_a_secret_is_refused_and_its_admins_see_it(
+    client: TestClient, application: Repolink
+) -> None:
+    application.projects.create_project("Unsecured", slug="unsecured")
+    body = b"{}"
+    headers = headers_for("github", "guess", body)
+    assert_refused(post(client, "github", body, headers, "unsecured"))
+    assert outcomes(application, "unsecured") == ["refused"]
+
+
+def test_an_unknown_provider_is_not_found(client: TestClient, target: Target) -> None:
+    answer = client.post(hook_path("gitea", target.slug), content=b"{}")
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"] == "webhook_provider_unknown"
+
+
+def test_a_signed_push_that_is_not_json_is_a_bad_request(
+    client: TestClient, target: Target
+) -> None:
+    body = b"\x00not json"
+    answer = post(client, "github", body, headers_for("github", target.secret, body), target.slug)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "webhook_payload_invalid"
+
+
+def test_the_secret_never_appears_in_an_answer(client: TestClient, target: Target) -> None:
+    body = payload("gitlab", target.url)
+    secret = target.secret
+    answers = [
+        post(client, "gitlab", body, headers_for("gitlab", secret, body), target.slug),
+        post(client, "gitlab", body, headers_for("gitlab", secret[:-1], body), target.slug),
+        post(client, "github", b"x", headers_for("github", secret, b"x"), target.slug),
+    ]
+    assert [answer.status_code for answer in answers] == [202, 401, 400]
+    assert all(secret not in answer.text for answer in answers)
+
+
+def test_a_github_ping_is_answered_and_queues_nothing(
+    client: TestClient, application: Repolink, target: Target
+) -> None:
+    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    headers = headers_for("github", target.secret, body, event="ping")
+    answer = post(client, "github", body, headers, target.slug)
+    assert (answer.status_code, answer.json()["outcome"]) == (202, "ping")
+    assert runs(application, target.slug) == 0
+
+
+# -- many at once ----------------------------------------------------------------------------
+
+
+def test_a_hundred_deliveries_at_once_make_at_most_two_fetches(
+    application: Repolink, target: Target
+) -> None:
+    """100 signed deliveries for one repository, concurrently, while the first fetch starts
+    running halfway: every one is queued, and they make two runs — the one that ran and the
+    one that waits — because a request joins the run that waits (contract 3)."""
+    app = create_service_app(application)
+    body = payload("github", target.url)
+    queue = FetchQueue(application.store)
+
+    async def deliver(client: httpx.AsyncClient, number: int) -> dict[str, Any]:
+        headers = headers_for("github", target.secret, body, delivery=f"burst-{number}")
+        answer = await client.post(hook_path("github", target.slug), content=body, headers=headers)
+        assert answer.status_code == 202, answer.text
+        received: dict[str, Any] = answer.json()
+        return received
+
+    async def burst() -> list[dict[str, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            first = await asyncio.gather(*(deliver(client, n) for n in range(50)))
+            # A worker takes the waiting run: the fetch is running now.
+            claimed = await asyncio.to_thread(queue.claim_run, first[0]["fetch_id"])
+            assert claimed is not None
+            second = await asyncio.gather(*(deliver(client, n) for n in range(50, 100)))
+            return [*first, *second]
+
+    received = asyncio.run(burst())
+    assert [r["outcome"] for r in received] == ["queued"] * 100
+    fetch_ids = {r["fetch_id"] for r in received}
+    assert len(fetch_ids) == runs(application, target.slug) == 2
+    assert outcomes(application, target.slug).count("queued") == 100
