@@ -42,6 +42,7 @@ LAYERS: dict[str, str] = {
     "platform": SERVICE,
     "host": SERVICE,
     "admin": SERVICE,
+    "accounts": SERVICE,
     "app": APPLICATION,
     "cli": ADAPTER,
     "http": ADAPTER,

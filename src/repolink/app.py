@@ -27,6 +27,12 @@ from repolink.store.types import Clock, utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:
+    from argon2 import PasswordHasher
+
+    from repolink.accounts.access import AccessService
+    from repolink.accounts.audit import AuditService
+    from repolink.accounts.tokens import TokenService
+    from repolink.accounts.users import UserService
     from repolink.admin import AdminService
     from repolink.host.events import RefUpdate
     from repolink.host.git_commands import GitCommands
@@ -94,8 +100,11 @@ class Repolink:
         vault: Vault | None = None,
         runner: GitRunner | None = None,
         clock: Clock = utcnow,
+        password_hasher: PasswordHasher | None = None,
     ) -> None:
         self.settings = settings
+        # None: argon2id with the library's recommended parameters; a test gives cheaper ones.
+        self.password_hasher = password_hasher
         self.runner: GitRunner = runner if runner is not None else HardenedRunner()
         self.clock = clock
         self.vault = VaultLoader(settings, vault)
@@ -124,6 +133,32 @@ class Repolink:
                     self._store = Store.open(self.settings)
                 store = self._store
         return store
+
+    # -- accounts: users, tokens, project access, the audit log -----------------------------
+
+    @cached_property
+    def users(self) -> UserService:
+        from repolink.accounts.users import UserService
+
+        return UserService(self.store, clock=self.clock, hasher=self.password_hasher)
+
+    @cached_property
+    def api_tokens(self) -> TokenService:
+        from repolink.accounts.tokens import TokenService
+
+        return TokenService(self.settings, self.store, clock=self.clock)
+
+    @cached_property
+    def access(self) -> AccessService:
+        from repolink.accounts.access import AccessService
+
+        return AccessService(self.store, self.projects, clock=self.clock)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from repolink.accounts.audit import AuditService
+
+        return AuditService(self.store, clock=self.clock)
 
     # -- the built-in host -----------------------------------------------------------------
 

@@ -1,17 +1,22 @@
-"""Admin tokens of the host API: shown once, stored as a hash, revocable."""
+"""API tokens: shown once, stored as a hash, revocable, expiring; who a token stands for."""
 
 from __future__ import annotations
 
 import base64
 import os
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
 
+from repolink.auth.principal import ADMIN_TOKEN_USERNAME, Principal
 from repolink.auth.tokens import (
+    LAST_USED_RESOLUTION,
     TOKEN_PREFIX,
+    USER_TOKEN_PREFIX,
+    authenticate,
     create_token,
     hash_token,
     list_tokens,
@@ -21,7 +26,8 @@ from repolink.auth.tokens import (
 from repolink.errors import NotFound, ValidationError
 from repolink.settings import Settings
 from repolink.store import Store
-from repolink.store.models.hooks import HostToken
+from repolink.store.models.accounts import ApiToken, User
+from repolink.store.types import utcnow
 
 
 def make_settings(tmp_path: Path, admin_token: str | None = None) -> Settings:
@@ -71,7 +77,7 @@ def test_only_the_hash_is_stored(store: Store, settings: Settings) -> None:
     with store.session() as session:
         info, token = create_token(session, "ci")
     with store.session() as session:
-        row = session.get(HostToken, info.id)
+        row = session.get(ApiToken, info.id)
         assert row is not None
         assert row.token_hash == hash_token(token)
     store.close()
@@ -139,3 +145,95 @@ def test_bad_labels_are_refused(store: Store, label: str) -> None:
     with pytest.raises(ValidationError) as caught, store.session() as session:
         create_token(session, label)
     assert caught.value.code == "token_label_invalid"
+
+
+# -- tokens of users ------------------------------------------------------------------------
+
+
+def add_user(store: Store, username: str, *, site_admin: bool = False) -> int:
+    with store.session() as session:
+        row = User(username=username, site_admin=site_admin)
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_a_users_token_has_its_prefix_and_stands_for_the_user(
+    store: Store, settings: Settings
+) -> None:
+    user_id = add_user(store, "jane")
+    with store.session() as session:
+        info, token = create_token(session, "laptop", user_id=user_id)
+    assert token.startswith(USER_TOKEN_PREFIX)
+    assert info.prefix == token[: len(info.prefix)]
+    assert info.prefix.startswith(USER_TOKEN_PREFIX) and len(info.prefix) == 8
+    assert info.user_id == user_id
+    with store.session() as session:
+        assert authenticate(session, settings, token) == Principal(user_id, "jane", False)
+        # Not a site admin: the host API's question answers no.
+        assert not verify_token(session, settings, token)
+
+
+def test_an_owner_less_token_is_a_site_admin(store: Store, settings: Settings) -> None:
+    with store.session() as session:
+        info, token = create_token(session, "host admin")
+    assert token.startswith(TOKEN_PREFIX) and info.user_id is None
+    with store.session() as session:
+        principal = authenticate(session, settings, token)
+    assert principal == Principal(None, f"token-{info.id}", True)
+
+
+def test_the_settings_token_is_the_admin_token_principal(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, admin_token="configured-secret-token")
+    with Store.open(settings) as store, store.session() as session:
+        principal = authenticate(session, settings, "configured-secret-token")
+    assert principal == Principal(None, ADMIN_TOKEN_USERNAME, True)
+
+
+def test_an_expired_token_is_refused(store: Store, settings: Settings) -> None:
+    user_id = add_user(store, "jane")
+    now = utcnow()
+    with store.session() as session:
+        _, token = create_token(
+            session, "short", user_id=user_id, expires_at=now + timedelta(hours=1), now=now
+        )
+    with store.session() as session:
+        assert authenticate(session, settings, token, now=now + timedelta(minutes=59))
+        assert authenticate(session, settings, token, now=now + timedelta(hours=1)) is None
+
+
+def test_the_token_of_a_deleted_user_is_refused(store: Store, settings: Settings) -> None:
+    user_id = add_user(store, "gone")
+    with store.session() as session:
+        _, token = create_token(session, "ci", user_id=user_id)
+    with store.session() as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        user.deleted_at = utcnow()
+    with store.session() as session:
+        assert authenticate(session, settings, token) is None
+
+
+def test_last_used_is_written_at_most_once_a_minute(store: Store, settings: Settings) -> None:
+    with store.session() as session:
+        info, token = create_token(session, "ci")
+    start = utcnow()
+    with store.session() as session:
+        authenticate(session, settings, token, now=start)
+        authenticate(session, settings, token, now=start + LAST_USED_RESOLUTION / 2)
+    with store.session() as session:
+        assert session.get(ApiToken, info.id).last_used_at == start  # type: ignore[union-attr]
+        authenticate(session, settings, token, now=start + LAST_USED_RESOLUTION)
+    with store.session() as session:
+        row = session.get(ApiToken, info.id)
+        assert row is not None and row.last_used_at == start + LAST_USED_RESOLUTION
+
+
+def test_lists_by_owner(store: Store) -> None:
+    user_id = add_user(store, "jane")
+    with store.session() as session:
+        mine, _ = create_token(session, "mine", user_id=user_id)
+        admin, _ = create_token(session, "admin")
+        assert [t.id for t in list_tokens(session, user_id=user_id)] == [mine.id]
+        assert [t.id for t in list_tokens(session, owner_less=True)] == [admin.id]
+        assert [t.id for t in list_tokens(session)] == [mine.id, admin.id]

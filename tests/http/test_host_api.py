@@ -30,6 +30,7 @@ from repolink.host.service import HostService
 from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
+from support.accountskit import FAST_HASHER, make_account
 
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
@@ -168,7 +169,7 @@ def test_every_route_refuses_missing_and_wrong_tokens_alike(host: Host, repo: st
     assert host.client.get(API + "/repositories/acme").json()["error"] == {
         "code": "unauthorized",
         "message": "authentication required",
-        "hint": "send an admin token as 'Authorization: Bearer TOKEN'",
+        "hint": "send an API token as 'Authorization: Bearer TOKEN'",
     }
 
 
@@ -186,6 +187,22 @@ def test_settings_admin_token_is_accepted(host: Host, repo: str) -> None:
     )
     assert response.status_code == 200
     assert response.json()["full_name"] == repo
+
+
+def test_a_site_admin_users_token_works_and_a_plain_users_is_403(host: Host, repo: str) -> None:
+    accounts = Repolink(host.settings, store=host.store, password_hasher=FAST_HASHER)
+    root = make_account(accounts, "root", site_admin=True)
+    jane = make_account(accounts, "jane")
+    path = f"{API}/repositories/{repo}"
+    assert (
+        host.client.get(path, headers={"Authorization": f"Bearer {root.token}"}).json()["full_name"]
+        == repo
+    )
+    for headers in ({"Authorization": f"Bearer {jane.token}"}, {"Circle-Token": jane.token}):
+        # Refused before the body is read: a body that cannot be parsed changes nothing.
+        response = host.client.post(path + "/deploy-keys", headers=headers, content=b"{")
+        assert response.status_code == 403
+        assert error_code(response) == "site_admin_required"
 
 
 def test_openapi_document_describes_the_routes(host: Host) -> None:

@@ -1,1 +1,2 @@
-"""Credentials of the HTTP APIs: hashed API tokens (core layer)."""
+"""Credentials and callers: principals and roles, argon2 passwords, hashed API tokens (core
+layer)."""

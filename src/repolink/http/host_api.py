@@ -7,8 +7,11 @@ SSH keys (our account keys) and webhooks. Clients navigate as on Bitbucket: obje
 Every route calls :class:`HostService` or :class:`HookService`; nothing here decides anything.
 The shapes are in :mod:`repolink.http.host_schemas`.
 
-Every route needs ``Authorization: Bearer <admin token>``, checked before the body is read
-(:mod:`repolink.http.auth`).
+Every route needs the API token of a site admin (``Authorization: Bearer TOKEN``), checked
+before the body is read (:mod:`repolink.http.auth`): the settings' admin token, an owner-less
+host admin token (``rlh_``) or a site admin user's token. The token of a user who is no site
+admin gets 403 ``site_admin_required``: the host API is one, well-known, operator's API, so
+there is nothing for a 404 to hide, and a 403 tells the caller their token is not the one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from repolink.host.hooks import HookService
 from repolink.host.info import RepositoryInfo
 from repolink.host.service import HostService
 from repolink.http.app import create_app
-from repolink.http.auth import authenticated_route_class, bearer_scheme
+from repolink.http.auth import bearer_scheme, principal_route_class
 from repolink.http.host_links import API_PREFIX, HostLinks, host_links
 from repolink.http.host_schemas import (
     MAX_BODY_BYTES,
@@ -56,8 +59,6 @@ from repolink.http.pagination import (
     paginate,
     paginate_converted,
 )
-from repolink.settings import Settings
-from repolink.store import Store
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -100,29 +101,15 @@ def create_host_api(application: Repolink, *, ssh_url_base: str | None = None) -
         prefix=API_PREFIX,
         max_body_bytes=MAX_BODY_BYTES,
     )
-    app.include_router(
-        build_host_router(
-            application.settings,
-            application.store,
-            application.host,
-            application.hooks,
-            ssh_url_base=ssh_url_base,
-        )
-    )
+    app.include_router(build_host_router(application, ssh_url_base=ssh_url_base))
     return app
 
 
-def build_host_router(
-    settings: Settings,
-    store: Store,
-    service: HostService,
-    hooks: HookService,
-    *,
-    ssh_url_base: str | None = None,
-) -> APIRouter:
-    """Every route of the host API, under ``/host/api/2.0``, each behind the admin token."""
+def build_host_router(application: Repolink, *, ssh_url_base: str | None = None) -> APIRouter:
+    """Every route of the host API, under ``/host/api/2.0``, each for site admins only."""
+    service, hooks = application.host, application.hooks
     # Every sub-router is built with this route class: an included route keeps its own class.
-    route_class = authenticated_route_class(settings, store)
+    route_class = principal_route_class(application, require=application.access.require_site_admin)
     router = APIRouter(prefix=API_PREFIX, route_class=route_class, dependencies=[bearer_scheme()])
     router.include_router(_workspace_routes(route_class, service))
     router.include_router(_repository_routes(route_class, service, ssh_url_base))

@@ -7,6 +7,7 @@ module, so ``Base.metadata`` is complete whichever model a caller needed.
 from __future__ import annotations
 
 from repolink.store.models import (  # noqa: F401  (the imports register the tables)
+    accounts,
     fetch_runs,
     hooks,
     host,

@@ -1,6 +1,7 @@
-"""Tables of the host's HTTP side: admin tokens, webhooks and their deliveries.
+"""Tables of the host's HTTP side: webhooks and their deliveries (its admin tokens are API
+tokens, in :mod:`repolink.store.models.accounts`).
 
-Admin tokens are kept as the SHA-256 of the token only. A webhook's secret is a credential:
+A webhook's secret is a credential:
 it is stored encrypted by the vault, bound to the hook's uuid, never in clear. A delivery keeps
 the exact body it sends, so every retry sends (and signs) the same bytes.
 """
@@ -35,23 +36,6 @@ DELIVERY_FAILED = "failed"
 
 def new_hook_uuid() -> str:
     return str(uuid.uuid4())
-
-
-class HostToken(Base):
-    """An admin token of the host API, known only by its SHA-256."""
-
-    __tablename__ = "host_tokens"
-    __table_args__ = ({"sqlite_autoincrement": True},)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    label: Mapped[str] = mapped_column(String(200))
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-    def __repr__(self) -> str:
-        return f"HostToken(id={self.id!r}, label={self.label!r})"
 
 
 class HostHook(Base):

@@ -1,0 +1,117 @@
+"""Tables of accounts: users, project members, API tokens and the audit log.
+
+- ``users``: a username unique among live users, an argon2 password hash (none: cannot log in
+  with a password), the site-admin flag. Deleting a user marks the row (``deleted_at``) rather
+  than removing it, so the tokens it owned stay on record, revoked, and its name may be reused.
+- ``project_members``: one role per (project, user).
+- ``api_tokens``: bearer tokens, known only by their SHA-256. A token belongs to a user; a token
+  with no owner is a site-admin token of the host API (made before users existed, or by
+  ``host token create``). ``prefix`` is the token's first characters, shown in lists so a
+  person can tell which token leaked.
+- ``audit_log``: who did what, when, to what. The project is kept by id and by slug, with no
+  foreign key: the trail outlives the project. Details never hold key material or secrets.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
+from sqlalchemy.orm import Mapped, mapped_column
+
+# Imported for its table: project_members refers to projects.
+import repolink.store.models.platform  # noqa: F401
+from repolink.store.base import Base
+from repolink.store.types import UTCDateTime, utcnow
+
+MAX_USERNAME_LENGTH = 64
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        # Unique among live users only: a deleted user's name can be given to someone new.
+        Index(
+            "ix_users_live_username",
+            "username",
+            unique=True,
+            sqlite_where="deleted_at IS NULL",
+            postgresql_where="deleted_at IS NULL",
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    site_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        # Never the password hash.
+        return f"User(id={self.id!r}, username={self.username!r})"
+
+
+class ProjectMember(Base):
+    __tablename__ = "project_members"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("projects.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def __repr__(self) -> str:
+        return (
+            f"ProjectMember(project_id={self.project_id!r}, user_id={self.user_id!r}, "
+            f"role={self.role!r})"
+        )
+
+
+class ApiToken(Base):
+    """A bearer token of the HTTP APIs, known only by its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    prefix: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    def __repr__(self) -> str:
+        return f"ApiToken(id={self.id!r}, name={self.name!r})"
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_project_id_id", "project_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH))
+    action: Mapped[str] = mapped_column(String(64))
+    project_id: Mapped[str | None] = mapped_column(String(32))
+    project_slug: Mapped[str | None] = mapped_column(String(62))
+    target: Mapped[str | None] = mapped_column(String(200))
+    details: Mapped[dict[str, str] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"AuditEntry(id={self.id!r}, action={self.action!r})"

@@ -1,0 +1,108 @@
+"""TokenService: a user's tokens made (shown once), listed, revoked, authenticated; who may."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN, Principal
+from repolink.auth.tokens import USER_TOKEN_PREFIX
+from repolink.errors import NotFound, PermissionDenied, ValidationError
+from repolink.settings import Settings
+from repolink.store.types import utcnow
+from support.accountskit import FAST_HASHER, make_account
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock) -> Iterator[Repolink]:
+    with Repolink(settings, password_hasher=FAST_HASHER, clock=clock) as application:
+        yield application
+
+
+def test_a_token_is_shown_once_and_authenticates_its_user(app: Repolink) -> None:
+    user = app.users.create(LOCAL_ADMIN, "jane")
+    info, token = app.api_tokens.create(LOCAL_ADMIN, "jane", "laptop")
+    assert token.startswith(USER_TOKEN_PREFIX)
+    assert (info.name, info.user_id, info.expires_at) == ("laptop", user.id, None)
+    assert token not in repr(info)
+    assert app.api_tokens.authenticate(token) == Principal(user.id, "jane", False)
+    assert app.api_tokens.authenticate(token[:-1]) is None
+    assert app.api_tokens.authenticate(None) is None
+
+
+def test_an_expiring_token_stops_working_then(app: Repolink, clock: Clock) -> None:
+    app.users.create(LOCAL_ADMIN, "jane")
+    info, token = app.api_tokens.create(LOCAL_ADMIN, "jane", "ci", expires_in=timedelta(days=30))
+    assert info.expires_at == clock.now + timedelta(days=30)
+    clock.now += timedelta(days=29)
+    assert app.api_tokens.authenticate(token) is not None
+    clock.now += timedelta(days=1)
+    assert app.api_tokens.authenticate(token) is None
+
+
+@pytest.mark.parametrize("lifetime", [timedelta(0), timedelta(seconds=-1), timedelta(days=4000)])
+def test_a_lifetime_out_of_range_is_refused(app: Repolink, lifetime: timedelta) -> None:
+    app.users.create(LOCAL_ADMIN, "jane")
+    with pytest.raises(ValidationError) as caught:
+        app.api_tokens.create(LOCAL_ADMIN, "jane", "ci", expires_in=lifetime)
+    assert caught.value.code == "token_expiry_invalid"
+
+
+def test_a_revoked_token_stops_working_at_once(app: Repolink) -> None:
+    jane = make_account(app, "jane")
+    (info,) = app.api_tokens.list(jane.principal, username="jane")
+    revoked = app.api_tokens.revoke(jane.principal, info.id)
+    assert revoked.revoked_at is not None
+    assert app.api_tokens.authenticate(jane.token) is None
+    assert app.api_tokens.list(jane.principal, username="jane") == []
+
+
+def test_a_user_manages_their_own_tokens_only(app: Repolink) -> None:
+    jane = make_account(app, "jane")
+    joe = make_account(app, "joe")
+    (joes,) = app.api_tokens.list(LOCAL_ADMIN, username="joe")
+    for attempt in (
+        lambda: app.api_tokens.create(jane.principal, "joe", "sneaky"),
+        lambda: app.api_tokens.create(jane.principal, None, "site admin token"),
+        lambda: app.api_tokens.list(jane.principal, username="joe"),
+        lambda: app.api_tokens.list(jane.principal),
+    ):
+        with pytest.raises(PermissionDenied) as denied:
+            attempt()
+        assert denied.value.code == "site_admin_required"
+    # Somebody else's token is not found, as a token that does not exist.
+    with pytest.raises(NotFound) as caught:
+        app.api_tokens.revoke(jane.principal, joes.id)
+    assert caught.value.code == "token_not_found"
+    assert app.api_tokens.authenticate(joe.token) == joe.principal
+    _, own = app.api_tokens.create(jane.principal, "jane", "second")
+    assert app.api_tokens.authenticate(own) == jane.principal
+
+
+def test_a_site_admin_makes_owner_less_tokens(app: Repolink) -> None:
+    info, token = app.api_tokens.create(LOCAL_ADMIN, None, "host automation")
+    assert info.user_id is None
+    principal = app.api_tokens.authenticate(token)
+    assert principal is not None and principal.site_admin
+
+
+def test_tokens_for_a_missing_user_are_not_found(app: Repolink) -> None:
+    with pytest.raises(NotFound) as caught:
+        app.api_tokens.create(LOCAL_ADMIN, "nobody", "ci")
+    assert caught.value.code == "user_not_found"

@@ -1,0 +1,31 @@
+"""Accounts for tests: an application whose argon2 is cheap, and users with tokens.
+
+The production parameters (64 MiB, three passes) cost half a second a hash on a CI machine;
+:data:`FAST_HASHER` is the same argon2id with the smallest parameters, so a test that makes
+users stays fast. Build applications with ``Repolink(settings, password_hasher=FAST_HASHER)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+
+from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN, Principal
+
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class Account:
+    principal: Principal
+    token: str
+
+
+def make_account(application: Repolink, username: str, *, site_admin: bool = False) -> Account:
+    """A user with a password and one API token."""
+    user = application.users.create(LOCAL_ADMIN, username, password=PASSWORD, site_admin=site_admin)
+    _, token = application.api_tokens.create(LOCAL_ADMIN, username, "tests")
+    return Account(Principal(user.id, user.username, user.site_admin), token)
