@@ -1,8 +1,8 @@
 """Users: create, list, delete, set and check passwords, and the first site admin.
 
 A username is 1–64 of a-z, 0-9, ``.``, ``_`` and ``-``, starting with a letter or digit.
-Deleting a user marks its row, removes its memberships and revokes its tokens in one
-transaction; its name may then be given to someone new.
+Deleting a user marks its row (renamed ``NAME#ID``), removes its memberships and revokes its
+tokens in one transaction; its name may then be given to someone new.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from dataclasses import replace
 
 from argon2 import PasswordHasher
 from sqlalchemy import delete, func, select, update
@@ -137,6 +138,8 @@ class UserService:
         with self._store.session() as session:
             row = get_user(session, username)
             row.deleted_at = now
+            # Frees the name: no live username holds a '#'.
+            row.username = f"{username}#{row.id}"
             session.execute(delete(ProjectMember).where(ProjectMember.user_id == row.id))
             session.execute(
                 update(ApiToken)
@@ -144,7 +147,7 @@ class UserService:
                 .values(revoked_at=now)
             )
             write_entry(session, actor, "user.delete", now=now, target=username)
-            info = _info(row)
+            info = replace(_info(row), username=username)
         log.info("deleted user %s", username)
         return info
 

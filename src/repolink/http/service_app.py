@@ -63,13 +63,7 @@ RouterBuilder = Callable[["Repolink", ServiceContext], APIRouter]
 
 
 def _host_router(application: Repolink, context: ServiceContext) -> APIRouter:
-    return build_host_router(
-        application.settings,
-        application.store,
-        application.host,
-        application.hooks,
-        ssh_url_base=context.ssh_url_base,
-    )
+    return build_host_router(application, ssh_url_base=context.ssh_url_base)
 
 
 # The one place routers are added (see the module's docstring).

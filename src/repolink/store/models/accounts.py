@@ -1,8 +1,10 @@
 """Tables of accounts: users, project members, API tokens and the audit log.
 
-- ``users``: a username unique among live users, an argon2 password hash (none: cannot log in
-  with a password), the site-admin flag. Deleting a user marks the row (``deleted_at``) rather
-  than removing it, so the tokens it owned stay on record, revoked, and its name may be reused.
+- ``users``: a unique username, an argon2 password hash (none: cannot log in with a password),
+  the site-admin flag. Deleting a user marks the row (``deleted_at``) rather than removing it,
+  so the tokens it owned stay on record, revoked; its username becomes ``NAME#ID`` (``#`` is
+  in no live username), which frees the name for someone new with a plain unique constraint
+  (a partial index would need a dialect's options, and loading PostgreSQL's on SQLite).
 - ``project_members``: one role per (project, user).
 - ``api_tokens``: bearer tokens, known only by their SHA-256. A token belongs to a user; a token
   with no owner is a site-admin token of the host API (made before users existed, or by
@@ -29,20 +31,11 @@ MAX_USERNAME_LENGTH = 64
 
 class User(Base):
     __tablename__ = "users"
-    __table_args__ = (
-        # Unique among live users only: a deleted user's name can be given to someone new.
-        Index(
-            "ix_users_live_username",
-            "username",
-            unique=True,
-            sqlite_where="deleted_at IS NULL",
-            postgresql_where="deleted_at IS NULL",
-        ),
-        {"sqlite_autoincrement": True},
-    )
+    __table_args__ = ({"sqlite_autoincrement": True},)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH))
+    # Room for a deleted user's NAME#ID.
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_LENGTH + 24), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     site_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -28,21 +28,14 @@ def upgrade() -> None:
     op.create_table(
         "users",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("username", sa.String(length=88), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=True),
         sa.Column("site_admin", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("username", name=op.f("uq_users_username")),
         sqlite_autoincrement=True,
-    )
-    op.create_index(
-        "ix_users_live_username",
-        "users",
-        ["username"],
-        unique=True,
-        sqlite_where=sa.text("deleted_at IS NULL"),
-        postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_table(
         "project_members",
@@ -146,5 +139,4 @@ def downgrade() -> None:
     op.drop_table("audit_log")
     op.drop_index(op.f("ix_project_members_user_id"), table_name="project_members")
     op.drop_table("project_members")
-    op.drop_index("ix_users_live_username", table_name="users")
     op.drop_table("users")
