@@ -1,4 +1,4 @@
-"""Migration 0013: users, members, audit log; the host's admin tokens become API tokens and
+"""The accounts migration: users, members, audit log; the host's admin tokens become API tokens and
 keep working, as owner-less site-admin tokens; downgrading keeps them as host tokens."""
 
 from __future__ import annotations
@@ -15,6 +15,11 @@ from repolink.settings import Settings
 from repolink.store import Store, migrate
 
 LEGACY_TOKEN = "rlh_" + "a" * 43
+# The accounts migration's number, and the one before it, read from its file: renumbering it
+# when another lands first must not need this test changed.
+(ACCOUNTS_FILE,) = migrate.MIGRATIONS_DIR.glob("versions/*_accounts.py")
+ACCOUNTS = int(ACCOUNTS_FILE.name[:4])
+BEFORE = f"{ACCOUNTS - 1:04d}"
 
 
 def migrations_up_to(tmp_path: Path, last: int) -> Path:
@@ -31,7 +36,9 @@ def before_accounts_with_a_host_token(tmp_path: Path) -> Engine:
     engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'repolink.db'}")
     (tmp_path / "data").mkdir()
     migrate.upgrade(
-        engine, lock_path=tmp_path / "lock", script_location=migrations_up_to(tmp_path, 12)
+        engine,
+        lock_path=tmp_path / "lock",
+        script_location=migrations_up_to(tmp_path, ACCOUNTS - 1),
     )
     with engine.begin() as connection:
         connection.execute(
@@ -60,7 +67,7 @@ def test_a_host_admin_token_keeps_working_as_a_site_admin_token(tmp_path: Path) 
 
 def test_downgrading_keeps_the_owner_less_tokens_as_host_tokens(tmp_path: Path) -> None:
     engine = before_accounts_with_a_host_token(tmp_path)
-    script = migrations_up_to(tmp_path, 13)
+    script = migrations_up_to(tmp_path, ACCOUNTS)
     migrate.upgrade(engine, lock_path=tmp_path / "lock", script_location=script)
     with engine.begin() as connection:
         connection.execute(
@@ -78,7 +85,7 @@ def test_downgrading_keeps_the_owner_less_tokens_as_host_tokens(tmp_path: Path) 
     config = migrate.alembic_config(script)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.downgrade(config, "0012")
+        command.downgrade(config, BEFORE)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT label, token_hash FROM host_tokens")).all()
         tables = set(
