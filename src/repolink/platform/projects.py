@@ -54,7 +54,6 @@ RESERVED_SLUGS = frozenset(
         "register",
         "remove",
         "rotate",
-        "rotate-secret",
         "serve",
         "show",
         "unhide",

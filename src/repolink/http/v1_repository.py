@@ -1,0 +1,253 @@
+"""The platform API's repository connection, fetches and doctor of a project, under
+``/api/v1/projects/{slug}``.
+
+- ``GET …/repository`` (viewer): URL, state, last error, deploy key — never a private key.
+- ``PUT …/repository`` (admin): a URL and an imported or generated deploy key, validated as the
+  CLI validates them (same error codes), the URL's host checked against the network policy
+  (the server's own Git host always allowed); saved (replacing an earlier connection: 200,
+  else 201) and the first fetch queued. ``return_private_key`` on a generate puts the new
+  private key into that one answer, for download.
+- ``DELETE …/repository`` (admin): connection, keys and mirror removed.
+- ``POST …/fetch`` (member): a fetch queued (202), or with ``wait=true`` carried out and
+  answered like the "Fetch repository" button (200: new commits, errors).
+- ``GET …/fetches``, ``GET …/fetches/{id}`` (viewer): the fetch history.
+- ``GET …/doctor`` (member): the checklist of ``repolink doctor``; it connects with the deploy
+  key, so it takes the role that may fetch.
+
+Changes to the connection are in the audit log, with no key material.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi.responses import JSONResponse
+
+from repolink.auth.principal import Principal, Role
+from repolink.errors import ValidationError
+from repolink.http.auth import bearer_scheme, current_principal, principal_route_class
+from repolink.http.v1_projects import API_PREFIX, ProjectSlug
+from repolink.http.v1_schemas import (
+    DoctorOut,
+    ErrorOut,
+    FetchDone,
+    FetchRef,
+    FetchRunList,
+    FetchRunOut,
+    RepositoryConnected,
+    RepositoryOut,
+    RepositoryPut,
+    commit_out,
+    doctor_out,
+    fetch_run_out,
+    repository_fields,
+    repository_out,
+)
+from repolink.keys import KEY_TYPES, parse_private_key
+from repolink.platform.targets import TargetPolicy
+
+if TYPE_CHECKING:
+    from repolink.app import Repolink
+    from repolink.http.service_app import ServiceContext
+    from repolink.keys import PrivateKey
+    from repolink.platform.connect import SavedConnection
+    from repolink.platform.fetch_requests import FetchRunInfo
+
+log = logging.getLogger(__name__)
+
+# Run ids are SQL integers; anything larger is refused before it reaches the database driver.
+MAX_ID = 2**53
+# How long ``POST …/fetch?wait=true`` waits before it answers 202 with the run still going.
+WAIT_TIMEOUT = 300.0
+DEFAULT_HISTORY = 20
+MAX_HISTORY = 200
+
+Caller = Annotated[Principal, Depends(current_principal)]
+RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the fetch run's id")]
+
+
+def build_repository_router(application: Repolink, context: ServiceContext) -> APIRouter:
+    """The repository connection, fetches and doctor of a project."""
+    access = application.access
+    targets = TargetPolicy(
+        application.settings.network_policy, own_hosts=own_hosts(context.ssh_url_base)
+    )
+    router = APIRouter(
+        prefix=f"{API_PREFIX}/projects/{{slug}}",
+        route_class=principal_route_class(application),
+        dependencies=[bearer_scheme()],
+        tags=["repository"],
+    )
+
+    @router.get("/repository", response_model=RepositoryOut)
+    def get_repository(caller: Caller, slug: ProjectSlug) -> RepositoryOut:
+        access.project(caller, slug, Role.VIEWER)
+        return repository_out(application.connections.connection_info(slug))
+
+    @router.put(
+        "/repository",
+        response_model=RepositoryConnected,
+        status_code=201,
+        responses={200: {"model": RepositoryConnected, "description": "replaced"}},
+    )
+    def put_repository(
+        caller: Caller, slug: ProjectSlug, body: RepositoryPut, response: Response
+    ) -> RepositoryConnected:
+        """Connect the project (201), or replace its connection (200), then queue the first
+        fetch. Give ``private_key`` (and ``passphrase``) or ``generate``."""
+        access.project(caller, slug, Role.ADMIN)
+        key = _imported_key(body)
+        generation = body.generate or None
+        saved: SavedConnection = application.connections.save(
+            slug,
+            body.url,
+            key=key,
+            key_type=generation.type if generation is not None else "ed25519",
+            bits=generation.bits if generation is not None else None,
+            replace=True,
+            targets=targets,
+        )
+        info = saved.connection
+        application.audit.record(
+            caller,
+            "connection.replace" if saved.replaced else "connection.create",
+            project=slug,
+            target=info.url,
+            details={
+                "key": info.deploy_key.fingerprint_sha256,
+                "key_origin": info.deploy_key.origin,
+            },
+        )
+        run = application.fetch_requests.request(slug, trigger="connect", actor=caller)
+        # Read again: the connection as it is now that its fetch is queued (or running).
+        connected = application.connections.connection_info(slug)
+        private_key = None
+        if body.return_private_key and saved.private_key is not None:
+            private_key = saved.private_key.to_openssh().decode("ascii")
+        if saved.replaced:
+            response.status_code = 200
+        return RepositoryConnected(
+            **repository_fields(connected),
+            fetch=FetchRef(id=run.id, state=run.state),
+            private_key=private_key,
+        )
+
+    @router.delete("/repository", status_code=204)
+    def delete_repository(caller: Caller, slug: ProjectSlug) -> Response:
+        """Remove the connection, its deploy keys, its commit index and its mirror (admin)."""
+        access.project(caller, slug, Role.ADMIN)
+        application.connections.disconnect(slug)
+        application.audit.record(caller, "connection.delete", project=slug)
+        return Response(status_code=204)
+
+    @router.post(
+        "/fetch",
+        status_code=202,
+        response_model=FetchRunOut,
+        responses={200: {"model": FetchDone, "description": "with wait=true: the fetch done"}},
+    )
+    def fetch(
+        caller: Caller,
+        slug: ProjectSlug,
+        wait: Annotated[
+            bool, Query(description="wait for the fetch and answer its new commits")
+        ] = False,
+    ) -> Any:
+        """Queue a fetch (or join the one waiting already): 202 with the run. With
+        ``wait=true``: 200 with its new commits (newest first, at most 100) and errors, once
+        it has finished (202 with the run if it takes longer than the server waits)."""
+        access.project(caller, slug, Role.MEMBER)
+        run = application.fetch_requests.request(slug, trigger="api", actor=caller)
+        if not wait:
+            return fetch_run_out(run)
+        run = application.fetch_requests.wait(run.id, WAIT_TIMEOUT)
+        if not run.finished:
+            return JSONResponse(fetch_run_out(run).model_dump(mode="json"), status_code=202)
+        done = _fetch_done(application, slug, run)
+        return JSONResponse(done.model_dump(mode="json"), status_code=200)
+
+    @router.get("/fetches", response_model=FetchRunList)
+    def list_fetches(
+        caller: Caller,
+        slug: ProjectSlug,
+        limit: Annotated[int, Query(ge=1, le=MAX_HISTORY)] = DEFAULT_HISTORY,
+    ) -> FetchRunList:
+        """The project's fetch runs, newest first."""
+        access.project(caller, slug, Role.VIEWER)
+        runs = application.fetch_requests.history(slug, limit=limit)
+        return FetchRunList(items=[fetch_run_out(run) for run in runs])
+
+    @router.get("/fetches/{run_id}", response_model=FetchRunOut)
+    def get_fetch(caller: Caller, slug: ProjectSlug, run_id: RunId) -> FetchRunOut:
+        access.project(caller, slug, Role.VIEWER)
+        return fetch_run_out(application.fetch_requests.get(slug, run_id))
+
+    @router.get("/doctor", response_model=DoctorOut)
+    def doctor(caller: Caller, slug: ProjectSlug) -> DoctorOut:
+        """Check URL, DNS, TCP, host key, authentication, repository access and refs, in
+        order; the first failure names its fix, the checks after it are skipped."""
+        access.project(caller, slug, Role.MEMBER)
+        return doctor_out(application.doctor.check_project(slug))
+
+    return router
+
+
+def _imported_key(body: RepositoryPut) -> PrivateKey | None:
+    """The body's private key, parsed as the CLI parses one (the same error codes), or
+    ``None`` for a generate; exactly one of the two, as the CLI asks."""
+    if (body.private_key is None) == (body.generate is None):
+        raise ValidationError(
+            "key_choice_required",
+            "give exactly one of private_key and generate",
+            'send "generate": {"type": "ed25519"} for a new deploy key, or "private_key" to '
+            "import one",
+        )
+    if body.generate is not None:
+        if body.generate.type not in KEY_TYPES:
+            raise ValidationError(
+                "key_type_invalid",
+                "the key type must be ed25519, rsa or ecdsa",
+                'generate {"type": "ed25519"} (recommended), "rsa" or "ecdsa"',
+            )
+        if body.passphrase is not None:
+            raise ValidationError(
+                "passphrase_without_key",
+                "a passphrase was given, but no private key to unlock",
+                "leave out the passphrase when generating a key",
+            )
+        return None
+    assert body.private_key is not None
+    passphrase = body.passphrase.get_secret_value() if body.passphrase is not None else None
+    return parse_private_key(body.private_key.get_secret_value(), passphrase).key
+
+
+def _fetch_done(application: Repolink, slug: str, run: FetchRunInfo) -> FetchDone:
+    added = []
+    if run.first_seq is not None and run.last_seq is not None:
+        added = application.commits.added_commits(slug, run.first_seq, run.last_seq)
+    errors = []
+    if run.error_code is not None:
+        connection = application.connections.connection_info(slug)
+        # The connection keeps the fix of its last failure; it is this run's when codes agree.
+        hint = connection.error_hint if connection.error_code == run.error_code else None
+        errors.append(
+            ErrorOut(code=run.error_code, message=run.error_message or "", hint=hint or "")
+        )
+    return FetchDone(
+        fetch=fetch_run_out(run), new_commits=[commit_out(c) for c in added], errors=errors
+    )
+
+
+def own_hosts(ssh_url_base: str | None) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of the server's own SSH host, from ``ssh://git@host:port``."""
+    if not ssh_url_base:
+        return []
+    try:
+        parts = urlsplit(ssh_url_base)
+        host, port = parts.hostname, parts.port or 22
+    except ValueError:
+        return []
+    return [(host, port)] if host else []
