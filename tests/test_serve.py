@@ -10,7 +10,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from repolink.app import Repolink
+from repolink.cli.serve import first_start_password
+from repolink.settings import Settings
+from support.accountskit import FAST_HASHER, PASSWORD
 from support.servekit import SERVICE, service_environment, serving_service
 
 WAIT = 60.0
@@ -85,3 +90,36 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], n
     assert done.returncode == 2, done.stderr
     assert named in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_first_start_creates_the_site_admin_and_prints_its_password_once(
+    tmp_path: Path,
+) -> None:
+    with serving_service(tmp_path / "data", args=["--workers", "0"], ssh=False) as service:
+        assert service.process.stdout is not None
+        line = service.process.stdout.readline()
+        assert line.startswith("site admin 'admin' created; one-time password: "), line
+        password = line.split(": ", 1)[1].strip()
+        service.process.send_signal(signal.SIGTERM)
+        assert service.process.wait(WAIT) == 0
+        _, stderr = service.process.communicate()
+        assert password not in stderr
+    with serving_service(tmp_path / "data", args=["--workers", "0"], ssh=False) as again:
+        again.process.send_signal(signal.SIGTERM)
+        stdout, _ = again.process.communicate(timeout=WAIT)
+        assert "one-time password" not in "\n".join(again.printed) + stdout
+    settings = Settings(data_dir=tmp_path / "data")
+    with Repolink(settings, password_hasher=FAST_HASHER) as application:
+        (admin,) = application.users.list_users()
+        assert (admin.username, admin.site_admin) == ("admin", True)
+        assert application.users.check_password("admin", password) is not None
+
+
+def test_the_first_start_takes_the_configured_admin_password(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", admin_password=SecretStr(PASSWORD))
+    with Repolink(settings, password_hasher=FAST_HASHER) as application:
+        assert first_start_password(application) is None
+        assert application.users.check_password("admin", PASSWORD) is not None
+        assert first_start_password(application) is None
+    # A secret goes only where it is used: no child process is given it.
+    assert "REPOLINK_ADMIN_PASSWORD" not in settings.to_env()

@@ -22,6 +22,10 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("repolink", appauthor=False))
 
 
+# Settings no child process needs: a secret goes only where it is used.
+NOT_FOR_CHILDREN = frozenset({"admin_password"})
+
+
 class Settings(BaseModel):
     """Where repolink keeps its data and how it reaches its secrets.
 
@@ -58,6 +62,14 @@ class Settings(BaseModel):
     admin_token: SecretStr | None = Field(
         default=None,
         description="A bearer token accepted as admin by the HTTP APIs, besides stored tokens.",
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description=(
+            "The password `repolink serve` gives the site admin 'admin' it creates on its very "
+            "first start (no users yet); unset: a one-time password is generated and printed "
+            "once. Read on that first start only."
+        ),
     )
     host_api_url: str | None = Field(
         default=None,
@@ -186,7 +198,7 @@ class Settings(BaseModel):
         environment: dict[str, str] = {}
         for name in type(self).model_fields:
             value = getattr(self, name)
-            if value is None:
+            if value is None or name in NOT_FOR_CHILDREN:
                 continue
             if name == "data_dir":
                 value = self.resolved_data_dir

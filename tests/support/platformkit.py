@@ -17,6 +17,7 @@ import os
 import socket
 import subprocess
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -215,9 +216,16 @@ def master_command(socket_path: Path, home: Path, command: str) -> subprocess.Co
 
 
 class CountingProxy:
-    """A TCP relay on 127.0.0.1 in front of ``target_port`` that counts what it accepts."""
+    """A TCP relay on 127.0.0.1 in front of ``target_port`` that counts what it accepts.
+
+    ``throttle`` (seconds, changeable at any time) is slept after each chunk of at most
+    ``THROTTLED_CHUNK`` bytes it relays: a slow peer. ``relayed`` counts the bytes."""
+
+    THROTTLED_CHUNK = 4096
 
     def __init__(self, target_port: int) -> None:
+        self.throttle: float | None = None
+        self.relayed = 0
         self._target = target_port
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(0.1)
@@ -242,11 +250,13 @@ class CountingProxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
         try:
-            while data := source.recv(1 << 16):
+            while data := source.recv(self.THROTTLED_CHUNK if self.throttle else 1 << 16):
                 sink.sendall(data)
+                self.relayed += len(data)
+                if self.throttle:
+                    time.sleep(self.throttle)
             sink.shutdown(socket.SHUT_WR)
         except OSError:
             pass

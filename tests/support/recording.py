@@ -89,6 +89,7 @@ class RecordingRunner:
         on_stderr_line: Callable[[str], None] | None = None,
         on_stdout: Callable[[bytes], None] | None = None,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        cancel: threading.Event | None = None,
     ) -> CompletedRun:
         if self.before_run is not None:
             replaced = self.before_run(RecordedRun("run", tuple(argv), dict(env), cwd))
@@ -104,6 +105,7 @@ class RecordingRunner:
             on_stderr_line=on_stderr_line,
             on_stdout=on_stdout,
             kill_grace=kill_grace,
+            cancel=cancel,
         )
         if self.after_run is not None:
             self.after_run(record, result)

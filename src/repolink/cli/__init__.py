@@ -100,6 +100,7 @@ SUBCOMMANDS: dict[str, str] = {
     "admin": "repolink.cli.admin:app",
     "info": "repolink.cli.info:info_app",
     "serve": "repolink.cli.serve:serve_app",
+    "webhooks": "repolink.cli.webhooks:app",
 }
 
 # What `repolink --help` lists for each group, without importing it; each is the first
@@ -128,6 +129,7 @@ SUMMARIES: dict[str, str] = {
     "admin": "Operator tasks: master key rotation, database migrations.",
     "info": "Show the data directory and database in use, and what they hold.",
     "serve": "Run the service: HTTP API, SSH host and job workers, until SIGINT or SIGTERM.",
+    "webhooks": "A project's incoming webhooks: receiver URLs, secret, deliveries received.",
 }
 
 # The stand-ins registered for the root's help, by name, until the real group replaces one.

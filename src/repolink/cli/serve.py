@@ -72,12 +72,12 @@ def serve_command(
 
 
 def first_start_password(application: Repolink) -> str | None:
-    """The site admin's one-time password when this start created the admin, else ``None``.
-
-    CALL SITE for ``app.users.ensure_site_admin(...)`` (issue 11 §2, helper ``auth``): until
-    the users service lands, no admin is created here.
-    """
-    return None
+    """The site admin's one-time password when this start created the admin with a generated
+    password, else ``None`` (``REPOLINK_ADMIN_PASSWORD`` given, or users exist already)."""
+    configured = application.settings.admin_password
+    return application.users.ensure_site_admin(
+        configured.get_secret_value() if configured is not None else None
+    )
 
 
 class _ServeReporter:

@@ -26,6 +26,7 @@ from pathlib import Path
 from repolink import knownhosts
 from repolink.errors import FetchError, GitError, RepolinkError
 from repolink.git import keyfiles
+from repolink.git.cancel import CANCELLED
 from repolink.git.diagnosis import diagnose
 from repolink.git.environment import git_argv, hardened_env, ssh_command
 from repolink.git.mirrors import LISTED_REF_PREFIXES
@@ -76,7 +77,9 @@ class Remote:
                 timeout=timeout or self.timeout,
                 on_stderr_line=on_stderr_line,
             )
-        except GitError as exc:  # git or ssh missing, or not startable
+        except GitError as exc:  # git or ssh missing, or not startable; or cancelled
+            if exc.code == CANCELLED:
+                raise
             raise exc.recast(FetchError, code="git_failed") from None
 
     def failure(self, run: CompletedRun, what: str) -> RepolinkError:

@@ -59,6 +59,9 @@ STDERR_LIMIT_BYTES = 1 << 20
 
 _READ_CHUNK = 1 << 16
 _POLL_INTERVAL = 0.02
+# How often a run that can be cancelled looks whether it was.
+_CANCEL_CHECK = 0.1
+_CANCELLED_JOIN = 0.5
 _LINE_BREAK = re.compile(rb"[\r\n]")
 
 
@@ -124,8 +127,10 @@ class GitRunner(Protocol):
         on_stderr_line: Callable[[str], None] | None = None,
         on_stdout: Callable[[bytes], None] | None = None,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        cancel: threading.Event | None = None,
     ) -> CompletedRun:
-        """Run ``argv`` to completion or until ``timeout`` seconds have passed."""
+        """Run ``argv`` to completion or until ``timeout`` seconds have passed; stop it and
+        raise ``cancelled`` as soon as ``cancel`` is set."""
         ...
 
     async def spawn(
@@ -170,6 +175,7 @@ class HardenedRunner:
         on_stderr_line: Callable[[str], None] | None = None,
         on_stdout: Callable[[bytes], None] | None = None,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        cancel: threading.Event | None = None,
     ) -> CompletedRun:
         """Run ``argv`` to completion or until ``timeout`` seconds have passed.
 
@@ -187,6 +193,9 @@ class HardenedRunner:
         empty. Both are called from reader threads; an exception they raise stops the process
         and is re-raised here. Raises :class:`GitError` (``git_not_found``, ``ssh_not_found``,
         ``program_not_found``, ``process_start_failed``) when the program cannot be started.
+
+        ``cancel``: when it is set (from any thread) the process group is stopped the same way
+        and :class:`GitError` ``cancelled`` raised — how a stopping server ends a fetch.
         """
         argv = _checked(argv)
         if timeout <= 0:
@@ -207,9 +216,13 @@ class HardenedRunner:
             assert proc.stdin is not None
             threads.append(_start_writer(proc.stdin, input))
 
-        timed_out = False
+        timed_out = cancelled = False
         try:
-            if not _wait_for_exit(proc, timeout):
+            exited = _wait_for_exit(proc, timeout, cancel)
+            if not exited and cancel is not None and cancel.is_set():
+                cancelled = True
+                log.info("%s was cancelled; stopping it", argv[0])
+            elif not exited:
                 timed_out = True
                 log.warning("%s exceeded its %.0f s limit; stopping it", argv[0], timeout)
             _stop_group(proc, kill_grace)
@@ -219,9 +232,12 @@ class HardenedRunner:
                 proc.wait(timeout=kill_grace)
             raise
         finally:
+            # A cancelled run's output is thrown away: no reason to wait for it long (a shared
+            # SSH connection's master may hold the pipes until its channel closes).
+            join_timeout = _CANCELLED_JOIN if cancelled else kill_grace + 1
             for thread in threads:
-                thread.join(timeout=kill_grace + 1)
-                if thread.is_alive():
+                thread.join(timeout=join_timeout)
+                if thread.is_alive() and not cancelled:
                     log.warning("output of %s still open after it was stopped", argv[0])
             for stream in (proc.stdout, proc.stderr):
                 with contextlib.suppress(OSError):
@@ -229,6 +245,12 @@ class HardenedRunner:
 
         if failures:
             raise failures[0]
+        if cancelled:
+            raise GitError(
+                "cancelled",
+                f"{Path(argv[0]).name} was stopped: its work was cancelled",
+                "it is run again when the work is",
+            )
         stderr_lines.flush()
         return CompletedRun(
             returncode=proc.returncode,
@@ -410,25 +432,39 @@ def _start_writer(stream: IO[bytes], data: bytes) -> threading.Thread:
     return thread
 
 
-def _wait_for_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
-    """Wait until ``proc`` exits or ``timeout`` passes; True when it exited (and is reaped).
+def _wait_for_exit(
+    proc: subprocess.Popen[bytes], timeout: float, cancel: threading.Event | None = None
+) -> bool:
+    """Wait until ``proc`` exits, ``timeout`` passes or ``cancel`` is set; True when it exited
+    (and is reaped).
 
     ``Popen.wait(timeout)`` polls with sleeps growing to 50 ms, which adds up to 50 ms to
-    every short git command; a pidfd (Linux 5.3+) wakes us the moment the child exits.
+    every short git command; a pidfd (Linux 5.3+) wakes us the moment the child exits. With
+    ``cancel``, the wait is cut into slices of :data:`_CANCEL_CHECK` seconds to look at it.
     """
+    deadline = time.monotonic() + timeout
     try:
         pidfd = os.pidfd_open(proc.pid)
     except (AttributeError, OSError):  # not Linux, or an old kernel: poll
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (cancel is not None and cancel.is_set()):
+                return False
+            try:
+                proc.wait(timeout=min(remaining, _CANCEL_CHECK) if cancel else remaining)
+            except subprocess.TimeoutExpired:
+                continue
+            return True
     try:
         waiter = select.poll()
         waiter.register(pidfd, select.POLLIN)
-        if not waiter.poll(timeout * 1000):
-            return False
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or (cancel is not None and cancel.is_set()):
+                return False
+            slice_ = min(remaining, _CANCEL_CHECK) if cancel is not None else remaining
+            if waiter.poll(slice_ * 1000):
+                break
     finally:
         os.close(pidfd)
     proc.wait()

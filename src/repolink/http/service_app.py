@@ -32,10 +32,10 @@ from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
 from repolink.http.host_api import build_host_router
 from repolink.http.host_schemas import MAX_BODY_BYTES
-from repolink.http.webhooks_in import build_webhook_router
 from repolink.http.v1_commits import build_commits_router
 from repolink.http.v1_projects import build_projects_router
 from repolink.http.v1_repository import build_repository_router
+from repolink.http.webhooks_in import build_webhook_router
 
 if TYPE_CHECKING:
     from repolink.app import Repolink

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repolink.platform.webhooks_in import PROVIDER_NAMES, ReceivedDelivery
+from repolink.platform.webhooks_in import PROVIDER_NAMES, RECEIVER_PATH, ReceivedDelivery
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HOOKS_PATH = "/hooks/{provider}/{project}"
+HOOKS_PATH = RECEIVER_PATH
 # Webhook payloads of a big push run to hundreds of KiB; more is not a webhook.
 MAX_BODY_BYTES = 1024 * 1024
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from sqlalchemy.orm import Session
 from repolink import knownhosts
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError
 from repolink.git import mirrors, sharing
+from repolink.git.cancel import CANCELLED, CancellableRunner
 from repolink.git.diagnosis import invalid_private_key
 from repolink.git.environment import FSCK_ON_RECEIVE, git_argv
 from repolink.git.progress import (
@@ -182,17 +184,23 @@ class FetchService:
         on_progress: ProgressCallback | None = None,
         on_lock_wait: Callable[[], None] | None = None,
         key_record_id: str | None = None,
+        cancel: threading.Event | None = None,
     ) -> FetchResult:
         """:meth:`fetch_project` for a connection id (what a job queue holds).
 
         ``key_record_id``: fetch with that key record instead of the deploy key; a failure then
-        leaves the connection's state alone.
+        leaves the connection's state alone. ``cancel``: setting it stops the fetch's git
+        (:class:`repolink.git.cancel.CancellableRunner`) and raises ``cancelled``, which leaves
+        the connection's state alone too; the mirror stays consistent (a ref is updated only
+        once its objects are in) and what the stopped git left is repaired before the next
+        fetch (:func:`repolink.git.mirrors.prepare`).
         """
         return self._fetch(
             lambda session: _connection_by_id(session, connection_id),
             on_progress=on_progress,
             on_lock_wait=on_lock_wait,
             key_record_id=key_record_id,
+            cancel=cancel,
         )
 
     def _fetch(
@@ -202,8 +210,10 @@ class FetchService:
         on_progress: ProgressCallback | None,
         on_lock_wait: Callable[[], None] | None,
         key_record_id: str | None,
+        cancel: threading.Event | None = None,
     ) -> FetchResult:
         attempted_at = self._clock()
+        runner = self._runner if cancel is None else CancellableRunner(self._runner, cancel)
         started = time.monotonic()
         unplanned: RepolinkError | None = None
         with self._store.session() as session:
@@ -219,10 +229,13 @@ class FetchService:
         try:
             if unplanned is not None:
                 raise unplanned
-            result = _Run(self._settings, self._store, plan, self._runner).run(
+            result = _Run(self._settings, self._store, plan, runner).run(
                 attempted_at, started, on_progress, on_lock_wait
             )
         except RepolinkError as exc:
+            if exc.code == CANCELLED:
+                log.info("fetch of connection %s cancelled", connection_id)
+                raise
             # The project names the fix's commands ("fetch P again", "add P's key …"), live
             # and as stored with the diagnosis.
             exc.context = {"project": project, **exc.context}

@@ -25,12 +25,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from repolink.errors import RepolinkError
+from repolink.git.cancel import CANCELLED
 from repolink.jobs import Job, Outcome, RetryPolicy
 from repolink.jobs.queue import Settled, State
 from repolink.jobs.worker import describe_error
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_queue import FetchQueue
-from repolink.store import Store
+from repolink.store import Store, utcnow
 from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.platform import Commit
 
@@ -62,14 +63,19 @@ class _Target:
     seq_before: int
 
 
-def execute_run(store: Store, fetches: FetchService, job: Job) -> Outcome:
-    """One attempt at fetch run ``job.id``, in this thread; never raises for a fetch error."""
+def execute_run(
+    store: Store, fetches: FetchService, job: Job, *, cancel: threading.Event | None = None
+) -> Outcome:
+    """One attempt at fetch run ``job.id``, in this thread; never raises for a fetch error.
+
+    Setting ``cancel`` stops the fetch; the outcome is then :func:`was_cancelled`.
+    """
     target = _load(store, job.id)
     if target is None:
         return Outcome.failed("the fetch run or its connection was removed", transient=False)
     subject = f"fetch run {job.id}"
     try:
-        result = fetches.fetch_connection(target.connection_id)
+        result = fetches.fetch_connection(target.connection_id, cancel=cancel)
     except RepolinkError as exc:
         transient = exc.code in TRANSIENT_CODES
         return Outcome.failed(
@@ -95,6 +101,10 @@ def execute_run(store: Store, fetches: FetchService, job: Job) -> Outcome:
         },
         subject=subject,
     )
+
+
+def was_cancelled(outcome: Outcome) -> bool:
+    return not outcome.ok and outcome.details.get("error_code") == CANCELLED
 
 
 def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Settled:
@@ -156,7 +166,13 @@ def lease_kept(queue: FetchQueue, run_id: int) -> Iterator[None]:
 
 
 class FetchJobHandler:
-    """The ``fetch_connection`` handler: :func:`execute_run` in a thread, its lease kept."""
+    """The ``fetch_connection`` handler: :func:`execute_run` in a thread, its lease kept.
+
+    An attempt whose task is cancelled (a worker stopping after its grace) stops its git, and
+    its run waits again (:meth:`repolink.platform.fetch_queue.FetchQueue.requeue`) for the next
+    worker to start, before the cancellation goes through; one that ended on its own meanwhile
+    is recorded as it ended.
+    """
 
     def __init__(self, store: Store, fetches: FetchService, queue: FetchQueue) -> None:
         self._store = store
@@ -164,8 +180,23 @@ class FetchJobHandler:
         self._queue = queue
 
     async def __call__(self, job: Job) -> Outcome:
-        return await asyncio.to_thread(self.run, job)
+        cancel = threading.Event()
+        attempt = asyncio.ensure_future(asyncio.to_thread(self.run, job, cancel))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            cancel.set()
+            outcome = await attempt
+            if not was_cancelled(outcome):  # it ended on its own meanwhile: keep what it did
+                await asyncio.to_thread(
+                    self._queue.finish, [settle(job, outcome, FETCH_RETRY_POLICY, utcnow())]
+                )
+            raise
 
-    def run(self, job: Job) -> Outcome:
+    def run(self, job: Job, cancel: threading.Event | None = None) -> Outcome:
         with lease_kept(self._queue, job.id):
-            return execute_run(self._store, self._fetches, job)
+            outcome = execute_run(self._store, self._fetches, job, cancel=cancel)
+        if was_cancelled(outcome):
+            state = self._queue.requeue(job.id)
+            log.info("fetch run %d cancelled; it is %s", job.id, state or "gone")
+        return outcome

@@ -201,6 +201,8 @@ class FetchQueue:
             row = session.get(FetchRun, run_id)
             if row is None:
                 return None
+            if row.status != RUN_RUNNING:  # settled or requeued already
+                return row.status
             row.attempts = max(row.attempts - 1, 0)
             row.claimed_until = None
             row.updated_at = now
@@ -334,6 +336,10 @@ def _another_waits(session: Session, row: FetchRun) -> bool:
 
 
 def _settle(session: Session, row: FetchRun, item: Settled, now: datetime) -> None:
+    if row.status != RUN_RUNNING:
+        # Settled already: cancelled and waiting again (a stopping worker may still report
+        # the attempt), or finished by whoever ran it.
+        return
     details = item.details
     row.claimed_until = None
     row.updated_at = now

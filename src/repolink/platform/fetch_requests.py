@@ -404,6 +404,10 @@ class FetchWorker:
         self._queue.add_listener(self._worker.wake)
 
     async def stop(self, grace: float | None = None) -> None:
+        """Claim nothing more; let the fetches in flight finish within ``grace`` seconds (by
+        default the worker's stop timeout), then cancel them (:class:`FetchJobHandler`): their
+        git is stopped, the mirror left consistent, and the runs wait again for the next
+        start."""
         self._queue.remove_listener(self._worker.wake)
         await self._worker.stop(grace)
 

@@ -54,6 +54,7 @@ RESERVED_SLUGS = frozenset(
         "register",
         "remove",
         "rotate",
+        "rotate-secret",
         "serve",
         "show",
         "unhide",

@@ -71,17 +71,21 @@ log = logging.getLogger(__name__)
 __all__ = [
     "KEEP_DELIVERIES",
     "PROVIDER_NAMES",
+    "RECEIVER_PATH",
     "WEBHOOK_TRIGGER",
     "FetchRequester",
     "ReceivedDelivery",
     "WebhookDeliveryInfo",
     "WebhookInService",
     "WebhookSecret",
+    "receiver_paths",
     "reencrypt_webhook_secrets",
     "secret_record_id",
 ]
 
 PROVIDER_NAMES: tuple[str, ...] = tuple(PROVIDERS)
+# Where each receiver listens, on the server's HTTP address (one URL per provider and project).
+RECEIVER_PATH = "/hooks/{provider}/{project}"
 WEBHOOK_TRIGGER = "webhook"
 # Deliveries kept per project (the newest): the history shown, and the ids replays are told by.
 KEEP_DELIVERIES = 200
@@ -162,6 +166,11 @@ class _Target:
     slug: str
     secret: bytes | None
     connection_url: str | None
+
+
+def receiver_paths(slug: str) -> dict[str, str]:
+    """Provider → the path of the project's receiver (``/hooks/github/app`` …)."""
+    return {name: RECEIVER_PATH.format(provider=name, project=slug) for name in PROVIDER_NAMES}
 
 
 def secret_record_id(row_id: str) -> str:
