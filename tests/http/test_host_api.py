@@ -6,7 +6,6 @@ import base64
 import os
 import subprocess
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,6 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -31,6 +29,7 @@ from repolink.http.host_api import create_host_api
 from repolink.settings import Settings
 from repolink.store import Store
 from support.accountskit import FAST_HASHER, make_account
+from support.httpkit import serving_app
 
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
@@ -689,23 +688,11 @@ def served(tmp_path: Path) -> Iterator[httpx.Client]:
     settings = make_settings(tmp_path)
     with Store.open(settings) as store:
         app = create_host_api(Repolink(settings, store=store))
-        server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not server.started:
-                assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            base = f"http://127.0.0.1:{port}{API}"
-            with httpx.Client(base_url=base, trust_env=False) as client:
-                yield client
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+        with (
+            serving_app(app) as base,
+            httpx.Client(base_url=base + API, trust_env=False) as client,
+        ):
+            yield client
 
 
 def test_real_uvicorn_server_serves_the_api(tmp_path: Path, make_key: MakeKey) -> None:
