@@ -165,6 +165,23 @@ def test_a_failed_fetch_answers_its_error_and_sets_the_state(
     assert shown["state"] == "failed" and shown["error"]["code"] == "auth_failed"
 
 
+def test_a_transient_failure_answers_its_error_and_is_retried_later(api: PlatformAPI) -> None:
+    api.create("app")
+    # Nothing listens on port 1: the connection is refused, which may pass by itself.
+    api.ok(
+        OWNER,
+        "PUT",
+        f"{P}/repository",
+        json={"url": "ssh://git@127.0.0.1:1/team/app.git", "generate": {}},
+    )
+
+    done = api.ok(DEV, "POST", f"{P}/fetch", params={"wait": "true"})
+
+    assert [error["code"] for error in done["errors"]] == ["connection_refused"]
+    assert done["fetch"]["state"] == "queued"  # waiting for its retry
+    assert api.ok(WATCHER, "GET", f"{P}/repository")["error"]["code"] == "connection_refused"
+
+
 def test_connect_with_an_imported_key_never_returns_it(
     api: PlatformAPI, hosted: HostedRepos
 ) -> None:

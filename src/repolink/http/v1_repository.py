@@ -158,13 +158,15 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
     ) -> Any:
         """Queue a fetch (or join the one waiting already): 202 with the run. With
         ``wait=true``: 200 with its new commits (newest first, at most 100) and errors, once
-        it has finished (202 with the run if it takes longer than the server waits)."""
+        it has finished or failed (a transient failure is retried later all the same); 202
+        with the run if it takes longer than the server waits."""
         access.project(caller, slug, Role.MEMBER)
         run = application.fetch_requests.request(slug, trigger="api", actor=caller)
         if not wait:
             return fetch_run_out(run)
         run = application.fetch_requests.wait(run.id, WAIT_TIMEOUT)
-        if not run.finished:
+        # A run waiting to be retried after a transient failure has an answer too: its error.
+        if not run.finished and run.error_code is None:
             return JSONResponse(fetch_run_out(run).model_dump(mode="json"), status_code=202)
         done = _fetch_done(application, slug, run)
         return JSONResponse(done.model_dump(mode="json"), status_code=200)
