@@ -123,3 +123,16 @@ def test_an_unknown_kind_is_a_programming_error(job_store: Store) -> None:
     with pytest.raises(ValueError, match="no jobs of kind 'nope'"):
         make_queue(job_store).enqueue("nope", {})
     assert ScratchBase.metadata.tables  # the test tables were created beside repolink's
+
+
+def test_release_gives_back_only_jobs_still_held_uncounted(job_store: Store) -> None:
+    queue = make_queue(job_store)
+    held, finished = (queue.enqueue(ECHO, {"text": "o"}) for _ in range(2))
+    jobs = {job.id: job for job in queue.claim([ECHO], 2)}
+    queue.finish([Settled(jobs[finished], State.DONE)])
+
+    queue.release(list(jobs.values()))
+    released = row(job_store, held)
+    assert (released.status, released.attempts, released.claimed_until) == ("pending", 0, None)
+    assert row(job_store, finished).status == "done"  # settled on its way out: left so
+    assert [job.id for job in queue.claim([ECHO], 2)] == [held]  # due at once

@@ -243,6 +243,22 @@ def test_a_cancelled_run_waits_again_or_yields_to_the_one_waiting(app: Repolink)
     assert queue.requeue(12345) is None
 
 
+def test_a_stopping_worker_releases_only_the_runs_still_running(app: Repolink) -> None:
+    queue = FetchQueue(app.store)
+    alpha, beta = _connected(app, "alpha"), _connected(app, "beta")
+    running, _ = _request(queue, alpha)
+    settled, _ = _request(queue, beta)
+    jobs = {job.id: job for job in queue.claim([FETCH_CONNECTION], 2)}
+    # Beta's attempt ended on its own while the worker was being cancelled: recorded as done.
+    queue.finish([settle(jobs[settled], Outcome.done(), FETCH_RETRY_POLICY, app.clock())])
+
+    queue.release(list(jobs.values()))
+    assert _statuses(app.store) == [(running, "queued"), (settled, "done")]
+    assert _row(app.store, running).attempts == 0  # the cancelled attempt does not count
+    queue.release([jobs[running]])  # released already (as its handler does): left alone
+    assert _row(app.store, running).attempts == 0
+
+
 def test_a_dead_workers_run_is_claimed_again_when_its_lease_ends(app: Repolink) -> None:
     clock = Clock()
     queue = FetchQueue(app.store, clock=clock, lease=timedelta(seconds=60))

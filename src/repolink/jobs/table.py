@@ -130,9 +130,14 @@ class TableQueue:
         with self._store.session() as session:
             for job in jobs:
                 model = self._table(job.kind).model
+                # Only a job still held: one its handler settled on its way out stays so.
                 session.execute(
                     update(model)
-                    .where(model.id == job.id)
+                    .where(
+                        model.id == job.id,
+                        model.status == PENDING,
+                        model.claimed_until.is_not(None),
+                    )
                     .values(
                         attempts=model.attempts - 1,  # claimed: at least 1
                         claimed_until=None,

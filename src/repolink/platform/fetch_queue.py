@@ -219,10 +219,17 @@ class FetchQueue:
         return state
 
     def release(self, jobs: Sequence[Job]) -> None:
-        """The worker stopped while these ran: each goes through :meth:`requeue`."""
+        """The worker stopped while these ran: each run still running goes through
+        :meth:`requeue`. One that the handler settled or requeued itself on its way out (it
+        ended on its own meanwhile, or its cancelled git was requeued) is left as it is: a
+        second requeue would reopen a finished run, or not count an attempt twice."""
         for job in jobs:
-            state = self.requeue(job.id)
-            log.info("fetch run %d cancelled at shutdown: %s", job.id, state or "gone")
+            with self._store.session() as session:
+                row = session.get(FetchRun, job.id)
+                still_running = row is not None and row.status == RUN_RUNNING
+            if still_running:
+                state = self.requeue(job.id)
+                log.info("fetch run %d cancelled at shutdown: %s", job.id, state or "gone")
 
     def next_due(self, kinds: Collection[str]) -> datetime | None:
         if FETCH_CONNECTION not in kinds:
