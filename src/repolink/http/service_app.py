@@ -27,6 +27,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from repolink.http.app import create_app
+from repolink.http.circleci import build_circleci_router
 from repolink.http.docs import CONTENT_SECURITY_POLICY, render_docs
 from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
@@ -77,6 +78,7 @@ ROUTERS: tuple[RouterBuilder, ...] = (
     build_projects_router,
     build_repository_router,
     build_commits_router,
+    build_circleci_router,
 )
 
 
