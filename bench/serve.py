@@ -1,0 +1,369 @@
+"""`repolink serve` as a platform team runs it, measured over HTTP and git only (DESIGN.md §7).
+
+    python bench/serve.py [--commits 50000] [--pushes 20] [--requests 2000] [--clients 50]
+                          [--rounds 15] [--deliveries 100]
+
+One `repolink serve` subprocess (HTTP API, built-in SSH host, job workers) on its own data
+directory; a git client with its own key pushes to the built-in host. Two hosted repositories:
+`bench/big` (a generated linear history of --commits commits, cached under bench/.work and
+shared with bench/fetch.py) and `bench/small`; a platform project connected to each through
+the API (generated deploy key, added as an access key through the host API).
+
+Measured (targets of DESIGN.md §7):
+- push on the built-in host → commit listed by the API, p50 and p95     target p50 ≤ 0.3 s,
+  from the start of `git push`, with no fetch requested                         p95 ≤ 0.6 s
+- commit list, first page of 50, big repository, through HTTP: p50 of one client, and
+  requests/s with --clients concurrent clients              target p50 ≤ 5 ms, ≥ 1000 req/s
+- --deliveries signed webhook deliveries for one repository within one second → fetches run
+                                                                               target ≤ 2
+- refresh with nothing new in the server (`POST …/fetch?wait=true`) vs a raw `git fetch`
+  process in a mirror of the same repository, alternating, median ratio        target ≤ 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _peers import Client, free_port, wait_for_port
+from fetch import WORK, cached_repository
+
+REPOLINK = str(Path(sys.executable).with_name("repolink"))
+TOKEN = "bench-serve-admin-token-" + uuid.uuid4().hex
+WORKSPACE = "bench"
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+class Serve:
+    """`repolink serve` on loopback ports of its own, and an API client for it."""
+
+    def __init__(self, root: Path, workers: int) -> None:
+        self.root = root
+        self.http_port = free_port()
+        self.ssh_port = free_port()
+        self.env = {
+            **os.environ,
+            "REPOLINK_DATA_DIR": str(root / "data"),
+            "REPOLINK_ADMIN_TOKEN": TOKEN,
+            # Every bench client comes from 127.0.0.1.
+            "REPOLINK_SSH_MAX_STARTUPS": "200",
+            "REPOLINK_SSH_MAX_STARTUPS_PER_SOURCE": "200",
+        }
+        self.log = (root / "serve.log").open("wb")
+        self.proc = subprocess.Popen(
+            [
+                REPOLINK,
+                "serve",
+                "--listen",
+                f"127.0.0.1:{self.http_port}",
+                "--ssh-listen",
+                f"127.0.0.1:{self.ssh_port}",
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for_port(self.http_port, self.proc, timeout=60)
+        wait_for_port(self.ssh_port, self.proc, timeout=60)
+        self.base = f"http://127.0.0.1:{self.http_port}"
+        self.http = httpx.Client(
+            base_url=self.base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120
+        )
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, path, **kwargs)
+        if not response.is_success:
+            raise RuntimeError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(
+            [REPOLINK, *args], env=self.env, capture_output=True, check=False, text=True
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"repolink {' '.join(args)}: {done.stderr}")
+        return done.stdout
+
+    def ssh_url(self, slug: str) -> str:
+        return f"ssh://git@127.0.0.1:{self.ssh_port}/{WORKSPACE}/{slug}.git"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+        self.http.close()
+
+
+def set_up(serve: Serve, client: Client, big: Path, root: Path) -> Path:
+    """Both hosted repositories and their projects; the working clone of `small`."""
+    host = "/host/api/2.0"
+    public = (client.key.with_suffix(".pub")).read_text().strip()
+    serve.call(
+        "POST", f"{host}/workspaces/{WORKSPACE}/ssh-keys", json={"key": public, "label": "bench"}
+    )
+    client.trust(serve.ssh_port)
+    for slug in ("big", "small"):
+        serve.call("POST", f"{host}/repositories/{WORKSPACE}/{slug}", json={"scm": "git"})
+    print(f"pushing {big.name} to the built-in host …", flush=True)
+    client.git(serve.ssh_port, "-C", str(big), "push", "-q", serve.ssh_url("big"), "main:main")
+    work = root / "small-work"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    commit(work, "first")
+    client.git(serve.ssh_port, "-C", str(work), "push", "-q", serve.ssh_url("small"), "main:main")
+    # The operator trusts the built-in host's key, as it trusts any host: by its fingerprint.
+    scanned = serve.cli("hostkeys", "scan", f"127.0.0.1:{serve.ssh_port}", "--json")
+    fingerprint = next(
+        key["fingerprint"] for key in json.loads(scanned) if "ed25519" in key["key_type"]
+    )
+    serve.cli("hostkeys", "trust", f"127.0.0.1:{serve.ssh_port}", "--fingerprint", fingerprint)
+    for slug in ("big", "small"):
+        serve.call("POST", "/api/v1/projects", json={"name": slug.title(), "slug": slug})
+        connection = serve.call(
+            "PUT",
+            f"/api/v1/projects/{slug}/repository",
+            json={"url": serve.ssh_url(slug), "generate": {"type": "ed25519"}},
+        )
+        serve.call(
+            "POST",
+            f"{host}/repositories/{WORKSPACE}/{slug}/deploy-keys",
+            json={"key": connection["deploy_key"]["public_key"], "label": "platform"},
+        )
+        start = time.perf_counter()
+        outcome = serve.call("POST", f"/api/v1/projects/{slug}/fetch", params={"wait": "true"})
+        if outcome.get("errors"):
+            raise RuntimeError(f"first fetch of {slug}: {outcome['errors']}")
+        print(f"  {slug}: connected and fetched in {time.perf_counter() - start:.2f} s")
+    return work
+
+
+def commit(work: Path, message: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Bench",
+        "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+        "GIT_COMMITTER_NAME": "Bench",
+        "GIT_COMMITTER_EMAIL": "bench@example.invalid",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+    }
+    subprocess.run(
+        ["git", "-C", str(work), "commit", "-q", "--allow-empty", "-m", message],
+        check=True,
+        env=env,
+    )
+    return subprocess.run(
+        ["git", "-C", str(work), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def push_to_listed(serve: Serve, client: Client, work: Path, pushes: int) -> dict[str, float]:
+    from_start: list[float] = []
+    after_push: list[float] = []
+    for n in range(pushes):
+        sha = commit(work, f"bench push {n}")
+        start = time.perf_counter()
+        client.git(
+            serve.ssh_port, "-C", str(work), "push", "-q", serve.ssh_url("small"), "main:main"
+        )
+        pushed = time.perf_counter()
+        deadline = start + 30
+        while True:
+            items = serve.call("GET", "/api/v1/projects/small/commits", params={"limit": 1})[
+                "items"
+            ]
+            if items and items[0]["sha"] == sha:
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"commit {sha} not listed 30 s after its push")
+            time.sleep(0.005)
+        listed = time.perf_counter()
+        from_start.append(listed - start)
+        after_push.append(listed - pushed)
+    return {
+        "p50": statistics.median(from_start),
+        "p95": percentile(from_start, 0.95),
+        "p50_after_push": statistics.median(after_push),
+        "p95_after_push": percentile(after_push, 0.95),
+    }
+
+
+def commit_pages(serve: Serve, requests: int, clients: int) -> dict[str, float]:
+    path = "/api/v1/projects/big/commits"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    latencies: list[float] = []
+    with httpx.Client(base_url=serve.base, headers=headers) as one:
+        for _ in range(min(requests, 500)):
+            start = time.perf_counter()
+            response = one.get(path, params={"limit": 50})
+            latencies.append(time.perf_counter() - start)
+            assert response.status_code == 200 and len(response.json()["items"]) == 50
+
+    per_client = max(requests // clients, 1)
+    failures: list[int] = []
+
+    def client_loop() -> None:
+        with httpx.Client(base_url=serve.base, headers=headers) as mine:
+            for _ in range(per_client):
+                response = mine.get(path, params={"limit": 50})
+                if response.status_code != 200:
+                    failures.append(response.status_code)
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    if failures:
+        raise RuntimeError(f"{len(failures)} commit pages failed: {sorted(set(failures))}")
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
+        "requests_per_s": per_client * clients / elapsed,
+    }
+
+
+def webhook_burst(serve: Serve, deliveries: int) -> dict[str, float]:
+    shown = json.loads(serve.cli("webhooks", "show", "big", "--reveal-secret", "--json"))
+    secret = shown["secret"].encode()
+    before = {run["id"] for run in serve.call("GET", "/api/v1/projects/big/fetches")["items"]}
+    body = json.dumps({"repository": {"url": serve.ssh_url("big")}}).encode()
+    signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
+    url = f"{serve.base}/hooks/generic/big"
+
+    def deliver(n: int) -> int:
+        headers = {
+            "Content-Type": "application/json",
+            "X-Repolink-Event": "push",
+            "X-Repolink-Signature": signature,
+            "X-Repolink-Delivery": f"bench-{uuid.uuid4()}",
+        }
+        # Spread over one second, as a host retrying or many pushes would send them.
+        time.sleep(n / deliveries)
+        return httpx.post(url, content=body, headers=headers, timeout=30).status_code
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(deliver, range(deliveries)))
+    sent_in = time.perf_counter() - start
+    accepted = sum(1 for status in statuses if status == 202)
+    # Let what was queued run to its end before counting.
+    deadline = time.perf_counter() + 120
+    while True:
+        runs = [
+            run
+            for run in serve.call("GET", "/api/v1/projects/big/fetches")["items"]
+            if run["id"] not in before
+        ]
+        if all(run["state"] not in ("queued", "running") for run in runs) or (
+            time.perf_counter() > deadline
+        ):
+            break
+        time.sleep(0.1)
+    return {"sent_in_s": sent_in, "accepted": accepted, "fetches": len(runs)}
+
+
+def noop_refresh(serve: Serve, client: Client, root: Path, rounds: int) -> dict[str, float]:
+    mirror = root / "raw-small.git"
+    client.git(serve.ssh_port, "clone", "-q", "--mirror", serve.ssh_url("small"), str(mirror))
+    ours: list[float] = []
+    raw: list[float] = []
+    ratios: list[float] = []
+    serve.call("POST", "/api/v1/projects/small/fetch", params={"wait": "true"})  # warm
+    for _ in range(rounds):
+        start = time.perf_counter()
+        client.git(serve.ssh_port, "-C", str(mirror), "fetch", "-q", "--prune", "origin")
+        raw_s = time.perf_counter() - start
+        start = time.perf_counter()
+        outcome = serve.call("POST", "/api/v1/projects/small/fetch", params={"wait": "true"})
+        ours_s = time.perf_counter() - start
+        if outcome.get("errors") or outcome.get("new_commits"):
+            raise RuntimeError(f"a no-op refresh did something: {outcome}")
+        ours.append(ours_s)
+        raw.append(raw_s)
+        ratios.append(ours_s / raw_s)
+    return {
+        "server_ms": statistics.median(ours) * 1000,
+        "raw_git_fetch_ms": statistics.median(raw) * 1000,
+        "ratio": statistics.median(ratios),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--commits", type=int, default=50_000)
+    parser.add_argument("--pushes", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--deliveries", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=4)
+    args = parser.parse_args()
+
+    big = cached_repository(args.commits, "REPOLINK_BENCH_REPO")
+    WORK.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="serve-", dir=WORK) as tmp:
+        root = Path(tmp)
+        client = Client.create(root)
+        serve = Serve(root, args.workers)
+        try:
+            work = set_up(serve, client, big, root)
+            figures = {
+                "push_to_listed_s": push_to_listed(serve, client, work, args.pushes),
+                "commit_page_big": commit_pages(serve, args.requests, args.clients),
+                "webhook_burst": webhook_burst(serve, args.deliveries),
+                "noop_refresh": noop_refresh(serve, client, root, args.rounds),
+            }
+        finally:
+            serve.stop()
+    print(json.dumps(figures, indent=2))
+    push = figures["push_to_listed_s"]
+    page = figures["commit_page_big"]
+    burst = figures["webhook_burst"]
+    refresh = figures["noop_refresh"]
+    print(
+        f"push → listed          p50 {push['p50']:.3f} s  p95 {push['p95']:.3f} s"
+        f"   (targets 0.3 / 0.6 s)"
+    )
+    print(
+        f"commit page ({args.commits} commits)  p50 {page['p50_ms']:.1f} ms  "
+        f"{page['requests_per_s']:.0f} req/s with {args.clients} clients"
+        f"   (targets 5 ms, 1000 req/s)"
+    )
+    print(
+        f"{args.deliveries} webhooks in {burst['sent_in_s']:.2f} s → {burst['fetches']:.0f} "
+        f"fetches   (target ≤ 2)"
+    )
+    print(
+        f"no-op refresh in the server {refresh['server_ms']:.1f} ms vs raw git fetch "
+        f"{refresh['raw_git_fetch_ms']:.1f} ms: ratio {refresh['ratio']:.2f}   (target ≤ 0.1)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
