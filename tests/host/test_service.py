@@ -332,3 +332,26 @@ def test_changes_are_seen_by_another_service_at_once(
         assert other.is_known_key(key.fingerprint)
         host_service.remove_access_key("team", "app", info.id)
         assert not other.is_known_key(key.fingerprint)
+
+
+def test_a_description_is_kept_changed_and_checked(host_service: HostService) -> None:
+    info = host_service.create_repository("team", "app", description="line one\nline two")
+    assert info.description == "line one\nline two"
+    assert host_service.get_repository("team", "app").description == info.description
+    assert host_service.update_repository("team", "app").description == info.description
+    changed = host_service.update_repository("team", "app", description="")
+    assert changed.description == ""
+    for bad in ("\x1b[31mred", "x" * 4001):
+        with pytest.raises(ValidationError) as refused:
+            host_service.create_repository("team", "other", description=bad)
+        assert refused.value.code == "description_invalid"
+    assert [repo.slug for repo in host_service.list_repositories("team")] == ["app"]
+
+
+def test_put_repository_creates_then_updates(host_service: HostService) -> None:
+    created, was_created = host_service.put_repository("team", "app", description="a")
+    assert was_created and created.description == "a"
+    updated, was_created = host_service.put_repository("team", "app", description="b")
+    assert not was_created and updated.id == created.id and updated.description == "b"
+    with pytest.raises(ValidationError):
+        host_service.put_repository("Team", "app")

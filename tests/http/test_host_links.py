@@ -355,6 +355,8 @@ def test_creation_accepts_the_fields_bitbucket_documents(client: Client) -> None
     by_path = client.post(f"{ROOT}/repositories/acme/widgets", BITBUCKET_REPOSITORY_BODY)
     assert by_path.status_code == 200, by_path.text
     assert by_path.json()["full_name"] == "acme/widgets"
+    assert by_path.json()["description"] == "the widget factory"  # kept; the rest ignored
+    assert client.ok(f"{ROOT}/repositories/acme/widgets")["description"] == "the widget factory"
     by_body = client.post(f"{ROOT}/repositories/acme", {**BITBUCKET_REPOSITORY_BODY, "slug": "x"})
     assert by_body.status_code == 200, by_body.text
     # What the atlassian-python-api client sends to create a repository.
@@ -370,7 +372,7 @@ def test_creation_accepts_the_fields_bitbucket_documents(client: Client) -> None
         ({"fork_policy": "sometimes"}, "body.fork_policy"),
         ({"is_private": "maybe"}, "body.is_private"),
         ({"project": "PROJ"}, "body.project"),
-        ({"description": "x" * 20_000}, "body.description"),
+        ({"description": "x" * 4001}, "body.description"),
     ],
 )
 def test_creation_refuses_a_wrong_value_naming_the_field(
@@ -399,3 +401,24 @@ def test_links_are_right_in_the_one_service_app(tmp_path: Path) -> None:
             assert [space["links"]["self"]["href"] for space in spaces] == [
                 f"{ROOT}/workspaces/acme"
             ]
+
+
+def test_put_creates_a_missing_repository_and_updates_an_existing_one(client: Client) -> None:
+    url = f"{ROOT}/repositories/acme/widgets"
+    created = client.http.put(url, headers=AUTH, json={"scm": "git", "description": "first"})
+    assert created.status_code == 201, created.text
+    assert created.json()["description"] == "first"
+    assert created.json()["links"]["self"]["href"] == url
+
+    updated = client.http.put(url, headers=AUTH, json={"description": "second", "name": "W"})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["description"] == "second"
+    assert updated.json()["uuid"] == created.json()["uuid"]  # the same repository
+    kept = client.http.put(url, headers=AUTH)  # no body: nothing to change
+    assert kept.status_code == 200 and kept.json()["description"] == "second"
+    assert client.ok(url)["description"] == "second"
+
+    control = client.http.put(url, headers=AUTH, json={"description": "bell\x07"})
+    assert control.status_code == 400
+    assert control.json()["error"]["code"] == "description_invalid"
+    assert client.ok(url)["description"] == "second"

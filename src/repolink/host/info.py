@@ -27,6 +27,7 @@ class RepositoryInfo:
     full_name: str
     created_on: datetime
     ssh_clone_path: str
+    description: str
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Workspace and repository names of the built-in host, and the repository paths clients send.
+"""Workspace and repository names of the built-in host, the repository paths clients send, and
+a repository's description.
 
 Names are validated once, here; everything downstream (the database, the SSH command parser)
 receives only names that passed. Repository directories on disk never use these names.
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from repolink.errors import ValidationError
 
 MAX_NAME_LENGTH = 62
+MAX_DESCRIPTION_LENGTH = 4000
 _NAME = re.compile(r"[a-z0-9_][a-z0-9_.-]*")
 _RULE = (
     "1–62 lowercase letters, digits, '-', '_' or '.', not starting with '.' or '-', "
@@ -47,6 +49,20 @@ def validate_slug(text: str) -> str:
             "slug_invalid",
             "that is not a valid repository slug",
             f"a repository slug is {_RULE}",
+        )
+    return text
+
+
+def validate_description(text: str) -> str:
+    """A repository's description: printable text and line breaks, at most 4000 characters."""
+    if len(text) > MAX_DESCRIPTION_LENGTH or not all(
+        char.isprintable() or char in "\n\r\t" for char in text
+    ):
+        raise ValidationError(
+            "description_invalid",
+            f"a repository description is at most {MAX_DESCRIPTION_LENGTH} printable characters "
+            "and line breaks",
+            "shorten the description or remove its control characters",
         )
     return text
 

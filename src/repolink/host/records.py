@@ -42,6 +42,7 @@ def repository_info(row: HostedRepository, space: Workspace) -> RepositoryInfo:
         full_name=name,
         created_on=row.created_on,
         ssh_clone_path=f"{name}.git",
+        description=row.description,
     )
 
 

@@ -41,6 +41,7 @@ from repolink.host.key_refs import find_access_key, find_account_key, parse_key_
 from repolink.host.naming import (
     RepositoryName,
     parse_repository_path,
+    validate_description,
     validate_slug,
     validate_workspace,
 )
@@ -87,21 +88,31 @@ class HostService:
 
     # -- repositories -------------------------------------------------------------------
 
-    def create_repository(self, workspace: str, slug: str) -> RepositoryInfo:
+    def create_repository(
+        self, workspace: str, slug: str, *, description: str = ""
+    ) -> RepositoryInfo:
         """A new, empty bare repository; its workspace is created when it does not exist."""
         name = RepositoryName(validate_workspace(workspace), validate_slug(slug))
-        info = _retry_on_workspace_race(name.workspace, lambda: self._create_repository(name))
+        description = validate_description(description)
+        info = _retry_on_workspace_race(
+            name.workspace, lambda: self._create_repository(name, description)
+        )
         log.info("created repository %s (id %s)", info.full_name, info.id)
         return info
 
-    def _create_repository(self, name: RepositoryName) -> RepositoryInfo:
+    def _create_repository(self, name: RepositoryName, description: str) -> RepositoryInfo:
         created: str | None = None
         try:
             with self._store.session() as session:
                 space = self._workspace_row(session, name.workspace, create=True)
                 if self._repository_row(session, space, name.slug) is not None:
                     raise repository_exists(name)
-                row = HostedRepository(workspace_id=space.id, slug=name.slug, created_on=utcnow())
+                row = HostedRepository(
+                    workspace_id=space.id,
+                    slug=name.slug,
+                    created_on=utcnow(),
+                    description=description,
+                )
                 session.add(row)
                 try:
                     session.flush()
@@ -140,6 +151,34 @@ class HostService:
         with self._store.session() as session:
             row, space = self._existing_repository(session, workspace, slug)
             return repository_info(row, space)
+
+    def update_repository(
+        self, workspace: str, slug: str, *, description: str | None = None
+    ) -> RepositoryInfo:
+        """Change what may change of a repository: its description (``None``: kept)."""
+        checked = None if description is None else validate_description(description)
+        with self._store.session() as session:
+            row, space = self._existing_repository(session, workspace, slug)
+            if checked is not None:
+                row.description = checked
+            return repository_info(row, space)
+
+    def put_repository(
+        self, workspace: str, slug: str, *, description: str | None = None
+    ) -> tuple[RepositoryInfo, bool]:
+        """Update the repository, or create it when missing (Bitbucket's PUT): its record, and
+        whether it was created. Losing a race to create it makes this an update."""
+        try:
+            return self.update_repository(workspace, slug, description=description), False
+        except NotFound as missing:
+            if missing.code != "repository_not_found":
+                raise
+        try:
+            return self.create_repository(workspace, slug, description=description or ""), True
+        except Conflict as exists:
+            if exists.code != "repository_exists":
+                raise
+        return self.update_repository(workspace, slug, description=description), False
 
     def delete_repository(self, workspace: str, slug: str) -> None:
         """Remove the repository, its access keys (and hooks, by cascade) and its files."""

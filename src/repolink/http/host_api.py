@@ -207,14 +207,37 @@ def _repository_routes(
                 "the body names no repository slug",
                 'send {"slug": "NAME"}, or POST to /repositories/WORKSPACE/SLUG',
             )
-        return out(service.create_repository(workspace, body.slug), links)
+        created = service.create_repository(
+            workspace, body.slug, description=body.description or ""
+        )
+        return out(created, links)
 
     # Bitbucket's body is optional here; when sent, it is read like the one above.
     @router.post("/repositories/{workspace}/{slug}", response_model=RepositoryOut)
     def create_repository(
         workspace: Workspace, slug: Slug, links: Links, body: RepositoryCreate | None = None
     ) -> RepositoryOut:
-        return out(service.create_repository(workspace, slug), links)
+        description = body.description if body is not None else None
+        return out(service.create_repository(workspace, slug, description=description or ""), links)
+
+    # As on Bitbucket, PUT updates a repository (200) or creates it when missing (201).
+    @router.put(
+        "/repositories/{workspace}/{slug}",
+        response_model=RepositoryOut,
+        responses={201: {"model": RepositoryOut, "description": "created"}},
+    )
+    def create_or_update_repository(
+        response: Response,
+        workspace: Workspace,
+        slug: Slug,
+        links: Links,
+        body: RepositoryCreate | None = None,
+    ) -> RepositoryOut:
+        description = body.description if body is not None else None
+        repo, created = service.put_repository(workspace, slug, description=description)
+        if created:
+            response.status_code = 201
+        return out(repo, links)
 
     @router.get("/repositories/{workspace}/{slug}", response_model=RepositoryOut)
     def get_repository(workspace: Workspace, slug: Slug, links: Links) -> RepositoryOut:

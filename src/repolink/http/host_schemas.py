@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from repolink.host.hooks import SUPPORTED_EVENTS, DeliveryInfo, HookInfo
 from repolink.host.info import AccessKeyInfo, AccountKeyInfo, RepositoryInfo, WorkspaceInfo
+from repolink.host.naming import MAX_DESCRIPTION_LENGTH
 from repolink.host.webhooks import bitbucket_uuid, ssh_clone_url
 from repolink.http.host_links import HostLinks
 
@@ -41,9 +42,10 @@ class BranchName(_Body):
 
 
 class RepositoryCreate(_Body):
-    """Bitbucket's repository body. This host keeps no description, project, language or
-    fork policy: they are accepted and ignored. Every repository is private, and git is its
-    only ``scm`` (as on Bitbucket, which no longer serves Mercurial)."""
+    """Bitbucket's repository body, to create or update. The description is kept; this host
+    has no projects, languages, forks, issues or wikis, and no renaming, so those fields are
+    accepted and ignored. Every repository is private, and git is its only ``scm`` (as on
+    Bitbucket, which no longer serves Mercurial)."""
 
     slug: str | None = Field(
         default=None, max_length=200, description="when the path does not name the slug"
@@ -51,7 +53,7 @@ class RepositoryCreate(_Body):
     scm: Literal["git"] = "git"
     name: str | None = Field(default=None, max_length=255)
     is_private: bool | None = None
-    description: str | None = Field(default=None, max_length=10_000)
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_LENGTH)
     fork_policy: Literal["allow_forks", "no_public_forks", "no_forks"] | None = None
     project: ProjectRef | None = None
     language: str | None = Field(default=None, max_length=100)
@@ -191,7 +193,7 @@ class RepositoryOut(BaseModel):
     full_name: str
     name: str
     slug: str
-    description: str = ""
+    description: str
     scm: Literal["git"] = "git"
     is_private: bool = True
     fork_policy: Literal["no_forks"] = "no_forks"
@@ -307,6 +309,7 @@ def repository_out(
         full_name=repo.full_name,
         name=repo.slug,
         slug=repo.slug,
+        description=repo.description,
         mainbranch=BranchRef(name=main_branch) if main_branch else None,
         workspace=workspace,
         owner=OwnerOut(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from repolink.store.base import Base
@@ -42,6 +42,7 @@ class HostedRepository(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("host_workspaces.id", ondelete="CASCADE"))
     slug: Mapped[str] = mapped_column(String(62))
     created_on: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    description: Mapped[str] = mapped_column(Text, default="", server_default=text("''"))
 
 
 class AccountKey(Base):
