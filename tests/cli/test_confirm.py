@@ -59,6 +59,8 @@ def test_without_a_terminal_and_without_yes_nothing_is_deleted(
         ("host", "account-key", "list", "ws"),
         ("host", "hook", "list", "ws/r"),
         ("host", "token", "list"),
+        ("user", "list"),
+        ("token", "list"),
     ]
     before = [cli.json(*listing) for listing in listings]
     extra = before[2][0]["fingerprint_sha256"]
@@ -73,6 +75,8 @@ def test_without_a_terminal_and_without_yes_nothing_is_deleted(
         ("host", "account-key", "remove"): ["ws", str(before[7][0]["id"])],
         ("host", "hook", "remove"): ["ws/r", hook],
         ("host", "token", "revoke"): [str(before[9][0]["id"])],
+        ("user", "delete"): ["jane"],
+        ("token", "revoke"): [str(before[11][0]["id"])],
     }
     assert sorted(runs) == destructive_commands(), "give the new destructive command a run here"
     for path, args in runs.items():
@@ -109,6 +113,8 @@ def _existing_things(cli: CLI, hosted: HostedRepos, public: Path) -> str:
     access.write_text(_public_line(shown) + "\n")
     ok("host", "access-key", "add", "ws/r", str(access), "--label", "ci")
     ok("host", "token", "create")
+    ok("user", "create", "jane", "--no-password")
+    ok("token", "create", "--user", "jane", "--name", "laptop")
     added = json.loads(
         ok("host", "hook", "add", "ws/r", "https://hooks.example.com/push", "--json")
     )

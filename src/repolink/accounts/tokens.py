@@ -69,14 +69,22 @@ class TokenService:
         return info, secret
 
     def list(
-        self, actor: Principal, *, username: str | None = None, include_revoked: bool = False
+        self,
+        actor: Principal,
+        *,
+        username: str | None = None,
+        owner_less: bool = False,
+        include_revoked: bool = False,
     ) -> list[TokenInfo]:
-        """Tokens of ``username`` (a user may list their own), or every token (site admin)."""
+        """Tokens of ``username`` (a user may list their own); the owner-less site-admin
+        tokens (``owner_less``); or every token (site admin)."""
         if not actor.site_admin and (username is None or username != actor.username):
             raise site_admin_required()
         with self._store.session() as session:
             user_id = get_user(session, username).id if username is not None else None
-            return tokens.list_tokens(session, include_revoked=include_revoked, user_id=user_id)
+            return tokens.list_tokens(
+                session, include_revoked=include_revoked, user_id=user_id, owner_less=owner_less
+            )
 
     def revoke(self, actor: Principal, token_id: int) -> TokenInfo:
         """Revoke a token now: a site admin any, a user their own."""

@@ -11,8 +11,8 @@ import logging
 import re
 import secrets
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,6 +25,9 @@ from repolink.errors import Conflict, NotFound, ValidationError, quotable
 from repolink.store import Store
 from repolink.store.models.accounts import ApiToken, ProjectMember, User
 from repolink.store.types import Clock, utcnow
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,14 @@ class UserService:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._hasher = hasher or password_hasher()
+        self._given_hasher = hasher
+
+    @property
+    def _hasher(self) -> PasswordHasher:
+        # Made on first use: the commands that only list users never load argon2.
+        if self._given_hasher is None:
+            self._given_hasher = password_hasher()
+        return self._given_hasher
 
     def create(
         self,

@@ -6,10 +6,13 @@ still verifies and is reported as needing a rehash, which the caller stores.
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from typing import TYPE_CHECKING
 
 from repolink.errors import ValidationError
+
+if TYPE_CHECKING:
+    # argon2 is imported where a password is hashed: listing users or tokens needs none of it.
+    from argon2 import PasswordHasher
 
 MIN_PASSWORD_LENGTH = 8
 # argon2 takes any length, but hashing megabytes per login attempt is a denial of service.
@@ -18,6 +21,8 @@ MAX_PASSWORD_LENGTH = 1024
 
 def password_hasher() -> PasswordHasher:
     """argon2id with the library's current recommended parameters (RFC 9106, low memory)."""
+    from argon2 import PasswordHasher
+
     return PasswordHasher()
 
 
@@ -50,6 +55,8 @@ def verify_password(
     matched but was made with other parameters (else ``None``)."""
     if stored_hash is None or not password or len(password) > MAX_PASSWORD_LENGTH:
         return False, None
+    from argon2.exceptions import InvalidHashError, VerificationError
+
     hasher = hasher or password_hasher()
     try:
         hasher.verify(stored_hash, password)

@@ -101,6 +101,8 @@ SUBCOMMANDS: dict[str, str] = {
     "info": "repolink.cli.info:info_app",
     "serve": "repolink.cli.serve:serve_app",
     "webhooks": "repolink.cli.webhooks:app",
+    "user": "repolink.cli.accounts:user_app",
+    "token": "repolink.cli.accounts:token_app",
 }
 
 # What `repolink --help` lists for each group, without importing it; each is the first
@@ -130,6 +132,8 @@ SUMMARIES: dict[str, str] = {
     "info": "Show the data directory and database in use, and what they hold.",
     "serve": "Run the service: HTTP API, SSH host and job workers, until SIGINT or SIGTERM.",
     "webhooks": "A project's incoming webhooks: receiver URLs, secret, deliveries received.",
+    "user": "Users of the service: create, list, delete, set a password.",
+    "token": "API tokens of users: create (shown once), list, revoke.",
 }
 
 # The stand-ins registered for the root's help, by name, until the real group replaces one.

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from repolink.auth.tokens import TokenInfo, create_token, list_tokens, revoke_token
+from repolink.auth.tokens import TokenInfo
 from repolink.cli._common import (
     console,
     err_console,
@@ -182,8 +182,10 @@ def token_create(
     json_output: JsonOption = False,
 ) -> None:
     """Create an admin token for the host API and print it — this once only."""
-    with open_app() as application, application.store.session() as session:
-        info, token = create_token(session, label)
+    from repolink.auth.principal import LOCAL_ADMIN
+
+    with open_app() as application:
+        info, token = application.api_tokens.create(LOCAL_ADMIN, None, label)
     if json_output:
         print_json({**token_json(info), "token": token})
         return
@@ -200,8 +202,12 @@ def token_list(
     json_output: JsonOption = False,
 ) -> None:
     """List admin tokens (never the tokens themselves)."""
-    with open_app() as application, application.store.session() as session:
-        items = list_tokens(session, include_revoked=include_revoked)
+    from repolink.auth.principal import LOCAL_ADMIN
+
+    with open_app() as application:
+        items = application.api_tokens.list(
+            LOCAL_ADMIN, owner_less=True, include_revoked=include_revoked
+        )
     if json_output:
         print_json([token_json(info) for info in items])
         return
@@ -226,8 +232,10 @@ def token_revoke(
 ) -> None:
     """Revoke an admin token; requests using it are refused from now on."""
     confirm_or_stop(f"revoke the admin token {token_id}", yes=yes)
-    with open_app() as application, application.store.session() as session:
-        info = revoke_token(session, token_id)
+    from repolink.auth.principal import LOCAL_ADMIN
+
+    with open_app() as application:
+        info = application.api_tokens.revoke(LOCAL_ADMIN, token_id)
     console.print(f"revoked admin token {info.id} ({info.label})", markup=False)
 
 

@@ -57,7 +57,9 @@ RESERVED_SLUGS = frozenset(
         "rotate-secret",
         "serve",
         "show",
+        "token",
         "unhide",
+        "user",
         "which",
     }
 )
