@@ -20,7 +20,7 @@ from repolink.accounts.users import get_user
 from repolink.accounts.visibility import project_for, role_in, site_admin_required
 from repolink.auth.principal import Principal, Role
 from repolink.errors import Conflict, NotFound, ValidationError
-from repolink.platform.projects import ProjectInfo, ProjectService
+from repolink.platform.projects import ProjectInfo, ProjectService, project_record
 from repolink.store import Store
 from repolink.store.models.accounts import ProjectMember, User
 from repolink.store.models.platform import Project
@@ -51,9 +51,9 @@ class AccessService:
     def project(self, principal: Principal, slug: str, required: Role) -> ProjectInfo:
         """The project if ``principal`` may do what needs ``required`` in it; else
         ``project_not_found`` (invisible to them) or ``role_required``."""
+        # One transaction: this runs before every project route of the API.
         with self._store.session() as session:
-            project_for(session, principal, slug, required)
-        return self._projects.project_info(slug)
+            return project_record(session, project_for(session, principal, slug, required))
 
     def role(self, principal: Principal, slug: str) -> Role:
         """The principal's role in the project (a site admin's: admin); invisible:

@@ -157,11 +157,7 @@ class ProjectService:
     def project_info(self, slug: str) -> ProjectInfo:
         """The project with this slug, or ``project_not_found``."""
         with self._store.session() as session:
-            row = get_project(session, slug)
-            connected = session.scalar(
-                select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
-            )
-            return _info(row, connected=connected is not None)
+            return project_record(session, get_project(session, slug))
 
     def rename_project(self, slug: str, name: str) -> ProjectInfo:
         """Give the project a new name; its slug, by which everything names it, stays."""
@@ -169,10 +165,7 @@ class ProjectService:
         with self._store.session() as session:
             row = get_project(session, slug)
             row.name = cleaned
-            connected = session.scalar(
-                select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
-            )
-            info = _info(row, connected=connected is not None)
+            info = project_record(session, row)
         log.info("renamed project %s", slug)
         return info
 
@@ -216,6 +209,14 @@ def get_project(session: Session, slug: str) -> Project:
     if row is None:
         raise _project_not_found(session, slug)
     return row
+
+
+def project_record(session: Session, row: Project) -> ProjectInfo:
+    """What adapters see of a project row (inside the caller's transaction)."""
+    connected = session.scalar(
+        select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
+    )
+    return _info(row, connected=connected is not None)
 
 
 def _project_not_found(session: Session, given: str) -> NotFound:
