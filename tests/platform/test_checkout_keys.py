@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from repolink import knownhosts
 from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN, Role
 from repolink.errors import RepolinkError
 from repolink.git.sharing import control_path
 from repolink.keys import generate_key
@@ -30,12 +31,22 @@ from repolink.urls import parse_ssh_url
 from repolink.vault import Vault
 from support.platformkit import WORKSPACE, HostedRepos, Platform, master_command
 
+# The ids of the users make_users makes, the first two of a fresh database.
 ALICE, BOB = 1, 2
+
+
+def make_users(application: Repolink) -> None:
+    # No password: a token's user, and no argon2 to pay for.
+    assert application.users.create(LOCAL_ADMIN, "alice").id == ALICE
+    assert application.users.create(LOCAL_ADMIN, "bob").id == BOB
 
 
 @pytest.fixture
 def app(settings: Settings, store: Store, vault: Vault) -> Repolink:
-    return Repolink(settings, store=store, vault=vault)
+    """An application with the users ``alice`` and ``bob``."""
+    application = Repolink(settings, store=store, vault=vault)
+    make_users(application)
+    return application
 
 
 def connected(app: Repolink, slug: str, url: str = "git@git.example.com:team/app.git") -> str:
@@ -202,6 +213,27 @@ def test_deploy_keys_are_created_as_a_pending_rotation(app: Repolink) -> None:
     assert [key.fingerprint_sha256 for key in app.checkout_keys.list_keys("proj")] == [deploy]
 
 
+def test_a_user_who_leaves_takes_their_user_keys(app: Repolink) -> None:
+    connected(app, "proj")
+    connected(app, "other")
+    app.access.set_member(LOCAL_ADMIN, "proj", "alice", Role.ADMIN)
+    app.access.set_member(LOCAL_ADMIN, "proj", "bob", Role.MEMBER)
+    kept = app.checkout_keys.create_user_key("proj", ALICE)
+    bobs = [app.checkout_keys.create_user_key(slug, BOB) for slug in ("proj", "other")]
+    # Removed from one project: that project's key goes, the other's stays.
+    app.access.remove_member(LOCAL_ADMIN, "proj", "bob")
+    assert [key.owner_user_id for key in app.checkout_keys.list_keys("proj")] == [ALICE, None]
+    assert app.checkout_keys.list_keys("other")[0].owner_user_id == BOB
+    # Deleted: every key of theirs goes, and the deploy key is preferred again.
+    app.users.delete(LOCAL_ADMIN, "bob")
+    assert [key.kind for key in app.checkout_keys.list_keys("other")] == [DEPLOY_KEY]
+    assert app.checkout_keys.list_keys("other")[0].preferred
+    with app.store.session() as session:
+        ids = [key.key_record_id for key in bobs]
+        assert session.scalars(select(KeyRecord).where(KeyRecord.id.in_(ids))).all() == []
+        assert session.get(KeyRecord, kept.key_record_id) is not None
+
+
 def test_deleting_a_project_deletes_its_user_keys(app: Repolink) -> None:
     connected(app, "proj")
     key = app.checkout_keys.create_user_key("proj", ALICE)
@@ -286,6 +318,7 @@ def close_shared_connection(
 def test_fetches_use_the_user_key_over_the_deploy_key(
     platform: Platform, hosted: HostedRepos, tmp_path: Path
 ) -> None:
+    make_users(platform.app)
     # The deploy key is never registered on the repository: only the user key can succeed.
     outcome = platform.connect("proj", hosted.other.url())
     assert outcome.error is not None and outcome.error.code == "auth_failed"

@@ -24,6 +24,7 @@ from repolink.platform.projects import ProjectInfo, ProjectService, project_reco
 from repolink.store import Store
 from repolink.store.models.accounts import ProjectMember, User
 from repolink.store.models.platform import Project
+from repolink.store.models.user_keys import delete_user_keys
 from repolink.store.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
@@ -156,7 +157,7 @@ class AccessService:
         return info
 
     def remove_member(self, principal: Principal, slug: str, username: str) -> None:
-        """Remove ``username`` from the project; not its last admin."""
+        """Remove ``username`` (and their user key) from the project; not its last admin."""
         with self._store.session() as session:
             project = project_for(session, principal, slug, Role.ADMIN)
             user = get_user(session, username)
@@ -171,6 +172,8 @@ class AccessService:
             if row.role == Role.ADMIN.value:
                 _keep_one_admin(session, project)
             session.delete(row)
+            # Their user key goes too: the project must not go on fetching with their access.
+            delete_user_keys(session, user.id, project.id)
             write_entry(
                 session,
                 principal,

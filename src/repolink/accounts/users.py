@@ -24,6 +24,7 @@ from repolink.auth.principal import ADMIN_TOKEN_USERNAME, LOCAL_ADMIN, Principal
 from repolink.errors import Conflict, NotFound, ValidationError, quotable
 from repolink.store import Store
 from repolink.store.models.accounts import ApiToken, ProjectMember, User
+from repolink.store.models.user_keys import delete_user_keys
 from repolink.store.types import Clock, utcnow
 
 if TYPE_CHECKING:
@@ -143,7 +144,8 @@ class UserService:
             return _info(get_user(session, username))
 
     def delete(self, actor: Principal, username: str) -> UserInfo:
-        """Delete the user: its memberships go, its tokens are revoked, at once."""
+        """Delete the user: its memberships and its user keys go, its tokens are revoked, at
+        once."""
         now = self._clock()
         with self._store.session() as session:
             row = get_user(session, username)
@@ -151,6 +153,7 @@ class UserService:
             # Frees the name: no live username holds a '#'.
             row.username = f"{username}#{row.id}"
             session.execute(delete(ProjectMember).where(ProjectMember.user_id == row.id))
+            delete_user_keys(session, row.id)
             session.execute(
                 update(ApiToken)
                 .where(ApiToken.user_id == row.id, ApiToken.revoked_at.is_(None))
