@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -106,3 +107,17 @@ def test_tokens_for_a_missing_user_are_not_found(app: Repolink) -> None:
     with pytest.raises(NotFound) as caught:
         app.api_tokens.create(LOCAL_ADMIN, "nobody", "ci")
     assert caught.value.code == "user_not_found"
+
+
+def test_no_token_reaches_a_log_line(app: Repolink, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    app.users.create(LOCAL_ADMIN, "jane")
+    info, token = app.api_tokens.create(LOCAL_ADMIN, "jane", "laptop")
+    app.api_tokens.authenticate(token)
+    app.api_tokens.authenticate(token + "x")
+    app.api_tokens.revoke(LOCAL_ADMIN, info.id)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "laptop" in text
+    assert token[len(USER_TOKEN_PREFIX) :][:16] not in text
+    entries = app.audit.entries(LOCAL_ADMIN).items
+    assert token[len(USER_TOKEN_PREFIX) :][:16] not in repr([e.as_dict() for e in entries])

@@ -3,6 +3,7 @@ their passwords set and checked; the first site admin made once."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -154,3 +155,18 @@ def test_no_site_admin_is_made_when_users_exist(app: Repolink) -> None:
     app.users.create(LOCAL_ADMIN, "jane")
     assert app.users.ensure_site_admin(None) is None
     assert [user.username for user in app.users.list_users()] == ["jane"]
+
+
+def test_no_password_reaches_a_log_line(app: Repolink, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    app.users.create(LOCAL_ADMIN, "jane", password=PASSWORD)
+    app.users.set_password(LOCAL_ADMIN, "jane", "a second long password")
+    app.users.check_password("jane", "a wrong long password")
+    with pytest.raises(ValidationError):
+        app.users.create(LOCAL_ADMIN, "joe", password="short!!")
+    generated = app.users.ensure_site_admin(None)
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "jane" in text  # the log is there, only the secrets are not
+    for secret in (PASSWORD, "a second long password", "a wrong long password", "short!!"):
+        assert secret not in text
+    assert generated is None  # users exist: nothing made, nothing to leak
