@@ -93,6 +93,8 @@ class ConnectionInfo:
     """The last error's precise reason and context, for an adapter that words its fix."""
     registered_api_root: str | None = None
     """The host API the deploy key was registered on as an access key; none: added by hand."""
+    poll_interval_minutes: int | None = None
+    """A fetch every so many minutes, for hosts that cannot send webhooks; none: no polling."""
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -112,6 +114,7 @@ class ConnectionInfo:
             "commits": self.commits,
             "refs": self.refs,
             "registered_on": self.registered_api_root,
+            "poll_interval_minutes": self.poll_interval_minutes,
         }
 
 
@@ -267,6 +270,7 @@ def _info(
         error_reason=connection.error_reason,
         error_context=dict(connection.error_context or {}),
         registered_api_root=connection.registered_api_root,
+        poll_interval_minutes=connection.poll_interval_minutes,
         attempted_at=connection.attempted_at,
         fetched_at=connection.fetched_at,
         created_at=connection.created_at,

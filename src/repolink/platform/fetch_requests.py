@@ -17,7 +17,9 @@ the error code of a failure, the number of new commits and the index ``seq`` ran
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
 from repolink.jobs import HandlerRegistry, JobCounts, RetryPolicy, Worker
+from repolink.platform import polling
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_jobs import (
@@ -53,6 +56,8 @@ log = logging.getLogger(__name__)
 TRIGGERS = ("api", "webhook", "push", "poll", "connect", "cli", "rotation")
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
+# How often a worker looks for connections whose poll is due (their intervals are minutes).
+POLL_PASS_SECONDS = 30.0
 # A waiter looks at the run this often when no change in this process tells it sooner.
 _WAIT_POLL = 0.25
 
@@ -127,11 +132,14 @@ class FetchRequestService:
         clock: Clock = utcnow,
         policy: RetryPolicy = FETCH_RETRY_POLICY,
         queue: FetchQueue | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.fetches = fetches
         self.policy = policy
         self.queue = queue or FetchQueue(store, clock=clock)
+        self._clock = clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter of poll times, no secret
 
     # -- requests -------------------------------------------------------------------------
 
@@ -261,6 +269,34 @@ class FetchRequestService:
         self.queue.finish([settle(job, outcome, self.policy, utcnow())])
         return True
 
+    # -- polling --------------------------------------------------------------------------
+
+    def set_polling(self, project_slug: str, interval: int | None) -> int | None:
+        """Fetch ``project_slug``'s connection every ``interval`` minutes (``None`` or 0: no
+        polling, the default), for hosts that cannot send webhooks; the interval now set."""
+        with self.store.session() as session:
+            return polling.set_polling(session, project_slug, interval, self._clock(), self._rng)
+
+    def poll_due(self) -> list[FetchRunInfo]:
+        """Request (trigger ``poll``) the fetch of every connection whose poll is due, and set
+        each one's next poll; the runs. What a worker's periodic pass calls."""
+        now = self._clock()
+        with self.store.session() as session:
+            due = polling.due_polls(session, now)
+        runs = []
+        for connection_id, minutes, due_at in due:
+            with self.store.session() as session:
+                taken = polling.take_poll(
+                    session, connection_id, due_at, polling.next_poll(now, minutes, self._rng)
+                )
+            if not taken:  # another process polls it
+                continue
+            try:
+                runs.append(self.request_for_connection(connection_id, trigger="poll"))
+            except NotFound:  # disconnected meanwhile
+                continue
+        return runs
+
     # -- pushes to this server's built-in host ------------------------------------------
 
     def request_for_hosted_push(
@@ -383,8 +419,11 @@ class FetchWorker:
         concurrency: int = DEFAULT_FETCH_CONCURRENCY,
         server: ServerAddress | None = None,
         stop_timeout: float = STOP_TIMEOUT,
+        poll_every: float = POLL_PASS_SECONDS,
     ) -> None:
         self._requests = requests
+        self._poll_every = poll_every
+        self._poller: asyncio.Task[None] | None = None
         self._queue = requests.queue
         self._server = server
         self.handler = FetchJobHandler(requests.store, requests.fetches, self._queue)
@@ -402,14 +441,33 @@ class FetchWorker:
     async def start(self) -> None:
         await self._worker.start()
         self._queue.add_listener(self._worker.wake)
+        if self._poller is None:
+            self._poller = asyncio.create_task(self._poll(), name="repolink-fetch-polling")
 
     async def stop(self, grace: float | None = None) -> None:
         """Claim nothing more; let the fetches in flight finish within ``grace`` seconds (by
         default the worker's stop timeout), then cancel them (:class:`FetchJobHandler`): their
         git is stopped, the mirror left consistent, and the runs wait again for the next
         start."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
         self._queue.remove_listener(self._worker.wake)
         await self._worker.stop(grace)
+
+    async def _poll(self) -> None:
+        """The periodic pass: request the fetches of the connections whose poll is due."""
+        while True:
+            try:
+                runs = await asyncio.to_thread(self._requests.poll_due)
+            except Exception:
+                log.exception("a polling pass failed")
+            else:
+                if runs:
+                    log.info("polling: fetch runs %s", ", ".join(str(run.id) for run in runs))
+            await asyncio.sleep(self._poll_every)
 
     def wake(self) -> None:
         self._worker.wake()

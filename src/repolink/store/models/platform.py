@@ -2,8 +2,8 @@
 
 - ``projects``: name and unique slug.
 - ``repository_connections``: one per project — the SSH URL, the deploy key (a
-  :class:`~repolink.store.models.KeyRecord`), the outcome of the last fetch attempt, and the
-  host API the deploy key was registered on, if it was.
+  :class:`~repolink.store.models.KeyRecord`), the outcome of the last fetch attempt, the
+  host API the deploy key was registered on, if it was, and its polling interval, if any.
 - ``commits``: every indexed commit of a connection. ``seq`` numbers commits in the order they
   were indexed, which is topological (parents first), so ``(commit_time, seq)`` is a total
   order for keyset pagination that puts a child before its parent when their times tie.
@@ -78,6 +78,10 @@ class RepositoryConnection(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The host API root the deploy key was registered on as an access key (none: by hand).
     registered_api_root: Mapped[str | None] = mapped_column(Text)
+    # Polling, for hosts that cannot send webhooks: a fetch every so many minutes (none: off),
+    # next due at ``next_poll_at`` (the interval with ±10 % jitter, platform/polling.py).
+    poll_interval_minutes: Mapped[int | None] = mapped_column(Integer)
+    next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"RepositoryConnection(id={self.id!r}, url={self.url!r}, state={self.state!r})"
