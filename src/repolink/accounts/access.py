@@ -139,9 +139,9 @@ class AccessService:
                 before = None
             else:
                 before = row.role
+                row.role = role.value
                 if before == Role.ADMIN.value and role is not Role.ADMIN:
                     _keep_one_admin(session, project)
-                row.role = role.value
             write_entry(
                 session,
                 principal,
@@ -169,9 +169,10 @@ class AccessService:
                     "list the project's members",
                     context={"project": project.slug, "username": username},
                 )
-            if row.role == Role.ADMIN.value:
-                _keep_one_admin(session, project)
+            was_admin = row.role == Role.ADMIN.value
             session.delete(row)
+            if was_admin:
+                _keep_one_admin(session, project)
             # Their user key goes too: the project must not go on fetching with their access.
             delete_user_keys(session, user.id, project.id)
             write_entry(
@@ -194,12 +195,19 @@ def _membership(session: Session, project: Project, user: User) -> ProjectMember
 
 
 def _keep_one_admin(session: Session, project: Project) -> None:
+    """Refuse (rolling the change back) when the change just made leaves ``project`` with
+    no admin. The change is written first and the admins counted after: two admins removing
+    each other at once must not both pass a count taken before either wrote. The write takes
+    SQLite's one write lock, so the count sees the other's committed change; on PostgreSQL the
+    project's row is locked for the same effect."""
+    session.execute(select(Project.id).where(Project.id == project.id).with_for_update())
+    session.flush()
     admins = session.scalar(
         select(func.count())
         .select_from(ProjectMember)
         .where(ProjectMember.project_id == project.id, ProjectMember.role == Role.ADMIN.value)
     )
-    if (admins or 0) <= 1:
+    if not admins:
         raise Conflict(
             "last_admin",
             f"this is the last admin of project {project.slug!r}",
