@@ -95,10 +95,12 @@ def serving_service(
     *,
     args: Sequence[str] = (),
     ssh: bool = True,
+    ssh_port: int = 0,
 ) -> Iterator[Service]:
-    """``repolink serve`` on port 0 (and its SSH host on port 0 unless ``ssh`` is false),
-    once it has printed its addresses; killed at the end if the block left it running."""
-    ssh_args = ["--ssh-listen", "127.0.0.1:0" if ssh else "off"]
+    """``repolink serve`` on port 0 (and its SSH host on ``ssh_port``, by default 0, unless
+    ``ssh`` is false), once it has printed its addresses; killed at the end if the block left
+    it running."""
+    ssh_args = ["--ssh-listen", f"127.0.0.1:{ssh_port}" if ssh else "off"]
     process = subprocess.Popen(
         [*SERVICE, "--listen", "127.0.0.1:0", *ssh_args, *args],
         env=service_environment(data_dir, settings),
