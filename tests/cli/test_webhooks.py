@@ -7,6 +7,7 @@ import json
 import pytest
 
 from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.settings import Settings
 from repolink.signing import sign_body
 from support.clikit import CLI
@@ -84,6 +85,13 @@ def test_rotate_secret_asks_then_prints_the_new_secret_once(cli: CLI) -> None:
     assert new.startswith("rlwh_") and new != old
     assert cli.json("webhooks", "show", "app", "--reveal-secret")["secret"] == new
     assert cli.json("webhooks", "rotate-secret", "app", "--yes")["secret"] != new
+    with Repolink(Settings(data_dir=cli.data_dir)) as app:
+        entries = app.audit.entries(LOCAL_ADMIN, project="app", limit=10).items
+    assert [(e.action, e.actor) for e in reversed(entries) if e.action.startswith("webhook")] == [
+        ("webhook_secret.create", "local-admin"),
+        ("webhook_secret.rotate", "local-admin"),
+        ("webhook_secret.rotate", "local-admin"),
+    ]
 
 
 def test_an_unknown_project_is_not_found_and_nothing_is_asked(cli: CLI) -> None:

@@ -17,12 +17,14 @@ import httpx
 import pytest
 
 from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN, Role
 from repolink.http.service_app import create_service_app
 from repolink.http.webhooks_in import MAX_BODY_BYTES, hook_path
 from repolink.platform.fetch_queue import FetchQueue
 from repolink.platform.webhook_providers import PROVIDERS
 from repolink.settings import Settings
 from repolink.signing import sign_body
+from support.accountskit import FAST_HASHER, Account, make_account
 
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
@@ -125,7 +127,7 @@ class Target:
 def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repolink]:
     # One store for the module: each test has projects of its own (the `target` fixture).
     data = tmp_path_factory.mktemp("webhooks-in") / "data"
-    with Repolink(Settings(data_dir=data)) as app:
+    with Repolink(Settings(data_dir=data), password_hasher=FAST_HASHER) as app:
         app.projects.create_project("Quiet", slug="quiet")
         yield app
 
@@ -413,3 +415,142 @@ def test_a_hundred_deliveries_at_once_make_at_most_two_fetches(
     fetch_ids = {r["fetch_id"] for r in received}
     assert len(fetch_ids) == runs(application, target.slug) == 2
     assert outcomes(application, target.slug).count("queued") == 100
+
+
+# -- the project's webhook settings (platform API) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class People:
+    admin: Account
+    member: Account
+    viewer: Account
+    stranger: Account
+
+
+@pytest.fixture(scope="module")
+def people(application: Repolink) -> People:
+    return People(*(make_account(application, name) for name in ("ada", "mia", "vic", "sam")))
+
+
+@pytest.fixture
+def members(application: Repolink, people: People, target: Target) -> People:
+    """``people`` with their roles in the target project (``stranger``: none)."""
+    for account, role in (
+        (people.admin, Role.ADMIN),
+        (people.member, Role.MEMBER),
+        (people.viewer, Role.VIEWER),
+    ):
+        application.access.set_member(LOCAL_ADMIN, target.slug, account.principal.username, role)
+    return people
+
+
+def bearer(account: Account) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account.token}"}
+
+
+def settings_path(target: Target) -> str:
+    return f"/api/v1/projects/{target.slug}/webhooks"
+
+
+def audit_actions(application: Repolink, target: Target) -> list[str]:
+    page = application.audit.entries(LOCAL_ADMIN, project=target.slug, limit=50)
+    return [entry.action for entry in page.items if entry.action.startswith("webhook")]
+
+
+def test_an_admin_sees_the_urls_the_secret_and_the_deliveries(
+    client: TestClient, application: Repolink, target: Target, members: People
+) -> None:
+    body = payload("gitlab", target.url)
+    post(client, "gitlab", body, headers_for("gitlab", target.secret, body), target.slug)
+    answer = client.get(settings_path(target), headers=bearer(members.admin))
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert shown["urls"]["github"] == f"http://testserver/hooks/github/{target.slug}"
+    assert sorted(shown["urls"]) == ALL
+    assert (shown["secret"], shown["secret_set"]) == (target.secret, True)
+    [delivery] = shown["deliveries"]
+    assert (delivery["provider"], delivery["event"], delivery["outcome"]) == (
+        "gitlab",
+        "Push Hook",
+        "queued",
+    )
+    assert delivery["delivery_id"] == "delivery-1" and isinstance(delivery["fetch_id"], int)
+
+
+@pytest.mark.parametrize("who", ["member", "viewer"])
+def test_members_and_viewers_see_everything_but_the_secret(
+    client: TestClient, target: Target, members: People, who: str
+) -> None:
+    answer = client.get(settings_path(target), headers=bearer(getattr(members, who)))
+    assert answer.status_code == 200, answer.text
+    shown = answer.json()
+    assert (shown["secret"], shown["secret_set"]) == (None, True)
+    assert target.secret not in answer.text
+    assert len(shown["urls"]) == len(ALL)
+
+
+def test_the_first_read_by_an_admin_makes_the_secret_and_audits_it(
+    client: TestClient, application: Repolink, people: People
+) -> None:
+    application.projects.create_project("Fresh", slug="fresh-settings")
+    application.access.set_member(LOCAL_ADMIN, "fresh-settings", "ada", Role.ADMIN)
+    application.access.set_member(LOCAL_ADMIN, "fresh-settings", "mia", Role.MEMBER)
+    path = "/api/v1/projects/fresh-settings/webhooks"
+    before = client.get(path, headers=bearer(people.member)).json()
+    assert (before["secret"], before["secret_set"]) == (None, False)
+    first = client.get(path, headers=bearer(people.admin)).json()
+    second = client.get(path, headers=bearer(people.admin)).json()
+    assert first["secret"] == second["secret"] and first["secret"].startswith("rlwh_")
+    entries = application.audit.entries(LOCAL_ADMIN, project="fresh-settings", limit=50).items
+    made = [entry for entry in entries if entry.action == "webhook_secret.create"]
+    assert [entry.actor for entry in made] == ["ada"]
+
+
+def test_a_stranger_cannot_see_the_project_and_no_token_is_refused(
+    client: TestClient, target: Target, members: People
+) -> None:
+    hidden = client.get(settings_path(target), headers=bearer(members.stranger))
+    assert hidden.status_code == 404
+    assert hidden.json()["error"]["code"] == "project_not_found"
+    assert client.get(settings_path(target)).status_code == 401
+    rotate = client.post(settings_path(target) + "/secret", headers=bearer(members.stranger))
+    assert rotate.status_code == 404
+    assert client.post(settings_path(target) + "/secret").status_code == 401
+
+
+def test_an_admin_regenerates_the_secret_and_the_old_one_stops_working(
+    client: TestClient, application: Repolink, target: Target, members: People
+) -> None:
+    answer = client.post(settings_path(target) + "/secret", headers=bearer(members.admin))
+    assert answer.status_code == 200, answer.text
+    new = answer.json()["secret"]
+    assert new != target.secret and new.startswith("rlwh_")
+    body = payload("github", target.url)
+    assert_refused(
+        post(client, "github", body, headers_for("github", target.secret, body), target.slug)
+    )
+    accepted = post(client, "github", body, headers_for("github", new, body), target.slug)
+    assert accepted.json()["outcome"] == "queued"
+    assert audit_actions(application, target) == ["webhook_secret.rotate"]
+    entries = application.audit.entries(LOCAL_ADMIN, project=target.slug, limit=50).items
+    assert all(new not in str(entry.as_dict()) for entry in entries)
+
+
+@pytest.mark.parametrize("who", ["member", "viewer"])
+def test_only_admins_regenerate(
+    client: TestClient, application: Repolink, target: Target, members: People, who: str
+) -> None:
+    answer = client.post(settings_path(target) + "/secret", headers=bearer(getattr(members, who)))
+    assert answer.status_code == 403
+    assert answer.json()["error"]["code"] == "role_required"
+    assert application.webhooks_in.secret(target.slug).value == target.secret
+
+
+def test_the_settings_limit_is_checked(client: TestClient, target: Target, members: People) -> None:
+    for limit in ("0", "201", "x"):
+        answer = client.get(
+            settings_path(target), params={"limit": limit}, headers=bearer(members.admin)
+        )
+        assert answer.status_code == 400, limit
+        assert answer.json()["error"]["code"] == "invalid_request"

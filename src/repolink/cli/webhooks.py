@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.cli._common import (
     JsonOption,
     ProjectArgument,
@@ -71,7 +72,12 @@ def show_command(
         service = application.webhooks_in
         # The deliveries first: they name a missing project before a secret would be made.
         deliveries = service.deliveries(project, limit=limit)
-        secret = service.secret(project).value if reveal_secret else None
+        secret = None
+        if reveal_secret:
+            made = service.secret(project)
+            if made.new:
+                application.audit.record(LOCAL_ADMIN, "webhook_secret.create", project=project)
+            secret = made.value
         secret_set = secret is not None or service.has_secret(project)
     urls = {name: prefix + path for name, path in receiver_paths(project).items()}
     if as_json:
@@ -127,6 +133,7 @@ def rotate_secret_command(
             yes=yes,
         )
         secret = service.regenerate_secret(project)
+        application.audit.record(LOCAL_ADMIN, "webhook_secret.rotate", project=project)
     if as_json:
         print_json({"project": project, "secret": secret.value})
         return

@@ -36,7 +36,7 @@ from repolink.http.host_schemas import MAX_BODY_BYTES
 from repolink.http.v1_commits import build_commits_router
 from repolink.http.v1_projects import build_projects_router
 from repolink.http.v1_repository import build_repository_router
-from repolink.http.webhooks_in import build_webhook_router
+from repolink.http.webhooks_in import build_webhook_router, build_webhook_settings_router
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -79,6 +79,7 @@ ROUTERS: tuple[RouterBuilder, ...] = (
     build_repository_router,
     build_commits_router,
     build_circleci_router,
+    build_webhook_settings_router,
 )
 
 

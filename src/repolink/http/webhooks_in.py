@@ -10,19 +10,35 @@ moment it passes :data:`MAX_BODY_BYTES`, whatever ``Content-Length`` claimed —
 - 401 ``webhook_signature_invalid`` for a wrong or missing signature, an unknown project and a
   project without a secret alike;
 - 404 for an unknown provider, 400 for a signed push whose body is not JSON, 413 over 1 MiB.
+
+And the project's webhook settings in the platform API, for its members (bearer token):
+``GET /api/v1/projects/{project}/webhooks`` — ``urls`` (provider → absolute URL), ``secret``
+(project admins only, made on first read; ``null`` for everyone else), ``secret_set`` and the
+recent ``deliveries``; ``POST …/webhooks/secret`` makes a new secret (admins; audited).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from repolink.platform.webhooks_in import PROVIDER_NAMES, RECEIVER_PATH, ReceivedDelivery
+from repolink.auth.principal import Principal, Role
+from repolink.http.auth import current_principal, principal_route_class
+from repolink.platform.webhooks_in import (
+    KEEP_DELIVERIES,
+    PROVIDER_NAMES,
+    RECEIVER_PATH,
+    ReceivedDelivery,
+    WebhookDeliveryInfo,
+    receiver_paths,
+)
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -131,3 +147,93 @@ def received_body(received: ReceivedDelivery) -> dict[str, Any]:
         "delivery_id": received.delivery_id,
         "fetch_id": int(received.fetch_run_id) if received.fetch_run_id else None,
     }
+
+
+# -- the project's webhook settings (platform API) ------------------------------------------
+
+API_PREFIX = "/api/v1"
+SETTINGS_PATH = API_PREFIX + "/projects/{project}/webhooks"
+DEFAULT_DELIVERIES = 50
+# At module level: the routes' annotations are strings, resolved in this module's namespace.
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+class WebhookDelivery(BaseModel):
+    id: int
+    provider: str
+    event: str
+    delivery_id: str | None
+    outcome: str
+    fetch_id: int | None = Field(description="the fetch run it queued or joined")
+    received_at: datetime
+
+
+class Webhooks(BaseModel):
+    urls: dict[str, str] = Field(description="provider → the receiver's absolute URL")
+    secret: str | None = Field(description="the webhook secret: project admins only")
+    secret_set: bool
+    deliveries: list[WebhookDelivery] = Field(description="the most recent first")
+
+
+class NewWebhookSecret(BaseModel):
+    secret: str
+    created_at: datetime
+
+
+def build_webhook_settings_router(application: Repolink, context: ServiceContext) -> APIRouter:
+    """``…/projects/{project}/webhooks``: authenticated before the body is read."""
+    router = APIRouter(route_class=principal_route_class(application), tags=["webhooks"])
+
+    @router.get(
+        SETTINGS_PATH,
+        summary="The project's webhook URLs, secret (admins) and recent deliveries",
+        response_model=Webhooks,
+    )
+    def webhooks(
+        project: str,
+        request: Request,
+        principal: Caller,
+        limit: Annotated[int, Query(ge=1, le=KEEP_DELIVERIES)] = DEFAULT_DELIVERIES,
+    ) -> Webhooks:
+        # A plain function: FastAPI runs it on a worker thread, the services block.
+        role = application.access.role(principal, project)
+        service = application.webhooks_in
+        deliveries = service.deliveries(project, limit=limit)
+        secret = None
+        if role.allows(Role.ADMIN):
+            made = service.secret(project)
+            if made.new:
+                application.audit.record(principal, "webhook_secret.create", project=project)
+            secret = made.value
+        base = str(request.base_url).rstrip("/")
+        return Webhooks(
+            urls={name: base + path for name, path in receiver_paths(project).items()},
+            secret=secret,
+            secret_set=secret is not None or service.has_secret(project),
+            deliveries=[_delivery(delivery) for delivery in deliveries],
+        )
+
+    @router.post(
+        SETTINGS_PATH + "/secret",
+        summary="Make a new webhook secret (project admins); the old one stops verifying",
+        response_model=NewWebhookSecret,
+    )
+    def regenerate(project: str, principal: Caller) -> NewWebhookSecret:
+        application.access.project(principal, project, Role.ADMIN)
+        made = application.webhooks_in.regenerate_secret(project)
+        application.audit.record(principal, "webhook_secret.rotate", project=project)
+        return NewWebhookSecret(secret=made.value, created_at=made.created_at)
+
+    return router
+
+
+def _delivery(delivery: WebhookDeliveryInfo) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=delivery.id,
+        provider=delivery.provider,
+        event=delivery.event,
+        delivery_id=delivery.delivery_id,
+        outcome=delivery.outcome,
+        fetch_id=int(delivery.fetch_run_id) if delivery.fetch_run_id else None,
+        received_at=delivery.received_at,
+    )

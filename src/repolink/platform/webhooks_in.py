@@ -112,10 +112,11 @@ class FetchRequester(Protocol):
 
 @dataclass(frozen=True)
 class WebhookSecret:
-    """A project's webhook secret, for its admins."""
+    """A project's webhook secret, for its admins; ``new``: made by this call (to audit)."""
 
     value: str = field(repr=False)
     created_at: datetime
+    new: bool = False
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ class WebhookInService:
                 value.encode(), record_id=secret_record_id(row.id)
             )
             session.flush()
-            return WebhookSecret(value, row.created_at)
+            return WebhookSecret(value, row.created_at, new=True)
 
     def _decrypt(self, row: ProjectWebhookSecret) -> bytes:
         record_id = secret_record_id(row.id)
