@@ -5,7 +5,9 @@ answer but the one that asked for it."""
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from support.apikit import (
     platform_api,
 )
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
+from support.recording import RecordedRun, RecordingRunner
 
 P = "/projects/app"
 
@@ -69,9 +72,10 @@ def _connect(api: PlatformAPI, hosted: HostedRepos, **extra: Any) -> dict[str, A
 
 
 def test_connect_with_a_generated_key_then_fetch_and_wait(
-    api: PlatformAPI, hosted: HostedRepos
+    api: PlatformAPI, hosted: HostedRepos, caplog: pytest.LogCaptureFixture
 ) -> None:
     api.create("app")
+    caplog.set_level(logging.DEBUG)
 
     put = api.call(
         OWNER,
@@ -118,6 +122,7 @@ def test_connect_with_a_generated_key_then_fetch_and_wait(
     for caller in (ROOT, OWNER, WATCHER):
         text = api.call(caller, "GET", f"{P}/repository").text
         assert not any(piece in text for piece in _pieces(private, key["public_key"]))
+    assert not any(piece in caplog.text for piece in _pieces(private, key["public_key"]))
 
 
 def test_fetch_queues_and_joins_then_the_history_shows_the_runs(
@@ -147,6 +152,35 @@ def test_fetch_queues_and_joins_then_the_history_shows_the_runs(
     assert api.ok(WATCHER, "GET", f"{P}/fetches", params={"limit": 1})["items"] == history[:1]
     missing = api.call(WATCHER, "GET", f"{P}/fetches/999999")
     assert (missing.status_code, _error(missing)["code"]) == (404, "fetch_not_found")
+
+
+def test_the_repository_reads_fetching_while_a_fetch_runs(
+    api: PlatformAPI, hosted: HostedRepos, recording: RecordingRunner
+) -> None:
+    _connect(api, hosted)
+    started, release = threading.Event(), threading.Event()
+
+    def hold(record: RecordedRun) -> None:
+        # The fetch's first git process waits until the test has looked.
+        if record.argv[0] == "git" and not started.is_set():
+            started.set()
+            assert release.wait(60)
+
+    recording.before_run = hold
+    answers: list[Any] = []
+    fetching = threading.Thread(
+        target=lambda: answers.append(api.call(DEV, "POST", f"{P}/fetch", params={"wait": "true"}))
+    )
+    fetching.start()
+    try:
+        assert started.wait(60)
+        assert api.ok(WATCHER, "GET", f"{P}/repository")["state"] == "fetching"
+        assert api.ok(WATCHER, "GET", f"{P}/fetches")["items"][0]["state"] == "running"
+    finally:
+        release.set()
+        fetching.join(60)
+    assert answers[0].status_code == 200 and answers[0].json()["errors"] == []
+    assert api.ok(WATCHER, "GET", f"{P}/repository")["state"] == "ok"
 
 
 def test_a_failed_fetch_answers_its_error_and_sets_the_state(
@@ -299,9 +333,10 @@ KEY_ERRORS = _key_errors()
 
 @pytest.mark.parametrize(("body", "code"), KEY_ERRORS, ids=[code for _, code in KEY_ERRORS])
 def test_bad_connections_are_named_and_no_key_comes_back(
-    api: PlatformAPI, body: dict[str, Any], code: str
+    api: PlatformAPI, body: dict[str, Any], code: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     api.create("app")
+    caplog.set_level(logging.DEBUG)
 
     response = api.call(OWNER, "PUT", f"{P}/repository", json=body)
 
@@ -311,9 +346,9 @@ def test_bad_connections_are_named_and_no_key_comes_back(
     if isinstance(secret, dict):
         secret = secret["nested"]
     if isinstance(secret, str) and "PRIVATE KEY" in secret:
-        assert not any(
-            piece in response.text for piece in _pieces(secret, KEY.public_key.openssh_line())
-        )
+        pieces = _pieces(secret, KEY.public_key.openssh_line())
+        assert not any(piece in response.text for piece in pieces)
+        assert not any(piece in caplog.text for piece in pieces)
     missing = api.call(OWNER, "GET", f"{P}/repository")
     assert _error(missing)["code"] == "connection_not_found"  # nothing was stored
 
