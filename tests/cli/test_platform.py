@@ -345,3 +345,24 @@ def test_one_exit_status_rule_across_one_flow(
     assert untrusting("project", "create", "unknown-host").returncode == 0
     unknown = untrusting("repo", "connect", "unknown-host", hosted.app.url(), "--generate")
     assert status(unknown) == (1, "host_key_unknown")
+
+
+def test_polling_is_turned_on_shown_and_off(cli: CLI, hosted: HostedRepos) -> None:
+    assert cli("project", "create", "polled").returncode == 0
+    cli("repo", "connect", "polled", hosted.app.url(), "--generate")  # saved, fetch refused
+
+    on = cli("repo", "poll", "polled", "15")
+    assert on.returncode == 0, on.stderr
+    assert on.stdout.strip() == "project polled: fetched every 15 minutes"
+    assert cli.json("repo", "show", "polled")["poll_interval_minutes"] == 15
+    assert "every 15 minutes" in cli("repo", "show", "polled").stdout
+
+    bad = cli("repo", "poll", "polled", "1441")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("error: poll_interval_invalid:")
+
+    assert cli.json("repo", "poll", "polled", "0") == {
+        "project": "polled",
+        "poll_interval_minutes": None,
+    }
+    assert cli.json("repo", "show", "polled")["poll_interval_minutes"] is None

@@ -322,8 +322,35 @@ def repo_show(
         ("commits", str(info.commits)),
         ("refs", str(info.refs)),
     ]
+    if info.poll_interval_minutes is not None:
+        rows.append(("polling", f"every {info.poll_interval_minutes} minutes"))
     for label, value in rows:
         console.print(f"{label + ':':<15}{value}", markup=False)
+
+
+@repo_app.command("poll")
+def repo_poll(
+    project: ProjectArgument,
+    minutes: Annotated[
+        int,
+        typer.Argument(
+            help="Fetch every so many minutes (1 to 1440, ±10 %); 0 turns polling off.",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Poll the repository, for a host that cannot send webhooks: a running `repolink serve`
+    fetches it every MINUTES. Off by default."""
+    with open_app() as app:
+        interval = app.fetch_requests.set_polling(project, minutes)
+    if as_json:
+        print_json({"project": project, "poll_interval_minutes": interval})
+        return
+    if interval is None:
+        console.print(f"project {project}: polling off", markup=False)
+    else:
+        console.print(f"project {project}: fetched every {interval} minutes", markup=False)
 
 
 @repo_app.command("disconnect")

@@ -51,6 +51,7 @@ RESERVED_SLUGS = frozenset(
         "hide",
         "inspect",
         "list",
+        "poll",
         "register",
         "remove",
         "rotate",
