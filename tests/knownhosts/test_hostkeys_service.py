@@ -354,7 +354,7 @@ def test_a_name_is_scanned_at_the_address_judged_and_reported_by_its_name(
         2222,
         presented.sha256_fingerprint,
     )
-    with pytest.raises(GitError) as unknown:
+    with pytest.raises(ValidationError) as unknown:  # the client's input: 400, not 502
         service.scan("no-such-host.invalid", 22, targets=loopback)
     assert unknown.value.code == "dns_failed" and len(asked) == 1
 

@@ -20,7 +20,7 @@ import socket
 from collections.abc import Callable
 
 from repolink import knownhosts
-from repolink.errors import GitError, ValidationError
+from repolink.errors import ValidationError
 from repolink.knownhosts import ScannedHostKey, Scanner, TrustedHostKey, TrustOutcome
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
 from repolink.knownhosts.service import check_trust, remove_by_id, store_trust
@@ -137,7 +137,9 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
         if address is not None and address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise GitError(
+        # The client's own input names nothing: bad input (400), where the operator's scan of
+        # a name that stopped resolving is an operation that failed (GitError, as keyscan's).
+        raise ValidationError(
             "dns_failed",
             f"the host name {host} cannot be resolved",
             "check the spelling of the host, and the server's DNS",
