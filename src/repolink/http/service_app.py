@@ -33,7 +33,10 @@ from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
 from repolink.http.host_api import build_host_router
 from repolink.http.host_schemas import MAX_BODY_BYTES
+from repolink.http.v1_audit import build_audit_router
 from repolink.http.v1_commits import build_commits_router
+from repolink.http.v1_keys import build_keys_router
+from repolink.http.v1_known_hosts import build_known_hosts_router
 from repolink.http.v1_projects import build_projects_router
 from repolink.http.v1_repository import build_repository_router
 from repolink.http.webhooks_in import build_webhook_router, build_webhook_settings_router
@@ -80,6 +83,9 @@ ROUTERS: tuple[RouterBuilder, ...] = (
     build_commits_router,
     build_circleci_router,
     build_webhook_settings_router,
+    build_keys_router,
+    build_known_hosts_router,
+    build_audit_router,
 )
 
 

@@ -27,7 +27,6 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from repolink.auth.principal import Principal, Role
-from repolink.errors import ValidationError
 from repolink.http.auth import bearer_scheme, current_principal, principal_route_class
 from repolink.http.v1_projects import API_PREFIX, ProjectSlug
 from repolink.http.v1_schemas import (
@@ -40,19 +39,18 @@ from repolink.http.v1_schemas import (
     RepositoryConnected,
     RepositoryOut,
     RepositoryPut,
+    chosen_key,
     commit_out,
     doctor_out,
     fetch_run_out,
     repository_fields,
     repository_out,
 )
-from repolink.keys import KEY_TYPES, parse_private_key
 from repolink.platform.targets import TargetPolicy
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
     from repolink.http.service_app import ServiceContext
-    from repolink.keys import PrivateKey
     from repolink.platform.connect import SavedConnection
     from repolink.platform.fetch_requests import FetchRunInfo
 
@@ -99,7 +97,7 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
         """Connect the project (201), or replace its connection (200), then queue the first
         fetch. Give ``private_key`` (and ``passphrase``) or ``generate``."""
         access.project(caller, slug, Role.ADMIN)
-        key = _imported_key(body)
+        key = chosen_key(body.private_key, body.passphrase, body.generate)
         generation = body.generate or None
         saved: SavedConnection = application.connections.save(
             slug,
@@ -195,35 +193,6 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
         return doctor_out(application.doctor.check_project(slug))
 
     return router
-
-
-def _imported_key(body: RepositoryPut) -> PrivateKey | None:
-    """The body's private key, parsed as the CLI parses one (the same error codes), or
-    ``None`` for a generate; exactly one of the two, as the CLI asks."""
-    if (body.private_key is None) == (body.generate is None):
-        raise ValidationError(
-            "key_choice_required",
-            "give exactly one of private_key and generate",
-            'send "generate": {"type": "ed25519"} for a new deploy key, or "private_key" to '
-            "import one",
-        )
-    if body.generate is not None:
-        if body.generate.type not in KEY_TYPES:
-            raise ValidationError(
-                "key_type_invalid",
-                "the key type must be ed25519, rsa or ecdsa",
-                'generate {"type": "ed25519"} (recommended), "rsa" or "ecdsa"',
-            )
-        if body.passphrase is not None:
-            raise ValidationError(
-                "passphrase_without_key",
-                "a passphrase was given, but no private key to unlock",
-                "leave out the passphrase when generating a key",
-            )
-        return None
-    assert body.private_key is not None
-    passphrase = body.passphrase.get_secret_value() if body.passphrase is not None else None
-    return parse_private_key(body.private_key.get_secret_value(), passphrase).key
 
 
 def _fetch_done(application: Repolink, slug: str, run: FetchRunInfo) -> FetchDone:

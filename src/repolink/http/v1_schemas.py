@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from repolink.accounts.info import MemberInfo
 from repolink.auth.principal import Role
-from repolink.keys import KEY_TYPES
+from repolink.errors import ValidationError
+from repolink.keys import KEY_TYPES, PrivateKey, parse_private_key
 from repolink.platform.commits import CommitInfo, CommitPage, RefInfo
 from repolink.platform.connections import ConnectionInfo, DeployKeyInfo
 from repolink.platform.doctor import Check, DoctorReport
@@ -206,6 +207,42 @@ def repository_fields(info: ConnectionInfo) -> dict[str, Any]:
 
 def repository_out(info: ConnectionInfo) -> RepositoryOut:
     return RepositoryOut(**repository_fields(info))
+
+
+def chosen_key(
+    private_key: SecretStr | None,
+    passphrase: SecretStr | None,
+    generate: KeyGeneration | None,
+    *,
+    required: bool = True,
+) -> PrivateKey | None:
+    """The body's private key, parsed as the CLI parses one (the same error codes), or
+    ``None`` for a key to generate; exactly one of the two, as the CLI asks (unless not
+    ``required``: neither is a generate with the defaults)."""
+    both = private_key is not None and generate is not None
+    neither = private_key is None and generate is None
+    if both or (neither and required):
+        raise ValidationError(
+            "key_choice_required",
+            "give exactly one of private_key and generate",
+            'send "generate": {"type": "ed25519"} for a new key, or "private_key" to import one',
+        )
+    if private_key is None:
+        if generate is not None and generate.type not in KEY_TYPES:
+            raise ValidationError(
+                "key_type_invalid",
+                "the key type must be ed25519, rsa or ecdsa",
+                'generate {"type": "ed25519"} (recommended), "rsa" or "ecdsa"',
+            )
+        if passphrase is not None:
+            raise ValidationError(
+                "passphrase_without_key",
+                "a passphrase was given, but no private key to unlock",
+                "leave out the passphrase when generating a key",
+            )
+        return None
+    secret = passphrase.get_secret_value() if passphrase is not None else None
+    return parse_private_key(private_key.get_secret_value(), secret).key
 
 
 # -- fetches ---------------------------------------------------------------------------------
