@@ -16,15 +16,16 @@ import pytest
 from pydantic import SecretStr
 
 from repolink.app import Repolink
-from repolink.auth.principal import LOCAL_ADMIN, Role
+from repolink.auth.principal import LOCAL_ADMIN, Principal, Role
 from repolink.http.service_app import create_service_app
-from repolink.keys import PrivateKey, generate_key
+from repolink.keys import PrivateKey, generate_key, parse_public_key
 from repolink.platform.connections import create_connection, parse_connection_url
 from repolink.settings import Settings
 from repolink.store.key_records import load_private_key
 from repolink.store.models import KeyRecord
 from repolink.store.models.platform import KEY_GENERATED
 from support.accountskit import FAST_HASHER, Account, make_account
+from support.platformkit import WORKSPACE, HostedRepos, Platform, close_shared_connection
 
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
@@ -345,3 +346,38 @@ def test_key_bodies_are_base64_of_an_ssh_key(world: World) -> None:
     key = world.as_("vic")("GET", f"{V2}/{SLUG}/checkout-key").json()["items"][0]
     kind, blob = key["public-key"].split()
     assert kind == "ssh-ed25519" and base64.b64decode(blob)[4:15] == b"ssh-ed25519"
+
+
+# -- a real fetch over the API: the preferred key is the one used --------------------------------
+
+
+def test_fetches_through_the_api_use_the_users_key(
+    platform: Platform, hosted: HostedRepos, tmp_path: Path
+) -> None:
+    application = platform.app
+    user = application.users.create(LOCAL_ADMIN, "alice")  # no password: a token's user
+    _, token = application.api_tokens.create(LOCAL_ADMIN, "alice", "ci")
+    application.access.create_project(Principal(user.id, "alice", False), "Other", slug="other")
+    # Connected with a deploy key the repository never gets: the first fetch fails.
+    assert not platform.connect("other", hosted.other.url(), create=False).ok
+    answers: list[str] = []
+    with TestClient(create_service_app(application), raise_server_exceptions=False) as client:
+        call = Caller(client, token, answers)
+        made = call("POST", f"{V2}/bb/team/other/checkout-key", json={"type": "user-key"})
+        assert made.status_code == 201, made.text
+        public_key = made.json()["public-key"]
+        public_key_fingerprint = parse_public_key(public_key).key.sha256_fingerprint
+        hosted.host.service.add_access_key(WORKSPACE, "other", public_key, label="alice")
+        try:
+            done = call("POST", "/api/v1/projects/other/fetch", params={"wait": "true"})
+            assert done.status_code == 200, done.text
+            assert done.json()["errors"] == [] and done.json()["new_commits"]
+        finally:
+            hosted.host.service.remove_access_key(WORKSPACE, "other", public_key_fingerprint)
+        key = application.checkout_keys.get_key("other", made.json()["fingerprint"])
+        assert key.preferred and key.last_used_at is not None
+        # A new SSH connection (the shared one authenticated the key while it was granted).
+        close_shared_connection(platform, "other", key.fingerprint_sha256, tmp_path / "ssh")
+        failed = call("POST", "/api/v1/projects/other/fetch", params={"wait": "true"})
+        assert [error["code"] for error in failed.json()["errors"]] == ["auth_failed"]
+    assert "PRIVATE KEY" not in "".join(answers)

@@ -12,11 +12,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
 
-from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Role
 from repolink.errors import RepolinkError
-from repolink.git.sharing import control_path
 from repolink.keys import generate_key
 from repolink.platform.checkout_keys import DEPLOY_KEY, USER_KEY, CheckoutKeyInfo
 from repolink.platform.connections import create_connection, parse_connection_url
@@ -29,7 +27,7 @@ from repolink.store.models.platform import KEY_GENERATED
 from repolink.store.models.user_keys import UserKey
 from repolink.urls import parse_ssh_url
 from repolink.vault import Vault
-from support.platformkit import WORKSPACE, HostedRepos, Platform, master_command
+from support.platformkit import WORKSPACE, HostedRepos, Platform, close_shared_connection
 
 # The ids of the users make_users makes, the first two of a fresh database.
 ALICE, BOB = 1, 2
@@ -302,19 +300,6 @@ def _access_key_id(hosted: HostedRepos, repo: str, fingerprint: str) -> int:
     return next(key.id for key in keys if key.fingerprint_sha256 == fingerprint)
 
 
-def close_shared_connection(
-    platform: Platform, project: str, key_fingerprint: str, tmp_path: Path
-) -> None:
-    url = parse_ssh_url(platform.app.connections.connection_info(project).url)
-    with platform.store.session() as session:
-        known_hosts = knownhosts.known_hosts_text(session, [url])
-    socket = control_path(
-        platform.settings, url=url, key_fingerprint=key_fingerprint, known_hosts=known_hosts
-    )
-    assert socket is not None
-    master_command(socket, tmp_path / "ssh-home", "exit")
-
-
 def test_fetches_use_the_user_key_over_the_deploy_key(
     platform: Platform, hosted: HostedRepos, tmp_path: Path
 ) -> None:
@@ -335,7 +320,7 @@ def test_fetches_use_the_user_key_over_the_deploy_key(
         hosted.host.service.remove_access_key(WORKSPACE, "other", access)
     # The shared SSH connection authenticated the key while it was granted (the host then
     # refuses each command on it as repo_not_found); a new connection is refused the key itself.
-    close_shared_connection(platform, "proj", user_key.fingerprint_sha256, tmp_path)
+    close_shared_connection(platform, "proj", user_key.fingerprint_sha256, tmp_path / "ssh")
     with pytest.raises(RepolinkError) as caught:
         platform.fetch("proj")
     assert caught.value.code == "auth_failed"

@@ -5,8 +5,8 @@
 - ``Platform``: a platform data directory (store, settings) that trusts the host's key and
   connects projects to the hosted repositories, starting its processes through ``runner`` (a
   :class:`support.recording.RecordingRunner` lets a test see them).
-- ``control_socket_of`` / ``master_command``: the shared SSH connection of a project's
-  fetches, and ``ssh -O`` to it.
+- ``control_socket_of`` / ``master_command`` / ``close_shared_connection``: the shared SSH
+  connection of a project's fetches, and ``ssh -O`` to it.
 - ``CountingProxy``: a TCP relay in front of the host that counts the connections it accepts.
 """
 
@@ -200,6 +200,21 @@ def control_socket_of(platform: Platform, project: str) -> Path:
     )
     assert path is not None
     return path
+
+
+def close_shared_connection(
+    platform: Platform, project: str, key_fingerprint: str, home: Path
+) -> None:
+    """End the shared SSH connection of ``project``'s fetches with the key ``key_fingerprint``
+    (``ssh -O exit``, ``home`` its HOME): the next fetch authenticates anew."""
+    url = parse_ssh_url(platform.app.connections.connection_info(project).url)
+    with platform.store.session() as session:
+        known_hosts = knownhosts.known_hosts_text(session, [url])
+    path = control_path(
+        platform.settings, url=url, key_fingerprint=key_fingerprint, known_hosts=known_hosts
+    )
+    assert path is not None
+    master_command(path, home, "exit")
 
 
 def master_command(socket_path: Path, home: Path, command: str) -> subprocess.CompletedProcess[str]:
