@@ -89,6 +89,7 @@ def test_connect_with_a_generated_key_then_fetch_and_wait(
     )
 
     assert put.status_code == 201
+    assert put.headers["cache-control"] == "no-store"
     connected = put.json()
     key = connected["deploy_key"]
     assert (key["key_type"], key["bits"], key["origin"]) == (

@@ -125,6 +125,8 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
         private_key = None
         if body.return_private_key and saved.private_key is not None:
             private_key = saved.private_key.to_openssh().decode("ascii")
+            # Neither a browser nor a proxy may keep the one answer that holds a private key.
+            response.headers["Cache-Control"] = "no-store"
         if saved.replaced:
             response.status_code = 200
         return RepositoryConnected(
