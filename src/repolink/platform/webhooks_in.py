@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -49,7 +49,7 @@ from repolink.platform.webhook_providers import (
 )
 from repolink.repo_urls import repository_address
 from repolink.store import Store
-from repolink.store.models.platform import RepositoryConnection, new_id
+from repolink.store.models.platform import Project, RepositoryConnection, new_id
 from repolink.store.models.webhooks_in import (
     OUTCOME_FAILED,
     OUTCOME_IGNORED_EVENT,
@@ -352,19 +352,19 @@ class WebhookInService:
         return replace(recorded, fetch_run_id=run_id)
 
     def _target(self, slug: str) -> _Target | None:
+        # One query: every delivery, refused ones included, starts here.
         with self._store.session() as session:
-            try:
-                project = get_project(session, slug)
-            except NotFound:
+            found = session.execute(
+                select(Project.id, Project.slug, ProjectWebhookSecret, RepositoryConnection.url)
+                .outerjoin(ProjectWebhookSecret, ProjectWebhookSecret.project_id == Project.id)
+                .outerjoin(RepositoryConnection, RepositoryConnection.project_id == Project.id)
+                .where(Project.slug == slug)
+            ).first()
+            if found is None:
                 return None
-            row = _secret_row(session, project.id)
-            url = session.scalar(
-                select(RepositoryConnection.url).where(
-                    RepositoryConnection.project_id == project.id
-                )
-            )
+            project_id, project_slug, row, url = found
             secret = self._decrypt(row) if row is not None else None
-            return _Target(project.id, project.slug, secret, url)
+            return _Target(project_id, project_slug, secret, url)
 
     def _record_refused(
         self, target: _Target, provider: Provider, received: ReceivedHeaders
@@ -431,10 +431,11 @@ class WebhookInService:
         self, target: _Target, recorded: ReceivedDelivery, *, outcome: str, run_id: str | None
     ) -> None:
         with self._store.session() as session:
-            row = session.get(WebhookDeliveryIn, recorded.record_id)
-            if row is not None:
-                row.outcome = outcome
-                row.fetch_run_id = run_id
+            session.execute(
+                update(WebhookDeliveryIn)
+                .where(WebhookDeliveryIn.id == recorded.record_id)
+                .values(outcome=outcome, fetch_run_id=run_id)
+            )
 
 
 def _secret_row(session: Session, project_id: str) -> ProjectWebhookSecret | None:
