@@ -84,3 +84,7 @@ def test_the_client_creates_a_repository_with_its_bitbucket_body(
     assert acme.repositories.exists("second")
     assert not acme.repositories.exists("third")
     assert [repo.slug for repo in acme.repositories.each()] == ["first", "second"]
+    # Repository.update PUTs to the repository's self link; the description is kept.
+    created.update(description="made by a Bitbucket client")
+    assert created.description == "made by a Bitbucket client"
+    assert acme.repositories.get("second").description == "made by a Bitbucket client"
