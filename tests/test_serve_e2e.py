@@ -1,0 +1,263 @@
+"""Issue 11 §8, end to end: a real ``repolink serve`` on port 0, driven over HTTP and git only.
+
+- Create a project → generate its deploy key → add the public half as an access key through
+  the host API → connect → the commits are listed → ``git push`` a new commit to the built-in
+  host → the commit is listed with no fetch requested (the push queued it).
+- SIGTERM during a fetch from a slow peer: exit 0; the next start completes the fetch, and
+  the mirror passes ``git fsck``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from repolink.app import Repolink
+from repolink.git.mirrors import MIRRORS_DIR
+from repolink.settings import Settings
+from support.hostkit import GitClient, KeyPair, generate_key_pair, make_source_repository
+from support.platformkit import CountingProxy
+from support.servekit import Service, serving_service
+
+TOKEN = "e2e-bootstrap-admin-token"
+SETTINGS = {"REPOLINK_ADMIN_TOKEN": TOKEN, "REPOLINK_SHUTDOWN_GRACE": "1"}
+WAIT = 60.0
+WORKSPACE, SLUG = "acme", "widgets"
+HOST_API = "/host/api/2.0"
+BIG_FILE_BYTES = 3 << 20
+
+
+def ok(answer: httpx.Response, *statuses: int) -> Any:
+    assert answer.status_code in (statuses or (200,)), f"{answer.request.url}: {answer.text}"
+    return answer.json() if answer.content else None
+
+
+def api_client(service: Service) -> httpx.Client:
+    return httpx.Client(
+        base_url=service.url,
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        trust_env=False,
+        timeout=WAIT,
+    )
+
+
+def printed_host_keys(service: Service) -> set[str]:
+    return {line.split()[-1] for line in service.printed if line.startswith("  host key ")}
+
+
+def scanned_known_hosts(service: Service, path: Path) -> Path:
+    """The SSH host's keys as ssh-keyscan sees them, checked against the fingerprints serve
+    printed at start: the git client trusts exactly those."""
+    scanned = subprocess.run(
+        ["ssh-keyscan", "-p", str(service.ssh_port), "127.0.0.1"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    ).stdout
+    path.write_text(scanned)
+    listed = subprocess.run(
+        ["ssh-keygen", "-l", "-E", "sha256", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    fingerprints = {line.split()[1] for line in listed.splitlines()}
+    assert fingerprints and fingerprints <= printed_host_keys(service), listed
+    return path
+
+
+@dataclass
+class Pusher:
+    """A person with an account key on the workspace, and a working copy of the repository."""
+
+    client: GitClient
+    work: Path
+
+    def commit(self, message: str, *, big: bool = False) -> str:
+        env = self.client.env()
+        if big:
+            (self.work / "big.bin").write_bytes(os.urandom(BIG_FILE_BYTES))
+        else:
+            (self.work / "file.txt").write_text(f"{message}\n")
+        for args in (["add", "-A"], ["commit", "-qm", message]):
+            done = subprocess.run(["git", *args], cwd=self.work, env=env, capture_output=True)
+            assert done.returncode == 0, done.stderr
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=self.work, env=env, capture_output=True, text=True
+        ).stdout.strip()
+
+    def push(self) -> None:
+        pushed = self.client.git(
+            "push", self.client.url(f"{WORKSPACE}/{SLUG}.git"), "main", cwd=self.work
+        )
+        assert pushed.returncode == 0, pushed.stderr
+
+
+def hosted_repository(api: httpx.Client, service: Service, root: Path) -> tuple[Pusher, list[str]]:
+    """acme/widgets on the built-in host with two commits pushed by a person's account key."""
+    person: KeyPair = generate_key_pair(root / "keys", "person")
+    ok(
+        api.post(
+            f"{HOST_API}/workspaces/{WORKSPACE}/ssh-keys",
+            json={"key": person.public_line, "label": "person"},
+        ),
+        200,
+        201,
+    )
+    ok(api.post(f"{HOST_API}/repositories/{WORKSPACE}/{SLUG}", json={}), 200, 201)
+    known_hosts = scanned_known_hosts(service, root / "known_hosts")
+    client = GitClient(root / "home", person, known_hosts, service.ssh_port or 0)
+    work = root / "work"
+    first = make_source_repository(work, client.env(), commits=2)
+    pusher = Pusher(client, work)
+    pusher.push()
+    return pusher, first
+
+
+def connect_project(api: httpx.Client, service: Service, host_port: int) -> dict[str, Any]:
+    """Project widgets, its host keys trusted for 127.0.0.1:``host_port`` (the SSH host, or a
+    relay in front of it), connected with a generated deploy key that the host API then grants
+    read access; the connection as the API answered it."""
+    project = ok(api.post("/api/v1/projects", json={"name": "Widgets"}), 201)
+    assert project["slug"] == SLUG
+    for fingerprint in printed_host_keys(service):
+        trusted = api.post(
+            "/api/v1/known-hosts",
+            json={"host": "127.0.0.1", "port": host_port, "fingerprint": fingerprint},
+        )
+        ok(trusted, 200, 201)
+    url = f"ssh://git@127.0.0.1:{host_port}/{WORKSPACE}/{SLUG}.git"
+    connection = ok(
+        api.put(
+            f"/api/v1/projects/{SLUG}/repository",
+            json={"url": url, "generate": {"type": "ed25519"}},
+        ),
+        200,
+        201,
+    )
+    assert connection.get("private_key") is None  # not asked for: never given
+    ok(
+        api.post(
+            f"{HOST_API}/repositories/{WORKSPACE}/{SLUG}/deploy-keys",
+            json={"key": connection["deploy_key"]["public_key"], "label": "widgets platform"},
+        ),
+        200,
+        201,
+    )
+    return dict(connection)
+
+
+def listed_shas(api: httpx.Client) -> list[str]:
+    page = ok(api.get(f"/api/v1/projects/{SLUG}/commits", params={"limit": 50}))
+    return [item["sha"] for item in page["items"]]
+
+
+def fetch_runs(api: httpx.Client) -> list[dict[str, Any]]:
+    runs = ok(api.get(f"/api/v1/projects/{SLUG}/fetches"))
+    return list(runs["items"] if isinstance(runs, dict) else runs)
+
+
+def until(predicate: Any, what: str) -> Any:
+    deadline = time.monotonic() + WAIT
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, f"{what}: not within {WAIT:g} s"
+        time.sleep(0.05)
+    return value
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    with serving_service(tmp_path / "data", SETTINGS) as running:
+        yield running
+
+
+def test_a_push_to_the_built_in_host_is_listed_without_a_fetch(
+    service: Service, tmp_path: Path
+) -> None:
+    with api_client(service) as api:
+        pusher, first = hosted_repository(api, service, tmp_path)
+        connect_project(api, service, service.ssh_port or 0)
+        fetched = ok(api.post(f"/api/v1/projects/{SLUG}/fetch", params={"wait": "true"}))
+        assert fetched["errors"] == [], fetched
+        assert listed_shas(api)[:2] == first[::-1]
+        assert ok(api.get(f"/api/v1/projects/{SLUG}/repository"))["state"] == "ok"
+        before = {run["id"] for run in fetch_runs(api)}
+
+        # A push, and nothing else: the commit shows up on its own.
+        pushed = pusher.commit("pushed")
+        pusher.push()
+        until(lambda: listed_shas(api)[0] == pushed, "the pushed commit listed")
+        assert listed_shas(api)[:3] == [pushed, *first[::-1]]
+        new_runs = [run for run in fetch_runs(api) if run["id"] not in before]
+        assert [run["trigger"] for run in new_runs] == ["push"], new_runs
+
+
+def test_sigterm_during_a_fetch_exits_0_and_the_next_start_completes_it(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    # The relay is on loopback, which only the server's own host may be unless allowed.
+    settings = {**SETTINGS, "REPOLINK_ALLOWED_NETWORKS": "127.0.0.1/32"}
+    with serving_service(data_dir, settings) as first_start:
+        ssh_port = first_start.ssh_port or 0
+        # A slow peer: the project reaches the host through a relay the test throttles (and,
+        # its URL not being the server's own, no push queues a fetch behind the test's back).
+        relay = CountingProxy(ssh_port)
+        try:
+            with api_client(first_start) as api:
+                pusher, _ = hosted_repository(api, first_start, tmp_path)
+                connect_project(api, first_start, relay.port)
+                fetched = ok(api.post(f"/api/v1/projects/{SLUG}/fetch", params={"wait": "true"}))
+                assert fetched["errors"] == [], fetched
+                big = pusher.commit("a large file", big=True)
+                pusher.push()
+                relay.throttle = 0.02  # about 200 KB/s: the fetch takes many seconds
+                run = ok(api.post(f"/api/v1/projects/{SLUG}/fetch"), 202)
+                relayed = relay.relayed
+                until(lambda: relay.relayed > relayed + 256 * 1024, "the pack on its way")
+                running = ok(api.get(f"/api/v1/projects/{SLUG}/fetches/{run['id']}"))
+                assert running["state"] == "running", running
+
+            first_start.process.send_signal(signal.SIGTERM)
+            assert first_start.process.wait(WAIT) == 0
+            _, logged = first_start.process.communicate()
+            assert "Traceback" not in logged
+
+            with Repolink(Settings(data_dir=data_dir)) as application:
+                waiting = application.fetch_requests.get(SLUG, run["id"])
+            assert (waiting.state, waiting.attempts) == ("queued", 0)  # cut short, not failed
+            mirrors = list((data_dir / MIRRORS_DIR).glob("*.git"))
+            assert len(mirrors) == 1
+            assert list(mirrors[0].rglob("*.lock")) == []
+            relay.throttle = None
+            with (
+                serving_service(data_dir, settings, ssh_port=ssh_port) as second_start,
+                api_client(second_start) as api,
+            ):
+                # The run waited for this start, which completes it without being asked.
+                def finished() -> dict[str, Any] | None:
+                    found = ok(api.get(f"/api/v1/projects/{SLUG}/fetches/{run['id']}"))
+                    return found if found["state"] in ("done", "failed") else None
+
+                done = until(finished, "the interrupted fetch finished")
+                assert done["state"] == "done", done
+                assert listed_shas(api)[0] == big
+        finally:
+            relay.close()
+    checked = subprocess.run(
+        ["git", f"--git-dir={mirrors[0]}", "fsck", "--full", "--no-dangling"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert checked.returncode == 0, checked.stderr
