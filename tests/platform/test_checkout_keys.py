@@ -218,6 +218,13 @@ def test_a_user_who_leaves_takes_their_user_keys(app: Repolink) -> None:
     app.access.set_member(LOCAL_ADMIN, "proj", "bob", Role.MEMBER)
     kept = app.checkout_keys.create_user_key("proj", ALICE)
     bobs = [app.checkout_keys.create_user_key(slug, BOB) for slug in ("proj", "other")]
+    # Made a viewer, who could not make one: the key goes.
+    app.access.set_member(LOCAL_ADMIN, "other", "alice", Role.MEMBER)
+    demoted = app.checkout_keys.create_user_key("other", ALICE)
+    app.access.set_member(LOCAL_ADMIN, "other", "alice", Role.VIEWER)
+    assert demoted.fingerprint_sha256 not in {
+        key.fingerprint_sha256 for key in app.checkout_keys.list_keys("other")
+    }
     # Removed from one project: that project's key goes, the other's stays.
     app.access.remove_member(LOCAL_ADMIN, "proj", "bob")
     assert [key.owner_user_id for key in app.checkout_keys.list_keys("proj")] == [ALICE, None]

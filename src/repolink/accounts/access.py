@@ -142,6 +142,9 @@ class AccessService:
                 row.role = role.value
                 if before == Role.ADMIN.value and role is not Role.ADMIN:
                     _keep_one_admin(session, project)
+            if not role.allows(Role.MEMBER):
+                # A viewer holds no user key (making one needs member): theirs goes.
+                delete_user_keys(session, user.id, project.id)
             write_entry(
                 session,
                 principal,
