@@ -18,6 +18,7 @@ import pytest
 
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Role
+from repolink.host.events import RefUpdate
 from repolink.http.service_app import create_service_app
 from repolink.http.webhooks_in import MAX_BODY_BYTES, hook_path
 from repolink.platform.fetch_queue import FetchQueue
@@ -25,6 +26,8 @@ from repolink.platform.webhook_providers import PROVIDERS
 from repolink.settings import Settings
 from repolink.signing import sign_body
 from support.accountskit import FAST_HASHER, Account, make_account
+from support.httpkit import serving_app
+from support.platformkit import HostedRepos, Platform
 
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
@@ -554,3 +557,49 @@ def test_the_settings_limit_is_checked(client: TestClient, target: Target, membe
         )
         assert answer.status_code == 400, limit
         assert answer.json()["error"]["code"] == "invalid_request"
+
+
+# -- the built-in host's own webhook, received by a platform on another server ---------------
+
+
+def test_the_hosts_signed_push_webhook_queues_the_platforms_fetch(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    """What the host sends (a signed Bitbucket-style ``repo:push``, with its SSH clone link)
+    is what the ``bitbucket`` receiver reads: a push to team/app on one server queues the
+    fetch of a project of another server connected to it, and none of one connected to
+    team/other."""
+    app = platform.app
+    for slug, repo in (("remote", hosted.app), ("bystander", hosted.other)):
+        platform.project(slug)
+        app.connections.save(slug, repo.url())
+    host_app = Repolink(hosted.host.settings, store=hosted.host.store)
+    repository = host_app.host.get_repository("team", "app")
+    tip = hosted.app.host_commits("main")[0]
+    with serving_app(create_service_app(app)) as base:
+        for slug in ("remote", "bystander"):
+            host_app.hooks.add_hook(
+                "team",
+                "app",
+                f"{base}{hook_path('bitbucket', slug)}",
+                secret=app.webhooks_in.secret(slug).value,
+            )
+
+        async def push_and_deliver() -> None:
+            worker = host_app.delivery_worker(
+                ssh_url_base=f"ssh://git@127.0.0.1:{hosted.host.port}"
+            )
+            await worker.on_push(repository, [RefUpdate("refs/heads/main", None, tip)])
+            counts = await worker.drain()
+            assert (counts.delivered, counts.failed) == (2, 0)
+
+        asyncio.run(push_and_deliver())
+    [delivery] = app.webhooks_in.deliveries("remote")
+    assert (delivery.provider, delivery.event, delivery.outcome) == (
+        "bitbucket",
+        "repo:push",
+        "queued",
+    )
+    assert [run.trigger for run in app.fetch_requests.history("remote", limit=5)] == ["webhook"]
+    assert [d.outcome for d in app.webhooks_in.deliveries("bystander")] == ["other_repository"]
+    assert app.fetch_requests.history("bystander", limit=5) == []
