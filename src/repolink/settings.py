@@ -91,6 +91,32 @@ class Settings(BaseModel):
         default=600.0, description="Wall-clock limit in seconds for one git/ssh process."
     )
     ssh_connect_timeout: int = Field(default=15, description="ssh ConnectTimeout in seconds.")
+    ssh_control_persist: int = Field(
+        default=60,
+        ge=1,
+        le=86_400,
+        description=(
+            "Seconds a shared SSH connection to a Git host stays open after its last use, so "
+            "the next fetch costs no handshake."
+        ),
+    )
+    server_ssh_control_persist: int = Field(
+        default=900,
+        ge=1,
+        le=86_400,
+        description=(
+            "The same in a long-lived server (`repolink serve` with fetch workers): refreshes "
+            "there find the connection warm — no process, no handshake."
+        ),
+    )
+    server_max_warm_connections: int = Field(
+        default=32,
+        ge=0,
+        description=(
+            "Shared SSH connections a server keeps open at most; beyond, the least recently "
+            "used are closed."
+        ),
+    )
     scout_min_objects: int = Field(
         default=50_000,
         ge=0,

@@ -191,7 +191,6 @@ def test_only_the_ssh_transport_is_allowed(tmp_path: Path, env: dict[str, str]) 
     assert not marker.exists()
 
 
-
 # -- ssh_command ------------------------------------------------------------------------------
 
 
@@ -281,8 +280,10 @@ def test_ssh_command_shares_connections_when_asked(tmp_path: Path, ssh_paths: SS
     options = _options(argv)
     assert options["ControlMaster"] == "auto"
     assert options["ControlPath"] == str(control)
-    assert options["ControlPersist"] == environment.CONTROL_PERSIST
+    assert options["ControlPersist"] == str(environment.CONTROL_PERSIST)
     assert argv[argv.index("-p") + 1] == "2222"
+    longer = ssh_command(**ssh_paths, connect_timeout=7, control_path=control, control_persist=900)
+    assert _options(longer)["ControlPersist"] == "900"
 
 
 def _ssh_g(argv: list[str], env: dict[str, str]) -> dict[str, list[str]]:

@@ -295,3 +295,38 @@ def test_a_key_the_vault_cannot_decrypt_fails_even_a_refresh_that_would_skip(
 
     assert failed.value.code == "vault_decrypt_failed"
     assert platform.app.connections.connection_info("undecryptable").state == "failed"
+
+
+def test_a_server_keeps_connections_warm_longer_and_bounded_in_number(
+    platform: Platform,
+    hosted: HostedRepos,
+    recording: RecordingRunner,
+    private_tmp: Path,
+    tmp_path: Path,
+) -> None:
+    fetches = platform.app.fetches
+    fetches.keep_connections_warm()  # what a server's fetch worker does at its start
+    persists: list[str] = []
+
+    def spy(run: RecordedRun) -> None:
+        command = run.env.get("GIT_SSH_COMMAND", "")
+        persists.extend(part for part in command.split() if part.startswith("ControlPersist="))
+
+    recording.before_run = spy
+    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
+    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
+    assert older.error is None and newer.error is None
+    # Masters of their own (another key each), started to outlive their use 15 minutes.
+    assert set(persists) == {f"ControlPersist={platform.settings.server_ssh_control_persist}"}
+    sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
+    assert platform.fetch("newer").skipped  # used last
+
+    bounded = platform.settings.model_copy(update={"server_max_warm_connections": 1})
+    server_fetches = Repolink(bounded, store=platform.store, runner=recording).fetches
+    assert server_fetches.close_least_used_connections() == [sockets[0]]
+
+    home = tmp_path / "home"
+    assert master_command(sockets[0], home, "check").returncode != 0
+    check = master_command(sockets[1], home, "check")
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    assert platform.fetch("newer").skipped  # still warm: no new connection needed

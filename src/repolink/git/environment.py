@@ -34,7 +34,8 @@ __all__ = [
 SAFE_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 SERVER_ALIVE_INTERVAL = 15
 SERVER_ALIVE_COUNT_MAX = 4
-CONTROL_PERSIST = "60s"
+CONTROL_PERSIST = 60
+"""Seconds a shared connection outlives its last client, unless the caller says otherwise."""
 # ssh binds the master socket at ControlPath plus a 17-character suffix; sun_path holds 108 bytes.
 MAX_CONTROL_PATH_BYTES = 90
 _DEVNULL = os.devnull
@@ -127,10 +128,12 @@ def ssh_command(
     connect_timeout: int,
     control_path: Path | None = None,
     port: int | None = None,
+    control_persist: int = CONTROL_PERSIST,
 ) -> list[str]:
     """The ssh argv (without destination): only ``key_path``, only ``known_hosts_path``.
 
-    ``control_path`` turns on connection sharing (ControlMaster=auto, ControlPersist); it must
+    ``control_path`` turns on connection sharing (ControlMaster=auto, ControlPersist of
+    ``control_persist`` seconds); it must
     sit in a directory only we can write. ``port`` is for running ssh directly; git adds its
     own ``-p`` from the URL. Paths must be absolute and free of whitespace, quotes and ``%``
     (ssh would expand it); they come from our own temp and data directories.
@@ -177,7 +180,7 @@ def ssh_command(
         options += [
             "ControlMaster=auto",
             f"ControlPath={safe_control}",
-            f"ControlPersist={CONTROL_PERSIST}",
+            f"ControlPersist={int(control_persist)}",
         ]
     argv = ["ssh", "-F", _DEVNULL]
     for option in options:

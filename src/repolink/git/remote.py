@@ -145,6 +145,7 @@ def open_remote(
             known_hosts_path=known_hosts_path,
             connect_timeout=settings.ssh_connect_timeout,
             control_path=shared,
+            control_persist=settings.ssh_control_persist,
         )
         ssh_argv += knownhosts.host_key_ssh_options()
         yield Remote(

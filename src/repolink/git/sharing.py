@@ -38,16 +38,19 @@ refresh that finds nothing new costs one channel on the shared connection.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import re
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 from repolink.git.environment import MAX_CONTROL_PATH_BYTES
 from repolink.git.protocol import ProtocolError, list_refs, upload_pack_command
+from repolink.git.runner import GitRunner
 from repolink.git.sshmux import MuxTimeout, MuxUnavailable, passenger
 from repolink.settings import Settings
 from repolink.urls import SSHURL
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 
 CONTROL_DIR = "ssh-control"
 SOCKET_NAME = "s"
+USED_MARK = "used"
 _DIGEST_CHARS = 16
 _SSH_SAFE = re.compile(r"/[A-Za-z0-9._/+@-]*")
 _PROTOCOL_V2 = "version=2"
@@ -71,16 +75,81 @@ def control_path(
     user = url.user or ""
     material = "\0".join((str(data_dir), user, host, str(port), key_fingerprint, known_hosts))
     digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
-    roots = (data_dir / CONTROL_DIR, Path(tempfile.gettempdir()) / f"repolink-ssh-{os.getuid()}")
-    for root in roots:
+    for root in _roots(settings):
         socket = root / digest / SOCKET_NAME
         text = str(socket)
         if not _SSH_SAFE.fullmatch(text) or len(os.fsencode(text)) > MAX_CONTROL_PATH_BYTES:
             continue
         if _private_dir(root) and _private_dir(root / digest):
+            _mark_used(root / digest)
             return socket
     log.info("SSH connection sharing is off: no short private directory for its socket")
     return None
+
+
+def _roots(settings: Settings) -> list[Path]:
+    """Where this data directory's control sockets may live, in order of preference: its own
+    directory, and the system temp directory only when that one's socket paths are too long
+    (a data directory deep in the file system)."""
+    roots = [
+        settings.resolved_data_dir / CONTROL_DIR,
+        Path(tempfile.gettempdir()) / f"repolink-ssh-{os.getuid()}",
+    ]
+    return [root for root in roots if _fits(root / ("0" * _DIGEST_CHARS) / SOCKET_NAME)]
+
+
+def _fits(socket: Path) -> bool:
+    text = str(socket)
+    return bool(_SSH_SAFE.fullmatch(text)) and len(os.fsencode(text)) <= MAX_CONTROL_PATH_BYTES
+
+
+def _mark_used(directory: Path) -> None:
+    """Note that a run uses this connection now (:func:`close_least_used` keeps the newest)."""
+    try:
+        (directory / USED_MARK).touch(mode=0o600)
+    except OSError:
+        log.debug("cannot mark %s used", directory)
+
+
+def control_sockets(settings: Settings) -> list[Path]:
+    """Every control socket of this data directory's shared connections that exists now,
+    the most recently used first."""
+    found: list[tuple[float, Path]] = []
+    for root in _roots(settings)[:1]:
+        try:
+            directories = list(root.iterdir())
+        except OSError:
+            continue
+        for directory in directories:
+            socket = directory / SOCKET_NAME
+            try:
+                if not stat.S_ISSOCK(socket.lstat().st_mode):
+                    continue
+                used = (directory / USED_MARK).stat().st_mtime
+            except OSError:
+                continue
+            found.append((used, socket))
+    return [socket for _, socket in sorted(found, key=lambda item: item[0], reverse=True)]
+
+
+def close_least_used(
+    settings: Settings, *, keep: int, env: Mapping[str, str], runner: GitRunner
+) -> list[Path]:
+    """Close the shared connections beyond the ``keep`` most recently used (``ssh -O exit``
+    to each master); the sockets closed. A long-lived server calls this so the connections it
+    keeps warm stay bounded in number, as ``ControlPersist`` bounds their idle time."""
+    closed: list[Path] = []
+    for socket in control_sockets(settings)[max(keep, 0) :]:
+        argv = ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket}", "-O", "exit", "repolink"]
+        result = runner.run(argv, env=env, timeout=10)
+        if result.ok:
+            closed.append(socket)
+        else:  # not listening any more: ssh leaves the dead socket; it is no connection
+            with contextlib.suppress(OSError):
+                socket.unlink()
+    if closed:
+        log.info("closed %d least recently used shared SSH connections", len(closed))
+    return closed
 
 
 def _private_dir(path: Path) -> bool:

@@ -162,6 +162,23 @@ class FetchService:
         self._runner = runner
         self._clock = clock
 
+    def keep_connections_warm(self) -> None:
+        """From now on, shared SSH connections outlive their last use by the settings'
+        ``server_ssh_control_persist``: what a long-lived server's fetch worker asks for, so
+        its refreshes start no process and do no handshake (:mod:`repolink.git.sharing`)."""
+        persist = self._settings.server_ssh_control_persist
+        self._settings = self._settings.model_copy(update={"ssh_control_persist": persist})
+
+    def close_least_used_connections(self) -> list[Path]:
+        """Close the shared SSH connections beyond the ``server_max_warm_connections`` most
+        recently used; the control sockets closed."""
+        return sharing.close_least_used(
+            self._settings,
+            keep=self._settings.server_max_warm_connections,
+            env=mirrors.local_env(self._settings),
+            runner=self._runner,
+        )
+
     def fetch_project(
         self,
         project: str,

@@ -439,6 +439,7 @@ class FetchWorker:
         )
 
     async def start(self) -> None:
+        self._requests.fetches.keep_connections_warm()
         await self._worker.start()
         self._queue.add_listener(self._worker.wake)
         if self._poller is None:
@@ -458,10 +459,12 @@ class FetchWorker:
         await self._worker.stop(grace)
 
     async def _poll(self) -> None:
-        """The periodic pass: request the fetches of the connections whose poll is due."""
+        """The periodic pass: request the fetches of the connections whose poll is due, and
+        close the warm SSH connections beyond the ones a server keeps."""
         while True:
             try:
                 runs = await asyncio.to_thread(self._requests.poll_due)
+                await asyncio.to_thread(self._requests.fetches.close_least_used_connections)
             except Exception:
                 log.exception("a polling pass failed")
             else:
