@@ -39,6 +39,7 @@ from repolink.http.v1_keys import build_keys_router
 from repolink.http.v1_known_hosts import build_known_hosts_router
 from repolink.http.v1_projects import build_projects_router
 from repolink.http.v1_repository import build_repository_router
+from repolink.http.webhooks_in import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from repolink.http.webhooks_in import build_webhook_router, build_webhook_settings_router
 
 if TYPE_CHECKING:
@@ -53,8 +54,7 @@ HOST_OPENAPI_URL = f"{HOST_API_PREFIX}/openapi.json"
 HOST_DOCS_URL = f"{HOST_API_PREFIX}/docs"
 HOOKS_PREFIX = "/hooks/"
 
-# Webhook payloads of a big push run to hundreds of KiB; every other body is small JSON.
-WEBHOOK_MAX_BODY_BYTES = 1024 * 1024
+# The webhook receivers' own cap (a big push's payload runs to hundreds of KiB).
 BODY_LIMITS = {HOOKS_PREFIX: WEBHOOK_MAX_BODY_BYTES}
 
 
