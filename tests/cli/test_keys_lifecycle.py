@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.models import KeyRecord
@@ -168,6 +170,14 @@ def test_rotate_abort_replace_and_bad_options(cli: KeysCLI, hosted: HostedRepos)
     assert aborted.returncode == 0, aborted.stderr
     assert replaced["new_key"]["fingerprint_sha256"] in aborted.stdout
     assert set(cli.keys()) == {deploy}
+    with Repolink(cli.settings) as app:
+        entries = app.audit.entries(LOCAL_ADMIN, project="opts").items
+    assert [(e.action, e.actor, e.target) for e in entries] == [
+        ("key.rotate_abort", "local-admin", replaced["new_key"]["fingerprint_sha256"]),
+        ("key.rotate", "local-admin", replaced["new_key"]["fingerprint_sha256"]),
+        ("key.rotate", "local-admin", first["new_key"]["fingerprint_sha256"]),
+    ]
+    assert entries[1].details["replaced_key"] == first["new_key"]["fingerprint_sha256"]
 
     nothing = cli("keys", "rotate", "opts", "--complete")
     assert nothing.returncode == 2 and "rotation_not_pending" in nothing.stderr

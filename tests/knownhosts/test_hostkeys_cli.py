@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.knownhosts import SHIPPED_PINS
+from repolink.settings import Settings
 from support.knownhosts_support import LoopbackSSHServer
 
 REPOLINK = Path(sys.executable).with_name("repolink")
@@ -109,6 +112,15 @@ def test_trust_then_list_then_remove(tmp_path: Path, ssh_server: LoopbackSSHServ
     assert fingerprint in removed.stdout
     listed = json.loads(repolink(tmp_path, "hostkeys", "list", "--json").stdout)
     assert all(entry["shipped"] for entry in listed)
+
+    # The audit log has each change once (trusting a trusted key changed nothing), by the CLI.
+    with Repolink(Settings(data_dir=tmp_path / "data")) as app:
+        entries = app.audit.entries(LOCAL_ADMIN).items
+    assert [(e.action, e.actor, e.target) for e in entries] == [
+        ("known_host.delete", LOCAL_ADMIN.username, target),
+        ("known_host.trust", LOCAL_ADMIN.username, target),
+    ]
+    assert entries[1].details["fingerprint"] == fingerprint
 
 
 def test_trust_with_a_fingerprint_the_server_does_not_present(

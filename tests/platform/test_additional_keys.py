@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from repolink import cli as cli_root
 from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.errors import RepolinkError
 from repolink.keys import PrivateKey, generate_key
 from repolink.platform.additional_keys import (
@@ -263,7 +264,7 @@ def repolink(
     return run
 
 
-def test_additional_keys_commands(repolink: Run, tmp_path: Path) -> None:
+def test_additional_keys_commands(repolink: Run, tmp_path: Path, settings: Settings) -> None:
     code, out, err = repolink("additional-keys", "add", "proj", "--generate", "--host", "h.example")
     assert code == 0, err
     assert "for h.example" in out and "ssh-ed25519 AAAA" in out and "PRIVATE" not in out
@@ -291,6 +292,13 @@ def test_additional_keys_commands(repolink: Run, tmp_path: Path) -> None:
     assert code == 0, err
     code, _out, err = repolink("additional-keys", "remove", "proj", generated, "--yes")
     assert code == 2 and err.startswith("error: additional_key_not_found: ")
+    with Repolink(settings) as app:
+        entries = app.audit.entries(LOCAL_ADMIN, project="proj").items
+    assert [(e.action, e.actor) for e in entries] == [
+        ("additional_key.delete", "local-admin"),
+        *[("additional_key.create", "local-admin")] * 3,
+    ]
+    assert (entries[0].target, entries[-1].target) == (generated, generated)
     # The CLI says its own commands and options where the service's hint is neutral.
     assert "— run `repolink additional-keys list proj` to see its keys and their fingerprints" in (
         " ".join(err.split())
@@ -301,7 +309,7 @@ def test_additional_keys_commands(repolink: Run, tmp_path: Path) -> None:
     assert code == 2 and "copy it from `repolink additional-keys list PROJECT`, like SHA256:" in err
 
 
-def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
+def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey, settings: Settings) -> None:
     code, out, _err = repolink("additional-keys", "add", "proj", "--generate", "--json")
     extra = json.loads(out)["fingerprint_sha256"]
 
@@ -360,6 +368,17 @@ def test_key_rules_commands(repolink: Run, deploy_key: PrivateKey) -> None:
     )
     assert code == 2 and err.startswith("error: key_rule_prefix_invalid: ")
     assert len(err.strip().splitlines()) == 1
+    with Repolink(settings) as app:
+        rules = [
+            (e.action, e.target)
+            for e in app.audit.entries(LOCAL_ADMIN, project="proj").items
+            if e.action.startswith("key_rule.")
+        ]
+    assert rules == [
+        ("key_rule.delete", "ssh://git@h.example/team/lib"),
+        ("key_rule.create", "ssh://git@h.example/team"),
+        ("key_rule.create", "ssh://git@h.example/team/lib"),
+    ]
 
 
 def test_a_key_is_found_and_removed_by_its_id_too(

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.cli._common import console, new_table, open_app, print_json, print_table
 from repolink.cli.confirm import YesOption, confirm_or_stop
 from repolink.errors import ValidationError
@@ -79,6 +80,10 @@ def trust_command(
         )
     with open_app() as app:
         outcome = app.known_hosts.trust(host, port, fingerprint, force=force)
+        if outcome.created:
+            from repolink.accounts import key_audit  # only when trust changed: scan stays quick
+
+            key_audit.host_key_trusted(app.audit, LOCAL_ADMIN, outcome.key)
     key = outcome.key
     verb = "trusted" if outcome.created else "already trusted"
     console.print(f"{verb}: {name} {key.key_type} {key.fingerprint}", markup=False)
@@ -117,6 +122,10 @@ def remove_command(
     confirm_or_stop(f"remove {which} of {display_name(host, port)}", yes=yes)
     with open_app() as app:
         removed = app.known_hosts.remove(host, port, fingerprint)
+        from repolink.accounts import key_audit  # here: scan and list stay quick to start
+
+        for key in removed:
+            key_audit.host_key_removed(app.audit, LOCAL_ADMIN, key)
     for key in removed:
         console.print(f"removed: {key.name} {key.key_type} {key.fingerprint}", markup=False)
 

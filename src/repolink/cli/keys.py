@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.text import Text
 
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.cli._common import (
     console,
     err_console,
@@ -310,10 +311,14 @@ def rotate_command(
             f"start with: repolink keys rotate {project} [--type …], then finish with "
             f"--complete or --abort",
         )
+    # Here, not at the top: only a rotation loads the services the audit wording names.
+    from repolink.accounts import key_audit
+
     with open_app() as application:
         deploy_keys = application.deploy_keys
         if abort:
             aborted = deploy_keys.abort_rotation(project)
+            key_audit.rotation_aborted(application.audit, LOCAL_ADMIN, aborted)
             if as_json:
                 print_json(aborted.as_dict())
             else:
@@ -338,6 +343,7 @@ def rotate_command(
                         markup=False,
                     )
                 raise
+            key_audit.rotation_completed(application.audit, LOCAL_ADMIN, completed)
             _print_completed(completed, as_json=as_json)
             return
         started = deploy_keys.start_rotation(
@@ -346,6 +352,7 @@ def rotate_command(
             bits=bits,
             replace_pending=replace_pending,
         )
+        key_audit.rotation_started(application.audit, LOCAL_ADMIN, started)
     _print_started(started, as_json=as_json)
 
 

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from repolink.accounts import key_audit
+from repolink.auth.principal import LOCAL_ADMIN
 from repolink.cli._common import (
     BitsOption,
     JsonOption,
@@ -82,6 +84,7 @@ def additional_keys_add(
         info = app.additional_keys.add_key(
             project, imported, hostname=host, key_type=key_type, bits=bits
         )
+        key_audit.additional_key_added(app.audit, LOCAL_ADMIN, info)
     if as_json:
         print_json(info.as_dict())
         return
@@ -128,6 +131,7 @@ def additional_keys_remove(
     confirm_or_stop(f"remove the additional key {fingerprint} of {project}", yes=yes)
     with open_app() as app:
         info = app.additional_keys.remove_key(project, fingerprint)
+        key_audit.additional_key_removed(app.audit, LOCAL_ADMIN, info)
     console.print(f"removed additional key {info.fingerprint_sha256}", markup=False)
 
 
@@ -156,6 +160,7 @@ def key_rules_add(
     """Point PREFIX at a key; the longest matching prefix wins."""
     with open_app() as app:
         rule = app.key_rules.add_rule(project, prefix, key)
+        key_audit.key_rule_added(app.audit, LOCAL_ADMIN, rule)
     if as_json:
         print_json(rule.as_dict())
         return
@@ -184,6 +189,7 @@ def key_rules_remove(
     confirm_or_stop(f"remove the key rule {prefix} of {project}", yes=yes)
     with open_app() as app:
         rule = app.key_rules.remove_rule(project, prefix)
+        key_audit.key_rule_removed(app.audit, LOCAL_ADMIN, rule)
     console.print(f"removed key rule {rule.prefix}", markup=False)
 
 

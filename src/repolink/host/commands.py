@@ -103,6 +103,3 @@ def accepted_git_protocol(value: str | None) -> str | None:
     if value is None or len(value) > 256 or not _GIT_PROTOCOL.fullmatch(value):
         return None
     return value
-
-
-

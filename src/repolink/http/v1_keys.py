@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Path, Response
 from fastapi.routing import APIRoute
 
+from repolink.accounts import key_audit
 from repolink.auth.principal import Principal, Role
 from repolink.errors import NotFound
 from repolink.http.auth import bearer_scheme, principal_route_class
@@ -55,15 +56,6 @@ PREFIX = f"{API_PREFIX}/projects/{{slug}}"
 ItemId = Annotated[
     str, Path(max_length=2048, description="the id (or a key's fingerprint, a rule's prefix)")
 ]
-
-# The audit log's names for what these routes change.
-ACTION_ROTATION_STARTED = "key.rotate"
-ACTION_ROTATION_COMPLETED = "key.rotate_complete"
-ACTION_ROTATION_ABORTED = "key.rotate_abort"
-ACTION_ADDITIONAL_KEY_CREATED = "additional_key.create"
-ACTION_ADDITIONAL_KEY_DELETED = "additional_key.delete"
-ACTION_KEY_RULE_CREATED = "key_rule.create"
-ACTION_KEY_RULE_DELETED = "key_rule.delete"
 
 
 def build_keys_router(application: Repolink, context: ServiceContext) -> APIRouter:
@@ -118,23 +110,7 @@ def _key_routes(application: Repolink, route_class: type[APIRoute]) -> APIRouter
             replace_pending=body.replace_pending,
             keep_private_key=body.return_private_key,
         )
-        new_key = started.rotation.new_key
-        application.audit.record(
-            principal,
-            ACTION_ROTATION_STARTED,
-            project=project,
-            target=new_key.fingerprint_sha256,
-            details={
-                "origin": started.origin,
-                "key_type": new_key.key_type,
-                "current_key": started.rotation.current_key.fingerprint_sha256,
-                **(
-                    {"replaced_key": started.replaced.fingerprint_sha256}
-                    if started.replaced
-                    else {}
-                ),
-            },
-        )
+        key_audit.rotation_started(application.audit, principal, started)
         private_text: str | None = None
         if started.private_key is not None:
             private_text = started.private_key.to_openssh().decode("ascii")
@@ -149,13 +125,7 @@ def _key_routes(application: Repolink, route_class: type[APIRoute]) -> APIRouter
         and changes nothing."""
         project = _project(application, principal, slug, Role.ADMIN)
         completed = application.deploy_keys.complete_rotation(project)
-        application.audit.record(
-            principal,
-            ACTION_ROTATION_COMPLETED,
-            project=project,
-            target=completed.deploy_key.fingerprint_sha256,
-            details={"retired_key": completed.retired_key.fingerprint_sha256},
-        )
+        key_audit.rotation_completed(application.audit, principal, completed)
         return completed_out(completed)
 
     @router.post("/keys/rotate/abort", response_model=RotationAbortedOut)
@@ -163,12 +133,7 @@ def _key_routes(application: Repolink, route_class: type[APIRoute]) -> APIRouter
         """Discard the pending key; the deploy key stays."""
         project = _project(application, principal, slug, Role.ADMIN)
         aborted = application.deploy_keys.abort_rotation(project)
-        application.audit.record(
-            principal,
-            ACTION_ROTATION_ABORTED,
-            project=project,
-            target=aborted.discarded.fingerprint_sha256,
-        )
+        key_audit.rotation_aborted(application.audit, principal, aborted)
         return aborted_out(aborted)
 
     return router
@@ -205,13 +170,7 @@ def _additional_key_routes(application: Repolink, route_class: type[APIRoute]) -
         info = application.additional_keys.add_key(
             project, imported, hostname=body.hostname, key_type=generate.type, bits=generate.bits
         )
-        application.audit.record(
-            principal,
-            ACTION_ADDITIONAL_KEY_CREATED,
-            project=project,
-            target=info.fingerprint_sha256,
-            details={"origin": info.origin, "hostname": info.hostname, "key_type": info.key_type},
-        )
+        key_audit.additional_key_added(application.audit, principal, info)
         return additional_key_out(info)
 
     # ":path": a SHA256 fingerprint may hold '/', which arrives decoded.
@@ -221,13 +180,7 @@ def _additional_key_routes(application: Repolink, route_class: type[APIRoute]) -
         key rules point at it."""
         project = _project(application, principal, slug, Role.ADMIN)
         info = application.additional_keys.remove_key(project, key_id)
-        application.audit.record(
-            principal,
-            ACTION_ADDITIONAL_KEY_DELETED,
-            project=project,
-            target=info.fingerprint_sha256,
-            details={"hostname": info.hostname},
-        )
+        key_audit.additional_key_removed(application.audit, principal, info)
         return Response(status_code=204)
 
     return router
@@ -247,13 +200,7 @@ def _key_rule_routes(application: Repolink, route_class: type[APIRoute]) -> APIR
         """Point a URL prefix at a key: ``deploy`` or an additional key."""
         project = _project(application, principal, slug, Role.ADMIN)
         rule = application.key_rules.add_rule(project, body.prefix, body.key)
-        application.audit.record(
-            principal,
-            ACTION_KEY_RULE_CREATED,
-            project=project,
-            target=rule.prefix,
-            details={"key": rule.key},
-        )
+        key_audit.key_rule_added(application.audit, principal, rule)
         return key_rule_out(rule)
 
     # ":path": a prefix holds '/', which arrives decoded.
@@ -262,13 +209,7 @@ def _key_rule_routes(application: Repolink, route_class: type[APIRoute]) -> APIR
         """Remove a key rule (by id, or by its prefix URL-encoded)."""
         project = _project(application, principal, slug, Role.ADMIN)
         rule = application.key_rules.remove_rule(project, rule_id)
-        application.audit.record(
-            principal,
-            ACTION_KEY_RULE_DELETED,
-            project=project,
-            target=rule.prefix,
-            details={"key": rule.key},
-        )
+        key_audit.key_rule_removed(application.audit, principal, rule)
         return Response(status_code=204)
 
     return router

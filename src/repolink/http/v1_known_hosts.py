@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from repolink.accounts import key_audit
 from repolink.http.auth import bearer_scheme, principal_route_class
 from repolink.http.v1_key_schemas import (
     HostTarget,
@@ -41,9 +42,6 @@ PREFIX = f"{API_PREFIX}/known-hosts"
 MAX_ID = 2**53
 
 KnownHostId = Annotated[int, Path(ge=1, le=MAX_ID, description="a stored host key's id")]
-
-ACTION_TRUSTED = "known_host.trust"
-ACTION_REMOVED = "known_host.delete"
 
 
 def build_known_hosts_router(application: Repolink, context: ServiceContext) -> APIRouter:
@@ -97,16 +95,7 @@ def build_known_hosts_router(application: Repolink, context: ServiceContext) -> 
             targets=targets,
         )
         if outcome.created:
-            application.audit.record(
-                principal,
-                ACTION_TRUSTED,
-                target=outcome.key.name,
-                details={
-                    "fingerprint": outcome.key.fingerprint,
-                    "key_type": outcome.key.key_type,
-                    "overrides_pin": str(outcome.key.overrides_pin).lower(),
-                },
-            )
+            key_audit.host_key_trusted(application.audit, principal, outcome.key)
         else:
             response.status_code = 200
         return TrustedOut(created=outcome.created, key=known_host_out(outcome.key))
@@ -115,12 +104,7 @@ def build_known_hosts_router(application: Repolink, context: ServiceContext) -> 
     def remove(principal: Caller, key_id: KnownHostId) -> Response:
         """Stop trusting a stored host key. Shipped keys cannot be removed. Site admins."""
         removed = service.remove_by_id(key_id)
-        application.audit.record(
-            principal,
-            ACTION_REMOVED,
-            target=removed.name,
-            details={"fingerprint": removed.fingerprint, "key_type": removed.key_type},
-        )
+        key_audit.host_key_removed(application.audit, principal, removed)
         return Response(status_code=204)
 
     router = APIRouter()
