@@ -472,6 +472,7 @@ def test_an_admin_sees_the_urls_the_secret_and_the_deliveries(
     assert shown["urls"]["github"] == f"http://testserver/hooks/github/{target.slug}"
     assert sorted(shown["urls"]) == ALL
     assert (shown["secret"], shown["secret_set"]) == (target.secret, True)
+    assert answer.headers["cache-control"] == "no-store"
     [delivery] = shown["deliveries"]
     assert (delivery["provider"], delivery["event"], delivery["outcome"]) == (
         "gitlab",
@@ -529,6 +530,7 @@ def test_an_admin_regenerates_the_secret_and_the_old_one_stops_working(
     assert answer.status_code == 200, answer.text
     new = answer.json()["secret"]
     assert new != target.secret and new.startswith("rlwh_")
+    assert answer.headers["cache-control"] == "no-store"
     body = payload("github", target.url)
     assert_refused(
         post(client, "github", body, headers_for("github", target.secret, body), target.slug)

@@ -23,7 +23,7 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -154,6 +154,8 @@ def received_body(received: ReceivedDelivery) -> dict[str, Any]:
 API_PREFIX = "/api/v1"
 SETTINGS_PATH = API_PREFIX + "/projects/{project}/webhooks"
 DEFAULT_DELIVERIES = 50
+# An answer holding the secret is kept by no cache, shared or the browser's.
+NOT_STORED = {"Cache-Control": "no-store"}
 # At module level: the routes' annotations are strings, resolved in this module's namespace.
 Caller = Annotated[Principal, Depends(current_principal)]
 
@@ -192,6 +194,7 @@ def build_webhook_settings_router(application: Repolink, context: ServiceContext
     def webhooks(
         project: str,
         request: Request,
+        response: Response,
         principal: Caller,
         limit: Annotated[int, Query(ge=1, le=KEEP_DELIVERIES)] = DEFAULT_DELIVERIES,
     ) -> Webhooks:
@@ -205,6 +208,7 @@ def build_webhook_settings_router(application: Repolink, context: ServiceContext
             if made.new:
                 application.audit.record(principal, "webhook_secret.create", project=project)
             secret = made.value
+            response.headers.update(NOT_STORED)
         base = str(request.base_url).rstrip("/")
         return Webhooks(
             urls={name: base + path for name, path in receiver_paths(project).items()},
@@ -218,10 +222,11 @@ def build_webhook_settings_router(application: Repolink, context: ServiceContext
         summary="Make a new webhook secret (project admins); the old one stops verifying",
         response_model=NewWebhookSecret,
     )
-    def regenerate(project: str, principal: Caller) -> NewWebhookSecret:
+    def regenerate(project: str, response: Response, principal: Caller) -> NewWebhookSecret:
         application.access.project(principal, project, Role.ADMIN)
         made = application.webhooks_in.regenerate_secret(project)
         application.audit.record(principal, "webhook_secret.rotate", project=project)
+        response.headers.update(NOT_STORED)
         return NewWebhookSecret(secret=made.value, created_at=made.created_at)
 
     return router
