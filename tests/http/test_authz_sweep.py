@@ -15,20 +15,32 @@ never a change to B.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Role
 from repolink.errors import NotFound
+from repolink.http.service_app import create_service_app
+from repolink.keys import generate_key
 from repolink.platform.webhook_providers import PROVIDERS
+from repolink.settings import Settings
 from repolink.signing import sign_body
+from repolink.store.models.accounts import ApiToken
+from repolink.store.types import utcnow
+from support.accountskit import FAST_HASHER, PASSWORD, make_account
 from support.apikit import ANONYMOUS, DEV, OWNER, ROOT, STRANGER, WATCHER, PlatformAPI, platform_api
 from support.platformkit import HostedRepos, Platform, granted_key
 
@@ -374,3 +386,236 @@ def test_site_admin_operations_refuse_everyone_else(world: World) -> None:
                 caller,
                 answer.text,
             )
+
+
+def assert_not_found(answer: httpx.Response, where: str) -> None:
+    assert answer.status_code == 404, (where, answer.status_code, answer.text)
+
+
+def test_b_s_ids_on_a_s_paths_are_not_found_and_change_nothing_of_b(world: World) -> None:
+    """IDOR: A's admin names B's sub-resources through A's paths."""
+    a, b = world.a, world.b
+    before = {
+        path: world.send(ROOT, "GET", f"/api/v1/projects/{B}{path}").json()
+        for path in ("/fetches", "/additional-keys", "/key-rules", "/members", "/keys")
+    }
+    before_commit = world.send(ROOT, "GET", f"/api/v1/projects/{B}/commits/{b.sha}").json()
+    b_user_key = world.send(ROOT, "GET", f"/api/v2/project/{B}/checkout-key").json()
+    a_commits = world.send(ROOT, "GET", f"/api/v1/projects/{A}/commits?limit=500").json()
+    assert b.sha not in {commit["sha"] for commit in a_commits["items"]}
+    b_additional = before["/additional-keys"][0]
+
+    p = f"/api/v1/projects/{A}"
+    calls: list[tuple[str, str, Any]] = [
+        ("GET", f"{p}/fetches/{b.run_id}", None),
+        ("GET", f"{p}/commits/{b.sha}", None),
+        ("POST", f"{p}/commits/{b.sha}/hide", None),
+        ("POST", f"{p}/commits/{b.sha}/unhide", None),
+        ("DELETE", f"{p}/additional-keys/{b.additional_key_id}", None),
+        (
+            "DELETE",
+            f"{p}/additional-keys/{quote(b_additional['fingerprint_sha256'], safe='')}",
+            None,
+        ),
+        ("DELETE", f"{p}/additional-keys/{quote(b_additional['fingerprint_md5'], safe='')}", None),
+        ("POST", f"{p}/key-rules", {"prefix": "git@x.example:t/", "key": b.additional_key_id}),
+        (
+            "POST",
+            f"{p}/key-rules",
+            {"prefix": "git@y.example:t/", "key": b_additional["fingerprint_sha256"]},
+        ),
+        ("DELETE", f"{p}/key-rules/{b.key_rule_id}", None),
+        ("DELETE", f"{p}/members/{b.member}", None),
+        ("GET", f"/api/v2/project/{A}/checkout-key/{quote(b.user_key_md5, safe='')}", None),
+        ("DELETE", f"/api/v2/project/{A}/checkout-key/{quote(b.user_key_md5, safe='')}", None),
+        ("GET", f"/api/v2/project/{A}/checkout-key/{quote(b.deploy_md5, safe='')}", None),
+        ("DELETE", f"/api/v2/project/{A}/checkout-key/{quote(b.deploy_md5, safe='')}", None),
+        ("GET", f"/api/v1.1/project/gh/team/{a.repo}/checkout-key/{b.deploy_md5}", None),
+        ("DELETE", f"/api/v1.1/project/gh/team/{a.repo}/checkout-key/{b.user_key_md5}", None),
+        # B's repository path through CircleCI's slug, as A's admin: B stays invisible.
+        ("GET", f"/api/v2/project/gh/team/{b.repo}/checkout-key", None),
+        ("POST", f"/api/v2/project/gh/team/{b.repo}/checkout-key", {"type": "deploy-key"}),
+    ]
+    for method, path, body in calls:
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        # A's admin; and a member of both projects, who owns B's user key, on A's path.
+        for caller in (OWNER, DEV):
+            if caller == DEV and f"/team/{b.repo}/" in path:
+                continue  # B's own path: DEV is a member of B
+            answer = world.send(caller, method, path, **kwargs)
+            if caller == OWNER or method == "GET":
+                assert_not_found(answer, f"{caller} {method} {path}")
+            else:  # below A's admin role: refused either way
+                assert answer.status_code in (403, 404), (caller, method, path, answer.text)
+            for secret in (b.deploy_sha256, b_additional["public_key"].split()[1]):
+                assert secret not in answer.text, (method, path, answer.text)
+
+    after = {path: world.send(ROOT, "GET", f"/api/v1/projects/{B}{path}").json() for path in before}
+    assert after == before
+    assert world.send(ROOT, "GET", f"/api/v1/projects/{B}/commits/{b.sha}").json() == before_commit
+    assert world.send(ROOT, "GET", f"/api/v2/project/{B}/checkout-key").json() == b_user_key
+
+    # A's webhook settings show A's deliveries only.
+    hooks = world.send(OWNER, "GET", f"/api/v1/projects/{A}/webhooks").json()
+    assert {d["delivery_id"] for d in hooks["deliveries"]} == {f"delivery-{A}"}
+
+
+def test_only_a_project_s_admins_read_its_webhook_secret(world: World) -> None:
+    for caller, role in BY_ROLE:
+        answer = world.send(caller, "GET", f"/api/v1/projects/{A}/webhooks")
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["secret"] is not None) == (role is Role.ADMIN), caller
+        secret = world.api.app.webhooks_in.secret(A).value
+        assert (secret in answer.text) == (role is Role.ADMIN), caller
+
+
+def test_host_api_ids_of_one_repository_are_not_found_on_another(world: World) -> None:
+    """The host API's deploy-key ids and hook uids are per repository."""
+    base = f"{HOST}/repositories/team"
+    for name in ("app", "other"):
+        world.api.app.host.create_repository("team", name)
+    key = generate_key().public_key.openssh_line()
+    added = world.send(
+        ROOT, "POST", f"{base}/other/deploy-keys", json={"key": key, "label": "second"}
+    )
+    assert added.is_success, added.text
+    key_id = added.json()["id"]
+    hook = world.send(ROOT, "POST", f"{base}/other/hooks", json={"url": "https://hooks.example/x"})
+    assert hook.status_code == 201, hook.text
+    uid = quote(hook.json()["uuid"], safe="")
+    for method, path, body in (
+        ("GET", f"{base}/app/deploy-keys/{key_id}", None),
+        ("PUT", f"{base}/app/deploy-keys/{key_id}", {"label": "taken"}),
+        ("DELETE", f"{base}/app/deploy-keys/{key_id}", None),
+        ("GET", f"{base}/app/hooks/{uid}", None),
+        ("GET", f"{base}/app/hooks/{uid}/deliveries", None),
+        ("DELETE", f"{base}/app/hooks/{uid}", None),
+    ):
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        assert_not_found(world.send(ROOT, method, path, **kwargs), f"{method} {path}")
+    kept = world.send(ROOT, "GET", f"{base}/other/deploy-keys/{key_id}").json()
+    assert kept["label"] == "second"
+    assert world.send(ROOT, "GET", f"{base}/other/hooks/{uid}").status_code == 200
+
+
+# -- tokens ------------------------------------------------------------------------------------
+
+BOOTSTRAP_TOKEN = "bootstrap-admin-token-of-the-sweep"
+
+
+@dataclass
+class Service:
+    app: Repolink
+    client: TestClient
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[Service]:
+    settings = Settings(data_dir=tmp_path / "data", admin_token=SecretStr(BOOTSTRAP_TOKEN))
+    with Repolink(settings, password_hasher=FAST_HASHER) as app:
+        app.host.create_repository("team", "tools")
+        app.access.create_project(LOCAL_ADMIN, "Tools", slug="tools")
+        app.connections.save("tools", "git@forge.example:team/tools.git")
+        with TestClient(create_service_app(app), raise_server_exceptions=False) as client:
+            yield Service(app, client)
+
+
+# One route of each API a token opens: the platform API, CircleCI's (both versions), the host.
+TOKEN_ROUTES = (
+    "/api/v1/projects/tools",
+    "/api/v2/project/tools/checkout-key",
+    "/api/v1.1/project/gh/team/tools/checkout-key",
+    "/host/api/2.0/repositories/team/tools",
+)
+
+
+def as_bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def as_circle(token: str) -> dict[str, str]:
+    return {"Circle-Token": token}
+
+
+def refused(service: Service, headers: dict[str, str], path: str) -> None:
+    answer = service.client.get(path, headers=headers)
+    assert (answer.status_code, error_code(answer)) == (401, "unauthorized"), (path, answer.text)
+
+
+def test_expired_revoked_and_deleted_users_tokens_are_401_everywhere(service: Service) -> None:
+    app = service.app
+    tokens = {}
+    for name in ("expired", "revoked", "deleted"):
+        make_account(app, name, site_admin=True)  # a site admin: only the token's state refuses
+        info, tokens[name] = app.api_tokens.create(LOCAL_ADMIN, name, "sweep")
+        if name == "revoked":
+            app.api_tokens.revoke(LOCAL_ADMIN, info.id)
+        if name == "expired":
+            with app.store.session() as session:
+                row = session.get(ApiToken, info.id)
+                assert row is not None
+                row.expires_at = utcnow() - timedelta(seconds=1)
+    app.users.delete(LOCAL_ADMIN, "deleted")
+    for token in tokens.values():
+        for path in TOKEN_ROUTES:
+            refused(service, as_bearer(token), path)
+            refused(service, as_circle(token), path)
+
+
+def test_a_plain_users_token_is_403_on_the_host_api_and_the_settings_token_a_site_admin(
+    service: Service,
+) -> None:
+    plain = make_account(service.app, "plain")
+    for path in TOKEN_ROUTES:
+        answer = service.client.get(path, headers=as_bearer(plain.token))
+        expected = (403, "site_admin_required") if path.startswith(HOST) else (404, None)
+        assert answer.status_code == expected[0], (path, answer.text)
+        if expected[1] is not None:
+            assert error_code(answer) == expected[1]
+        for headers in (as_bearer(BOOTSTRAP_TOKEN), as_circle(BOOTSTRAP_TOKEN)):
+            answer = service.client.get(path, headers=headers)
+            assert answer.status_code == 200, (path, answer.text)
+
+
+def test_tokens_in_the_query_string_and_passwords_are_not_credentials(service: Service) -> None:
+    user = make_account(service.app, "queried", site_admin=True)
+    for path in TOKEN_ROUTES:
+        for name in ("token", "access_token", "circle-token", "private_token"):
+            refused(service, {}, f"{path}?{urlencode({name: user.token})}")
+        refused(service, as_bearer(PASSWORD), path)
+        refused(service, as_circle(PASSWORD), path)
+        basic = base64.b64encode(f"queried:{PASSWORD}".encode()).decode()
+        refused(service, {"Authorization": f"Basic {basic}"}, path)
+        # The token itself as Basic's password, as some clients send it: not accepted either.
+        basic = base64.b64encode(f"queried:{user.token}".encode()).decode()
+        refused(service, {"Authorization": f"Basic {basic}"}, path)
+
+
+# -- webhook receivers -------------------------------------------------------------------------
+
+
+def test_webhook_receivers_tell_no_project_from_a_wrong_signature(service: Service) -> None:
+    """An unknown project, a project without a secret and a wrong signature answer alike; a
+    good signature needs no token; the size cap comes before the project is looked up."""
+    app = service.app
+    app.access.create_project(LOCAL_ADMIN, "Secretless", slug="secretless")
+    secret = app.webhooks_in.secret("tools").value
+    body = json.dumps({"repository": "git@forge.example:team/tools.git"}).encode()
+    header = PROVIDERS["generic"].signature_header
+
+    def post(project: str, signature: str, content: bytes = body) -> httpx.Response:
+        return service.client.post(
+            f"/hooks/generic/{project}",
+            content=content,
+            headers={"Content-Type": "application/json", header: signature},
+        )
+
+    wrong = post("tools", sign_body(b"not the secret", body))
+    assert wrong.status_code == 401, wrong.text
+    for project in ("no-such-project", "secretless"):
+        answer = post(project, sign_body(secret.encode(), body))
+        assert (answer.status_code, answer.text) == (wrong.status_code, wrong.text), project
+    assert post("tools", sign_body(secret.encode(), body)).status_code == 202
+    oversized = b" " * (1024 * 1024 + 1)
+    for project in ("tools", "no-such-project"):
+        assert post(project, sign_body(secret.encode(), oversized), oversized).status_code == 413
