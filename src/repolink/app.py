@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -212,7 +213,12 @@ class Repolink:
         the fetch history."""
         from repolink.platform.fetch_requests import FetchRequestService
 
-        return FetchRequestService(self.store, self.fetches, clock=self.clock)
+        return FetchRequestService(
+            self.store,
+            self.fetches,
+            clock=self.clock,
+            gather={"webhook": timedelta(seconds=self.settings.webhook_gather)},
+        )
 
     @cached_property
     def webhooks_in(self) -> WebhookInService:

@@ -179,6 +179,15 @@ class Settings(BaseModel):
             "finish before it cancels them; a cancelled job runs again at the next start."
         ),
     )
+    webhook_gather: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description=(
+            "Seconds a fetch queued by a webhook waits before it runs, gathering the deliveries "
+            "of a burst (many pushes, a host's retries) into that one fetch; 0 runs it at once."
+        ),
+    )
     allowed_networks: str = Field(
         default="",
         description=(

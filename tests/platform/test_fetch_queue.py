@@ -308,3 +308,43 @@ def test_waiters_and_listeners_hear_of_changes(app: Repolink) -> None:
 
     assert heard == ["woken"]
     assert queue.wait_for_change(generation, timeout=5) == generation + 1
+
+
+def test_a_gathering_run_is_due_later_and_a_request_without_one_brings_it_forward(
+    app: Repolink,
+) -> None:
+    clock = Clock()
+    queue = FetchQueue(app.store, clock=clock)
+    ids = _connected(app, "alpha")
+    gather = timedelta(seconds=1)
+
+    run_id, created = queue.request(
+        connection_id=ids[0], project_id=ids[1], trigger="webhook", actor=None, due_in=gather
+    )
+    assert created
+    assert _row(app.store, run_id).next_attempt_at == clock.now + gather
+    assert queue.claim([FETCH_CONNECTION], 5) == []  # not due: the burst is still gathering
+
+    clock.advance(0.5)
+    joined = queue.request(
+        connection_id=ids[0], project_id=ids[1], trigger="webhook", actor=None, due_in=gather
+    )
+    # Joining never pushes the run further out: the first delivery set when it runs.
+    assert joined == (run_id, False)
+    assert _row(app.store, run_id).next_attempt_at == clock.now + timedelta(seconds=0.5)
+
+    assert _request(queue, ids, "api") == (run_id, False)
+    assert _row(app.store, run_id).next_attempt_at == clock.now
+    assert [job.id for job in queue.claim([FETCH_CONNECTION], 5)] == [run_id]
+
+
+def test_the_service_gathers_only_the_triggers_it_is_told_to(app: Repolink) -> None:
+    settings = app.settings.model_copy(update={"webhook_gather": 2.0})
+    with Repolink(settings, store=app.store) as gathering:
+        _connected(gathering, "alpha")
+        _connected(gathering, "beta")
+        webhook = gathering.fetch_requests.request("alpha", trigger="webhook")
+        api = gathering.fetch_requests.request("beta", trigger="api")
+    waited = _row(app.store, webhook.id).next_attempt_at - webhook.requested_at
+    assert waited == timedelta(seconds=2)
+    assert _row(app.store, api.id).next_attempt_at == api.requested_at

@@ -90,10 +90,22 @@ class FetchQueue:
         return run_id
 
     def request(
-        self, *, connection_id: str, project_id: str, trigger: str, actor: str | None
+        self,
+        *,
+        connection_id: str,
+        project_id: str,
+        trigger: str,
+        actor: str | None,
+        due_in: timedelta = timedelta(0),
     ) -> tuple[int, bool]:
-        """Insert-or-get the waiting run of a connection; its id, and whether it is new."""
+        """Insert-or-get the waiting run of a connection; its id, and whether it is new.
+
+        A new run is due ``due_in`` from now. A request joining a run that waits longer than
+        it would brings that run's due time forward: nobody waits for a gathering window they
+        did not ask for (an API request joining a webhook's run).
+        """
         now = self._clock()
+        due = now + due_in
         values = {
             "connection_id": connection_id,
             "project_id": project_id,
@@ -102,7 +114,7 @@ class FetchQueue:
             "status": RUN_QUEUED,
             "attempts": 0,
             "requested_at": now,
-            "next_attempt_at": now,
+            "next_attempt_at": due,
             "new_commits": 0,
             "updated_at": now,
         }
@@ -115,6 +127,12 @@ class FetchQueue:
                             FetchRun.connection_id == connection_id, FetchRun.status == RUN_QUEUED
                         )
                     )
+                    if run_id is not None and not created:
+                        session.execute(
+                            update(FetchRun)
+                            .where(FetchRun.id == run_id, FetchRun.next_attempt_at > due)
+                            .values(next_attempt_at=due)
+                        )
             except IntegrityError:
                 continue  # PostgreSQL: the waiting run was taken meanwhile; look again
             if run_id is not None:

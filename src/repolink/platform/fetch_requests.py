@@ -21,9 +21,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import select
@@ -133,8 +133,12 @@ class FetchRequestService:
         policy: RetryPolicy = FETCH_RETRY_POLICY,
         queue: FetchQueue | None = None,
         rng: random.Random | None = None,
+        gather: Mapping[str, timedelta] | None = None,
     ) -> None:
+        """``gather``: per trigger, how long a run it queues waits before it is due, so that
+        the requests of a burst join it (a webhook's); other triggers' runs are due at once."""
         self.store = store
+        self._gather = dict(gather or {})
         self.fetches = fetches
         self.policy = policy
         self.queue = queue or FetchQueue(store, clock=clock)
@@ -184,6 +188,7 @@ class FetchRequestService:
             project_id=project_id,
             trigger=trigger,
             actor=_actor_name(actor),
+            due_in=self._gather.get(trigger, timedelta(0)),
         )
         info = self._info(run_id)
         log.info(
