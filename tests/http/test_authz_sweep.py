@@ -493,6 +493,20 @@ def test_host_api_ids_of_one_repository_are_not_found_on_another(world: World) -
     ):
         kwargs: dict[str, Any] = {} if body is None else {"json": body}
         assert_not_found(world.send(ROOT, method, path, **kwargs), f"{method} {path}")
+    account = world.send(
+        ROOT,
+        "POST",
+        f"{HOST}/workspaces/team/ssh-keys",
+        json={"key": generate_key().public_key.openssh_line(), "label": "person"},
+    )
+    assert account.status_code == 201, account.text
+    account_id = account.json()["uuid"] if "uuid" in account.json() else account.json()["id"]
+    world.api.app.host.create_repository("elsewhere", "repo")
+    for base_of_keys in ("/workspaces/elsewhere/ssh-keys", "/users/elsewhere/ssh-keys"):
+        path = f"{HOST}{base_of_keys}/{quote(str(account_id), safe='')}"
+        assert_not_found(world.send(ROOT, "DELETE", path), path)
+    listed = world.send(ROOT, "GET", f"{HOST}/workspaces/team/ssh-keys").json()
+    assert [item["label"] for item in listed["values"]] == ["person"]
     kept = world.send(ROOT, "GET", f"{base}/other/deploy-keys/{key_id}").json()
     assert kept["label"] == "second"
     assert world.send(ROOT, "GET", f"{base}/other/hooks/{uid}").status_code == 200
@@ -619,3 +633,56 @@ def test_webhook_receivers_tell_no_project_from_a_wrong_signature(service: Servi
     oversized = b" " * (1024 * 1024 + 1)
     for project in ("tools", "no-such-project"):
         assert post(project, sign_body(secret.encode(), oversized), oversized).status_code == 413
+
+
+# -- escalation --------------------------------------------------------------------------------
+
+
+def test_no_caller_raises_their_own_role_or_moves_a_project(world: World) -> None:
+    api, p = world.api, f"/api/v1/projects/{A}"
+    # A member making themself admin, a viewer a member: refused, roles unchanged.
+    for caller, role in ((DEV, "admin"), (WATCHER, "member"), (WATCHER, "admin")):
+        answer = world.send(caller, "PUT", f"{p}/members/{caller}", json={"role": role})
+        assert (answer.status_code, error_code(answer)) == (403, "role_required"), answer.text
+    roles = {
+        m["username"]: m["role"] for m in api.ok(ROOT, "GET", f"/projects/{A}/members")["items"]
+    }
+    assert (roles[DEV], roles[WATCHER]) == ("member", "viewer")
+    # A viewer cannot give the project a preferred (user) checkout key.
+    answer = world.send(
+        WATCHER, "POST", f"/api/v2/project/{A}/checkout-key", json={"type": "user-key"}
+    )
+    assert (answer.status_code, error_code(answer)) == (403, "role_required"), answer.text
+    # Fields a body does not have change nothing: not the slug, the id, nor anyone's rights.
+    before = api.ok(ROOT, "GET", f"/projects/{A}")
+    patched = api.ok(
+        OWNER,
+        "PATCH",
+        f"/projects/{A}",
+        json={"name": "Alpha", "slug": "api", "id": "0" * 32, "site_admin": True},
+    )
+    assert (patched["slug"], patched["id"]) == (A, before["id"])
+    made = api.ok(
+        WATCHER,
+        "POST",
+        "/projects",
+        json={
+            "name": "Mine",
+            "members": [{"username": WATCHER, "role": "admin"}],
+            "site_admin": True,
+        },
+    )
+    assert world.send(WATCHER, "GET", "/api/v1/audit").status_code == 403
+    assert world.send(WATCHER, "GET", "/api/v1/known-hosts/scan").status_code in (403, 405)
+    roles = {
+        m["username"]: m["role"]
+        for m in api.ok(ROOT, "GET", f"/projects/{made['slug']}/members")["items"]
+    }
+    assert roles == {WATCHER: "admin"}
+    # Each sees the projects they are a member of, and no other.
+    for caller, visible in ((B_ADMIN, {B}), (WATCHER, {A, made["slug"]}), (DEV, {A, B})):
+        listed = api.ok(caller, "GET", "/projects")["items"]
+        assert {project["slug"] for project in listed} == visible, caller
+    # Their admin role in the new project opens nothing of A's above viewer.
+    answer = world.send(WATCHER, "DELETE", f"{p}/repository")
+    assert (answer.status_code, error_code(answer)) == (403, "role_required")
