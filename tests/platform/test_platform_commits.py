@@ -184,6 +184,24 @@ def test_the_first_page_reads_the_listing_index_in_order(indexed: Indexed) -> No
             assert "TEMP B-TREE" not in details
 
 
+def test_a_page_and_its_refs_are_two_statements(indexed: Indexed) -> None:
+    """The project's connection, then the page joined with the refs of its commits: no query
+    per commit, none for the refs apart."""
+    statements: list[str] = []
+    engine = indexed.platform.store.engine
+
+    def remember(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", remember)
+    try:
+        page = indexed.page(limit=50)
+    finally:
+        event.remove(engine, "before_cursor_execute", remember)
+    assert len(statements) == 2, statements
+    assert "refs/heads/main" in page.commits[0].refs
+
+
 def test_project_without_connection_is_named(indexed: Indexed) -> None:
     indexed.platform.project("lonely")
     with pytest.raises(NotFound) as caught:

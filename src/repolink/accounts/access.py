@@ -17,7 +17,12 @@ from sqlalchemy.orm import Session
 from repolink.accounts.audit import write_entry
 from repolink.accounts.info import MemberInfo
 from repolink.accounts.users import get_user
-from repolink.accounts.visibility import project_for, role_in, site_admin_required
+from repolink.accounts.visibility import (
+    allowed_project,
+    project_for,
+    role_in,
+    site_admin_required,
+)
 from repolink.auth.principal import Principal, Role
 from repolink.errors import Conflict, NotFound, ValidationError
 from repolink.platform.projects import ProjectInfo, ProjectService, project_record
@@ -52,7 +57,13 @@ class AccessService:
     def project(self, principal: Principal, slug: str, required: Role) -> ProjectInfo:
         """The project if ``principal`` may do what needs ``required`` in it; else
         ``project_not_found`` (invisible to them) or ``role_required``."""
-        # One transaction: this runs before every project route of the API.
+        # This runs before every project route of the API: one statement answers the common
+        # case, a project the principal may use. Anything else (no such project, no role, too
+        # low a role) takes the full check, which words the refusal.
+        with self._store.reading() as connection:
+            allowed = allowed_project(connection, principal, slug, required)
+        if allowed is not None:
+            return allowed
         with self._store.session() as session:
             return project_record(session, project_for(session, principal, slug, required))
 

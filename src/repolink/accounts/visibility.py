@@ -9,14 +9,29 @@ role too low is ``role_required``, naming the role needed.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Integer, bindparam, select, text
 from sqlalchemy.orm import Session
 
 from repolink.auth.principal import Principal, Role
 from repolink.errors import NotFound, PermissionDenied
-from repolink.platform.projects import get_project
+from repolink.platform.projects import ProjectInfo, get_project
 from repolink.store.models.accounts import ProjectMember
 from repolink.store.models.platform import Project
+from repolink.store.types import UTCDateTime
+
+# The project, whether it is connected, and the principal's role in it, in one statement.
+# Plain SQL: building and caching an ORM statement costs more than running this one.
+_PROJECT_AND_ROLE = (
+    text(
+        "SELECT p.id, p.name, p.slug, p.created_at, c.id AS connection_id, m.role"
+        " FROM projects p"
+        " LEFT JOIN repository_connections c ON c.project_id = p.id"
+        " LEFT JOIN project_members m ON m.project_id = p.id AND m.user_id = :user_id"
+        " WHERE p.slug = :slug"
+    )
+    .bindparams(bindparam("user_id", type_=Integer()))
+    .columns(created_at=UTCDateTime())
+)
 
 
 def role_in(session: Session, principal: Principal, project: Project) -> Role | None:
@@ -31,6 +46,23 @@ def role_in(session: Session, principal: Principal, project: Project) -> Role | 
         )
     )
     return Role(role) if role is not None else None
+
+
+def allowed_project(
+    connection: Connection, principal: Principal, slug: str, required: Role
+) -> ProjectInfo | None:
+    """The project ``slug`` if ``principal`` may do what needs ``required`` in it, else
+    ``None`` — without saying why: :func:`project_for` words the refusal."""
+    if not principal.site_admin and principal.user_id is None:
+        return None
+    row = connection.execute(
+        _PROJECT_AND_ROLE, {"slug": slug, "user_id": principal.user_id}
+    ).first()
+    if row is None:
+        return None
+    if not principal.site_admin and (row.role is None or not Role(row.role).allows(required)):
+        return None
+    return ProjectInfo(row.id, row.name, row.slug, row.created_at, row.connection_id is not None)
 
 
 def project_for(session: Session, principal: Principal, slug: str, required: Role) -> Project:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import logging
 import re
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Connection, TextClause, and_, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
@@ -165,11 +166,25 @@ class CommitService:
                 f"ask for a page of 1 to {MAX_LIMIT} commits",
                 context={"max": str(MAX_LIMIT)},
             )
+        if ref is None:
+            after = _decode_time_cursor(cursor) if cursor is not None else None
+            searched = _search_text(search)
+            with self._store.reading() as db:
+                found = db.execute(_CONNECTION_OF_PROJECT, {"slug": project}).scalar()
+                if found is not None:
+                    return _page_all(db, found, searched, include_hidden, limit, after)
         with self._store.session() as session:
             connection = get_connection(session, project)
             filters = _filters(connection.id, search, include_hidden)
-            if ref is None:
-                return _page_all(session, connection.id, filters, limit, cursor)
+            if ref is None:  # connected in between: the page as above, in this transaction
+                return _page_all(
+                    session.connection(),
+                    connection.id,
+                    _search_text(search),
+                    include_hidden,
+                    limit,
+                    _decode_time_cursor(cursor) if cursor is not None else None,
+                )
             tip = resolve_ref(session, connection.id, ref)
             connection_id = connection.id
         if not (mirrors.mirror_path(self._settings, connection_id) / "HEAD").is_file():
@@ -342,22 +357,77 @@ def resolve_ref(session: Session, connection_id: str, ref: str) -> str:
 # -- all refs: keyset pagination on the index -------------------------------------------------
 
 
+_CONNECTION_OF_PROJECT = text(
+    "SELECT c.id FROM repository_connections c JOIN projects p ON p.id = c.project_id"
+    " WHERE p.slug = :slug"
+)
+
+
+@functools.cache
+def _page_statement(*, search: bool, include_hidden: bool, after: bool) -> TextClause:
+    """One page of commits and the refs that point at them, in one statement: the page is
+    read on ``ix_commits_listing`` (a keyset range, in the index's order), its refs looked up
+    in ``ix_refs_commit``, one row per (commit, ref). Plain SQL, one text per kind of page:
+    the ORM's statement building and row loading cost several times the query."""
+    where = ["connection_id = :connection_id"]
+    if not include_hidden:
+        where.append("NOT hidden")
+    if search:
+        # As SQLAlchemy's ilike renders on every backend but PostgreSQL (whose ILIKE is the
+        # same for what a search can hold): case-insensitive, with backslash escapes.
+        where.append("(lower(subject) LIKE lower(:pattern) ESCAPE '\\' OR sha LIKE :sha_prefix)")
+    if after:
+        where.append("(commit_time, seq) < (:after_time, :after_seq)")
+    # Only the fixed fragments above are joined into the text; every value is bound.
+    return text(
+        "WITH page AS ("  # noqa: S608
+        " SELECT sha, seq, parents, author_name, author_email, author_time, commit_time,"
+        " subject, hidden FROM commits"
+        f" WHERE {' AND '.join(where)}"
+        " ORDER BY commit_time DESC, seq DESC LIMIT :limit)"
+        " SELECT page.sha, page.seq, page.parents, page.author_name, page.author_email,"
+        " page.author_time, page.commit_time, page.subject, page.hidden, refs.name AS ref"
+        " FROM page LEFT JOIN refs"
+        " ON refs.connection_id = :connection_id AND refs.commit_sha = page.sha"
+    )
+
+
 def _page_all(
-    session: Session, connection_id: str, filters: list[Any], limit: int, cursor: str | None
+    db: Connection,
+    connection_id: str,
+    search: str | None,
+    include_hidden: bool,
+    limit: int,
+    after: tuple[int, int] | None,
 ) -> CommitPage:
-    query = select(*_COLUMNS).where(*filters)
-    if cursor is not None:
-        commit_time, seq = _decode_time_cursor(cursor)
-        query = query.where(tuple_(Commit.commit_time, Commit.seq) < tuple_(commit_time, seq))
-    query = query.order_by(Commit.commit_time.desc(), Commit.seq.desc()).limit(limit + 1)
-    rows = list(session.execute(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    commits = _with_refs(session, connection_id, rows)
+    statement = _page_statement(
+        search=search is not None, include_hidden=include_hidden, after=after is not None
+    )
+    params: dict[str, object] = {"connection_id": connection_id, "limit": limit + 1}
+    if search is not None:
+        params["pattern"] = "%" + _escape_like(search) + "%"
+        # A SHA prefix only when the text could be one; else a pattern no SHA matches.
+        params["sha_prefix"] = search.lower() + "%" if _HEX.fullmatch(search.lower()) else ""
+    if after is not None:
+        params["after_time"], params["after_seq"] = after
+    # One row per (commit, ref). The join's order is the database's business: the page is
+    # put back in the listing's order here (a sort of the page, never of the history), and
+    # each commit's refs sorted as _with_refs sorts them, whatever the collation.
+    found: dict[str, tuple[Any, list[str]]] = {}
+    for row in db.execute(statement, params):
+        entry = found.setdefault(row.sha, (row, []))
+        if row.ref is not None:
+            entry[1].append(row.ref)
+    pages = sorted(
+        found.values(), key=lambda entry: (entry[0].commit_time, entry[0].seq), reverse=True
+    )
+    more = len(pages) > limit
+    pages = pages[:limit]
     next_cursor = None
-    if more and rows:
-        last = rows[-1]
+    if more and pages:
+        last = pages[-1][0]
         next_cursor = _encode_cursor(f"t.{last.commit_time}.{last.seq}")
+    commits = [_commit_info(row, tuple(sorted(refs))) for row, refs in pages]
     return CommitPage(commits, next_cursor)
 
 
@@ -385,20 +455,29 @@ def _filters(connection_id: str, search: str | None, include_hidden: bool) -> li
     filters: list[Any] = [Commit.connection_id == connection_id]
     if not include_hidden:
         filters.append(Commit.hidden.is_(False))
-    if search is not None:
-        text = search.strip()
-        if not text or len(text) > MAX_SEARCH_LENGTH:
-            raise ValidationError(
-                "search_invalid",
-                f"the search text must be 1 to {MAX_SEARCH_LENGTH} characters",
-                "search for part of a commit subject or the start of a SHA",
-            )
-        pattern = "%" + _escape_like(text) + "%"
+    searched = _search_text(search)
+    if searched is not None:
+        pattern = "%" + _escape_like(searched) + "%"
         matches: list[ColumnElement[bool]] = [Commit.subject.ilike(pattern, escape="\\")]
-        if _HEX.fullmatch(text.lower()):
-            matches.append(Commit.sha.startswith(text.lower(), autoescape=True))
+        if _HEX.fullmatch(searched.lower()):
+            matches.append(Commit.sha.startswith(searched.lower(), autoescape=True))
         filters.append(or_(*matches))
     return filters
+
+
+def _search_text(search: str | None) -> str | None:
+    """The text searched for (stripped), ``None`` for no search; ``search_invalid`` if empty
+    or too long."""
+    if search is None:
+        return None
+    text = search.strip()
+    if not text or len(text) > MAX_SEARCH_LENGTH:
+        raise ValidationError(
+            "search_invalid",
+            f"the search text must be 1 to {MAX_SEARCH_LENGTH} characters",
+            "search for part of a commit subject or the start of a SHA",
+        )
+    return text
 
 
 def _with_refs(session: Session, connection_id: str, rows: Sequence[Any]) -> list[CommitInfo]:
@@ -416,20 +495,21 @@ def _with_refs(session: Session, connection_id: str, rows: Sequence[Any]) -> lis
             names.setdefault(commit_sha, []).append(name)
         for listed in names.values():
             listed.sort()
-    return [
-        CommitInfo(
-            sha=row.sha,
-            parents=tuple(row.parents.split()),
-            author_name=row.author_name,
-            author_email=row.author_email,
-            author_time=_utc(row.author_time),
-            commit_time=_utc(row.commit_time),
-            subject=row.subject,
-            hidden=bool(row.hidden),
-            refs=tuple(names.get(row.sha, ())),
-        )
-        for row in rows
-    ]
+    return [_commit_info(row, tuple(names.get(row.sha, ()))) for row in rows]
+
+
+def _commit_info(row: Any, refs: tuple[str, ...]) -> CommitInfo:
+    return CommitInfo(
+        sha=row.sha,
+        parents=tuple(row.parents.split()),
+        author_name=row.author_name,
+        author_email=row.author_email,
+        author_time=_utc(row.author_time),
+        commit_time=_utc(row.commit_time),
+        subject=row.subject,
+        hidden=bool(row.hidden),
+        refs=refs,
+    )
 
 
 def _resolve_sha(session: Session, connection_id: str, text: str) -> str:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
-from sqlalchemy import URL, Engine, text
+from sqlalchemy import URL, Connection, Engine, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -85,6 +85,24 @@ class Store:
         try:
             with self._sessions.begin() as session:
                 yield session
+        except OperationalError as exc:
+            raise StoreError(
+                "store_unavailable",
+                f"the database {self.url} failed: {first_error_line(exc)}",
+                "retry; if it persists, check that the database is reachable and not full",
+            ) from exc
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One short read on a plain connection, without the ORM's unit of work.
+
+        For the hot read paths (the access check and the commit page every API client asks
+        for): on them the ORM's per-statement bookkeeping costs more than the query itself.
+        Failures are reported as :meth:`session` reports them.
+        """
+        try:
+            with self._engine.begin() as connection:
+                yield connection
         except OperationalError as exc:
             raise StoreError(
                 "store_unavailable",
