@@ -6,6 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test setup system-deps lint typecheck pytest clean
 
+# Two test processes: most of a test's time is spent waiting on git, ssh and servers, so two
+# keep two cores busy (`make pytest PYTEST_ARGS=` runs them in one process).
+PYTEST_ARGS ?= -n 2
+
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "repolink needs Python 3.11 or newer (found: $$($(PYTHON) --version))"; exit 1; }
