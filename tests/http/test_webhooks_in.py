@@ -11,6 +11,7 @@ import json
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -25,6 +26,7 @@ from repolink.platform.fetch_queue import FetchQueue
 from repolink.platform.webhook_providers import PROVIDERS
 from repolink.settings import Settings
 from repolink.signing import sign_body
+from repolink.store import utcnow
 from support.accountskit import FAST_HASHER, Account, make_account
 from support.httpkit import serving_app
 from support.platformkit import HostedRepos, Platform
@@ -407,8 +409,12 @@ def test_a_hundred_deliveries_at_once_make_at_most_two_fetches(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             first = await asyncio.gather(*(deliver(client, n) for n in range(50)))
-            # A worker takes the waiting run: the fetch is running now.
-            claimed = await asyncio.to_thread(queue.claim_run, first[0]["fetch_id"])
+            # A worker takes the waiting run once its gathering window is over: the fetch is
+            # running now (the clock is moved past the window rather than waited out).
+            after_window = utcnow() + timedelta(seconds=application.settings.webhook_gather + 1)
+            claimed = await asyncio.to_thread(
+                queue.claim_run, first[0]["fetch_id"], now=after_window
+            )
             assert claimed is not None
             second = await asyncio.gather(*(deliver(client, n) for n in range(50, 100)))
             return [*first, *second]
