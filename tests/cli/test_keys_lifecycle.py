@@ -20,7 +20,7 @@ from repolink.store import Store, utcnow
 from repolink.store.models import KeyRecord
 from support.clikit import CLI
 from support.fixtures import HOST_API_TOKEN
-from support.platformkit import WORKSPACE, HostedRepos, Platform
+from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
 PUBLIC_LINE = re.compile(r"^ssh-ed25519 AAAA\S+", re.MULTILINE)
 FINGERPRINT = re.compile(r"^SHA256:\S+$", re.MULTILINE)
@@ -270,3 +270,31 @@ def test_rotation_of_a_registered_connection_adds_and_removes_keys_on_the_host(
     assert f"{key_e} is still an access key of {WORKSPACE}/other" in " ".join(kept.stderr.split())
     assert on_host() == {key_d, key_e}
     assert set(cli.keys()) == {key_a, key_d}
+
+
+def test_rotate_to_an_imported_key(cli: KeysCLI, hosted: HostedRepos, tmp_path: Path) -> None:
+    deploy = _connect(cli, hosted, "imp")
+    mine = granted_key(hosted.host, "app", "imp cli")
+    key_file = tmp_path / "id_next"
+    key_file.write_bytes(mine.to_openssh(b"open sesame"))
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("open sesame\n")
+
+    for args, code in [
+        (("--key", str(key_file), "--type", "rsa"), "key_choice_required"),
+        (("--passphrase-file", str(passphrase)), "passphrase_without_key"),
+        (("--complete", "--key", str(key_file)), "rotate_options_conflict"),
+    ]:
+        refused = cli("keys", "rotate", "imp", *args)
+        assert refused.returncode == 2 and code in refused.stderr, refused.stderr
+
+    started = cli(
+        "keys", "rotate", "imp", "--key", str(key_file), "--passphrase-file", str(passphrase)
+    )
+    assert started.returncode == 0, started.stderr
+    assert "imported ssh-ed25519 key for project imp" in started.stdout
+    assert mine.public_key.sha256_fingerprint in started.stdout
+    assert "PRIVATE" not in started.stdout + started.stderr
+    completed = cli.json("keys", "rotate", "imp", "--complete")
+    assert completed["deploy_key"]["fingerprint_sha256"] == mine.public_key.sha256_fingerprint
+    assert completed["retired_key"]["fingerprint_sha256"] == deploy

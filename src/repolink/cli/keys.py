@@ -23,6 +23,8 @@ from rich.text import Text
 
 from repolink.auth.principal import LOCAL_ADMIN
 from repolink.cli._common import (
+    KeyFileOption,
+    PassphraseFileOption,
     console,
     err_console,
     new_table,
@@ -31,6 +33,7 @@ from repolink.cli._common import (
     print_table,
     read_key_input,
     read_passphrase_file,
+    read_private_key,
 )
 from repolink.errors import Conflict, RepolinkError, ValidationError
 from repolink.keys import (
@@ -294,23 +297,39 @@ def rotate_command(
         str | None, typer.Option("--type", help="The new key: ed25519 (default), rsa or ecdsa.")
     ] = None,
     bits: Annotated[int | None, typer.Option(help="RSA 2048/3072/4096, ECDSA 256/384/521.")] = None,
+    key_path: KeyFileOption = None,
+    passphrase_file: PassphraseFileOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
 ) -> None:
     """Rotate PROJECT's deploy key with overlap: new key pending, proven by a fetch, then swapped.
 
-    Without options: make a new key and print its public half to add to the repository; the
-    current key keeps working. Then --complete (or --abort).
+    Without options: make a new key (or take the one of --key) and print its public half to add
+    to the repository; the current key keeps working. Then --complete (or --abort).
     """
     chosen = [name for name, on in (("--complete", complete), ("--abort", abort)) if on]
-    starting = replace_pending or key_type is not None or bits is not None
-    if len(chosen) > 1 or (chosen and starting):
+    making = key_type is not None or bits is not None
+    importing = key_path is not None or passphrase_file is not None
+    if len(chosen) > 1 or (chosen and (replace_pending or making or importing)):
         raise ValidationError(
             "rotate_options_conflict",
-            "--complete and --abort go alone; --type, --bits and --replace-pending start a "
-            "rotation",
+            "--complete and --abort go alone; --type, --bits, --key and --replace-pending start "
+            "a rotation",
             f"start with: repolink keys rotate {project} [--type …], then finish with "
             f"--complete or --abort",
         )
+    if making and key_path is not None:
+        raise ValidationError(
+            "key_choice_required",
+            "--key imports a key; --type and --bits make a new one",
+            "give --key FILE alone, or --type/--bits without --key",
+        )
+    if passphrase_file is not None and key_path is None:
+        raise ValidationError(
+            "passphrase_without_key",
+            "a passphrase file was given, but no private key to unlock",
+            "add --key FILE, or leave out --passphrase-file",
+        )
+    imported = read_private_key(key_path, passphrase_file) if key_path is not None else None
     # Here, not at the top: only a rotation loads the services the audit wording names.
     from repolink.accounts import key_audit
 
@@ -348,6 +367,7 @@ def rotate_command(
             return
         started = deploy_keys.start_rotation(
             project,
+            key=imported,
             key_type=key_type or "ed25519",
             bits=bits,
             replace_pending=replace_pending,
@@ -366,8 +386,10 @@ def _print_started(started: RotationStarted, *, as_json: bool) -> None:
             f"discarded the previous pending key {started.replaced.fingerprint_sha256}",
             markup=False,
         )
+    made = "imported" if started.origin == "imported" else "new"
     console.print(
-        f"new {pending.new_key.key_type} key for project {pending.project} (pending rotation); "
+        f"{made} {pending.new_key.key_type} key for project {pending.project} (pending "
+        "rotation); "
         f"the deploy key {pending.current_key.fingerprint_sha256} keeps working meanwhile",
         markup=False,
     )
