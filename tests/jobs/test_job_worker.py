@@ -219,6 +219,46 @@ def test_a_job_cancelled_at_stop_is_due_again_at_once(job_store: Store) -> None:
     assert [job.id for job in queue.claim([ECHO], 10)] == [job_id]
 
 
+class FirstHeld(Held):
+    """Holds the first job it is given until released; every later one is done at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first: int | None = None
+
+    async def __call__(self, job: Job) -> Outcome:
+        if self.first is None or self.first == job.id:
+            self.first = job.id
+            return await super().__call__(job)
+        return Outcome.done(details={"result": "not held"})
+
+
+def test_a_job_enqueued_while_another_runs_does_not_wait_for_it(job_store: Store) -> None:
+    """A free slot is filled when the worker is woken, not when the running attempts end."""
+    queue = make_queue(job_store)
+    held = FirstHeld()
+
+    async def scenario() -> tuple[int, int, str]:
+        running = held_worker(job_store, held)
+        await running.start()
+        try:
+            long = await asyncio.to_thread(queue.enqueue, ECHO, {"text": "o"})
+            await asyncio.wait_for(held.started.wait(), WAIT)
+            short = await asyncio.to_thread(queue.enqueue, ECHO, {"text": "o"})
+            running.wake()
+            await until(lambda: row(job_store, short).status == "done")
+            long_while_short_done = row(job_store, long).status
+            held.release.set()
+            await until(lambda: row(job_store, long).status == "done")
+            return long, short, long_while_short_done
+        finally:
+            await running.stop()
+
+    long, short, long_status = asyncio.run(scenario())
+    assert long_status != "done"
+    assert held.first == long and row(job_store, short).result == "not held"
+
+
 async def until(predicate: Callable[[], bool]) -> None:
     deadline = time.monotonic() + WAIT
     while not await asyncio.to_thread(predicate):

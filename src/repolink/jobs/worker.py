@@ -25,6 +25,7 @@ POLL_INTERVAL = 30.0
 # After an unexpected failure of a whole pass, wait this long before the next one.
 ERROR_BACKOFF = 5.0
 MAX_ERROR_LENGTH = 300
+FIRST = asyncio.FIRST_COMPLETED
 
 Handler = Callable[[Job], Awaitable[Outcome]]
 
@@ -141,21 +142,66 @@ class Worker:
     # -- the loop -----------------------------------------------------------------------
 
     async def _run(self) -> None:
+        """The server's loop: keep up to ``concurrency`` attempts running, claiming into each
+        free slot as soon as one frees or the worker is woken — a job enqueued while a long
+        one runs starts at once instead of waiting for the whole batch it was not part of."""
         assert self._wake_event is not None
-        while not self._stopping:
-            self._wake_event.clear()
-            try:
-                next_due = await self._run_due()
-                wait = POLL_INTERVAL
-                if next_due is not None:
-                    wait = min(_seconds_until(next_due), POLL_INTERVAL)
-            except Exception:
-                log.exception("a pass over due jobs failed")
-                wait = ERROR_BACKOFF
-            if self._stopping:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake_event.wait(), timeout=wait)
+        running: dict[asyncio.Task[None], Job] = {}
+        try:
+            while not self._stopping:
+                self._wake_event.clear()
+                try:
+                    wait = await self._fill(running)
+                except Exception:
+                    log.exception("a pass over due jobs failed")
+                    wait = ERROR_BACKOFF
+                if self._stopping:
+                    break
+                woken = asyncio.ensure_future(self._wake_event.wait())
+                try:
+                    await asyncio.wait({woken, *running}, timeout=wait, return_when=FIRST)
+                finally:
+                    woken.cancel()
+                for task in [task for task in running if task.done()]:
+                    del running[task]
+            # Stopping: nothing more is claimed; what runs may finish (stop() bounds the wait).
+            if running:
+                await asyncio.wait(set(running))
+        except asyncio.CancelledError:
+            # stop()'s grace ran out: the attempts still running are cancelled and their jobs
+            # given back, due again at once, for the next worker to start.
+            unfinished = [task for task in running if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            self._release([running[task] for task in unfinished])
+            raise
+
+    async def _fill(self, running: dict[asyncio.Task[None], Job]) -> float:
+        """Claim due jobs into the free slots and start them; how long to wait before looking
+        again unless woken or an attempt ends."""
+        kinds = self._handlers.kinds
+        free = self._concurrency - len(running)
+        if free <= 0:
+            return POLL_INTERVAL
+        batch = await asyncio.to_thread(self._queue.claim, kinds, free)
+        for job in batch:
+            running[asyncio.create_task(self._carry_out(job))] = job
+        if len(batch) == free:  # every slot busy: the next look is when one frees
+            return POLL_INTERVAL
+        next_due = await asyncio.to_thread(self._queue.next_due, kinds)
+        if next_due is None:
+            return POLL_INTERVAL
+        return min(_seconds_until(next_due), POLL_INTERVAL)
+
+    async def _carry_out(self, job: Job) -> None:
+        """One attempt, and its settling recorded. (Cancelled: the cancellation goes on up,
+        nothing is recorded — the loop gives the job back.)"""
+        outcome = await self._attempt(job)
+        try:
+            await asyncio.to_thread(self._queue.finish, [self._settle(job, outcome)])
+        except Exception:  # the job stays leased; its lease running out makes it due again
+            log.exception("%s job %d: cannot record its attempt", job.kind, job.id)
 
     async def _run_due(self) -> datetime | None:
         """Run every job due now; the time the next pending one is due, if any."""
