@@ -307,7 +307,11 @@ def error_code(response: httpx.Response) -> str | None:
 
 
 def operations(world: World) -> list[tuple[str, str]]:
-    document = world.api.client.get("/api/v1/openapi.json").json()
+    return operations_of(world.api.client)
+
+
+def operations_of(client: TestClient) -> list[tuple[str, str]]:
+    document = client.get("/api/v1/openapi.json").json()
     found = [
         (method.upper(), path)
         for path, item in document["paths"].items()
@@ -317,8 +321,8 @@ def operations(world: World) -> list[tuple[str, str]]:
     return sorted(found, key=lambda op: (LAST.index(op) if op in LAST else -1, op))
 
 
-def test_every_operation_of_the_document_is_classified(world: World) -> None:
-    found = set(operations(world))
+def test_every_operation_of_the_document_is_classified(service: Service) -> None:
+    found = set(operations_of(service.client))
     unclassified = sorted(found - set(REQUIRED))
     assert not unclassified, f"classify these operations in REQUIRED: {unclassified}"
     assert not sorted(set(REQUIRED) - found), "REQUIRED names operations the API no longer has"
@@ -467,49 +471,6 @@ def test_only_a_project_s_admins_read_its_webhook_secret(world: World) -> None:
         assert (answer.json()["secret"] is not None) == (role is Role.ADMIN), caller
         secret = world.api.app.webhooks_in.secret(A).value
         assert (secret in answer.text) == (role is Role.ADMIN), caller
-
-
-def test_host_api_ids_of_one_repository_are_not_found_on_another(world: World) -> None:
-    """The host API's deploy-key ids and hook uids are per repository."""
-    base = f"{HOST}/repositories/team"
-    for name in ("app", "other"):
-        world.api.app.host.create_repository("team", name)
-    key = generate_key().public_key.openssh_line()
-    added = world.send(
-        ROOT, "POST", f"{base}/other/deploy-keys", json={"key": key, "label": "second"}
-    )
-    assert added.is_success, added.text
-    key_id = added.json()["id"]
-    hook = world.send(ROOT, "POST", f"{base}/other/hooks", json={"url": "https://hooks.example/x"})
-    assert hook.status_code == 201, hook.text
-    uid = quote(hook.json()["uuid"], safe="")
-    for method, path, body in (
-        ("GET", f"{base}/app/deploy-keys/{key_id}", None),
-        ("PUT", f"{base}/app/deploy-keys/{key_id}", {"label": "taken"}),
-        ("DELETE", f"{base}/app/deploy-keys/{key_id}", None),
-        ("GET", f"{base}/app/hooks/{uid}", None),
-        ("GET", f"{base}/app/hooks/{uid}/deliveries", None),
-        ("DELETE", f"{base}/app/hooks/{uid}", None),
-    ):
-        kwargs: dict[str, Any] = {} if body is None else {"json": body}
-        assert_not_found(world.send(ROOT, method, path, **kwargs), f"{method} {path}")
-    account = world.send(
-        ROOT,
-        "POST",
-        f"{HOST}/workspaces/team/ssh-keys",
-        json={"key": generate_key().public_key.openssh_line(), "label": "person"},
-    )
-    assert account.status_code == 201, account.text
-    account_id = account.json()["uuid"] if "uuid" in account.json() else account.json()["id"]
-    world.api.app.host.create_repository("elsewhere", "repo")
-    for base_of_keys in ("/workspaces/elsewhere/ssh-keys", "/users/elsewhere/ssh-keys"):
-        path = f"{HOST}{base_of_keys}/{quote(str(account_id), safe='')}"
-        assert_not_found(world.send(ROOT, "DELETE", path), path)
-    listed = world.send(ROOT, "GET", f"{HOST}/workspaces/team/ssh-keys").json()
-    assert [item["label"] for item in listed["values"]] == ["person"]
-    kept = world.send(ROOT, "GET", f"{base}/other/deploy-keys/{key_id}").json()
-    assert kept["label"] == "second"
-    assert world.send(ROOT, "GET", f"{base}/other/hooks/{uid}").status_code == 200
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -686,3 +647,47 @@ def test_no_caller_raises_their_own_role_or_moves_a_project(world: World) -> Non
     # Their admin role in the new project opens nothing of A's above viewer.
     answer = world.send(WATCHER, "DELETE", f"{p}/repository")
     assert (answer.status_code, error_code(answer)) == (403, "role_required")
+
+
+def test_host_api_ids_of_one_repository_are_not_found_on_another(service: Service) -> None:
+    """The host API's deploy-key ids and hook uids are per repository."""
+    base = f"{HOST}/repositories/team"
+    for name in ("app", "other"):
+        service.app.host.create_repository("team", name)
+
+    def send(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return service.client.request(method, path, headers=as_bearer(BOOTSTRAP_TOKEN), **kwargs)
+
+    key = generate_key().public_key.openssh_line()
+    added = send("POST", f"{base}/other/deploy-keys", json={"key": key, "label": "second"})
+    assert added.is_success, added.text
+    key_id = added.json()["id"]
+    hook = send("POST", f"{base}/other/hooks", json={"url": "https://hooks.example/x"})
+    assert hook.status_code == 201, hook.text
+    uid = quote(hook.json()["uuid"], safe="")
+    for method, path, body in (
+        ("GET", f"{base}/app/deploy-keys/{key_id}", None),
+        ("PUT", f"{base}/app/deploy-keys/{key_id}", {"label": "taken"}),
+        ("DELETE", f"{base}/app/deploy-keys/{key_id}", None),
+        ("GET", f"{base}/app/hooks/{uid}", None),
+        ("GET", f"{base}/app/hooks/{uid}/deliveries", None),
+        ("DELETE", f"{base}/app/hooks/{uid}", None),
+    ):
+        kwargs: dict[str, Any] = {} if body is None else {"json": body}
+        assert_not_found(send(method, path, **kwargs), f"{method} {path}")
+    account = send(
+        "POST",
+        f"{HOST}/workspaces/team/ssh-keys",
+        json={"key": generate_key().public_key.openssh_line(), "label": "person"},
+    )
+    assert account.status_code == 201, account.text
+    account_id = account.json()["uuid"] if "uuid" in account.json() else account.json()["id"]
+    service.app.host.create_repository("elsewhere", "repo")
+    for base_of_keys in ("/workspaces/elsewhere/ssh-keys", "/users/elsewhere/ssh-keys"):
+        path = f"{HOST}{base_of_keys}/{quote(str(account_id), safe='')}"
+        assert_not_found(send("DELETE", path), path)
+    listed = send("GET", f"{HOST}/workspaces/team/ssh-keys").json()
+    assert [item["label"] for item in listed["values"]] == ["person"]
+    kept = send("GET", f"{base}/other/deploy-keys/{key_id}").json()
+    assert kept["label"] == "second"
+    assert send("GET", f"{base}/other/hooks/{uid}").status_code == 200
