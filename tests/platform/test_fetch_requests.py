@@ -13,6 +13,7 @@ from sqlalchemy import select
 from repolink.errors import NotFound, ValidationError
 from repolink.store.models.platform import Commit
 from support.platformkit import HostedRepos, Platform
+from support.recording import RecordingRunner
 
 WAIT = 120.0
 
@@ -157,3 +158,23 @@ def test_requests_are_refused_for_unknown_triggers_projects_and_connections(
     with pytest.raises(NotFound) as connection:
         service.request_for_connection("0" * 32, trigger="push")
     assert connection.value.code == "connection_not_found"
+
+
+def test_a_pushs_fetch_runs_git_fetch_without_comparing_refs_first(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner
+) -> None:
+    assert platform.connect("pushed", hosted.app.url(), grant_on="app").ok
+    service = platform.app.fetch_requests
+
+    def git_fetches() -> int:
+        return sum(1 for run in recording.records if "fetch" in run.argv)
+
+    recording.clear()
+    asked = service.wait(service.request("pushed", trigger="api").id, WAIT)
+    # Nothing moved: the refs compared equal and no git fetch ran.
+    assert (asked.state, asked.new_commits, git_fetches()) == ("done", 0, 0)
+
+    recording.clear()
+    pushed = service.wait(service.request("pushed", trigger="push").id, WAIT)
+    # A push moved the refs, so they are not listed first: git fetch runs at once.
+    assert (pushed.state, pushed.new_commits, git_fetches()) == ("done", 0, 1)

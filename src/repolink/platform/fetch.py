@@ -202,6 +202,7 @@ class FetchService:
         on_lock_wait: Callable[[], None] | None = None,
         key_record_id: str | None = None,
         cancel: threading.Event | None = None,
+        refs_changed: bool = False,
     ) -> FetchResult:
         """:meth:`fetch_project` for a connection id (what a job queue holds).
 
@@ -210,7 +211,9 @@ class FetchService:
         (:class:`repolink.git.cancel.CancellableRunner`) and raises ``cancelled``, which leaves
         the connection's state alone too; the mirror stays consistent (a ref is updated only
         once its objects are in) and what the stopped git left is repaired before the next
-        fetch (:func:`repolink.git.mirrors.prepare`).
+        fetch (:func:`repolink.git.mirrors.prepare`). ``refs_changed``: the caller knows the
+        remote's refs moved (a push to this server's own host), so they are not listed and
+        compared with the mirror's first; git fetch runs at once.
         """
         return self._fetch(
             lambda session: _connection_by_id(session, connection_id),
@@ -218,6 +221,7 @@ class FetchService:
             on_lock_wait=on_lock_wait,
             key_record_id=key_record_id,
             cancel=cancel,
+            refs_changed=refs_changed,
         )
 
     def _fetch(
@@ -228,6 +232,7 @@ class FetchService:
         on_lock_wait: Callable[[], None] | None,
         key_record_id: str | None,
         cancel: threading.Event | None = None,
+        refs_changed: bool = False,
     ) -> FetchResult:
         attempted_at = self._clock()
         runner = self._runner if cancel is None else CancellableRunner(self._runner, cancel)
@@ -247,7 +252,7 @@ class FetchService:
             if unplanned is not None:
                 raise unplanned
             result = _Run(self._settings, self._store, plan, runner).run(
-                attempted_at, started, on_progress, on_lock_wait
+                attempted_at, started, on_progress, on_lock_wait, compare=not refs_changed
             )
         except RepolinkError as exc:
             if exc.code == CANCELLED:
@@ -347,6 +352,8 @@ class _Run:
         started: float,
         on_progress: ProgressCallback | None,
         on_lock_wait: Callable[[], None] | None,
+        *,
+        compare: bool = True,
     ) -> FetchResult:
         settings, plan = self._settings, self._plan
         path = mirrors.mirror_path(settings, plan.connection_id)
@@ -355,7 +362,7 @@ class _Run:
             repaired = mirrors.prepare(path, lock)
             # The scout indexes without reporting: its count would interleave with the clone's.
             update = _update_mirror(
-                settings, plan, path, local, on_progress, self._index, self._runner
+                settings, plan, path, local, on_progress, self._index, self._runner, compare
             )
             scouted = update.scouted
 
@@ -427,8 +434,10 @@ def _update_mirror(
     on_progress: ProgressCallback | None,
     index: Callable[[Path], IndexResult],
     runner: GitRunner,
+    compare: bool = True,
 ) -> _MirrorUpdate:
-    """Fetch into the mirror unless its refs already equal the remote's.
+    """Fetch into the mirror unless its refs already equal the remote's (``compare`` off:
+    fetch without asking; git fetch finds what moved all the same).
 
     An empty mirror (a first fetch) is cloned (:func:`repolink.git.mirrors.first_fetch`)
     without listing the remote's refs first: there is nothing to compare them with, and that
@@ -438,7 +447,7 @@ def _update_mirror(
     mirrored = mirrors.read_ref_targets(path, env=local, runner=runner)
     listed: dict[str, str] | None = None
     share = True
-    if mirrored:
+    if mirrored and compare:
         try:
             listed = _list_on_shared_connection(settings, plan)
         except MuxTimeout:
@@ -453,7 +462,7 @@ def _update_mirror(
         runner=runner,
         share=share,
     ) as remote:
-        if mirrored and listed is None and remote.ls_remote() == mirrored:
+        if mirrored and compare and listed is None and remote.ls_remote() == mirrored:
             return _MirrorUpdate(unchanged=mirrored)
         with mirrors.fetching(path):
             if mirrored:

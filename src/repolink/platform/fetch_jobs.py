@@ -57,10 +57,14 @@ FETCH_RETRY_POLICY = RetryPolicy(max_attempts=5, base_delay=10.0, max_delay=600.
 STOP_TIMEOUT = 15.0
 
 
+# The trigger of a fetch queued by a push to this server's own host (hosted_pushes).
+PUSH_TRIGGER = "push"
+
 @dataclass(frozen=True)
 class _Target:
     connection_id: str
     seq_before: int
+    trigger: str
 
 
 def execute_run(
@@ -75,7 +79,13 @@ def execute_run(
         return Outcome.failed("the fetch run or its connection was removed", transient=False)
     subject = f"fetch run {job.id}"
     try:
-        result = fetches.fetch_connection(target.connection_id, cancel=cancel)
+        result = fetches.fetch_connection(
+            target.connection_id,
+            cancel=cancel,
+            # A push to this server's own host changed its refs: asking first would only cost
+            # a round trip before the fetch that follows anyway.
+            refs_changed=target.trigger == PUSH_TRIGGER,
+        )
     except RepolinkError as exc:
         transient = exc.code in TRANSIENT_CODES
         return Outcome.failed(
@@ -127,7 +137,7 @@ def _load(store: Store, run_id: int) -> _Target | None:
         seq = session.scalar(
             select(func.max(Commit.seq)).where(Commit.connection_id == row.connection_id)
         )
-        return _Target(row.connection_id, int(seq or 0))
+        return _Target(row.connection_id, int(seq or 0), row.trigger)
 
 
 def _added_range(store: Store, target: _Target) -> tuple[int | None, int | None]:

@@ -37,6 +37,7 @@ from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_jobs import (
     DEFAULT_FETCH_CONCURRENCY,
     FETCH_RETRY_POLICY,
+    PUSH_TRIGGER,
     STOP_TIMEOUT,
     FetchJobHandler,
     execute_run,
@@ -53,7 +54,7 @@ from repolink.store.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("api", "webhook", "push", "poll", "connect", "cli", "rotation")
+TRIGGERS = ("api", "webhook", PUSH_TRIGGER, "poll", "connect", "cli", "rotation")
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
 # How often a worker looks for connections whose poll is due (their intervals are minutes).
@@ -314,7 +315,9 @@ class FetchRequestService:
         runs = []
         for connection_id in connection_ids:
             try:
-                runs.append(self.request_for_connection(connection_id, trigger="push", actor=actor))
+                runs.append(
+                    self.request_for_connection(connection_id, trigger=PUSH_TRIGGER, actor=actor)
+                )
             except NotFound:  # disconnected meanwhile
                 continue
         return runs
