@@ -192,8 +192,8 @@ class Settings(BaseModel):
         default="",
         description=(
             "Comma-separated addresses or CIDR networks (e.g. 10.0.0.0/8,::1) that webhook "
-            "URLs may point at although they are loopback, private, link-local or otherwise "
-            "not public; default: none."
+            "URLs and repository URLs given to the API may point at although they are "
+            "loopback, private, link-local or otherwise not public; default: none."
         ),
     )
 

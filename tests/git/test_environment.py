@@ -327,6 +327,38 @@ def test_git_ssh_command_is_the_same_argv_quoted(tmp_path: Path, ssh_paths: SSHP
     assert shlex.split(command) == ssh_command(**ssh_paths, connect_timeout=9, control_path=control)
 
 
+def test_a_pinned_address_is_where_real_ssh_connects_verifying_the_alias(
+    ssh_paths: SSHPaths, env: dict[str, str]
+) -> None:
+    argv = ssh_command(
+        **ssh_paths,
+        connect_timeout=7,
+        pinned_address="127.0.0.1",
+        host_key_alias="[git.example]:2222",
+    )
+    effective = _ssh_g(argv, env)
+    assert effective["hostname"] == ["127.0.0.1"]
+    assert effective["hostkeyalias"] == ["[git.example]:2222"]
+    unpinned = _ssh_g(ssh_command(**ssh_paths, connect_timeout=7), env)
+    assert unpinned["hostname"] == ["example.invalid"] and "hostkeyalias" not in unpinned
+
+
+@pytest.mark.parametrize(
+    ("address", "alias"),
+    [
+        ("git.example", "git.example"),  # a name would be resolved again
+        ("127.0.0.1", None),  # the key would be looked up under the address
+        ("127.0.0.1", "git.example -oProxyCommand=x"),
+        ("10.0.0.1%eth0 x", "git.example"),
+    ],
+)
+def test_a_pinned_address_is_an_ip_with_a_plain_alias(
+    ssh_paths: SSHPaths, address: str, alias: str | None
+) -> None:
+    with pytest.raises(ValueError):
+        ssh_command(**ssh_paths, connect_timeout=7, pinned_address=address, host_key_alias=alias)
+
+
 @pytest.mark.parametrize(
     "bad", ["relative/id", "/tmp/with space/id", "/tmp/quo'te/id", '/tmp/dq"/id', "/tmp/%h/id",
             "/tmp/new\nline", "/tmp/$HOME/id", "~/.ssh/id"],

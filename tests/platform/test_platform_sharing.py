@@ -22,7 +22,9 @@ from repolink.git.keyfiles import KEY_DIR_PREFIX
 from repolink.keys import generate_key
 from repolink.store.key_records import store_private_key
 from repolink.store.models import KeyRecord
+from support.apikit import OWNER, platform_api
 from support.platformkit import (
+    WORKSPACE,
     CountingProxy,
     HostedRepos,
     Platform,
@@ -105,6 +107,25 @@ def test_refreshes_reuse_the_first_fetchs_ssh_connection(
     assert not changed.skipped and changed.new_commits == 1
     # ls-remote, then ls-remote and fetch: all of them over that one connection.
     assert proxy.accepted == 1
+
+
+def test_a_client_urls_pinned_connection_is_shared_by_runs_pinned_to_that_address(
+    platform: Platform, hosted: HostedRepos, proxy: CountingProxy, private_tmp: Path
+) -> None:
+    url = hosted.app.url(proxy.port)
+    with contextlib.contextmanager(platform_api)(platform.app) as api:
+        api.create("app")
+        put = api.ok(OWNER, "PUT", "/projects/app/repository", json={"url": url, "generate": {}})
+    hosted.host.service.add_access_key(WORKSPACE, "app", put["deploy_key"]["public_key"], label="p")
+
+    platform.fetch("app")
+    assert platform.fetch("app").skipped
+    # The refresh listed the refs on the first fetch's master, opened to the pinned address.
+    assert proxy.accepted == 1
+    pinned = control_socket_of(platform, "app", pinned_address="127.0.0.1")
+    assert pinned.is_socket()
+    elsewhere = control_socket_of(platform, "app", pinned_address="127.0.0.2")
+    assert len({pinned, elsewhere, control_socket_of(platform, "app")}) == 3
 
 
 def test_a_fetch_in_a_new_process_reuses_the_connection(

@@ -186,8 +186,11 @@ def granted_key(host: EmbeddedHost, repo: str, label: str) -> PrivateKey:
     return key
 
 
-def control_socket_of(platform: Platform, project: str) -> Path:
-    """The control socket the fetches of ``project`` share."""
+def control_socket_of(
+    platform: Platform, project: str, *, pinned_address: str | None = None
+) -> Path:
+    """The control socket the fetches of ``project`` share (``pinned_address``: those of a
+    client's URL, whose ssh connects to that checked address)."""
     info = platform.app.connections.connection_info(project)
     url = parse_ssh_url(info.url)
     with platform.store.session() as session:
@@ -197,6 +200,7 @@ def control_socket_of(platform: Platform, project: str) -> Path:
         url=url,
         key_fingerprint=info.deploy_key.fingerprint_sha256,
         known_hosts=known_hosts,
+        pinned_address=pinned_address,
     )
     assert path is not None
     return path

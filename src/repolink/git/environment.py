@@ -13,6 +13,7 @@ as ``repolink.urls.SSHURL.git_url``, after ``--``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import shlex
@@ -85,6 +86,8 @@ _GIT_CONFIG = (
 FSCK_ON_RECEIVE = ("-c", "transfer.fsckObjects=true", "-c", "fetch.fsckObjects=true")
 
 _SSH_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@-]*")
+# A known_hosts name: a host name or address, ``[host]:port`` off port 22.
+_HOST_KEY_ALIAS = re.compile(r"[A-Za-z0-9._:-]+|\[[A-Za-z0-9._:-]+\]:[0-9]{1,5}")
 
 
 def hardened_env(home: Path, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -129,8 +132,15 @@ def ssh_command(
     control_path: Path | None = None,
     port: int | None = None,
     control_persist: int = CONTROL_PERSIST,
+    pinned_address: str | None = None,
+    host_key_alias: str | None = None,
 ) -> list[str]:
     """The ssh argv (without destination): only ``key_path``, only ``known_hosts_path``.
+
+    ``pinned_address`` (an IP address) makes ssh connect there instead of resolving the
+    destination's name again (``HostName``); ``host_key_alias`` — the destination as
+    known_hosts names it, ``[host]:port`` off port 22 — keeps host key verification under the
+    name: OpenSSH otherwise looks the key up under the ``HostName`` given.
 
     ``control_path`` turns on connection sharing (ControlMaster=auto, ControlPersist of
     ``control_persist`` seconds); it must
@@ -169,6 +179,10 @@ def ssh_command(
         "RequestTTY=no",
         "LogLevel=ERROR",
     ]
+    if pinned_address is not None:
+        if host_key_alias is None or not _HOST_KEY_ALIAS.fullmatch(host_key_alias):
+            raise ValueError(f"a pinned address needs a plain host key alias: {host_key_alias!r}")
+        options += [f"HostName={_ip_address(pinned_address)}", f"HostKeyAlias={host_key_alias}"]
     if control_path is None:
         options += ["ControlMaster=no", "ControlPath=none"]
     else:
@@ -240,6 +254,19 @@ def _false_program() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def _ip_address(text: str) -> str:
+    """``text`` as an IP address literal (an IPv6 zone kept); anything else is a programming
+    error: ssh would resolve a name again."""
+    address, _, zone = text.partition("%")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(f"pinned_address must be an IP address: {text!r}") from None
+    if zone and not re.fullmatch(r"[A-Za-z0-9._-]+", zone):
+        raise ValueError(f"pinned_address has an invalid zone: {text!r}")
+    return text
 
 
 def _ssh_safe_path(path: Path, name: str) -> str:

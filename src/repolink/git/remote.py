@@ -34,6 +34,7 @@ from repolink.git.runner import CompletedRun, GitRunner
 from repolink.git.sharing import control_path
 from repolink.keys import PrivateKey, PublicKey
 from repolink.knownhosts import TrustedHostKey
+from repolink.knownhosts.hostport import normalize_host
 from repolink.settings import Settings
 from repolink.urls import SSHURL
 
@@ -121,10 +122,15 @@ def open_remote(
     trusted: Sequence[TrustedHostKey],
     runner: GitRunner,
     share: bool = True,
+    pinned_address: str | None = None,
 ) -> Iterator[Remote]:
     """A :class:`Remote` for ``url`` with ``key``, verifying host keys against exactly
     ``trusted`` (:func:`repolink.knownhosts.trusted_keys` of the URL's host), which also names a
-    changed key. The key file and the run directory are gone when the block ends."""
+    changed key. The key file and the run directory are gone when the block ends.
+
+    ``pinned_address``: ssh connects to this IP address, the one the network policy checked,
+    instead of resolving the URL's host again, and still verifies the host key under the
+    URL's host name (DESIGN.md §5)."""
     known_hosts = knownhosts.known_hosts_lines(trusted)
     with keyfiles.private_key_file(key.to_openssh()) as key_path:
         run_dir = key_path.parent
@@ -136,6 +142,7 @@ def open_remote(
                 url=url,
                 key_fingerprint=key.public_key.sha256_fingerprint,
                 known_hosts=known_hosts,
+                pinned_address=pinned_address,
             )
             if share
             else None
@@ -146,6 +153,10 @@ def open_remote(
             connect_timeout=settings.ssh_connect_timeout,
             control_path=shared,
             control_persist=settings.ssh_control_persist,
+            pinned_address=pinned_address,
+            host_key_alias=(
+                None if pinned_address is None else knownhosts.known_hosts_name(*_host_port(url))
+            ),
         )
         ssh_argv += knownhosts.host_key_ssh_options()
         yield Remote(
@@ -159,6 +170,12 @@ def open_remote(
             runner=runner,
             control_path=shared,
         )
+
+
+def _host_port(url: SSHURL) -> tuple[str, int]:
+    """The URL's host and port as known_hosts stores them (lower-case, IPv6 compressed)."""
+    host, port = url.host_port
+    return normalize_host(host), port
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -66,14 +66,24 @@ _PROTOCOL_V2 = "version=2"
 
 
 def control_path(
-    settings: Settings, *, url: SSHURL, key_fingerprint: str, known_hosts: str
+    settings: Settings,
+    *,
+    url: SSHURL,
+    key_fingerprint: str,
+    known_hosts: str,
+    pinned_address: str | None = None,
 ) -> Path | None:
     """The control socket path for this (user, host, port, key, trust), or ``None``: no
-    sharing."""
+    sharing. ``pinned_address``: the checked address ssh connects to instead of resolving
+    the host (:func:`repolink.platform.targets.pinned_address`) — a master opened to one
+    address is never reused by a run pinned to another."""
     data_dir = settings.resolved_data_dir
     host, port = url.host_port
     user = url.user or ""
-    material = "\0".join((str(data_dir), user, host, str(port), key_fingerprint, known_hosts))
+    parts = [str(data_dir), user, host, str(port), key_fingerprint, known_hosts]
+    if pinned_address is not None:  # unpinned runs keep the sockets they had
+        parts.append(f"pinned:{pinned_address}")
+    material = "\0".join(parts)
     digest = hashlib.sha256(material.encode("utf-8")).hexdigest()[:_DIGEST_CHARS]
     for root in _roots(settings):
         socket = root / digest / SOCKET_NAME

@@ -46,6 +46,8 @@ from repolink.store.models.platform import (
     KEY_GENERATED,
     KEY_IMPORTED,
     STATE_OK,
+    URL_FROM_CLIENT,
+    URL_FROM_CLIENT_OWN_HOST,
     RepositoryConnection,
 )
 from repolink.store.models.rotation import connection_key_ids
@@ -192,8 +194,15 @@ class ConnectionService:
         it is ``connection_exists``. Everything is validated before anything is stored.
         """
         parsed = parse_connection_url(url)
+        url_origin = None
         if targets is not None:
             targets.check(parsed)
+            # Recorded so that every fetch judges the URL's host again (DNS may change).
+            url_origin = (
+                URL_FROM_CLIENT_OWN_HOST
+                if targets.is_own_host(*parsed.host_port)
+                else URL_FROM_CLIENT
+            )
         with self._store.session() as session:
             slug = get_project(session, project).slug
         generated = key is None
@@ -210,6 +219,7 @@ class ConnectionService:
                 parsed,
                 deploy_key,
                 origin=KEY_GENERATED if generated else KEY_IMPORTED,
+                url_origin=url_origin,
                 now=self._clock(),
             )
         if replaced is not None:

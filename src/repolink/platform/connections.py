@@ -159,9 +159,12 @@ def create_connection(
     key: PrivateKey,
     *,
     origin: str,
+    url_origin: str | None = None,
     now: datetime | None = None,
 ) -> ConnectionInfo:
-    """Store the deploy key (encrypted) and the connection, state ``unknown``."""
+    """Store the deploy key (encrypted) and the connection, state ``unknown``.
+
+    ``url_origin``: who gave the URL (``URL_FROM_CLIENT…``; none: the operator)."""
     row = get_project(session, project)
     existing = session.scalar(
         select(RepositoryConnection.id).where(RepositoryConnection.project_id == row.id)
@@ -180,6 +183,7 @@ def create_connection(
         url=url.original or url.git_url,
         deploy_key_id=record.id,
         key_origin=origin,
+        url_origin=url_origin,
         state=STATE_UNKNOWN,
         created_at=now or utcnow(),
     )

@@ -41,10 +41,11 @@ from repolink.keys import PrivateKey
 from repolink.knownhosts import PresentedHostKey, TrustedHostKey
 from repolink.platform import probes
 from repolink.platform.connections import get_connection, parse_connection_url
+from repolink.platform.targets import addresses_refusal, forbidden
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.key_records import load_private_key
-from repolink.store.models.platform import Project
+from repolink.store.models.platform import URL_FROM_CLIENT, Project
 from repolink.store.models.user_keys import preferred_key_id
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault
@@ -152,6 +153,7 @@ class _Subject:
     url: SSHURL | None
     key: PrivateKey
     trusted: tuple[TrustedHostKey, ...]
+    url_origin: str | None = None
 
 
 class DoctorService:
@@ -218,6 +220,7 @@ class DoctorService:
                 # The key the project's fetches use: a user key is preferred over the deploy key.
                 key=load_private_key(session, vault, preferred_key_id(session, connection)),
                 trusted=trusted,
+                url_origin=connection.url_origin,
             )
 
 
@@ -234,10 +237,22 @@ def _run_checks(settings: Settings, subject: _Subject, runner: GitRunner) -> Ite
         return
     host, port = url.host_port
     timeout = settings.ssh_connect_timeout
+    # A client's URL is judged as a fetch judges it (platform/targets.py): every address
+    # before connecting, and ssh pinned to the one the TCP check reached.
+    client = subject.url_origin == URL_FROM_CLIENT
+    policy = settings.network_policy
+    refusal = policy.host_refusal(host) if client else None
+    if refusal is not None:
+        yield _failed(DNS, forbidden(refusal))
+        return
     try:
         addresses = probes.resolve(host, port, timeout=timeout)
     except RepolinkError as exc:
         yield _failed(DNS, exc)
+        return
+    refusal = addresses_refusal(policy, addresses) if client else None
+    if refusal is not None:
+        yield _failed(DNS, forbidden(refusal))
         return
     yield _passed(DNS, _dns_detail(host, addresses))
     try:
@@ -247,6 +262,7 @@ def _run_checks(settings: Settings, subject: _Subject, runner: GitRunner) -> Ite
         return
     with contextlib.closing(sock):
         peer = sock.getpeername()[0]
+        pinned = peer if client else None
         at = f" (at {peer})" if peer != host else ""
         yield _passed(TCP, f"{knownhosts.display_name(host, port)} accepts connections{at}")
         try:
@@ -261,6 +277,7 @@ def _run_checks(settings: Settings, subject: _Subject, runner: GitRunner) -> Ite
         trusted=subject.trusted,
         runner=runner,
         share=False,  # checks 4 and 5 must see a handshake of their own
+        pinned_address=pinned,
     ) as remote:
         yield from _remote_checks(remote, banner)
 

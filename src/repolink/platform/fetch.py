@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -69,6 +69,7 @@ from repolink.platform.connections import (
 )
 from repolink.platform.index import IndexProgress, IndexResult, index_mirror
 from repolink.platform.scout import Scout
+from repolink.platform.targets import connection_pin
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
 from repolink.store.key_records import (
@@ -132,6 +133,9 @@ class _Plan:
     vault: Vault = field(repr=False)
     url: SSHURL
     trusted: list[TrustedHostKey]
+    url_origin: str | None = None
+    pinned_address: str | None = None
+    """The checked address ssh connects to, for a client's URL (:meth:`FetchService._pin`)."""
 
     def private_key(self) -> PrivateKey:
         try:
@@ -251,6 +255,8 @@ class FetchService:
         try:
             if unplanned is not None:
                 raise unplanned
+            # Before any process starts, with no transaction open: resolving may take seconds.
+            plan = self._pin(plan)
             result = _Run(self._settings, self._store, plan, runner).run(
                 attempted_at, started, on_progress, on_lock_wait, compare=not refs_changed
             )
@@ -302,7 +308,16 @@ class FetchService:
             vault=vault,
             url=url,
             trusted=knownhosts.trusted_keys(session, *url.host_port),
+            url_origin=connection.url_origin,
         )
+
+    def _pin(self, plan: _Plan) -> _Plan:
+        """``plan`` with the address its ssh must connect to, when its URL came from an API
+        client: the host resolved once, now, and judged by the network policy
+        (``repository_url_forbidden``, recorded on the connection and not retried), so a name
+        that resolves elsewhere since it was given reaches nothing the policy refuses."""
+        pinned = connection_pin(self._settings.network_policy, plan.url, plan.url_origin)
+        return plan if pinned is None else replace(plan, pinned_address=pinned)
 
     def _failed(
         self,
@@ -461,6 +476,7 @@ def _update_mirror(
         trusted=plan.trusted,
         runner=runner,
         share=share,
+        pinned_address=plan.pinned_address,
     ) as remote:
         if mirrored and compare and listed is None and remote.ls_remote() == mirrored:
             return _MirrorUpdate(unchanged=mirrored)
@@ -530,6 +546,7 @@ def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str
         url=plan.url,
         key_fingerprint=plan.key_fingerprint,
         known_hosts=knownhosts.known_hosts_lines(plan.trusted),
+        pinned_address=plan.pinned_address,
     )
     if control is None:
         return None

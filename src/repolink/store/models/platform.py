@@ -37,6 +37,10 @@ STATE_FETCHING = "fetching"
 KEY_GENERATED = "generated"
 KEY_IMPORTED = "imported"
 
+# Where a connection's URL came from (``url_origin``; none: the operator's CLI).
+URL_FROM_CLIENT = "client"
+URL_FROM_CLIENT_OWN_HOST = "client-own-host"
+
 REF_BRANCH = "branch"
 REF_TAG = "tag"
 
@@ -82,6 +86,10 @@ class RepositoryConnection(Base):
     # next due at ``next_poll_at`` (the interval with ±10 % jitter, platform/polling.py).
     poll_interval_minutes: Mapped[int | None] = mapped_column(Integer)
     next_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Who gave the URL: none — the operator (the CLI), never checked; URL_FROM_CLIENT — an API
+    # client, judged by the network policy at every connection (DESIGN.md §5);
+    # URL_FROM_CLIENT_OWN_HOST — an API client naming this server's own built-in host.
+    url_origin: Mapped[str | None] = mapped_column(String(16))
 
     def __repr__(self) -> str:
         return f"RepositoryConnection(id={self.id!r}, url={self.url!r}, state={self.state!r})"
