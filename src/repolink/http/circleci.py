@@ -42,7 +42,7 @@ from repolink.platform.checkout_keys import DEPLOY_KEY, USER_KEY, CheckoutKeyInf
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,6 @@ carrying its full paths. Add one import and one entry.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI
@@ -28,6 +26,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from repolink.http.app import create_app
 from repolink.http.circleci import build_circleci_router
+from repolink.http.context import RouterBuilder, ServiceContext
 from repolink.http.docs import CONTENT_SECURITY_POLICY, render_docs
 from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
@@ -56,17 +55,6 @@ HOOKS_PREFIX = "/hooks/"
 
 # The webhook receivers' own cap (a big push's payload runs to hundreds of KiB).
 BODY_LIMITS = {HOOKS_PREFIX: WEBHOOK_MAX_BODY_BYTES}
-
-
-@dataclass(frozen=True)
-class ServiceContext:
-    """What a router builder may need of the running server besides the application."""
-
-    ssh_url_base: str | None = None
-    """How clients reach the built-in SSH host (``ssh://git@host:2222``), when it runs."""
-
-
-RouterBuilder = Callable[["Repolink", ServiceContext], APIRouter]
 
 
 def _host_router(application: Repolink, context: ServiceContext) -> APIRouter:

@@ -24,7 +24,7 @@ from repolink.http.v1_projects import API_PREFIX, Caller, ProjectSlug
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from repolink.platform.paging import DEFAULT_LIMIT, MAX_LIMIT
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from repolink.platform.rotation import PendingRotation
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

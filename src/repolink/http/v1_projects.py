@@ -31,7 +31,7 @@ from repolink.platform.projects import MAX_SLUG_LENGTH
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 

@@ -50,7 +50,7 @@ from repolink.platform.targets import TargetPolicy
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
     from repolink.platform.connect import SavedConnection
     from repolink.platform.fetch_requests import FetchRunInfo
 

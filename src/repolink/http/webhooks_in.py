@@ -42,7 +42,7 @@ from repolink.platform.webhooks_in import (
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
-    from repolink.http.service_app import ServiceContext
+    from repolink.http.context import ServiceContext
 
 log = logging.getLogger(__name__)
 
