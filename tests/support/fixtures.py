@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from repolink.app import Repolink
 from repolink.git.runner import HardenedRunner
@@ -45,6 +42,7 @@ from support.hostkit import (
     generate_key_pair,
     start_embedded_host,
 )
+from support.httpkit import serving_app
 from support.knownhosts_support import LoopbackSSHServer, SSHClient, host_key
 from support.platformkit import HostedRepos, Platform, populate
 from support.recording import RecordingRunner
@@ -101,21 +99,8 @@ def host_api(hosted: HostedRepos) -> Iterator[str]:
     """The built-in host's HTTP API on a real uvicorn server, sharing the host's store."""
     settings = Settings(data_dir=hosted.host.settings.data_dir, admin_token=HOST_API_TOKEN)
     app = create_host_api(Repolink(settings, store=hosted.host.store))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}/host/api/2.0"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving_app(app) as base:
+        yield f"{base}/host/api/2.0"
 
 
 @pytest.fixture
