@@ -36,6 +36,19 @@ def test_the_creator_is_the_projects_admin(app: Repolink, owner: Account, slug: 
     assert app.access.role(owner.principal, slug) is Role.ADMIN
 
 
+def test_a_project_and_its_admin_are_made_together(
+    app: Repolink, owner: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A failure after the project row (here: its audit entry) leaves no project without admin.
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("crash")
+
+    monkeypatch.setattr("repolink.accounts.access.write_entry", fail)
+    with pytest.raises(RuntimeError):
+        app.access.create_project(owner.principal, "Gadgets")
+    assert app.projects.list_projects() == []
+
+
 @pytest.mark.parametrize("role", list(Role))
 def test_a_members_role_decides(app: Repolink, owner: Account, slug: str, role: Role) -> None:
     jane = make_account(app, "jane")

@@ -103,23 +103,20 @@ class AccessService:
         self, principal: Principal, name: str, *, slug: str | None = None
     ) -> ProjectInfo:
         """A new project whose creator (a user) is its admin."""
-        info = self._projects.create_project(name, slug=slug)
         now = self._clock()
         with self._store.session() as session:
-            project = session.get(Project, info.id)
-            if project is None:  # deleted in between
-                raise NotFound("project_not_found", "the project was deleted as it was made")
+            project = self._projects.add_project(session, name, slug=slug)
             if principal.user_id is not None:
                 session.add(
                     ProjectMember(
-                        project_id=info.id,
+                        project_id=project.id,
                         user_id=principal.user_id,
                         role=Role.ADMIN.value,
                         created_at=now,
                     )
                 )
             write_entry(session, principal, "project.create", now=now, project=project)
-        return info
+            return project_record(session, project)
 
     # -- members ---------------------------------------------------------------------------
 

@@ -130,23 +130,27 @@ class ProjectService:
 
     def create_project(self, name: str, *, slug: str | None = None) -> ProjectInfo:
         """A new project; its slug is made from the name unless given."""
+        with self._store.session() as session:
+            return _info(self.add_project(session, name, slug=slug), connected=False)
+
+    def add_project(self, session: Session, name: str, *, slug: str | None = None) -> Project:
+        """:meth:`create_project` inside the caller's transaction (which may add to it, as the
+        creator's membership is added in the same one)."""
         cleaned = check_name(name)
         chosen = check_slug(slug if slug is not None else slugify(cleaned) or UNTITLED_SLUG)
         if chosen in RESERVED_SLUGS:
             raise _slug_reserved(chosen, given=slug is not None)
-        with self._store.session() as session:
-            if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
-                raise _slug_taken(chosen)
-            row = Project(id=new_id(), name=cleaned, slug=chosen, created_at=self._clock())
-            session.add(row)
-            try:
-                with session.begin_nested():
-                    session.flush()
-            except IntegrityError:
-                raise _slug_taken(chosen) from None
-            info = _info(row, connected=False)
+        if session.scalar(select(Project.id).where(Project.slug == chosen)) is not None:
+            raise _slug_taken(chosen)
+        row = Project(id=new_id(), name=cleaned, slug=chosen, created_at=self._clock())
+        session.add(row)
+        try:
+            with session.begin_nested():
+                session.flush()
+        except IntegrityError:
+            raise _slug_taken(chosen) from None
         log.info("created project %s", chosen)
-        return info
+        return row
 
     def list_projects(self) -> list[ProjectInfo]:
         """Every project, by slug."""
