@@ -258,38 +258,16 @@ class TrustedOut(BaseModel):
 
 
 # -- records → answers ----------------------------------------------------------------------
+# An answer whose fields are all the record's own, by the same names, is read off the record
+# (``from_attributes``); the others name what they rename, round or nest.
 
 
 def key_out(key: KeyStatus) -> KeyOut:
-    return KeyOut(
-        id=key.id,
-        use=key.use,
-        state=key.state,  # one of KEY_STATES
-        label=key.label,
-        key_type=key.key_type,
-        bits=key.bits,
-        public_key=key.public_key,
-        fingerprint_sha256=key.fingerprint_sha256,
-        fingerprint_md5=key.fingerprint_md5,
-        created_at=key.created_at,
-        age_days=key.age_days,
-        last_used_at=key.last_used_at,
-        days_since_use=key.days_since_use,
-        retired_at=key.retired_at,
-        rotate_due=key.rotate_due,
-    )
+    return KeyOut.model_validate(key, from_attributes=True)
 
 
 def key_facts_out(key: KeyFacts) -> KeyFactsOut:
-    return KeyFactsOut(
-        id=key.id,
-        key_type=key.key_type,
-        bits=key.bits,
-        public_key=key.public_key,
-        fingerprint_sha256=key.fingerprint_sha256,
-        fingerprint_md5=key.fingerprint_md5,
-        created_at=key.created_at,
-    )
+    return KeyFactsOut.model_validate(key, from_attributes=True)
 
 
 def pending_out(rotation: PendingRotation) -> PendingRotationOut:
@@ -354,30 +332,11 @@ def aborted_out(aborted: RotationAborted) -> RotationAbortedOut:
 
 
 def additional_key_out(info: AdditionalKeyInfo) -> AdditionalKeyOut:
-    return AdditionalKeyOut(
-        id=info.id,
-        project=info.project,
-        hostname=info.hostname,
-        key_type=info.key_type,
-        bits=info.bits,
-        public_key=info.public_key,
-        fingerprint_sha256=info.fingerprint_sha256,
-        fingerprint_md5=info.fingerprint_md5,
-        origin=info.origin,  # KEY_GENERATED or KEY_IMPORTED
-        created_at=info.created_at,
-        last_used_at=info.last_used_at,
-    )
+    return AdditionalKeyOut.model_validate(info, from_attributes=True)
 
 
 def key_rule_out(rule: KeyRuleInfo) -> KeyRuleOut:
-    return KeyRuleOut(
-        id=rule.id,
-        project=rule.project,
-        prefix=rule.prefix,
-        key=rule.key,
-        key_fingerprint_sha256=rule.key_fingerprint_sha256,
-        created_at=rule.created_at,
-    )
+    return KeyRuleOut.model_validate(rule, from_attributes=True)
 
 
 def scanned_out(key: ScannedHostKey) -> ScannedHostKeyOut:
