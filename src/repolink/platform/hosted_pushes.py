@@ -46,19 +46,22 @@ class ServerAddress:
         except URLError:
             log.warning("the SSH URL base of this server cannot be read; pushes queue no fetch")
             return None
-        host = url.host.lower()
-        hosts = {host}
-        if _is_loopback(host):
+        hosts = {url.host}  # lower-case, and port 22 is None (parse_ssh_url)
+        if _is_loopback(url.host):
             hosts |= _LOOPBACK_NAMES
-        port = None if url.port in (None, 22) else url.port
-        return cls(frozenset(hosts), port)
+        return cls(frozenset(hosts), url.port)
 
     def names(self, address: RepositoryAddress, repository: RepositoryAddress) -> bool:
-        """Whether ``address`` (a connection's URL) is ``repository`` on this server."""
-        if not address.ssh or address.host is None or address.host not in self.hosts:
-            return False
-        port = None if address.ssh_port in (None, 22) else address.ssh_port
-        return port == self.port and address.path == repository.path
+        """Whether ``address`` (a connection's URL, an SSH one naming its host) is
+        ``repository`` on this server."""
+        return (
+            address.ssh
+            and address.host is not None
+            and any(
+                RepositoryAddress(host, self.port, repository.path, ssh=True).matches(address)
+                for host in self.hosts
+            )
+        )
 
 
 def connections_of_hosted(session: Session, full_name: str, server: ServerAddress) -> list[str]:
