@@ -77,17 +77,11 @@ class MemberList(BaseModel):
 
 
 def project_out(info: ProjectInfo) -> ProjectOut:
-    return ProjectOut(
-        id=info.id,
-        slug=info.slug,
-        name=info.name,
-        created_at=info.created_at,
-        connected=info.connected,
-    )
+    return ProjectOut.model_validate(info, from_attributes=True)
 
 
 def member_out(info: MemberInfo) -> MemberOut:
-    return MemberOut(username=info.username, role=info.role, added_at=info.added_at)
+    return MemberOut.model_validate(info, from_attributes=True)
 
 
 # -- the repository connection ---------------------------------------------------------------
@@ -173,16 +167,7 @@ class RepositoryConnected(RepositoryOut):
 
 
 def deploy_key_out(key: DeployKeyInfo) -> DeployKeyOut:
-    return DeployKeyOut(
-        key_type=key.key_type,
-        bits=key.bits,
-        public_key=key.public_key,
-        fingerprint_sha256=key.fingerprint_sha256,
-        fingerprint_md5=key.fingerprint_md5,
-        origin=key.origin,
-        created_at=key.created_at,
-        last_used_at=key.last_used_at,
-    )
+    return DeployKeyOut.model_validate(key, from_attributes=True)
 
 
 def repository_fields(info: ConnectionInfo) -> dict[str, Any]:
@@ -267,19 +252,7 @@ class FetchRunList(BaseModel):
 
 
 def fetch_run_out(run: FetchRunInfo) -> FetchRunOut:
-    return FetchRunOut(
-        id=run.id,
-        trigger=run.trigger,
-        actor=run.actor,
-        state=run.state,
-        attempts=run.attempts,
-        requested_at=run.requested_at,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        duration=run.duration,
-        error_code=run.error_code,
-        new_commits=run.new_commits,
-    )
+    return FetchRunOut.model_validate(run, from_attributes=True)
 
 
 # -- commits and refs ------------------------------------------------------------------------
@@ -377,14 +350,7 @@ class DoctorOut(BaseModel):
 
 
 def check_out(check: Check) -> CheckOut:
-    return CheckOut(
-        name=check.name,
-        title=check.title,
-        status=check.status,
-        detail=check.detail,
-        code=check.code,
-        hint=check.hint,
-    )
+    return CheckOut.model_validate(check, from_attributes=True)
 
 
 def doctor_out(report: DoctorReport) -> DoctorOut:
