@@ -10,18 +10,15 @@ starts.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import NoReturn
 
 from repolink.errors import GitError
-from repolink.git.runner import DEFAULT_KILL_GRACE, CompletedRun, GitRunner
+from repolink.git.runner import CANCELLED, DEFAULT_KILL_GRACE, CompletedRun, GitRunner
 
-log = logging.getLogger(__name__)
-
-CANCELLED = "cancelled"
+__all__ = ["CANCELLED", "CancellableRunner"]
 
 
 class CancellableRunner:
@@ -48,7 +45,7 @@ class CancellableRunner:
     ) -> CompletedRun:
         if self.cancel.is_set():
             raise GitError(
-                "cancelled", "the work was cancelled", "it is run again when the work is"
+                CANCELLED, "the work was cancelled", "it is run again when the work is"
             )
         return self.inner.run(
             argv,

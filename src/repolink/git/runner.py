@@ -43,6 +43,7 @@ from repolink.git.keyfiles import scrub
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CANCELLED",
     "DEFAULT_KILL_GRACE",
     "LOCAL_GIT_TIMEOUT",
     "STDERR_LIMIT_BYTES",
@@ -62,6 +63,8 @@ _POLL_INTERVAL = 0.02
 # How often a run that can be cancelled looks whether it was.
 _CANCEL_CHECK = 0.1
 _CANCELLED_JOIN = 0.5
+# The GitError code of work stopped by its cancel event (here or by git.cancel).
+CANCELLED = "cancelled"
 _LINE_BREAK = re.compile(rb"[\r\n]")
 
 
@@ -247,7 +250,7 @@ class HardenedRunner:
             raise failures[0]
         if cancelled:
             raise GitError(
-                "cancelled",
+                CANCELLED,
                 f"{Path(argv[0]).name} was stopped: its work was cancelled",
                 "it is run again when the work is",
             )
