@@ -7,10 +7,12 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -131,3 +133,23 @@ def serving_service(
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def drain_output(service: Service, log: Path) -> None:
+    """Append what the server prints from now on, on stdout and stderr, to ``log``, read by
+    threads: a server kept for many tests would otherwise block once a pipe nobody reads is
+    full. The threads end when the process closes its pipes."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+
+    def copy(stream: IO[str] | None, label: str) -> None:
+        if stream is None:
+            return
+        for line in stream:
+            with lock, log.open("a", encoding="utf-8") as out:
+                out.write(f"{label}: {line}")
+
+    with log.open("a", encoding="utf-8") as out:
+        out.write("".join(f"stdout: {line}\n" for line in service.printed))
+    for stream, label in ((service.process.stdout, "stdout"), (service.process.stderr, "stderr")):
+        threading.Thread(target=copy, args=(stream, label), daemon=True).start()

@@ -1,0 +1,115 @@
+"""Fixtures of the browser tests (marker ``browser``, given to every test of this directory).
+
+- ``web_server`` — one real ``repolink serve`` per test process (pytest-xdist worker), HTTP
+  and SSH on port 0, on a data directory of its own, with a site admin ``admin`` whose
+  password is :data:`ADMIN_PASSWORD` and the bootstrap API token :data:`ADMIN_TOKEN` (for
+  set-up through the API of what is not the flow under test). Tests share it: give what you
+  create a name of your own. What it prints goes to ``serve.log`` in its directory.
+- ``browser`` — headless Debian Chromium, one per test process; skipped, with the reason,
+  where Chromium or Playwright is missing (:func:`support.browserkit.missing`).
+- ``page`` — a page of its own browser context (no cookies shared) at laptop size, with the
+  server as base URL (``page.goto("/api/docs")``). A test fails when the server answered any
+  of its requests with a 5xx or a script of the page threw; a failing test leaves a
+  screenshot under ``<output>/failures/``.
+
+Helpers are in :mod:`support.browserkit`: ``sign_in``, ``check_accessibility``,
+``screenshot``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from support import browserkit
+from support.browserkit import WebServer
+from support.servekit import drain_output, serving_service
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Response
+
+HERE = Path(__file__).parent
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "browser-tests admin passphrase"
+ADMIN_TOKEN = "browser-tests-bootstrap-admin-token"
+SERVE_SETTINGS = {
+    "REPOLINK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "REPOLINK_ADMIN_TOKEN": ADMIN_TOKEN,
+    "REPOLINK_SHUTDOWN_GRACE": "1",
+    # The tests' hosts are on loopback (the server's own SSH host among them).
+    "REPOLINK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[None]:
+    # The report of each phase, on the item: the page fixture's teardown reads whether the
+    # test failed, to keep a picture of what the browser showed.
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture(scope="session")
+def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
+    root = tmp_path_factory.mktemp("web-server")
+    with serving_service(root / "data", SERVE_SETTINGS) as service:
+        log = root / "serve.log"
+        drain_output(service, log)
+        yield WebServer(service, root / "data", log, ADMIN_USER, ADMIN_PASSWORD, ADMIN_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    reason = browserkit.missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = browserkit.launch(playwright)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, web_server: WebServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    context = browser.new_context(
+        base_url=web_server.url, viewport=browserkit.LAPTOP, locale="en-GB"
+    )
+    context.set_default_timeout(browserkit.TIMEOUT_MS)
+    opened = context.new_page()
+    failures: list[str] = []
+
+    def answered(response: Response) -> None:
+        if response.status >= 500 and response.url.startswith(web_server.url):
+            failures.append(f"{response.status} from {response.request.method} {response.url}")
+
+    opened.on("response", answered)
+    opened.on("pageerror", lambda error: failures.append(f"script error: {error}"))
+    try:
+        yield opened
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            name = re.sub(r"[^a-z0-9._-]+", "-", request.node.nodeid.lower()).strip("-")
+            folder = browserkit.output_dir() / "failures"
+            folder.mkdir(parents=True, exist_ok=True)
+            opened.screenshot(path=folder / f"{name}.png", full_page=True)
+    finally:
+        context.close()
+    if failures:
+        pytest.fail(
+            "the page saw errors (server log: " + str(web_server.log) + "):\n" + "\n".join(failures)
+        )
