@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from repolink.git.runner import GitRunner, HardenedRunner
 from repolink.settings import Settings, load_settings
-from repolink.store.types import Clock, utcnow
+from repolink.store.clock import Clock, utcnow
 from repolink.vault import Vault, VaultLoader
 
 if TYPE_CHECKING:

@@ -1,33 +1,44 @@
-"""The open database: an engine, migrated to the newest revision, and its sessions."""
+"""The open database: an engine, migrated to the newest revision, and its sessions.
+
+SQLAlchemy is imported when a session, a Core connection or the engine is first asked for:
+a command on the embedded SQLite file whose schema is current reads through
+:meth:`Store.plain` on stdlib :mod:`sqlite3` and never imports it (issue 10 §2).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import os
+import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-
-from sqlalchemy import URL, Connection, Engine, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING
 
 from repolink.errors import StoreError
 from repolink.settings import Settings
-from repolink.store import migrate
-from repolink.store.engine import (
-    describe_url,
-    first_error_line,
-    is_sqlite,
-    make_engine,
-    parse_database_url,
-    sqlite_file,
+from repolink.store.heads import declared_heads
+from repolink.store.plain import (
+    CoreReader,
+    PlainReader,
+    connect_sqlite,
+    sqlite_reading,
+    stored_revisions,
 )
 
+if TYPE_CHECKING:
+    from sqlalchemy import URL, Connection, Engine
+    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.orm import Session, sessionmaker
+
 log = logging.getLogger(__name__)
+
+# The embedded database's URL prefix: the rest is the file's path, read without SQLAlchemy.
+_SQLITE_PREFIX = "sqlite:///"
 
 
 class Store:
@@ -38,14 +49,25 @@ class Store:
     can return what it wrote.
     """
 
-    def __init__(self, engine: Engine, url: URL) -> None:
+    def __init__(
+        self, engine: Engine | None, url: URL | str, *, embedded: Path | None = None
+    ) -> None:
+        """``engine`` None: made from ``url`` when first needed (see :meth:`open`)."""
+        self._url_text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
         self._engine = engine
-        self._url = url
-        self._sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        # The SQLite file read through stdlib sqlite3 by plain(); None: SQLAlchemy reads.
+        self._embedded = embedded
+        self._sessions: sessionmaker[Session] | None = None
+        self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, settings: Settings) -> Store:
-        """Connect to the configured database and migrate it to the newest revision."""
+    def open(cls, settings: Settings, *, native_sqlite: bool = True) -> Store:
+        """Connect to the configured database and migrate it to the newest revision.
+
+        On the embedded SQLite file already at the newest revision, nothing more is done
+        until a query asks: no engine, no SQLAlchemy import. ``native_sqlite=False`` reads
+        that file through SQLAlchemy too (what a test comparing both paths asks for).
+        """
         data_dir = settings.resolved_data_dir
         try:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -55,7 +77,30 @@ class Store:
                 f"cannot create the data directory {data_dir} ({exc.strerror})",
                 "set REPOLINK_DATA_DIR to a directory the user running repolink may write",
             ) from None
-        url = parse_database_url(settings.resolved_database_url)
+        url_text = settings.resolved_database_url
+        embedded = _embedded_file(url_text)
+        if embedded is not None:
+            _keep_private(embedded)
+            heads = declared_heads()
+            if native_sqlite and heads is not None and stored_revisions(embedded) == heads:
+                log.debug("opened database %s", url_text)
+                return cls(None, url_text, embedded=embedded)
+        return cls._open_migrated(url_text, embedded if native_sqlite else None)
+
+    @classmethod
+    def _open_migrated(cls, url_text: str, embedded: Path | None) -> Store:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from repolink.store import migrate
+        from repolink.store.engine import (
+            describe_url,
+            is_sqlite,
+            make_engine,
+            parse_database_url,
+            sqlite_file,
+        )
+
+        url = parse_database_url(url_text)
         if is_sqlite(url) and (database := sqlite_file(url)) is not None:
             _keep_private(database)
         engine = make_engine(url)
@@ -68,22 +113,47 @@ class Store:
             engine.dispose()
             raise _open_failed(url, exc) from exc
         log.debug("opened database %s", describe_url(url))
-        return cls(engine, url)
+        return cls(engine, url, embedded=embedded)
 
     @property
     def engine(self) -> Engine:
-        return self._engine
+        """The SQLAlchemy engine, made on first use."""
+        engine = self._engine
+        if engine is None:
+            from repolink.store.engine import make_engine, parse_database_url
+
+            with self._lock:
+                if self._engine is None:
+                    self._engine = make_engine(parse_database_url(self._url_text))
+                engine = self._engine
+        return engine
+
+    def _session_factory(self) -> sessionmaker[Session]:
+        sessions = self._sessions
+        if sessions is None:
+            from sqlalchemy.orm import sessionmaker
+
+            sessions = self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        return sessions
 
     @property
     def url(self) -> str:
         """The database URL with its password masked, fit for messages."""
-        return describe_url(self._url)
+        if self._embedded is not None or self._url_text.startswith(_SQLITE_PREFIX):
+            return self._url_text  # a file's path: no password to mask
+        from repolink.store.engine import describe_url, parse_database_url
+
+        return describe_url(parse_database_url(self._url_text))
 
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One unit of work: committed on success, rolled back on error."""
+        from sqlalchemy.exc import OperationalError
+
+        from repolink.store.engine import first_error_line
+
         try:
-            with self._sessions.begin() as session:
+            with self._session_factory().begin() as session:
                 yield session
         except OperationalError as exc:
             raise StoreError(
@@ -100,8 +170,12 @@ class Store:
         for): on them the ORM's per-statement bookkeeping costs more than the query itself.
         Failures are reported as :meth:`session` reports them.
         """
+        from sqlalchemy.exc import OperationalError
+
+        from repolink.store.engine import first_error_line
+
         try:
-            with self._engine.begin() as connection:
+            with self.engine.begin() as connection:
                 yield connection
         except OperationalError as exc:
             raise StoreError(
@@ -110,15 +184,46 @@ class Store:
                 "retry; if it persists, check that the database is reachable and not full",
             ) from exc
 
+    @contextmanager
+    def plain(self) -> Iterator[PlainReader]:
+        """One short read of fixed SQL texts (:mod:`repolink.store.plain`): on the embedded
+        SQLite file through stdlib sqlite3, without importing SQLAlchemy; elsewhere on a Core
+        connection. Failures are reported as :meth:`session` reports them."""
+        if self._embedded is None:
+            with self.reading() as core:
+                yield CoreReader(core)
+            return
+        try:
+            connection = connect_sqlite(self._embedded)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                "store_unavailable",
+                f"the database {self.url} failed: {str(exc).strip()[:200]}",
+                "retry; if it persists, check that the database is reachable and not full",
+            ) from exc
+        try:
+            with sqlite_reading(connection, self.url) as reader:
+                yield reader
+        finally:
+            connection.close()
+
     def current_revision(self) -> str | None:
         """The migration revision the database is at."""
-        return migrate.current_revision(self._engine)
+        from repolink.store import migrate
+
+        return migrate.current_revision(self.engine)
 
     def check_ready(self) -> None:
         """Raise :class:`StoreError` unless the database answers and its schema is at the
         newest revision: whether a server may take requests (``/readyz``)."""
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from repolink.store import migrate
+        from repolink.store.engine import first_error_line
+
         try:
-            with self._engine.connect() as connection:
+            with self.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             # The driver's words go to the log only: the probe answers anyone who asks.
@@ -128,7 +233,7 @@ class Store:
                 "the database does not answer",
                 "check that the database is reachable; the server's log says why",
             ) from None
-        if not migrate.is_current(self._engine):
+        if not migrate.is_current(self.engine):
             raise StoreError(
                 "store_schema_outdated",
                 "the database schema is not at the revision this server needs",
@@ -136,7 +241,10 @@ class Store:
             )
 
     def close(self) -> None:
-        self._engine.dispose()
+        with self._lock:
+            engine, self._engine, self._sessions = self._engine, None, None
+        if engine is not None:
+            engine.dispose()
 
     def __enter__(self) -> Store:
         return self
@@ -173,7 +281,21 @@ def _keep_private(database: Path) -> None:
 _SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
+def _embedded_file(url_text: str) -> Path | None:
+    """The file of a plain ``sqlite:///PATH`` URL (the default one is), read without
+    SQLAlchemy; ``None`` for anything else (in-memory, options, another database), which
+    SQLAlchemy parses."""
+    if not url_text.startswith(_SQLITE_PREFIX):
+        return None
+    path = url_text[len(_SQLITE_PREFIX) :]
+    if not path or path == ":memory:" or path.startswith("file:") or any(c in path for c in "?%#"):
+        return None
+    return Path(path).expanduser().resolve()
+
+
 def _migration_lock(url: URL) -> Path | None:
+    from repolink.store.engine import is_sqlite, sqlite_file
+
     if not is_sqlite(url):
         return None
     database = sqlite_file(url)
@@ -183,6 +305,8 @@ def _migration_lock(url: URL) -> Path | None:
 
 
 def _open_failed(url: URL, exc: SQLAlchemyError) -> StoreError:
+    from repolink.store.engine import describe_url, first_error_line, is_sqlite, sqlite_file
+
     where = describe_url(url)
     database = sqlite_file(url) if is_sqlite(url) else None
     if database is not None:

@@ -10,11 +10,9 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from repolink.errors import StoreError
+from repolink.store.plain import configure_sqlite_connection
 
 log = logging.getLogger(__name__)
-
-SQLITE_CACHE_KIB = 16 * 1024
-SQLITE_BUSY_TIMEOUT_MS = 5000
 
 _URL_HINT = (
     "set REPOLINK_DATABASE_URL to sqlite:////absolute/path/repolink.db or "
@@ -90,16 +88,4 @@ def make_engine(url: URL) -> Engine:
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    # Per-connection settings, except journal_mode, which persists in the file once set.
-    # busy_timeout first, so that switching to WAL waits for another process instead of failing.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        # 16 MiB rather than 2: the commit index's (connection, sha) key of a large history
-        # is written in random order, and a smaller cache rereads its pages on every insert.
-        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
-    finally:
-        cursor.close()
+    configure_sqlite_connection(dbapi_connection)

@@ -4,10 +4,10 @@ store knows to say which data directory it read."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import text
-
-from repolink.store.database import Store
+if TYPE_CHECKING:
+    from repolink.store.database import Store
 
 
 @dataclass(frozen=True)
@@ -23,10 +23,10 @@ class Inventory:
 
 def take_inventory(store: Store) -> Inventory:
     """The counts, in plain SQL: importing every model would cost more than the command."""
-    with store.session() as session:
+    with store.plain() as db:
 
         def count(statement: str) -> int:
-            return int(session.execute(text(statement)).scalar_one())
+            return int(db.scalar(statement))
 
         return Inventory(
             projects=count("SELECT count(*) FROM projects"),

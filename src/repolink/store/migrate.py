@@ -15,11 +15,9 @@ older, newer, or anything unexpected) goes through Alembic.
 
 from __future__ import annotations
 
-import ast
 import fcntl
 import logging
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -30,19 +28,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from repolink.errors import StoreError
 from repolink.store.engine import first_error_line
+from repolink.store.heads import MIGRATIONS_DIR, declared_heads
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
-
-MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
-
-# `revision: str = "0002"`, `down_revision = ("0003", "0004")` … at the start of a line.
-_REVISION_ASSIGNMENT = re.compile(
-    r"^(?P<name>revision|down_revision)\b[ \t]*(?::[^=\n]*)?=(?P<value>[^\n]*)$", re.MULTILINE
-)
 
 # Any fixed 64-bit number works; it only has to be the same for every repolink process.
 _PG_ADVISORY_LOCK_ID = 0x7265706F6C696E6B  # "repolink"
@@ -62,53 +54,6 @@ def head_revision(script_location: Path = MIGRATIONS_DIR) -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config(script_location)).get_current_head()
-
-
-def declared_heads(script_location: Path = MIGRATIONS_DIR) -> frozenset[str] | None:
-    """The head revisions the revision files declare, read without importing Alembic.
-
-    ``None`` when a file does not declare ``revision`` and ``down_revision`` as plain
-    literals: then only Alembic can tell.
-    """
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    try:
-        files = sorted((script_location / "versions").glob("*.py"))
-        for path in files:
-            if path.name == "__init__.py":
-                continue
-            declared = _declared_revisions(path.read_text(encoding="utf-8"))
-            if declared is None:
-                return None
-            revision, down_revisions = declared
-            revisions.add(revision)
-            parents.update(down_revisions)
-    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
-        return None
-    heads = revisions - parents
-    return frozenset(heads) if heads else None
-
-
-def _declared_revisions(source: str) -> tuple[str, tuple[str, ...]] | None:
-    # A pattern rather than ast.parse: parsing every whole revision file costs more than
-    # the rest of opening the store. Only unindented one-line assignments count; any other
-    # spelling gives None, and Alembic decides.
-    values: dict[str, object] = {}
-    for match in _REVISION_ASSIGNMENT.finditer(source):
-        name = match.group("name")
-        if name in values:
-            return None
-        values[name] = ast.literal_eval(match.group("value").strip())
-    revision, down = values.get("revision"), values.get("down_revision")
-    if not isinstance(revision, str) or "down_revision" not in values:
-        return None
-    if down is None:
-        return revision, ()
-    if isinstance(down, str):
-        return revision, (down,)
-    if isinstance(down, tuple | list) and all(isinstance(item, str) for item in down):
-        return revision, tuple(down)
-    return None
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
+
+from repolink.store.clock import Clock, utcnow
+
+__all__ = ["Clock", "UTCDateTime", "utcnow"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -34,12 +37,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Now, timezone-aware, in UTC — the only clock the store is written with."""
-    return datetime.now(UTC)
-
-
-# What a service asks for when it needs the time: :func:`utcnow` unless a test gives another.
-Clock = Callable[[], datetime]
