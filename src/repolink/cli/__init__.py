@@ -25,6 +25,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from repolink.cli import coercion
 from repolink.cli import help as help_format
 from repolink.cli._common import err_console
 from repolink.cli.errors import EXIT_INTERRUPTED, EXIT_STATUS_RULE, exit_code_of
@@ -33,6 +34,7 @@ from repolink.errors import NotFound, RepolinkError, quotable
 log = logging.getLogger(__name__)
 
 help_format.install()
+coercion.install()
 
 app = typer.Typer(
     name="repolink",

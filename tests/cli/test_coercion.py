@@ -1,0 +1,57 @@
+"""repolink.cli.coercion: values already of a parameter's plain type skip Typer's pydantic
+coercion; every other value is still coerced, and refused, as Typer does (issue 10 §2)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pytest
+import typer
+
+import repolink.cli  # noqa: F401  (installs the coercion, as every command does)
+from repolink.cli.coercion import _Unchanged
+
+seen: dict[str, object] = {}
+
+app = typer.Typer()
+
+
+@app.command()
+def command(
+    name: Annotated[str, typer.Argument()],
+    limit: Annotated[int, typer.Option()] = 50,
+    label: Annotated[str | None, typer.Option()] = None,
+    flag: Annotated[bool, typer.Option("--flag")] = False,
+    ratio: Annotated[float, typer.Option()] = 0.5,
+) -> None:
+    seen.update(name=name, limit=limit, label=label, flag=flag, ratio=ratio)
+
+
+def _run(*args: str) -> dict[str, object]:
+    seen.clear()
+    typer.main.get_command(app).main(list(args), standalone_mode=False)
+    return dict(seen)
+
+
+def test_plain_values_pass_unchanged_and_text_is_still_coerced() -> None:
+    assert _run("proj") == {"name": "proj", "limit": 50, "label": None, "flag": False, "ratio": 0.5}
+    got = _run("proj", "--limit", "7", "--label", "x", "--flag", "--ratio", "2")
+    assert got == {"name": "proj", "limit": 7, "label": "x", "flag": True, "ratio": 2.0}
+    assert type(got["limit"]) is int and type(got["ratio"]) is float
+
+
+def test_a_value_typer_refuses_is_still_refused() -> None:
+    with pytest.raises(typer.BadParameter) as bad:
+        _run("proj", "--limit", "many")
+    assert "--limit" in bad.value.format_message()
+
+
+def test_only_plain_annotations_get_the_shortcut() -> None:
+    command = typer.main.get_command(app)
+    kinds = {
+        param.name: type(param.get_runtime_param()).__name__  # type: ignore[attr-defined]
+        for param in command.params
+    }
+    shortcut = _Unchanged.__name__
+    assert kinds["name"] == kinds["limit"] == kinds["label"] == kinds["flag"] == shortcut
+    assert kinds["ratio"] != shortcut  # a float is Typer's to coerce ("2" and 2 alike)
