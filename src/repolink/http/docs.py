@@ -25,6 +25,9 @@ _STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
     "code{font-size:.95rem}table{border-collapse:collapse;width:100%}"
     "td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #ddd;vertical-align:top}"
+    # On a phone the table scrolls sideways in its own box (focusable, so by keyboard too),
+    # and the page around it does not.
+    ".operations{overflow-x:auto}.operations:focus-visible{outline:2px solid #1a5fb4}"
 )
 
 
@@ -88,11 +91,13 @@ def render_docs(document: dict[str, Any], openapi_url: str) -> str:
             )
     return (
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{title}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{title} <small>{html.escape(str(info.get('version', '')))}</small></h1>"
         f"<p>{html.escape(str(info.get('description', '')))}</p>"
         f'<p>The whole description: <a href="{html.escape(openapi_url)}">OpenAPI document</a>.'
         "</p>"
+        '<div class=operations role=region aria-label="Operations" tabindex=0>'
         "<table><thead><tr><th>method</th><th>path</th><th>what it does</th><th>about</th>"
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></body></html>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div></body></html>"
     )
