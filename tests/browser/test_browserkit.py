@@ -77,3 +77,13 @@ def test_screenshots_are_saved_at_laptop_and_phone_widths(
 def test_a_screenshot_name_is_a_plain_file_name(page: Page) -> None:
     with pytest.raises(ValueError, match="screenshot name"):
         browserkit.screenshot(page, "../outside")
+
+
+def test_a_page_wider_than_a_phone_fails_the_fit_check(page: Page) -> None:
+    page.set_content(CLEAN)
+    browserkit.check_fits_phone(page)
+    page.set_content(CLEAN.replace("<p>", "<p id=wide style='width:900px'>"))
+    with pytest.raises(pytest.fail.Exception) as failed:
+        browserkit.check_fits_phone(page)
+    assert "908 px wide on a 390 px phone screen" in str(failed.value)  # 8 px: body margin
+    assert 'id="wide"' in str(failed.value)

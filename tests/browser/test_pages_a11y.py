@@ -24,7 +24,7 @@ from repolink.app import Repolink
 from repolink.http.service_app import create_service_app
 from repolink.settings import Settings
 from support import flowkit
-from support.browserkit import WebServer, check_accessibility, screenshot
+from support.browserkit import WebServer, check_accessibility, check_fits_phone, screenshot
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -145,4 +145,5 @@ def test_page_is_accessible_at_both_widths(page: Page, tour: Tour, route: PageRo
     assert answer.status < 400, f"{route.path}: {answer.status}"
     assert answer.headers.get("content-type", "").startswith("text/html"), answer.headers
     check_accessibility(page)
+    check_fits_phone(page)
     screenshot(page, route.name)

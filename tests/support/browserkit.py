@@ -11,6 +11,8 @@ screenshots at a laptop's and a phone's width.
 - :func:`screenshot` — the whole page at 1280×800 and at 390×844, saved as
   ``<output>/screenshots/NAME-laptop.png`` and ``NAME-phone.png``; the output directory is
   ``$TEST_OUTPUT_DIR``, else ``test-output/`` at the top of the checkout (git ignores it).
+- :func:`check_fits_phone` — at 390 px the page does not scroll sideways (a wide table or
+  code block scrolls inside its own box instead).
 - :func:`sign_in` — the sign-in form filled and sent as a person does.
 """
 
@@ -173,6 +175,35 @@ def check_accessibility(
     if blocking:
         pytest.fail(describe_violations(blocking, page.url), pytrace=False)
     return results
+
+
+def check_fits_phone(page: Page) -> None:
+    """Fails the test when, at the phone's width, the page is wider than the screen (a
+    person would have to scroll sideways to read it); the viewport is put back after."""
+    before = page.viewport_size
+    try:
+        page.set_viewport_size(PHONE)
+        wide: dict[str, Any] = page.evaluate(
+            """() => {
+                const width = document.documentElement.clientWidth;
+                const culprits = [...document.body.querySelectorAll('*')]
+                    .filter(e => e.getBoundingClientRect().right > width + 1)
+                    .filter(e => !e.parentElement
+                        || e.parentElement.getBoundingClientRect().right <= width + 1)
+                    .slice(0, 5)
+                    .map(e => e.outerHTML.slice(0, 160));
+                return {width, scroll: document.documentElement.scrollWidth, culprits};
+            }"""
+        )
+    finally:
+        if before is not None:
+            page.set_viewport_size(before)
+    if wide["scroll"] > wide["width"]:
+        pytest.fail(
+            f"{page.url} is {wide['scroll']} px wide on a {wide['width']} px phone screen; "
+            "widest elements:\n  " + "\n  ".join(wide["culprits"]),
+            pytrace=False,
+        )
 
 
 def sign_in(page: Page, user: str, password: str) -> None:
