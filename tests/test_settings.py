@@ -94,3 +94,31 @@ def test_to_env_rebuilds_the_same_settings_in_a_child(
     assert rebuilt.secret_key.get_secret_value() == "c2VjcmV0"
     assert (rebuilt.git_timeout, rebuilt.scout_min_objects) == (42.5, 0)
     assert rebuilt.resolved_secret_key_file == original.resolved_secret_key_file
+
+
+def test_values_given_in_code_are_converted_and_checked_as_variables_are() -> None:
+    settings = Settings(data_dir="relative/data", git_timeout=5, ssh_connect_timeout=7.0)
+    assert settings.data_dir == Path("relative/data")
+    assert (settings.git_timeout, type(settings.git_timeout)) == (5.0, float)
+    assert (settings.ssh_connect_timeout, type(settings.ssh_connect_timeout)) == (7, int)
+    for bad in ({"ssh_control_persist": 0}, {"git_timeout": "soon"}, {"ssh_max_sessions": True}):
+        with pytest.raises(ValidationError) as refused:
+            Settings(**bad)
+        assert refused.value.code == "settings_invalid"
+        assert f"REPOLINK_{next(iter(bad)).upper()}" in refused.value.message
+    with pytest.raises(TypeError, match="git_timeot"):
+        Settings(git_timeot=5)
+
+
+def test_secrets_never_show_and_settings_change_only_by_copy(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, admin_token="hunter2", secret_key=SecretStr("c2Vj"))
+    assert settings.admin_token is not None and settings.secret_key is not None
+    assert settings.admin_token.get_secret_value() == "hunter2"
+    assert settings.secret_key.get_secret_value() == "c2Vj"
+    assert "hunter2" not in repr(settings) + str(settings.admin_token)
+    assert "c2Vj" not in repr(settings)
+    with pytest.raises(AttributeError):
+        settings.git_timeout = 1  # type: ignore[misc]
+    changed = settings.model_copy(update={"git_timeout": 1})
+    assert (changed.git_timeout, settings.git_timeout) == (1.0, 600.0)
+    assert changed.model_copy(update={"git_timeout": 600}) == settings

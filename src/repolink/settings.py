@@ -1,13 +1,19 @@
-"""The one settings object everything is built from (environment prefix ``REPOLINK_``)."""
+"""The one settings object everything is built from (environment prefix ``REPOLINK_``).
+
+A plain class, not a pydantic model: every command builds one, and importing pydantic and
+building the model cost a CLI read command more than its whole query (issue 10 §2). Each
+setting is declared once, with its type, default, bounds and description; values given in code
+and ``REPOLINK_<NAME>`` variables are converted and checked the same way.
+"""
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic import ValidationError as PydanticValidationError
 
 from repolink.errors import ValidationError
 from repolink.netpolicy import NetworkPolicy, parse_networks
@@ -26,16 +32,76 @@ def default_data_dir() -> Path:
 NOT_FOR_CHILDREN = frozenset({"admin_password"})
 
 
-class Settings(BaseModel):
+class Secret:
+    """A secret setting: its text only through :meth:`get_secret_value`, never in a repr.
+    A setting given in code takes a text, this, or anything else with ``get_secret_value``
+    (pydantic's ``SecretStr``)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _cidrs(value: str) -> str:
+    return ",".join(str(network) for network in parse_networks(value))
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One setting: what :func:`Field` declares, and the type its annotation names."""
+
+    default: Any = None
+    default_factory: Callable[[], Any] | None = None
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    normalise: Callable[[Any], Any] | None = None
+    description: str = ""
+    kind: str = ""
+    optional: bool = False
+
+
+def Field(
+    *,
+    default: Any = None,
+    default_factory: Callable[[], Any] | None = None,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    normalise: Callable[[Any], Any] | None = None,
+    description: str = "",
+) -> Any:
+    """A setting's declaration in :class:`Settings`' body."""
+    return _Spec(default, default_factory, ge, gt, le, normalise, description)
+
+
+class Settings:
     """Where repolink keeps its data and how it reaches its secrets.
 
     Nothing reads the environment except this class; every component receives an instance, and
-    a child repolink process gets its environment from :meth:`to_env`.
+    a child repolink process gets its environment from :meth:`to_env`. ``Settings(name=value,
+    …)`` takes values in code; each setting not given is read from its ``REPOLINK_<NAME>``
+    variable, an empty variable counting as unset (``REPOLINK_DATA_DIR= repolink …`` must not
+    mean "the working directory": that is how a second, empty store appeared beside the real
+    one). A value that does not fit is ``settings_invalid``, naming the variable, never the
+    value. Instances are immutable; :meth:`model_copy` makes a changed one.
     """
-
-    # A plain model reading its variables itself (`_from_environment`), not pydantic-settings:
-    # importing that cost every command more than the rest of its start-up (issue 10 §2).
-    model_config = ConfigDict(extra="ignore")
 
     data_dir: Path = Field(
         default_factory=default_data_dir,
@@ -48,7 +114,7 @@ class Settings(BaseModel):
         default=None,
         description="SQLAlchemy URL; default: SQLite file repolink.db inside data_dir.",
     )
-    secret_key: SecretStr | None = Field(
+    secret_key: Secret | None = Field(
         default=None,
         description=(
             "Master key(s) for private keys at rest: base64 of 32 bytes, or several as "
@@ -59,11 +125,11 @@ class Settings(BaseModel):
         default=None,
         description="File holding the master keys; default data_dir/secret.key (created 0600).",
     )
-    admin_token: SecretStr | None = Field(
+    admin_token: Secret | None = Field(
         default=None,
         description="A bearer token accepted as admin by the HTTP APIs, besides stored tokens.",
     )
-    admin_password: SecretStr | None = Field(
+    admin_password: Secret | None = Field(
         default=None,
         description=(
             "The password `repolink serve` gives the site admin 'admin' it creates on its very "
@@ -79,7 +145,7 @@ class Settings(BaseModel):
             "registered as a read-only access key (repo connect --register-on-host)."
         ),
     )
-    host_api_token: SecretStr | None = Field(
+    host_api_token: Secret | None = Field(
         default=None,
         description=(
             "Bearer token for a Git host's Bitbucket-shaped API, used to add a new deploy key "
@@ -190,6 +256,7 @@ class Settings(BaseModel):
     )
     allowed_networks: str = Field(
         default="",
+        normalise=_cidrs,
         description=(
             "Comma-separated addresses or CIDR networks (e.g. 10.0.0.0/8,::1) that webhook "
             "URLs and repository URLs given to the API may point at although they are "
@@ -197,25 +264,39 @@ class Settings(BaseModel):
         ),
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _from_environment(cls, data: Any) -> Any:
-        """Each setting not given in code from its ``REPOLINK_<NAME>`` variable. An empty
-        variable counts as unset: ``REPOLINK_DATA_DIR= repolink …`` must not mean "the working
-        directory" (that is how a second, empty store appeared beside the real one)."""
-        if not isinstance(data, dict):
-            return data
-        from_environment = {
-            name: value
-            for name in cls.model_fields
-            if (value := os.environ.get(f"REPOLINK_{name.upper()}"))
-        }
-        return {**from_environment, **data}
+    def __init__(self, **given: Any) -> None:
+        unknown = sorted(set(given) - set(_FIELDS))
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(unknown)}")
+        for name, spec in _FIELDS.items():
+            if name in given:
+                value = _convert(name, spec, given[name])
+            elif text := os.environ.get(f"REPOLINK_{name.upper()}"):
+                value = _convert(name, spec, text)
+            elif spec.default_factory is not None:
+                value = spec.default_factory()
+            else:
+                value = spec.default
+            object.__setattr__(self, name, value)
 
-    @field_validator("allowed_networks")
-    @classmethod
-    def _networks_are_cidrs(cls, value: str) -> str:
-        return ",".join(str(network) for network in parse_networks(value))
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("settings are immutable: make a changed copy with model_copy")
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> Settings:
+        """These settings with ``update``'s values instead (the name pydantic gave it)."""
+        values = {name: getattr(self, name) for name in _FIELDS}
+        return type(self)(**{**values, **(update or {})})
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in _FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
+        return f"Settings({shown})"
 
     @property
     def network_policy(self) -> NetworkPolicy:
@@ -231,7 +312,7 @@ class Settings(BaseModel):
         argument list, is where a secret may travel.
         """
         environment: dict[str, str] = {}
-        for name in type(self).model_fields:
+        for name in _FIELDS:
             value = getattr(self, name)
             if value is None or name in NOT_FOR_CHILDREN:
                 continue
@@ -239,7 +320,7 @@ class Settings(BaseModel):
                 value = self.resolved_data_dir
             elif name == "secret_key_file":
                 value = self.resolved_secret_key_file
-            elif isinstance(value, SecretStr):
+            elif isinstance(value, Secret):
                 value = value.get_secret_value()
             environment[f"REPOLINK_{name.upper()}"] = str(value)
         return environment
@@ -265,14 +346,106 @@ def load_settings() -> Settings:
     """:class:`Settings` from the environment; a value that does not fit its setting is
     ``settings_invalid``, naming the variable and never repeating its value (it may be a
     secret)."""
+    return Settings()
+
+
+def _declared(cls: type) -> dict[str, _Spec]:
+    """Each setting of ``cls``: its :func:`Field` and the type its annotation names."""
+    declared: dict[str, _Spec] = {}
+    for name, annotation in cls.__annotations__.items():
+        spec = cls.__dict__.get(name)
+        if not isinstance(spec, _Spec):
+            continue
+        kind, _, none = str(annotation).partition(" | ")
+        declared[name] = _Spec(**{**spec.__dict__, "kind": kind, "optional": none == "None"})
+        delattr(cls, name)  # read from the instance, never the declaration
+    return declared
+
+
+_FIELDS = _declared(Settings)
+
+
+def _convert(name: str, spec: _Spec, value: Any) -> Any:
+    """``value`` as the setting's type, within its bounds; else ``settings_invalid``."""
     try:
-        return Settings()
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else ""
-        variable = f"REPOLINK_{field.upper()}"
+        if value is None and spec.optional:
+            return None
+        converted = _CONVERTERS[spec.kind](value)
+        if isinstance(converted, int | float):
+            _check_bounds(spec, converted)
+        return spec.normalise(converted) if spec.normalise is not None else converted
+    except (TypeError, ValueError) as exc:
+        variable = f"REPOLINK_{name.upper()}"
         raise ValidationError(
             "settings_invalid",
-            f"the environment variable {variable} is not valid: {first['msg']}",
+            f"the environment variable {variable} is not valid: {exc}",
             f"set {variable} to a valid value, or unset it to use the default",
         ) from None
+
+
+def _check_bounds(spec: _Spec, number: float) -> None:
+    if spec.ge is not None and not number >= spec.ge:
+        raise ValueError(f"it should be at least {spec.ge:g}")
+    if spec.gt is not None and not number > spec.gt:
+        raise ValueError(f"it should be greater than {spec.gt:g}")
+    if spec.le is not None and not number <= spec.le:
+        raise ValueError(f"it should be at most {spec.le:g}")
+
+
+def _to_path(value: Any) -> Path:
+    if isinstance(value, Path):
+        return value
+    if isinstance(value, str) and value and "\0" not in value:
+        return Path(value)
+    raise ValueError("it should be a path")
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise ValueError("it should be a text")
+
+
+def _to_secret(value: Any) -> Secret:
+    if isinstance(value, str):
+        return Secret(value)
+    if callable(getattr(value, "get_secret_value", None)):
+        return Secret(_to_text(value.get_secret_value()))
+    raise ValueError("it should be a text")
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise ValueError("it should be a whole number")
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError("it should be a number") from None
+    else:
+        raise ValueError("it should be a number")
+    if not math.isfinite(number):
+        raise ValueError("it should be a finite number")
+    return number
+
+
+_CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "Path": _to_path,
+    "str": _to_text,
+    "Secret": _to_secret,
+    "int": _to_int,
+    "float": _to_float,
+}

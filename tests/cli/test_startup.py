@@ -17,6 +17,7 @@ from repolink.cli import SUBCOMMANDS, SUMMARIES
 
 HEAVY = (
     "sqlalchemy",
+    "pydantic",
     "alembic",
     "cryptography",
     "bcrypt",
