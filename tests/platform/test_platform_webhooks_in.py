@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from repolink.app import Repolink
 from repolink.errors import NotFound, Unauthorized, ValidationError, VaultError
+from repolink.platform.fetch_queue import QueuedRun
+from repolink.platform.fetch_requests import FetchRunInfo
 from repolink.platform.webhooks_in import (
     SECRET_PREFIX,
     WebhookInService,
@@ -22,6 +24,7 @@ from repolink.platform.webhooks_in import (
 from repolink.settings import Settings
 from repolink.signing import sign_body
 from repolink.store import Store
+from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.webhooks_in import ProjectWebhookSecret, WebhookDeliveryIn
 from repolink.vault import load_vault, token_version
 
@@ -280,6 +283,14 @@ def test_a_fetch_that_cannot_be_queued_is_recorded(app: Repolink) -> None:
     class NoConnection:
         """A fetch requests service whose project lost its connection meanwhile."""
 
+        def request_within(
+            self, db: Connection, connection_id: str, project_id: str, *, trigger: str
+        ) -> QueuedRun | None:
+            return None  # no waiting run to be had in the delivery's transaction
+
+        def announce(self, queued: QueuedRun) -> None:
+            raise AssertionError("nothing was queued")
+
         def request(self, project_slug: str, *, trigger: str) -> Run:
             raise NotFound("connection_not_found", "gone", "connect it")
 
@@ -287,6 +298,36 @@ def test_a_fetch_that_cannot_be_queued_is_recorded(app: Repolink) -> None:
     received = github_push(service, service.secret("app").value)
     assert received.outcome == "not_connected"
     assert outcomes(service) == ["not_connected"]
+
+
+def test_a_connection_removed_while_a_delivery_is_received_is_not_connected(
+    app: Repolink,
+) -> None:
+    """The project read as connected, then its connection gone before the fetch is queued:
+    the run's foreign key refuses it, and the delivery is recorded ``not_connected``."""
+
+    class Disconnecting:
+        def __init__(self) -> None:
+            self.real = app.fetch_requests
+
+        def request_within(
+            self, db: Connection, connection_id: str, project_id: str, *, trigger: str
+        ) -> QueuedRun | None:
+            app.connections.disconnect("app")
+            return self.real.request_within(db, connection_id, project_id, trigger=trigger)
+
+        def announce(self, queued: QueuedRun) -> None:
+            raise AssertionError("nothing was queued")
+
+        def request(self, project_slug: str, *, trigger: str) -> FetchRunInfo:
+            return self.real.request(project_slug, trigger=trigger)
+
+    service = WebhookInService(app.store, app.vault, Disconnecting)
+    received = github_push(service, service.secret("app").value)
+    assert (received.outcome, received.fetch_run_id) == ("not_connected", None)
+    assert outcomes(service) == ["not_connected"]
+    with app.store.session() as session:
+        assert session.scalars(select(FetchRun)).all() == []
 
 
 # -- the history -----------------------------------------------------------------------------

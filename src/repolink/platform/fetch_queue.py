@@ -25,13 +25,27 @@ read snapshot they then try to write from.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Executable,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -104,6 +118,38 @@ class FetchQueue:
         it would brings that run's due time forward: nobody waits for a gathering window they
         did not ask for (an API request joining a webhook's run).
         """
+        for _ in range(3):
+            try:
+                with self._store.session() as session:
+                    queued = self.request_on(
+                        session.connection(),
+                        connection_id=connection_id,
+                        project_id=project_id,
+                        trigger=trigger,
+                        actor=actor,
+                        due_in=due_in,
+                    )
+            except IntegrityError:
+                continue  # PostgreSQL: the waiting run was taken meanwhile; look again
+            if queued is not None:
+                self.announce(queued)
+                return queued.id, queued.created
+        raise RuntimeError("no waiting fetch run could be inserted or found")
+
+    def request_on(
+        self,
+        db: Connection,
+        *,
+        connection_id: str,
+        project_id: str,
+        trigger: str,
+        actor: str | None,
+        due_in: timedelta = timedelta(0),
+    ) -> QueuedRun | None:
+        """:meth:`request` as part of the caller's write transaction, which it should begin
+        (see the module's docstring); ``None`` when the waiting run was taken meanwhile
+        (PostgreSQL) — try again in a new transaction. Once the transaction committed, pass
+        the run to :meth:`announce`."""
         now = self._clock()
         due = now + due_in
         values = {
@@ -118,28 +164,20 @@ class FetchQueue:
             "new_commits": 0,
             "updated_at": now,
         }
-        for _ in range(3):
-            try:
-                with self._store.session() as session:
-                    created = _insert_waiting(session, values)
-                    run_id = session.scalar(
-                        select(FetchRun.id).where(
-                            FetchRun.connection_id == connection_id, FetchRun.status == RUN_QUEUED
-                        )
-                    )
-                    if run_id is not None and not created:
-                        session.execute(
-                            update(FetchRun)
-                            .where(FetchRun.id == run_id, FetchRun.next_attempt_at > due)
-                            .values(next_attempt_at=due)
-                        )
-            except IntegrityError:
-                continue  # PostgreSQL: the waiting run was taken meanwhile; look again
-            if run_id is not None:
-                if created:
-                    self._notify()
-                return run_id, created
-        raise RuntimeError("no waiting fetch run could be inserted or found")
+        statements = _statements(db.dialect.name)
+        created = bool(db.execute(statements.insert_waiting, values).rowcount)
+        run_id = db.execute(statements.waiting_run, {"connection_id": connection_id}).scalar()
+        if run_id is None:
+            return None
+        if not created:
+            db.execute(statements.bring_forward, {"run_id": run_id, "due": due})
+        return QueuedRun(run_id, created)
+
+    def announce(self, queued: QueuedRun) -> None:
+        """Wake this process's workers and waiters for a run that :meth:`request_on` created
+        (a joined run was announced when it was created)."""
+        if queued.created:
+            self._notify()
 
     # -- the lock -------------------------------------------------------------------------
 
@@ -301,26 +339,53 @@ class FetchQueue:
                 log.exception("a fetch queue listener failed")
 
 
-def _insert_waiting(session: Session, values: Mapping[str, Any]) -> bool:
-    """``INSERT … ON CONFLICT DO NOTHING`` on the waiting run's index; whether it inserted."""
-    dialect = session.get_bind().dialect.name
-    statement: Any
+@dataclass(frozen=True)
+class QueuedRun:
+    """The waiting run a request got: its id, and whether the request created it."""
+
+    id: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class _Statements:
+    insert_waiting: Executable
+    waiting_run: Executable
+    bring_forward: Executable
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """The statements of a request, built once per dialect: a request is the hot path of a
+    burst of webhook deliveries, and building them costs more than running them."""
+    return _Statements(
+        insert_waiting=_insert_waiting(dialect),
+        waiting_run=select(FetchRun.id).where(
+            FetchRun.connection_id == bindparam("connection_id"), _waiting_clause()
+        ),
+        bring_forward=update(FetchRun)
+        .where(FetchRun.id == bindparam("run_id"), FetchRun.next_attempt_at > bindparam("due"))
+        .values(next_attempt_at=bindparam("due")),
+    )
+
+
+def _insert_waiting(dialect: str) -> Executable:
+    """``INSERT … ON CONFLICT DO NOTHING`` on the waiting run's index (its rowcount: whether
+    it inserted)."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(FetchRun).on_conflict_do_nothing(
+        return sqlite_insert(FetchRun).on_conflict_do_nothing(
             index_elements=["connection_id"], index_where=_waiting_clause()
         )
-    elif dialect == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement = pg_insert(FetchRun).on_conflict_do_nothing(
+        return pg_insert(FetchRun).on_conflict_do_nothing(
             index_elements=["connection_id"], index_where=_waiting_clause()
         )
-    else:  # a backend without ON CONFLICT: the unique index still refuses a second one
-        statement = insert(FetchRun)
-    result = session.connection().execute(statement.values(**values))
-    return bool(result.rowcount)
+    # A backend without ON CONFLICT: the unique index still refuses a second one.
+    return insert(FetchRun)
 
 
 def _waiting_clause() -> ColumnElement[bool]:
@@ -394,4 +459,4 @@ def _text(value: object, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-__all__ = ["FETCH_CONNECTION", "FETCH_LEASE", "WAITING_ONLY", "FetchQueue"]
+__all__ = ["FETCH_CONNECTION", "FETCH_LEASE", "WAITING_ONLY", "FetchQueue", "QueuedRun"]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
@@ -44,7 +44,7 @@ from repolink.platform.fetch_jobs import (
     lease_kept,
     settle,
 )
-from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue
+from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue, QueuedRun
 from repolink.platform.hosted_pushes import ServerAddress, connections_of_hosted
 from repolink.platform.projects import get_project
 from repolink.store import Store
@@ -176,6 +176,27 @@ class FetchRequestService:
                 )
             project_id = connection.project_id
         return self._request(connection_id, project_id, trigger, actor)
+
+    def request_within(
+        self, db: Connection, connection_id: str, project_id: str, *, trigger: str
+    ) -> QueuedRun | None:
+        """:meth:`request` as the first write of the caller's transaction
+        (:meth:`~repolink.store.Store.writing`), for a caller that records in that same
+        transaction why it asked (a webhook delivery and its run). ``None``: no waiting run
+        could be had in it; the caller uses :meth:`request` instead. Once the transaction
+        committed, the caller passes the run to :meth:`announce`."""
+        return self.queue.request_on(
+            db,
+            connection_id=connection_id,
+            project_id=project_id,
+            trigger=_checked_trigger(trigger),
+            actor=None,
+            due_in=self._gather.get(trigger, timedelta(0)),
+        )
+
+    def announce(self, queued: QueuedRun) -> None:
+        """Wake this process's workers for a run :meth:`request_within` created."""
+        self.queue.announce(queued)
 
     def _request(
         self,
