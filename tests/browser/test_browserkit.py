@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from support import browserkit
+from support import browserkit, flowkit
+from support.browserkit import WebServer
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -87,3 +88,12 @@ def test_a_page_wider_than_a_phone_fails_the_fit_check(page: Page) -> None:
         browserkit.check_fits_phone(page)
     assert "908 px wide on a 390 px phone screen" in str(failed.value)  # 8 px: body margin
     assert 'id="wide"' in str(failed.value)
+
+
+def test_a_user_made_for_the_tests_can_use_the_api(web_server: WebServer) -> None:
+    token = web_server.create_user("harness-user", "harness user passphrase", token=True)
+    assert token
+    with flowkit.api_client(web_server.service, token) as api:
+        assert flowkit.ok(api.get("/api/v1/projects")) is not None
+    with flowkit.api_client(web_server.service, token + "x") as api:
+        assert api.get("/api/v1/projects").status_code == 401

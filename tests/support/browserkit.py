@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from support.servekit import Service
+from support.servekit import Service, service_environment
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -63,6 +65,31 @@ class WebServer:
     @property
     def url(self) -> str:
         return self.service.url
+
+    def create_user(self, username: str, password: str, *, token: bool = False) -> str | None:
+        """A user with ``password``, made as an operator does (``repolink user create`` on
+        the server's data directory, the password on stdin); with ``token``, an API token of
+        theirs for set-up through the API, else ``None``."""
+        environment = service_environment(self.data_dir)
+        self._repolink(environment, ["user", "create", username, "--password-file", "-"], password)
+        if not token:
+            return None
+        made = self._repolink(
+            environment, ["token", "create", "--user", username, "--name", "browser-tests"]
+        )
+        return made.splitlines()[0].strip()
+
+    def _repolink(self, environment: dict[str, str], args: list[str], stdin: str = "") -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "repolink", *args],
+            env=environment,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"repolink {' '.join(args)}: {done.stderr}"
+        return done.stdout
 
 
 def missing() -> str | None:
