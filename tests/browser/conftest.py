@@ -8,9 +8,11 @@
 - ``browser`` — headless Debian Chromium, one per test process; skipped, with the reason,
   where Chromium or Playwright is missing (:func:`support.browserkit.missing`).
 - ``page`` — a page of its own browser context (no cookies shared) at laptop size, with the
-  server as base URL (``page.goto("/api/docs")``). A test fails when the server answered any
-  of its requests with a 5xx or a script of the page threw; a failing test leaves a
-  screenshot under ``<output>/failures/``.
+  server as base URL (``page.goto("/api/docs")``), signed in as nobody. A test fails when the
+  server answered any of its requests with a 5xx, a script of the page threw or the console
+  showed an error (a blocked script or style among them); a failing test leaves a screenshot
+  under ``<output>/failures/``.
+- ``admin_page`` — the same, signed in as the site admin (one sign-in per test process).
 
 Helpers are in :mod:`support.browserkit`: ``sign_in``, ``check_accessibility``,
 ``screenshot``.
@@ -20,8 +22,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -30,7 +33,7 @@ from support.browserkit import WebServer
 from support.servekit import drain_output, serving_service
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page, Response
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Response
 
 HERE = Path(__file__).parent
 ADMIN_USER = "admin"
@@ -82,12 +85,22 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
-@pytest.fixture
-def page(
-    browser: Browser, web_server: WebServer, request: pytest.FixtureRequest
+@contextmanager
+def watched_page(
+    browser: Browser,
+    web_server: WebServer,
+    request: pytest.FixtureRequest,
+    storage_state: Any = None,
 ) -> Iterator[Page]:
+    """A page of a browser context of its own (``storage_state``: cookies to start with),
+    watched: the server's 5xx answers, the page's uncaught script errors and its console
+    errors (a script or style the Content-Security-Policy blocked among them) fail the test;
+    a failed test leaves a screenshot."""
     context = browser.new_context(
-        base_url=web_server.url, viewport=browserkit.LAPTOP, locale="en-GB"
+        base_url=web_server.url,
+        viewport=browserkit.LAPTOP,
+        locale="en-GB",
+        storage_state=storage_state,
     )
     context.set_default_timeout(browserkit.TIMEOUT_MS)
     opened = context.new_page()
@@ -97,7 +110,13 @@ def page(
         if response.status >= 500 and response.url.startswith(web_server.url):
             failures.append(f"{response.status} from {response.request.method} {response.url}")
 
+    def logged(message: ConsoleMessage) -> None:
+        # A 4xx the test asked for is logged as a failed load too: not an error of the page.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            failures.append(f"console error on {opened.url}: {message.text}")
+
     opened.on("response", answered)
+    opened.on("console", logged)
     opened.on("pageerror", lambda error: failures.append(f"script error: {error}"))
     try:
         yield opened
@@ -111,5 +130,37 @@ def page(
         context.close()
     if failures:
         pytest.fail(
-            "the page saw errors (server log: " + str(web_server.log) + "):\n" + "\n".join(failures)
+            f"the page saw errors (server log: {web_server.log}):\n" + "\n".join(failures)
         )
+
+
+@pytest.fixture
+def page(
+    browser: Browser, web_server: WebServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A page signed in as nobody."""
+    with watched_page(browser, web_server, request) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="session")
+def admin_state(browser: Browser, web_server: WebServer) -> Any:
+    """The cookies of one sign-in of the site admin, made once per test process (a password
+    check costs the server a deliberately slow hash)."""
+    context = browser.new_context(base_url=web_server.url)
+    context.set_default_timeout(browserkit.TIMEOUT_MS)
+    try:
+        browserkit.sign_in(context.new_page(), web_server.admin_user, web_server.admin_password)
+        return context.storage_state()
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def admin_page(
+    browser: Browser, web_server: WebServer, admin_state: Any, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A page signed in as the site admin (a session of its own test process, shared by its
+    tests: signing out in a test ends it for the others — sign in afresh with ``page``)."""
+    with watched_page(browser, web_server, request, admin_state) as opened:
+        yield opened

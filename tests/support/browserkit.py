@@ -43,7 +43,7 @@ WIDTHS = {"laptop": LAPTOP, "phone": PHONE}
 BLOCKING_IMPACTS = ("serious", "critical")
 OUTPUT_ENV = "TEST_OUTPUT_DIR"
 CHECKOUT = Path(__file__).resolve().parents[2]
-SIGN_IN_PATH = "/sign-in"
+SIGN_IN_PATH = "/ui/signin"
 # Playwright's own wait (ms): generous, as two test processes share two cores with servers.
 TIMEOUT_MS = 20_000
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
