@@ -35,7 +35,7 @@ try:
     cli.main(sys.argv[1:])
 except SystemExit:
     pass
-prefixes = ("repolink.", "typer._adapters") + HEAVY
+prefixes = ("repolink.", "typer._adapters", "asyncio") + HEAVY
 print(json.dumps(sorted(name for name in sys.modules if name.startswith(prefixes))))
 """
 
@@ -109,3 +109,4 @@ def test_a_read_command_loads_neither_orm_nor_keys_nor_network_nor_web_stack(
     assert not {name for name in loaded if name.startswith("repolink.store.models")}
     # Typer's pydantic coercion has nothing to do for a flag or a text (repolink.cli.coercion).
     assert "typer._adapters" not in loaded
+    assert "asyncio" not in loaded  # only a server spawns processes the asyncio way

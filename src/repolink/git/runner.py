@@ -20,7 +20,6 @@ The child's environment and argv come from :mod:`repolink.git.environment`; its 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -35,10 +34,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn, Protocol
+from typing import IO, TYPE_CHECKING, NoReturn, Protocol
 
 from repolink.errors import GitError
 from repolink.git.keyfiles import scrub
+
+if TYPE_CHECKING:
+    # Imported where a server spawns a process: a CLI command never does, and asyncio's
+    # import (ssl with it) is a tenth of a read command's start-up (issue 10 §2).
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -269,6 +273,8 @@ class HardenedRunner:
         """Start ``argv`` for a server: stdin, stdout and stderr are pipes, the environment is
         ``env`` only, no inherited file descriptors, its own session. Stop it with
         :meth:`terminate`."""
+        import asyncio
+
         argv = _checked(argv)
         log.debug("spawning %s", shlex.join(argv))
         try:
@@ -290,6 +296,8 @@ class HardenedRunner:
     ) -> int:
         """SIGTERM the process group of a :meth:`spawn`-ed process, SIGKILL it after ``grace``
         seconds if anything of it is left; return the exit status."""
+        import asyncio
+
         pgid = process.pid
         _signal_group(pgid, signal.SIGTERM)
         deadline = time.monotonic() + grace
