@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from repolink.auth.principal import Principal, Role
 from repolink.http.auth import bearer_scheme, current_principal, principal_route_class
+from repolink.http.page_cache import PageCache
 from repolink.http.v1_projects import API_PREFIX, ProjectSlug
 from repolink.http.v1_schemas import (
     CommitOut,
@@ -46,6 +47,7 @@ def build_commits_router(application: Repolink, context: ServiceContext) -> APIR
     """Commits, one commit, hide and unhide, refs."""
     access = application.access
     commits = application.commits
+    first_pages = PageCache()
     router = APIRouter(
         prefix=f"{API_PREFIX}/projects/{{slug}}",
         route_class=principal_route_class(application),
@@ -63,6 +65,16 @@ def build_commits_router(application: Repolink, context: ServiceContext) -> APIR
         limit: int,
     ) -> bytes:
         access.project(caller, slug, Role.VIEWER)
+        # A first page of all refs, unsearched, is answered from the page cache while the
+        # index version stays the same (see page_cache); any other page is read each time.
+        key = None
+        if ref is None and search is None and cursor is None:
+            version = commits.index_version(slug)
+            if version is not None:
+                key = (version, include_hidden, limit)
+                cached = first_pages.get(key)
+                if cached is not None:
+                    return cached
         page = commits.list_commits(
             slug,
             ref=ref,
@@ -71,7 +83,10 @@ def build_commits_router(application: Repolink, context: ServiceContext) -> APIR
             limit=limit,
             cursor=cursor,
         )
-        return commit_page_out(page).model_dump_json().encode()
+        body = commit_page_out(page).model_dump_json().encode()
+        if key is not None:
+            first_pages.put(key, body)
+        return body
 
     @router.get("/commits", response_model=CommitPageOut)
     async def list_commits(

@@ -14,8 +14,6 @@ tag with its tip, hidden or not.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import logging
 import re
@@ -32,6 +30,7 @@ from repolink.git import mirrors
 from repolink.git.environment import git_argv
 from repolink.git.runner import GitRunner
 from repolink.git.stream import LineStream
+from repolink.platform.commit_cursors import decode_sha_cursor, decode_time_cursor, encode_cursor
 from repolink.platform.connections import get_connection
 from repolink.platform.paging import DEFAULT_LIMIT, MAX_LIMIT
 from repolink.settings import Settings
@@ -167,7 +166,7 @@ class CommitService:
                 context={"max": str(MAX_LIMIT)},
             )
         if ref is None:
-            after = _decode_time_cursor(cursor) if cursor is not None else None
+            after = decode_time_cursor(cursor) if cursor is not None else None
             searched = _search_text(search)
             with self._store.reading() as db:
                 found = db.execute(_CONNECTION_OF_PROJECT, {"slug": project}).scalar()
@@ -183,7 +182,7 @@ class CommitService:
                     _search_text(search),
                     include_hidden,
                     limit,
-                    _decode_time_cursor(cursor) if cursor is not None else None,
+                    decode_time_cursor(cursor) if cursor is not None else None,
                 )
             tip = resolve_ref(session, connection.id, ref)
             connection_id = connection.id
@@ -198,6 +197,17 @@ class CommitService:
                 context={"project": project},
             )
         return self._page_ref(connection_id, tip, filters, limit, cursor)
+
+    def index_version(self, project: str) -> str | None:
+        """Which state of the project's commit index a page read now would show:
+        ``<connection id>.<index generation>``, ``None`` when it is not connected.
+
+        The database moves the generation on every change of the index (migration 0019), so
+        a page read after this returned a version shows that version's index or a newer one;
+        a page stored under a version may be answered again while this returns the same."""
+        with self._store.reading() as db:
+            row = db.execute(_INDEX_VERSION, {"slug": project}).first()
+        return None if row is None else f"{row.id}.{row.index_generation}"
 
     def get_commit(self, project: str, sha: str) -> CommitInfo:
         """One indexed commit, by its full SHA or a unique prefix, hidden or not."""
@@ -295,7 +305,7 @@ class CommitService:
         self, connection_id: str, tip: str, filters: list[Any], limit: int, cursor: str | None
     ) -> CommitPage:
         settings = self._settings
-        after = _decode_sha_cursor(cursor) if cursor is not None else None
+        after = decode_sha_cursor(cursor) if cursor is not None else None
         path = mirrors.mirror_path(settings, connection_id)
         argv = git_argv("rev-list", tip, git_dir=path)
         found: list[Any] = []
@@ -362,6 +372,11 @@ _CONNECTION_OF_PROJECT = text(
     " WHERE p.slug = :slug"
 )
 
+_INDEX_VERSION = text(
+    "SELECT c.id, c.index_generation FROM repository_connections c"
+    " JOIN projects p ON p.id = c.project_id WHERE p.slug = :slug"
+)
+
 
 @functools.cache
 def _page_statement(*, search: bool, include_hidden: bool, after: bool) -> TextClause:
@@ -426,7 +441,7 @@ def _page_all(
     next_cursor = None
     if more and pages:
         last = pages[-1][0]
-        next_cursor = _encode_cursor(f"t.{last.commit_time}.{last.seq}")
+        next_cursor = encode_cursor(f"t.{last.commit_time}.{last.seq}")
     commits = [_commit_info(row, tuple(sorted(refs))) for row, refs in pages]
     return CommitPage(commits, next_cursor)
 
@@ -434,7 +449,7 @@ def _page_all(
 def _ref_page(session: Session, connection_id: str, found: list[Any], limit: int) -> CommitPage:
     more = len(found) > limit
     rows = found[:limit]
-    next_cursor = _encode_cursor(f"s.{rows[-1].sha}") if more and rows else None
+    next_cursor = encode_cursor(f"s.{rows[-1].sha}") if more and rows else None
     return CommitPage(_with_refs(session, connection_id, rows), next_cursor)
 
 
@@ -563,38 +578,3 @@ def _utc(seconds: int) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):  # a commit dated beyond what Python holds
         return datetime.max.replace(tzinfo=UTC) if seconds > 0 else datetime.min.replace(tzinfo=UTC)
-
-
-def _encode_cursor(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode("ascii")).decode("ascii").rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        padded = cursor.strip() + "=" * (-len(cursor.strip()) % 4)
-        return base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise _bad_cursor() from None
-
-
-def _decode_time_cursor(cursor: str) -> tuple[int, int]:
-    kind, _, rest = _decode_cursor(cursor).partition(".")
-    seconds, _, seq = rest.partition(".")
-    if kind != "t" or not seconds.lstrip("-").isdigit() or not seq.isdigit():
-        raise _bad_cursor()
-    return int(seconds), int(seq)
-
-
-def _decode_sha_cursor(cursor: str) -> str:
-    kind, _, sha = _decode_cursor(cursor).partition(".")
-    if kind != "s" or not _FULL_SHA.fullmatch(sha):
-        raise _bad_cursor()
-    return sha
-
-
-def _bad_cursor() -> ValidationError:
-    return ValidationError(
-        "cursor_invalid",
-        "the cursor is not one this listing handed out",
-        "pass the next_cursor of the previous page unchanged, with the same ref",
-    )

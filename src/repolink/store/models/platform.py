@@ -90,6 +90,9 @@ class RepositoryConnection(Base):
     # client, judged by the network policy at every connection (DESIGN.md §5);
     # URL_FROM_CLIENT_OWN_HOST — an API client naming this server's own built-in host.
     url_origin: Mapped[str | None] = mapped_column(String(16))
+    # Moved by the database's triggers on every change of this connection's commits and refs
+    # (migration 0019): the same number twice, the same index — what a page cache is keyed by.
+    index_generation: Mapped[int] = mapped_column(Integer, server_default="0")
 
     def __repr__(self) -> str:
         return f"RepositoryConnection(id={self.id!r}, url={self.url!r}, state={self.state!r})"
