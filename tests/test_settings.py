@@ -69,6 +69,21 @@ def test_the_scout_threshold_is_a_setting_and_zero_turns_it_off(
         load_settings()
 
 
+def test_the_openssh_url_is_a_server_address_with_no_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().openssh_url is None
+    monkeypatch.setenv("REPOLINK_OPENSSH_URL", "ssh://git@git.example.com:2222/")
+    assert load_settings().openssh_url == "ssh://git@git.example.com:2222"
+    for wrong in ("ssh://git@git.example.com/team", "git@git.example.com:team", "https://h"):
+        monkeypatch.setenv("REPOLINK_OPENSSH_URL", wrong)
+        with pytest.raises(ValidationError) as raised:
+            load_settings()
+        assert raised.value.code == "settings_invalid"
+        assert "REPOLINK_OPENSSH_URL" in raised.value.message
+        assert wrong not in raised.value.message + raised.value.hint
+
+
 def test_to_env_rebuilds_the_same_settings_in_a_child(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

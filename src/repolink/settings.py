@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from repolink.errors import ValidationError
+from repolink.errors import URLError, ValidationError
 from repolink.netpolicy import NetworkPolicy, parse_networks
 
 
@@ -60,6 +60,21 @@ class Secret:
 
 def _cidrs(value: str) -> str:
     return ",".join(str(network) for network in parse_networks(value))
+
+
+def _ssh_server_url(value: str) -> str:
+    """``ssh://USER@HOST[:PORT]``, read as a connection's URL is, with no path: a repository's
+    path is appended to it."""
+    from repolink.urls import parse_ssh_url  # only when the setting is set
+
+    base = value.strip().rstrip("/")
+    try:
+        parse_ssh_url(f"{base}/workspace/repository.git")
+    except URLError:
+        raise ValueError("it should be ssh://USER@HOST or ssh://USER@HOST:PORT") from None
+    if not base.startswith("ssh://") or "/" in base[len("ssh://") :]:
+        raise ValueError("it should be ssh://USER@HOST or ssh://USER@HOST:PORT, with no path")
+    return base
 
 
 @dataclass(frozen=True)
@@ -252,6 +267,17 @@ class Settings:
         description=(
             "Seconds a fetch queued by a webhook waits before it runs, gathering the deliveries "
             "of a burst (many pushes, a host's retries) into that one fetch; 0 runs it at once."
+        ),
+    )
+    openssh_url: str | None = Field(
+        default=None,
+        normalise=_ssh_server_url,
+        description=(
+            "How git clients reach this data directory's host through the system's sshd "
+            "(OpenSSH mode), ssh://USER@HOST[:PORT], e.g. ssh://git@git.example.com. Set where "
+            "sshd's AuthorizedKeysCommand runs repolink: the forced command passes it on. A "
+            "push then queues the fetches of this data directory's projects connected to the "
+            "pushed repository at that address, and webhook payloads carry clone links."
         ),
     )
     allowed_networks: str = Field(

@@ -11,6 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from repolink.errors import NotFound, ValidationError
+from repolink.platform.fetch_jobs import execute_run, settle
+from repolink.platform.fetch_queue import FETCH_CONNECTION
+from repolink.store import utcnow
 from repolink.store.models.platform import Commit
 from support.platformkit import HostedRepos, Platform
 from support.recording import RecordingRunner
@@ -119,6 +122,32 @@ def test_a_worker_carries_out_requests_in_the_background(
     assert (done.state, done.new_commits) == ("done", 1)
     assert done.first_seq is not None and done.last_seq is not None
     assert _added(platform, "bg", done.first_seq, done.last_seq) == [sha]
+
+
+def test_runs_carried_out_here_wait_while_another_worker_fetches_their_connection(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    assert platform.connect("busy", hosted.app.url(), grant_on="app").ok
+    service = platform.app.fetch_requests
+    first = service.request("busy", trigger="api")
+    [held] = service.queue.claim([FETCH_CONNECTION], 1)  # a server's worker runs it
+    assert held.id == first.id
+    sha = hosted.app.commit("pushed while a fetch runs")
+    second = service.request("busy", trigger="push")
+
+    # Tried, and left waiting: never two fetches of one connection at once.
+    [waiting] = service.carry_out([second.id], timeout=0.5)
+    assert (waiting.id, waiting.state, waiting.attempts) == (second.id, "queued", 0)
+
+    outcome = execute_run(platform.store, platform.app.fetches, held)
+    service.queue.finish([settle(held, outcome, service.policy, utcnow())])
+    done = service.carry_out([second.id, 10**9], timeout=WAIT)  # an unknown run: left out
+    assert [(run.id, run.state, run.trigger) for run in done] == [(second.id, "done", "push")]
+    ended = service.get_run(first.id).finished_at
+    assert ended is not None and done[0].started_at is not None
+    assert done[0].started_at >= ended
+    newest = platform.app.commits.list_commits("busy", limit=1).commits
+    assert [commit.sha for commit in newest] == [sha]
 
 
 def test_history_is_per_project_newest_first_and_bounded(

@@ -16,7 +16,11 @@ from repolink.app import Repolink
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
 from repolink.platform.fetch_requests import FetchWorker
-from repolink.platform.hosted_pushes import ServerAddress, connections_of_hosted
+from repolink.platform.hosted_pushes import (
+    ServerAddress,
+    connections_of_hosted,
+    queue_after_shell_push,
+)
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.fetch_runs import FetchRun
@@ -24,6 +28,7 @@ from repolink.store.models.platform import KEY_GENERATED
 from repolink.urls import parse_ssh_url
 from support.hostkit import LoopThread, start_embedded_host
 from support.platformkit import HostedRepos, Platform, populate
+from support.recording import RecordingRunner
 
 WAIT = 120.0
 
@@ -78,6 +83,43 @@ def test_a_push_to_the_built_in_host_fetches_the_connected_projects(
     page = platform.app.commits.list_commits("app", limit=1)
     assert [commit.sha for commit in page.commits] == [sha]
     assert service.history("other") == []  # another repository's project heard nothing
+
+
+def test_after_an_openssh_push_a_detached_process_fetches_the_connected_projects(
+    same_server: tuple[HostedRepos, Platform, dict[str, Any]],
+) -> None:
+    """The shell's part, with the embedded host standing in for sshd: the runs are queued in
+    the calling process and carried out by the detached ``repolink host run-fetches``."""
+    repos, platform, _ = same_server
+    assert platform.connect("app", repos.app.url(), grant_on="app").ok
+    assert platform.connect("other", repos.other.url(), grant_on="other").ok
+    sha = repos.app.commit("pushed; the server has no fetch worker")
+    service = platform.app.fetch_requests
+    recording = RecordingRunner()
+
+    unset = queue_after_shell_push(platform.settings, service, "team/app", runner=recording)
+    assert unset == [] and service.history("app") == [] and recording.records == []
+
+    settings = platform.settings.model_copy(
+        update={"openssh_url": f"ssh://git@127.0.0.1:{repos.host.port}"}
+    )
+    [run_id] = queue_after_shell_push(settings, service, "team/app", runner=recording)
+
+    [started] = recording.records
+    assert (started.kind, started.argv[-3:]) == (
+        "start_detached",
+        ("host", "run-fetches", str(run_id)),
+    )
+    deadline = time.monotonic() + WAIT
+    while not service.get_run(run_id).finished:
+        assert time.monotonic() < deadline, "the detached process did not carry the run out"
+        time.sleep(0.05)
+    run = service.get_run(run_id)
+    assert (run.project, run.trigger, run.state, run.new_commits) == ("app", "push", "done", 1)
+    assert [commit.sha for commit in platform.app.commits.list_commits("app", limit=1).commits] == [
+        sha
+    ]
+    assert service.history("other") == []
 
 
 def _save(store: Store, settings: Settings, slug: str, url: str) -> str:

@@ -8,17 +8,22 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from repolink import knownhosts
 from repolink.app import Repolink
 from repolink.errors import ValidationError
+from repolink.git import keyscan
 from repolink.git.runner import HardenedRunner
 from repolink.host.info import KeyHandle
 from repolink.host.service import HostService
+from repolink.knownhosts.values import host_key_from_line
+from repolink.platform.connections import ConnectionInfo
 from repolink.settings import Settings
 from repolink.ssh.shell import (
     authorized_keys_line,
@@ -128,6 +133,14 @@ def test_default_shell_command_carries_the_data_dir(host_settings: Settings) -> 
     assert command.startswith("env ") and command.endswith(f"{sys.executable} -m repolink")
 
 
+def test_default_shell_command_carries_the_openssh_url_when_set(host_settings: Settings) -> None:
+    assert "REPOLINK_OPENSSH_URL" not in default_shell_command(host_settings)
+    with_url = host_settings.model_copy(update={"openssh_url": "ssh://git@git.example.com"})
+    command = default_shell_command(with_url)
+    assert "REPOLINK_OPENSSH_URL=ssh://git@git.example.com " in command
+    assert command.endswith(f"{sys.executable} -m repolink")
+
+
 def test_authorized_keys_command(
     host_settings: Settings, host_service: HostService, make_key: MakeKey
 ) -> None:
@@ -146,6 +159,17 @@ def test_authorized_keys_command(
     assert (unknown.returncode, unknown.stdout) == (0, "")
     other_user = _repolink(host_settings, "host", "authorized-keys", "root", key_type, key_base64)
     assert (other_user.returncode, other_user.stdout) == (0, "")
+
+    # The address clients reach sshd at travels into the forced command; a wrong one is
+    # refused with one line, and no key is let in.
+    url = "ssh://git@git.example.com:2222"
+    args = ("host", "authorized-keys", "git", key_type, key_base64)
+    with_url = _repolink(host_settings, *args, env={"REPOLINK_OPENSSH_URL": url})
+    assert with_url.returncode == 0, with_url.stderr
+    assert f"REPOLINK_OPENSSH_URL={url} " in with_url.stdout
+    wrong = _repolink(host_settings, *args, env={"REPOLINK_OPENSSH_URL": f"{url}/team"})
+    assert (wrong.returncode, wrong.stdout) == (2, "")
+    assert "REPOLINK_OPENSSH_URL" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
 # -- shell, run directly as sshd would -------------------------------------------------------
@@ -324,10 +348,19 @@ def test_openssh_mode_clone_push_and_webhook(sshd_world: SshdWorld) -> None:
         from repolink.host import webhooks  # noqa: F401
     except ImportError:
         return
-    assert sshd_world.receiver.arrived.wait(30), "no webhook delivery after the push"
-    event, body = sshd_world.receiver.received[0]
+    # Other tests of this module push too: find this push's delivery among them.
+    deadline = time.monotonic() + 30
+    while not any(commits[-1].encode() in body for _, body in sshd_world.receiver.received):
+        assert time.monotonic() < deadline, "no webhook delivery after the push"
+        time.sleep(0.05)
+    [(event, body)] = [
+        (event, body)
+        for event, body in sshd_world.receiver.received
+        if commits[-1].encode() in body
+    ]
     assert event == "repo:push"
-    assert commits[-1].encode() in body
+    # The payload's clone link is the address sshd is reached at (REPOLINK_OPENSSH_URL).
+    assert f'"href":"{client.url("team/app.git")}"'.encode() in body
 
 
 @pytest.mark.sshd
@@ -355,3 +388,67 @@ def test_openssh_mode_refusals(sshd_world: SshdWorld, tmp_path: Path) -> None:
     assert shell.returncode == 1
     assert "repolink: only git-upload-pack" in shell.stderr
     assert "PTY allocation request failed" in account.ssh("bash", "RequestTTY=force").stderr
+
+
+def _connect(app: Repolink, world: SshdWorld, project: str, repository: str) -> None:
+    """Project ``project`` connected through sshd to ``team/<repository>`` with a generated
+    deploy key, granted there as a read-only access key before the first fetch."""
+    app.projects.create_project(project, slug=project)
+
+    def grant(connection: ConnectionInfo) -> None:
+        line = connection.deploy_key.public_key
+        app.host.add_access_key("team", repository, line, label=project)
+
+    url = f"ssh://{world.sshd.login_user}@127.0.0.1:{world.sshd.port}/team/{repository}.git"
+    outcome = app.connections.connect(project, url, before_fetch=grant)
+    assert outcome.error is None, outcome.error.one_line() + world.sshd.log()
+
+
+@pytest.mark.sshd
+def test_openssh_mode_push_fetches_the_projects_connected_to_the_repository(
+    sshd_world: SshdWorld,
+) -> None:
+    """Issue 11 §6 in OpenSSH mode: the platform on sshd's own data directory lists a pushed
+    commit with no fetch asked for; a project of another repository gets no fetch."""
+    client = sshd_world.client("account")
+    source = sshd_world.root / "source-fetched"
+    branch = "fetched-after-push"
+    make_source_repository(source, client.env(), commits=1)
+    for repository in ("app", "other"):
+        pushed = client.git(
+            "push", client.url(f"team/{repository}.git"), f"main:{branch}", cwd=source
+        )
+        assert pushed.returncode == 0, pushed.stderr + sshd_world.sshd.log()
+
+    data_dir = sshd_world.sshd.data_dir
+    with Repolink(Settings(data_dir=data_dir, git_timeout=120)) as app:
+        host_key = sshd_world.sshd.known_hosts.read_text().split()
+        with app.store.session() as session:
+            knownhosts.trust(
+                session,
+                "127.0.0.1",
+                sshd_world.sshd.port,
+                host_key_from_line(" ".join(host_key[1:3])).sha256_fingerprint,
+                scanner=keyscan.scanner_for(app.settings, app.runner),
+            )
+        _connect(app, sshd_world, "pushed-to", "app")
+        _connect(app, sshd_world, "elsewhere", "other")
+        hand_over(data_dir, sshd_world.sshd.login_user)  # what this process wrote, to sshd's user
+
+        (source / "after.txt").write_text("after the projects connected\n")
+        for args in (["add", "after.txt"], ["commit", "-q", "-m", "after connecting"]):
+            assert client.git(*args, cwd=source).returncode == 0
+        sha = client.git("rev-parse", "HEAD", cwd=source).stdout.strip()
+        pushed = client.git("push", client.url("team/app.git"), f"main:{branch}", cwd=source)
+        assert pushed.returncode == 0, pushed.stderr + sshd_world.sshd.log()
+
+        deadline = time.monotonic() + 120
+        while not [run for run in app.fetch_requests.history("pushed-to") if run.finished]:
+            assert time.monotonic() < deadline, "the push's fetch never finished"
+            time.sleep(0.1)
+        runs = app.fetch_requests.history("pushed-to")
+        assert [(run.trigger, run.state, run.new_commits) for run in runs] == [("push", "done", 1)]
+        newest = app.commits.list_commits("pushed-to", limit=1).commits
+        assert [commit.sha for commit in newest] == [sha]
+        # The push's queueing is over (its run was done): the other project got nothing.
+        assert app.fetch_requests.history("elsewhere") == []

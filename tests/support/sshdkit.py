@@ -136,6 +136,7 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
     command_dir = Path(tempfile.mkdtemp(prefix="sshd-", dir=cache))
     try:
         command_dir.chmod(0o755)
+        port = _free_port()
         wrapper = command_dir / "authorized-keys"
         wrapper.write_text(
             "#!/bin/sh\n"
@@ -144,6 +145,9 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
                     "exec",
                     "env",
                     f"REPOLINK_DATA_DIR={data_dir}",
+                    # As docs/openssh-mode.md sets it up: a push queues the fetches of the
+                    # projects of this data directory connected through this sshd.
+                    f"REPOLINK_OPENSSH_URL=ssh://{login_user}@127.0.0.1:{port}",
                     sys.executable,
                     "-m",
                     "repolink",
@@ -156,7 +160,6 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
             + ' "$@"\n'
         )
         wrapper.chmod(0o755)
-        port = _free_port()
         config = work / "sshd_config"
         config.write_text(
             "\n".join(

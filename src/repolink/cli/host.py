@@ -427,7 +427,8 @@ def authorized_keys(
         str | None,
         typer.Option(
             help="Command that runs repolink for the forced command (default: this Python "
-            "with REPOLINK_DATA_DIR), e.g. a wrapper script setting more settings."
+            "with REPOLINK_DATA_DIR and REPOLINK_OPENSSH_URL), e.g. a wrapper script setting "
+            "more settings."
         ),
     ] = None,
 ) -> None:
@@ -458,6 +459,30 @@ def shell(
     # sys.exit, not typer.Exit: the entry point runs click with standalone_mode=False, where
     # an Exit's status is returned rather than used, and sshd must see git's status.
     sys.exit(status)
+
+
+@app.command("run-fetches")
+def run_fetches(
+    runs: Annotated[
+        list[int], typer.Argument(metavar="RUN", help="Ids of queued fetch runs.")
+    ],
+) -> None:
+    """Carry out these queued fetch runs, retries included, then exit.
+
+    OpenSSH mode starts this, detached, after a push that queued the fetches of projects
+    connected to the pushed repository; it is safe to run beside a server (a connection is
+    never fetched twice at once).
+    """
+    from repolink.platform.hosted_pushes import CARRY_OUT_TIMEOUT
+
+    with open_app() as application:
+        finished = application.fetch_requests.carry_out(runs, timeout=CARRY_OUT_TIMEOUT)
+    for info in finished:
+        console.print(
+            f"fetch run {info.id} of {info.project}: {info.state}, "
+            f"{info.new_commits} new commits",
+            markup=False,
+        )
 
 
 # -- helpers --------------------------------------------------------------------------------

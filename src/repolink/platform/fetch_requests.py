@@ -286,6 +286,28 @@ class FetchRequestService:
                 return info
             self.queue.wait_for_change(generation, min(remaining, _WAIT_POLL))
 
+    def carry_out(self, run_ids: Sequence[int], *, timeout: float) -> list[FetchRunInfo]:
+        """See these runs finished, retries included: each is carried out in this thread as
+        soon as it is due and its connection runs no other fetch, unless a worker elsewhere
+        (a server's) takes it first. Gives up waiting after ``timeout`` seconds in all (a run
+        being carried out here is finished first). The runs as they then are; a run removed
+        meanwhile (its connection was) is left out.
+
+        What the detached process started after an OpenSSH-mode push runs: the queue's claim
+        keeps it and any server from fetching one connection twice at once.
+        """
+        deadline = time.monotonic() + max(timeout, 0.0)
+        runs = []
+        for run_id in run_ids:
+            try:
+                info = self.wait(run_id, deadline - time.monotonic())
+                while not info.finished and time.monotonic() < deadline:
+                    info = self.wait(run_id, deadline - time.monotonic())
+            except NotFound:
+                continue
+            runs.append(info)
+        return runs
+
     def _run_here(self, run_id: int) -> bool:
         """Claim and carry out the run in this thread, if it is due and free; whether it ran."""
         job = self.queue.claim_run(run_id)

@@ -5,6 +5,11 @@ after a push, every project whose connection URL names the pushed repository *on
 server* gets a fetch queued (trigger ``push``) directly — no webhook, no HTTP round trip.
 Projects on other servers still hear of it through the host's signed webhooks.
 
+In OpenSSH mode (sshd runs ``repolink host shell`` as each key's forced command) the same
+happens in the shell process after a push (:func:`queue_after_shell_push`), for the address
+``REPOLINK_OPENSSH_URL`` gives; a detached ``repolink host run-fetches`` carries the runs out,
+so neither the push nor a server's 30-second poll of the queue is waited for.
+
 "On this server" is decided on the URL as the platform will dial it
 (:func:`repolink.repo_urls.repository_address`): the host of the server's SSH URL
 (``ssh://git@HOST:PORT``) and its port, the loopback names too when that host is a loopback
@@ -16,18 +21,29 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from repolink.errors import URLError
+from repolink.errors import RepolinkError, URLError
+from repolink.git.runner import GitRunner
+from repolink.jobs.detached import spawn_detached
 from repolink.repo_urls import RepositoryAddress, path_address, repository_address
+from repolink.settings import Settings
 from repolink.store.models.platform import RepositoryConnection
 from repolink.urls import parse_ssh_url
+
+if TYPE_CHECKING:
+    from repolink.platform.fetch_requests import FetchRequestService
 
 log = logging.getLogger(__name__)
 
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+# How long the process started after an OpenSSH-mode push waits to see its runs finished: the
+# fetch retry policy's backoff (10 + 20 + 40 + 80 s) with room for a run that waits behind
+# another fetch of its connection. A run it carries out itself is finished first regardless.
+CARRY_OUT_TIMEOUT = 600.0
 
 
 @dataclass(frozen=True)
@@ -86,3 +102,37 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def queue_after_shell_push(
+    settings: Settings, requests: FetchRequestService, full_name: str, *, runner: GitRunner
+) -> list[int]:
+    """OpenSSH mode, after a push to hosted repository ``full_name``: queue (or join) the fetch
+    of every connection naming it at ``settings.openssh_url``, and start ``repolink host
+    run-fetches`` detached to carry the runs out. The run ids.
+
+    A store error is logged, not raised: the push has succeeded already. The runs stay queued
+    when the detached process does not start: a server's worker, or the next push, takes them.
+    """
+    if settings.openssh_url is None:
+        return []
+    server = ServerAddress.from_ssh_url_base(settings.openssh_url)
+    if server is None:
+        return []
+    try:
+        runs = requests.request_for_hosted_push(full_name, server)
+    except RepolinkError as exc:
+        log.error("cannot queue the fetches of a push to %s: %s", full_name, exc.one_line())
+        return []
+    ids = [run.id for run in runs]
+    if ids:
+        log.info(
+            "push to %s: fetch runs %s queued", full_name, ", ".join(str(run) for run in ids)
+        )
+        spawn_detached(
+            settings,
+            ["host", "run-fetches", *(str(run) for run in ids)],
+            what="fetch runner",
+            runner=runner,
+        )
+    return ids

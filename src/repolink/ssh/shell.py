@@ -6,6 +6,10 @@ known key the answer is one ``authorized_keys`` line whose forced command is
 ``SSH_ORIGINAL_COMMAND`` and serves it through the same use case as the embedded server
 (:class:`repolink.host.git_commands.GitCommands`), running git itself. ``restrict`` already
 refuses ptys and every kind of forwarding.
+
+After a push, the projects of the same data directory whose connection names the pushed
+repository at ``REPOLINK_OPENSSH_URL`` get their fetch queued, and the repository's webhooks a
+delivery; a detached process carries out each, so the push returns at once.
 """
 
 from __future__ import annotations
@@ -56,7 +60,9 @@ def default_shell_command(settings: Settings) -> str:
     """How sshd starts repolink: this interpreter, with the data directory spelled out.
 
     sshd runs forced commands with a minimal environment, so the data directory travels on
-    the command line. Other settings (a database URL with a password, say) do not belong in
+    the command line, and so does the address clients reach sshd at
+    (``REPOLINK_OPENSSH_URL``, when set: a push queues the fetches of the projects connected
+    to it). Other settings (a database URL with a password, say) do not belong in
     a command line: give ``--shell-command`` a wrapper script that sets them instead.
     """
     data_dir = str(settings.resolved_data_dir)
@@ -66,7 +72,11 @@ def default_shell_command(settings: Settings) -> str:
             "the data directory or the Python path contains control characters",
             "move repolink's data directory to a plain path",
         )
-    return shlex.join(["env", f"REPOLINK_DATA_DIR={data_dir}", sys.executable, "-m", "repolink"])
+    assignments = [f"REPOLINK_DATA_DIR={data_dir}"]
+    if settings.openssh_url is not None:
+        # Checked by Settings: an ssh:// URL has no whitespace or control characters.
+        assignments.append(f"REPOLINK_OPENSSH_URL={settings.openssh_url}")
+    return shlex.join(["env", *assignments, sys.executable, "-m", "repolink"])
 
 
 def authorized_keys_line(
@@ -136,15 +146,38 @@ def run_shell(
 
 
 def _announce_push(app: Repolink, repository: RepositoryInfo, updates: list[RefUpdate]) -> None:
+    """Tell the platform's projects on this data directory (their fetches queued, no HTTP in
+    between) and the repository's webhooks; the push itself succeeded, so a failure of either
+    is logged and never turned into an error of the push."""
+    _queue_fetches(app, repository)
     try:
         from repolink.host.webhooks import notify_push_from_shell
     except ImportError:
         return
     try:
-        notify_push_from_shell(app.settings, app.store, repository, updates, runner=app.runner)
+        notify_push_from_shell(
+            app.settings,
+            app.store,
+            repository,
+            updates,
+            runner=app.runner,
+            ssh_url_base=app.settings.openssh_url,
+        )
     except Exception:
-        # The push itself succeeded; a failed announcement must not turn it into an error.
         log.exception("announcing the push to %s failed", repository.full_name)
+
+
+def _queue_fetches(app: Repolink, repository: RepositoryInfo) -> None:
+    if app.settings.openssh_url is None:
+        return  # which projects name this host is unknown; nothing of the platform is loaded
+    try:
+        from repolink.platform.hosted_pushes import queue_after_shell_push
+
+        queue_after_shell_push(
+            app.settings, app.fetch_requests, repository.full_name, runner=app.runner
+        )
+    except Exception:
+        log.exception("queueing the fetches of the push to %s failed", repository.full_name)
 
 
 def _refuse(exc: RepolinkError) -> int:
