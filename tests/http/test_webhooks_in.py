@@ -10,12 +10,15 @@ import itertools
 import json
 import warnings
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Role
@@ -27,6 +30,8 @@ from repolink.platform.webhook_providers import PROVIDERS
 from repolink.settings import Settings
 from repolink.signing import sign_body
 from repolink.store import utcnow
+from repolink.store.models.fetch_runs import FetchRun
+from repolink.store.models.webhooks_in import WebhookDeliveryIn
 from support.accountskit import FAST_HASHER, Account, make_account
 from support.httpkit import serving_app
 from support.platformkit import HostedRepos, Platform
@@ -424,6 +429,67 @@ def test_a_hundred_deliveries_at_once_make_at_most_two_fetches(
     fetch_ids = {r["fetch_id"] for r in received}
     assert len(fetch_ids) == runs(application, target.slug) == 2
     assert outcomes(application, target.slug).count("queued") == 100
+
+
+def test_a_burst_from_threads_to_two_servers_on_one_database_leaves_two_runs(
+    tmp_path: Path,
+) -> None:
+    """Two servers on one database (as two `repolink serve` processes share one), each with
+    its own store and write turn, take 100 deliveries from 10 threads, a worker claiming the
+    waiting run halfway: the fetch runs are one running and one waiting, every delivery's row
+    is ``queued`` and names one of them — the first half the running one, the rest the other."""
+    settings = Settings(data_dir=tmp_path / "data")
+    url = "git@forge.example:team/app.git"
+    with (
+        Repolink(settings, password_hasher=FAST_HASHER) as one,
+        Repolink(settings, password_hasher=FAST_HASHER) as two,
+    ):
+        one.projects.create_project("App", slug="app")
+        one.connections.save("app", url)
+        secret = one.webhooks_in.secret("app").value
+        body = payload("github", url)
+
+        def deliver(bases: tuple[str, str], numbers: range) -> list[int]:
+            fetch_ids = []
+            with httpx.Client() as client:
+                for number in numbers:
+                    headers = headers_for("github", secret, body, delivery=f"burst-{number}")
+                    answer = client.post(
+                        bases[number % 2] + hook_path("github", "app"),
+                        content=body,
+                        headers=headers,
+                    )
+                    assert answer.status_code == 202, answer.text
+                    assert answer.json()["outcome"] == "queued"
+                    fetch_ids.append(answer.json()["fetch_id"])
+            return fetch_ids
+
+        def burst(bases: tuple[str, str], first: int) -> list[int]:
+            with ThreadPoolExecutor(max_workers=10) as pool:
+                parts = pool.map(
+                    lambda n: deliver(bases, range(first + n * 5, first + n * 5 + 5)), range(10)
+                )
+                return [fetch_id for part in parts for fetch_id in part]
+
+        with (
+            serving_app(create_service_app(one)) as base_one,
+            serving_app(create_service_app(two)) as base_two,
+        ):
+            bases = (base_one, base_two)
+            first = burst(bases, 0)
+            after_window = utcnow() + timedelta(seconds=settings.webhook_gather + 1)
+            assert FetchQueue(two.store).claim_run(first[0], now=after_window) is not None
+            second = burst(bases, 50)
+
+        with one.store.session() as session:
+            runs = {row.id: row.status for row in session.scalars(select(FetchRun))}
+            rows = list(session.scalars(select(WebhookDeliveryIn)))
+    assert runs == {first[0]: "running", second[0]: "queued"}
+    assert set(first) == {first[0]} and set(second) == {second[0]}
+    assert len(rows) == 100
+    assert {row.outcome for row in rows} == {"queued"}
+    named = {row.delivery_id: int(row.fetch_run_id or 0) for row in rows}
+    assert named == {f"burst-{n}": first[0] if n < 50 else second[0] for n in range(100)}
 
 
 # -- the project's webhook settings (platform API) ------------------------------------------
