@@ -18,7 +18,7 @@ from repolink.jobs.queue import Settled, State
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
 from repolink.platform.fetch_jobs import FETCH_RETRY_POLICY, settle
-from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue
+from repolink.platform.fetch_queue import FETCH_CONNECTION, FETCH_LEASE, FetchQueue
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.fetch_runs import FetchRun
@@ -348,3 +348,56 @@ def test_the_service_gathers_only_the_triggers_it_is_told_to(app: Repolink) -> N
     waited = _row(app.store, webhook.id).next_attempt_at - webhook.requested_at
     assert waited == timedelta(seconds=2)
     assert _row(app.store, api.id).next_attempt_at == api.requested_at
+
+
+def test_a_caller_that_runs_its_fetch_itself_gets_it_claimed_and_wakes_nobody(
+    app: Repolink,
+) -> None:
+    clock = Clock()
+    queue = FetchQueue(app.store, clock=clock)
+    heard: list[str] = []
+    queue.add_listener(lambda: heard.append("woken"))
+    ids = _connected(app, "alpha")
+    gathering, _ = queue.request(
+        connection_id=ids[0],
+        project_id=ids[1],
+        trigger="webhook",
+        actor=None,
+        due_in=timedelta(seconds=5),
+    )
+    heard.clear()
+
+    # It joins the webhook's gathering run, brings it forward and claims it, all at once.
+    run_id, created, job = queue.request_claimed(
+        connection_id=ids[0], project_id=ids[1], trigger="api", actor="alice"
+    )
+
+    assert (run_id, created) == (gathering, False)
+    assert job is not None and (job.id, job.kind, job.attempt) == (run_id, FETCH_CONNECTION, 1)
+    row = _row(app.store, run_id)
+    assert (row.status, row.attempts, row.claimed_until) == ("running", 1, clock.now + FETCH_LEASE)
+    assert heard == []  # no worker is woken to race the caller for it
+    assert queue.claim([FETCH_CONNECTION], 4) == []
+
+
+def test_a_caller_that_would_run_its_fetch_itself_waits_while_another_runs(
+    app: Repolink,
+) -> None:
+    queue = FetchQueue(app.store)
+    heard: list[str] = []
+    queue.add_listener(lambda: heard.append("woken"))
+    ids = _connected(app, "alpha")
+    running, _, first = queue.request_claimed(
+        connection_id=ids[0], project_id=ids[1], trigger="api", actor=None
+    )
+    assert first is not None
+
+    waiting, created, second = queue.request_claimed(
+        connection_id=ids[0], project_id=ids[1], trigger="api", actor=None
+    )
+
+    assert created and waiting != running and second is None
+    assert _statuses(app.store) == [(running, "running"), (waiting, "queued")]
+    assert heard == ["woken"]  # a waiting run is a worker's to take once the first ends
+    queue.finish([Settled(first, State.DONE)])
+    assert [job.id for job in queue.claim([FETCH_CONNECTION], 4)] == [waiting]

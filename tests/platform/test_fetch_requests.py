@@ -207,3 +207,36 @@ def test_a_pushs_fetch_runs_git_fetch_without_comparing_refs_first(
     pushed = service.wait(service.request("pushed", trigger="push").id, WAIT)
     # A push moved the refs, so they are not listed first: git fetch runs at once.
     assert (pushed.state, pushed.new_commits, git_fetches()) == ("done", 0, 1)
+
+
+def test_a_fetch_asked_for_with_its_answer_runs_in_the_askers_thread_and_is_history(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    assert platform.connect("asked", hosted.app.url(), grant_on="app").ok
+    service = platform.app.fetch_requests
+    woken: list[str] = []
+    service.queue.add_listener(lambda: woken.append("worker"))
+    sha = hosted.app.commit("asked for")
+
+    fetched = service.request_and_wait("asked", trigger="api", actor="alice", timeout=WAIT)
+    same = service.request_and_wait("asked", trigger="api", actor="alice", timeout=WAIT)
+
+    assert (fetched.state, fetched.new_commits, fetched.attempts) == ("done", 1, 1)
+    assert fetched.first_seq is not None and fetched.last_seq is not None
+    assert _added(platform, "asked", fetched.first_seq, fetched.last_seq) == [sha]
+    # Nothing new: done, and recorded as such, with no range.
+    assert (same.state, same.new_commits, same.first_seq, same.last_seq) == ("done", 0, None, None)
+    assert service.history("asked")[:2] == [same, fetched]
+    assert (same.trigger, same.actor) == ("api", "alice")
+    # Both ran in this thread: no worker was woken to take them.
+    assert woken == ["worker", "worker"]  # the two settlements, nothing at their queueing
+
+
+def test_a_fetch_asked_for_with_its_answer_answers_its_first_failure(platform: Platform) -> None:
+    platform.connect("down", f"ssh://git@127.0.0.1:{_closed_port()}/team/app.git")
+    service = platform.app.fetch_requests
+
+    run = service.request_and_wait("down", trigger="api", timeout=WAIT)
+
+    # A transient failure is the answer now; the run waits for its retry meanwhile.
+    assert (run.state, run.error_code, run.attempts) == ("queued", "connection_refused", 1)

@@ -161,10 +161,10 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
         it has finished or failed (a transient failure is retried later all the same); 202
         with the run if it takes longer than the server waits."""
         access.project(caller, slug, Role.MEMBER)
-        run = application.fetch_requests.request(slug, trigger="api", actor=caller)
+        requests = application.fetch_requests
         if not wait:
-            return fetch_run_out(run)
-        run = application.fetch_requests.wait(run.id, WAIT_TIMEOUT)
+            return fetch_run_out(requests.request(slug, trigger="api", actor=caller))
+        run = requests.request_and_wait(slug, trigger="api", actor=caller, timeout=WAIT_TIMEOUT)
         # A run waiting to be retried after a transient failure has an answer too: its error.
         if not run.finished and run.error_code is None:
             return JSONResponse(fetch_run_out(run).model_dump(mode="json"), status_code=202)

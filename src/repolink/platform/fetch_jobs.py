@@ -102,7 +102,8 @@ def execute_run(
             details={"error_code": "internal_error", "error_message": "the fetch failed"},
             subject=subject,
         )
-    first_seq, last_seq = _added_range(store, target)
+    # Nothing indexed, nothing numbered: a refresh that found nothing new reads no more.
+    first_seq, last_seq = _added_range(store, target) if result.new_commits else (None, None)
     return Outcome.done(
         details={
             "new_commits": result.new_commits,

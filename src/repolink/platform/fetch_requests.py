@@ -30,7 +30,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, ValidationError
-from repolink.jobs import HandlerRegistry, JobCounts, RetryPolicy, Worker
+from repolink.jobs import HandlerRegistry, Job, JobCounts, RetryPolicy, Worker
 from repolink.platform import polling
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchService
@@ -222,6 +222,41 @@ class FetchRequestService:
         )
         return info
 
+    def request_and_wait(
+        self,
+        project_slug: str,
+        *,
+        trigger: str,
+        actor: str | HasUsername | None = None,
+        timeout: float,
+    ) -> FetchRunInfo:
+        """:meth:`request` then :meth:`wait` (the API's "Fetch repository" that answers when
+        done). A run that is free at once is claimed in the transaction that queues it and
+        carried out in this thread: no worker is woken to race this thread for it, and the
+        answer waits for no hand-over between threads."""
+        trigger = _checked_trigger(trigger)
+        with self.store.session() as session:
+            connection = get_connection(session, project_slug)
+            connection_id, project_id = connection.id, connection.project_id
+        run_id, created, job = self.queue.request_claimed(
+            connection_id=connection_id,
+            project_id=project_id,
+            trigger=trigger,
+            actor=_actor_name(actor),
+        )
+        log.info(
+            "fetch of project %s requested (%s): %s run %d",
+            project_slug,
+            trigger,
+            "queued" if created else "joined waiting",
+            run_id,
+        )
+        if job is None:  # its connection runs another fetch: wait for it, then this one
+            return self.wait(run_id, timeout)
+        self._carry_out(job)
+        # The attempt's outcome is the answer, a failure waiting for its retry too.
+        return self._info(run_id)
+
     # -- history --------------------------------------------------------------------------
 
     def history(
@@ -313,10 +348,14 @@ class FetchRequestService:
         job = self.queue.claim_run(run_id)
         if job is None:
             return False
-        with lease_kept(self.queue, run_id):
+        self._carry_out(job)
+        return True
+
+    def _carry_out(self, job: Job) -> None:
+        """One attempt at a run claimed for this thread, settled."""
+        with lease_kept(self.queue, job.id):
             outcome = execute_run(self.store, self.fetches, job)
         self.queue.finish([settle(job, outcome, self.policy, utcnow())])
-        return True
 
     # -- polling --------------------------------------------------------------------------
 
