@@ -110,3 +110,15 @@ def test_a_read_command_loads_neither_orm_nor_keys_nor_network_nor_web_stack(
     # Typer's pydantic coercion has nothing to do for a flag or a text (repolink.cli.coercion).
     assert "typer._adapters" not in loaded
     assert "asyncio" not in loaded  # only a server spawns processes the asyncio way
+
+
+def test_the_fetch_service_on_sqlite_loads_no_other_dialect() -> None:
+    """`repolink fetch` imports the fetch service and its index: on SQLite, PostgreSQL's
+    dialect is imported only when its database is in use."""
+    code = (
+        "import sys, repolink.platform.fetch, repolink.platform.index; "
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "sqlalchemy.dialects.postgresql" not in done.stdout

@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Insert, Table, delete, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from repolink.git.environment import git_argv
@@ -312,10 +311,15 @@ def _insert_commits(session: Session, rows: Sequence[Row]) -> int:
 
 
 def _insert_ignoring_duplicates(dialect: str) -> Insert:
+    # Each dialect imported only when in use: on SQLite, PostgreSQL's costs a command ~50 ms.
     table = cast(Table, Commit.__table__)
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing(index_elements=["connection_id", "sha"])
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing(
             index_elements=["connection_id", "sha"]
         )
