@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from repolink.accounts.tokens import TokenService
     from repolink.accounts.users import UserService
     from repolink.admin import AdminService
+    from repolink.auth.principal_cache import PrincipalCache
     from repolink.host.events import RefUpdate
     from repolink.host.git_commands import GitCommands
     from repolink.host.hooks import HookService
@@ -141,13 +142,22 @@ class Repolink:
     def users(self) -> UserService:
         from repolink.accounts.users import UserService
 
-        return UserService(self.store, clock=self.clock, hasher=self.password_hasher)
+        return UserService(
+            self.store, clock=self.clock, hasher=self.password_hasher, principals=self.principals
+        )
 
     @cached_property
     def api_tokens(self) -> TokenService:
         from repolink.accounts.tokens import TokenService
 
-        return TokenService(self.settings, self.store, clock=self.clock)
+        return TokenService(self.settings, self.store, clock=self.clock, principals=self.principals)
+
+    @cached_property
+    def principals(self) -> PrincipalCache:
+        """Who tokens were found to be, shared by the services that authenticate and revoke."""
+        from repolink.auth.principal_cache import PrincipalCache
+
+        return PrincipalCache()
 
     @cached_property
     def access(self) -> AccessService:

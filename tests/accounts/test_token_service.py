@@ -65,6 +65,61 @@ def test_a_lifetime_out_of_range_is_refused(app: Repolink, lifetime: timedelta) 
     assert caught.value.code == "token_expiry_invalid"
 
 
+def test_a_token_is_known_without_the_database_once_authenticated(app: Repolink) -> None:
+    jane = make_account(app, "jane")
+    assert app.api_tokens.known(jane.token) is None
+    principal = app.api_tokens.authenticate(jane.token)
+    assert principal is not None and app.api_tokens.known(jane.token) == principal
+    assert app.api_tokens.known(jane.token[:-1]) is None
+    assert app.api_tokens.known("x" * 600) is None
+
+
+def test_a_known_token_is_forgotten_when_revoked(app: Repolink) -> None:
+    jane = make_account(app, "jane")
+    other = make_account(app, "joe")
+    for account in (jane, other):
+        assert app.api_tokens.authenticate(account.token) is not None
+    (info,) = app.api_tokens.list(jane.principal, username="jane")
+    app.api_tokens.revoke(jane.principal, info.id)
+    assert app.api_tokens.known(jane.token) is None
+    assert app.api_tokens.authenticate(jane.token) is None
+    # Everything is forgotten, and looked up again: joe's token still works.
+    assert app.api_tokens.known(other.token) is None
+    assert app.api_tokens.authenticate(other.token) is not None
+
+
+def test_a_known_token_is_forgotten_when_its_user_is_deleted(app: Repolink) -> None:
+    jane = make_account(app, "jane")
+    assert app.api_tokens.authenticate(jane.token) is not None
+    app.users.delete(LOCAL_ADMIN, "jane")
+    assert app.api_tokens.known(jane.token) is None
+    assert app.api_tokens.authenticate(jane.token) is None
+
+
+def test_a_known_token_stops_at_its_expiry(app: Repolink, clock: Clock) -> None:
+    app.users.create(LOCAL_ADMIN, "jane")
+    _info, token = app.api_tokens.create(LOCAL_ADMIN, "jane", "ci", expires_in=timedelta(hours=1))
+    assert app.api_tokens.authenticate(token) is not None
+    clock.now += timedelta(hours=1)
+    assert app.api_tokens.known(token) is None
+
+
+def test_the_last_use_is_still_written_once_a_minute(app: Repolink, clock: Clock) -> None:
+    jane = make_account(app, "jane")
+    app.api_tokens.authenticate(jane.token)
+    (first,) = app.api_tokens.list(jane.principal, username="jane")
+    assert first.last_used_at == clock.now
+    used = clock.now
+    clock.now += timedelta(seconds=30)
+    app.api_tokens.authenticate(jane.token)
+    (same,) = app.api_tokens.list(jane.principal, username="jane")
+    assert same.last_used_at == used
+    clock.now += timedelta(seconds=30)
+    app.api_tokens.authenticate(jane.token)
+    (later,) = app.api_tokens.list(jane.principal, username="jane")
+    assert later.last_used_at == clock.now
+
+
 def test_a_revoked_token_stops_working_at_once(app: Repolink) -> None:
     jane = make_account(app, "jane")
     (info,) = app.api_tokens.list(jane.principal, username="jane")

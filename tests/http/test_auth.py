@@ -118,6 +118,24 @@ def test_missing_wrong_revoked_and_expired_tokens_get_one_401_before_the_body(
     assert len(answers) == 1
 
 
+def test_a_token_revoked_between_two_requests_is_refused_at_the_second(
+    application: Repolink, client: TestClient, jane: Account
+) -> None:
+    assert client.get("/api/who", headers=bearer(jane.token)).status_code == 200
+    assert application.api_tokens.known(jane.token) is not None  # the next one from memory
+    (info,) = application.api_tokens.list(LOCAL_ADMIN, username="jane")
+    application.api_tokens.revoke(LOCAL_ADMIN, info.id)
+    assert client.get("/api/who", headers=bearer(jane.token)).status_code == 401
+
+
+def test_a_user_deleted_between_two_requests_is_refused_at_the_second(
+    application: Repolink, client: TestClient, jane: Account
+) -> None:
+    assert client.get("/api/who", headers=bearer(jane.token)).status_code == 200
+    application.users.delete(LOCAL_ADMIN, "jane")
+    assert client.get("/api/who", headers=bearer(jane.token)).status_code == 401
+
+
 def test_a_good_token_reaches_body_validation(client: TestClient, jane: Account) -> None:
     assert client.post("/api/body", headers=bearer(jane.token), json={"count": 2}).json() == {
         "count": 2

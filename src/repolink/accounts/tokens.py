@@ -11,6 +11,7 @@ from repolink.accounts.users import get_user
 from repolink.accounts.visibility import site_admin_required
 from repolink.auth import tokens
 from repolink.auth.principal import Principal
+from repolink.auth.principal_cache import PrincipalCache
 from repolink.auth.tokens import TokenInfo
 from repolink.errors import NotFound, ValidationError
 from repolink.settings import Settings
@@ -24,10 +25,18 @@ MAX_LIFETIME = timedelta(days=3660)
 
 
 class TokenService:
-    def __init__(self, settings: Settings, store: Store, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        clock: Clock = utcnow,
+        principals: PrincipalCache | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._clock = clock
+        self._principals = principals if principals is not None else PrincipalCache()
 
     def create(
         self,
@@ -108,11 +117,37 @@ class TokenService:
                 target=str(token_id),
                 details={"name": info.name, "prefix": info.prefix},
             )
+        self._principals.invalidate()
         return info
 
-    def authenticate(self, presented: str | None) -> Principal | None:
-        """Who ``presented`` is, or ``None`` (missing, wrong, revoked, expired: one answer)."""
-        if not presented:
+    def known(self, presented: str | None) -> Principal | None:
+        """Who ``presented`` is when that needs no database — the settings' admin token, or
+        a token looked up a moment ago (:mod:`repolink.auth.principal_cache`) — else ``None``:
+        ask :meth:`authenticate`."""
+        admin = tokens.admin_token_principal(self._settings, presented)
+        if admin is not None:
+            return admin
+        presented_hash = tokens.presented_token_hash(presented)
+        if presented_hash is None:
             return None
-        with self._store.session() as session:
-            return tokens.authenticate(session, self._settings, presented, now=self._clock())
+        return self._principals.get(presented_hash, self._clock())
+
+    def authenticate(self, presented: str | None) -> Principal | None:
+        """Who ``presented`` is, or ``None`` (missing, wrong, revoked, expired: one answer),
+        from the database; the answer is kept for :meth:`known`."""
+        # The settings' admin token needs no database; a stored one takes one read, and a
+        # write only when its last use is due (once a minute at most).
+        admin = tokens.admin_token_principal(self._settings, presented)
+        if admin is not None or not presented:
+            return admin
+        now = self._clock()
+        epoch = self._principals.epoch
+        with self._store.reading() as connection:
+            found = tokens.look_up(connection, self._settings, presented, now=now)
+        if found is None or found.token_id is None:
+            return None if found is None else found.principal
+        if found.last_use_due:
+            with self._store.session() as session:
+                tokens.mark_used(session.connection(), found.token_id, now)
+        self._principals.put(tokens.hash_token(presented), found.principal, found.expires_at, epoch)
+        return found.principal

@@ -21,6 +21,7 @@ from repolink.accounts.audit import write_entry
 from repolink.accounts.info import UserInfo
 from repolink.auth.passwords import hash_password, password_hasher, verify_password
 from repolink.auth.principal import ADMIN_TOKEN_USERNAME, LOCAL_ADMIN, Principal
+from repolink.auth.principal_cache import PrincipalCache
 from repolink.errors import Conflict, NotFound, ValidationError, quotable
 from repolink.store import Store
 from repolink.store.models.accounts import ApiToken, ProjectMember, User
@@ -81,11 +82,18 @@ def get_user(session: Session, username: str) -> User:
 
 class UserService:
     def __init__(
-        self, store: Store, *, clock: Clock = utcnow, hasher: PasswordHasher | None = None
+        self,
+        store: Store,
+        *,
+        clock: Clock = utcnow,
+        hasher: PasswordHasher | None = None,
+        principals: PrincipalCache | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
         self._given_hasher = hasher
+        # The API's memory of who tokens are: a deleted user's are revoked with it.
+        self._principals = principals if principals is not None else PrincipalCache()
 
     @property
     def _hasher(self) -> PasswordHasher:
@@ -161,6 +169,7 @@ class UserService:
             )
             write_entry(session, actor, "user.delete", now=now, target=username)
             info = replace(_info(row), username=username)
+        self._principals.invalidate()
         log.info("deleted user %s", username)
         return info
 

@@ -19,15 +19,16 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
-from sqlalchemy import select
+from sqlalchemy import Connection, String, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from repolink.auth.principal import ADMIN_TOKEN_USERNAME, Principal
 from repolink.errors import NotFound, ValidationError
 from repolink.settings import Settings
-from repolink.store.models.accounts import ApiToken, User
-from repolink.store.types import utcnow
+from repolink.store.models.accounts import ApiToken
+from repolink.store.types import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -101,40 +102,103 @@ def create_token(
     return token_info(row), token
 
 
-def authenticate(
-    session: Session, settings: Settings, presented: str | None, *, now: datetime | None = None
-) -> Principal | None:
-    """The principal ``presented`` stands for: the settings' admin token, or an active,
-    unexpired stored token whose owner (if any) is not deleted. ``None`` otherwise — one
-    answer for every failure, so a caller cannot tell a wrong token from an expired one."""
-    if not presented or len(presented) > MAX_PRESENTED_LENGTH or not presented.isascii():
+@dataclass(frozen=True)
+class Presented:
+    """Who a presented token is, and whether its last use is due to be written."""
+
+    principal: Principal
+    token_id: int | None
+    """The stored token's id; ``None`` for the settings' admin token, which has no row."""
+    expires_at: datetime | None
+    last_use_due: bool
+
+
+# The token and its owner in one statement, on a plain connection: the ORM's unit of work
+# cost several times the lookup on the path every API request takes.
+_TOKEN_AND_OWNER = (
+    text(
+        "SELECT t.id, t.user_id, t.token_hash, t.expires_at, t.last_used_at,"
+        " u.username, u.site_admin, u.deleted_at"
+        " FROM api_tokens t LEFT JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL"
+    )
+    .bindparams(bindparam("token_hash", type_=String()))
+    .columns(expires_at=UTCDateTime(), last_used_at=UTCDateTime(), deleted_at=UTCDateTime())
+)
+
+
+def admin_token_principal(settings: Settings, presented: str | None) -> Principal | None:
+    """The site admin when ``presented`` is the settings' admin token, else ``None`` (no
+    database involved)."""
+    if not _presentable(presented) or settings.admin_token is None:
         return None
-    presented_hash = hash_token(presented)
-    if settings.admin_token is not None:
-        configured = settings.admin_token.get_secret_value()
-        # Comparing digests keeps the comparison constant-time whatever the two lengths are.
-        if configured and hmac.compare_digest(hash_token(configured), presented_hash):
-            return Principal(user_id=None, username=ADMIN_TOKEN_USERNAME, site_admin=True)
+    configured = settings.admin_token.get_secret_value()
+    # Comparing digests keeps the comparison constant-time whatever the two lengths are.
+    if configured and hmac.compare_digest(hash_token(configured), hash_token(presented)):
+        return Principal(user_id=None, username=ADMIN_TOKEN_USERNAME, site_admin=True)
+    return None
+
+
+def look_up(
+    connection: Connection, settings: Settings, presented: str | None, *, now: datetime
+) -> Presented | None:
+    """Who ``presented`` stands for: the settings' admin token, or an active, unexpired stored
+    token whose owner (if any) is not deleted. ``None`` otherwise — one answer for every
+    failure, so a caller cannot tell a wrong token from an expired one. Reads only: the
+    caller writes the last use (:func:`mark_used`) when it is due."""
+    admin = admin_token_principal(settings, presented)
+    if admin is not None:
+        return Presented(admin, None, None, last_use_due=False)
+    presented_hash = presented_token_hash(presented)
+    if presented_hash is None:
+        return None
     # The lookup by hash cannot leak the token: timing could at most hint at a prefix of
     # its SHA-256, from which no token can be made.
-    row = session.scalars(
-        select(ApiToken).where(ApiToken.token_hash == presented_hash, ApiToken.revoked_at.is_(None))
-    ).first()
+    row = connection.execute(_TOKEN_AND_OWNER, {"token_hash": presented_hash}).first()
     if row is None or not hmac.compare_digest(row.token_hash, presented_hash):
         return None
-    now = now or utcnow()
     if row.expires_at is not None and row.expires_at <= now:
         return None
     if row.user_id is None:
         principal = Principal(user_id=None, username=f"token-{row.id}", site_admin=True)
+    elif row.username is None or row.deleted_at is not None:
+        return None
     else:
-        user = session.get(User, row.user_id)
-        if user is None or user.deleted_at is not None:
-            return None
-        principal = Principal(user_id=user.id, username=user.username, site_admin=user.site_admin)
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
-    return principal
+        principal = Principal(
+            user_id=row.user_id, username=row.username, site_admin=bool(row.site_admin)
+        )
+    due = row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION
+    return Presented(principal, row.id, row.expires_at, last_use_due=due)
+
+
+def mark_used(connection: Connection, token_id: int, now: datetime) -> None:
+    """Write the token's last use (:func:`look_up` says when it is due)."""
+    connection.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+
+def authenticate(
+    session: Session, settings: Settings, presented: str | None, *, now: datetime | None = None
+) -> Principal | None:
+    """:func:`look_up` and the last use written, in the caller's transaction."""
+    now = now or utcnow()
+    found = look_up(session.connection(), settings, presented, now=now)
+    if found is None:
+        return None
+    if found.last_use_due and found.token_id is not None:
+        mark_used(session.connection(), found.token_id, now)
+    return found.principal
+
+
+def presented_token_hash(presented: str | None) -> str | None:
+    """The SHA-256 a stored token would have, ``None`` for what cannot be a token."""
+    return hash_token(presented) if _presentable(presented) else None
+
+
+def _presentable(presented: str | None) -> TypeGuard[str]:
+    """Whether ``presented`` could be a token at all: refused before it is hashed if not."""
+    if presented is None:
+        return False
+    return 0 < len(presented) <= MAX_PRESENTED_LENGTH and presented.isascii()
 
 
 def verify_token(session: Session, settings: Settings, presented: str | None) -> bool:

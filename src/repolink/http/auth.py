@@ -2,7 +2,8 @@
 
 A request authenticates with an API token, as ``Authorization: Bearer TOKEN`` or, as CircleCI's
 clients send it, ``Circle-Token: TOKEN``; the settings' admin token is a site admin. The token is
-checked by :meth:`repolink.accounts.tokens.TokenService.authenticate` before FastAPI reads the
+checked by :meth:`repolink.accounts.tokens.TokenService.known` (a token looked up a moment ago,
+see :mod:`repolink.auth.principal_cache`) or else ``authenticate`` before FastAPI reads the
 request body, so an anonymous caller learns nothing, not even whether its body would have been
 valid: a missing, wrong, revoked and expired token all get the same 401, whatever else was sent.
 The principal is put on ``request.state.principal``; routes take it with
@@ -54,7 +55,10 @@ def principal_route_class(
 
             async def authenticated_handler(request: Request) -> Response:
                 token = presented_token(request)
-                principal = await run_in_threadpool(tokens.authenticate, token)
+                # A token seen a moment ago is known without a hop to a worker thread.
+                principal = tokens.known(token)
+                if principal is None:
+                    principal = await run_in_threadpool(tokens.authenticate, token)
                 if principal is None:
                     log.debug("refused an unauthenticated request to %s", escaped(request.url.path))
                     raise unauthorized()
