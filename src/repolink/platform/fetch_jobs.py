@@ -5,7 +5,8 @@ through :meth:`repolink.platform.fetch.FetchService.fetch_connection` (which rec
 connection's state, a definitive failure included) and says what became of it as an
 :class:`~repolink.jobs.queue.Outcome` — the new commits and the index ``seq`` range they got,
 or the error code and whether trying again can help (:data:`TRANSIENT_CODES`: the network, a
-timeout, a busy mirror or database). While it runs, a :class:`LeaseKeeper` renews the run's
+timeout, a busy mirror or database). While it runs, the queue's
+:class:`~repolink.platform.fetch_leases.LeaseKeeper` renews the run's
 lease, so no other worker takes it for abandoned.
 
 :class:`FetchJobHandler` is the handler a worker registers under ``fetch_connection``
@@ -18,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +59,7 @@ STOP_TIMEOUT = 15.0
 
 # The trigger of a fetch queued by a push to this server's own host (hosted_pushes).
 PUSH_TRIGGER = "push"
+
 
 @dataclass(frozen=True)
 class _Target:
@@ -153,27 +154,10 @@ def _added_range(store: Store, target: _Target) -> tuple[int | None, int | None]
     return target.seq_before + 1, int(seq)
 
 
-@contextlib.contextmanager
-def lease_kept(queue: FetchQueue, run_id: int) -> Iterator[None]:
-    """Renew the run's lease every third of it while the body runs (a thread of its own)."""
-    stop = threading.Event()
-    interval = max(queue.lease.total_seconds() / 3, 0.05)
-
-    def renew() -> None:
-        while not stop.wait(interval):
-            try:
-                if not queue.renew(run_id):
-                    return
-            except RepolinkError as exc:  # the next renewal may get through
-                log.warning("fetch run %d: cannot renew its lease: %s", run_id, exc.code)
-
-    thread = threading.Thread(target=renew, name=f"fetch-lease-{run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
+def lease_kept(queue: FetchQueue, run_id: int) -> contextlib.AbstractContextManager[None]:
+    """Renew the run's lease every third of it while the body runs
+    (:meth:`FetchQueue.keep_lease`)."""
+    return queue.keep_lease(run_id)
 
 
 class FetchJobHandler:

@@ -25,6 +25,7 @@ read snapshot they then try to write from.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
@@ -51,6 +52,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from repolink.jobs.queue import Job, Settled, State
+from repolink.platform.fetch_leases import LeaseKeeper
 from repolink.store import Store, utcnow
 from repolink.store.models.fetch_runs import (
     RUN_CANCELLED,
@@ -87,10 +89,16 @@ class FetchQueue:
         self._changed = threading.Condition()
         self._generation = 0
         self._listeners: list[Callable[[], None]] = []
+        self._leases = LeaseKeeper(self.renew, interval=max(lease.total_seconds() / 3, 0.05))
 
     @property
     def lease(self) -> timedelta:
         return self._lease
+
+    def keep_lease(self, run_id: int) -> contextlib.AbstractContextManager[None]:
+        """Renew the lease of a run this process carries out, every third of it, while the
+        block runs (one thread renews them all: :class:`LeaseKeeper`)."""
+        return self._leases.kept(run_id)
 
     # -- the queueing lock ----------------------------------------------------------------
 
