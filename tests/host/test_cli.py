@@ -20,6 +20,7 @@ from repolink.settings import Settings
 from repolink.ssh.server_keys import ensure_host_keys
 from support.clikit import run_in_fresh_data_dir
 from support.hostkit import GitClient, KeyPair
+from support.platformkit import HostedRepos, Platform
 from support.servekit import serving
 
 MakeKey = Callable[[str], KeyPair]
@@ -201,6 +202,33 @@ def test_openssh_mode_commands_import_only_what_they_need(
     )
     assert result.stdout == ""  # an unknown key: no authorized_keys line / no git output
     assert json.loads(result.stderr.strip().splitlines()[-1]) == [], result.stderr
+
+
+def test_run_fetches_carries_out_queued_runs_and_says_how_each_ended(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    assert platform.connect("granted", hosted.app.url(), grant_on="app").ok
+    platform.connect("refused", hosted.app.url())  # its deploy key was never granted
+    sha = hosted.app.commit("queued, then carried out by run-fetches")
+    good = platform.app.fetch_requests.request("granted", trigger="push")
+    bad = platform.app.fetch_requests.request("refused", trigger="push")
+    env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
+    env["REPOLINK_DATA_DIR"] = str(platform.settings.data_dir)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "repolink", "host", "run-fetches", str(good.id), str(bad.id)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 1, result.stderr  # one of them failed
+    assert f"fetch run {good.id} of granted: done, 1 new commits" in result.stdout
+    assert f"fetch run {bad.id} of refused: failed" in result.stdout
+    assert "Traceback" not in result.stderr
+    newest = platform.app.commits.list_commits("granted", limit=1).commits
+    assert [commit.sha for commit in newest] == [sha]
 
 
 def test_webhook_groups_are_listed_and_suggested(tmp_path: Path) -> None:

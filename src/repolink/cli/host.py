@@ -467,7 +467,7 @@ def run_fetches(
         list[int], typer.Argument(metavar="RUN", help="Ids of queued fetch runs.")
     ],
 ) -> None:
-    """Carry out these queued fetch runs, retries included, then exit.
+    """Carry out these queued fetch runs, retries included, then exit; 1 if one failed.
 
     OpenSSH mode starts this, detached, after a push that queued the fetches of projects
     connected to the pushed repository; it is safe to run beside a server (a connection is
@@ -483,6 +483,8 @@ def run_fetches(
             f"{info.new_commits} new commits",
             markup=False,
         )
+    if any(info.state == "failed" for info in finished):
+        sys.exit(1)  # as `shell` does: the status must reach whoever started this
 
 
 # -- helpers --------------------------------------------------------------------------------
