@@ -31,6 +31,7 @@ def test_as_dict_is_what_the_api_puts_in_its_error_body() -> None:
         (errors.NotFound, 404, 2),
         (errors.Conflict, 409, 2),
         (errors.Unauthorized, 401, 1),
+        (errors.RateLimited, 429, 1),
         (errors.PermissionDenied, 403, 1),
         (errors.GitError, 502, 1),
         (errors.FetchError, 502, 1),

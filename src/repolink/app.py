@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from repolink.accounts.access import AccessService
     from repolink.accounts.audit import AuditService
+    from repolink.accounts.sessions import SessionService
     from repolink.accounts.tokens import TokenService
     from repolink.accounts.users import UserService
     from repolink.admin import AdminService
@@ -158,6 +159,13 @@ class Repolink:
         from repolink.auth.principal_cache import PrincipalCache
 
         return PrincipalCache()
+
+    @cached_property
+    def sessions(self) -> SessionService:
+        """Sign-ins to the web pages (one per process: it counts failed sign-ins)."""
+        from repolink.accounts.sessions import SessionService
+
+        return SessionService(self.store, self.users, clock=self.clock)
 
     @cached_property
     def access(self) -> AccessService:

@@ -31,6 +31,7 @@ Tree::
     ├── Conflict                     the thing exists already / clashes with another
     │   └── DuplicateKey             the same public key twice on one repository or workspace
     ├── Unauthorized                 no or wrong credentials
+    │   └── RateLimited              too many failed attempts: refused without checking
     ├── PermissionDenied             known caller, not allowed to do this
     ├── VaultError                   the master key is missing, wrong or unusable
     ├── StoreError                   the database cannot be opened or migrated
@@ -178,6 +179,11 @@ class DuplicateKey(Conflict):
 
 class Unauthorized(RepolinkError):
     """No credentials, or wrong ones."""
+
+
+class RateLimited(Unauthorized):
+    """Too many failed attempts (sign-ins) from one account or address: refused unchecked
+    until the window has passed."""
 
 
 class PermissionDenied(RepolinkError):

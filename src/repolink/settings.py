@@ -77,6 +77,16 @@ def _ssh_server_url(value: str) -> str:
     return base
 
 
+def _origin(value: str) -> str:
+    """``scheme://host[:port]`` of a public URL, lower-cased; a path is refused."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError("give the scheme and host only, e.g. https://repolink.example.com")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 @dataclass(frozen=True)
 class _Spec:
     """One setting: what :func:`Field` declares, and the type its annotation names."""
@@ -280,6 +290,16 @@ class Settings:
             "pushed repository at that address, and webhook payloads carry clone links."
         ),
     )
+    public_url: str | None = Field(
+        default=None,
+        normalise=_origin,
+        description=(
+            "The address people reach the web pages at, e.g. https://repolink.example.com "
+            "(behind a TLS-terminating proxy the server itself sees plain HTTP). With https the "
+            "session cookie is Secure and named __Host-repolink_session; forms are accepted "
+            "only from this origin. Unset: the origin the request itself names."
+        ),
+    )
     allowed_networks: str = Field(
         default="",
         normalise=_cidrs,
@@ -323,6 +343,11 @@ class Settings:
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
         return f"Settings({shown})"
+
+    @property
+    def public_https(self) -> bool:
+        """Whether people reach the server over HTTPS (:attr:`public_url`)."""
+        return self.public_url is not None and self.public_url.startswith("https://")
 
     @property
     def network_policy(self) -> NetworkPolicy:

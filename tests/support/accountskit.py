@@ -8,6 +8,7 @@ users stays fast. Build applications with ``Repolink(settings, password_hasher=F
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
 
@@ -16,6 +17,16 @@ from repolink.auth.principal import LOCAL_ADMIN, Principal
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery staple"
+
+
+class ManualClock:
+    """A clock that stands still until the test moves it (``clock.now += timedelta(…)``)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from repolink.auth.principal import ADMIN_TOKEN_USERNAME, LOCAL_ADMIN, Principal
 from repolink.auth.principal_cache import PrincipalCache
 from repolink.errors import Conflict, NotFound, ValidationError, quotable
 from repolink.store import Store
-from repolink.store.models.accounts import ApiToken, ProjectMember, User
+from repolink.store.models.accounts import ApiToken, ProjectMember, User, delete_sessions
 from repolink.store.models.user_keys import delete_user_keys
 from repolink.store.types import Clock, utcnow
 
@@ -152,8 +152,8 @@ class UserService:
             return _info(get_user(session, username))
 
     def delete(self, actor: Principal, username: str) -> UserInfo:
-        """Delete the user: its memberships and its user keys go, its tokens are revoked, at
-        once."""
+        """Delete the user: its memberships, its user keys and its web sessions go, its tokens
+        are revoked, at once."""
         now = self._clock()
         with self._store.session() as session:
             row = get_user(session, username)
@@ -162,6 +162,7 @@ class UserService:
             row.username = f"{username}#{row.id}"
             session.execute(delete(ProjectMember).where(ProjectMember.user_id == row.id))
             delete_user_keys(session, row.id)
+            delete_sessions(session, row.id)
             session.execute(
                 update(ApiToken)
                 .where(ApiToken.user_id == row.id, ApiToken.revoked_at.is_(None))
@@ -174,10 +175,12 @@ class UserService:
         return info
 
     def set_password(self, actor: Principal, username: str, password: str) -> None:
+        """Set the user's password; every web session of theirs ends with the old one."""
         password_hash = hash_password(password, self._hasher)
         with self._store.session() as session:
             row = get_user(session, username)
             row.password_hash = password_hash
+            delete_sessions(session, row.id)
             write_entry(session, actor, "user.set_password", now=self._clock(), target=username)
         log.info("set the password of user %s", username)
 

@@ -10,6 +10,9 @@
   with no owner is a site-admin token of the host API (made before users existed, or by
   ``host token create``). ``prefix`` is the token's first characters, shown in lists so a
   person can tell which token leaked.
+- ``sessions``: a person signed in to the web pages, known only by the SHA-256 of the secret
+  their cookie holds (as a token is); the CSRF secret of that sign-in; when it began, was last
+  seen and ends at the latest. Deleting rows signs out.
 - ``audit_log``: who did what, when, to what. The project is kept by id and by slug, with no
   foreign key: the trail outlives the project. Details never hold key material or secrets.
 """
@@ -18,8 +21,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    delete,
+    false,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 # Imported for its table: project_members refers to projects.
 import repolink.store.models.platform  # noqa: F401
@@ -88,6 +101,32 @@ class ApiToken(Base):
 
     def __repr__(self) -> str:
         return f"ApiToken(id={self.id!r}, name={self.name!r})"
+
+
+class WebSession(Base):
+    """A sign-in to the web pages, known only by the SHA-256 of its cookie's secret."""
+
+    __tablename__ = "sessions"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The absolute end; the idle end is last_seen_at plus the idle timeout.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        # Never the hash or the CSRF secret.
+        return f"WebSession(id={self.id!r}, user_id={self.user_id!r})"
+
+
+def delete_sessions(session: Session, user_id: int) -> int:
+    """End every web session of ``user_id`` in the caller's transaction; how many."""
+    result = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 class AuditEntry(Base):
