@@ -47,6 +47,7 @@ LAYERS: dict[str, str] = {
     "cli": ADAPTER,
     "http": ADAPTER,
     "ssh": ADAPTER,
+    "web": ADAPTER,
     "server": ADAPTER,
     "hints": ADAPTER,
     "__main__": ADAPTER,

@@ -9,7 +9,8 @@ one body-size limit and (in the server) one connection guard.
   ``/host/api/2.0``) for clients written against Bitbucket;
 - webhook receivers under ``/hooks/…``, CircleCI-shaped checkout keys under ``/api/v2/…`` and
   ``/api/v1.1/…``;
-- ``/healthz`` and ``/readyz`` (:mod:`repolink.http.health`).
+- ``/healthz`` and ``/readyz`` (:mod:`repolink.http.health`);
+- the web pages under ``/ui`` (:mod:`repolink.web`), answering errors with this app's statuses.
 
 :data:`ROUTERS` is the one place routers are added: a builder takes the application and the
 :class:`ServiceContext` of the running server and returns an :class:`~fastapi.APIRouter`
@@ -28,6 +29,7 @@ from repolink.http.app import create_app
 from repolink.http.circleci import build_circleci_router
 from repolink.http.context import RouterBuilder, ServiceContext
 from repolink.http.docs import CONTENT_SECURITY_POLICY, render_docs
+from repolink.http.errors import http_status_of
 from repolink.http.health import build_health_router
 from repolink.http.host_api import API_PREFIX as HOST_API_PREFIX
 from repolink.http.host_api import build_host_router
@@ -40,6 +42,8 @@ from repolink.http.v1_projects import build_projects_router
 from repolink.http.v1_repository import build_repository_router
 from repolink.http.webhooks_in import MAX_BODY_BYTES as WEBHOOK_MAX_BODY_BYTES
 from repolink.http.webhooks_in import build_webhook_router, build_webhook_settings_router
+from repolink.web import paths as web_paths
+from repolink.web.site import build_web_router
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -61,6 +65,10 @@ def _host_router(application: Repolink, context: ServiceContext) -> APIRouter:
     return build_host_router(application, ssh_url_base=context.ssh_url_base)
 
 
+def _web_router(application: Repolink, context: ServiceContext) -> APIRouter:
+    return build_web_router(application, status_of=http_status_of)
+
+
 # The one place routers are added (see the module's docstring).
 ROUTERS: tuple[RouterBuilder, ...] = (
     build_health_router,
@@ -74,6 +82,7 @@ ROUTERS: tuple[RouterBuilder, ...] = (
     build_keys_router,
     build_known_hosts_router,
     build_audit_router,
+    _web_router,
 )
 
 
@@ -95,6 +104,7 @@ def create_service_app(application: Repolink, *, ssh_url_base: str | None = None
             "host_openapi": HOST_OPENAPI_URL,
             "health": "/healthz",
             "ready": "/readyz",
+            "pages": web_paths.PREFIX,
         },
     )
     context = ServiceContext(ssh_url_base=ssh_url_base)
