@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from repolink.errors import RepolinkError
 from repolink.git.cancel import CANCELLED
@@ -132,14 +134,25 @@ def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Se
 
 
 def _load(store: Store, run_id: int) -> _Target | None:
-    with store.session() as session:
-        row = session.get(FetchRun, run_id)
-        if row is None:
-            return None
-        seq = session.scalar(
-            select(func.max(Commit.seq)).where(Commit.connection_id == row.connection_id)
-        )
-        return _Target(row.connection_id, int(seq or 0), row.trigger)
+    # Every fetch starts here, a refresh that finds nothing new too: one plain read.
+    with store.reading() as db:
+        row = db.execute(_target_statement(), {"run_id": run_id}).first()
+    if row is None:
+        return None
+    return _Target(row.connection_id, int(row.seq or 0), row.trigger)
+
+
+@functools.cache
+def _target_statement() -> Select[Any]:
+    highest = (
+        select(func.max(Commit.seq))
+        .where(Commit.connection_id == FetchRun.connection_id)
+        .scalar_subquery()
+        .label("seq")
+    )
+    return select(FetchRun.connection_id, FetchRun.trigger, highest).where(
+        FetchRun.id == bindparam("run_id")
+    )
 
 
 def _added_range(store: Store, target: _Target) -> tuple[int | None, int | None]:

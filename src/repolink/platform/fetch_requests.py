@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Row, Select, bindparam, select
 
 from repolink.errors import NotFound, ValidationError
 from repolink.jobs import HandlerRegistry, Job, JobCounts, RetryPolicy, Worker
@@ -421,14 +421,24 @@ class FetchRequestService:
     # -- internals ------------------------------------------------------------------------
 
     def _info(self, run_id: int) -> FetchRunInfo:
-        with self.store.session() as session:
-            row = session.get(FetchRun, run_id)
-            if row is None:
-                raise _run_not_found(run_id, None)
-            return _info(row, _slug(session, row.project_id))
+        # A waiter reads this after every change it hears of: one plain read.
+        with self.store.reading() as db:
+            row = db.execute(_run_statement(), {"run_id": run_id}).first()
+        if row is None:
+            raise _run_not_found(run_id, None)
+        return _info(row, row.slug if row.slug is not None else row.project_id)
 
 
-def _info(row: FetchRun, project: str) -> FetchRunInfo:
+@functools.cache
+def _run_statement() -> Select[Any]:
+    return (
+        select(FetchRun.__table__, Project.slug)
+        .outerjoin(Project, Project.id == FetchRun.project_id)
+        .where(FetchRun.id == bindparam("run_id"))
+    )
+
+
+def _info(row: FetchRun | Row[Any], project: str) -> FetchRunInfo:
     return FetchRunInfo(
         id=row.id,
         project=project,
@@ -445,11 +455,6 @@ def _info(row: FetchRun, project: str) -> FetchRunInfo:
         first_seq=row.first_seq,
         last_seq=row.last_seq,
     )
-
-
-def _slug(session: Session, project_id: str) -> str:
-    slug = session.scalar(select(Project.slug).where(Project.id == project_id))
-    return slug if slug is not None else project_id
 
 
 def _checked_trigger(trigger: str) -> str:
