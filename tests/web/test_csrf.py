@@ -128,3 +128,12 @@ def test_sign_out_is_a_checked_post(alice: PageClient) -> None:
     assert alice.get("/ui/signout").status_code == 404  # no GET: a link cannot sign anyone out
     assert alice.post("/ui/signout").status_code == 403
     assert alice.get("/ui/projects").status_code == 200  # still signed in
+
+
+def test_a_script_may_send_the_token_as_a_header(alice: PageClient, app: Repolink) -> None:
+    token = csrf_token(alice.get("/ui/projects/new").text)
+    refused = alice.post("/ui/projects/new", {"name": "Scripted"}, headers={"X-CSRF-Token": "no"})
+    assert (refused.status_code, _refusal(refused.text)) == (403, "csrf_token_invalid")
+    response = alice.post("/ui/projects/new", {"name": "Scripted"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 303
+    assert _projects(app) == ["scripted"]

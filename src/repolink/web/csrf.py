@@ -2,9 +2,10 @@
 
 docs/architecture.md, "Sessions": every POST, PUT, PATCH and DELETE of the pages must name
 this server's own origin in ``Origin`` (else ``Referer``; a request with neither is refused)
-and carry the session's CSRF token in its form's ``csrf_token`` field, compared in constant
-time. Before sign-in the token is the one a cookie of the sign-in page holds (a forged sign-in
-would sign a victim into the attacker's account). SameSite=Lax is the second line, not the one.
+and carry the session's CSRF token in its form's ``csrf_token`` field (a script: in the
+``X-CSRF-Token`` header), compared in constant time. Before sign-in the token is the one a
+cookie of the sign-in page holds (a forged sign-in would sign a victim into the attacker's
+account). SameSite=Lax is the second line, not the one.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from repolink.logsafe import escaped
 log = logging.getLogger(__name__)
 
 FIELD = "csrf_token"
+HEADER = "x-csrf-token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -7,7 +7,8 @@ A page's route runs, before its handler and before FastAPI reads the form into p
    gives the APIs, so pages make the same ``app.access`` checks), its CSRF secret on
    ``request.state.csrf_token``; before sign-in, the sign-in page's own token (a cookie);
 2. no session on a page that needs one: a redirect to the sign-in page, coming back after;
-3. an unsafe method: the origin checked, then the form's ``csrf_token`` (:mod:`.csrf`);
+3. an unsafe method: the origin checked, then the ``X-CSRF-Token`` header (a script's
+   request) or else the form's ``csrf_token`` field (:mod:`.csrf`);
 4. the handler; a :class:`~repolink.errors.RepolinkError` it lets through becomes the error
    page with the status of the one HTTP mapping (``status_of``, given by the service app), a
    form FastAPI cannot read a 400 page; never a JSON body, never a traceback.
@@ -138,14 +139,18 @@ class PageGuard:
         self, request: Request, *, current_token: str, presession: str | None
     ) -> None:
         csrf.check_origin(request, self.public_url)
-        form = await request.form()
-        presented = form.get(csrf.FIELD)
+        # A script's request (fetch) may send the token as a header instead of a form field.
+        presented = request.headers.get(csrf.HEADER)
+        if presented is None:
+            form = await request.form()
+            field = form.get(csrf.FIELD)
+            presented = field if isinstance(field, str) else None
         candidates = [current_token]
         if presession is not None and presession != current_token:
             # A sign-in form shown before another tab signed in still carries the page's
             # token; it is this browser's own cookie, so it is as good.
             candidates.append(presession)
-        csrf.check_token(request, presented if isinstance(presented, str) else None, candidates)
+        csrf.check_token(request, presented, candidates)
 
     def _to_signin(self, request: Request) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
