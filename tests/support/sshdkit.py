@@ -121,8 +121,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], log_path: Path) 
 
 
 @contextlib.contextmanager
-def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
-    """sshd in OpenSSH mode for ``data_dir``, until the block ends."""
+def run_sshd(
+    work: Path, data_dir: Path, login_user: str, *, openssh_url: bool = True
+) -> Iterator[SshdHost]:
+    """sshd in OpenSSH mode for ``data_dir``, until the block ends; without ``openssh_url``
+    its pushes queue no fetch (REPOLINK_OPENSSH_URL unset)."""
     Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     work.mkdir(parents=True, exist_ok=True)
     host_key = work / "ssh_host_ed25519_key"
@@ -138,6 +141,9 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
         command_dir.chmod(0o755)
         port = _free_port()
         wrapper = command_dir / "authorized-keys"
+        # As docs/openssh-mode.md sets it up: a push queues the fetches of the projects of
+        # this data directory connected through this sshd.
+        address = [f"REPOLINK_OPENSSH_URL=ssh://{login_user}@127.0.0.1:{port}"]
         wrapper.write_text(
             "#!/bin/sh\n"
             + shlex.join(
@@ -145,9 +151,7 @@ def run_sshd(work: Path, data_dir: Path, login_user: str) -> Iterator[SshdHost]:
                     "exec",
                     "env",
                     f"REPOLINK_DATA_DIR={data_dir}",
-                    # As docs/openssh-mode.md sets it up: a push queues the fetches of the
-                    # projects of this data directory connected through this sshd.
-                    f"REPOLINK_OPENSSH_URL=ssh://{login_user}@127.0.0.1:{port}",
+                    *(address if openssh_url else []),
                     sys.executable,
                     "-m",
                     "repolink",
