@@ -129,15 +129,11 @@ def watched_page(
     finally:
         context.close()
     if failures:
-        pytest.fail(
-            f"the page saw errors (server log: {web_server.log}):\n" + "\n".join(failures)
-        )
+        pytest.fail(f"the page saw errors (server log: {web_server.log}):\n" + "\n".join(failures))
 
 
 @pytest.fixture
-def page(
-    browser: Browser, web_server: WebServer, request: pytest.FixtureRequest
-) -> Iterator[Page]:
+def page(browser: Browser, web_server: WebServer, request: pytest.FixtureRequest) -> Iterator[Page]:
     """A page signed in as nobody."""
     with watched_page(browser, web_server, request) as opened:
         yield opened

@@ -63,7 +63,6 @@ def test_private_key_file_is_wiped_before_removal(tmp_path: Path) -> None:
     assert keep.read_bytes() == bytes(len(b"secret material\n"))
 
 
-
 # -- scrub ------------------------------------------------------------------------------------
 
 

@@ -54,7 +54,7 @@ def test_half_requests_are_closed_after_the_request_timeout(tmp_path: Path) -> N
         body = stack.enter_context(socket.create_connection(("127.0.0.1", http_port), WAIT))
         body.sendall(
             b"POST /host/api/2.0/repositories/team HTTP/1.1\r\nHost: x\r\n"
-            b"Content-Length: 1000\r\n\r\n{\"slug\": "
+            b'Content-Length: 1000\r\n\r\n{"slug": '
         )
         assert all(closed_by_server(sock) for sock in [*headers_only, body])
         # A whole request is still answered.

@@ -21,6 +21,8 @@ def test_refusal_line_words_the_hint_as_the_cli_does() -> None:
         context={"repository": "team/app", "key_id": "3"},
     )
     assert error.hint.count("repolink ") == 0  # the service names no command
-    assert refusal_line(error).rstrip().endswith(
-        "(repolink host access-key update team/app 3 --write)"
+    assert (
+        refusal_line(error)
+        .rstrip()
+        .endswith("(repolink host access-key update team/app 3 --write)")
     )

@@ -40,3 +40,9 @@ def make_account(application: Repolink, username: str, *, site_admin: bool = Fal
     user = application.users.create(LOCAL_ADMIN, username, password=PASSWORD, site_admin=site_admin)
     _, token = application.api_tokens.create(LOCAL_ADMIN, username, "tests")
     return Account(Principal(user.id, user.username, user.site_admin), token)
+
+
+def principal_of(application: Repolink, username: str) -> Principal:
+    """The principal the user ``username`` signs in as."""
+    user = application.users.get(username)
+    return Principal(user.id, user.username, user.site_admin)
