@@ -62,6 +62,21 @@ def test_half_requests_are_closed_after_the_request_timeout(tmp_path: Path) -> N
         assert answer.status_code == 401
 
 
+def test_a_body_the_app_waits_for_is_held_to_the_deadline_too(tmp_path: Path) -> None:
+    # Authenticated, so the route reads the body (an anonymous one is answered 401 before
+    # it): the app is running and waiting while the body still arrives.
+    token = "guard-test-admin-token"
+    settings = {"REPOLINK_HTTP_REQUEST_TIMEOUT": "0.5", "REPOLINK_ADMIN_TOKEN": token}
+    with serving(tmp_path / "data", settings) as (_, _, http_port), ExitStack() as stack:
+        body = stack.enter_context(socket.create_connection(("127.0.0.1", http_port), WAIT))
+        body.sendall(
+            b"POST /host/api/2.0/repositories/team/app HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer " + token.encode() + b"\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"scm\": "
+        )
+        assert closed_by_server(body)
+
+
 def test_when_http_is_full_ssh_works_and_a_new_request_is_answered(
     tmp_path: Path, make_key: Callable[[str], KeyPair]
 ) -> None:

@@ -9,6 +9,9 @@ when the cap is reached, the connection that has waited longest without completi
 makes way for the new one; when every connection is busy with a request, the new one is
 answered 503 ``server_busy``.
 
+The protocol is uvicorn's httptools one (C parsing: the h11 protocol's pure-Python parsing and
+framing was a tenth of what a commit page cost the server, DESIGN.md §7).
+
 uvicorn is imported by this module: the server imports it only when it starts the HTTP API.
 """
 
@@ -19,17 +22,11 @@ import json
 import logging
 from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from repolink.http.errors import error_body
 
 log = logging.getLogger(__name__)
-
-# The peer's side of a request that is still arriving (h11 states): no request yet (or the
-# next one on a kept-alive connection), or a body not read to its end.
-_ARRIVING = (h11.IDLE, h11.SEND_BODY)
-
 
 def _busy_answer() -> bytes:
     body = json.dumps(
@@ -88,11 +85,11 @@ class ConnectionGuard:
 
     def protocol(self) -> type[GuardedProtocol]:
         """uvicorn's HTTP protocol class (``uvicorn.Config(http=…)``) for this guard."""
-        return type("GuardedH11Protocol", (GuardedProtocol,), {"guard": self})
+        return type("GuardedHttpToolsProtocol", (GuardedProtocol,), {"guard": self})
 
 
-class GuardedProtocol(H11Protocol):
-    """uvicorn's h11 protocol, held to its :class:`ConnectionGuard`'s deadline and cap."""
+class GuardedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, held to its :class:`ConnectionGuard`'s deadline and cap."""
 
     guard: ConnectionGuard
 
@@ -114,8 +111,8 @@ class GuardedProtocol(H11Protocol):
         self._cancel_deadline()
         super().connection_lost(exc)
 
-    def handle_events(self) -> None:
-        super().handle_events()
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
         self._track()
 
     def on_response_complete(self) -> None:
@@ -134,7 +131,7 @@ class GuardedProtocol(H11Protocol):
         if self.transport.is_closing():
             self.guard.forget(self)
             self._cancel_deadline()
-        elif self.conn.their_state in _ARRIVING:
+        elif self._arriving():
             if self._deadline is None:
                 self._deadline = self.loop.call_later(
                     self.guard.request_timeout, self._deadline_passed
@@ -143,6 +140,13 @@ class GuardedProtocol(H11Protocol):
         else:
             self._cancel_deadline()
             self.guard.served(self)
+
+    def _arriving(self) -> bool:
+        """Whether the peer's side of a request is still arriving: no request yet (or the next
+        one on a kept-alive connection), or a body not read to its end — anything but a
+        request that has arrived whole and is not answered yet."""
+        cycle = self.cycle
+        return cycle is None or cycle.response_complete or cycle.more_body
 
     def _deadline_passed(self) -> None:
         self._deadline = None
