@@ -25,6 +25,7 @@ from repolink.errors import StoreError
 from repolink.settings import Settings
 from repolink.store import Store, UTCDateTime, migrate
 from repolink.store.base import Base
+from repolink.store.engine import SQLITE_POOL_SIZE
 from repolink.store.models import KeyRecord, new_record_id
 
 MY_TABLES = {"key_records"}
@@ -112,6 +113,11 @@ def test_every_sqlite_connection_gets_wal_busy_timeout_foreign_keys_and_cache(
             assert pragma("PRAGMA foreign_keys").scalar() == 1
             assert pragma("PRAGMA synchronous").scalar() == 1  # NORMAL
             assert pragma("PRAGMA cache_size").scalar() == -16 * 1024  # KiB
+
+
+def test_a_sqlite_file_keeps_as_many_connections_as_requests_run_at_once(store: Store) -> None:
+    # Fewer, and most requests under load open, configure and close a connection of their own.
+    assert store.engine.pool.size() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]
 
 
 def test_wal_mode_is_stored_in_the_database_file(store: Store, tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ from repolink.store.plain import configure_sqlite_connection
 
 log = logging.getLogger(__name__)
 
+# anyio's default thread limiter: how many requests' database work may run at once.
+SQLITE_POOL_SIZE = 40
+
 _URL_HINT = (
     "set REPOLINK_DATABASE_URL to sqlite:////absolute/path/repolink.db or "
     "postgresql+psycopg://user:password@host/dbname, or unset it to use the data directory"
@@ -63,6 +66,11 @@ def make_engine(url: URL) -> Engine:
     options: dict[str, Any] = {"hide_parameters": True}
     if not is_sqlite(url):
         options["pool_pre_ping"] = True
+    elif sqlite_file(url) is not None:
+        # As many kept connections as the server's request threads run at once: with
+        # SQLAlchemy's default of 5, most requests under load opened (and configured) a
+        # connection of their own and closed it after one short read.
+        options["pool_size"] = SQLITE_POOL_SIZE
     try:
         engine = create_engine(url, **options)
     except NoSuchModuleError:
