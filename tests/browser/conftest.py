@@ -14,8 +14,9 @@
   under ``<output>/failures/``.
 - ``admin_page`` — the same, signed in as the site admin (one sign-in per test process).
 
-Helpers are in :mod:`support.browserkit`: ``sign_in``, ``check_accessibility``,
-``screenshot``.
+Helpers are in :mod:`support.browserkit`: ``sign_in``, ``check_page`` (``check_accessibility``,
+``check_fits_phone`` and ``screenshot`` in one), ``WebServer.create_user``. Pages are covered
+by ``test_pages_a11y`` as soon as their route is registered.
 """
 
 from __future__ import annotations

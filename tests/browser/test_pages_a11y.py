@@ -2,7 +2,8 @@
 violation, and each is screenshotted at laptop and phone widths.
 
 The pages are read off the service app's routes, so a new page is covered the moment it is
-registered: every GET route of the web package (``repolink.web``), and the API docs pages.
+registered: every GET route of the web package (``repolink.web``), and the API docs pages;
+each is visited as the site admin (the sign-in page: signed out).
 A path parameter is filled from :data:`VALUES` with what :func:`tour` made on the server (a
 project connected to a hosted repository of the same slug, with commits); a page whose
 parameter has no value here fails ``test_every_page_parameter_has_a_value`` — add its value;
@@ -13,18 +14,19 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from fastapi.routing import APIRoute
+from fastapi import FastAPI
 
 from repolink.app import Repolink
 from repolink.http.service_app import create_service_app
 from repolink.settings import Settings
+from repolink.web import paths
 from support import flowkit
-from support.browserkit import WebServer, check_accessibility, check_fits_phone, screenshot
+from support.browserkit import WebServer, check_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -33,7 +35,13 @@ if TYPE_CHECKING:
 DOCS_PAGES = ("/api/docs", "/host/api/2.0/docs")
 # GET routes of the web package that answer no page (a download, an event stream, a
 # redirect-only action), by path, each with why.
-NOT_PAGES: dict[str, str] = {}
+NOT_PAGES: dict[str, str] = {
+    f"{paths.STATIC}/{{name}}": "the pages' own style sheet and script",
+}
+# Pages a person sees before signing in (the others are visited as the site admin).
+SIGNED_OUT_PAGES = frozenset({paths.SIGNIN})
+# Pages whose answer is not 200 by design.
+STATUSES = {f"{paths.PREFIX}/{{rest:path}}": 404}
 WEB_PACKAGE = "repolink.web"
 PROJECT_NAME = "A11y tour"
 WORKSPACE, SLUG = "a11y", "a11y-tour"
@@ -52,21 +60,32 @@ class PageRoute:
         return f"page-{words or 'root'}"
 
 
+def get_routes(app: FastAPI) -> Iterator[tuple[str, Any]]:
+    """(path, endpoint) of every GET route of ``app``, those of included routers too."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # FastAPI before included routers were kept as such
+        routes: Iterable[Any] = app.routes
+    else:
+        routes = iter_route_contexts(app.routes)
+    for route in routes:
+        path, methods = getattr(route, "path", None), getattr(route, "methods", None) or ()
+        if path and "GET" in methods:
+            yield path, getattr(route, "endpoint", None)
+
+
 def page_routes() -> list[PageRoute]:
     """Every GET route of the service app that answers a page, in the app's order."""
     with tempfile.TemporaryDirectory() as data_dir, Repolink(Settings(data_dir=data_dir)) as app:
-        routes = create_service_app(app, ssh_url_base="ssh://git@127.0.0.1:2222").routes
+        service_app = create_service_app(app, ssh_url_base="ssh://git@127.0.0.1:2222")
+        routes = list(get_routes(service_app))
     found: dict[str, PageRoute] = {}
-    for route in routes:
-        if not isinstance(route, APIRoute) or "GET" not in route.methods:
+    for path, endpoint in routes:
+        module = getattr(endpoint, "__module__", "") or ""
+        if path in NOT_PAGES:
             continue
-        module = getattr(route.endpoint, "__module__", "") or ""
-        if route.path in NOT_PAGES:
-            continue
-        if route.path in DOCS_PAGES or module.split(".")[:2] == WEB_PACKAGE.split("."):
-            found.setdefault(
-                route.path, PageRoute(route.path, tuple(_PARAMETER.findall(route.path)))
-            )
+        if path in DOCS_PAGES or module.split(".")[:2] == WEB_PACKAGE.split("."):
+            found.setdefault(path, PageRoute(path, tuple(_PARAMETER.findall(path))))
     return list(found.values())
 
 
@@ -114,6 +133,8 @@ def values(commits: list[str]) -> dict[str, str]:
         "commit": commits[-1],
         "username": "admin",
         "user": "admin",
+        # The pages' catch-all: an address with no page answers the not-found page.
+        "rest": "no-such-page",
     }
 
 
@@ -132,18 +153,24 @@ def test_every_page_parameter_has_a_value() -> None:
 
 
 def test_the_pages_are_discovered() -> None:
-    paths = [route.path for route in PAGES]
-    assert set(DOCS_PAGES) <= set(paths), paths
+    found = [route.path for route in PAGES]
+    assert {*DOCS_PAGES, paths.SIGNIN, paths.HOME, f"{paths.HOME}/{{slug}}"} <= set(found), found
 
 
 @pytest.mark.parametrize("route", PAGES, ids=[route.path for route in PAGES])
-def test_page_is_accessible_at_both_widths(page: Page, tour: Tour, route: PageRoute) -> None:
+def test_page_is_accessible_at_both_widths(
+    request: pytest.FixtureRequest, tour: Tour, route: PageRoute
+) -> None:
     if any(name not in tour.values for name in route.parameters):
         pytest.fail(f"{route.path}: no value for its parameters {route.parameters}")
-    answer = page.goto(filled(route, tour.values))
+    page: Page = request.getfixturevalue(
+        "page" if route.path in SIGNED_OUT_PAGES else "admin_page"
+    )
+    address = filled(route, tour.values)
+    answer = page.goto(address)
     assert answer is not None, route.path
-    assert answer.status < 400, f"{route.path}: {answer.status}"
+    assert answer.status == STATUSES.get(route.path, 200), f"{address}: {answer.status}"
     assert answer.headers.get("content-type", "").startswith("text/html"), answer.headers
-    check_accessibility(page)
-    check_fits_phone(page)
-    screenshot(page, route.name)
+    # Not sent to sign in: the page itself was shown.
+    assert route.path in SIGNED_OUT_PAGES or paths.SIGNIN not in page.url, page.url
+    check_page(page, route.name)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from support.browserkit import check_accessibility, check_fits_phone, screenshot
+from support.browserkit import check_page
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -26,9 +26,7 @@ def test_the_root_links_lead_to_accessible_pages(page: Page) -> None:
         assert reached is not None and reached.status == 200, (name, href)
         if not reached.headers["content-type"].startswith("text/html"):
             continue
-        check_accessibility(page)
-        check_fits_phone(page)
-        screenshot(page, f"root-{name}")
+        check_page(page, f"root-{name}")
         opened.append(name)
     assert "docs" in opened, links
     # The docs page is the API's: its title, and a link to the whole description.

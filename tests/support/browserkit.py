@@ -13,6 +13,8 @@ screenshots at a laptop's and a phone's width.
   ``$TEST_OUTPUT_DIR``, else ``test-output/`` at the top of the checkout (git ignores it).
 - :func:`check_fits_phone` — at 390 px the page does not scroll sideways (a wide table or
   code block scrolls inside its own box instead).
+- :func:`check_page` — all three on the page as it is now: what a test does on each page it
+  reaches.
 - :func:`sign_in` — the sign-in form filled and sent as a person does.
 """
 
@@ -31,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from repolink.web import paths
 from support.servekit import Service, service_environment
 
 if TYPE_CHECKING:
@@ -43,7 +46,6 @@ WIDTHS = {"laptop": LAPTOP, "phone": PHONE}
 BLOCKING_IMPACTS = ("serious", "critical")
 OUTPUT_ENV = "TEST_OUTPUT_DIR"
 CHECKOUT = Path(__file__).resolve().parents[2]
-SIGN_IN_PATH = "/ui/signin"
 # Playwright's own wait (ms): generous, as two test processes share two cores with servers.
 TIMEOUT_MS = 20_000
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
@@ -233,13 +235,20 @@ def check_fits_phone(page: Page) -> None:
         )
 
 
+def check_page(page: Page, name: str) -> None:
+    """The page as it is now passes axe, fits a phone, and is screenshotted as ``name``."""
+    check_accessibility(page)
+    check_fits_phone(page)
+    screenshot(page, name)
+
+
 def sign_in(page: Page, user: str, password: str) -> None:
     """Sign in through the sign-in page, as a person: the form's labelled fields filled, its
     button pressed; fails the test unless the page then leaves the sign-in form."""
-    page.goto(SIGN_IN_PATH)
+    page.goto(paths.SIGNIN)
     page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(password)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_load_state()
-    if page.url.split("?")[0].endswith(SIGN_IN_PATH):
+    if page.url.split("?")[0].endswith(paths.SIGNIN):
         pytest.fail(f"signing in as {user!r} failed: {page.locator('main').inner_text()}")
