@@ -358,7 +358,14 @@ class Repolink:
             parts.append(self.delivery_worker(ssh_url_base=ssh_url_base))
         if fetch_workers > 0:
             parts.append(self.fetch_worker(concurrency=fetch_workers, ssh_url_base=ssh_url_base))
+        parts.append(self.session_purge())
         return parts
+
+    def session_purge(self) -> BackgroundWork:
+        """Deletes the rows of ended web sessions in a server's background."""
+        from repolink.accounts.session_purge import SessionPurge
+
+        return SessionPurge(self.sessions)
 
     # -- lifetime --------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ throttled per account and per source address, a success clearing only the accoun
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -13,21 +12,8 @@ from sqlalchemy import select
 from repolink.accounts.sessions import IDLE_TIMEOUT, SessionService
 from repolink.app import Repolink
 from repolink.errors import RateLimited, Unauthorized
-from repolink.settings import Settings
-from repolink.store import Store
 from repolink.store.models.accounts import WebSession
-from support.accountskit import FAST_HASHER, PASSWORD, ManualClock, make_account
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def app(settings: Settings, store: Store, clock: ManualClock) -> Iterator[Repolink]:
-    with Repolink(settings, store=store, password_hasher=FAST_HASHER, clock=clock) as application:
-        yield application
+from support.accountskit import PASSWORD, ManualClock, make_account
 
 
 def test_a_session_is_the_principal_a_token_is(app: Repolink) -> None:

@@ -7,13 +7,17 @@ users stays fast. Build applications with ``Repolink(settings, password_hasher=F
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pytest
 from argon2 import PasswordHasher
 
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Principal
+from repolink.settings import Settings
+from repolink.store import Store
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 PASSWORD = "correct horse battery staple"
@@ -27,6 +31,20 @@ class ManualClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A :class:`ManualClock` (import into a directory's conftest to share)."""
+    return ManualClock()
+
+
+@pytest.fixture
+def app(settings: Settings, store: Store, clock: ManualClock) -> Iterator[Repolink]:
+    """An application on ``settings``' store with cheap argon2 and ``clock`` (import into a
+    directory's conftest to share)."""
+    with Repolink(settings, store=store, password_hasher=FAST_HASHER, clock=clock) as application:
+        yield application
 
 
 @dataclass(frozen=True)

@@ -463,9 +463,7 @@ def shell(
 
 @app.command("run-fetches")
 def run_fetches(
-    runs: Annotated[
-        list[int], typer.Argument(metavar="RUN", help="Ids of queued fetch runs.")
-    ],
+    runs: Annotated[list[int], typer.Argument(metavar="RUN", help="Ids of queued fetch runs.")],
 ) -> None:
     """Carry out these queued fetch runs, retries included, then exit; 1 if one failed.
 
@@ -479,8 +477,7 @@ def run_fetches(
         finished = application.fetch_requests.carry_out(runs, timeout=CARRY_OUT_TIMEOUT)
     for info in finished:
         console.print(
-            f"fetch run {info.id} of {info.project}: {info.state}, "
-            f"{info.new_commits} new commits",
+            f"fetch run {info.id} of {info.project}: {info.state}, {info.new_commits} new commits",
             markup=False,
         )
     if any(info.state == "failed" for info in finished):

@@ -44,9 +44,7 @@ class CancellableRunner:
         cancel: threading.Event | None = None,
     ) -> CompletedRun:
         if self.cancel.is_set():
-            raise GitError(
-                CANCELLED, "the work was cancelled", "it is run again when the work is"
-            )
+            raise GitError(CANCELLED, "the work was cancelled", "it is run again when the work is")
         return self.inner.run(
             argv,
             env=env,

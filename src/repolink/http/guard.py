@@ -28,6 +28,7 @@ from repolink.http.errors import error_body
 
 log = logging.getLogger(__name__)
 
+
 def _busy_answer() -> bytes:
     body = json.dumps(
         error_body(

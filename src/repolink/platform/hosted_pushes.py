@@ -126,9 +126,7 @@ def queue_after_shell_push(
         return []
     ids = [run.id for run in runs]
     if ids:
-        log.info(
-            "push to %s: fetch runs %s queued", full_name, ", ".join(str(run) for run in ids)
-        )
+        log.info("push to %s: fetch runs %s queued", full_name, ", ".join(str(run) for run in ids))
         spawn_detached(
             settings,
             ["host", "run-fetches", *(str(run) for run in ids)],
