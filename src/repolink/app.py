@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
     from repolink.platform.projects import ProjectService
+    from repolink.platform.refresh import RefreshService
     from repolink.platform.rotation import DeployKeyService
     from repolink.platform.webhooks_in import WebhookInService
     from repolink.store import Store
@@ -223,6 +224,21 @@ class Repolink:
 
         return FetchService(
             self.settings, self.store, self.vault, runner=self.runner, clock=self.clock
+        )
+
+    @cached_property
+    def refreshes(self) -> RefreshService:
+        """A fetch asked for from a shell (``repolink fetch``): a no-op one answered without
+        loading the fetch service, which carries out any other."""
+        from repolink.platform.refresh import RefreshService
+
+        return RefreshService(
+            self.settings,
+            self.store,
+            self.vault,
+            lambda: self.fetches,
+            runner=self.runner,
+            clock=self.clock,
         )
 
     @cached_property

@@ -25,24 +25,52 @@ adds the reporter.
 
 from __future__ import annotations
 
-from repolink.knownhosts.diagnosis import (
-    PresentedHostKey,
-    diagnose_ssh_stderr,
-    host_key_ssh_options,
-    presented_host_keys,
-)
+from typing import TYPE_CHECKING, Any
+
 from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
 from repolink.knownhosts.hostport import display_name, known_hosts_name, parse_host_port
 from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin
-from repolink.knownhosts.service import (
-    known_hosts_lines,
-    known_hosts_text,
-    list_known_hosts,
-    remove,
-    trust,
-    trusted_keys,
-)
+from repolink.knownhosts.trusted import known_hosts_lines
 from repolink.knownhosts.values import ScannedHostKey, Scanner, TrustedHostKey, TrustOutcome
+
+if TYPE_CHECKING:
+    from repolink.knownhosts.diagnosis import (
+        PresentedHostKey,
+        diagnose_ssh_stderr,
+        host_key_ssh_options,
+        presented_host_keys,
+    )
+    from repolink.knownhosts.service import (
+        known_hosts_text,
+        list_known_hosts,
+        remove,
+        trust,
+        trusted_keys,
+    )
+
+# Imported on first use: the store (the ORM) and the diagnosis' wording are more than a
+# refresh that finds nothing to fetch needs of this package (issue 10 §2).
+_LAZY = {
+    "PresentedHostKey": "diagnosis",
+    "diagnose_ssh_stderr": "diagnosis",
+    "host_key_ssh_options": "diagnosis",
+    "presented_host_keys": "diagnosis",
+    "known_hosts_text": "service",
+    "list_known_hosts": "service",
+    "remove": "service",
+    "trust": "service",
+    "trusted_keys": "service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "SHIPPED_PINS",

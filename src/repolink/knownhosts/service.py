@@ -29,13 +29,13 @@ from sqlalchemy.orm import Session
 from repolink.errors import Conflict, GitError, NotFound
 from repolink.knownhosts.fingerprint import parse_sha256_fingerprint
 from repolink.knownhosts.hostport import check_port, display_name, normalize_host
-from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin, pins_for
+from repolink.knownhosts.pins import SHIPPED_PINS, pins_for
+from repolink.knownhosts.trusted import from_pin, from_row, known_hosts_lines, trusted_from
 from repolink.knownhosts.values import (
     ScannedHostKey,
     Scanner,
     TrustedHostKey,
     TrustOutcome,
-    host_key_from_line,
 )
 from repolink.store.models.known_hosts import KnownHost
 from repolink.store.types import utcnow
@@ -49,13 +49,7 @@ Target = SSHURL | tuple[str, int]
 def trusted_keys(session: Session, host: str, port: int = 22) -> list[TrustedHostKey]:
     """Every key trusted for ``host:port`` now: its pins (unless overridden), then stored keys."""
     host, port = normalize_host(host), check_port(port)
-    rows = _rows(session, host, port)
-    keys = [_from_row(row) for row in rows]
-    if any(row.overrides_pin for row in rows):
-        return keys
-    stored = {key.fingerprint for key in keys}
-    pinned = [_from_pin(pin) for pin in pins_for(host, port)]
-    return [pin for pin in pinned if pin.fingerprint not in stored] + keys
+    return trusted_from(_rows(session, host, port), host, port)
 
 
 def known_hosts_text(session: Session, targets: Iterable[Target]) -> str:
@@ -75,13 +69,6 @@ def known_hosts_text(session: Session, targets: Iterable[Target]) -> str:
         seen.add(key)
         keys += trusted_keys(session, *key)
     return known_hosts_lines(keys)
-
-
-def known_hosts_lines(trusted: Iterable[TrustedHostKey]) -> str:
-    """The known_hosts text of exactly these keys (:func:`trusted_keys` of the hosts a run
-    contacts): a line each, a repeated line once."""
-    lines = dict.fromkeys(key.known_hosts_line() for key in trusted)
-    return "".join(f"{line}\n" for line in lines)
 
 
 @dataclass(frozen=True)
@@ -158,9 +145,9 @@ def store_trust(
         existing = _find(session, again.host, again.port, again.fingerprint)
         if existing is None:
             raise
-        return TrustOutcome(_from_row(existing), created=False)
+        return TrustOutcome(from_row(existing), created=False)
     log.info("trusted %s host key %s for %s", match.key_type, match.fingerprint, again.name)
-    return TrustOutcome(_from_row(row), created=True)
+    return TrustOutcome(from_row(row), created=True)
 
 
 def trust(
@@ -192,11 +179,11 @@ def list_known_hosts(session: Session) -> list[TrustedHostKey]:
     overridden = {(row.host, row.port) for row in rows if row.overrides_pin}
     stored = {(row.host, row.port, row.fingerprint_sha256) for row in rows}
     entries = [
-        _from_pin(pin, overridden=(pin.host, pin.port) in overridden)
+        from_pin(pin, overridden=(pin.host, pin.port) in overridden)
         for pin in SHIPPED_PINS
         if (pin.host, pin.port, pin.documented_fingerprint) not in stored
     ]
-    entries += [_from_row(row) for row in rows]
+    entries += [from_row(row) for row in rows]
     return sorted(entries, key=lambda key: (key.host, key.port, not key.shipped, key.key_type))
 
 
@@ -230,7 +217,7 @@ def remove(
             "list the trusted host keys to see which are stored",
             context={"host": host, "name": name},
         )
-    removed = [_from_row(row) for row in rows]
+    removed = [from_row(row) for row in rows]
     session.execute(delete(KnownHost).where(KnownHost.id.in_([row.id for row in rows])))
     session.flush()
     for key in removed:
@@ -248,7 +235,7 @@ def remove_by_id(session: Session, key_id: int) -> TrustedHostKey:
             f"no stored host key has the id {key_id}",
             "list the trusted host keys to see the ids of the stored ones",
         )
-    removed = _from_row(row)
+    removed = from_row(row)
     session.execute(delete(KnownHost).where(KnownHost.id == row.id))
     session.flush()
     log.info("removed %s host key %s of %s", removed.key_type, removed.fingerprint, removed.name)
@@ -275,29 +262,6 @@ def _find(session: Session, host: str, port: int, fingerprint: str) -> KnownHost
 
 def _is_overridden(session: Session, host: str, port: int) -> bool:
     return any(row.overrides_pin for row in _rows(session, host, port))
-
-
-def _from_row(row: KnownHost) -> TrustedHostKey:
-    return TrustedHostKey(
-        host=row.host,
-        port=row.port,
-        key=host_key_from_line(row.public_key),
-        source="stored",
-        trusted_at=row.created_at,
-        overrides_pin=row.overrides_pin,
-        id=row.id,
-    )
-
-
-def _from_pin(pin: ShippedPin, *, overridden: bool = False) -> TrustedHostKey:
-    return TrustedHostKey(
-        host=pin.host,
-        port=pin.port,
-        key=host_key_from_line(pin.key_line),
-        source="shipped",
-        reference=pin.source_url,
-        overridden=overridden,
-    )
 
 
 def _mismatch(name: str, wanted: str, presented: list[ScannedHostKey]) -> GitError:

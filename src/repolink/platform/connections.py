@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from repolink.errors import Conflict, KeyFormatError, NotFound, RepolinkError, URLError
 from repolink.git.diagnosis import invalid_private_key, invalid_url
 from repolink.keys import PrivateKey, parse_private_key
+from repolink.platform.fetch_outcome import record_fetch_success
 from repolink.platform.projects import get_project
 from repolink.store.key_records import get_key_record, store_private_key
 from repolink.store.models.fetch_runs import RUN_RUNNING, FetchRun
@@ -29,13 +30,13 @@ from repolink.store.models.keys import KeyRecord
 from repolink.store.models.platform import (
     STATE_FAILED,
     STATE_FETCHING,
-    STATE_OK,
     STATE_UNKNOWN,
     Commit,
     Ref,
     RepositoryConnection,
     new_id,
 )
+from repolink.store.plain import CoreReader
 from repolink.store.types import utcnow
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import Vault
@@ -209,20 +210,12 @@ def load_connection_info(session: Session, project: str) -> ConnectionInfo:
 def record_success(
     session: Session, connection_id: str, *, attempted_at: datetime, finished_at: datetime
 ) -> None:
-    # One UPDATE, no load: it runs after every refresh. No row: disconnected while fetching.
-    session.execute(
-        update(RepositoryConnection)
-        .where(RepositoryConnection.id == connection_id)
-        .values(
-            state=STATE_OK,
-            error_code=None,
-            error_message=None,
-            error_hint=None,
-            error_reason=None,
-            error_context=None,
-            attempted_at=attempted_at,
-            fetched_at=finished_at,
-        )
+    session.flush()  # the statement below runs beside the ORM: nothing of it may be pending
+    record_fetch_success(
+        CoreReader(session.connection()),
+        connection_id,
+        attempted_at=attempted_at,
+        finished_at=finished_at,
     )
 
 

@@ -67,17 +67,14 @@ from repolink.platform.connections import (
     record_failure,
     record_success,
 )
+from repolink.platform.fetch_result import FetchResult as FetchResult  # re-exported
 from repolink.platform.index import IndexProgress, IndexResult, index_mirror
 from repolink.platform.scout import Scout
 from repolink.platform.targets import connection_pin
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
-from repolink.store.key_records import (
-    check_decryptable,
-    decrypt_private_key,
-    get_key_record,
-    mark_used,
-)
+from repolink.store.key_records import decrypt_private_key, get_key_record, mark_used
+from repolink.store.key_use import check_decryptable
 from repolink.store.models.platform import Project, RepositoryConnection
 from repolink.store.models.user_keys import preferred_key_id
 from repolink.store.types import Clock
@@ -87,37 +84,6 @@ from repolink.vault import Vault, VaultLoader
 log = logging.getLogger(__name__)
 
 REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    """What one fetch did. ``skipped``: the remote's refs equalled the mirror's, so git fetch
-    was not run. ``waited_for_lock``: another fetch of this mirror ran first."""
-
-    project: str
-    connection_id: str
-    skipped: bool
-    new_commits: int
-    removed_commits: int
-    refs: int
-    waited_for_lock: bool
-    repaired: tuple[str, ...]
-    attempted_at: datetime
-    duration: float
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "project": self.project,
-            "connection_id": self.connection_id,
-            "skipped": self.skipped,
-            "new_commits": self.new_commits,
-            "removed_commits": self.removed_commits,
-            "refs": self.refs,
-            "waited_for_lock": self.waited_for_lock,
-            "repaired": list(self.repaired),
-            "attempted_at": self.attempted_at.isoformat(),
-            "duration": round(self.duration, 3),
-        }
 
 
 @dataclass(frozen=True)

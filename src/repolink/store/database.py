@@ -203,12 +203,13 @@ class Store:
             yield db
 
     @contextmanager
-    def plain(self) -> Iterator[PlainReader]:
-        """One short read of fixed SQL texts (:mod:`repolink.store.plain`): on the embedded
-        SQLite file through stdlib sqlite3, without importing SQLAlchemy; elsewhere on a Core
-        connection. Failures are reported as :meth:`session` reports them."""
+    def plain(self, *, write: bool = False) -> Iterator[PlainReader]:
+        """One short transaction of fixed SQL texts (:mod:`repolink.store.plain`): on the
+        embedded SQLite file through stdlib sqlite3, without importing SQLAlchemy; elsewhere
+        on a Core connection. ``write``: committed when the block ends (rolled back when it
+        raises). Failures are reported as :meth:`session` reports them."""
         if self._embedded is None:
-            with self.reading() as core:
+            with self.reading() as core:  # engine.begin(): committed at the end
                 yield CoreReader(core)
             return
         try:
@@ -220,7 +221,7 @@ class Store:
                 "retry; if it persists, check that the database is reachable and not full",
             ) from exc
         try:
-            with sqlite_reading(connection, self.url) as reader:
+            with sqlite_reading(connection, self.url, write=write) as reader:
                 yield reader
         finally:
             connection.close()

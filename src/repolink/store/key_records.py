@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from repolink.errors import NotFound, RepolinkError, ValidationError, VaultError
 from repolink.keys import PrivateKey, PublicKey, parse_private_key
+from repolink.store.key_use import decrypt_key_bytes, mark_key_used
 from repolink.store.models.keys import KeyRecord, new_record_id
+from repolink.store.plain import CoreReader
 from repolink.store.types import utcnow
 from repolink.vault import Vault
 
@@ -73,7 +74,7 @@ def load_private_key(session: Session, vault: Vault, record_id: str) -> PrivateK
 def decrypt_private_key(vault: Vault, record_id: str, token: bytes | None) -> PrivateKey:
     """The private key of record ``record_id``, from its ``private_key_encrypted`` column
     (``token``) as read earlier: for a caller that parses the key only once it needs it."""
-    plaintext = _decrypt(vault, record_id, token)
+    plaintext = decrypt_key_bytes(vault, record_id, token)
     try:
         return parse_private_key(plaintext).key
     except RepolinkError:
@@ -85,39 +86,10 @@ def decrypt_private_key(vault: Vault, record_id: str, token: bytes | None) -> Pr
         ) from None
 
 
-def check_decryptable(vault: Vault, record_id: str, token: bytes | None) -> None:
-    """Raise what :func:`decrypt_private_key` would for a key that is missing or that the
-    vault cannot decrypt, without parsing it (microseconds, not the parse's milliseconds)."""
-    _decrypt(vault, record_id, token)
-
-
-def _decrypt(vault: Vault, record_id: str, token: bytes | None) -> bytes:
-    if token is None:
-        raise NotFound(
-            "key_record_public_only",
-            f"key record {record_id} holds a public key only",
-            "use a record that was stored with its private half",
-        )
-    return vault.decrypt(token, record_id=record_id)
-
-
 def mark_used(session: Session, record_id: str, when: datetime) -> None:
     """Record a use of the key; the latest use wins when uses are reported out of order."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValidationError(
-            "timestamp_naive",
-            "a key's last use must be a timezone-aware time",
-            "pass datetime.now(UTC) or another aware datetime",
-        )
-    updated = session.execute(
-        update(KeyRecord)
-        .where(
-            KeyRecord.id == record_id,
-            or_(KeyRecord.last_used_at.is_(None), KeyRecord.last_used_at < when),
-        )
-        .values(last_used_at=when)
-    )
-    if not cast(CursorResult[Any], updated).rowcount:
+    session.flush()  # the statement below runs beside the ORM: nothing of it may be pending
+    if not mark_key_used(CoreReader(session.connection()), record_id, when):
         get_key_record(session, record_id)  # a later use is recorded already, or no such key
 
 

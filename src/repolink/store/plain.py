@@ -11,6 +11,13 @@ it gets.
 
 Values come back as the driver gives them: a timestamp is text on SQLite and a ``datetime``
 on PostgreSQL, a boolean 0/1 or ``bool``; :func:`utc_datetime` and ``bool()`` make them one.
+An aware ``datetime`` parameter is written as the ``UTCDateTime`` column type writes it, so
+that SQLite's text comparisons order it among the values SQLAlchemy wrote.
+
+``Store.plain(write=True)`` is one write transaction on the same reader (:meth:`execute`): how
+a service's small bookkeeping statement (a fetch's outcome on its connection) is written once
+for both an ORM transaction (:class:`CoreReader` on its session's connection) and a command
+that never imports the ORM.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ class PlainReader(Protocol):
         """The first column of the first row, ``None`` without a row."""
         ...
 
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> int:
+        """Run a writing statement; how many rows it changed."""
+        ...
+
 
 def configure_sqlite_connection(dbapi_connection: Any) -> None:
     """The per-connection settings of every SQLite connection repolink opens, through
@@ -69,13 +80,16 @@ class SQLiteReader:
         self._connection = connection
 
     def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[Row]:
-        cursor = self._connection.execute(sql, dict(params or {}))
+        cursor = self._connection.execute(sql, sqlite_params(params))
         names = [column[0] for column in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def scalar(self, sql: str, params: Mapping[str, object] | None = None) -> Any:
-        row = self._connection.execute(sql, dict(params or {})).fetchone()
+        row = self._connection.execute(sql, sqlite_params(params)).fetchone()
         return None if row is None else row[0]
+
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> int:
+        return self._connection.execute(sql, sqlite_params(params)).rowcount
 
 
 class CoreReader:
@@ -87,13 +101,22 @@ class CoreReader:
 
         self._connection = connection
         self._text = text
+        self._sqlite = connection.dialect.name == "sqlite"
+
+    def _params(self, params: Mapping[str, object] | None) -> dict[str, object]:
+        return sqlite_params(params) if self._sqlite else dict(params or {})
 
     def rows(self, sql: str, params: Mapping[str, object] | None = None) -> list[Row]:
-        result = self._connection.execute(self._text(sql), dict(params or {}))
+        result = self._connection.execute(self._text(sql), self._params(params))
         return [dict(row._mapping) for row in result]
 
     def scalar(self, sql: str, params: Mapping[str, object] | None = None) -> Any:
-        return self._connection.execute(self._text(sql), dict(params or {})).scalar()
+        return self._connection.execute(self._text(sql), self._params(params)).scalar()
+
+    def execute(self, sql: str, params: Mapping[str, object] | None = None) -> int:
+        result = self._connection.execute(self._text(sql), self._params(params))
+        count = getattr(result, "rowcount", -1)
+        return count if isinstance(count, int) else -1
 
 
 def connect_sqlite(database: Path) -> sqlite3.Connection:
@@ -109,15 +132,20 @@ def connect_sqlite(database: Path) -> sqlite3.Connection:
 
 
 @contextmanager
-def sqlite_reading(connection: sqlite3.Connection, where: str) -> Iterator[SQLiteReader]:
-    """One read transaction on ``connection``: every statement sees the same snapshot.
+def sqlite_reading(
+    connection: sqlite3.Connection, where: str, *, write: bool = False
+) -> Iterator[SQLiteReader]:
+    """One transaction on ``connection``: every statement sees the same snapshot; with
+    ``write``, it takes the write lock at once and is committed unless the block raises.
     ``where`` names the database in an error."""
     try:
-        connection.execute("BEGIN")
+        connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield SQLiteReader(connection)
-        finally:
-            connection.execute("ROLLBACK")  # a read: nothing to keep
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        connection.execute("COMMIT" if write else "ROLLBACK")  # a read: nothing to keep
     except sqlite3.OperationalError as exc:
         raise StoreError(
             "store_unavailable",
@@ -143,6 +171,17 @@ def stored_revisions(database: Path) -> frozenset[str] | None:
     finally:
         connection.close()
     return frozenset(str(row[0]) for row in rows)
+
+
+def sqlite_params(params: Mapping[str, object] | None) -> dict[str, object]:
+    """``params`` for SQLite: an aware datetime as the text ``UTCDateTime`` stores (UTC,
+    no offset, microseconds), which SQLite compares as text."""
+    return {
+        name: value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if isinstance(value, datetime) and value.tzinfo is not None
+        else value
+        for name, value in (params or {}).items()
+    }
 
 
 def utc_datetime(value: datetime | str) -> datetime:

@@ -1,0 +1,136 @@
+"""RefreshService: `repolink fetch P` with nothing new, decided by plain reads on a live shared
+connection without the fetch service or the ORM, and the full fetch for everything else
+(issue 10 §2). Against the embedded host, with real git and ssh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from repolink.errors import NotFound
+from repolink.platform.fetch import FetchService
+from repolink.platform.fetch_outcome import STATE_OK
+from repolink.platform.refresh import RefreshService
+from repolink.store.key_records import mark_used
+from repolink.store.models import platform as models
+from support.platformkit import HostedRepos, Platform, close_shared_connection, granted_key
+
+WHEN = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def _refreshes(platform: Platform, fetches: Callable[[], FetchService]) -> RefreshService:
+    app = platform.app
+    return RefreshService(
+        app.settings, app.store, app.vault, fetches, runner=app.runner, clock=lambda: WHEN
+    )
+
+
+def _no_full_fetch() -> FetchService:
+    raise AssertionError("the full fetch ran")
+
+
+def test_a_refresh_with_nothing_new_needs_no_fetch_service_and_records_its_outcome(
+    platform: Platform, hosted: HostedRepos
+) -> None:
+    key = granted_key(hosted.host, "other", "quick")
+    platform.connect("quick", hosted.other.url(), key)
+    full = platform.fetch("quick")  # the fetch service's own answer to the same no-op
+    assert full.skipped
+
+    result = _refreshes(platform, _no_full_fetch).fetch_project("quick")
+
+    assert (result.skipped, result.new_commits, result.removed_commits) == (True, 0, 0)
+    assert (result.refs, result.project, result.connection_id) == (
+        full.refs,
+        full.project,
+        full.connection_id,
+    )
+    info = platform.app.connections.connection_info("quick")
+    # Written by stdlib sqlite3, read back by the ORM as what it wrote itself.
+    assert (info.state, info.attempted_at, info.fetched_at) == ("ok", WHEN, WHEN)
+    assert info.deploy_key.last_used_at == WHEN
+    assert STATE_OK == models.STATE_OK
+
+
+def test_a_later_use_of_the_key_is_kept(platform: Platform, hosted: HostedRepos) -> None:
+    platform.connect("kept", hosted.other.url(), granted_key(hosted.host, "other", "kept"))
+    key_id = platform.app.connections.connection_info("kept").deploy_key.id
+    later = WHEN + timedelta(microseconds=1)
+    with platform.store.session() as session:
+        mark_used(session, key_id, later)
+    assert _refreshes(platform, _no_full_fetch).fetch_project("kept").skipped
+    # The plain write compares with the ORM's text: the latest use wins, to the microsecond.
+    assert platform.app.connections.connection_info("kept").deploy_key.last_used_at == later
+
+
+def test_anything_new_or_not_plain_goes_to_the_full_fetch(
+    platform: Platform, hosted: HostedRepos, tmp_path: Path
+) -> None:
+    key = granted_key(hosted.host, "other", "busy")
+    platform.connect("busy", hosted.other.url(), key)
+    calls: list[str] = []
+
+    def full() -> FetchService:
+        calls.append("full")
+        return platform.app.fetches
+
+    refreshes = _refreshes(platform, full)
+    hosted.other.commit("something new")
+    hosted.other.push("main")
+    pushed = refreshes.fetch_project("busy")
+    assert (pushed.skipped, pushed.new_commits, calls) == (False, 1, ["full"])
+
+    assert refreshes.fetch_project("busy").skipped and calls == ["full"]
+    # No live shared connection: the full fetch opens one (and lists the refs through it).
+    fingerprint = platform.app.connections.connection_info("busy").deploy_key.fingerprint_sha256
+    close_shared_connection(platform, "busy", fingerprint, tmp_path / "home")
+    assert refreshes.fetch_project("busy").skipped and calls == ["full", "full"]
+    with pytest.raises(NotFound) as missing:
+        refreshes.fetch_project("no-such-project")
+    assert missing.value.code == "project_not_found"
+    assert calls == ["full", "full", "full"]
+
+
+PROBE = """
+import json, sys
+from repolink import cli
+try:
+    cli.main(sys.argv[1:])
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in sys.modules if m.startswith(("sqlalchemy", "pydantic")))
+print(json.dumps([code, heavy]))
+"""
+
+
+def test_repolink_fetch_with_nothing_new_imports_neither_the_orm_nor_pydantic(
+    platform: Platform, hosted: HostedRepos, private_tmp: Path, tmp_path: Path
+) -> None:
+    platform.connect("shell", hosted.other.url(), granted_key(hosted.host, "other", "shell"))
+    home = tmp_path / "home"
+    home.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
+    environment.update(
+        REPOLINK_DATA_DIR=str(platform.settings.resolved_data_dir),
+        HOME=str(home),
+        TMPDIR=str(private_tmp),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "fetch", "shell"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "up to date" in done.stdout
+    code, heavy = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (code, heavy) == (0, [])
