@@ -78,14 +78,15 @@ def _ls_refs(stream: ByteStream, prefixes: Sequence[str]) -> dict[str, str]:
     request += [_packet(cap + b"\n") for cap in capabilities if cap.startswith(b"object-format=")]
     request.append(DELIM)
     request += [_packet(b"ref-prefix " + prefix.encode() + b"\n") for prefix in prefixes]
-    request.append(FLUSH)
+    # The request's end, then the session's: the server answers and ends at once, with no
+    # round trip for the second flush after the answer.
+    request += [FLUSH, FLUSH]
     stream.write(b"".join(request))
     refs: dict[str, str] = {}
     while (line := _read_packet(stream)) is not None:
         target, _, rest = line.rstrip(b"\n").partition(b" ")
         name = rest.split(b" ", 1)[0]
         _add(refs, target, name, prefixes)
-    stream.write(FLUSH)
     return refs
 
 
