@@ -11,6 +11,7 @@ import logging
 import re
 import shutil
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from repolink.errors import GitError
@@ -110,6 +111,25 @@ class RepositoryStorage:
         if (path / target).is_file() or _is_packed(path / "packed-refs", target):
             return target.removeprefix("refs/heads/")
         return None
+
+    def last_ref_change(self, repository_id: str) -> datetime | None:
+        """When a ref last changed (in a hosted repository only a push changes refs), from the
+        times of its ref files and their directories (a deleted ref changes its directory's);
+        ``None`` while it has no ref. Only files are read, as for :meth:`main_branch`."""
+        path = self.path_for(repository_id)
+        packed = path / "packed-refs"
+        entries = [packed] if packed.is_file() else []
+        try:
+            entries += list((path / "refs").rglob("*"))
+        except OSError:
+            return None
+        if not any(entry.is_file() for entry in entries):
+            return None
+        try:
+            newest = max(entry.stat().st_mtime for entry in entries)
+        except (OSError, ValueError):  # a ref moved while we looked: the push is not done
+            return None
+        return datetime.fromtimestamp(newest, UTC)
 
     def read_refs(self, path: Path) -> dict[str, str]:
         """Every ref of the repository at ``path`` and the object it points at: what a push

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -197,6 +197,10 @@ class HostService:
         """The branch the repository's HEAD names, once that branch exists (a new repository
         has none until its first push); read from its files, no process started."""
         return self._storage.main_branch(info.id)
+
+    def last_push(self, info: RepositoryInfo) -> datetime | None:
+        """When a push last changed the repository's refs, read from its files; ``None``: never."""
+        return self._storage.last_ref_change(info.id)
 
     def list_workspaces(self) -> list[str]:
         with self._store.session() as session:

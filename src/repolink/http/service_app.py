@@ -66,7 +66,9 @@ def _host_router(application: Repolink, context: ServiceContext) -> APIRouter:
 
 
 def _web_router(application: Repolink, context: ServiceContext) -> APIRouter:
-    return build_web_router(application, status_of=http_status_of)
+    return build_web_router(
+        application, status_of=http_status_of, ssh_url_base=context.ssh_url_base
+    )
 
 
 # The one place routers are added (see the module's docstring).

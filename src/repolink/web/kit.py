@@ -42,6 +42,9 @@ class PageKit:
     status_of: Callable[[RepolinkError], int]
     """The one mapping from errors to HTTP statuses (the API's): a form shown again with a
     service's error answers ``kit.status_of(error)``."""
+    ssh_url_base: str | None = None
+    """How clients reach the built-in SSH host (``ssh://git@host:2222``) when this server runs
+    it, else ``None``: the host pages show clone URLs from it."""
 
     def page(
         self, request: Request, template: str, *, title: str, status: int = 200, **context: Any

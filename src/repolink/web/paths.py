@@ -10,12 +10,25 @@ SIGNIN = f"{PREFIX}/signin"
 SIGNOUT = f"{PREFIX}/signout"
 ACCOUNT = f"{PREFIX}/account"
 STATIC = f"{PREFIX}/static"
+HOST_REPOSITORIES = f"{PREFIX}/host/repositories"
 
 
 def project(slug: str, *parts: str) -> str:
     """``/ui/projects/SLUG[/PART…]``; each part is quoted as one path segment."""
     return "/".join(
         [f"{PREFIX}/projects/{quote(slug, safe='')}", *(quote(p, safe="") for p in parts)]
+    )
+
+
+def host_repository(workspace: str, slug: str, *parts: str) -> str:
+    """``/ui/host/repositories/WORKSPACE/SLUG[/PART…]``: a repository of the built-in host."""
+    return "/".join([HOST_REPOSITORIES, *(quote(p, safe="") for p in (workspace, slug, *parts))])
+
+
+def host_workspace(workspace: str, *parts: str) -> str:
+    """``/ui/host/workspaces/WORKSPACE[/PART…]``: a workspace of the built-in host."""
+    return "/".join(
+        [f"{PREFIX}/host/workspaces", *(quote(p, safe="") for p in (workspace, *parts))]
     )
 
 

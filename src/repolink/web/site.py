@@ -20,6 +20,8 @@ from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
 from repolink.web.account import build_account_pages
 from repolink.web.cookies import CookieJar
+from repolink.web.host_access_keys import build_host_access_key_pages
+from repolink.web.host_repositories import build_host_repository_pages
 from repolink.web.kit import PageKit
 from repolink.web.members import build_member_pages
 from repolink.web.projects import build_project_pages
@@ -39,13 +41,19 @@ PAGES: tuple[PageBuilder, ...] = (
     build_account_pages,
     build_project_pages,
     build_member_pages,
+    build_host_repository_pages,
+    build_host_access_key_pages,
 )
 
 
 def build_web_router(
-    application: Repolink, *, status_of: Callable[[RepolinkError], int]
+    application: Repolink,
+    *,
+    status_of: Callable[[RepolinkError], int],
+    ssh_url_base: str | None = None,
 ) -> APIRouter:
-    """Every page under ``/ui``; errors answered with the statuses of ``status_of``."""
+    """Every page under ``/ui``; errors answered with the statuses of ``status_of``;
+    ``ssh_url_base``: the built-in SSH host's base URL, when this server runs it."""
     cookies = CookieJar.for_settings(application.settings)
     renderer = Renderer(make_environment(application.clock), cookies)
     guard = PageGuard(
@@ -62,6 +70,7 @@ def build_web_router(
         signed_in=guard.route_class(signed_in=True),
         anyone=guard.route_class(signed_in=False),
         status_of=status_of,
+        ssh_url_base=ssh_url_base,
     )
     router = APIRouter()
     router.include_router(build_static_router())
