@@ -116,10 +116,13 @@ def tour(web_server: WebServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
         )
         fetched = flowkit.ok(api.post(f"/api/v1/projects/{SLUG}/fetch", params={"wait": "true"}))
         assert fetched["errors"] == [], fetched
-    yield Tour(values=values(commits))
+        # The project's deploy key is the hosted repository's access key.
+        deploy_keys = api.get(f"{flowkit.HOST_API}/repositories/{WORKSPACE}/{SLUG}/deploy-keys")
+        [access_key] = flowkit.ok(deploy_keys)["values"]
+    yield Tour(values=values(commits, access_key_id=str(access_key["id"])))
 
 
-def values(commits: list[str]) -> dict[str, str]:
+def values(commits: list[str], *, access_key_id: str = "1") -> dict[str, str]:
     """A value for each path parameter a page may have, by its name. A project's slug and its
     hosted repository's slug are the same, so ``slug`` suits both kinds of page."""
     return {
@@ -133,6 +136,7 @@ def values(commits: list[str]) -> dict[str, str]:
         "commit": commits[-1],
         "username": "admin",
         "user": "admin",
+        "access_key_id": access_key_id,
         # The pages' catch-all: an address with no page answers the not-found page.
         "rest": "no-such-page",
     }

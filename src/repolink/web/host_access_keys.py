@@ -81,14 +81,16 @@ def build_host_access_key_pages(kit: PageKit) -> APIRouter:
         request: Request,
         workspace: str,
         slug: str,
-        key_id: str,
+        access_key_id: str,
         *,
         errors: FormErrors | None = None,
         status: int = 200,
     ) -> Response:
         await host_admin(kit, request)
         context = await repository_context(kit, workspace, slug)
-        key = await kit.call(kit.app.host.get_access_key, workspace, slug, parse_key_id(key_id))
+        key = await kit.call(
+            kit.app.host.get_access_key, workspace, slug, parse_key_id(access_key_id)
+        )
         return kit.page(
             request,
             "host/access_key.html",
@@ -138,16 +140,16 @@ def build_host_access_key_pages(kit: PageKit) -> APIRouter:
             notice=f"Access key {added.label} added ({permission}).",
         )
 
-    @router.get(f"{base}/{{key_id}}", include_in_schema=False)
-    async def edit(request: Request, workspace: str, slug: str, key_id: str) -> Response:
-        return await key_page(request, workspace, slug, key_id)
+    @router.get(f"{base}/{{access_key_id}}", include_in_schema=False)
+    async def edit(request: Request, workspace: str, slug: str, access_key_id: str) -> Response:
+        return await key_page(request, workspace, slug, access_key_id)
 
-    @router.post(f"{base}/{{key_id}}", include_in_schema=False)
+    @router.post(f"{base}/{{access_key_id}}", include_in_schema=False)
     async def update(
         request: Request,
         workspace: str,
         slug: str,
-        key_id: str,
+        access_key_id: str,
         label: str = Form(""),
         writable: str = Form(""),
     ) -> Response:
@@ -157,7 +159,7 @@ def build_host_access_key_pages(kit: PageKit) -> APIRouter:
                 kit.app.host.update_access_key,
                 workspace,
                 slug,
-                parse_key_id(key_id),
+                parse_key_id(access_key_id),
                 label=label,
                 writable=writable == "on",
             )
@@ -167,18 +169,18 @@ def build_host_access_key_pages(kit: PageKit) -> APIRouter:
             errors = FormErrors()
             errors.add(exc, {exc.code: key_field_of(exc.code)})
             return await key_page(
-                request, workspace, slug, key_id, errors=errors, status=kit.status_of(exc)
+                request, workspace, slug, access_key_id, errors=errors, status=kit.status_of(exc)
             )
         return kit.redirect(
             paths.host_repository(workspace, slug, "access-keys"),
             notice=f"Access key {changed.label} saved.",
         )
 
-    @router.post(f"{base}/{{key_id}}/delete", include_in_schema=False)
-    async def delete(request: Request, workspace: str, slug: str, key_id: str) -> Response:
+    @router.post(f"{base}/{{access_key_id}}/delete", include_in_schema=False)
+    async def delete(request: Request, workspace: str, slug: str, access_key_id: str) -> Response:
         await host_admin(kit, request)
         removed = await kit.call(
-            kit.app.host.remove_access_key, workspace, slug, parse_key_id(key_id)
+            kit.app.host.remove_access_key, workspace, slug, parse_key_id(access_key_id)
         )
         return kit.redirect(
             paths.host_repository(workspace, slug, "access-keys"),
