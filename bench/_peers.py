@@ -65,7 +65,9 @@ class Client:
 
     def trust(self, port: int) -> None:
         scanned = subprocess.run(
-            ["ssh-keyscan", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
+            # -T 30: on a loaded machine the host's first answer can take longer than the
+            # default 5 s, and the scan then fails with nothing to show for it.
+            ["ssh-keyscan", "-T", "30", "-p", str(port), "-t", "ed25519", "127.0.0.1"],
             check=True,
             capture_output=True,
         ).stdout
