@@ -130,13 +130,23 @@ def test_an_unconnected_project_has_no_index_version(api: PlatformAPI) -> None:
     assert api.app.commits.index_version("no-such-project") is None
 
 
-def test_the_cache_keeps_the_most_recently_used_bodies_up_to_its_bound() -> None:
-    cache = PageCache(max_entries=2)
-    cache.put("a", b"1")
-    cache.put("b", b"2")
-    assert cache.get("a") == b"1"  # now the most recent
-    cache.put("c", b"3")
+def test_the_cache_keeps_the_most_recently_used_bodies_within_its_bytes() -> None:
+    cache = PageCache(max_bytes=40)
+    cache.put("a", b"1" * 10)
+    cache.put("b", b"2" * 10)
+    cache.put("c", b"3" * 10)
+    assert cache.get("a") == b"1" * 10  # now the most recent
+    cache.put("d", b"4" * 10)
+    cache.put("e", b"5" * 10)
 
-    assert len(cache) == 2
+    assert cache.held_bytes == 40 and len(cache) == 4
     assert cache.get("b") is None
-    assert cache.get("a") == b"1" and cache.get("c") == b"3"
+    assert cache.get("a") == b"1" * 10 and cache.get("e") == b"5" * 10
+    cache.put("e", b"6" * 5)  # replaced: counted once
+    assert cache.held_bytes == 35
+
+
+def test_a_body_over_a_quarter_of_the_bound_is_not_kept() -> None:
+    cache = PageCache(max_bytes=40)
+    cache.put("big", b"x" * 11)
+    assert cache.get("big") is None and cache.held_bytes == 0

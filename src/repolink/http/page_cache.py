@@ -18,21 +18,28 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-# Bodies of 50 commits are some 25 KB: a few MB at most, whatever clients ask.
-DEFAULT_ENTRIES = 128
+# A page of 50 commits is some 25 KB, one of 500 with the longest subjects and names the
+# index keeps about 1.5 MB: the cache is bounded by bytes, not entries.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 
 
 class PageCache:
-    """A bounded map from (index version, page parameters) to an answered body, the least
-    recently used dropped first; safe to share between the request threads."""
+    """A map from (index version, page parameters) to an answered body, bounded by the bytes
+    it holds, the least recently used dropped first; safe to share between the request
+    threads. A body over a quarter of the bound is not kept."""
 
-    def __init__(self, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self._max_entries = max_entries
+    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self._max_bytes = max_bytes
         self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._held = 0
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._bodies)
+
+    @property
+    def held_bytes(self) -> int:
+        return self._held
 
     def get(self, key: Hashable) -> bytes | None:
         with self._lock:
@@ -42,8 +49,14 @@ class PageCache:
             return body
 
     def put(self, key: Hashable, body: bytes) -> None:
+        if len(body) > self._max_bytes // 4:
+            return
         with self._lock:
+            replaced = self._bodies.pop(key, None)
+            if replaced is not None:
+                self._held -= len(replaced)
             self._bodies[key] = body
-            self._bodies.move_to_end(key)
-            while len(self._bodies) > self._max_entries:
-                self._bodies.popitem(last=False)
+            self._held += len(body)
+            while self._held > self._max_bytes:
+                _, dropped = self._bodies.popitem(last=False)
+                self._held -= len(dropped)
