@@ -10,6 +10,11 @@ SQLite has row triggers only (an indexing batch of 5000 commits makes 5000 incre
 row in its own transaction: a few milliseconds); PostgreSQL gets statement triggers over the
 statement's transition table, one increment per connection and statement.
 
+For a later migration on SQLite: recreating ``commits`` or ``refs`` (a batch operation that
+copies the table) drops their triggers, and recreating ``repository_connections`` fails on
+them ("error in trigger …: no such table"); drop the triggers first and create them again
+after, with the statements of this revision.
+
 Revision ID: 0019
 Revises: 0018
 Create Date: 2026-12-04
