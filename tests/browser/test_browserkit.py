@@ -97,3 +97,16 @@ def test_a_user_made_for_the_tests_can_use_the_api(web_server: WebServer) -> Non
         assert flowkit.ok(api.get("/api/v1/projects")) is not None
     with flowkit.api_client(web_server.service, token + "x") as api:
         assert api.get("/api/v1/projects").status_code == 401
+
+
+def test_a_control_whose_focus_cannot_be_seen_fails_the_keyboard_check(page: Page) -> None:
+    page.set_content(CLEAN.replace("<p>", "<p><a href='#one'>one</a> <button>two</button>"))
+    assert browserkit.check_keyboard_focus(page) == 2
+    page.set_content(
+        CLEAN.replace("</title>", "</title><style>button{outline:none}</style>").replace(
+            "<p>", "<p><a href='#one'>one</a> <button>two</button>"
+        )
+    )
+    with pytest.raises(pytest.fail.Exception) as failed:
+        browserkit.check_keyboard_focus(page)
+    assert "the keyboard focus cannot be seen on <button>two</button>" in str(failed.value)

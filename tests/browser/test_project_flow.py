@@ -125,7 +125,7 @@ def test_a_form_sent_from_another_site_is_refused(
 def test_sign_out_ends_the_session(page: Page, web_server: WebServer) -> None:
     sign_in(page, web_server.admin_user, web_server.admin_password)
     page.locator("summary").filter(has_text=web_server.admin_user).click()
-    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("button", name="Sign out", exact=True).click()
     page.wait_for_url(f"**{paths.SIGNIN}*")
     page.goto(paths.HOME)
     assert page.url.split("?")[0].endswith(paths.SIGNIN), page.url

@@ -13,7 +13,9 @@ screenshots at a laptop's and a phone's width.
   ``$TEST_OUTPUT_DIR``, else ``test-output/`` at the top of the checkout (git ignores it).
 - :func:`check_fits_phone` — at 390 px the page does not scroll sideways (a wide table or
   code block scrolls inside its own box instead).
-- :func:`check_page` — all three on the page as it is now: what a test does on each page it
+- :func:`check_keyboard_focus` — Tab moves through the page's controls, and each shows where
+  the focus is (an outline, a shadow, a changed border or background).
+- :func:`check_page` — all four on the page as it is now: what a test does on each page it
   reaches.
 - :func:`sign_in` — the sign-in form filled and sent as a person does.
 """
@@ -235,10 +237,57 @@ def check_fits_phone(page: Page) -> None:
         )
 
 
+# What a focused element looks like, to compare with the same element without the focus.
+_FOCUS_LOOK = """element => {
+    const style = getComputedStyle(element);
+    const visible = style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) > 0;
+    return {
+        tag: element.tagName.toLowerCase(),
+        html: element.outerHTML.slice(0, 160),
+        look: [visible ? style.outlineStyle + style.outlineColor + style.outlineWidth : '',
+               style.boxShadow, style.borderColor, style.backgroundColor, style.color,
+               style.textDecorationLine].join('|'),
+    };
+}"""
+
+
+def check_keyboard_focus(page: Page, *, limit: int = 40) -> int:
+    """Tab through the page's first ``limit`` stops: each must be an element that looks
+    different focused than not (WCAG 2.4.7). Fails naming the first element whose focus
+    cannot be seen; the number of stops otherwise. The page keeps no focus after."""
+    page.evaluate("() => { document.activeElement?.blur(); window.scrollTo(0, 0); }")
+    stops = 0
+    seen: set[str] = set()
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate_handle("() => document.activeElement")
+        element = focused.as_element()
+        if element is None or element.evaluate("e => e === document.body"):
+            break  # past the last control
+        with_focus = element.evaluate(_FOCUS_LOOK)
+        if with_focus["html"] in seen:
+            break  # back at the start
+        seen.add(with_focus["html"])
+        # Blurred by script, which :focus-visible follows: the same element, unfocused.
+        element.evaluate("e => e.blur()")
+        without = element.evaluate(_FOCUS_LOOK)
+        element.focus()
+        if with_focus["look"] == without["look"]:
+            pytest.fail(
+                f"{page.url}: the keyboard focus cannot be seen on {with_focus['html']}",
+                pytrace=False,
+            )
+        stops += 1
+    page.evaluate("() => document.activeElement?.blur()")
+    return stops
+
+
 def check_page(page: Page, name: str) -> None:
-    """The page as it is now passes axe, fits a phone, and is screenshotted as ``name``."""
+    """The page as it is now passes axe, fits a phone, shows the keyboard focus, and is
+    screenshotted as ``name``."""
     check_accessibility(page)
     check_fits_phone(page)
+    check_keyboard_focus(page)
     screenshot(page, name)
 
 
