@@ -40,7 +40,6 @@ def key(tmp_path: Path) -> KeyPair:
     return generate_key_pair(tmp_path, "ci")
 
 
-
 def test_a_key_added_on_the_page_is_a_read_only_access_key(app: Repolink, key: KeyPair) -> None:
     with signed_in_pages(app, "root") as pages:
         added = pages.post(PAGE, {"label": "ci runner", "key": key.public_line}, token_from=PAGE)
@@ -83,9 +82,7 @@ def test_a_bad_key_is_named_beside_the_key_field(app: Repolink, pasted: str, cod
     assert app.host.list_access_keys("acme", "website") == []
 
 
-def test_a_pasted_private_key_is_named_and_never_shown_back(
-    app: Repolink, key: KeyPair
-) -> None:
+def test_a_pasted_private_key_is_named_and_never_shown_back(app: Repolink, key: KeyPair) -> None:
     private = key.private_path.read_text()
     with signed_in_pages(app, "root") as pages:
         shown = pages.post(PAGE, {"label": "my laptop", "key": private}, token_from=PAGE)
@@ -117,9 +114,7 @@ def test_an_empty_label_is_named_beside_the_label(app: Repolink, key: KeyPair) -
     assert "label_invalid" in shown.text.split('id="label-error"', 1)[1].split("</div>", 1)[0]
 
 
-def test_the_label_and_write_permission_change_on_the_key_page(
-    app: Repolink, key: KeyPair
-) -> None:
+def test_the_label_and_write_permission_change_on_the_key_page(app: Repolink, key: KeyPair) -> None:
     stored = app.host.add_access_key("acme", "website", key.public_line, label="old")
     edit = f"{PAGE}/{stored.id}"
     with signed_in_pages(app, "root") as pages:

@@ -28,22 +28,22 @@ LABEL_ERRORS = ("label_invalid",)
 MAX_ID_DIGITS = 15
 
 
-def key_field_of(code: str) -> str:
+def key_field_of(code: str, key_errors: tuple[str, ...] = KEY_ERRORS) -> str:
     """The add form's field an error is shown beside."""
     if code in LABEL_ERRORS:
         return "label"
-    if code.startswith("key_") or code in KEY_ERRORS:
+    if code.startswith("key_") or code in key_errors:
         return "key"
     return "_form"
 
 
-def parse_key_id(text: str) -> int:
-    """An access key's id from the address; anything else is the 404 page."""
+def parse_key_id(text: str, kind: str = "access") -> int:
+    """A key's id from the address; anything else is the 404 page ``{kind}_key_not_found``."""
     if not text.isdigit() or len(text) > MAX_ID_DIGITS:
         raise NotFound(
-            "access_key_not_found",
-            "there is no such access key",
-            "go back to the repository's access keys and pick one from the list",
+            f"{kind}_key_not_found",
+            f"there is no such {kind} key",
+            f"go back to the list of {kind} keys and pick one from it",
         )
     return int(text)
 

@@ -21,7 +21,9 @@ from repolink.web import paths
 from repolink.web.account import build_account_pages
 from repolink.web.cookies import CookieJar
 from repolink.web.host_access_keys import build_host_access_key_pages
+from repolink.web.host_account_keys import build_host_account_key_pages
 from repolink.web.host_repositories import build_host_repository_pages
+from repolink.web.host_webhooks import build_host_webhook_pages
 from repolink.web.kit import PageKit
 from repolink.web.members import build_member_pages
 from repolink.web.projects import build_project_pages
@@ -43,6 +45,8 @@ PAGES: tuple[PageBuilder, ...] = (
     build_member_pages,
     build_host_repository_pages,
     build_host_access_key_pages,
+    build_host_account_key_pages,
+    build_host_webhook_pages,
 )
 
 
