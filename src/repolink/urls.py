@@ -519,7 +519,14 @@ def _https_refusal(text: str, rest: str) -> URLError:
             f"use the repository's SSH URL from its clone dialog, probably {suggestion}"
             " (some servers use another user or ssh://host:port/…)"
         )
-    return _refusal("url_https", "HTTPS URLs are not used with deploy keys, only SSH", text, hint)
+    # The suggestion alone, for an adapter that offers it as a one-click replacement.
+    return _refusal(
+        "url_https",
+        "HTTPS URLs are not used with deploy keys, only SSH",
+        text,
+        hint,
+        context={"suggestion": suggestion} if suggestion else None,
+    )
 
 
 def _option_injection(what: str, text: str) -> URLError:
@@ -549,8 +556,10 @@ def _empty_path(text: str) -> URLError:
     )
 
 
-def _refusal(code: str, what: str, text: str, hint: str) -> URLError:
-    return URLError(code, f"{what}: {_show(text)}", hint)
+def _refusal(
+    code: str, what: str, text: str, hint: str, *, context: dict[str, str] | None = None
+) -> URLError:
+    return URLError(code, f"{what}: {_show(text)}", hint, context=context)
 
 
 def _show(text: str) -> str:

@@ -13,11 +13,14 @@ from repolink.accounts.audit import AuditService
 from repolink.auth.principal import Principal
 from repolink.knownhosts import TrustedHostKey
 from repolink.platform.additional_keys import AdditionalKeyInfo
+from repolink.platform.connect import SavedConnection
 from repolink.platform.key_rules import KeyRuleInfo
 from repolink.platform.rotation import RotationAborted, RotationCompleted, RotationStarted
 
 log = logging.getLogger(__name__)
 
+CONNECTION_CREATE = "connection.create"
+CONNECTION_REPLACE = "connection.replace"
 KEY_ROTATE = "key.rotate"
 KEY_ROTATE_COMPLETE = "key.rotate_complete"
 KEY_ROTATE_ABORT = "key.rotate_abort"
@@ -117,4 +120,21 @@ def host_key_removed(audit: AuditService, actor: Principal, key: TrustedHostKey)
         KNOWN_HOST_DELETE,
         target=key.name,
         details={"fingerprint": key.fingerprint, "key_type": key.key_type},
+    )
+
+
+def connection_saved(
+    audit: AuditService, actor: Principal, project: str, saved: SavedConnection
+) -> None:
+    """A connection saved (the API's PUT, the Repository page's Save): its URL and key."""
+    info = saved.connection
+    audit.record(
+        actor,
+        CONNECTION_REPLACE if saved.replaced else CONNECTION_CREATE,
+        project=project,
+        target=info.url,
+        details={
+            "key": info.deploy_key.fingerprint_sha256,
+            "key_origin": info.deploy_key.origin,
+        },
     )

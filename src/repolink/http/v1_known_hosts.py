@@ -28,8 +28,7 @@ from repolink.http.v1_key_schemas import (
     scanned_out,
 )
 from repolink.http.v1_projects import API_PREFIX, Caller
-from repolink.http.v1_repository import own_hosts
-from repolink.platform.targets import TargetPolicy
+from repolink.platform.targets import TargetPolicy, own_hosts
 
 if TYPE_CHECKING:
     from repolink.app import Repolink

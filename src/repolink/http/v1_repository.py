@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from fastapi.responses import JSONResponse
 
+from repolink.accounts import key_audit
 from repolink.auth.principal import Principal, Role
 from repolink.http.auth import bearer_scheme, current_principal, principal_route_class
 from repolink.http.v1_projects import API_PREFIX, ProjectSlug
@@ -46,7 +46,7 @@ from repolink.http.v1_schemas import (
     repository_fields,
     repository_out,
 )
-from repolink.platform.targets import TargetPolicy
+from repolink.platform.targets import TargetPolicy, own_hosts
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -108,17 +108,7 @@ def build_repository_router(application: Repolink, context: ServiceContext) -> A
             replace=True,
             targets=targets,
         )
-        info = saved.connection
-        application.audit.record(
-            caller,
-            "connection.replace" if saved.replaced else "connection.create",
-            project=slug,
-            target=info.url,
-            details={
-                "key": info.deploy_key.fingerprint_sha256,
-                "key_origin": info.deploy_key.origin,
-            },
-        )
+        key_audit.connection_saved(application.audit, caller, slug, saved)
         run = application.fetch_requests.request(slug, trigger="connect", actor=caller)
         # Read again: the connection as it is now that its fetch is queued (or running).
         connected = application.connections.connection_info(slug)
@@ -212,15 +202,3 @@ def _fetch_done(application: Repolink, slug: str, run: FetchRunInfo) -> FetchDon
     return FetchDone(
         fetch=fetch_run_out(run), new_commits=[commit_out(c) for c in added], errors=errors
     )
-
-
-def own_hosts(ssh_url_base: str | None) -> list[tuple[str, int]]:
-    """The ``(host, port)`` of the server's own SSH host, from ``ssh://git@host:port``."""
-    if not ssh_url_base:
-        return []
-    try:
-        parts = urlsplit(ssh_url_base)
-        host, port = parts.hostname, parts.port or 22
-    except ValueError:
-        return []
-    return [(host, port)] if host else []

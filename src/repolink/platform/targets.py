@@ -21,6 +21,7 @@ import ipaddress
 import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from repolink.errors import GitError, ValidationError
 from repolink.netpolicy import ALLOWED_NETWORKS_SETTING, NetworkPolicy, host_address
@@ -139,3 +140,15 @@ def _is_loopback(host: str) -> bool:
         return address.is_loopback
     name = host.lower().rstrip(".")
     return name == "localhost" or name.endswith(".localhost")
+
+
+def own_hosts(ssh_url_base: str | None) -> list[tuple[str, int]]:
+    """The ``(host, port)`` of the server's own SSH host, from ``ssh://git@host:port``."""
+    if not ssh_url_base:
+        return []
+    try:
+        parts = urlsplit(ssh_url_base)
+        host, port = parts.hostname, parts.port or 22
+    except ValueError:
+        return []
+    return [(host, port)] if host else []
