@@ -27,6 +27,8 @@ from repolink.web.host_webhooks import build_host_webhook_pages
 from repolink.web.kit import PageKit
 from repolink.web.members import build_member_pages
 from repolink.web.projects import build_project_pages
+from repolink.web.repository import build_repository_pages
+from repolink.web.repository_checks import build_repository_check_pages
 from repolink.web.routing import PageGuard
 from repolink.web.signin import build_signin_pages
 from repolink.web.static_files import build_static_router
@@ -47,6 +49,8 @@ PAGES: tuple[PageBuilder, ...] = (
     build_host_access_key_pages,
     build_host_account_key_pages,
     build_host_webhook_pages,
+    build_repository_pages,
+    build_repository_check_pages,
 )
 
 

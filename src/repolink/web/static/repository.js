@@ -1,0 +1,200 @@
+// The Repository page: live checks of the SSH URL and of a pasted private key, and the
+// connection state polled after a save or a fetch. Every form works without this script.
+(function () {
+  "use strict";
+
+  var root = document.getElementById("repository");
+  if (!root) return;
+  var form = document.getElementById("connect-form");
+  var tokenField = document.querySelector('input[name="csrf_token"]');
+  var token = tokenField ? tokenField.value : "";
+
+  function post(url, fields) {
+    var body = new FormData();
+    Object.keys(fields).forEach(function (name) { body.append(name, fields[name]); });
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRF-Token": token, "Accept": "application/json" }
+    }).then(function (response) { return response.json(); });
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function errorBox(error, id) {
+    var box = element("div", "field-error");
+    if (id) box.id = id;
+    box.setAttribute("role", "alert");
+    var message = element("p", "error-message");
+    message.appendChild(element("span", "error-code", error.code));
+    message.appendChild(document.createTextNode(" " + error.message));
+    box.appendChild(message);
+    if (error.hint) {
+      var hint = element("p", "error-hint");
+      hint.appendChild(element("strong", "", "Fix:"));
+      hint.appendChild(document.createTextNode(" " + error.hint));
+      box.appendChild(hint);
+    }
+    return box;
+  }
+
+  function debounce(work, delay) {
+    var timer = null;
+    return function () {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(work, delay);
+    };
+  }
+
+  function trustForm(answer, presented) {
+    var trust = element("form", "inline");
+    trust.method = "post";
+    trust.action = form.getAttribute("action") + "/trust-host";
+    [["csrf_token", token], ["host", answer.host], ["port", String(answer.port)],
+     ["fingerprint", presented.fingerprint]].forEach(function (pair) {
+      var input = document.createElement("input");
+      input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
+      trust.appendChild(input);
+    });
+    var button = element("button", "button small", "Trust this fingerprint");
+    button.type = "submit";
+    trust.appendChild(button);
+    return trust;
+  }
+
+  function showUrlCheck(answer, box, field) {
+    box.textContent = "";
+    field.removeAttribute("aria-invalid");
+    if (!answer.ok) {
+      field.setAttribute("aria-invalid", "true");
+      box.appendChild(errorBox(answer.error, "url-live-error"));
+      if (answer.suggestion) {
+        var use = element("button", "button small", "Use " + answer.suggestion);
+        use.type = "button";
+        use.id = "use-suggestion";
+        use.addEventListener("click", function () {
+          field.value = answer.suggestion;
+          field.focus();
+          checkUrl();
+        });
+        box.appendChild(use);
+      }
+      return;
+    }
+    if (answer.host_key === "trusted") {
+      box.appendChild(element("p", "badge ok", "Host key trusted"));
+      answer.fingerprints.forEach(function (value) {
+        box.appendChild(element("code", "fingerprint", value));
+      });
+    } else if (answer.host_key === "own") {
+      box.appendChild(element("p", "badge ok", "This server's own Git host"));
+    } else if (answer.presented) {
+      box.appendChild(element("p", "", "The host " + answer.host + " is not known yet. It presents "
+        + "these keys; check a fingerprint with the host's owner, then trust it:"));
+      answer.presented.forEach(function (presented) {
+        var row = element("div", "presented");
+        row.appendChild(element("span", "", presented.key_type + " "));
+        row.appendChild(element("code", "fingerprint", presented.fingerprint));
+        row.appendChild(trustForm(answer, presented));
+        box.appendChild(row);
+      });
+    } else if (answer.scan_error) {
+      box.appendChild(errorBox(answer.scan_error));
+    } else {
+      box.appendChild(element("p", "badge warn", "Host key not trusted yet: a site admin trusts it under Known hosts."));
+    }
+  }
+
+  var urlField = document.getElementById("url");
+  var urlBox = document.getElementById("url-check");
+  function checkUrl() {
+    if (!form || !urlField.value.trim()) { if (urlBox) urlBox.textContent = ""; return; }
+    post(form.getAttribute("data-check-url"), { url: urlField.value }).then(function (answer) {
+      showUrlCheck(answer, urlBox, urlField);
+    });
+  }
+  if (form && urlField) urlField.addEventListener("input", debounce(checkUrl, 400));
+
+  var keyField = document.getElementById("private_key");
+  var keyBox = document.getElementById("key-check");
+  var passField = document.getElementById("passphrase");
+  function checkKey() {
+    if (!form || !keyField.value.trim()) { keyBox.textContent = ""; return; }
+    document.getElementById("key-source-paste").checked = true;
+    post(form.getAttribute("data-check-key"), {
+      private_key: keyField.value, passphrase: passField ? passField.value : ""
+    }).then(function (answer) {
+      keyBox.textContent = "";
+      if (!answer.ok) {
+        keyField.setAttribute("aria-invalid", "true");
+        keyBox.appendChild(errorBox(answer.error, "key-live-error"));
+        return;
+      }
+      keyField.removeAttribute("aria-invalid");
+      var ok = element("p", "", answer.key_type + " key ");
+      ok.appendChild(element("code", "fingerprint", answer.fingerprint_sha256));
+      keyBox.appendChild(ok);
+      if (answer.repairs.length) {
+        keyBox.appendChild(element("p", "muted", "Repaired: " + answer.repairs.join(", ")));
+      }
+    });
+  }
+  if (form && keyField) {
+    keyField.addEventListener("input", debounce(checkKey, 300));
+    if (passField) passField.addEventListener("input", debounce(checkKey, 300));
+  }
+
+  // The connection's state: polled while a fetch is queued or running, shown without a reload.
+  var stateUrl = root.getAttribute("data-state-url");
+  var badge = document.getElementById("connection-state");
+  var progress = document.getElementById("fetch-progress");
+  var errorPanel = document.getElementById("connection-error");
+
+  function showState(answer) {
+    if (!answer.connected || !badge) return;
+    badge.textContent = answer.state;
+    badge.className = "badge " + (answer.state === "ok" ? "ok" : answer.state === "failed" ? "danger" : "warn");
+    var commits = document.getElementById("connection-commits");
+    if (commits) commits.textContent = String(answer.commits);
+    if (errorPanel) {
+      if (answer.error) {
+        document.getElementById("connection-error-code").textContent = answer.error.code;
+        document.getElementById("connection-error-message").textContent = answer.error.message;
+        document.getElementById("connection-error-hint").textContent = answer.error.hint;
+        errorPanel.hidden = false;
+      } else {
+        errorPanel.hidden = true;
+      }
+    }
+    var running = answer.fetch && !answer.fetch.finished;
+    if (progress) progress.textContent = running ? "Fetch " + answer.fetch.state + "…" : "";
+    return running;
+  }
+
+  // While a fetch is queued or running, and ``extra`` more times after (a save's fetch may
+  // not be visible at the first look).
+  function poll(extra) {
+    fetch(stateUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+      .then(function (response) { return response.json(); })
+      .then(function (answer) {
+        var running = showState(answer);
+        if (running || extra > 0) {
+          window.setTimeout(function () { poll(running ? extra : extra - 1); }, 1000);
+        }
+      });
+  }
+  if (badge) poll(3);
+
+  var fetchForm = document.getElementById("fetch-form");
+  if (fetchForm) {
+    fetchForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (progress) progress.textContent = "Fetch queued…";
+      post(fetchForm.getAttribute("action"), {}).then(function () { poll(3); });
+    });
+  }
+})();

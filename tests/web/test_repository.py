@@ -1,0 +1,176 @@
+"""The Repository page (in process): viewers see the connection but no forms, admins save a
+URL with a generated or pasted key (errors beside their fields under their precise codes), a
+generated private key is answered once as a no-store download and never again, the public key
+downloads as repolink-<project>.pub, the state is JSON for the page's script, strangers 404."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN, Role
+from support.accountskit import make_account
+from support.webkit import signed_in_pages
+
+PAGE = "/ui/projects/acme/settings/repository"
+URL = "git@github.com:acme/widgets.git"
+
+
+@pytest.fixture(autouse=True)
+def _people(app: Repolink) -> None:
+    owner = make_account(app, "owner")
+    make_account(app, "watcher")
+    make_account(app, "stranger")
+    app.access.create_project(owner.principal, "Acme", slug="acme")
+    app.access.set_member(owner.principal, "acme", "watcher", Role.VIEWER)
+
+
+def ssh_keygen(tmp_path: Path, name: str = "id", *options: str) -> Path:
+    path = tmp_path / name
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "t", "-f", str(path), *options],
+        check=True,
+    )
+    return path
+
+
+def test_an_admin_generates_a_key_and_takes_the_private_half_once(app: Repolink) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(
+            PAGE,
+            {"url": URL, "key_source": "generate", "key_type": "ed25519", "download": "1"},
+            token_from=PAGE,
+        )
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "no-store"
+        assert response.headers["content-disposition"] == 'attachment; filename="repolink-acme"'
+        private = response.text
+        assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+        connection = app.connections.connection_info("acme")
+        assert connection.url == URL and connection.deploy_key.key_type == "ssh-ed25519"
+        page = pages.get(PAGE).text
+        assert connection.deploy_key.public_key in page
+        assert connection.deploy_key.fingerprint_sha256 in page
+        assert connection.deploy_key.fingerprint_md5 in page
+        assert "read-only access key" in page
+        body = private.split("-----")[2].strip().splitlines()[1]
+        for path in ("", "/public-key", "/state"):
+            assert body not in pages.get(PAGE + path).text
+        public = pages.get(f"{PAGE}/public-key")
+        assert public.headers["content-disposition"] == 'attachment; filename="repolink-acme.pub"'
+        assert public.text.strip() == connection.deploy_key.public_key
+    [run] = app.fetch_requests.history("acme")
+    assert run.trigger == "connect"
+
+
+def test_without_the_download_the_save_redirects_with_a_notice(app: Repolink) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(
+            PAGE, {"url": URL, "key_source": "generate", "key_type": "rsa"}, token_from=PAGE
+        )
+        assert (response.status_code, response.headers["location"]) == (303, PAGE)
+        assert "Saved with a new key" in pages.get(PAGE).text
+    assert app.connections.connection_info("acme").deploy_key.key_type == "ssh-rsa"
+
+
+def test_a_pasted_private_key_is_imported(app: Repolink, tmp_path: Path) -> None:
+    key = ssh_keygen(tmp_path)
+    with signed_in_pages(app, "owner") as pages:
+        text = key.read_text().replace("\n", "\r\n")
+        response = pages.post(
+            PAGE, {"url": URL, "key_source": "paste", "private_key": text}, token_from=PAGE
+        )
+        assert response.status_code == 303
+        page = pages.get(PAGE).text
+        assert "-----BEGIN" not in page
+    info = app.connections.connection_info("acme")
+    assert info.deploy_key.origin == "imported"
+    assert info.deploy_key.public_key.split()[1] == Path(f"{key}.pub").read_text().split()[1]
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "code"),
+    [
+        ({"url": "https://github.com/acme/widgets"}, "url", "url_https"),
+        ({"url": "ssh://git@169.254.169.254/acme/w.git"}, "url", "repository_url_forbidden"),
+        (
+            {"url": URL, "key_source": "paste", "private_key": ""},
+            "private_key",
+            "key_choice_required",
+        ),
+        ({"url": URL, "key_type": "dsa"}, "key_type", "key_type_invalid"),
+    ],
+)
+def test_errors_are_shown_beside_their_fields(
+    app: Repolink, form: dict[str, str], field: str, code: str
+) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(PAGE, {"key_source": "generate", **form}, token_from=PAGE)
+        assert response.status_code == 400
+        error = response.text.split(f'id="{field}-error"', 1)[1].split("</div>", 1)[0]
+        assert code in error and "Fix:" in error
+
+
+def test_a_pasted_public_key_is_named_beside_the_key_field(app: Repolink, tmp_path: Path) -> None:
+    key = ssh_keygen(tmp_path)
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(
+            PAGE,
+            {"url": URL, "key_source": "paste", "private_key": Path(f"{key}.pub").read_text()},
+            token_from=PAGE,
+        )
+        assert response.status_code == 400
+        error = response.text.split('id="private_key-error"', 1)[1].split("</div>", 1)[0]
+        assert "key_is_public" in error and "Fix:" in error
+
+
+def test_a_viewer_sees_the_state_but_no_forms_and_cannot_post(app: Repolink) -> None:
+    app.connections.save("acme", URL)
+    with signed_in_pages(app, "watcher") as pages:
+        page = pages.get(PAGE)
+        assert page.status_code == 200 and URL in page.text
+        assert 'id="connect-form"' not in page.text and 'id="fetch-form"' not in page.text
+        token_page = "/ui/account"
+        assert pages.post(PAGE, {"url": URL}, token_from=token_page).status_code == 403
+        assert pages.post(f"{PAGE}/fetch", token_from=token_page).status_code == 403
+        assert pages.get(f"{PAGE}/doctor").status_code == 403
+        assert pages.get(f"{PAGE}/state").json()["state"] == "unknown"
+
+
+def test_a_stranger_gets_404_everywhere(app: Repolink) -> None:
+    app.connections.save("acme", URL)
+    with signed_in_pages(app, "stranger") as pages:
+        for path in ("", "/state", "/public-key", "/doctor"):
+            assert pages.get(PAGE + path).status_code == 404
+
+
+def test_a_form_without_its_csrf_token_is_refused(app: Repolink) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(PAGE, {"url": URL, "key_source": "generate"})
+        assert response.status_code == 403 and "csrf_token_invalid" in response.text
+    with pytest.raises(Exception, match="connection"):
+        app.connections.connection_info("acme")
+
+
+def test_fetch_queues_a_run_and_answers_json_to_the_script(app: Repolink) -> None:
+    app.connections.save("acme", URL)
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(f"{PAGE}/fetch", token_from=PAGE)
+        assert (response.status_code, response.headers["location"]) == (303, PAGE)
+        response = pages.post(
+            f"{PAGE}/fetch", token_from=PAGE, headers={"Accept": "application/json"}
+        )
+        assert response.status_code == 202 and response.json()["state"] == "queued"
+        state = pages.get(f"{PAGE}/state").json()
+        assert state["connected"] and state["fetch"]["state"] == "queued"
+
+
+def test_the_state_of_an_unconnected_project(app: Repolink) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        assert pages.get(f"{PAGE}/state").json() == {"connected": False, "state": "unknown"}
+        assert "Not connected yet" in pages.get(PAGE).text
+        assert pages.get(f"{PAGE}/public-key").status_code == 404
+    assert LOCAL_ADMIN.site_admin
