@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from repolink.errors import RateLimited, Unauthorized
+from repolink.errors import Unauthorized
 from repolink.web import paths
 from repolink.web.cookies import PRESESSION_CSRF, SESSION
 from repolink.web.forms import FormErrors
@@ -55,13 +55,13 @@ def build_signin_pages(kit: PageKit) -> APIRouter:
             opened = await kit.call(
                 kit.app.sessions.sign_in, username, password, source=client_address(request)
             )
-        except (Unauthorized, RateLimited) as exc:
+        except Unauthorized as exc:  # signin_failed, and RateLimited signin_throttled
             errors.add(exc)
             return kit.page(
                 request,
                 "signin.html",
                 title="Sign in",
-                status=429 if isinstance(exc, RateLimited) else 401,
+                status=kit.status_of(exc),
                 next_path=target,
                 username=username[:100],
                 errors=errors,
