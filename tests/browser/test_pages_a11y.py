@@ -37,6 +37,8 @@ DOCS_PAGES = ("/api/docs", "/host/api/2.0/docs")
 # redirect-only action), by path, each with why.
 NOT_PAGES: dict[str, str] = {
     f"{paths.STATIC}/{{name}}": "the pages' own style sheet and script",
+    f"{paths.PREFIX}/projects/{{slug}}/commits/version.json": "the commit index's version, "
+    "which Manage commits' script polls",
 }
 # Pages a person sees before signing in (the others are visited as the site admin).
 SIGNED_OUT_PAGES = frozenset({paths.SIGNIN})
@@ -167,9 +169,7 @@ def test_page_is_accessible_at_both_widths(
 ) -> None:
     if any(name not in tour.values for name in route.parameters):
         pytest.fail(f"{route.path}: no value for its parameters {route.parameters}")
-    page: Page = request.getfixturevalue(
-        "page" if route.path in SIGNED_OUT_PAGES else "admin_page"
-    )
+    page: Page = request.getfixturevalue("page" if route.path in SIGNED_OUT_PAGES else "admin_page")
     address = filled(route, tour.values)
     answer = page.goto(address)
     assert answer is not None, route.path

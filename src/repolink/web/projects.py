@@ -13,7 +13,10 @@ from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 
 # A project's pages beyond its overview: (label, path under /ui/projects/SLUG, role needed).
-PROJECT_NAV: tuple[tuple[str, str, Role], ...] = (("Commits", "commits", Role.VIEWER),)
+PROJECT_NAV: tuple[tuple[str, str, Role], ...] = (
+    ("Commits", "commits", Role.VIEWER),
+    ("Create execution", "executions/new", Role.VIEWER),
+)
 SETTINGS_NAV: tuple[tuple[str, str, Role], ...] = (
     ("Repository", "settings/repository", Role.VIEWER),
     ("SSH keys", "settings/keys", Role.VIEWER),

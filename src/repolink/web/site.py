@@ -19,7 +19,11 @@ from starlette.responses import RedirectResponse, Response
 from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
 from repolink.web.account import build_account_pages
+from repolink.web.audit import build_audit_pages
+from repolink.web.commits import build_commit_pages
 from repolink.web.cookies import CookieJar
+from repolink.web.executions import build_execution_pages
+from repolink.web.fetches import build_fetch_pages
 from repolink.web.host_access_keys import build_host_access_key_pages
 from repolink.web.host_account_keys import build_host_account_key_pages
 from repolink.web.host_repositories import build_host_repository_pages
@@ -51,6 +55,10 @@ PAGES: tuple[PageBuilder, ...] = (
     build_host_webhook_pages,
     build_repository_pages,
     build_repository_check_pages,
+    build_commit_pages,
+    build_execution_pages,
+    build_fetch_pages,
+    build_audit_pages,
 )
 
 
