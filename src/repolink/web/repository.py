@@ -135,7 +135,8 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
         role = await kit.call(kit.app.access.role, principal, slug)
         connection = await kit.call(connection_or_none, project.slug)
         values = form or {}
-        url = values.get("url", connection.url if connection else "")
+        typed = request.query_params.get("url", "")[:MAX_FIELD_CHARS]
+        url = values.get("url", typed or (connection.url if connection else ""))
         return kit.page(
             request,
             "projects/repository.html",

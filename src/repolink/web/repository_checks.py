@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import JSONResponse, Response
@@ -61,15 +62,14 @@ def build_repository_check_pages(kit: PageKit) -> APIRouter:
             for key in kit.app.known_hosts.list_known_hosts()
             if key.host == host and key.port == port and not key.overridden
         ]
+        # This server's own host is trusted like any other: ssh verifies every host key.
+        answer["own_host"] = target_policy(kit).is_own_host(host, port)
         if trusted:
             answer["host_key"] = "trusted"
             answer["fingerprints"] = [key.fingerprint for key in trusted]
-        elif target_policy(kit).is_own_host(host, port):
-            answer["host_key"] = "own"
-        elif not site_admin:
-            answer["host_key"] = "unknown"
         else:
             answer["host_key"] = "unknown"
+        if not trusted and site_admin:
             try:
                 scanned = kit.app.known_hosts.scan(host, port, targets=target_policy(kit))
             except RepolinkError as exc:
@@ -126,6 +126,7 @@ def build_repository_check_pages(kit: PageKit) -> APIRouter:
         host: str = Form(""),
         port: int = Form(22),
         fingerprint: str = Form(""),
+        url: str = Form(""),
     ) -> Response:
         principal = kit.principal(request)
         await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
@@ -139,9 +140,11 @@ def build_repository_check_pages(kit: PageKit) -> APIRouter:
         )
         if outcome.created:
             await kit.call(key_audit.host_key_trusted, kit.app.audit, principal, outcome.key)
-        return kit.redirect(
-            repository_path(slug),
-            notice=f"{outcome.key.name} {outcome.key.fingerprint} is trusted.",
-        )
+        notice = f"{outcome.key.name} {outcome.key.fingerprint} is trusted."
+        # Back to the form with the URL that was being typed (nothing is saved yet).
+        back = repository_path(slug)
+        if url:
+            back += "?" + urlencode({"url": url[:MAX_FIELD_CHARS]})
+        return kit.redirect(back, notice=notice)
 
     return router

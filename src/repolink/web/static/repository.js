@@ -50,24 +50,32 @@
     };
   }
 
-  function trustForm(answer, presented) {
-    var trust = element("form", "inline");
+  // A trust form may not sit inside the connect form (forms do not nest): it lives in
+  // #trust-forms, outside it, and its button beside the fingerprint names it by id.
+  var trustCount = 0;
+  function trustButton(answer, presented) {
+    var trust = element("form", "");
+    trustCount += 1;
+    trust.id = "trust-form-" + trustCount;
     trust.method = "post";
     trust.action = form.getAttribute("action") + "/trust-host";
     [["csrf_token", token], ["host", answer.host], ["port", String(answer.port)],
-     ["fingerprint", presented.fingerprint]].forEach(function (pair) {
+     ["fingerprint", presented.fingerprint], ["url", document.getElementById("url").value]].forEach(function (pair) {
       var input = document.createElement("input");
       input.type = "hidden"; input.name = pair[0]; input.value = pair[1];
       trust.appendChild(input);
     });
+    document.getElementById("trust-forms").appendChild(trust);
     var button = element("button", "button small", "Trust this fingerprint");
     button.type = "submit";
-    trust.appendChild(button);
-    return trust;
+    button.setAttribute("form", trust.id);
+    button.setAttribute("aria-label", "Trust this fingerprint: " + presented.key_type + " " + presented.fingerprint);
+    return button;
   }
 
   function showUrlCheck(answer, box, field) {
     box.textContent = "";
+    document.getElementById("trust-forms").textContent = "";
     field.removeAttribute("aria-invalid");
     if (!answer.ok) {
       field.setAttribute("aria-invalid", "true");
@@ -90,8 +98,6 @@
       answer.fingerprints.forEach(function (value) {
         box.appendChild(element("code", "fingerprint", value));
       });
-    } else if (answer.host_key === "own") {
-      box.appendChild(element("p", "badge ok", "This server's own Git host"));
     } else if (answer.presented) {
       box.appendChild(element("p", "", "The host " + answer.host + " is not known yet. It presents "
         + "these keys; check a fingerprint with the host's owner, then trust it:"));
@@ -99,7 +105,7 @@
         var row = element("div", "presented");
         row.appendChild(element("span", "", presented.key_type + " "));
         row.appendChild(element("code", "fingerprint", presented.fingerprint));
-        row.appendChild(trustForm(answer, presented));
+        row.appendChild(trustButton(answer, presented));
         box.appendChild(row);
       });
     } else if (answer.scan_error) {
