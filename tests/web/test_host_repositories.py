@@ -103,3 +103,10 @@ def test_someone_who_is_no_site_admin_gets_the_403_page(app: Repolink) -> None:
     assert "site_admin_required" in shown.text
     assert posted.status_code == 403
     assert app.host.list_all_repositories() == []
+
+
+def test_only_site_admins_find_the_host_in_the_header(app: Repolink) -> None:
+    with signed_in_pages(app, "someone") as pages:
+        assert PAGE not in pages.get("/ui/projects").text
+    with signed_in_pages(app, "root") as pages:
+        assert f'href="{PAGE}"' in pages.get("/ui/projects").text
