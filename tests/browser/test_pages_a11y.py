@@ -39,6 +39,10 @@ NOT_PAGES: dict[str, str] = {
     f"{paths.STATIC}/{{name}}": "the pages' own style sheet and script",
     f"{paths.PREFIX}/projects/{{slug}}/commits/version.json": "the commit index's version, "
     "which Manage commits' script polls",
+    f"{paths.PREFIX}/projects/{{slug}}/settings/repository/public-key": "the deploy key's "
+    "repolink-<project>.pub download",
+    f"{paths.PREFIX}/projects/{{slug}}/settings/repository/state": "the connection's state, "
+    "which the Repository page's script polls",
 }
 # Pages a person sees before signing in (the others are visited as the site admin).
 SIGNED_OUT_PAGES = frozenset({paths.SIGNIN})
