@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
     from repolink.accounts.access import AccessService
     from repolink.accounts.audit import AuditService
+    from repolink.accounts.checkout_key_access import CheckoutKeyAccess
     from repolink.accounts.sessions import SessionService
     from repolink.accounts.tokens import TokenService
     from repolink.accounts.users import UserService
@@ -312,6 +313,13 @@ class Repolink:
         from repolink.platform.checkout_keys import CheckoutKeyService
 
         return CheckoutKeyService(self.store, self.vault, self.deploy_keys, clock=self.clock)
+
+    @cached_property
+    def checkout_key_access(self) -> CheckoutKeyAccess:
+        """Checkout keys with their role checks and audit entries (the API's and the page's)."""
+        from repolink.accounts.checkout_key_access import CheckoutKeyAccess
+
+        return CheckoutKeyAccess(self.checkout_keys, self.access, self.audit)
 
     @cached_property
     def doctor(self) -> DoctorService:

@@ -15,10 +15,10 @@ named in a path by either (URL-encoded: ``SHA256%3A…``, a ``/`` of the base64 
 as it is). ``{project-slug}`` is ``VCS/ORG/REPO`` (the ``/`` may be URL-encoded too) or our own
 project slug (:meth:`repolink.platform.checkout_keys.CheckoutKeyService.resolve_project`).
 
-Tokens come as ``Circle-Token`` or bearer (:mod:`repolink.http.auth`). Reading keys needs the
-viewer role; creating or deleting a deploy key, admin; a user key is created by its own user
-(member or above) and deleted by them or a project admin. What each does to the deploy key (a
-key rotation) is :mod:`repolink.platform.checkout_keys`'s. Errors keep repolink's one body.
+Tokens come as ``Circle-Token`` or bearer (:mod:`repolink.http.auth`). Who may do what, and
+the audit entries, are :mod:`repolink.accounts.checkout_key_access`'s (the Checkout keys page
+calls it too); what each does to the deploy key (a key rotation) is
+:mod:`repolink.platform.checkout_keys`'s. Errors keep repolink's one body.
 """
 
 from __future__ import annotations
@@ -30,15 +30,14 @@ from typing import TYPE_CHECKING, Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from repolink.auth.principal import Principal, Role
-from repolink.errors import NotFound, PermissionDenied
+from repolink.auth.principal import Principal
 from repolink.http.auth import (
     bearer_scheme,
     circle_token_scheme,
     current_principal,
     principal_route_class,
 )
-from repolink.platform.checkout_keys import DEPLOY_KEY, USER_KEY, CheckoutKeyInfo
+from repolink.platform.checkout_keys import USER_KEY, CheckoutKeyInfo
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -119,7 +118,7 @@ def build_circleci_router(application: Repolink, context: ServiceContext) -> API
         tags=[_TAG],
         dependencies=[bearer_scheme(), circle_token_scheme()],
     )
-    calls = _Calls(application)
+    calls = application.checkout_key_access
 
     @router.get(f"{V2_PREFIX}/{{project_slug:path}}/checkout-key")
     def list_checkout_keys_v2(
@@ -186,76 +185,6 @@ def build_circleci_router(application: Repolink, context: ServiceContext) -> API
         return Message(message="OK")
 
     return router
-
-
-class _Calls:
-    """What the routes of both versions do, on the application's services."""
-
-    def __init__(self, application: Repolink) -> None:
-        self._keys = application.checkout_keys
-        self._access = application.access
-        self._audit = application.audit
-
-    def list(self, principal: Principal, project_slug: str) -> list[CheckoutKeyInfo]:
-        return self._keys.list_keys(self._project(principal, project_slug, Role.VIEWER))
-
-    def get(self, principal: Principal, project_slug: str, fingerprint: str) -> CheckoutKeyInfo:
-        slug = self._project(principal, project_slug, Role.VIEWER)
-        return self._keys.get_key(slug, fingerprint)
-
-    def create(self, principal: Principal, project_slug: str, kind: str) -> CheckoutKeyInfo:
-        if kind == DEPLOY_KEY:
-            slug = self._project(principal, project_slug, Role.ADMIN)
-            key = self._keys.create_deploy_key(slug)
-        else:
-            slug = self._project(principal, project_slug, Role.MEMBER)
-            if principal.user_id is None:
-                raise PermissionDenied(
-                    "user_key_needs_user",
-                    "a user key belongs to a user, and this token belongs to no user",
-                    "make the user key with a token of the user it is for",
-                )
-            key = self._keys.create_user_key(slug, principal.user_id)
-        self._audit.record(
-            principal,
-            "checkout_key.create",
-            project=slug,
-            target=key.fingerprint_sha256,
-            details={"type": key.kind},
-        )
-        return key
-
-    def delete(self, principal: Principal, project_slug: str, fingerprint: str) -> None:
-        slug = self._project(principal, project_slug, Role.MEMBER)
-        role = self._access.role(principal, slug)
-        key = self._keys.delete_key(
-            slug,
-            fingerprint,
-            actor_user_id=principal.user_id,
-            project_admin=role.allows(Role.ADMIN),
-        )
-        self._audit.record(
-            principal,
-            "checkout_key.delete",
-            project=slug,
-            target=key.fingerprint_sha256,
-            details={"type": key.kind},
-        )
-
-    def _project(self, principal: Principal, project_slug: str, required: Role) -> str:
-        """Our slug of the project ``project_slug`` names, if ``principal`` may do what needs
-        ``required`` there; an invisible project is ``project_not_found``, as any missing one."""
-
-        def visible(slug: str) -> bool:
-            try:
-                self._access.role(principal, slug)
-            except NotFound:
-                return False
-            return True
-
-        slug = self._keys.resolve_project(project_slug, visible=visible)
-        self._access.project(principal, slug, required)
-        return slug
 
 
 def _shown_type(key: CheckoutKeyInfo) -> ShownType:

@@ -20,6 +20,7 @@ from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
 from repolink.web.account import build_account_pages
 from repolink.web.audit import build_audit_pages
+from repolink.web.checkout_keys import build_checkout_key_pages
 from repolink.web.commits import build_commit_pages
 from repolink.web.cookies import CookieJar
 from repolink.web.executions import build_execution_pages
@@ -49,6 +50,7 @@ PAGES: tuple[PageBuilder, ...] = (
     build_account_pages,
     build_project_pages,
     build_member_pages,
+    build_checkout_key_pages,
     build_host_repository_pages,
     build_host_access_key_pages,
     build_host_account_key_pages,
