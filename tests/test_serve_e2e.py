@@ -130,3 +130,45 @@ def test_sigterm_during_a_fetch_exits_0_and_the_next_start_completes_it(
         timeout=WAIT,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_fetch_from_the_own_host_cut_by_sigterm_is_cancelled_not_failed(
+    tmp_path: Path,
+) -> None:
+    """The fetch reads from this server's own SSH host, through a relay gone quiet that passes
+    the host's closing on at once: were SSH closed before the fetch was cancelled, the fetch
+    would fail (an attempt counted) well within the grace instead of being cancelled."""
+    data_dir = tmp_path / "data"
+    settings = {
+        **SETTINGS,
+        "REPOLINK_ALLOWED_NETWORKS": "127.0.0.1/32",
+        "REPOLINK_SHUTDOWN_GRACE": "5",
+    }
+    with serving_service(data_dir, settings) as service:
+        relay = CountingProxy(service.ssh_port or 0)
+        try:
+            with api_client(service) as api:
+                pusher, _ = hosted_repository(api, service, tmp_path)
+                connect_project(api, service, relay.port)
+                fetched = ok(api.post(f"/api/v1/projects/{SLUG}/fetch", params={"wait": "true"}))
+                assert fetched["errors"] == [], fetched
+                pusher.commit("one more")
+                pusher.push()
+                relay.hold = True  # the fetch now waits on the host for as long as it runs
+                run = ok(api.post(f"/api/v1/projects/{SLUG}/fetch"), 202)
+
+                def running() -> bool:
+                    found = ok(api.get(f"/api/v1/projects/{SLUG}/fetches/{run['id']}"))
+                    return bool(found["state"] == "running")
+
+                until(running, "the fetch running")
+
+            service.process.send_signal(signal.SIGTERM)
+            assert service.process.wait(WAIT) == 0
+            _, logged = service.process.communicate()
+            assert "Traceback" not in logged
+        finally:
+            relay.close()
+    with Repolink(Settings(data_dir=data_dir)) as application:
+        waiting = application.fetch_requests.get(SLUG, run["id"])
+    assert (waiting.state, waiting.attempts) == ("queued", 0), waiting

@@ -12,10 +12,14 @@ job kind.
 
 Order matters: the SSH server starts first, because the clone URL in API answers and webhook
 payloads names the port it really bound (it may have been asked for port 0); then the
-background work; then the HTTP API. Closing stops the HTTP API, then SSH, and the background
-work last, so the pushes of the last SSH sessions are still announced; all of it within one
-grace period (``REPOLINK_SHUTDOWN_GRACE``), after which running jobs are cancelled and run
-again at the next start.
+background work; then the HTTP API. Closing stops the HTTP API, then the background work, and
+SSH last: a fetch may be reading from this server's own host (a project connected to a
+hosted repository), and closing its connection under it would fail the fetch — an attempt
+counted and retried — where the shutdown means to cancel it and run it again uncounted. The
+pushes of the last SSH sessions are still announced: the push listeners only queue work, which
+the next start carries out. The background work gets the grace period
+(``REPOLINK_SHUTDOWN_GRACE``), after which its running jobs are cancelled and run again at the
+next start.
 
 asyncssh and uvicorn are imported when a server starts, never at import: the CLI imports this
 module, and sshd runs OpenSSH mode's commands on every connection.
@@ -208,8 +212,8 @@ class Server:
             )
 
     async def close(self) -> None:
-        """Stop what was started, HTTP first and the background work last, within the
-        shutdown grace; safe after a failed start."""
+        """Stop what was started — HTTP, the background work within the shutdown grace, SSH
+        (see the module's docstring for why in this order); safe after a failed start."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.shutdown_grace
         if self._http is not None:
@@ -219,16 +223,19 @@ class Server:
         if self._http_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._http_task
-        if self._ssh is not None:
-            await self._ssh.close()
-        background, self._background = self._background, []
+        # The parts stay listed until SSH is closed: a push ending meanwhile is still told to
+        # them, and they queue its work for the next start.
         left = max(deadline - loop.time(), 0.0)
         results = await asyncio.gather(
-            *(part.stop(left) for part in reversed(background)), return_exceptions=True
+            *(part.stop(left) for part in reversed(self._background)), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
                 log.error("background work failed to stop", exc_info=result)
+        # Only now: the fetches stopped above may have been reading from this host.
+        if self._ssh is not None:
+            await self._ssh.close()
+        self._background = []
         self._http = self._http_task = self._ssh = None
 
     async def _on_push(self, repository: RepositoryInfo, updates: Sequence[RefUpdate]) -> None:

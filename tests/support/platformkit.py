@@ -238,12 +238,15 @@ class CountingProxy:
     """A TCP relay on 127.0.0.1 in front of ``target_port`` that counts what it accepts.
 
     ``throttle`` (seconds, changeable at any time) is slept after each chunk of at most
-    ``THROTTLED_CHUNK`` bytes it relays: a slow peer. ``relayed`` counts the bytes."""
+    ``THROTTLED_CHUNK`` bytes it relays: a slow peer. ``relayed`` counts the bytes. While
+    ``hold`` is set, what the target sends is dropped instead of relayed (a peer gone quiet),
+    and the target closing a connection closes the client's at once, nothing left to drain."""
 
     THROTTLED_CHUNK = 4096
 
     def __init__(self, target_port: int) -> None:
         self.throttle: float | None = None
+        self.hold = False
         self.relayed = 0
         self._target = target_port
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -264,19 +267,29 @@ class CountingProxy:
             except OSError:
                 return
             self.accepted += 1
-            upstream = socket.create_connection(("127.0.0.1", self._target))
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._target))
+            except OSError:  # the target is gone: so is the client's connection
+                client.close()
+                continue
             self._sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, from_target in ((client, upstream, False), (upstream, client, True)):
+                pump = threading.Thread(
+                    target=self._pump, args=(source, sink, from_target), daemon=True
+                )
+                pump.start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, from_target: bool) -> None:
         try:
             while data := source.recv(self.THROTTLED_CHUNK if self.throttle else 1 << 16):
+                if self.hold and from_target:
+                    continue
                 sink.sendall(data)
                 self.relayed += len(data)
                 if self.throttle:
                     time.sleep(self.throttle)
-            sink.shutdown(socket.SHUT_WR)
+            # Held: the client is cut off both ways (its own pump wakes too).
+            sink.shutdown(socket.SHUT_RDWR if self.hold and from_target else socket.SHUT_WR)
         except OSError:
             pass
 
