@@ -197,3 +197,28 @@ def test_a_viewer_sees_no_forms_and_a_tokenless_form_is_refused(
     assert "csrf_token_invalid" in admin_page.locator("main").inner_text()
     admin_page.goto(paths.project("viewer-sees", "settings", "repository"))
     assert "git@github.com:acme/widgets.git" in admin_page.locator("main").inner_text()
+
+
+def test_the_generated_private_key_is_downloaded_once(admin_page: Page) -> None:
+    page = admin_page
+    create_project(page, "Key Download")
+    open_repository(page)
+    page.get_by_label("SSH URL").fill("git@github.com:acme/widgets.git")
+    page.get_by_label("Key type").select_option("ecdsa")
+    page.get_by_label("Download the private key").check()
+    with page.expect_download() as downloading:
+        page.get_by_role("button", name="Save").click()
+    download = downloading.value
+    assert download.suggested_filename == "repolink-key-download"
+    text = Path(download.path()).read_text()
+    assert text.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
+    public_key = page.locator("#public-key")
+    public_key.wait_for()
+    assert public_key.inner_text().startswith("ecdsa-sha2-nistp256 ")
+    body = text.splitlines()[1]
+    assert body not in page.content()
+    # The public half downloads as repolink-<project>.pub, as often as wanted.
+    with page.expect_download() as public_download:
+        page.get_by_role("link", name="Download repolink-key-download.pub").click()
+    assert public_download.value.suggested_filename == "repolink-key-download.pub"
+    assert Path(public_download.value.path()).read_text().strip() == public_key.inner_text()

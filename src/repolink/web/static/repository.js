@@ -195,6 +195,40 @@
   }
   if (badge) poll(3);
 
+  // Save with "Download the private key": the answer is the key file itself. Taken here as
+  // a file for the browser to save, then the page is opened again to show the saved key.
+  var download = document.getElementById("download");
+  if (form && download) {
+    form.addEventListener("submit", function (event) {
+      var generate = document.getElementById("key-source-generate");
+      if (!download.checked || !generate.checked) return;
+      event.preventDefault();
+      fetch(form.getAttribute("action"), {
+        method: "POST", body: new FormData(form), credentials: "same-origin"
+      }).then(function (response) {
+        var disposition = response.headers.get("Content-Disposition") || "";
+        var named = /filename="([^"]+)"/.exec(disposition);
+        if (!response.ok || !named) {
+          // Refused (nothing was saved): the form is sent as without this script, and the
+          // page comes back with the error beside its field.
+          form.submit();
+          return;
+        }
+        return response.blob().then(function (blob) {
+          var link = document.createElement("a");
+          link.href = URL.createObjectURL(blob);
+          link.download = named[1];
+          document.body.appendChild(link);
+          link.click();
+          window.setTimeout(function () {
+            URL.revokeObjectURL(link.href);
+            window.location.assign(window.location.pathname);
+          }, 500);
+        });
+      });
+    });
+  }
+
   var fetchForm = document.getElementById("fetch-form");
   if (fetchForm) {
     fetchForm.addEventListener("submit", function (event) {
