@@ -55,3 +55,30 @@ def test_only_plain_annotations_get_the_shortcut() -> None:
     shortcut = _Unchanged.__name__
     assert kinds["name"] == kinds["limit"] == kinds["label"] == kinds["flag"] == shortcut
     assert kinds["ratio"] != shortcut  # a float is Typer's to coerce ("2" and 2 alike)
+
+
+ranged = typer.Typer()
+
+
+@ranged.command()
+def bounded(count: Annotated[int, typer.Option(min=1, max=9)] = 5) -> None:
+    seen.update(count=count)
+
+
+@pytest.mark.parametrize("given", ["7", "-7", "007", "123456789012345678"])
+def test_a_decimal_for_an_int_is_read_as_typer_reads_it(given: str) -> None:
+    from typer._coercion import build_runtime_param
+
+    command = typer.main.get_command(app)
+    (limit,) = [param for param in command.params if param.name == "limit"]
+    typer_own = build_runtime_param(limit.type_descriptor)  # type: ignore[attr-defined]
+    expected = typer_own._coerce_value(given, param=limit, ctx=None)
+    assert _run("proj", "--limit", given)["limit"] == expected == int(given)
+
+
+def test_a_ranged_int_is_still_checked_by_typer() -> None:
+    with pytest.raises(typer.BadParameter):
+        typer.main.get_command(ranged).main(["--count", "10"], standalone_mode=False)
+    seen.clear()
+    typer.main.get_command(ranged).main(["--count", "9"], standalone_mode=False)
+    assert seen == {"count": 9}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,65 @@ def test_the_fetch_service_on_sqlite_loads_no_other_dialect() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "sqlalchemy.dialects.postgresql" not in done.stdout
+
+
+def _indexed_by_hand(data_dir: Path, work: Path) -> None:
+    """A connected project whose index and mirror hold a real two-commit history: written
+    into the tables directly, as no SSH server is needed to read them."""
+    from repolink.app import Repolink
+    from repolink.git.mirrors import mirror_path
+    from repolink.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    with Repolink(settings) as app:
+        app.projects.create_project("Alpha")
+        app.connections.save("alpha", "git@example.com:team/repo.git")
+    git = ["git", "-c", "user.name=Ann", "-c", "user.email=ann@example.com", "-C", str(work)]
+    subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
+    for subject in ("first", "second"):
+        subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", subject], check=True)
+    shas = subprocess.run(
+        [*git, "rev-list", "main"], check=True, capture_output=True, text=True
+    ).stdout.split()
+    with sqlite3.connect(settings.resolved_data_dir / "repolink.db") as db:
+        (connection_id,) = db.execute("SELECT id FROM repository_connections").fetchone()
+        for seq, (sha, parents, subject) in enumerate(
+            [(shas[1], "", "first"), (shas[0], shas[1], "second")], 1
+        ):
+            when = 1_700_000_000 + seq
+            db.execute(
+                "INSERT INTO commits VALUES (?, ?, ?, ?, 'Ann', 'ann@example.com', ?, ?, ?, 0)",
+                (connection_id, sha, seq, parents, when, when, subject),
+            )
+        db.execute(
+            "INSERT INTO refs VALUES (?, 'refs/heads/main', 'branch', ?, ?)",
+            (connection_id, shas[0], shas[0]),
+        )
+    mirror = mirror_path(settings, connection_id)
+    subprocess.run(["git", "clone", "-q", "--mirror", str(work), str(mirror)], check=True)
+
+
+@pytest.mark.parametrize(
+    "argv", [["alpha"], ["alpha", "--search", "SECOND"], ["alpha", "--ref", "main", "--limit", "1"]]
+)
+def test_listing_commits_loads_neither_orm_nor_pydantic(argv: list[str], tmp_path: Path) -> None:
+    _indexed_by_hand(tmp_path / "data", tmp_path / "work")
+    loaded = _loaded_after("commits", *argv, data_dir=tmp_path / "data")
+    assert {"repolink.store.plain", "repolink.platform.commit_pages"} <= loaded
+    assert not loaded & set(HEAVY), "commits imports no SQLAlchemy, pydantic …"
+    assert not {name for name in loaded if name.startswith("repolink.store.models")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "repolink", "commits", *argv, "--json"],
+        env={**environment, "REPOLINK_DATA_DIR": str(tmp_path / "data")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    page = json.loads(done.stdout)
+    assert [commit["subject"] for commit in page["commits"]] == (
+        ["second"] if len(argv) > 1 else ["second", "first"]
+    )
+    assert page["commits"][0]["refs"] == ["refs/heads/main"]
+    assert (page["next_cursor"] is not None) == ("--ref" in argv)

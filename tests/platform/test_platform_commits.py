@@ -12,7 +12,7 @@ from sqlalchemy import event
 from repolink.errors import NotFound, ValidationError
 from repolink.git import mirrors
 from repolink.hints import command_hint
-from repolink.platform.commits import CommitPage
+from repolink.platform.commits import CommitPage, CommitService
 from repolink.settings import Settings
 from repolink.store import Store
 from support.platformkit import HostedRepos, Platform, granted_key
@@ -242,3 +242,45 @@ def test_the_commits_a_fetch_added_are_its_index_range_newest_first(indexed: Ind
     )
     assert [c.sha for c in commits.added_commits(PROJECT, 1, 2)] == everything[-2:]
     assert commits.added_commits(PROJECT, len(everything) + 1, len(everything) + 5) == []
+
+
+def _every_page(service: CommitService, **kwargs: Any) -> list[CommitPage]:
+    pages = [service.list_commits(PROJECT, limit=3, **kwargs)]
+    while pages[-1].next_cursor is not None:
+        pages.append(service.list_commits(PROJECT, limit=3, cursor=pages[-1].next_cursor, **kwargs))
+    return pages
+
+
+def test_the_pages_are_the_same_through_sqlite3_and_through_sqlalchemy(indexed: Indexed) -> None:
+    """`repolink commits` reads the page's statements on stdlib sqlite3, the API on the pool's
+    Core connections (repolink.platform.commit_pages): the same pages, cursors included."""
+    settings, runner = indexed.platform.settings, indexed.platform.runner
+    main = indexed.hosted.app.host_commits("main")
+    commits = indexed.platform.app.commits
+    commits.hide_commits(PROJECT, [main[1]])
+    try:
+        with Store.open(settings) as native, Store.open(settings, native_sqlite=False) as core:
+            plain = CommitService(settings, native, runner=runner)
+            through_core = CommitService(settings, core, runner=runner)
+            for case in (
+                {},
+                {"include_hidden": True},
+                {"search": "Commit 1"},
+                {"search": main[3][:9]},
+                {"ref": "feature"},
+                {"ref": "refs/tags/v1.1", "include_hidden": True},
+                {"ref": "main", "search": "commit"},
+            ):
+                pages = _every_page(plain, **case)
+                assert pages == _every_page(through_core, **case), case
+                listed = [commit for page in pages for commit in page.commits]
+                assert listed, case
+                assert (main[1] in {c.sha for c in listed}) == bool(case.get("include_hidden"))
+            everything = [
+                c for page in _every_page(plain, include_hidden=True) for c in page.commits
+            ]
+            assert len(everything) == len(main) and any(c.hidden for c in everything)
+            assert any(c.refs for c in everything)
+            assert native._engine is None  # every one of its reads went through sqlite3
+    finally:
+        commits.unhide_commits(PROJECT, [main[1]])

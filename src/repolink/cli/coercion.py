@@ -5,13 +5,15 @@ even ``--help``'s ``None`` and a flag's ``False``, which it returns unchanged. I
 pydantic and building those adapters cost ``repolink project list`` ~0.1 s of its start-up
 (issue 10 §2), for nothing: a text given for a ``str`` parameter stays that text, a flag is a
 ``bool`` already, a default is already of its type. So a parameter whose annotation is one of
-those plain types gets a coercion that returns such a value as it is and hands anything else
-(``"50"`` for an ``int``) to Typer's own, built only then. Installed once, when the CLI is
+those plain types gets a coercion that returns such a value as it is, reads a plain decimal
+(``"50"``) for an ``int`` without a range as ``int()`` does (what pydantic answers for it), and
+hands anything else to Typer's own, built only then. Installed once, when the CLI is
 imported, as :mod:`repolink.cli.help` installs the help's wording.
 """
 
 from __future__ import annotations
 
+import re
 import types
 from dataclasses import dataclass, field
 from typing import Any, Union, get_args, get_origin
@@ -20,6 +22,8 @@ from typer import core
 from typer._coercion import RuntimeParam, build_runtime_param
 
 _PLAIN_TYPES = (str, bool, int)
+# A decimal any int() and pydantic read alike; longer or otherwise written ones are Typer's.
+_DECIMAL = re.compile(r"-?[0-9]{1,18}")
 _typer_runtime_param = core._TyperParameter.get_runtime_param
 
 
@@ -30,11 +34,14 @@ class _Unchanged(RuntimeParam):
 
     accepted: tuple[type, ...] = ()
     descriptor: Any = field(default=None, repr=False)
+    decimal: bool = False
 
     def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
         # bool is an int: True given for an int parameter is Typer's to judge.
         if isinstance(value, self.accepted) and (bool in self.accepted) == isinstance(value, bool):
             return value
+        if self.decimal and isinstance(value, str) and _DECIMAL.fullmatch(value):
+            return int(value)
         return build_runtime_param(self.descriptor)._coerce_value(value, param=param, ctx=ctx)
 
 
@@ -62,6 +69,8 @@ def _runtime_param(parameter: Any) -> RuntimeParam:
                 annotation=descriptor.annotation,
                 accepted=accepted,
                 descriptor=descriptor,
+                # A range (min=, max=) is checked by Typer's coercion: that value goes there.
+                decimal=accepted == (int,) and not descriptor.is_ranged,
             )
     result: RuntimeParam = _typer_runtime_param(parameter)
     return result

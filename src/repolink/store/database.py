@@ -205,11 +205,13 @@ class Store:
     @contextmanager
     def plain(self, *, write: bool = False) -> Iterator[PlainReader]:
         """One short transaction of fixed SQL texts (:mod:`repolink.store.plain`): on the
-        embedded SQLite file through stdlib sqlite3, without importing SQLAlchemy; elsewhere
-        on a Core connection. ``write``: committed when the block ends (rolled back when it
-        raises). Failures are reported as :meth:`session` reports them."""
-        if self._embedded is None:
-            with self.reading() as core:  # engine.begin(): committed at the end
+        embedded SQLite file through stdlib sqlite3, without importing SQLAlchemy, until the
+        engine is open; elsewhere on a Core connection. ``write``: committed when the block
+        ends (rolled back when it raises). Failures are reported as :meth:`session` reports them."""
+        if self._embedded is None or self._engine is not None:
+            # Another database, or a process whose engine is open (a server): its pool's
+            # connections are ready, where a new sqlite3 one would set its pragmas per read.
+            with self.writing() if write else self.reading() as core:  # committed at the end
                 yield CoreReader(core)
             return
         try:

@@ -22,6 +22,7 @@ that never imports the ORM.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from repolink.errors import StoreError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
+    from sqlalchemy import Connection, TextClause
 
 SQLITE_CACHE_KIB = 16 * 1024
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -97,10 +98,8 @@ class CoreReader:
     SQLite, or a store whose engine is open already)."""
 
     def __init__(self, connection: Connection) -> None:
-        from sqlalchemy import text
-
         self._connection = connection
-        self._text = text
+        self._text = _text_clause
         self._sqlite = connection.dialect.name == "sqlite"
 
     def _params(self, params: Mapping[str, object] | None) -> dict[str, object]:
@@ -117,6 +116,14 @@ class CoreReader:
         result = self._connection.execute(self._text(sql), self._params(params))
         count = getattr(result, "rowcount", -1)
         return count if isinstance(count, int) else -1
+
+
+@functools.lru_cache(maxsize=512)
+def _text_clause(sql: str) -> TextClause:
+    """One ``text()`` per SQL text: a hot read (the commit page) does not parse it anew."""
+    from sqlalchemy import text
+
+    return text(sql)
 
 
 def connect_sqlite(database: Path) -> sqlite3.Connection:
