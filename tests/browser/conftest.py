@@ -13,6 +13,8 @@
   showed an error (a blocked script or style among them); a failing test leaves a screenshot
   under ``<output>/failures/``.
 - ``admin_page`` — the same, signed in as the site admin (one sign-in per test process).
+- ``tour`` — a project connected to a hosted repository with commits, on ``web_server``, and
+  a value for every page's path parameters (:mod:`support.pagekit`).
 
 Helpers are in :mod:`support.browserkit`: ``sign_in``, ``check_page`` (``check_accessibility``,
 ``check_fits_phone`` and ``screenshot`` in one), ``WebServer.create_user``. Pages are covered
@@ -31,6 +33,7 @@ import pytest
 
 from support import browserkit
 from support.browserkit import WebServer
+from support.pagekit import Tour, make_tour
 from support.servekit import drain_output, serving_service
 
 if TYPE_CHECKING:
@@ -71,6 +74,13 @@ def web_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebServer]:
         log = root / "serve.log"
         drain_output(service, log)
         yield WebServer(service, root / "data", log, ADMIN_USER, ADMIN_PASSWORD, ADMIN_TOKEN)
+
+
+@pytest.fixture(scope="session")
+def tour(web_server: WebServer, tmp_path_factory: pytest.TempPathFactory) -> Tour:
+    """What the page-wide tests show every page with (:func:`support.pagekit.make_tour`),
+    made once per test process."""
+    return make_tour(web_server, tmp_path_factory.mktemp("tour"))
 
 
 @pytest.fixture(scope="session")
