@@ -210,19 +210,23 @@ def check_accessibility(
 
 def check_fits_phone(page: Page) -> None:
     """Fails the test when, at the phone's width, the page is wider than the screen (a
-    person would have to scroll sideways to read it); the viewport is put back after."""
+    person would have to scroll sideways to read it), naming what pushes it out; the
+    viewport is put back after."""
     before = page.viewport_size
     try:
         page.set_viewport_size(PHONE)
         wide: dict[str, Any] = page.evaluate(
             """() => {
                 const width = document.documentElement.clientWidth;
-                const culprits = [...document.body.querySelectorAll('*')]
-                    .filter(e => e.getBoundingClientRect().right > width + 1)
-                    .filter(e => !e.parentElement
-                        || e.parentElement.getBoundingClientRect().right <= width + 1)
-                    .slice(0, 5)
-                    .map(e => e.outerHTML.slice(0, 160));
+                // The innermost elements whose content is wider than their box (a long word,
+                // a table), else the innermost past the screen's edge: what pushes it out.
+                const spills = e => e.scrollWidth > e.clientWidth + 1
+                    && getComputedStyle(e).overflowX === 'visible';
+                const past = e => e.getBoundingClientRect().right > width + 1;
+                const all = [...document.body.querySelectorAll('*')];
+                let found = all.filter(e => spills(e) && ![...e.children].some(spills));
+                if (!found.length) found = all.filter(e => past(e) && ![...e.children].some(past));
+                const culprits = found.slice(0, 5).map(e => e.outerHTML.slice(0, 160));
                 return {width, scroll: document.documentElement.scrollWidth, culprits};
             }"""
         )
@@ -232,7 +236,7 @@ def check_fits_phone(page: Page) -> None:
     if wide["scroll"] > wide["width"]:
         pytest.fail(
             f"{page.url} is {wide['scroll']} px wide on a {wide['width']} px phone screen; "
-            "widest elements:\n  " + "\n  ".join(wide["culprits"]),
+            "what pushes it out:\n  " + "\n  ".join(wide["culprits"]),
             pytrace=False,
         )
 
