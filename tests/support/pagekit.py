@@ -129,10 +129,31 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         # The project's deploy key is the hosted repository's access key.
         deploy_keys = api.get(f"{flowkit.HOST_API}/repositories/{WORKSPACE}/{SLUG}/deploy-keys")
         [access_key] = flowkit.ok(deploy_keys)["values"]
-    return Tour(values=values(commits, access_key_id=str(access_key["id"])))
+        # The SSH keys page's confirmation pages ask about an additional key and a key rule.
+        additional = api.post(
+            f"/api/v1/projects/{SLUG}/additional-keys",
+            json={"hostname": "git.example.com", "generate": {"type": "ed25519"}},
+        )
+        rule = api.post(
+            f"/api/v1/projects/{SLUG}/key-rules",
+            json={"prefix": "ssh://git@git.example.com/team/", "key": "deploy"},
+        )
+    found = values(
+        commits,
+        access_key_id=str(access_key["id"]),
+        additional_key_id=flowkit.ok(additional, 201)["id"],
+        key_rule_id=flowkit.ok(rule, 201)["id"],
+    )
+    return Tour(values=found)
 
 
-def values(commits: list[str], *, access_key_id: str = "1") -> dict[str, str]:
+def values(
+    commits: list[str],
+    *,
+    access_key_id: str = "1",
+    additional_key_id: str = "x",
+    key_rule_id: str = "x",
+) -> dict[str, str]:
     """A value for each path parameter a page may have, by its name. A project's slug and its
     hosted repository's slug are the same, so ``slug`` suits both kinds of page."""
     return {
@@ -147,6 +168,8 @@ def values(commits: list[str], *, access_key_id: str = "1") -> dict[str, str]:
         "username": "admin",
         "user": "admin",
         "access_key_id": access_key_id,
+        "additional_key_id": additional_key_id,
+        "key_rule_id": key_rule_id,
         # The pages' catch-all: an address with no page answers the not-found page.
         "rest": "no-such-page",
     }
