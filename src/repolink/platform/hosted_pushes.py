@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,9 +34,6 @@ from repolink.repo_urls import RepositoryAddress, path_address, repository_addre
 from repolink.settings import Settings
 from repolink.store.models.platform import RepositoryConnection
 from repolink.urls import parse_ssh_url
-
-if TYPE_CHECKING:
-    from repolink.platform.fetch_requests import FetchRequestService
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +102,22 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _QueuedRun(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class HostedPushRequests(Protocol):
+    """What a push needs of the fetch requests (``FetchRequestService``): named here, not
+    imported, because that service finds a push's connections through this module."""
+
+    def request_for_hosted_push(
+        self, full_name: str, server: ServerAddress
+    ) -> Sequence[_QueuedRun]: ...
+
+
 def queue_after_shell_push(
-    settings: Settings, requests: FetchRequestService, full_name: str, *, runner: GitRunner
+    settings: Settings, requests: HostedPushRequests, full_name: str, *, runner: GitRunner
 ) -> list[int]:
     """OpenSSH mode, after a push to hosted repository ``full_name``: queue (or join) the fetch
     of every connection naming it at ``settings.openssh_url``, and start ``repolink host
