@@ -8,7 +8,8 @@ test_pages_a11y.py``, ``test_pages_access.py``) the moment its route is register
   checks them all.
 - :func:`make_tour` — what the pages are shown with, made through the API and git on a running
   server: a project connected to a hosted repository of the same slug, with commits, and the
-  repository's access key (the project's deploy key).
+  repository's access key (the project's deploy key); the host keys it trusted to fetch are
+  untrusted again after.
 - :func:`values` — a value for each path parameter a page may have, by its name, from the
   tour; a page with a parameter not named there fails ``test_every_page_parameter_has_a_value``
   until it is added.
@@ -116,6 +117,7 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         _, commits = flowkit.hosted_repository(
             api, web_server.service, root, workspace=WORKSPACE, slug=SLUG
         )
+        trusted_before = trusted_ids(api)
         flowkit.connect_project(
             api,
             web_server.service,
@@ -138,6 +140,10 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
             f"/api/v1/projects/{SLUG}/key-rules",
             json={"prefix": "ssh://git@git.example.com/team/", "key": "deploy"},
         )
+        # Trust is site-wide and the server is shared: the tests of the trust step (the
+        # Repository page's "Trust this fingerprint") must find the server's own host untrusted.
+        for key_id in trusted_ids(api) - trusted_before:
+            flowkit.ok(api.delete(f"/api/v1/known-hosts/{key_id}"), 204)
     found = values(
         commits,
         access_key_id=str(access_key["id"]),
@@ -145,6 +151,11 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         key_rule_id=flowkit.ok(rule, 201)["id"],
     )
     return Tour(values=found)
+
+
+def trusted_ids(api: Any) -> set[int]:
+    """The ids of the host keys trusted on the server (not those shipped with repolink)."""
+    return {key["id"] for key in flowkit.ok(api.get("/api/v1/known-hosts")) if key["id"]}
 
 
 def values(
