@@ -32,6 +32,7 @@ from repolink.web.host_webhooks import build_host_webhook_pages
 from repolink.web.kit import PageKit
 from repolink.web.members import build_member_pages
 from repolink.web.project_keys import build_project_key_pages
+from repolink.web.project_webhooks import build_project_webhook_pages
 from repolink.web.projects import build_project_pages
 from repolink.web.repository import build_repository_pages
 from repolink.web.repository_checks import build_repository_check_pages
@@ -53,6 +54,7 @@ PAGES: tuple[PageBuilder, ...] = (
     build_member_pages,
     build_checkout_key_pages,
     build_project_key_pages,
+    build_project_webhook_pages,
     build_host_repository_pages,
     build_host_access_key_pages,
     build_host_account_key_pages,
