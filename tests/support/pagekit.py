@@ -144,8 +144,21 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         # Repository page's "Trust this fingerprint") must find the server's own host untrusted.
         for key_id in trusted_ids(api) - trusted_before:
             flowkit.ok(api.delete(f"/api/v1/known-hosts/{key_id}"), 204)
+        # Known hosts' confirmation page asks about a host key trusted on this server: the
+        # server's own, under the name localhost (the trust step's tests look at 127.0.0.1).
+        fingerprint = sorted(flowkit.printed_host_keys(web_server.service))[0]
+        trusted = api.post(
+            "/api/v1/known-hosts",
+            json={
+                "host": "localhost",
+                "port": web_server.service.ssh_port or 0,
+                "fingerprint": fingerprint,
+            },
+        )
+        known_host_id = str(flowkit.ok(trusted, 200, 201)["key"]["id"])
     found = values(
         commits,
+        known_host_id=known_host_id,
         access_key_id=str(access_key["id"]),
         additional_key_id=flowkit.ok(additional, 201)["id"],
         key_rule_id=flowkit.ok(rule, 201)["id"],
@@ -164,6 +177,7 @@ def values(
     access_key_id: str = "1",
     additional_key_id: str = "x",
     key_rule_id: str = "x",
+    known_host_id: str = "x",
 ) -> dict[str, str]:
     """A value for each path parameter a page may have, by its name. A project's slug and its
     hosted repository's slug are the same, so ``slug`` suits both kinds of page."""
@@ -181,6 +195,7 @@ def values(
         "access_key_id": access_key_id,
         "additional_key_id": additional_key_id,
         "key_rule_id": key_rule_id,
+        "known_host_id": known_host_id,
         # The pages' catch-all: an address with no page answers the not-found page.
         "rest": "no-such-page",
     }

@@ -30,6 +30,7 @@ from repolink.web.host_account_keys import build_host_account_key_pages
 from repolink.web.host_repositories import build_host_repository_pages
 from repolink.web.host_webhooks import build_host_webhook_pages
 from repolink.web.kit import PageKit
+from repolink.web.known_hosts import build_known_host_pages
 from repolink.web.members import build_member_pages
 from repolink.web.project_keys import build_project_key_pages
 from repolink.web.project_webhooks import build_project_webhook_pages
@@ -55,6 +56,7 @@ PAGES: tuple[PageBuilder, ...] = (
     build_checkout_key_pages,
     build_project_key_pages,
     build_project_webhook_pages,
+    build_known_host_pages,
     build_host_repository_pages,
     build_host_access_key_pages,
     build_host_account_key_pages,
