@@ -5,14 +5,14 @@
   password is :data:`ADMIN_PASSWORD` and the bootstrap API token :data:`ADMIN_TOKEN` (for
   set-up through the API of what is not the flow under test). Tests share it: give what you
   create a name of your own. What it prints goes to ``serve.log`` in its directory.
-- ``browser`` — headless Debian Chromium, one per test process; skipped, with the reason,
+- ``browser`` — headless Debian Chromium, one per test module; skipped, with the reason,
   where Chromium or Playwright is missing (:func:`support.browserkit.missing`).
 - ``page`` — a page of its own browser context (no cookies shared) at laptop size, with the
   server as base URL (``page.goto("/api/docs")``), signed in as nobody. A test fails when the
   server answered any of its requests with a 5xx, a script of the page threw or the console
   showed an error (a blocked script or style among them); a failing test leaves a screenshot
   under ``<output>/failures/``.
-- ``admin_page`` — the same, signed in as the site admin (one sign-in per test process).
+- ``admin_page`` — the same, signed in as the site admin (one sign-in per test module).
 - ``tour`` — a project connected to a hosted repository with commits, on ``web_server``, and
   a value for every page's path parameters (:mod:`support.pagekit`).
 
@@ -83,7 +83,11 @@ def tour(web_server: WebServer, tmp_path_factory: pytest.TempPathFactory) -> Tou
     return make_tour(web_server, tmp_path_factory.mktemp("tour"))
 
 
-@pytest.fixture(scope="session")
+# A module's browser, not the test process's: while Playwright's sync API is started, its
+# event loop counts as running in this thread, so every later test of the same process that
+# calls asyncio.run() (the CLI, the job workers, the SSH host) would fail. Ended when the
+# process moves on to another module's tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     reason = browserkit.missing()
     if reason:
@@ -150,10 +154,10 @@ def page(browser: Browser, web_server: WebServer, request: pytest.FixtureRequest
         yield opened
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_state(browser: Browser, web_server: WebServer) -> Any:
-    """The cookies of one sign-in of the site admin, made once per test process (a password
-    check costs the server a deliberately slow hash)."""
+    """The cookies of one sign-in of the site admin, made once per module (a password check
+    costs the server a deliberately slow hash)."""
     context = browser.new_context(base_url=web_server.url)
     context.set_default_timeout(browserkit.TIMEOUT_MS)
     try:
@@ -167,7 +171,7 @@ def admin_state(browser: Browser, web_server: WebServer) -> Any:
 def admin_page(
     browser: Browser, web_server: WebServer, admin_state: Any, request: pytest.FixtureRequest
 ) -> Iterator[Page]:
-    """A page signed in as the site admin (a session of its own test process, shared by its
+    """A page signed in as the site admin (a session of its own test module, shared by its
     tests: signing out in a test ends it for the others — sign in afresh with ``page``)."""
     with watched_page(browser, web_server, request, admin_state) as opened:
         yield opened

@@ -6,6 +6,7 @@ import base64
 import os
 import subprocess
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from repolink.app import Repolink
+from repolink.auth.principal import LOCAL_ADMIN
+from repolink.auth.principal_cache import FRESH_FOR
 from repolink.auth.tokens import create_token, list_tokens, revoke_token
 from repolink.host.service import HostService
 from repolink.http.host_api import create_host_api
@@ -47,6 +50,7 @@ class Host:
     service: HostService
     client: TestClient
     token: str
+    application: Repolink
 
     @property
     def auth(self) -> dict[str, str]:
@@ -96,7 +100,7 @@ def host(tmp_path: Path) -> Iterator[Host]:
             _, token = create_token(session, "tests")
         app = create_host_api(application)
         with TestClient(app, raise_server_exceptions=False) as client:
-            yield Host(settings, store, application.host, client, token)
+            yield Host(settings, store, application.host, client, token, application)
 
 
 @pytest.fixture
@@ -176,8 +180,24 @@ def test_revoked_token_is_refused(host: Host) -> None:
     assert host.get("/repositories/acme").status_code != 401
     with host.store.session() as session:
         (token,) = list_tokens(session)
-        revoke_token(session, token.id)
+    host.application.api_tokens.revoke(LOCAL_ADMIN, token.id)
+    # Revoked in this process: the very next request, though the token was just looked up.
     assert host.get("/repositories/acme").status_code == 401
+
+
+def test_a_token_revoked_by_another_process_is_refused_once_its_lookup_is_stale(
+    host: Host,
+) -> None:
+    assert host.get("/repositories/acme").status_code != 401
+    # Written to the database directly, as the CLI or a second server does: this process
+    # hears of it only when its remembered answer is older than FRESH_FOR.
+    with host.store.session() as session:
+        (token,) = list_tokens(session)
+        revoke_token(session, token.id)
+    deadline = time.monotonic() + 30 * FRESH_FOR
+    while host.get("/repositories/acme").status_code != 401:
+        assert time.monotonic() < deadline, "the revoked token is still accepted"
+        time.sleep(FRESH_FOR / 4)
 
 
 def test_settings_admin_token_is_accepted(host: Host, repo: str) -> None:
