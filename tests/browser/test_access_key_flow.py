@@ -16,21 +16,10 @@ from repolink.web import paths
 from support import flowkit
 from support.browserkit import WebServer, check_page
 from support.hostkit import GitClient, KeyPair, generate_key_pair
+from support.keytexts import PUTTY
 
 if TYPE_CHECKING:
     from playwright.sync_api import Dialog, Page
-
-PUTTY = (
-    "PuTTY-User-Key-File-3: ssh-ed25519\n"
-    "Encryption: none\n"
-    "Comment: eddsa-key-20240101\n"
-    "Public-Lines: 2\n"
-    "AAAAC3NzaC1lZDI1NTE5AAAAIOd3FSFdQTAvM3dyfoU4bUImx1p4cdvKtyDd3z4\n"
-    "wsDzs\n"
-    "Private-Lines: 1\n"
-    "AAAAIB7KnsykBYXw2BwiKkg2Sr1mkSq7l9v0PflpkbwMgtqP\n"
-    "Private-MAC: 5a3b4c\n"
-)
 
 
 def hosted(web_server: WebServer, root: Path, workspace: str, slug: str) -> list[str]:

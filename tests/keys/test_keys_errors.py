@@ -15,19 +15,9 @@ from cryptography.utils import CryptographyDeprecationWarning
 
 from repolink.errors import KeyFormatError
 from repolink.keys import PrivateKey, parse_key, parse_private_key, parse_public_key
+from support.keytexts import PUTTY
 
 PASS = b"right passphrase"
-PUTTY = (
-    "PuTTY-User-Key-File-3: ssh-ed25519\n"
-    "Encryption: none\n"
-    "Comment: eddsa-key-20240101\n"
-    "Public-Lines: 2\n"
-    "AAAAC3NzaC1lZDI1NTE5AAAAIOd3FSFdQTAvM3dyfoU4bUImx1p4cdvKtyDd3z4\n"
-    "wsDzs\n"
-    "Private-Lines: 1\n"
-    "AAAAIB7KnsykBYXw2BwiKkg2Sr1mkSq7l9v0PflpkbwMgtqP\n"
-    "Private-MAC: 5a3b4c\n"
-)
 KNOWN_TYPES = {"ssh-ed25519", "ecdsa-sha2-nistp256"}  # named by type-mismatch messages
 Parser = Callable[[str | bytes], Any]
 

@@ -12,20 +12,10 @@ import pytest
 from repolink.app import Repolink
 from support.accountskit import make_account
 from support.hostkit import KeyPair, generate_key_pair
+from support.keytexts import PUTTY
 from support.webkit import signed_in_pages
 
 PAGE = "/ui/host/repositories/acme/website/access-keys"
-PUTTY = (
-    "PuTTY-User-Key-File-3: ssh-ed25519\n"
-    "Encryption: none\n"
-    "Comment: eddsa-key-20240101\n"
-    "Public-Lines: 2\n"
-    "AAAAC3NzaC1lZDI1NTE5AAAAIOd3FSFdQTAvM3dyfoU4bUImx1p4cdvKtyDd3z4\n"
-    "wsDzs\n"
-    "Private-Lines: 1\n"
-    "AAAAIB7KnsykBYXw2BwiKkg2Sr1mkSq7l9v0PflpkbwMgtqP\n"
-    "Private-MAC: 5a3b4c\n"
-)
 
 
 @pytest.fixture(autouse=True)
