@@ -198,6 +198,18 @@ def test_in_memory_sqlite(tmp_path: Path) -> None:
         assert store.current_revision() == migrate.head_revision()
 
 
+def test_an_empty_postgresql_database_is_migrated_to_the_head(
+    tmp_path: Path, postgres_empty_url: str
+) -> None:
+    with Store.open(settings_for(tmp_path, database_url=postgres_empty_url)) as store:
+        assert store.engine.dialect.name == "postgresql"
+        assert store.current_revision() == migrate.head_revision()
+        with store.session() as session:
+            session.add(key_record(id="c" * 32))
+        with store.session() as session:
+            assert session.get(KeyRecord, "c" * 32) is not None
+
+
 # --- migrations -------------------------------------------------------------------------------
 
 

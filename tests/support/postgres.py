@@ -1,0 +1,342 @@
+"""PostgreSQL for the tests: a fresh database per test, and tests that run on both databases.
+
+The server is ``TEST_POSTGRES_URL`` (a libpq URL of a database the tests may connect to as a
+user allowed to create databases; default ``postgresql://postgres@127.0.0.1:5432/postgres``).
+When it does not answer, every test that needs it is skipped, saying so.
+
+A fresh database is a copy of a template that has every migration applied, made once for all
+processes of all sessions while the migration sources stay the same (its name carries their
+hash), so a test's database costs one ``CREATE DATABASE … TEMPLATE`` rather than a migration
+run. Every database a test got is dropped after it.
+
+Offered (registered as a plugin in ``tests/conftest.py``):
+
+- ``postgres_url`` (fixture): the SQLAlchemy URL (``postgresql+psycopg://…``) of a fresh
+  database with every migration applied; ``postgres_empty_url``: of a fresh empty one.
+- ``postgres_databases`` (fixture): a :class:`Databases` factory for more of them —
+  ``create()`` (migrated), ``create(migrated=False)`` (empty), ``admin()`` (an autocommit psycopg
+  connection to the server's maintenance database); all dropped after the test.
+- ``@pytest.mark.databases`` (on a test, a class, or a module's ``pytestmark``): the test runs
+  twice, ``[sqlite]`` and ``[postgresql]``. In the PostgreSQL run every :class:`Settings` built
+  without a database URL (by the test, its function-scoped fixtures, the CLI run in process)
+  gets a fresh database of its own per data directory — the same one for the same directory —
+  and hands it to child processes through ``Settings.to_env()``; helpers that build a child's
+  environment by hand add :func:`database_env`. Module-scoped peers (``hosted``) stay on SQLite.
+- ``@pytest.mark.sqlite_only("why")``: in such a module, a test about the SQLite file itself.
+- ``database_backend`` (fixture): ``"sqlite"`` or ``"postgresql"``, the run the test is in.
+- ``--databases=sqlite,postgresql`` (option): which runs ``databases`` tests get (default both).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from repolink.settings import Settings, default_data_dir
+
+BACKENDS = ("sqlite", "postgresql")
+ADMIN_URL = os.environ.get("TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
+
+_SRC = Path(__file__).resolve().parents[2] / "src" / "repolink"
+# What the template's schema is made from: when any of it changes, a new template is made.
+TEMPLATE_SOURCES = (
+    _SRC / "store" / "migrate.py",
+    _SRC / "store" / "migrations",
+)
+
+_TEMPLATE_PREFIX = "rl_tpl_"
+_DATABASE_PREFIX = "rl_t_"
+_counter = itertools.count()
+_template_lock = threading.Lock()
+_template_name: str | None = None
+
+
+def _connect(dbname: str | None = None) -> psycopg.Connection[Any]:
+    options: dict[str, Any] = {"autocommit": True, "connect_timeout": 3}
+    if dbname is not None:
+        options["dbname"] = dbname
+    return psycopg.connect(ADMIN_URL, **options)
+
+
+@functools.cache
+def unavailable_reason() -> str | None:
+    """Why no PostgreSQL test can run here, ``None`` when the server answers."""
+    try:
+        with _connect() as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return (
+            f"no PostgreSQL reachable at TEST_POSTGRES_URL={_masked(ADMIN_URL)} ({first}); "
+            "the PostgreSQL runs are skipped"
+        )
+    return None
+
+
+def _masked(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def sqlalchemy_url(dbname: str) -> str:
+    """The ``postgresql+psycopg://`` URL repolink is given for database ``dbname``."""
+    info = psycopg.conninfo.conninfo_to_dict(ADMIN_URL)
+    user = info.get("user") or "postgres"
+    password = f":{info['password']}" if info.get("password") else ""
+    host = info.get("host") or "127.0.0.1"
+    port = info.get("port") or 5432
+    return f"postgresql+psycopg://{user}{password}@{host}:{port}/{dbname}"
+
+
+def _sources_hash() -> str:
+    digest = hashlib.sha256()
+    for source in TEMPLATE_SOURCES:
+        files = sorted(source.rglob("*.py")) if source.is_dir() else [source]
+        for path in files:
+            digest.update(str(path.relative_to(_SRC)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _exists(admin: psycopg.Connection[Any], dbname: str) -> bool:
+    found = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+    return found is not None
+
+
+def _drop(admin: psycopg.Connection[Any], dbname: str) -> None:
+    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def template() -> str:
+    """The template database's name, made (once for every process, under an advisory lock)
+    by migrating an empty database to the head and renaming it into place."""
+    global _template_name
+    with _template_lock:
+        if _template_name is None:
+            _template_name = _make_template()
+        return _template_name
+
+
+def _make_template() -> str:
+    from repolink.store import migrate
+    from repolink.store.engine import make_engine, parse_database_url
+
+    name = f"{_TEMPLATE_PREFIX}{_sources_hash()}"
+    with _connect() as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            _drop_orphans(admin)
+            if _exists(admin, name):
+                return name
+            building = f"{name}_build"
+            _drop(admin, building)
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+            engine = make_engine(parse_database_url(sqlalchemy_url(building)))
+            try:
+                migrate.upgrade(engine, lock_path=None)
+            finally:
+                engine.dispose()
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} RENAME TO {}").format(
+                    sql.Identifier(building), sql.Identifier(name)
+                )
+            )
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+    return name
+
+
+_LOCK_ID = 0x726C5F7465737473  # "rl_tests"
+
+
+def _drop_orphans(admin: psycopg.Connection[Any]) -> None:
+    """Drop the test databases of processes of this machine that are gone (killed runs)."""
+    rows = admin.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s", (f"{_DATABASE_PREFIX}%",)
+    ).fetchall()
+    for (dbname,) in rows:
+        match = re.fullmatch(rf"{_DATABASE_PREFIX}(\d+)_\d+", dbname)
+        if match and not _alive(int(match.group(1))):
+            _drop(admin, dbname)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Databases:
+    """Fresh databases for one test; every one dropped by :meth:`drop_all`."""
+
+    def __init__(self) -> None:
+        self._made: list[str] = []
+        self._by_data_dir: dict[Path, str] = {}
+        self._lock = threading.Lock()
+
+    def create(self, *, migrated: bool = True) -> str:
+        """The SQLAlchemy URL of a new database: at the head revision, or empty."""
+        reason = unavailable_reason()
+        if reason is not None:
+            pytest.skip(reason)
+        source = template() if migrated else "template0"
+        dbname = f"{_DATABASE_PREFIX}{os.getpid()}_{next(_counter)}"
+        with _connect() as admin:
+            admin.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(dbname), sql.Identifier(source)
+                )
+            )
+        with self._lock:
+            self._made.append(dbname)
+        return sqlalchemy_url(dbname)
+
+    def for_data_dir(self, data_dir: Path) -> str:
+        """The migrated database standing for ``data_dir``'s embedded file in this test."""
+        key = data_dir.expanduser().resolve()
+        with self._lock:
+            url = self._by_data_dir.get(key)
+        if url is None:
+            url = self.create()
+            with self._lock:
+                url = self._by_data_dir.setdefault(key, url)
+        return url
+
+    def admin(self) -> psycopg.Connection[Any]:
+        """An autocommit connection to the server's maintenance database (close it)."""
+        return _connect()
+
+    def drop_all(self) -> None:
+        with self._lock:
+            made, self._made = self._made, []
+            self._by_data_dir.clear()
+        if not made:
+            return
+        with _connect() as admin:
+            for dbname in made:
+                _drop(admin, dbname)
+
+
+# The databases of the PostgreSQL run of the current test (``databases`` marker), if any.
+_active: Databases | None = None
+
+
+def database_env(data_dir: Path) -> dict[str, str]:
+    """What a child process's environment, built by hand for ``data_dir``, adds so that it
+    uses the same database as this test: nothing on SQLite, ``REPOLINK_DATABASE_URL`` in the
+    PostgreSQL run (when no URL is set already)."""
+    if _active is None or os.environ.get("REPOLINK_DATABASE_URL"):
+        return {}
+    return {"REPOLINK_DATABASE_URL": _active.for_data_dir(Path(data_dir))}
+
+
+def _settings_init_on(databases: Databases) -> Callable[..., None]:
+    original = Settings.__init__
+
+    def init(self: Settings, **given: Any) -> None:
+        if "database_url" not in given and not os.environ.get("REPOLINK_DATABASE_URL"):
+            data_dir = given.get("data_dir") or os.environ.get("REPOLINK_DATA_DIR")
+            directory = Path(data_dir) if data_dir else default_data_dir()
+            given["database_url"] = databases.for_data_dir(directory)
+        original(self, **given)
+
+    return init
+
+
+# --- pytest plugin ---------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--databases",
+        default=",".join(BACKENDS),
+        help="which databases tests marked `databases` run on: sqlite, postgresql or both "
+        "(comma-separated; default: sqlite,postgresql)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "databases: runs on SQLite and on PostgreSQL (tests/support/postgres.py)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): in a `databases` module, a test about the SQLite file itself",
+    )
+
+
+def _chosen(config: pytest.Config) -> list[str]:
+    chosen = [name.strip() for name in str(config.getoption("--databases")).split(",")]
+    unknown = sorted(set(chosen) - set(BACKENDS) - {""})
+    if unknown:
+        raise pytest.UsageError(f"--databases: unknown {', '.join(unknown)}; use {BACKENDS}")
+    return [name for name in BACKENDS if name in chosen]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("databases") is None:
+        return
+    backends = _chosen(metafunc.config)
+    if metafunc.definition.get_closest_marker("sqlite_only") is not None:
+        backends = [name for name in backends if name == "sqlite"]
+    if not backends:
+        backends = ["sqlite"]
+    metafunc.parametrize("database_backend", backends, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def database_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    global _active
+    backend = getattr(request, "param", "sqlite")
+    if backend != "postgresql":
+        yield backend
+        return
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    databases = Databases()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Settings, "__init__", _settings_init_on(databases))
+        _active = databases
+        try:
+            yield backend
+        finally:
+            _active = None
+    databases.drop_all()
+
+
+@pytest.fixture
+def postgres_databases() -> Iterator[Databases]:
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    databases = Databases()
+    try:
+        yield databases
+    finally:
+        databases.drop_all()
+
+
+@pytest.fixture
+def postgres_url(postgres_databases: Databases) -> str:
+    return postgres_databases.create()
+
+
+@pytest.fixture
+def postgres_empty_url(postgres_databases: Databases) -> str:
+    return postgres_databases.create(migrated=False)
