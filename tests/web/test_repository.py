@@ -166,6 +166,12 @@ def test_fetch_queues_a_run_and_answers_json_to_the_script(app: Repolink) -> Non
         assert response.status_code == 202 and response.json()["state"] == "queued"
         state = pages.get(f"{PAGE}/state").json()
         assert state["connected"] and state["fetch"]["state"] == "queued"
+        assert state["fetch"]["trigger"] == "web"
+        # Recorded as the page's, on the fetch history too.
+        assert "<td><span class=\"cell-label\">Trigger: </span>web" in pages.get(
+            "/ui/projects/acme/settings/fetches"
+        ).text
+    assert [run.trigger for run in app.fetch_requests.history("acme")] == ["web"]
 
 
 def test_the_state_of_an_unconnected_project(app: Repolink) -> None:

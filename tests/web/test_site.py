@@ -86,6 +86,22 @@ def test_every_page_answers_every_visitor_without_a_key_or_a_500(
             assert not any(line in response.text for line in body_lines), path
 
 
+@pytest.mark.parametrize("visitor", ["owner", None])
+def test_head_answers_every_page_as_get_would_without_the_body(
+    app: Repolink, visitor: str | None
+) -> None:
+    app.connections.save(PROJECT, "ssh://git@git.example.com/acme/app.git")
+    with signed_in_pages(app, visitor) if visitor else page_client(app) as pages:
+        paths = [*page_paths(app), "/ui/no/such/page", "/ui/static/repolink.css"]
+        for path in paths:
+            got = pages.get(path)
+            head = pages.client.head(path, follow_redirects=False)
+            assert head.status_code == got.status_code, (path, head.status_code)
+            assert head.content == b"", path
+            for name in ("content-type", "content-length", "location", "cache-control"):
+                assert head.headers.get(name) == got.headers.get(name), (path, name)
+
+
 def test_a_stranger_gets_the_very_404_of_a_missing_project(app: Repolink) -> None:
     with signed_in_pages(app, "stranger") as pages:
         hidden = pages.get(f"/ui/projects/{PROJECT}")

@@ -54,7 +54,7 @@ from repolink.store.types import Clock, utcnow
 
 log = logging.getLogger(__name__)
 
-TRIGGERS = ("api", "webhook", PUSH_TRIGGER, "poll", "connect", "cli", "rotation")
+TRIGGERS = ("api", "web", "webhook", PUSH_TRIGGER, "poll", "connect", "cli", "rotation")
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
 # How often a worker looks for connections whose poll is due (their intervals are minutes).

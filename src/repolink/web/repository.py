@@ -230,7 +230,7 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
     async def fetch(request: Request, slug: str) -> Response:
         principal = kit.principal(request)
         await kit.call(kit.app.access.project, principal, slug, Role.MEMBER)
-        run = await kit.call(kit.app.fetch_requests.request, slug, trigger="api", actor=principal)
+        run = await kit.call(kit.app.fetch_requests.request, slug, trigger="web", actor=principal)
         if "application/json" in request.headers.get("accept", ""):
             return JSONResponse({"id": run.id, "state": run.state}, status_code=202)
         return kit.redirect(repository_path(slug), notice="A fetch is queued.")

@@ -13,6 +13,9 @@ A page's route runs, before its handler and before FastAPI reads the form into p
    page with the status of the one HTTP mapping (``status_of``, given by the service app), a
    form FastAPI cannot read a 400 page; never a JSON body, never a traceback.
 
+Every GET route answers HEAD too, as GET would (status, headers, the body's
+``Content-Length``) without the body (:func:`headers_only`).
+
 Every answer carries a Content-Security-Policy allowing only this server's own scripts and
 styles, and ``Cache-Control: no-store`` (pages hold CSRF tokens and project data).
 """
@@ -56,6 +59,13 @@ PRESESSION_TOKEN_BYTES = 32
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+def headers_only(response: Response) -> Response:
+    """``response`` as the answer to HEAD: the status and headers a GET gets (its
+    ``Content-Length`` too, set when the response was made), and no body."""
+    response.body = b""
+    return response
+
+
 @dataclass(frozen=True)
 class PageGuard:
     """What the route classes need: the sessions, the cookies, the public URL, the error
@@ -73,13 +83,18 @@ class PageGuard:
         guard = self
 
         class PageRoute(APIRoute):
+            def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+                super().__init__(path, endpoint, **kwargs)
+                if self.methods is not None and "GET" in self.methods:
+                    self.methods.add("HEAD")
+
             def get_route_handler(self) -> Handler:
                 handler = super().get_route_handler()
 
                 async def page_handler(request: Request) -> Response:
                     response = await guard.serve(request, handler, signed_in=signed_in)
                     response.headers.update(SECURITY_HEADERS)
-                    return response
+                    return headers_only(response) if request.method == "HEAD" else response
 
                 return page_handler
 

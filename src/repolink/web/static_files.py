@@ -9,9 +9,11 @@ from __future__ import annotations
 from importlib.resources import files
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
 from repolink.web import paths
+from repolink.web.routing import headers_only
 
 CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
@@ -37,16 +39,20 @@ def build_static_router() -> APIRouter:
     assets = load_static()
     router = APIRouter()
 
-    @router.get(f"{paths.STATIC}/{{name}}", include_in_schema=False)
-    async def static_file(name: str) -> Response:
+    @router.api_route(
+        f"{paths.STATIC}/{{name}}", methods=["GET", "HEAD"], include_in_schema=False
+    )
+    async def static_file(request: Request, name: str) -> Response:
         asset = assets.get(name)
         if asset is None:
-            return Response("no such file\n", status_code=404, media_type="text/plain")
-        body, content_type = asset
-        return Response(
-            body,
-            media_type=content_type,
-            headers={"Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"},
-        )
+            response = Response("no such file\n", status_code=404, media_type="text/plain")
+        else:
+            body, content_type = asset
+            response = Response(
+                body,
+                media_type=content_type,
+                headers={"Cache-Control": CACHE_CONTROL, "X-Content-Type-Options": "nosniff"},
+            )
+        return headers_only(response) if request.method == "HEAD" else response
 
     return router
