@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from repolink.keys import PrivateKey, generate_key
 from repolink.settings import Settings
@@ -35,13 +35,15 @@ def keys() -> list[PrivateKey]:
 
 
 def repolink(
-    tmp_path: Path, *args: str, secret_key: str | None = None
+    tmp_path: Path, *args: str, secret_key: str | None = None, database_url: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["HOME"] = str(tmp_path / "home")
     env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
     if secret_key is not None:
         env["REPOLINK_SECRET_KEY"] = secret_key
+    if database_url is not None:
+        env["REPOLINK_DATABASE_URL"] = database_url
     return subprocess.run(
         [str(REPOLINK), *args], capture_output=True, text=True, env=env, timeout=120, check=False
     )
@@ -123,6 +125,19 @@ def test_migrate_prints_the_revision(tmp_path: Path, data_dir: Path) -> None:
     head = migrate.head_revision()
     assert result.stdout == f"database sqlite:///{data_dir / 'repolink.db'} at revision {head}\n"
     assert (data_dir / "repolink.db").is_file()
+
+
+def test_migrate_applies_every_migration_to_an_empty_postgresql_database(
+    tmp_path: Path, postgres_empty_url: str
+) -> None:
+    result = repolink(tmp_path, "admin", "migrate", database_url=postgres_empty_url)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"database {postgres_empty_url} at revision {migrate.head_revision()}\n"
+    engine = create_engine(postgres_empty_url)
+    try:
+        assert migrate.current_revision(engine) == migrate.head_revision()
+    finally:
+        engine.dispose()
 
 
 def test_key_file_with_loose_permissions_is_one_clear_line(

@@ -13,6 +13,8 @@ Offered (registered as a plugin in ``tests/conftest.py``):
 
 - ``postgres_url`` (fixture): the SQLAlchemy URL (``postgresql+psycopg://…``) of a fresh
   database with every migration applied; ``postgres_empty_url``: of a fresh empty one.
+- ``empty_database_url`` (fixture): an empty database of the run's kind (a SQLite file, or a
+  fresh PostgreSQL database in the ``[postgresql]`` run).
 - ``postgres_databases`` (fixture): a :class:`Databases` factory for more of them —
   ``create()`` (migrated), ``create(migrated=False)`` (empty), ``admin()`` (an autocommit psycopg
   connection to the server's maintenance database); all dropped after the test.
@@ -340,3 +342,15 @@ def postgres_url(postgres_databases: Databases) -> str:
 @pytest.fixture
 def postgres_empty_url(postgres_databases: Databases) -> str:
     return postgres_databases.create(migrated=False)
+
+
+@pytest.fixture
+def empty_database_url(
+    database_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> str:
+    """An empty database of this run's kind: a SQLite file under ``tmp_path``, or a fresh
+    PostgreSQL database."""
+    if database_backend == "postgresql":
+        databases: Databases = request.getfixturevalue("postgres_databases")
+        return databases.create(migrated=False)
+    return f"sqlite:///{tmp_path / 'empty.db'}"

@@ -93,16 +93,34 @@ def is_current(engine: Engine, script_location: Path = MIGRATIONS_DIR) -> bool:
 
 
 def upgrade(
-    engine: Engine, *, lock_path: Path | None, script_location: Path = MIGRATIONS_DIR
+    engine: Engine,
+    *,
+    lock_path: Path | None,
+    script_location: Path = MIGRATIONS_DIR,
+    revision: str = "head",
 ) -> None:
-    """Bring the database to the newest revision, if it is not there already.
+    """Bring the database to the newest revision (or to ``revision``: an id, ``+1`` …), if it
+    is not there already.
 
     ``lock_path`` names the file lock for SQLite databases (``None`` for in-memory ones).
     """
     # Without the lock: an upgrade is one transaction, so a reader sees the old revision
     # (and takes the slow path below, which waits for the lock) or the new one.
-    if is_at_declared_heads(engine, script_location):
+    if revision == "head" and is_at_declared_heads(engine, script_location):
         return
+    _migrate(engine, lock_path, script_location, "upgrade", revision)
+
+
+def downgrade(
+    engine: Engine, revision: str, *, lock_path: Path | None, script_location: Path = MIGRATIONS_DIR
+) -> None:
+    """Take the database back to ``revision`` (an id, ``-1``, ``base``), as one transaction."""
+    _migrate(engine, lock_path, script_location, "downgrade", revision)
+
+
+def _migrate(
+    engine: Engine, lock_path: Path | None, script_location: Path, direction: str, revision: str
+) -> None:
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
@@ -113,23 +131,26 @@ def upgrade(
         current = MigrationContext.configure(connection).get_current_heads()
         connection.commit()
         _refuse_unknown(script, current)
-        if set(current) == set(script.get_heads()):
+        if revision == "head" and set(current) == set(script.get_heads()):
             return
         config.attributes["connection"] = connection
+        target = _describe(script.get_heads()) if revision == "head" else revision
         try:
             if connection.dialect.name == "sqlite":
-                _upgrade_sqlite(connection, config)
+                _upgrade_sqlite(connection, config, direction, revision)
             else:
-                _upgrade_transactional(connection, config)
+                _upgrade_transactional(connection, config, direction, revision)
         except SQLAlchemyError as exc:
             raise StoreError(
                 "store_migration_failed",
-                f"migrating the database from {_describe(current)} to "
-                f"{_describe(script.get_heads())} failed: {first_error_line(exc)}",
+                f"migrating the database from {_describe(current)} to {target} failed: "
+                f"{first_error_line(exc)}",
                 "nothing was changed (a migration is one transaction); if retrying does not "
                 "help, report this as a bug in repolink with this message",
             ) from exc
-    log.info("migrated database from %s to %s", _describe(current), _describe(script.get_heads()))
+        after = MigrationContext.configure(connection).get_current_heads()
+        connection.commit()
+    log.info("migrated database from %s to %s", _describe(current), _describe(after))
 
 
 def _describe(revisions: Sequence[str]) -> str:
@@ -153,7 +174,7 @@ def _refuse_unknown(script: ScriptDirectory, current: Sequence[str]) -> None:
             )
 
 
-def _upgrade_sqlite(connection: Connection, config: Config) -> None:
+def _upgrade_sqlite(connection: Connection, config: Config, direction: str, revision: str) -> None:
     """SQLite's documented schema-change procedure, as one transaction.
 
     The sqlite3 driver neither begins a transaction before DDL nor lets foreign keys be
@@ -168,7 +189,7 @@ def _upgrade_sqlite(connection: Connection, config: Config) -> None:
     try:
         with connection.begin():
             connection.exec_driver_sql("BEGIN IMMEDIATE")
-            _run_alembic(config)
+            _run_alembic(config, direction, revision)
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
             if broken:
                 tables = sorted({str(row[0]) for row in broken})
@@ -183,21 +204,26 @@ def _upgrade_sqlite(connection: Connection, config: Config) -> None:
         connection.commit()
 
 
-def _upgrade_transactional(connection: Connection, config: Config) -> None:
+def _upgrade_transactional(
+    connection: Connection, config: Config, direction: str, revision: str
+) -> None:
     with connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(
                 text("SELECT pg_advisory_xact_lock(:lock_id)"), {"lock_id": _PG_ADVISORY_LOCK_ID}
             )
-        _run_alembic(config)
+        _run_alembic(config, direction, revision)
 
 
-def _run_alembic(config: Config) -> None:
+def _run_alembic(config: Config, direction: str, revision: str) -> None:
     from alembic import command
     from alembic.util import CommandError
 
     try:
-        command.upgrade(config, "head")
+        if direction == "downgrade":
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
     except CommandError as exc:
         # Raised for problems of the migration scripts themselves (several heads, a missing
         # down revision): a packaging bug, not something the operator can fix.
