@@ -156,12 +156,15 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
             },
         )
         known_host_id = str(flowkit.ok(trusted, 200, 201)["key"]["id"])
+        # Checkout keys' confirmation page asks about the deploy key (by its MD5 colon-hex).
+        [checkout_key] = flowkit.ok(api.get(f"/api/v2/project/{SLUG}/checkout-key"))["items"]
     found = values(
         commits,
         known_host_id=known_host_id,
         access_key_id=str(access_key["id"]),
         additional_key_id=flowkit.ok(additional, 201)["id"],
         key_rule_id=flowkit.ok(rule, 201)["id"],
+        fingerprint=checkout_key["fingerprint"],
     )
     return Tour(values=found)
 
@@ -178,6 +181,7 @@ def values(
     additional_key_id: str = "x",
     key_rule_id: str = "x",
     known_host_id: str = "x",
+    fingerprint: str = "x",
 ) -> dict[str, str]:
     """A value for each path parameter a page may have, by its name. A project's slug and its
     hosted repository's slug are the same, so ``slug`` suits both kinds of page."""
@@ -196,6 +200,7 @@ def values(
         "additional_key_id": additional_key_id,
         "key_rule_id": key_rule_id,
         "known_host_id": known_host_id,
+        "fingerprint": fingerprint,
         # The pages' catch-all: an address with no page answers the not-found page.
         "rest": "no-such-page",
     }

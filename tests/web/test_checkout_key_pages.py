@@ -9,6 +9,7 @@ import pytest
 
 from repolink.app import Repolink
 from repolink.auth.principal import Role
+from repolink.web import paths
 from support.accountskit import Account, make_account
 from support.webkit import signed_in_pages
 
@@ -137,3 +138,49 @@ def test_a_stranger_gets_the_404_page(app: Repolink) -> None:
     make_account(app, "stranger")
     with signed_in_pages(app, "stranger") as pages:
         assert pages.get(PAGE).status_code == 404
+
+
+def test_a_delete_asks_on_a_page_of_its_own_and_works_without_a_script(app: Repolink) -> None:
+    connect(app)
+    with signed_in_pages(app, "member") as pages:
+        pages.post(PAGE, {"type": "user-key"}, token_from=PAGE)
+    [user_key] = [k for k in app.checkout_keys.list_keys("acme") if k.kind == "user-key"]
+    question = paths.project("acme", "settings", "checkout-keys", user_key.md5_hex, "delete")
+    with signed_in_pages(app, "member") as pages:
+        listed = pages.get(PAGE).text
+        assert f'href="{question}"' in listed
+        assert "data-confirm=\"Delete" not in listed
+        asked = pages.get(question)
+        assert asked.status_code == 200
+        assert "Please confirm" in asked.text
+        assert user_key.fingerprint_sha256 in asked.text
+        assert f'action="{PAGE}/delete"' in asked.text
+        assert user_key in app.checkout_keys.list_keys("acme")  # asking deleted nothing
+        # The confirmation page's own form, as a browser without scripts sends it.
+        field = f'name="fingerprint" value="{user_key.fingerprint_sha256}"'
+        assert field in asked.text
+        deleted = pages.post(
+            f"{PAGE}/delete", {"fingerprint": user_key.fingerprint_sha256}, token_from=question
+        )
+        assert deleted.status_code == 303
+    assert [k.kind for k in app.checkout_keys.list_keys("acme")] == ["deploy-key"]
+
+
+def test_the_delete_question_is_only_for_who_may_delete(app: Repolink) -> None:
+    connect(app)
+    with signed_in_pages(app, "member") as pages:
+        pages.post(PAGE, {"type": "user-key"}, token_from=PAGE)
+    keys = {k.kind: k for k in app.checkout_keys.list_keys("acme")}
+    user_key, deploy = keys["user-key"], keys["deploy-key"]
+    with signed_in_pages(app, "other") as pages:
+        assert pages.get(f"{PAGE}/{user_key.md5_hex}/delete").status_code == 403
+        assert pages.get(f"{PAGE}/{deploy.md5_hex}/delete").status_code == 403
+        assert pages.get(f"{PAGE}/00:11/delete").status_code in (400, 404)
+    with signed_in_pages(app, "viewer") as pages:
+        assert pages.get(f"{PAGE}/{user_key.md5_hex}/delete").status_code == 403
+    with signed_in_pages(app, "owner") as pages:
+        assert pages.get(f"{PAGE}/{user_key.md5_hex}/delete").status_code == 200
+        assert pages.get(f"{PAGE}/{deploy.md5_hex}/delete").status_code == 200
+    make_account(app, "stranger")
+    with signed_in_pages(app, "stranger") as pages:
+        assert pages.get(f"{PAGE}/{deploy.md5_hex}/delete").status_code == 404

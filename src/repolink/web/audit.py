@@ -11,10 +11,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from repolink.auth.principal import Role
 from repolink.web import paths
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import AUDIT, open_project
 
 log = logging.getLogger(__name__)
 
@@ -24,13 +23,13 @@ PAGE_SIZE = 50
 def build_audit_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
 
-    @router.get(f"{paths.PREFIX}/projects/{{slug}}/settings/audit", include_in_schema=False)
+    @router.get(AUDIT.route, include_in_schema=False)
     async def audit_log(
         request: Request, slug: str, cursor: str = Query("", max_length=32)
     ) -> Response:
         principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
-        role = await kit.call(kit.app.access.role, principal, slug)
+        opened = await open_project(kit, request, slug, AUDIT.role)
+        project = opened.project
         page = await kit.call(
             kit.app.audit.entries,
             principal,
@@ -43,9 +42,7 @@ def build_audit_pages(kit: PageKit) -> APIRouter:
             request,
             "projects/audit.html",
             title=f"Audit log · {project.name}",
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             entries=page.items,
             newest_url=here if cursor else "",
             next_url=f"{here}?{urlencode({'cursor': page.next_cursor})}"

@@ -22,7 +22,7 @@ from repolink.platform.commits import MAX_SEARCH_LENGTH, CommitPage, RefInfo
 from repolink.web import paths
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import COMMITS, open_project
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def commits_url(
 
 def build_commit_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
-    base = f"{paths.PREFIX}/projects/{{slug}}/commits"
+    base = COMMITS.route
 
     @router.get(base, include_in_schema=False)
     async def commits(
@@ -90,9 +90,8 @@ def build_commit_pages(kit: PageKit) -> APIRouter:
         action_errors: FormErrors | None = None,
         status: int = 200,
     ) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, slug)
+        opened = await open_project(kit, request, slug, COMMITS.role)
+        project, role = opened.project, opened.role
         errors = FormErrors()
         page: CommitPage | None = None
         refs: list[RefInfo] = []
@@ -124,9 +123,7 @@ def build_commit_pages(kit: PageKit) -> APIRouter:
             "projects/commits.html",
             title=f"Commits · {project.name}",
             status=status,
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             connected=version is not None,
             version=version or "",
             refs=refs,
@@ -146,7 +143,7 @@ def build_commit_pages(kit: PageKit) -> APIRouter:
     async def version(request: Request, slug: str) -> Response:
         """The commit index's version, for the page's script to notice a change."""
         principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
+        project = await kit.call(kit.app.access.project, principal, slug, COMMITS.role)
         current = await kit.call(kit.app.commits.index_version, project.slug)
         return JSONResponse({"version": current or ""})
 

@@ -15,13 +15,11 @@ import logging
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from repolink.auth.principal import Role
 from repolink.errors import RepolinkError
 from repolink.platform.commits import CommitInfo, CommitPage, RefInfo
-from repolink.web import paths
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import EXECUTIONS, open_project
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +36,15 @@ FIELDS = {
 def build_execution_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
 
-    @router.get(f"{paths.PREFIX}/projects/{{slug}}/executions/new", include_in_schema=False)
+    @router.get(EXECUTIONS.route, include_in_schema=False)
     async def new_execution(
         request: Request,
         slug: str,
         ref: str = Query("", max_length=1024),
         commit: str = Query("", max_length=64),
     ) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, slug)
+        opened = await open_project(kit, request, slug, EXECUTIONS.role)
+        project = opened.project
         errors = FormErrors()
         status = 200
         refs: list[RefInfo] = []
@@ -77,9 +74,7 @@ def build_execution_pages(kit: PageKit) -> APIRouter:
             "projects/execution_new.html",
             title=f"Create execution · {project.name}",
             status=status,
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             connected=connected,
             refs=refs,
             commits=page.commits if page is not None else [],

@@ -13,11 +13,9 @@ import logging
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from repolink.auth.principal import Role
 from repolink.errors import RepolinkError
-from repolink.web import paths
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import FETCHES, open_project
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +25,10 @@ HISTORY_SIZE = 50
 def build_fetch_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
 
-    @router.get(f"{paths.PREFIX}/projects/{{slug}}/settings/fetches", include_in_schema=False)
+    @router.get(FETCHES.route, include_in_schema=False)
     async def fetch_history(request: Request, slug: str) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, slug)
+        opened = await open_project(kit, request, slug, FETCHES.role)
+        project = opened.project
         runs = await kit.call(kit.app.fetch_requests.history, project.slug, limit=HISTORY_SIZE)
         last_error: tuple[str, str] | None = None
         if any(run.error_code for run in runs):
@@ -45,9 +42,7 @@ def build_fetch_pages(kit: PageKit) -> APIRouter:
             request,
             "projects/fetches.html",
             title=f"Fetch history · {project.name}",
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             runs=runs,
             last_error=last_error,
         )

@@ -12,8 +12,10 @@ from starlette.responses import Response
 
 from repolink.accounts import key_audit
 from repolink.errors import NotFound, RepolinkError
+from repolink.knownhosts import TrustedHostKey
 from repolink.platform.targets import TargetPolicy, own_hosts
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 
@@ -104,7 +106,7 @@ def build_known_host_pages(kit: PageKit) -> APIRouter:
             KNOWN_HOSTS, notice=f"Trusted {outcome.key.fingerprint} for {outcome.key.name}."
         )
 
-    async def stored(known_host_id: str) -> object:
+    async def stored(known_host_id: str) -> TrustedHostKey:
         if known_host_id.isdigit() and len(known_host_id) <= MAX_ID_DIGITS:
             for key in await kit.call(kit.app.known_hosts.list_known_hosts):
                 if key.id == int(known_host_id):
@@ -119,12 +121,18 @@ def build_known_host_pages(kit: PageKit) -> APIRouter:
     async def remove_question(request: Request, known_host_id: str) -> Response:
         await site_admin(request)
         key = await stored(known_host_id)
-        return kit.page(
+        return confirm_page(
+            kit,
             request,
-            "known_host_confirm.html",
-            title="Confirm · Known hosts",
-            key=key,
-            action=f"{KNOWN_HOSTS}/{known_host_id}/delete",
+            Question(
+                f"Stop trusting this key of {key.name}?",
+                action=f"{KNOWN_HOSTS}/{known_host_id}/delete",
+                button="Remove key",
+                subject=key.fingerprint,
+                then=f"Fetches from {key.name} are refused until a key of it is trusted again.",
+            ),
+            heading="Known hosts",
+            back=KNOWN_HOSTS,
         )
 
     @router.post(f"{KNOWN_HOSTS}/{{known_host_id}}/delete", include_in_schema=False)

@@ -13,7 +13,7 @@ from repolink.errors import RepolinkError
 from repolink.web import paths
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import MEMBERS, open_project
 
 ROLES = tuple(role.value for role in Role)
 # Which field of the add form each error is shown beside.
@@ -22,7 +22,7 @@ ADD_FIELDS = {"user_not_found": "username", "username_invalid": "username", "rol
 
 def build_member_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
-    base = f"{paths.PREFIX}/projects/{{slug}}/members"
+    base = MEMBERS.route
 
     async def members_page(
         request: Request,
@@ -34,17 +34,15 @@ def build_member_pages(kit: PageKit) -> APIRouter:
         status: int = 200,
     ) -> Response:
         principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, slug)
+        opened = await open_project(kit, request, slug, MEMBERS.role)
+        project = opened.project
         members = await kit.call(kit.app.access.members, principal, slug)
         return kit.page(
             request,
             "projects/members.html",
             title=f"Members · {project.name}",
             status=status,
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             members=members,
             roles=ROLES,
             errors=errors or FormErrors(),

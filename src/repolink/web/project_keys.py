@@ -20,9 +20,10 @@ from repolink.accounts import key_audit
 from repolink.auth.principal import Role
 from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_project_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import KEYS, open_project
 
 # Errors that are not about a form: their own page (404, 403).
 PAGE_ERRORS = ("project_not_found", "role_required")
@@ -44,7 +45,7 @@ def _gone(what: str) -> NotFound:
 
 def build_project_key_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
-    base = f"{paths.PREFIX}/projects/{{slug}}/settings/keys"
+    base = KEYS.route
 
     def keys_path(slug: str, *parts: str) -> str:
         return paths.project(slug, "settings", "keys", *parts)
@@ -56,9 +57,8 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
         status: int = 200,
         **form: str,
     ) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, project.slug)
+        opened = await open_project(kit, request, slug, KEYS.role)
+        project = opened.project
         keys = await kit.call(kit.app.keys.project_keys, project.slug)
         additional = await kit.call(kit.app.additional_keys.list_keys, project.slug)
         rules = await kit.call(kit.app.key_rules.list_rules, project.slug)
@@ -67,9 +67,7 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
             "projects/keys.html",
             title=f"SSH keys · {project.name}",
             status=status,
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             keys=keys,
             additional={info.key_record_id: info for info in additional},
             additional_keys=additional,
@@ -79,33 +77,8 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
             form=form,
         )
 
-    async def confirm(
-        request: Request,
-        slug: str,
-        *,
-        question: str,
-        action: str,
-        button: str,
-        subject: str = "",
-        then: str = "",
-    ) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
-        role = await kit.call(kit.app.access.role, principal, project.slug)
-        return kit.page(
-            request,
-            "projects/keys_confirm.html",
-            title=f"Confirm · SSH keys · {project.name}",
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
-            question=question,
-            subject=subject,
-            then=then,
-            action=action,
-            button=button,
-            back=keys_path(project.slug),
-        )
+    async def confirm(request: Request, slug: str, asked: Question) -> Response:
+        return await confirm_project_page(kit, request, slug, KEYS, asked)
 
     async def admin(request: Request, slug: str) -> str:
         principal = kit.principal(request)
@@ -160,9 +133,11 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
         return await confirm(
             request,
             slug,
-            question="Abort the rotation? The pending key is discarded; the deploy key stays.",
-            action=keys_path(slug, "rotate", "abort"),
-            button="Abort rotation",
+            Question(
+                "Abort the rotation? The pending key is discarded; the deploy key stays.",
+                action=keys_path(slug, "rotate", "abort"),
+                button="Abort rotation",
+            ),
         )
 
     @router.post(f"{base}/rotate/abort", include_in_schema=False)
@@ -204,11 +179,13 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
         return await confirm(
             request,
             slug,
-            question=f"Delete the additional key for {found[0].host or 'any host'}?",
-            subject=found[0].fingerprint_sha256,
-            then="Its key pair is erased.",
-            action=keys_path(project, "additional", additional_key_id, "delete"),
-            button="Delete key",
+            Question(
+                f"Delete the additional key for {found[0].host or 'any host'}?",
+                action=keys_path(project, "additional", additional_key_id, "delete"),
+                button="Delete key",
+                subject=found[0].fingerprint_sha256,
+                then="Its key pair is erased.",
+            ),
         )
 
     @router.post(f"{base}/additional/{{additional_key_id}}/delete", include_in_schema=False)
@@ -247,11 +224,13 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
         return await confirm(
             request,
             slug,
-            question="Delete the key rule for this URL prefix?",
-            subject=found[0].prefix,
-            then="URLs under it get the key the other rules or the deploy key give them.",
-            action=keys_path(project, "rules", key_rule_id, "delete"),
-            button="Delete rule",
+            Question(
+                "Delete the key rule for this URL prefix?",
+                action=keys_path(project, "rules", key_rule_id, "delete"),
+                button="Delete rule",
+                subject=found[0].prefix,
+                then="URLs under it get the key the other rules or the deploy key give them.",
+            ),
         )
 
     @router.post(f"{base}/rules/{{key_rule_id}}/delete", include_in_schema=False)

@@ -16,21 +16,22 @@ from starlette.responses import Response
 from repolink.auth.principal import Role
 from repolink.platform.webhooks_in import receiver_paths
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_project_page
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import WEBHOOKS, open_project
 
 DELIVERIES_SHOWN = 20
 
 
 def build_project_webhook_pages(kit: PageKit) -> APIRouter:
     router = APIRouter(route_class=kit.signed_in)
-    base = f"{paths.PREFIX}/projects/{{slug}}/settings/webhooks"
+    base = WEBHOOKS.route
 
     @router.get(base, include_in_schema=False)
     async def page(request: Request, slug: str) -> Response:
         principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        role = await kit.call(kit.app.access.role, principal, project.slug)
+        opened = await open_project(kit, request, slug, WEBHOOKS.role)
+        project, role = opened.project, opened.role
         service = kit.app.webhooks_in
         deliveries = await kit.call(service.deliveries, project.slug, limit=DELIVERIES_SHOWN)
         secret = None
@@ -47,9 +48,7 @@ def build_project_webhook_pages(kit: PageKit) -> APIRouter:
             request,
             "projects/webhooks.html",
             title=f"Webhooks · {project.name}",
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
+            **opened.layout,
             urls=urls,
             secret=secret,
             deliveries=deliveries,
@@ -57,23 +56,18 @@ def build_project_webhook_pages(kit: PageKit) -> APIRouter:
 
     @router.get(f"{base}/secret", include_in_schema=False)
     async def regenerate_question(request: Request, slug: str) -> Response:
-        principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
-        role = await kit.call(kit.app.access.role, principal, project.slug)
-        return kit.page(
+        return await confirm_project_page(
+            kit,
             request,
-            "projects/keys_confirm.html",
-            title=f"Confirm · Webhooks · {project.name}",
-            project=project,
-            role=role,
-            nav=project_nav(project.slug, role),
-            question="Make a new webhook secret?",
-            subject="",
-            then="The old secret stops verifying at once: give the new one to every provider "
-            "that sends this project's webhooks.",
-            action=paths.project(project.slug, "settings", "webhooks", "secret"),
-            button="Regenerate secret",
-            back=paths.project(project.slug, "settings", "webhooks"),
+            slug,
+            WEBHOOKS,
+            Question(
+                "Make a new webhook secret?",
+                action=paths.project(slug, "settings", "webhooks", "secret"),
+                button="Regenerate secret",
+                then="The old secret stops verifying at once: give the new one to every "
+                "provider that sends this project's webhooks.",
+            ),
         )
 
     @router.post(f"{base}/secret", include_in_schema=False)

@@ -32,7 +32,7 @@ from repolink.urls import parse_ssh_url
 from repolink.web import paths
 from repolink.web.forms import FieldError, FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.projects import project_nav
+from repolink.web.projects import REPOSITORY, project_nav
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
         status: int = 200,
     ) -> Response:
         principal = kit.principal(request)
-        project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
+        project = await kit.call(kit.app.access.project, principal, slug, REPOSITORY.role)
         role = await kit.call(kit.app.access.role, principal, slug)
         connection = await kit.call(connection_or_none, project.slug)
         values = form or {}
