@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@# Byte-code written once, as a regular install does: an editable install leaves it to the
+	@# first run, which never writes it where PYTHONDONTWRITEBYTECODE is set, and every command
+	@# then compiles its modules again before it starts (issue 10 §2).
+	$(BIN)/python -m compileall -q src >/dev/null
 	@touch $@
 
 setup: $(STAMP)

@@ -1,7 +1,7 @@
 """CLI start-up: `repolink` commands as processes, and a no-op `repolink fetch` against a raw
 `git fetch` of the same repository over the same server, in the same run (DESIGN.md §7).
 
-    python bench/cli.py [--rounds 10] [--commits 1000]
+    python bench/cli.py [--rounds 10] [--commits 1000] [--tags 0]
 
 The server is `repolink host serve` (a subprocess) holding one generated repository (cached
 under bench/.work, shared with bench/fetch.py; REPOLINK_BENCH_REPO replaces it). Every figure
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _repos import add_annotated_tags
 from fetch import WORK, Bench, cached_repository, run_worker
 
 REPOLINK = str(Path(sys.executable).with_name("repolink"))
@@ -96,7 +98,7 @@ def measure(bench: Bench, data: Path, raw_mirror: Path, rounds: int) -> Figures:
 
 
 def report(figures: Figures, rounds: int, commits: str) -> None:
-    print(f"repository: {commits} commits; rounds: {rounds}; medians, whole processes")
+    print(f"repository: {commits}; rounds: {rounds}; medians, whole processes")
     for name in figures.samples:
         print(f"  {name:16s} wall {figures.wall(name):6.3f}s  cpu {figures.cpu(name):6.3f}s")
     for read in ("project list", "commits list"):
@@ -114,10 +116,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--commits", type=int, default=1_000)
+    parser.add_argument(
+        "--tags",
+        type=int,
+        default=0,
+        help="annotated tags over the history (git/git: --commits 85000 --tags 900)",
+    )
     args = parser.parse_args()
 
     WORK.mkdir(exist_ok=True)
     source = cached_repository(args.commits, "REPOLINK_BENCH_REPO")
+    if args.tags and not os.environ.get("REPOLINK_BENCH_REPO"):
+        tagged = WORK / f"linear-{args.commits}-tags-{args.tags}.git"
+        if not tagged.exists():
+            print(f"adding {args.tags} annotated tags in {tagged} …", flush=True)
+            tmp = tagged.with_suffix(".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(source, tmp)
+            add_annotated_tags(tmp, args.tags)
+            tmp.rename(tagged)
+        source = tagged
     with tempfile.TemporaryDirectory(prefix="cli-", dir=WORK) as tmp:
         bench = Bench(Path(tmp), args.rounds)
         bench.host.cli(
@@ -139,6 +157,12 @@ def main() -> int:
         capture_output=True,
         text=True,
     ).stdout.strip()
+    refs = subprocess.run(
+        ["git", "--git-dir", str(source), "for-each-ref", "--format=x"],
+        capture_output=True,
+        text=True,
+    ).stdout.count("x")
+    commits = f"{commits} commits, {refs} refs"
     report(figures, args.rounds, commits)
     return 0
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import repolink
 from repolink import errors
-from repolink.cli import SUBCOMMANDS
+from repolink.cli.root import SUBCOMMANDS
 
 PACKAGE = Path(repolink.__file__).parent
 ADAPTERS = {"cli", "http", "ssh", "server.py", "hints.py", "__main__.py"}

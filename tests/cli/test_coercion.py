@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 import typer
 
-import repolink.cli  # noqa: F401  (installs the coercion, as every command does)
+import repolink.cli.root  # noqa: F401  (installs the coercion, as every command tree does)
 from repolink.cli.coercion import _Unchanged
 
 seen: dict[str, object] = {}

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from repolink import cli
+from repolink.cli import root
 from repolink.errors import ValidationError
 
 
@@ -28,10 +29,10 @@ def failing_command() -> object:
             raise ValidationError("thing_invalid", "the thing is invalid", "give a valid thing")
         raise RuntimeError("secret detail that must not be printed")
 
-    cli.app.command("boom-for-test")(boom)
+    root.app.command("boom-for-test")(boom)
     yield boom
-    cli.app.registered_commands = [
-        c for c in cli.app.registered_commands if c.name != "boom-for-test"
+    root.app.registered_commands = [
+        c for c in root.app.registered_commands if c.name != "boom-for-test"
     ]
 
 
@@ -70,12 +71,12 @@ def test_typer_exit_code_reaches_the_shell() -> None:
     def leave() -> None:
         raise typer.Exit(3)
 
-    cli.app.command("exit-for-test")(leave)
+    root.app.command("exit-for-test")(leave)
     try:
         assert _run_main(["exit-for-test"]) == 3
     finally:
-        cli.app.registered_commands = [
-            c for c in cli.app.registered_commands if c.name != "exit-for-test"
+        root.app.registered_commands = [
+            c for c in root.app.registered_commands if c.name != "exit-for-test"
         ]
 
 

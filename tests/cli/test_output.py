@@ -12,8 +12,8 @@ import typer
 import typer.main
 
 from repolink import __version__
-from repolink import cli as cli_root
-from repolink.cli import register_every_group
+from repolink.cli import root as cli_root
+from repolink.cli.root import register_every_group
 from repolink.knownhosts import SHIPPED_PINS
 from support.clikit import CLI
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from repolink.cli import SUBCOMMANDS, SUMMARIES
+from repolink.cli.root import SUBCOMMANDS, SUMMARIES
 
 HEAVY = (
     "sqlalchemy",

@@ -24,8 +24,8 @@ from support.knownhosts_support import LoopbackSSHServer
 
 REPOLINK = Path(sys.executable).with_name("repolink")
 _WITH_HOSTKEYS = (
-    "import sys; from repolink import cli; from repolink.cli import hostkeys; "
-    "cli.app.add_typer(hostkeys.app, name='hostkeys'); cli.main(sys.argv[1:])"
+    "import sys; from repolink import cli; from repolink.cli import hostkeys, root; "
+    "root.app.add_typer(hostkeys.app, name='hostkeys'); cli.main(sys.argv[1:])"
 )
 
 

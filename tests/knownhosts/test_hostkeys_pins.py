@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from repolink.knownhosts.pins import SHIPPED_PINS, ShippedPin, pinned_hosts, pins_for
-from repolink.knownhosts.values import host_key_from_line
+from repolink.knownhosts.values import host_key_from_line, stored_host_key
 
 # The fingerprints as printed on each service's page, copied here independently of pins.py,
 # so that an edit to a pin has to agree with the documentation twice.
@@ -46,6 +46,9 @@ def test_each_pin_hashes_to_the_documented_fingerprint(pin: ShippedPin) -> None:
     key = host_key_from_line(pin.key_line)
     assert key.sha256_fingerprint == pin.documented_fingerprint
     assert DOCUMENTED[pin.host][key.key_type] == pin.documented_fingerprint
+    # A pin is read back unchecked when hosts are trusted (stored_host_key): it is the same key.
+    stored = stored_host_key(pin.key_line)
+    assert stored == key and stored.openssh_line(with_comment=False) == pin.key_line
 
 
 def test_every_documented_key_is_pinned_on_port_22_and_nothing_else() -> None:

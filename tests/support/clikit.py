@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from repolink import cli as cli_root
+from repolink import cli as cli_entry
 from repolink.cli import _common
+from repolink.cli import root as cli_root
 
 REPOLINK = [sys.executable, "-m", "repolink"]
 
@@ -72,7 +73,7 @@ class CLI:
             patch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(input or b"")))
             self.capsys.readouterr()
             with pytest.raises(SystemExit) as exited:
-                cli_root.main(list(args))
+                cli_entry.main(list(args))
             out, err = self.capsys.readouterr()
         code = exited.value.code
         return subprocess.CompletedProcess(args, code if isinstance(code, int) else 1, out, err)

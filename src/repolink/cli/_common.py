@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from repolink.cli.jsonout import print_json as print_json
 from repolink.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -64,11 +64,6 @@ def print_table(table: Table) -> None:
         unbounded = console.options.update_width(1_000_000)
         table.width = Measurement.get(console, unbounded, table).maximum
     console.print(table)
-
-
-def print_json(data: Any) -> None:
-    """One JSON document on stdout, unstyled, so it can be piped."""
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
 
 
 class SingleCommandGroup(TyperGroup):

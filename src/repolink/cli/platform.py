@@ -378,14 +378,8 @@ def fetch_command(project: ProjectArgument, as_json: JsonOption = False) -> None
 
 
 def _print_fetch(result: FetchResult) -> None:
-    if result.skipped:
-        console.print("up to date: the remote's refs equal the mirror's", markup=False)
-    if result.removed_commits:
-        console.print(
-            f"{result.removed_commits} commits no longer on any branch or tag", markup=False
-        )
-    noun = "commit" if result.new_commits == 1 else "commits"
-    console.print(f"{result.new_commits} new {noun}", markup=False)
+    for line in result.summary_lines():
+        console.print(line, markup=False)
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -61,4 +60,6 @@ async def generate_key_async(
     key_type: str = "ed25519", bits: int | None = None, comment: str = ""
 ) -> PrivateKey:
     """:func:`generate_key` in a worker thread, so the event loop keeps running meanwhile."""
+    import asyncio  # not at import: a command that only reads keys never starts a loop
+
     return await asyncio.to_thread(generate_key, key_type, bits, comment)

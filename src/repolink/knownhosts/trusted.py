@@ -13,7 +13,7 @@ from typing import Protocol
 
 from repolink.knownhosts.hostport import check_port, normalize_host
 from repolink.knownhosts.pins import ShippedPin, pins_for
-from repolink.knownhosts.values import TrustedHostKey, host_key_from_line
+from repolink.knownhosts.values import TrustedHostKey, stored_host_key
 from repolink.store.plain import PlainReader, utc_datetime
 
 
@@ -83,7 +83,7 @@ def from_row(row: StoredHostKey) -> TrustedHostKey:
     return TrustedHostKey(
         host=row.host,
         port=row.port,
-        key=host_key_from_line(row.public_key),
+        key=stored_host_key(row.public_key),
         source="stored",
         trusted_at=row.created_at,
         overrides_pin=row.overrides_pin,
@@ -95,7 +95,7 @@ def from_pin(pin: ShippedPin, *, overridden: bool = False) -> TrustedHostKey:
     return TrustedHostKey(
         host=pin.host,
         port=pin.port,
-        key=host_key_from_line(pin.key_line),
+        key=stored_host_key(pin.key_line),
         source="shipped",
         reference=pin.source_url,
         overridden=overridden,

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Literal
 
 from repolink.errors import KeyFormatError
-from repolink.keys import PublicKey
+from repolink.keys.public import PublicKey
 from repolink.knownhosts.hostport import display_name, known_hosts_name
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,15 @@ def host_key_from_line(line: str) -> PublicKey:
             "copy the line as ssh-keyscan prints it, without the host name",
         )
     return key
+
+
+def stored_host_key(line: str) -> PublicKey:
+    """The key of a ``type base64`` line that repolink wrote itself — a trusted key's stored
+    line, a shipped pin — which :func:`host_key_from_line` checked when it came in (pins: the
+    tests). Read without checking it again, so a fetch that only reads trusted keys does not
+    load the cryptography library that checks a blob (issue 10 §2)."""
+    key_type, body = line.split()[:2]
+    return PublicKey(key_type, base64.b64decode(body))
 
 
 @dataclass(frozen=True)

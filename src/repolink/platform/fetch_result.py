@@ -24,6 +24,14 @@ class FetchResult:
     attempted_at: datetime
     duration: float
 
+    def summary_lines(self) -> list[str]:
+        """What a person is told of it, a line each (``repolink fetch`` prints them)."""
+        lines = ["up to date: the remote's refs equal the mirror's"] if self.skipped else []
+        if self.removed_commits:
+            lines.append(f"{self.removed_commits} commits no longer on any branch or tag")
+        noun = "commit" if self.new_commits == 1 else "commits"
+        return [*lines, f"{self.new_commits} new {noun}"]
+
     def as_dict(self) -> dict[str, object]:
         return {
             "project": self.project,

@@ -79,12 +79,14 @@ class RefreshService:
     ) -> FetchResult:
         """Fetch the repository of ``project`` into its mirror and index the new commits —
         :meth:`FetchService.fetch_project`, unless nothing changed (see the module text)."""
-        unchanged = self._unchanged(project)
+        unchanged = self.unchanged(project)
         if unchanged is not None:
             return unchanged
         return self._fetches().fetch_project(project, on_progress=on_progress)
 
-    def _unchanged(self, project: str) -> FetchResult | None:
+    def unchanged(self, project: str) -> FetchResult | None:
+        """The no-op fetch of ``project``, recorded, when nothing changed and the shortcut
+        applies (see the module text); ``None`` — having written nothing — otherwise."""
         attempted_at = self._clock()
         started = time.monotonic()
         settings = self._settings
