@@ -1,9 +1,10 @@
 """Project → Settings → Repository in a real browser (issue 12), the Valohai article's walk by
-clicks and typing: sign in → create a project → Settings → Repository → type the https URL and
-take the SSH form offered → trust the host's fingerprint → generate a key and Save → add the
-public key as an access key on the built-in host's page → Fetch repository, the state turning
-ok without a reload → the commits in the Create execution dropdown → a pushed commit appears
-on Manage commits without a reload. Also: the named key errors beside the private-key area, and
+clicks and typing, in its order: sign in → create a project → Settings → Repository → Generate
+SSH key → add the public key as an access key on the built-in host's page → type the https URL
+and take the SSH form offered → trust the host's fingerprint → Save with the generated key, the
+first fetch turning ok without a reload → Fetch repository → the commits in the Create
+execution dropdown → a pushed commit appears on Manage commits without a reload. The doctor's
+checklist loads in place on demand. Also: the named key errors beside the private-key area, and
 a viewer sees the connection but no forms, while a form without its CSRF token is refused.
 Set-up that is not the flow (the hosted repository, a viewer) goes through the APIs and git."""
 
@@ -20,6 +21,8 @@ from repolink.web import paths
 from support import flowkit
 from support.browserkit import WebServer, check_page, sign_in
 from support.keytexts import PUTTY
+from support.pagekit import SLUG as TOUR_PROJECT
+from support.pagekit import Tour
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -59,7 +62,30 @@ def test_the_valohai_flow_by_clicks(
     open_repository(page)
     check_page(page, "repository-empty")
 
-    # The https address from the browser's bar: the SSH form is offered (keeping the port).
+    # Step 1, as the article: Generate SSH key (ed25519 by default) before any URL.
+    expect(page.get_by_label("Key type")).to_have_value("ed25519")
+    page.get_by_role("button", name="Generate SSH key").click()
+    page.get_by_role("status").filter(has_text="Generated a new key").wait_for()
+    public_key = page.locator("#public-key").inner_text().strip()
+    assert public_key.startswith("ssh-ed25519 ")
+    fingerprint = page.locator("#fingerprint-sha256").inner_text()
+    assert fingerprint.startswith("SHA256:")
+    assert page.locator("#fingerprint-md5").inner_text().startswith("MD5:")
+    expect(page.locator("#access-key-step")).to_contain_text("read-only access key")
+    check_page(page, "repository-key-generated")
+
+    # Step 2: the public key added as a read-only access key on the host's page.
+    page.goto(paths.host_repository("valohai", "flow", "access-keys"))
+    page.get_by_role("heading", name="Access keys").wait_for()
+    page.get_by_label("Label").fill("repolink-valohai-flow")
+    page.get_by_label("Key", exact=True).fill(public_key)
+    page.get_by_role("button", name="Add key").click()
+    page.get_by_text("Access key repolink-valohai-flow added (read-only).").wait_for()
+
+    # Step 3: the SSH URL. The https address from the browser's bar: the SSH form is offered
+    # (keeping the port).
+    page.goto(paths.project("valohai-flow"))
+    open_repository(page)
     page.get_by_label("SSH URL").fill(f"https://127.0.0.1:{ssh_port}/valohai/flow")
     page.locator("#url-live-error").filter(has_text="url_https").wait_for()
     page.locator("#use-suggestion").click()
@@ -77,35 +103,22 @@ def test_the_valohai_flow_by_clicks(
     page.get_by_label("SSH URL").press("Backspace")
     page.locator("#url-check").filter(has_text="Host key trusted").wait_for()
 
-    # Generate SSH key (ed25519 by default) and Save.
-    expect(page.get_by_label("Key type")).to_have_value("ed25519")
-    page.get_by_label("Generate SSH key").check()
+    # Save with the generated key: the first fetch succeeds at once, shown without a reload.
+    expect(page.get_by_label(re.compile("^Use the generated key"))).to_be_checked()
+    assert fingerprint in page.locator("#connect-form").inner_text()
     page.get_by_role("button", name="Save").click()
-    page.get_by_role("status").filter(has_text="Saved with a new key").wait_for()
-    public_key = page.locator("#public-key").inner_text().strip()
-    assert public_key.startswith("ssh-ed25519 ")
-    assert page.locator("#fingerprint-sha256").inner_text().startswith("SHA256:")
-    assert page.locator("#fingerprint-md5").inner_text().startswith("MD5:")
-    # Not an access key yet: the first fetch fails, and says what to do.
-    expect(page.locator("#connection-state")).to_have_text("failed", timeout=60_000)
-    expect(page.locator("#connection-error")).to_be_visible()
-    check_page(page, "repository-connected")
-
-    # The step's link: the built-in host's access keys of this repository.
-    page.get_by_role("link", name="open its access keys").click()
-    page.get_by_role("heading", name="Access keys").wait_for()
-    page.get_by_label("Label").fill("repolink-valohai-flow")
-    page.get_by_label("Key", exact=True).fill(public_key)
-    page.get_by_role("button", name="Add key").click()
-    page.get_by_text("Access key repolink-valohai-flow added (read-only).").wait_for()
-
-    page.goto(paths.project("valohai-flow"))
-    open_repository(page)
+    page.get_by_role("status").filter(has_text="Saved with the generated key").wait_for()
     page.evaluate("() => { window.stillTheSamePage = true; }")
-    page.get_by_role("button", name="Fetch repository").click()
     expect(page.locator("#connection-state")).to_have_text("ok", timeout=60_000)
     expect(page.locator("#connection-error")).to_be_hidden()
     expect(page.locator("#connection-commits")).to_have_text(str(len(commits)))
+    assert page.evaluate("() => window.stillTheSamePage === true")
+    assert page.locator("#public-key").inner_text().strip() == public_key
+    check_page(page, "repository-connected")
+
+    # Fetch repository: the state is shown without a reload.
+    page.get_by_role("button", name="Fetch repository").click()
+    expect(page.locator("#connection-state")).to_have_text("ok", timeout=60_000)
     assert page.evaluate("() => window.stillTheSamePage === true")
 
     # The commits in the Create execution dropdown, newest first.
@@ -199,11 +212,10 @@ def test_the_generated_private_key_is_downloaded_once(admin_page: Page) -> None:
     page = admin_page
     create_project(page, "Key Download")
     open_repository(page)
-    page.get_by_label("SSH URL").fill("git@github.com:acme/widgets.git")
     page.get_by_label("Key type").select_option("ecdsa")
     page.get_by_label("Download the private key").check()
     with page.expect_download() as downloading:
-        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="Generate SSH key").click()
     download = downloading.value
     assert download.suggested_filename == "repolink-key-download"
     text = Path(download.path()).read_text()
@@ -218,3 +230,25 @@ def test_the_generated_private_key_is_downloaded_once(admin_page: Page) -> None:
         page.get_by_role("link", name="Download repolink-key-download.pub").click()
     assert public_download.value.suggested_filename == "repolink-key-download.pub"
     assert Path(public_download.value.path()).read_text().strip() == public_key.inner_text()
+    # Saved with a URL, the connection has that very key.
+    page.get_by_label("SSH URL").fill("git@github.com:acme/widgets.git")
+    page.get_by_role("button", name="Save").click()
+    page.get_by_role("status").filter(has_text="Saved with the generated key").wait_for()
+    assert "git@github.com:acme/widgets.git" in page.locator("main").inner_text()
+    assert page.locator("#public-key").inner_text() == public_key.inner_text()
+
+
+def test_the_doctor_checklist_loads_in_place(admin_page: Page, tour: Tour) -> None:
+    page = admin_page
+    assert tour.values["slug"] == TOUR_PROJECT
+    page.goto(paths.project(TOUR_PROJECT, "settings", "repository"))
+    expect(page.locator("#doctor-title")).to_have_count(0)  # opening the page runs no doctor
+    page.evaluate("() => { window.stillTheSamePage = true; }")
+    page.get_by_role("button", name="Run the doctor").click()
+    page.locator("#doctor-title").wait_for(timeout=60_000)
+    checks = page.locator("#doctor .checklist > li")
+    assert checks.count() >= 3
+    expect(checks.first).to_contain_text("passed")
+    assert page.evaluate("() => window.stillTheSamePage === true")
+    assert page.url.endswith("/settings/repository")
+    check_page(page, "repository-doctor")

@@ -37,33 +37,68 @@ def ssh_keygen(tmp_path: Path, name: str = "id", *options: str) -> Path:
     return path
 
 
-def test_an_admin_generates_a_key_and_takes_the_private_half_once(app: Repolink) -> None:
+def test_an_admin_generates_a_key_first_and_takes_the_private_half_once(app: Repolink) -> None:
     with signed_in_pages(app, "owner") as pages:
+        first = pages.get(PAGE).text
+        assert 'id="generate-form"' in first and "Not connected yet" in first
+        # Generate SSH key before any URL (the article's first step), with the download.
         response = pages.post(
-            PAGE,
-            {"url": URL, "key_source": "generate", "key_type": "ed25519", "download": "1"},
-            token_from=PAGE,
+            f"{PAGE}/generate", {"key_type": "ed25519", "download": "1"}, token_from=PAGE
         )
         assert response.status_code == 200
         assert response.headers["cache-control"] == "no-store"
         assert response.headers["content-disposition"] == 'attachment; filename="repolink-acme"'
         private = response.text
         assert private.startswith("-----BEGIN OPENSSH PRIVATE KEY-----")
-        connection = app.connections.connection_info("acme")
-        assert connection.url == URL and connection.deploy_key.key_type == "ssh-ed25519"
+        prepared = app.connections.prepared_key("acme")
+        assert prepared is not None and prepared.key.key_type == "ssh-ed25519"
         page = pages.get(PAGE).text
-        assert connection.deploy_key.public_key in page
-        assert connection.deploy_key.fingerprint_sha256 in page
-        assert connection.deploy_key.fingerprint_md5 in page
-        assert "read-only access key" in page
+        for shown in (
+            prepared.key.public_key,
+            prepared.key.fingerprint_sha256,
+            prepared.key.fingerprint_md5,
+            "read-only access key",
+            "Use the generated key",
+        ):
+            assert shown in page
+        public = pages.get(f"{PAGE}/public-key?key=generated")
+        assert public.headers["content-disposition"] == 'attachment; filename="repolink-acme.pub"'
+        assert public.text.strip() == prepared.key.public_key
         body = private.split("-----")[2].strip().splitlines()[1]
+
+        # Then the SSH URL and Save: the connection takes that very key.
+        response = pages.post(PAGE, {"url": URL, "key_source": "generate"}, token_from=PAGE)
+        assert (response.status_code, response.headers["location"]) == (303, PAGE)
+        page = pages.get(PAGE).text
+        assert "Saved with the generated key" in page
+        connection = app.connections.connection_info("acme")
+        assert connection.url == URL and connection.deploy_key.id == prepared.key.id
+        assert app.connections.prepared_key("acme") is None
+        assert connection.deploy_key.public_key in page and "Use the generated key" not in page
         for path in ("", "/public-key", "/state"):
             assert body not in pages.get(PAGE + path).text
-        public = pages.get(f"{PAGE}/public-key")
-        assert public.headers["content-disposition"] == 'attachment; filename="repolink-acme.pub"'
-        assert public.text.strip() == connection.deploy_key.public_key
+        assert pages.get(f"{PAGE}/public-key").text.strip() == connection.deploy_key.public_key
+        assert pages.get(f"{PAGE}/public-key?key=generated").status_code == 404
     [run] = app.fetch_requests.history("acme")
     assert run.trigger == "connect"
+    audit = app.audit.entries(LOCAL_ADMIN, project="acme").items
+    [entry] = [e for e in audit if e.action == "deploy_key.prepare"]
+    assert entry.target == prepared.key.fingerprint_sha256
+
+
+def test_generating_without_the_download_redirects_and_a_bad_type_is_named(
+    app: Repolink,
+) -> None:
+    with signed_in_pages(app, "owner") as pages:
+        response = pages.post(f"{PAGE}/generate", {"key_type": "rsa"}, token_from=PAGE)
+        assert (response.status_code, response.headers["location"]) == (303, PAGE)
+        assert "Generated a new key" in pages.get(PAGE).text
+        response = pages.post(f"{PAGE}/generate", {"key_type": "dsa"}, token_from=PAGE)
+        assert response.status_code == 400
+        error = response.text.split('id="key_type-error"', 1)[1].split("</div>", 1)[0]
+        assert "key_type_invalid" in error and "Fix:" in error
+    prepared = app.connections.prepared_key("acme")
+    assert prepared is not None and prepared.key.key_type == "ssh-rsa"
 
 
 def test_without_the_download_the_save_redirects_with_a_notice(app: Repolink) -> None:
@@ -101,7 +136,6 @@ def test_a_pasted_private_key_is_imported(app: Repolink, tmp_path: Path) -> None
             "private_key",
             "key_choice_required",
         ),
-        ({"url": URL, "key_type": "dsa"}, "key_type", "key_type_invalid"),
     ],
 )
 def test_errors_are_shown_beside_their_fields(
@@ -136,7 +170,9 @@ def test_a_viewer_sees_the_state_but_no_forms_and_cannot_post(app: Repolink) -> 
         token_page = "/ui/account"
         assert pages.post(PAGE, {"url": URL}, token_from=token_page).status_code == 403
         assert pages.post(f"{PAGE}/fetch", token_from=token_page).status_code == 403
-        assert pages.get(f"{PAGE}/doctor").status_code == 403
+        assert pages.post(f"{PAGE}/doctor", token_from=token_page).status_code == 403
+        assert pages.post(f"{PAGE}/generate", token_from=token_page).status_code == 403
+        assert 'id="generate-form"' not in page.text
         assert pages.get(f"{PAGE}/state").json()["state"] == "unknown"
 
 
@@ -145,6 +181,8 @@ def test_a_stranger_gets_404_everywhere(app: Repolink) -> None:
     with signed_in_pages(app, "stranger") as pages:
         for path in ("", "/state", "/public-key", "/doctor"):
             assert pages.get(PAGE + path).status_code == 404
+        for action in ("/doctor", "/generate"):
+            assert pages.post(PAGE + action, token_from="/ui/account").status_code == 404
 
 
 def test_a_form_without_its_csrf_token_is_refused(app: Repolink) -> None:
@@ -180,3 +218,31 @@ def test_the_state_of_an_unconnected_project(app: Repolink) -> None:
         assert "Not connected yet" in pages.get(PAGE).text
         assert pages.get(f"{PAGE}/public-key").status_code == 404
     assert LOCAL_ADMIN.site_admin
+
+
+def test_the_doctor_runs_on_demand_only(app: Repolink, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing listens on port 1 of this machine: the doctor's TCP step fails at once.
+    app.connections.save("acme", "ssh://git@127.0.0.1:1/acme/widgets.git")
+    runs: list[str] = []
+    check_project = app.doctor.check_project
+
+    def counted(project: str, **kwargs: object) -> object:
+        runs.append(project)
+        return check_project(project, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(app.doctor, "check_project", counted)
+    with signed_in_pages(app, "watcher") as pages:
+        assert 'id="doctor-form"' not in pages.get(PAGE).text  # a viewer: no button
+    with signed_in_pages(app, "owner") as pages:
+        page = pages.get(PAGE).text
+        assert 'id="doctor-form"' in page and 'id="doctor-title"' not in page
+        assert pages.get(f"{PAGE}/doctor").status_code == 404
+        assert pages.client.head(f"{PAGE}/doctor").status_code == 404
+        assert pages.post(f"{PAGE}/doctor").status_code == 403  # no CSRF token
+        assert runs == []
+        response = pages.post(f"{PAGE}/doctor", token_from=PAGE)
+        assert runs == ["acme"]
+        assert response.status_code == 200
+        checklist = response.text.split('id="doctor-result"', 1)[1].split("</section>", 1)[0]
+        assert 'id="doctor-title"' in checklist
+        assert "connection_refused" in checklist and "Fix:" in checklist

@@ -66,9 +66,14 @@ def test_every_page_answers_every_visitor_without_a_key_or_a_500(
     app: Repolink, visitor: str | None
 ) -> None:
     saved = app.connections.save(PROJECT, "ssh://git@git.example.com/acme/app.git")
-    assert saved.private_key is not None
-    private = saved.private_key.to_openssh().decode()
-    body_lines = [line for line in private.splitlines() if "-----" not in line]
+    prepared = app.connections.prepare_key(PROJECT)  # a new key, generated, not saved yet
+    assert saved.private_key is not None and prepared.private_key is not None
+    body_lines = [
+        line
+        for key in (saved.private_key, prepared.private_key)
+        for line in key.to_openssh().decode().splitlines()
+        if "-----" not in line
+    ]
     with signed_in_pages(app, visitor) if visitor else page_client(app) as pages:
         for path in page_paths(app):
             response = pages.get(path)

@@ -15,11 +15,13 @@ from repolink.knownhosts import TrustedHostKey
 from repolink.platform.additional_keys import AdditionalKeyInfo
 from repolink.platform.connect import SavedConnection
 from repolink.platform.key_rules import KeyRuleInfo
+from repolink.platform.prepared_keys import PreparedKey
 from repolink.platform.rotation import RotationAborted, RotationCompleted, RotationStarted
 
 log = logging.getLogger(__name__)
 
 CONNECTION_CREATE = "connection.create"
+DEPLOY_KEY_PREPARE = "deploy_key.prepare"
 CONNECTION_REPLACE = "connection.replace"
 KEY_ROTATE = "key.rotate"
 KEY_ROTATE_COMPLETE = "key.rotate_complete"
@@ -137,4 +139,15 @@ def connection_saved(
             "key": info.deploy_key.fingerprint_sha256,
             "key_origin": info.deploy_key.origin,
         },
+    )
+
+
+def deploy_key_prepared(audit: AuditService, actor: Principal, prepared: PreparedKey) -> None:
+    """A deploy key generated before the connection is saved (the next save uses it)."""
+    audit.record(
+        actor,
+        DEPLOY_KEY_PREPARE,
+        project=prepared.project,
+        target=prepared.key.fingerprint_sha256,
+        details={"key_type": prepared.key.key_type},
     )

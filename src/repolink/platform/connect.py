@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from repolink.errors import RepolinkError
+from repolink.errors import Conflict, RepolinkError
 from repolink.git.progress import ProgressCallback
 from repolink.keys import PrivateKey, PublicKey, generate_key, parse_public_key
 from repolink.platform.connections import (
@@ -36,6 +36,14 @@ from repolink.platform.connections import (
     record_registration,
 )
 from repolink.platform.fetch import FetchResult, FetchService
+from repolink.platform.prepared_keys import (
+    PreparedKey,
+    discard_prepared,
+    load_prepared,
+    prepared_record_ids,
+    store_prepared,
+    take_prepared,
+)
 from repolink.platform.projects import get_project, remove_mirror
 from repolink.platform.register import HostAPI, host_api_from, repository_path
 from repolink.platform.targets import TargetPolicy
@@ -89,6 +97,9 @@ class SavedConnection:
     connection: ConnectionInfo
     replaced: bool
     private_key: PrivateKey | None = field(default=None, repr=False)
+    prepared: bool = False
+    """The deploy key is the project's prepared key (generated before, its private half
+    offered then)."""
 
 
 @dataclass(frozen=True)
@@ -153,10 +164,8 @@ class ConnectionService:
         """
         parsed = parse_connection_url(url)
         host_api = host_api_from(self._settings, host_api_url) if register_on_host else None
-        with self._store.session() as session:
-            slug = get_project(session, project).slug
         generated = key is None
-        deploy_key = key if key is not None else generate_key(key_type, bits, f"repolink-{slug}")
+        deploy_key = self._key_to_use(project, key, key_type, bits)
         vault = self._vault()
         with self._store.session() as session:
             saved = create_connection(
@@ -164,14 +173,15 @@ class ConnectionService:
                 vault,
                 project,
                 parsed,
-                deploy_key,
+                _chosen_key(session, project, deploy_key),
                 origin=KEY_GENERATED if generated else KEY_IMPORTED,
                 now=self._clock(),
             )
         if before_fetch is not None:
             before_fetch(saved)
+        public_key = parse_public_key(saved.deploy_key.public_key).key
         return self._register_then_fetch(
-            saved, deploy_key.public_key, generated, host_api, on_registered, on_progress
+            saved, public_key, generated, host_api, on_registered, on_progress
         )
 
     def save(
@@ -203,10 +213,8 @@ class ConnectionService:
                 if targets.is_own_host(*parsed.host_port)
                 else URL_FROM_CLIENT
             )
-        with self._store.session() as session:
-            slug = get_project(session, project).slug
         generated = key is None
-        deploy_key = key if key is not None else generate_key(key_type, bits, f"repolink-{slug}")
+        deploy_key = self._key_to_use(project, key, key_type, bits)
         vault = self._vault()
         replaced: str | None = None
         with self._store.session() as session:
@@ -217,17 +225,51 @@ class ConnectionService:
                 vault,
                 project,
                 parsed,
-                deploy_key,
+                _chosen_key(session, project, deploy_key),
                 origin=KEY_GENERATED if generated else KEY_IMPORTED,
                 url_origin=url_origin,
                 now=self._clock(),
             )
         if replaced is not None:
             remove_mirror(self._settings, replaced)
-            log.info("replaced the repository connection of project %s", slug)
+            log.info("replaced the repository connection of project %s", saved.project)
         return SavedConnection(
-            saved, replaced=replaced is not None, private_key=deploy_key if generated else None
+            saved,
+            replaced=replaced is not None,
+            private_key=deploy_key if generated else None,
+            prepared=deploy_key is None,
         )
+
+    def prepare_key(
+        self, project: str, *, key_type: str = "ed25519", bits: int | None = None
+    ) -> PreparedKey:
+        """Generate a deploy key for ``project`` before its connection is saved (replacing the
+        one prepared before): the next :meth:`save` or :meth:`connect` without a key of its
+        own uses it. The answer holds the private half, for the one download it is offered."""
+        with self._store.session() as session:
+            slug = get_project(session, project).slug
+        key = generate_key(key_type, bits, f"repolink-{slug}")
+        vault = self._vault()
+        with self._store.session() as session:
+            return store_prepared(session, vault, get_project(session, project), key)
+
+    def prepared_key(self, project: str) -> PreparedKey | None:
+        """``project``'s prepared deploy key (public facts only), or ``None``."""
+        with self._store.session() as session:
+            return load_prepared(session, get_project(session, project))
+
+    def _key_to_use(
+        self, project: str, key: PrivateKey | None, key_type: str, bits: int | None
+    ) -> PrivateKey | None:
+        """``key``; else the project's prepared key (``None``); else a new key of ``key_type``."""
+        if key is not None:
+            return key
+        with self._store.session() as session:
+            row = get_project(session, project)
+            if prepared_record_ids(session, row.id):
+                return None
+            slug = row.slug
+        return generate_key(key_type, bits, f"repolink-{slug}")
 
     def register(
         self,
@@ -339,6 +381,24 @@ class ConnectionService:
         """A private key in any format :mod:`repolink.keys` reads; refusals become
         ``invalid_private_key`` (with the precise reason and its fix kept)."""
         return import_private_key(data, passphrase)
+
+
+def _chosen_key(session: Session, project: str, key: PrivateKey | None) -> PrivateKey | KeyRecord:
+    """The key a connection is saved with: ``key``, or (``None``) the project's prepared key.
+    A prepared key not used is deleted: the connection has its own."""
+    project_id = get_project(session, project).id
+    if key is not None:
+        discard_prepared(session, project_id)
+        return key
+    record = take_prepared(session, project_id)
+    if record is None:
+        raise Conflict(
+            "prepared_key_gone",
+            "the generated deploy key was replaced or used while saving",
+            "generate the key again, or save again to generate a new one",
+            context={"project": project},
+        )
+    return record
 
 
 def _remove_connection(session: Session, project: str) -> str | None:

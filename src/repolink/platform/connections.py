@@ -157,13 +157,14 @@ def create_connection(
     vault: Vault,
     project: str,
     url: SSHURL,
-    key: PrivateKey,
+    key: PrivateKey | KeyRecord,
     *,
     origin: str,
     url_origin: str | None = None,
     now: datetime | None = None,
 ) -> ConnectionInfo:
-    """Store the deploy key (encrypted) and the connection, state ``unknown``.
+    """Store the deploy key (encrypted; a :class:`KeyRecord` is stored already — a prepared
+    key) and the connection, state ``unknown``.
 
     ``url_origin``: who gave the URL (``URL_FROM_CLIENT…``; none: the operator)."""
     row = get_project(session, project)
@@ -177,7 +178,12 @@ def create_connection(
             "disconnect the project first",
             context={"project": row.slug},
         )
-    record = store_private_key(session, vault, key, label=f"deploy key of project {row.slug}")
+    label = f"deploy key of project {row.slug}"
+    if isinstance(key, KeyRecord):
+        record = key
+        record.label = label
+    else:
+        record = store_private_key(session, vault, key, label=label)
     connection = RepositoryConnection(
         id=new_id(),
         project_id=row.id,

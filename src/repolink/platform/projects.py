@@ -200,6 +200,7 @@ class ProjectService:
         from repolink.store.models.keys import KeyRecord
         from repolink.store.models.platform import Project, RepositoryConnection
         from repolink.store.models.platform_keys import AdditionalKey
+        from repolink.store.models.prepared_keys import PreparedDeployKey
         from repolink.store.models.rotation import connection_key_ids
         from repolink.store.models.user_keys import user_key_record_ids
 
@@ -214,6 +215,11 @@ class ProjectService:
                 select(AdditionalKey.key_record_id).where(AdditionalKey.project_id == project.id)
             )
             owned_keys += user_key_record_ids(session, project.id)
+            owned_keys += session.scalars(
+                select(PreparedDeployKey.key_record_id).where(
+                    PreparedDeployKey.project_id == project.id
+                )
+            )
             # The connection (its commits, refs and rotations) goes with the project, by cascade.
             session.execute(delete(Project).where(Project.id == project.id))
             session.execute(delete(KeyRecord).where(KeyRecord.id.in_(owned_keys)))

@@ -6,7 +6,9 @@ download. Admins get the forms: the SSH URL with either a generated key (type se
 pasted private key, saved as the API's ``PUT …/repository`` saves it (same service calls, same
 network policy, same audit entry) with the first fetch queued. A generated key's private half
 can be taken once, as the answer to that very save (an attachment, ``no-store``) — the API's
-``return_private_key`` — and is never served again. Members fetch and run the doctor.
+``return_private_key`` — and is never served again. Members fetch and run the doctor — on
+demand, a POST answered with the page and its checklist (the script puts the checklist in
+place); no GET runs it.
 
 The page's script polls :func:`state` (JSON) so the state after a save or a fetch appears
 without a reload; the live checks of the URL and of a pasted key are in
@@ -24,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 from repolink.accounts import key_audit
 from repolink.auth.principal import Principal, Role
 from repolink.errors import NotFound, RepolinkError, ValidationError
-from repolink.keys import KEY_TYPES
+from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.platform.connect import SavedConnection
 from repolink.platform.connections import ConnectionInfo
 from repolink.platform.targets import TargetPolicy, own_hosts
@@ -134,6 +136,8 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
         project = await kit.call(kit.app.access.project, principal, slug, REPOSITORY.role)
         role = await kit.call(kit.app.access.role, principal, slug)
         connection = await kit.call(connection_or_none, project.slug)
+        is_admin = role.allows(Role.ADMIN)
+        prepared = await kit.call(kit.app.connections.prepared_key, project.slug)
         values = form or {}
         typed = request.query_params.get("url", "")[:MAX_FIELD_CHARS]
         url = values.get("url", typed or (connection.url if connection else ""))
@@ -154,7 +158,8 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
             key_type=values.get("key_type", "ed25519"),
             key_types=KEY_TYPES,
             doctor=doctor,
-            is_admin=role.allows(Role.ADMIN),
+            prepared=prepared.key if prepared is not None and is_admin else None,
+            is_admin=is_admin,
             is_member=role.allows(Role.MEMBER),
             site_admin=principal.site_admin,
         )
@@ -189,28 +194,60 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
             field_error(errors, exc, field)
             return await show(request, slug, errors=errors, form=form, status=kit.status_of(exc))
         if saved.private_key is not None and download:
-            # The one answer that ever holds the generated private key: a download, kept by
-            # neither the browser's cache nor a proxy.
-            return Response(
-                saved.private_key.to_openssh(),
-                media_type=PRIVATE_KEY_TYPE,
-                headers={
-                    "Content-Disposition": f'attachment; filename="repolink-{slug}"',
-                    "Cache-Control": "no-store",
-                },
-            )
+            return private_key_download(slug, saved.private_key)
         notice = "Saved. The first fetch is queued."
-        if saved.private_key is not None:
+        if saved.prepared:
+            notice = "Saved with the generated key. The first fetch is queued."
+        elif saved.private_key is not None:
             notice = "Saved with a new key. Add it as a read-only access key, then fetch."
         return kit.redirect(repository_path(slug), notice=notice)
 
+    @router.post(f"{base}/generate", include_in_schema=False)
+    async def generate(
+        request: Request,
+        slug: str,
+        key_type: str = Form("ed25519"),
+        download: str = Form(""),
+    ) -> Response:
+        """Generate SSH key, before the URL is known (the article's first step): the
+        project's prepared deploy key, which the next Save uses."""
+        principal = kit.principal(request)
+        await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
+        try:
+            if key_type not in KEY_TYPES:
+                raise _type_invalid()
+            prepared = await kit.call(kit.app.connections.prepare_key, slug, key_type=key_type)
+        except RepolinkError as exc:
+            if exc.code in ("project_not_found", "role_required"):
+                raise
+            errors = FormErrors()
+            field_error(errors, exc, "key_type" if exc.code == "key_type_invalid" else "_form")
+            return await show(request, slug, errors=errors, status=kit.status_of(exc))
+        await kit.call(key_audit.deploy_key_prepared, kit.app.audit, principal, prepared)
+        if download and prepared.private_key is not None:
+            return private_key_download(slug, prepared.private_key)
+        return kit.redirect(
+            repository_path(slug),
+            notice="Generated a new key. Add it as a read-only access key, then paste the "
+            "SSH URL and Save.",
+        )
+
     @router.get(f"{base}/public-key", include_in_schema=False)
     async def public_key(request: Request, slug: str) -> Response:
+        """The deploy key's public half; ``?key=generated``: the prepared key's (admins)."""
         principal = kit.principal(request)
         project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        connection = await kit.call(kit.app.connections.connection_info, project.slug)
+        if request.query_params.get("key") == "generated":
+            await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
+            prepared = await kit.call(kit.app.connections.prepared_key, project.slug)
+            if prepared is None:
+                raise _no_prepared_key()
+            line = prepared.key.public_key
+        else:
+            connection = await kit.call(kit.app.connections.connection_info, project.slug)
+            line = connection.deploy_key.public_key
         return Response(
-            connection.deploy_key.public_key + "\n",
+            line + "\n",
             media_type="text/plain",
             headers={"Content-Disposition": f'attachment; filename="repolink-{project.slug}.pub"'},
         )
@@ -235,14 +272,29 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
             return JSONResponse({"id": run.id, "state": run.state}, status_code=202)
         return kit.redirect(repository_path(slug), notice="A fetch is queued.")
 
-    @router.get(f"{base}/doctor", include_in_schema=False)
+    @router.post(f"{base}/doctor", include_in_schema=False)
     async def doctor(request: Request, slug: str) -> Response:
+        # On demand only (a form; the script loads the answer's checklist in place): the
+        # doctor connects to the host, which no GET of the page does.
         principal = kit.principal(request)
         await kit.call(kit.app.access.project, principal, slug, Role.MEMBER)
         report = await kit.call(kit.app.doctor.check_project, slug)
         return await show(request, slug, doctor=report)
 
     return router
+
+
+def private_key_download(slug: str, key: PrivateKey) -> Response:
+    """The one answer that ever holds a generated private key: a download, kept by neither
+    the browser's cache nor a proxy."""
+    return Response(
+        key.to_openssh(),
+        media_type=PRIVATE_KEY_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="repolink-{slug}"',
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _save(
@@ -277,6 +329,14 @@ def _save(
     key_audit.connection_saved(app.audit, principal, slug, saved)
     app.fetch_requests.request(slug, trigger="connect", actor=principal)
     return saved
+
+
+def _no_prepared_key() -> RepolinkError:
+    return NotFound(
+        "prepared_key_not_found",
+        "this project has no generated key waiting to be saved",
+        "press Generate SSH key first",
+    )
 
 
 def _key_required() -> RepolinkError:

@@ -15,6 +15,7 @@ from repolink.store.models import (  # noqa: F401  (the imports register the tab
     known_hosts,
     platform,
     platform_keys,
+    prepared_keys,
     rotation,
     user_keys,
     webhooks_in,

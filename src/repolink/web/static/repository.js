@@ -195,23 +195,24 @@
   }
   if (badge) poll(3);
 
-  // Save with "Download the private key": the answer is the key file itself. Taken here as
-  // a file for the browser to save, then the page is opened again to show the saved key.
+  // Generate SSH key with "Download the private key": the answer is the key file itself.
+  // Taken here as a file for the browser to save, then the page is opened again to show the
+  // new key's public half.
+  var generateForm = document.getElementById("generate-form");
   var download = document.getElementById("download");
-  if (form && download) {
-    form.addEventListener("submit", function (event) {
-      var generate = document.getElementById("key-source-generate");
-      if (!download.checked || !generate.checked) return;
+  if (generateForm && download) {
+    generateForm.addEventListener("submit", function (event) {
+      if (!download.checked) return;
       event.preventDefault();
-      fetch(form.getAttribute("action"), {
-        method: "POST", body: new FormData(form), credentials: "same-origin"
+      fetch(generateForm.getAttribute("action"), {
+        method: "POST", body: new FormData(generateForm), credentials: "same-origin"
       }).then(function (response) {
         var disposition = response.headers.get("Content-Disposition") || "";
         var named = /filename="([^"]+)"/.exec(disposition);
         if (!response.ok || !named) {
-          // Refused (nothing was saved): the form is sent as without this script, and the
-          // page comes back with the error beside its field.
-          form.submit();
+          // Refused (nothing was generated): the form is sent as without this script, and
+          // the page comes back with the error beside its field.
+          generateForm.submit();
           return;
         }
         return response.blob().then(function (blob) {
@@ -226,6 +227,35 @@
           }, 500);
         });
       });
+    });
+  }
+
+  // The doctor: its form's answer is this page with the checklist; the checklist is put in
+  // place. An answer without one (an error page) is shown as the form would show it.
+  var doctorForm = document.getElementById("doctor-form");
+  var doctorResult = document.getElementById("doctor-result");
+  if (doctorForm && doctorResult) {
+    doctorForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var button = doctorForm.querySelector("button");
+      button.disabled = true;
+      doctorResult.textContent = "";
+      doctorResult.appendChild(element("p", "muted", "The doctor is checking the connection…"));
+      fetch(doctorForm.getAttribute("action"), {
+        method: "POST", body: new FormData(doctorForm), credentials: "same-origin",
+        headers: { "Accept": "text/html" }
+      }).then(function (response) { return response.text(); }).then(function (html) {
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("doctor-result");
+        button.disabled = false;
+        if (!fresh || !fresh.firstElementChild) { doctorForm.submit(); return; }
+        // The children move, not the live region itself: screen readers hear the news.
+        doctorResult.textContent = "";
+        Array.prototype.slice.call(fresh.children).forEach(function (child) {
+          doctorResult.appendChild(document.importNode(child, true));
+        });
+        var title = document.getElementById("doctor-title");
+        if (title) { title.setAttribute("tabindex", "-1"); title.focus(); }
+      }, function () { button.disabled = false; doctorForm.submit(); });
     });
   }
 
