@@ -107,6 +107,7 @@ class OpenSSHServer:
         )
         authorized = root / "authorized_keys"
         shutil.copy(client.key.with_suffix(".pub"), authorized)
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation
         config = root / "sshd_config"
         config.write_text(
             f"ListenAddress 127.0.0.1:{self.port}\nHostKey {host_key}\n"

@@ -1,10 +1,12 @@
 """CLI start-up: `repolink` commands as processes, and a no-op `repolink fetch` against a raw
 `git fetch` of the same repository over the same server, in the same run (DESIGN.md §7).
 
-    python bench/cli.py [--rounds 10] [--commits 1000] [--tags 0]
+    python bench/cli.py [--rounds 10] [--commits 1000] [--tags 0] [--server embedded|openssh]
 
 The server is `repolink host serve` (a subprocess) holding one generated repository (cached
-under bench/.work, shared with bench/fetch.py; REPOLINK_BENCH_REPO replaces it). Every figure
+under bench/.work, shared with bench/fetch.py; REPOLINK_BENCH_REPO replaces it), or with
+`--server openssh` a plain OpenSSH sshd serving a bare copy of it (root needed). A git/git-sized
+repository: `--commits 85000 --tags 900`. Every figure
 is a whole process, as a person at a shell waits for it: interpreter start-up, imports, opening
 the store and, for the fetch, the SSH connection. Raw and repolink alternate in every round;
 figures are medians over rounds, wall time and CPU time (user + system, children included),
@@ -33,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _peers import Client, OpenSSHServer
 from _repos import add_annotated_tags
 from fetch import WORK, Bench, cached_repository, run_worker
 
@@ -72,9 +75,8 @@ class Figures:
         return statistics.median(o[0] / r[0] for o, r in pairs)
 
 
-def measure(bench: Bench, data: Path, raw_mirror: Path, rounds: int) -> Figures:
+def measure(raw_env: Mapping[str, str], data: Path, raw_mirror: Path, rounds: int) -> Figures:
     env = {**os.environ, "REPOLINK_DATA_DIR": str(data)}
-    raw_env = bench.client.env(bench.host.port)
     commands: dict[str, Callable[[], tuple[float, float]]] = {
         "--help": lambda: process_time([REPOLINK, "--help"], env),
         "--version": lambda: process_time([REPOLINK, "--version"], env),
@@ -107,9 +109,44 @@ def report(figures: Figures, rounds: int, commits: str) -> None:
         print(f"{read:16s} wall {listed:.3f}s  target ≤ {READ_TARGET_S} s  {verdict}")
     ratio = figures.ratio("fetch (no-op)", "git fetch (raw)")
     verdict = "ok" if ratio <= FETCH_RATIO_TARGET else "OVER TARGET"
-    print(
-        f"fetch no-op / git fetch  ratio {ratio:.3f}  target ≤ {FETCH_RATIO_TARGET}  {verdict}"
+    print(f"fetch no-op / git fetch  ratio {ratio:.3f}  target ≤ {FETCH_RATIO_TARGET}  {verdict}")
+
+
+def _over_embedded_host(root: Path, source: Path, rounds: int) -> Figures:
+    bench = Bench(root, rounds)
+    bench.host.cli(
+        "host", "account-key", "add", "bench", f"{bench.client.key}.pub", "--label", "raw"
     )
+    bench.host.start()
+    try:
+        bench.client.trust(bench.host.port)
+        url = bench.publish("repo", source)
+        raw_mirror = bench.root / "raw.git"
+        bench.raw("clone", "--mirror", "--quiet", url, str(raw_mirror))
+        data = bench.root / "platform"
+        run_worker("connect", data, "bench", url, bench.deploy_key)
+        return measure(bench.client.env(bench.host.port), data, raw_mirror, rounds)
+    finally:
+        bench.host.stop()
+
+
+def _over_openssh(root: Path, source: Path, rounds: int) -> Figures:
+    """The same figures against a plain OpenSSH sshd serving a bare copy of ``source`` (as
+    the issue measured git/git), the client's key being the project's deploy key too."""
+    client = Client.create(root)
+    sshd = OpenSSHServer(root / "sshd", client)
+    try:
+        client.trust(sshd.port)
+        served = root / "served.git"
+        shutil.copytree(source, served)
+        url = sshd.url(served)
+        raw_mirror = root / "raw.git"
+        client.git(sshd.port, "clone", "--mirror", "--quiet", url, str(raw_mirror))
+        data = root / "platform"
+        run_worker("connect", data, "bench", url, client.key)
+        return measure(client.env(sshd.port), data, raw_mirror, rounds)
+    finally:
+        sshd.stop()
 
 
 def main() -> int:
@@ -121,6 +158,12 @@ def main() -> int:
         type=int,
         default=0,
         help="annotated tags over the history (git/git: --commits 85000 --tags 900)",
+    )
+    parser.add_argument(
+        "--server",
+        choices=("embedded", "openssh"),
+        default="embedded",
+        help="the server both fetch from: repolink's host, or a plain sshd (needs root)",
     )
     args = parser.parse_args()
 
@@ -137,21 +180,10 @@ def main() -> int:
             tmp.rename(tagged)
         source = tagged
     with tempfile.TemporaryDirectory(prefix="cli-", dir=WORK) as tmp:
-        bench = Bench(Path(tmp), args.rounds)
-        bench.host.cli(
-            "host", "account-key", "add", "bench", f"{bench.client.key}.pub", "--label", "raw"
-        )
-        bench.host.start()
-        try:
-            bench.client.trust(bench.host.port)
-            url = bench.publish("repo", source)
-            raw_mirror = bench.root / "raw.git"
-            bench.raw("clone", "--mirror", "--quiet", url, str(raw_mirror))
-            data = bench.root / "platform"
-            run_worker("connect", data, "bench", url, bench.deploy_key)
-            figures = measure(bench, data, raw_mirror, args.rounds)
-        finally:
-            bench.host.stop()
+        if args.server == "openssh":
+            figures = _over_openssh(Path(tmp), source, args.rounds)
+        else:
+            figures = _over_embedded_host(Path(tmp), source, args.rounds)
     commits = subprocess.run(
         ["git", "--git-dir", str(source), "rev-list", "--all", "--count"],
         capture_output=True,
