@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repolink.errors import ValidationError
-from repolink.netpolicy import NetworkPolicy, host_address, parse_networks
+from repolink.netpolicy import NetworkPolicy, forwarded_client, host_address, parse_networks
 from repolink.settings import Settings, load_settings
 
 STRICT = NetworkPolicy()
@@ -90,3 +90,43 @@ def test_the_setting_takes_cidrs_and_refuses_anything_else(
         load_settings()
     assert refused.value.code == "settings_invalid"
     assert "REPOLINK_ALLOWED_NETWORKS" in refused.value.message
+
+
+PROXIES = parse_networks("10.0.0.5, 10.1.0.0/16, fd00::/8")
+
+
+@pytest.mark.parametrize(
+    ("peer", "header", "client"),
+    [
+        # Not from a trusted proxy: the peer, whatever the header says.
+        ("198.51.100.7", ["203.0.113.9"], "198.51.100.7"),
+        ("testclient", ["203.0.113.9"], "testclient"),
+        # From a trusted proxy: the address it appended.
+        ("10.0.0.5", ["203.0.113.9"], "203.0.113.9"),
+        ("::ffff:10.0.0.5", ["203.0.113.9"], "203.0.113.9"),
+        # A forged entry left of what the proxy appended is not read.
+        ("10.0.0.5", ["1.2.3.4, 203.0.113.9"], "203.0.113.9"),
+        # A chain of trusted proxies is walked through, several headers in order.
+        ("10.0.0.5", ["1.2.3.4, 203.0.113.9", "10.1.2.3"], "203.0.113.9"),
+        ("fd00::1", ["2001:db8::7"], "2001:db8::7"),
+        # Nothing usable: the nearest trusted hop.
+        ("10.0.0.5", [], "10.0.0.5"),
+        ("10.0.0.5", ["not-an-address"], "10.0.0.5"),
+        ("10.0.0.5", ["203.0.113.9:443"], "10.0.0.5"),
+        ("10.0.0.5", ["203.0.113.9, garbage, 10.1.0.9"], "10.1.0.9"),
+        ("10.0.0.5", ["10.1.0.1, 10.1.0.2"], "10.1.0.1"),
+    ],
+)
+def test_the_client_is_read_from_forwarded_for_only_behind_a_trusted_proxy(
+    peer: str, header: list[str], client: str
+) -> None:
+    assert forwarded_client(peer, header, PROXIES) == client
+    assert forwarded_client(peer, header, ()) == peer
+
+
+def test_trusted_proxies_is_a_setting_of_networks() -> None:
+    settings = Settings(trusted_proxies=" 10.0.0.5 , fd00::/8")
+    assert settings.trusted_proxies == "10.0.0.5/32,fd00::/8"
+    assert [str(n) for n in settings.trusted_proxy_networks] == ["10.0.0.5/32", "fd00::/8"]
+    with pytest.raises(ValidationError, match="REPOLINK_TRUSTED_PROXIES"):
+        Settings(trusted_proxies="10.0.0.0/99")

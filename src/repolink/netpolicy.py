@@ -8,6 +8,9 @@ numeric forms libc's ``inet_aton`` accepts (``2130706433``, ``0x7f.1``, ``0177.0
 that is how the connection would read them. An operator may allow named networks
 (``allowed_networks``: comma-separated CIDRs).
 
+The other way round, :func:`forwarded_client` is where a request came from: its peer, or the
+address an operator's trusted proxy (``trusted_proxies``) names in ``X-Forwarded-For``.
+
 A host *name* can only be judged once resolved: :meth:`NetworkPolicy.host_refusal` refuses the
 names that are never public (``localhost``, the metadata names) when a URL is configured, and
 :meth:`NetworkPolicy.address_refusal` judges each resolved address when connecting — and the
@@ -127,15 +130,7 @@ class NetworkPolicy:
         return cls(parse_networks(text))
 
     def _allows(self, address: IPAddress) -> bool:
-        candidates = [address]
-        embedded = _embedded_ipv4(address)
-        if embedded is not None:
-            candidates.append(embedded)
-        return any(
-            candidate.version == network.version and candidate in network
-            for candidate in candidates
-            for network in self.allowed
-        )
+        return _among(address, self.allowed)
 
     def address_refusal(self, address: IPAddress) -> str | None:
         """Why ``address`` may not be connected to (``"a loopback address"``), or ``None``."""
@@ -158,3 +153,50 @@ class NetworkPolicy:
         if name in _METADATA_NAMES:
             return None if self._allows(_METADATA_ADDRESS) else "a cloud metadata name"
         return None
+
+
+def forwarded_client(
+    peer: str, forwarded_for: Iterable[str], trusted_proxies: Iterable[IPNetwork]
+) -> str:
+    """The address a request came from: ``peer`` (the connection's other end), or — only when
+    the peer is one of the operator's ``trusted_proxies`` — the address those proxies name in
+    ``X-Forwarded-For`` (``forwarded_for``: the header's values, in order).
+
+    The header is read from its right end, where the peer appended what it saw, past every
+    trusted proxy, to the first address no trusted proxy holds: anything left of it was
+    written by the client and may be forged. An entry that is not an address stops the walk
+    at the last hop read (a proxy trusted to append an address would not write anything else).
+    """
+    trusted = tuple(trusted_proxies)
+    client = peer
+    if not trusted or not _among(_plain_address(peer), trusted):
+        return client
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    for hop in reversed(hops):
+        address = _plain_address(hop)
+        if address is None:
+            break
+        client = str(address)
+        if not _among(address, trusted):
+            break
+    return client
+
+
+def _plain_address(text: str) -> IPAddress | None:
+    """``text`` as an address written plainly (no port, no brackets), or ``None``."""
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def _among(address: IPAddress | None, networks: tuple[IPNetwork, ...]) -> bool:
+    if address is None:
+        return False
+    embedded = _embedded_ipv4(address)
+    candidates = [address] if embedded is None else [address, embedded]
+    return any(
+        candidate.version == network.version and candidate in network
+        for candidate in candidates
+        for network in networks
+    )

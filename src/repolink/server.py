@@ -315,6 +315,9 @@ def _http_server(
         log_config=None,
         access_log=False,
         http=guard.protocol(),
+        # Where a request came from is read only as REPOLINK_TRUSTED_PROXIES says (the web
+        # pages' kit): uvicorn's own X-Forwarded-For handling would trust any local peer.
+        proxy_headers=False,
         # Whole seconds by uvicorn's signature; rounded up, never shorter than the grace.
         timeout_graceful_shutdown=math.ceil(shutdown_grace),
     )

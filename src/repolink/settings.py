@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from repolink.errors import URLError, ValidationError
-from repolink.netpolicy import NetworkPolicy, parse_networks
+from repolink.netpolicy import IPNetwork, NetworkPolicy, parse_networks
 
 
 def default_data_dir() -> Path:
@@ -310,6 +310,18 @@ class Settings:
         ),
     )
 
+    trusted_proxies: str = Field(
+        default="",
+        normalise=_cidrs,
+        description=(
+            "Comma-separated addresses or CIDR networks of the reverse proxies in front of the "
+            "web pages (e.g. 10.0.0.5,fd00::/8). A request from one of them is counted, for "
+            "sign-in throttling, by the client address they name in X-Forwarded-For; any "
+            "other request by its own peer address (its X-Forwarded-For is ignored). Default: "
+            "none."
+        ),
+    )
+
     def __init__(self, **given: Any) -> None:
         unknown = sorted(set(given) - set(_FIELDS))
         if unknown:
@@ -353,6 +365,11 @@ class Settings:
     def network_policy(self) -> NetworkPolicy:
         """What outbound connections made for a client may reach (:mod:`repolink.netpolicy`)."""
         return NetworkPolicy.from_text(self.allowed_networks)
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """The networks of :attr:`trusted_proxies`."""
+        return parse_networks(self.trusted_proxies)
 
     def to_env(self) -> dict[str, str]:
         """The ``REPOLINK_`` variables from which a child repolink process builds these same

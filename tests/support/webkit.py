@@ -69,10 +69,13 @@ class PageClient:
 
 
 @contextmanager
-def page_client(application: Repolink, *, origin: str = ORIGIN) -> Iterator[PageClient]:
+def page_client(
+    application: Repolink, *, origin: str = ORIGIN, peer: tuple[str, int] | None = None
+) -> Iterator[PageClient]:
     """A browser of the service app's pages at ``origin`` (an https one sends Secure
-    cookies back)."""
-    with TestClient(create_service_app(application), base_url=origin) as client:
+    cookies back), connecting from ``peer`` (default: the test client's ``testclient``)."""
+    options = {"client": peer} if peer is not None else {}
+    with TestClient(create_service_app(application), base_url=origin, **options) as client:
         yield PageClient(application, client, origin)
 
 

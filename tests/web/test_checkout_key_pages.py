@@ -149,7 +149,7 @@ def test_a_delete_asks_on_a_page_of_its_own_and_works_without_a_script(app: Repo
     with signed_in_pages(app, "member") as pages:
         listed = pages.get(PAGE).text
         assert f'href="{question}"' in listed
-        assert "data-confirm=\"Delete" not in listed
+        assert 'data-confirm="Delete' not in listed
         asked = pages.get(question)
         assert asked.status_code == 200
         assert "Please confirm" in asked.text

@@ -72,9 +72,7 @@ def test_a_refused_project_shows_the_error_beside_its_field(
 
 
 @pytest.mark.parametrize("role", [Role.VIEWER, Role.MEMBER, Role.ADMIN])
-def test_the_navigation_links_exactly_the_pages_a_role_may_open(
-    app: Repolink, role: Role
-) -> None:
+def test_the_navigation_links_exactly_the_pages_a_role_may_open(app: Repolink, role: Role) -> None:
     owner = principal_of(app, "owner")
     make_account(app, "someone")
     app.access.set_member(owner, "acme", "someone", role)

@@ -7,14 +7,17 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from repolink.accounts.sessions import ACCOUNT_FAILURE_LIMIT, SOURCE_FAILURE_LIMIT
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN
 from repolink.settings import Settings
 from repolink.store import Store
 from support.accountskit import FAST_HASHER, PASSWORD, ManualClock, make_account
-from support.webkit import PageClient, page_client, signed_in_pages
+from support.servekit import drain_output, serving_service
+from support.webkit import PageClient, csrf_token, page_client, signed_in_pages
 
 
 @pytest.fixture
@@ -216,3 +219,96 @@ def test_the_next_address_never_leaves_this_server(pages: PageClient) -> None:
             token_from="/ui/signin",
         )
         assert response.headers["location"] == "/ui/projects", target
+
+
+def failed_sign_ins(pages: PageClient, count: int, forwarded_for: str, *, first: int = 0) -> None:
+    """``count`` failed sign-ins of unknown users (``guessN`` from N = ``first``: none of them
+    is held back by its account's count), each saying it came from ``forwarded_for``."""
+    token = csrf_token(pages.get("/ui/signin").text)
+    for attempt in range(first, first + count):
+        response = pages.post(
+            "/ui/signin",
+            {"username": f"guess{attempt}", "password": "guess-guess", "csrf_token": token},
+            headers={"X-Forwarded-For": forwarded_for},
+        )
+        assert response.status_code == 401, response.text
+
+
+def sign_in_from(pages: PageClient, forwarded_for: str) -> int:
+    pages.client.cookies.clear()
+    token = csrf_token(pages.get("/ui/signin").text)
+    form = {"username": "alice", "password": PASSWORD, "csrf_token": token}
+    return pages.post("/ui/signin", form, headers={"X-Forwarded-For": forwarded_for}).status_code
+
+
+def test_a_forged_forwarded_for_is_ignored_and_a_trusted_proxys_is_read(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", trusted_proxies="10.0.0.5")
+    with (
+        Store.open(settings) as store,
+        Repolink(settings, store=store, password_hasher=FAST_HASHER) as app,
+    ):
+        make_account(app, "alice")
+        # Not a trusted proxy: every failure is the peer's, whichever address it claims.
+        with page_client(app, peer=("192.0.2.10", 40000)) as direct:
+            for n in range(SOURCE_FAILURE_LIMIT):
+                failed_sign_ins(direct, 1, f"203.0.113.{n}", first=n)
+            assert sign_in_from(direct, "203.0.113.200") == 429
+        # Behind the trusted proxy: each client is counted by the address the proxy appended.
+        with page_client(app, peer=("10.0.0.5", 40000)) as proxied:
+            failed_sign_ins(proxied, SOURCE_FAILURE_LIMIT, "198.51.100.1, 203.0.113.7")
+            assert sign_in_from(proxied, "203.0.113.7") == 429
+            assert sign_in_from(proxied, "203.0.113.8") == 303
+            # What the client wrote left of the proxy's entry is not who it is.
+            assert sign_in_from(proxied, "203.0.113.8, 203.0.113.7") == 429
+
+
+def test_failed_sign_ins_are_counted_across_serve_processes_by_the_peer(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    first_settings = {"REPOLINK_ADMIN_PASSWORD": PASSWORD}
+    # The second process trusts loopback as its proxy; the first trusts no one.
+    second_settings = {"REPOLINK_TRUSTED_PROXIES": "127.0.0.1"}
+    no_workers = ["--workers", "0"]
+    with serving_service(data_dir, first_settings, args=no_workers, ssh=False) as first:
+        drain_output(first, tmp_path / "first.log")
+        with serving_service(data_dir, second_settings, args=no_workers, ssh=False) as second:
+            drain_output(second, tmp_path / "second.log")
+            clients = [
+                httpx.Client(base_url=service.url, trust_env=False, timeout=60)
+                for service in (first, second)
+            ]
+            try:
+                for attempt in range(ACCOUNT_FAILURE_LIMIT):
+                    client = clients[attempt % 2]
+                    token = csrf_token(client.get("/ui/signin").text)
+                    response = client.post(
+                        "/ui/signin",
+                        data={"username": "admin", "password": "guess", "csrf_token": token},
+                        headers={
+                            "Origin": str(client.base_url).rstrip("/"),
+                            "X-Forwarded-For": f"203.0.113.{attempt}",
+                        },
+                    )
+                    assert response.status_code == 401, response.text
+                # Half the limit in each process: the account is held back in both.
+                for client in clients:
+                    token = csrf_token(client.get("/ui/signin").text)
+                    response = client.post(
+                        "/ui/signin",
+                        data={"username": "admin", "password": PASSWORD, "csrf_token": token},
+                        headers={"Origin": str(client.base_url).rstrip("/")},
+                    )
+                    assert response.status_code == 429, response.text
+            finally:
+                for client in clients:
+                    client.close()
+    first_log = (tmp_path / "first.log").read_text()
+    second_log = (tmp_path / "second.log").read_text()
+    # The first process read no one's X-Forwarded-For (uvicorn's own reading is off too);
+    # the second took the address its trusted proxy gave.
+    assert "refused a sign-in from 127.0.0.1" in first_log
+    assert "refused a sign-in from 203.0.113." not in first_log
+    assert "refused a sign-in from 203.0.113.1" in second_log

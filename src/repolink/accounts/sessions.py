@@ -11,7 +11,8 @@ when the user's password changes and when the user is deleted (those two in
 session (no fixation).
 
 Sign-in answers one refusal, ``signin_failed``, for an unknown user, a user without a password
-and a wrong password. Failures are counted per account and per source address
+and a wrong password. Failures are counted per account and per source address (the client's,
+as the adapter tells it) in the database, so every server process counts the same ones
 (:class:`~repolink.accounts.throttle.Throttle`); past either limit an attempt is refused with
 ``signin_throttled`` before any password is checked. Each session carries its own CSRF secret,
 which the pages render into their forms and compare on every unsafe request.
@@ -107,8 +108,12 @@ class SessionService:
         self._store = store
         self._users = users
         self._clock = clock
-        self._by_account = Throttle(account_failure_limit, throttle_window, clock=clock)
-        self._by_source = Throttle(source_failure_limit, throttle_window, clock=clock)
+        self._by_account = Throttle(
+            store, "account", account_failure_limit, throttle_window, clock=clock
+        )
+        self._by_source = Throttle(
+            store, "source", source_failure_limit, throttle_window, clock=clock
+        )
 
     # -- signing in and out ----------------------------------------------------------------
 
@@ -214,7 +219,8 @@ class SessionService:
         return self._open(checked)
 
     def purge_expired(self) -> int:
-        """Delete the rows of sessions that have ended; how many."""
+        """Delete the rows of sessions that have ended, and of failed sign-ins past the
+        throttle's window; how many sessions."""
         now = self._clock()
         with self._store.session() as session:
             result = session.execute(
@@ -225,7 +231,10 @@ class SessionService:
                     )
                 )
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            ended = int(getattr(result, "rowcount", 0) or 0)
+        self._by_account.purge()
+        self._by_source.purge()
+        return ended
 
     # -- inside ----------------------------------------------------------------------------
 

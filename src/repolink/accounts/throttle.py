@@ -2,65 +2,92 @@
 
 Sign-in by password is the one place a guesser gets an answer per try; after ``limit``
 failures within ``window`` a key is refused without checking anything until its oldest failure
-leaves the window. The counts live in the process: several server processes each count their
-own, which multiplies the limit by their number but never lets a key through unlimited.
-Memory is bounded: at most ``max_keys`` keys are tracked, the stalest forgotten first.
+leaves the window. The failures are rows of the ``signin_failures`` table, one per failure,
+under the throttle's ``scope``: every server process on the database counts the same ones, so
+several processes behind one address do not multiply the limit. A row goes once it has left
+the window: at the key's next failure, and for every key at :meth:`Throttle.purge` (the
+sessions' hourly purge). Two processes checking at the same moment may each let one attempt
+through past the limit; never more than one each.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, deque
 from datetime import datetime, timedelta
 
-from repolink.store.types import Clock, utcnow
+from sqlalchemy import delete, select
 
-DEFAULT_MAX_KEYS = 10_000
+from repolink.store import Store
+from repolink.store.models.accounts import MAX_THROTTLE_KEY, SigninFailure
+from repolink.store.types import Clock, utcnow
 
 
 class Throttle:
     def __init__(
         self,
+        store: Store,
+        scope: str,
         limit: int,
         window: timedelta,
         *,
         clock: Clock = utcnow,
-        max_keys: int = DEFAULT_MAX_KEYS,
     ) -> None:
+        self._store = store
+        self._scope = scope
         self._limit = limit
         self._window = window
         self._clock = clock
-        self._max_keys = max_keys
-        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def blocked_until(self, key: str) -> datetime | None:
         """When ``key`` may try again, or ``None`` when it may now."""
-        now = self._clock()
-        with self._lock:
-            failures = self._failures.get(key)
-            if failures is None:
-                return None
-            _forget_older(failures, now - self._window)
-            if len(failures) < self._limit:
-                return None
-            return failures[0] + self._window
+        start = self._clock() - self._window
+        with self._store.session() as session:
+            oldest = list(
+                session.scalars(
+                    select(SigninFailure.at)
+                    .where(
+                        SigninFailure.scope == self._scope,
+                        SigninFailure.key == _bounded(key),
+                        SigninFailure.at > start,
+                    )
+                    .order_by(SigninFailure.at)
+                    .limit(self._limit)
+                )
+            )
+        if len(oldest) < self._limit:
+            return None
+        return oldest[0] + self._window
 
     def failed(self, key: str) -> None:
         now = self._clock()
-        with self._lock:
-            failures = self._failures.setdefault(key, deque())
-            _forget_older(failures, now - self._window)
-            failures.append(now)
-            self._failures.move_to_end(key)
-            while len(self._failures) > self._max_keys:
-                self._failures.popitem(last=False)
+        with self._store.session() as session:
+            session.execute(
+                delete(SigninFailure).where(
+                    SigninFailure.scope == self._scope,
+                    SigninFailure.key == _bounded(key),
+                    SigninFailure.at <= now - self._window,
+                )
+            )
+            session.add(SigninFailure(scope=self._scope, key=_bounded(key), at=now))
 
     def clear(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
+        with self._store.session() as session:
+            session.execute(
+                delete(SigninFailure).where(
+                    SigninFailure.scope == self._scope, SigninFailure.key == _bounded(key)
+                )
+            )
+
+    def purge(self) -> int:
+        """Delete this scope's failures that have left the window; how many."""
+        with self._store.session() as session:
+            result = session.execute(
+                delete(SigninFailure).where(
+                    SigninFailure.scope == self._scope,
+                    SigninFailure.at <= self._clock() - self._window,
+                )
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _forget_older(failures: deque[datetime], start: datetime) -> None:
-    while failures and failures[0] <= start:
-        failures.popleft()
+def _bounded(key: str) -> str:
+    return key[:MAX_THROTTLE_KEY]

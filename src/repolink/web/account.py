@@ -14,7 +14,6 @@ from repolink.web import paths
 from repolink.web.cookies import SESSION
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
-from repolink.web.signin import client_address
 
 # Which field each error of a password change is shown beside.
 PASSWORD_FIELDS = {
@@ -64,7 +63,7 @@ def build_account_pages(kit: PageKit) -> APIRouter:
                 principal,
                 current,
                 new,
-                source=client_address(request),
+                source=kit.client_address(request),
             )
         except RepolinkError as exc:
             errors.add(exc, PASSWORD_FIELDS)

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from repolink.accounts.sessions import ABSOLUTE_LIFETIME, NewSession, SignedIn
 from repolink.auth.principal import Principal
 from repolink.errors import RepolinkError, Unauthorized
+from repolink.netpolicy import forwarded_client
 from repolink.web.cookies import SESSION, CookieJar
 from repolink.web.templating import Renderer
 
@@ -81,6 +82,16 @@ class PageKit:
             response, SESSION, opened.secret, max_age=int(ABSOLUTE_LIFETIME.total_seconds())
         )
         return response
+
+    def client_address(self, request: Request) -> str:
+        """Where a request came from, as sign-in failures are counted by: its peer, or the
+        client a trusted proxy (``REPOLINK_TRUSTED_PROXIES``) names in ``X-Forwarded-For``."""
+        peer = request.client.host if request.client is not None else "unknown"
+        return forwarded_client(
+            peer,
+            request.headers.getlist("x-forwarded-for"),
+            self.app.settings.trusted_proxy_networks,
+        )
 
     @staticmethod
     async def call(function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

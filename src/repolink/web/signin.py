@@ -18,11 +18,6 @@ from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 
 
-def client_address(request: Request) -> str:
-    """Where a request came from, as sign-in failures are counted by."""
-    return request.client.host if request.client is not None else "unknown"
-
-
 def build_signin_pages(kit: PageKit) -> APIRouter:
     anyone = APIRouter(route_class=kit.anyone)
     signed_in = APIRouter(route_class=kit.signed_in)
@@ -53,7 +48,7 @@ def build_signin_pages(kit: PageKit) -> APIRouter:
         old_secret = kit.cookies.read(request, SESSION)
         try:
             opened = await kit.call(
-                kit.app.sessions.sign_in, username, password, source=client_address(request)
+                kit.app.sessions.sign_in, username, password, source=kit.client_address(request)
             )
         except Unauthorized as exc:  # signin_failed, and RateLimited signin_throttled
             errors.add(exc)

@@ -13,6 +13,8 @@
 - ``sessions``: a person signed in to the web pages, known only by the SHA-256 of the secret
   their cookie holds (as a token is); the CSRF secret of that sign-in; when it began, was last
   seen and ends at the latest. Deleting rows signs out.
+- ``signin_failures``: failed sign-ins within the throttle's window, by account and by
+  source address, shared by every server process on the database; older rows are deleted.
 - ``audit_log``: who did what, when, to what. The project is kept by id and by slug, with no
   foreign key: the trail outlives the project. Details never hold key material or secrets.
 """
@@ -40,6 +42,7 @@ from repolink.store.base import Base
 from repolink.store.types import UTCDateTime, utcnow
 
 MAX_USERNAME_LENGTH = 64
+MAX_THROTTLE_KEY = 100
 
 
 class User(Base):
@@ -127,6 +130,25 @@ def delete_sessions(session: Session, user_id: int) -> int:
     """End every web session of ``user_id`` in the caller's transaction; how many."""
     result = session.execute(delete(WebSession).where(WebSession.user_id == user_id))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+class SigninFailure(Base):
+    """A failed sign-in, counted under a scope (``account``, ``source``) and a key (the
+    name as typed, the client's address) while it is within the throttle's window."""
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (
+        Index("ix_signin_failures_scope_key_at", "scope", "key", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(MAX_THROTTLE_KEY))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"SigninFailure(id={self.id!r}, scope={self.scope!r})"
 
 
 class AuditEntry(Base):
