@@ -17,6 +17,8 @@ Measured (targets of DESIGN.md §7):
 - `repolink project list`, `repolink commits bench` (first page)             target ≤ 0.2 s wall
 - `repolink fetch P` with nothing new vs `git fetch` in a mirror, both processes
                                                                              target ≤ 1.0 ratio
+  (warm: the shared SSH connection of the fetch before is alive, as it is for a minute
+  after every fetch; cold: none is, and the fetch opens one — information)
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ def process_time(argv: list[str], env: Mapping[str, str]) -> tuple[float, float]
     return wall, cpu
 
 
+def cold(run: Callable[[], tuple[float, float]]) -> tuple[float, float]:
+    """``run`` after the shared SSH connections of every data directory here are closed (not
+    timed): a fetch that finds none, as one run over a minute after the last does."""
+    for socket in WORK.glob("cli-*/**/ssh-control/*/s"):
+        subprocess.run(
+            ["ssh", "-F", "/dev/null", "-o", f"ControlPath={socket}", "-O", "exit", "x"],
+            capture_output=True,
+        )
+    return run()
+
+
 class Figures:
     def __init__(self) -> None:
         self.samples: dict[str, list[tuple[float, float]]] = {}
@@ -83,6 +96,9 @@ def measure(raw_env: Mapping[str, str], data: Path, raw_mirror: Path, rounds: in
         "project list": lambda: process_time([REPOLINK, "project", "list"], env),
         "commits list": lambda: process_time([REPOLINK, "commits", "bench"], env),
         "fetch (no-op)": lambda: process_time([REPOLINK, "fetch", "bench"], env),
+        "fetch (no-op, cold)": lambda: cold(
+            lambda: process_time([REPOLINK, "fetch", "bench"], env)
+        ),
         "git fetch (raw)": lambda: process_time(
             ["git", "-C", str(raw_mirror), "fetch", "--quiet", "--prune", "origin"], raw_env
         ),
@@ -110,6 +126,8 @@ def report(figures: Figures, rounds: int, commits: str) -> None:
     ratio = figures.ratio("fetch (no-op)", "git fetch (raw)")
     verdict = "ok" if ratio <= FETCH_RATIO_TARGET else "OVER TARGET"
     print(f"fetch no-op / git fetch  ratio {ratio:.3f}  target ≤ {FETCH_RATIO_TARGET}  {verdict}")
+    cold_ratio = figures.ratio("fetch (no-op, cold)", "git fetch (raw)")
+    print(f"  the same with no shared connection left (cold)  ratio {cold_ratio:.3f}")
 
 
 def _over_embedded_host(root: Path, source: Path, rounds: int) -> Figures:
