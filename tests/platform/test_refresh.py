@@ -14,13 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from repolink.errors import NotFound
+from repolink.errors import NotFound, RepolinkError
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_outcome import STATE_OK
 from repolink.platform.refresh import RefreshService
 from repolink.store.key_records import mark_used
 from repolink.store.models import platform as models
-from support.platformkit import HostedRepos, Platform, close_shared_connection, granted_key
+from support.platformkit import (
+    HostedRepos,
+    Platform,
+    close_shared_connection,
+    control_socket_of,
+    granted_key,
+)
+from support.recording import RecordingRunner
 
 WHEN = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -71,7 +78,7 @@ def test_a_later_use_of_the_key_is_kept(platform: Platform, hosted: HostedRepos)
 
 
 def test_anything_new_or_not_plain_goes_to_the_full_fetch(
-    platform: Platform, hosted: HostedRepos, tmp_path: Path
+    platform: Platform, hosted: HostedRepos
 ) -> None:
     key = granted_key(hosted.host, "other", "busy")
     platform.connect("busy", hosted.other.url(), key)
@@ -88,14 +95,60 @@ def test_anything_new_or_not_plain_goes_to_the_full_fetch(
     assert (pushed.skipped, pushed.new_commits, calls) == (False, 1, ["full"])
 
     assert refreshes.fetch_project("busy").skipped and calls == ["full"]
-    # No live shared connection: the full fetch opens one (and lists the refs through it).
-    fingerprint = platform.app.connections.connection_info("busy").deploy_key.fingerprint_sha256
-    close_shared_connection(platform, "busy", fingerprint, tmp_path / "home")
-    assert refreshes.fetch_project("busy").skipped and calls == ["full", "full"]
     with pytest.raises(NotFound) as missing:
         refreshes.fetch_project("no-such-project")
     assert missing.value.code == "project_not_found"
-    assert calls == ["full", "full", "full"]
+    assert calls == ["full", "full"]
+
+
+def _ls_remotes(recording: RecordingRunner) -> int:
+    return sum("ls-remote" in record.argv for record in recording.runs())
+
+
+def test_with_no_live_shared_connection_one_ls_remote_opens_it_for_the_runs_after(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
+) -> None:
+    key = granted_key(hosted.host, "other", "cold")
+    platform.connect("cold", hosted.other.url(), key)
+    fingerprint = key.public_key.sha256_fingerprint
+    refreshes = _refreshes(platform, _no_full_fetch)
+    close_shared_connection(platform, "cold", fingerprint, tmp_path / "home")
+    before = _ls_remotes(recording)
+
+    assert refreshes.fetch_project("cold").skipped  # listed by one ls-remote, no full fetch
+    assert _ls_remotes(recording) == before + 1
+    assert control_socket_of(platform, "cold").exists()  # that ssh stays as the shared one
+    assert refreshes.fetch_project("cold").skipped  # through it: no process at all
+    assert _ls_remotes(recording) == before + 1
+
+
+def test_a_cold_listing_that_fails_is_left_to_the_full_fetch_and_not_tried_again_after(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
+) -> None:
+    key = granted_key(hosted.host, "other", "revoked")
+    platform.connect("revoked", hosted.other.url(), key)
+    close_shared_connection(platform, "revoked", key.public_key.sha256_fingerprint, tmp_path / "h")
+    hosted.host.service.remove_access_key("team", "other", key.public_key.sha256_fingerprint)
+    calls: list[str] = []
+
+    def full() -> FetchService:
+        calls.append("full")
+        return platform.app.fetches
+
+    refreshes = _refreshes(platform, full)
+    before = _ls_remotes(recording)
+    with pytest.raises(RepolinkError) as failed:
+        refreshes.fetch_project("revoked")
+    assert calls == ["full"] and failed.value.code == "auth_failed"
+    assert platform.app.connections.connection_info("revoked").state != STATE_OK
+    tried = _ls_remotes(recording) - before
+    assert tried >= 2  # the shortcut's listing, then the full fetch's own
+
+    with pytest.raises(RepolinkError):
+        refreshes.fetch_project("revoked")
+    # The recorded failure sends the next run straight to the full fetch: one listing more.
+    assert calls == ["full", "full"]
+    assert _ls_remotes(recording) - before - tried == tried - 1
 
 
 PROBE = """

@@ -73,8 +73,8 @@ from repolink.platform.scout import Scout
 from repolink.platform.targets import connection_pin
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
-from repolink.store.key_records import decrypt_private_key, get_key_record, mark_used
-from repolink.store.key_use import check_decryptable
+from repolink.store.key_records import get_key_record, mark_used
+from repolink.store.key_use import check_decryptable, decrypt_private_key
 from repolink.store.models.platform import Project, RepositoryConnection
 from repolink.store.models.user_keys import preferred_key_id
 from repolink.store.types import Clock

@@ -3,38 +3,44 @@ reads and without importing the ORM or the fetch machinery (issue 10 §2); anyth
 :meth:`repolink.platform.fetch.FetchService.fetch_project`'s, imported only then.
 
 The shortcut takes the common no-op case only: the project's fetches use its deploy key (no
-user key is preferred to it), the URL is the operator's (no address to pin and judge), and a
-shared SSH connection of an earlier run is alive. Then, as the full fetch would: the deploy key
-must decrypt (a key that cannot be used fails every fetch, the ones that skip too); under the
-mirror's lock, the mirror's refs are read and compared with the remote's, listed as a passenger
-of the shared connection (no process, no handshake), and with the index's; all equal, the
-outcome is written in one transaction (connection ``ok``, key used) through the same
-statements the full fetch writes. Whenever anything differs, is missing or fails, the full
-fetch runs from the start and decides, records and reports as ever.
+user key is preferred to it), the URL is the operator's (no address to pin and judge), and its
+SSH connection can be shared. Then, as the full fetch would: the deploy key must decrypt (a key
+that cannot be used fails every fetch, the ones that skip too); under the mirror's lock, the
+mirror's refs are read and compared with the remote's and with the index's. The remote's are
+listed as a passenger of the shared SSH connection of an earlier run when one is alive (no
+process, no handshake); when none is, and the connection's last fetch went well, by one
+``git ls-remote`` whose ssh becomes that shared connection for the runs after it, as the full
+fetch's would. All equal, the outcome is written in one transaction (connection ``ok``, key
+used) through the same statements the full fetch writes. Whenever anything differs, is
+missing or fails, the full fetch runs from the start and decides, records and reports as ever
+— a listing that failed is tried once more by it, which the last state bounds to the first
+failure after a success: the next run finds the state it recorded and goes to it directly.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from repolink.errors import RepolinkError
 from repolink.git import mirrors, sharing
 from repolink.git.runner import GitRunner
 from repolink.git.sshmux import MuxTimeout
 from repolink.knownhosts.trusted import known_hosts_lines, trusted_keys_plain
-from repolink.platform.fetch_outcome import record_fetch_success
+from repolink.platform.fetch_outcome import STATE_OK, record_fetch_success
 from repolink.platform.fetch_result import FetchResult
 from repolink.settings import Settings
 from repolink.store.clock import Clock, utcnow
-from repolink.store.key_use import check_decryptable, mark_key_used
+from repolink.store.key_use import check_decryptable, decrypt_private_key, mark_key_used
 from repolink.urls import SSHURL, parse_ssh_url
 from repolink.vault import VaultLoader
 
 if TYPE_CHECKING:
     from repolink.git.progress import ProgressCallback
+    from repolink.knownhosts.values import TrustedHostKey
     from repolink.platform.fetch import FetchService
     from repolink.store import Store
 
@@ -43,7 +49,7 @@ log = logging.getLogger(__name__)
 # The connection, its deploy key, and whether a user key would be preferred to it
 # (repolink.store.models.user_keys.preferred_key_id: then the full fetch chooses).
 _CONNECTION = (
-    "SELECT c.id AS connection_id, c.url, c.url_origin, k.id AS key_id,"
+    "SELECT c.id AS connection_id, c.url, c.url_origin, c.state, k.id AS key_id,"
     " k.fingerprint_sha256, k.retired_at, k.private_key_encrypted,"
     " EXISTS (SELECT 1 FROM user_keys u WHERE u.project_id = p.id) AS has_user_key"
     " FROM projects p JOIN repository_connections c ON c.project_id = p.id"
@@ -111,8 +117,11 @@ class RefreshService:
             key_fingerprint=row["fingerprint_sha256"],
             known_hosts=known_hosts_lines(trusted),
         )
-        if control is None or not control.exists():
+        if control is None:
             return None
+        alive = control.exists()
+        if not alive and row["state"] != STATE_OK:
+            return None  # it failed last time: the full fetch diagnoses and records, once
         try:
             check_decryptable(self._vault(), row["key_id"], row["private_key_encrypted"])
         except RepolinkError:
@@ -125,15 +134,18 @@ class RefreshService:
             )
             if not mirrored or mirrored != indexed:
                 return None
-            try:
-                listed = sharing.list_refs_through_master(
-                    control,
-                    url,
-                    mirrors.LISTED_REF_PREFIXES,
-                    timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
-                )
-            except MuxTimeout:
-                return None
+            if alive:
+                try:
+                    listed = sharing.list_refs_through_master(
+                        control,
+                        url,
+                        mirrors.LISTED_REF_PREFIXES,
+                        timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
+                    )
+                except MuxTimeout:
+                    return None
+            else:
+                listed = self._listed_opening_connection(url, row, trusted, control)
             if listed != mirrored:
                 return None
         finished_at = self._clock()
@@ -155,6 +167,29 @@ class RefreshService:
             attempted_at=attempted_at,
             duration=time.monotonic() - started,
         )
+
+    def _listed_opening_connection(
+        self,
+        url: SSHURL,
+        row: Mapping[str, Any],
+        trusted: Sequence[TrustedHostKey],
+        control: Path,
+    ) -> dict[str, str] | None:
+        """The remote's refs by ``git ls-remote`` over the session the full fetch would open,
+        whose ssh stays as the shared connection at ``control``; ``None`` when that fails."""
+        from repolink.git.remote import open_remote
+
+        try:
+            key = decrypt_private_key(self._vault(), row["key_id"], row["private_key_encrypted"])
+            with open_remote(
+                self._settings, url, key, trusted=trusted, runner=self._runner
+            ) as remote:
+                if remote.control_path != control:
+                    return None
+                return remote.ls_remote()
+        except RepolinkError as exc:
+            log.info("listing %s failed (%s): the full fetch decides", url.canonical, exc.code)
+            return None
 
 
 def _parsed(text: str) -> SSHURL | None:

@@ -14,9 +14,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from repolink.errors import NotFound, RepolinkError, ValidationError, VaultError
-from repolink.keys import PrivateKey, PublicKey, parse_private_key
-from repolink.store.key_use import decrypt_key_bytes, mark_key_used
+from repolink.errors import NotFound, ValidationError
+from repolink.keys import PrivateKey, PublicKey
+from repolink.store.key_use import decrypt_private_key, mark_key_used
 from repolink.store.models.keys import KeyRecord, new_record_id
 from repolink.store.plain import CoreReader
 from repolink.store.types import utcnow
@@ -69,21 +69,6 @@ def load_private_key(session: Session, vault: Vault, record_id: str) -> PrivateK
     """The decrypted private key of a record."""
     record = get_key_record(session, record_id)
     return decrypt_private_key(vault, record.id, record.private_key_encrypted)
-
-
-def decrypt_private_key(vault: Vault, record_id: str, token: bytes | None) -> PrivateKey:
-    """The private key of record ``record_id``, from its ``private_key_encrypted`` column
-    (``token``) as read earlier: for a caller that parses the key only once it needs it."""
-    plaintext = decrypt_key_bytes(vault, record_id, token)
-    try:
-        return parse_private_key(plaintext).key
-    except RepolinkError:
-        # Decrypted fine yet unparseable: written by a bug, not by a person. Say nothing of it.
-        raise VaultError(
-            "key_record_corrupt",
-            f"the private key of key record {record_id} cannot be read back",
-            "store the key again; report this as a bug in repolink",
-        ) from None
 
 
 def mark_used(session: Session, record_id: str, when: datetime) -> None:

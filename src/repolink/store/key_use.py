@@ -6,10 +6,14 @@ never imports the ORM (issue 10 §2)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from repolink.errors import NotFound, ValidationError
+from repolink.errors import NotFound, RepolinkError, ValidationError, VaultError
 from repolink.store.plain import PlainReader
 from repolink.vault import Vault
+
+if TYPE_CHECKING:
+    from repolink.keys import PrivateKey
 
 # The latest use wins when uses are reported out of order.
 _MARK_USED = (
@@ -46,3 +50,20 @@ def decrypt_key_bytes(vault: Vault, record_id: str, token: bytes | None) -> byte
             "use a record that was stored with its private half",
         )
     return vault.decrypt(token, record_id=record_id)
+
+
+def decrypt_private_key(vault: Vault, record_id: str, token: bytes | None) -> PrivateKey:
+    """The private key of record ``record_id``, from its ``private_key_encrypted`` column
+    (``token``) as read earlier: for a caller that parses the key only once it needs it."""
+    from repolink.keys import parse_private_key  # the cryptography: only when a key is used
+
+    plaintext = decrypt_key_bytes(vault, record_id, token)
+    try:
+        return parse_private_key(plaintext).key
+    except RepolinkError:
+        # Decrypted fine yet unparseable: written by a bug, not by a person. Say nothing of it.
+        raise VaultError(
+            "key_record_corrupt",
+            f"the private key of key record {record_id} cannot be read back",
+            "store the key again; report this as a bug in repolink",
+        ) from None
