@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
     from repolink.platform.fetch import FetchService
+    from repolink.platform.fetch_progress import FetchProgressService
     from repolink.platform.fetch_requests import FetchRequestService, FetchWorker
     from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
@@ -254,6 +255,13 @@ class Repolink:
             clock=self.clock,
             gather={"webhook": timedelta(seconds=self.settings.webhook_gather)},
         )
+
+    @cached_property
+    def fetch_progress(self) -> FetchProgressService:
+        """The progress git reported to running fetch runs, for adapters that show it."""
+        from repolink.platform.fetch_progress import FetchProgressService
+
+        return FetchProgressService(self.store)
 
     @cached_property
     def webhooks_in(self) -> WebhookInService:

@@ -217,6 +217,14 @@ class Settings:
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+    fetch_progress_interval: float = Field(
+        default=0.5,
+        ge=0,
+        description=(
+            "How often, at most, a running fetch records git's progress (phase, percent) for "
+            "the pages to show, in seconds; a fetch that ends sooner records none."
+        ),
+    )
     # What one peer may hold of the embedded SSH host (DESIGN.md §5, issue 10 §3.2, §3.3).
     ssh_max_startups: int = Field(
         default=64,

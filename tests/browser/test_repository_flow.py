@@ -23,6 +23,7 @@ from support.browserkit import WebServer, check_page, sign_in
 from support.keytexts import PUTTY
 from support.pagekit import SLUG as TOUR_PROJECT
 from support.pagekit import Tour
+from support.platformkit import CountingProxy
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -252,3 +253,36 @@ def test_the_doctor_checklist_loads_in_place(admin_page: Page, tour: Tour) -> No
     assert page.evaluate("() => window.stillTheSamePage === true")
     assert page.url.endswith("/settings/repository")
     check_page(page, "repository-doctor")
+
+
+def test_fetch_repository_shows_git_s_progress_live_then_the_outcome(
+    admin_page: Page, web_server: WebServer, tmp_path: Path
+) -> None:
+    page = admin_page
+    service = web_server.service
+    relay = CountingProxy(service.ssh_port or 0)  # a slow peer in front of the SSH host
+    try:
+        with flowkit.api_client(service, web_server.admin_token) as api:
+            pusher, _ = flowkit.hosted_repository(
+                api, service, tmp_path, workspace="progress", slug="live"
+            )
+            flowkit.connect_project(
+                api, service, relay.port, name="Live", workspace="progress", slug="live"
+            )
+            first = flowkit.ok(api.post("/api/v1/projects/live/fetch", params={"wait": "true"}))
+            assert first["errors"] == [], first
+        pusher.commit("a large file", big=True)
+        pusher.push()
+        page.goto(paths.project("live", "settings", "repository"))
+        page.evaluate("() => { window.stillTheSamePage = true; }")
+        relay.throttle = 0.02  # about 200 KB/s: the fetch takes seconds, reported as it goes
+        page.get_by_role("button", name="Fetch repository").click()
+        shown = page.locator("#fetch-progress")
+        expect(shown).to_contain_text(re.compile(r"Fetching: .*\d+%"), timeout=120_000)
+        relay.throttle = None
+        expect(shown).to_have_text("Last fetch: 1 new commit", timeout=120_000)
+        expect(page.locator("#connection-state")).to_have_text("ok")
+        expect(page.locator("#connection-commits")).to_have_text("3")
+        assert page.evaluate("() => window.stillTheSamePage === true")
+    finally:
+        relay.close()

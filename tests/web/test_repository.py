@@ -12,7 +12,14 @@ import pytest
 
 from repolink.app import Repolink
 from repolink.auth.principal import LOCAL_ADMIN, Role
+from repolink.git.progress import FetchProgress
+from repolink.platform.fetch_jobs import FETCH_RETRY_POLICY, execute_run, settle
+from repolink.platform.fetch_progress import ProgressRecorder
+from repolink.settings import Settings
+from repolink.store import Store
 from support.accountskit import make_account
+from support.platformkit import HostedRepos
+from support.webcommits import connect_to_app
 from support.webkit import signed_in_pages
 
 PAGE = "/ui/projects/acme/settings/repository"
@@ -246,3 +253,34 @@ def test_the_doctor_runs_on_demand_only(app: Repolink, monkeypatch: pytest.Monke
         checklist = response.text.split('id="doctor-result"', 1)[1].split("</section>", 1)[0]
         assert 'id="doctor-title"' in checklist
         assert "connection_refused" in checklist and "Fix:" in checklist
+
+
+def test_the_state_shows_a_running_fetch_s_progress_then_its_outcome(
+    app: Repolink, settings: Settings, store: Store, hosted: HostedRepos
+) -> None:
+    connect_to_app(app, settings, store, hosted, "acme")
+    hosted.app.commit("fetched from the page")
+    with signed_in_pages(app, "owner") as pages:
+        started = pages.post(
+            f"{PAGE}/fetch", token_from=PAGE, headers={"Accept": "application/json"}
+        ).json()
+        # A worker takes the run; git reports how far it is.
+        job = app.fetch_requests.queue.claim_run(started["id"])
+        assert job is not None
+        assert pages.get(f"{PAGE}/state").json()["fetch"]["progress"] is None
+        report = ProgressRecorder(app.store, job.id, job.attempt, interval=0)
+        report(FetchProgress("Receiving objects", done=450, total=1000, percent=45))
+        running = pages.get(f"{PAGE}/state").json()["fetch"]
+        assert (running["state"], running["finished"]) == ("running", False)
+        assert running["progress"]["line"] == "Receiving objects 45% (450/1000)"
+        assert (running["progress"]["phase"], running["progress"]["percent"]) == (
+            "Receiving objects",
+            45,
+        )
+        # The attempt ends: the outcome, with the commits it brought.
+        outcome = execute_run(app.store, app.fetches, job)
+        app.fetch_requests.queue.finish([settle(job, outcome, FETCH_RETRY_POLICY, app.clock())])
+        done = pages.get(f"{PAGE}/state").json()
+        assert done["fetch"]["state"] == "done" and done["fetch"]["finished"]
+        assert (done["fetch"]["new_commits"], done["fetch"]["progress"]) == (1, None)
+        assert done["state"] == "ok" and done["error"] is None

@@ -139,6 +139,11 @@ class FetchService:
         persist = self._settings.server_ssh_control_persist
         self._settings = self._settings.model_copy(update={"ssh_control_persist": persist})
 
+    @property
+    def progress_interval(self) -> float:
+        """How often, at most, a fetch run records its progress (``fetch_progress_interval``)."""
+        return self._settings.fetch_progress_interval
+
     def close_least_used_connections(self) -> list[Path]:
         """Close the shared SSH connections beyond the ``server_max_warm_connections`` most
         recently used; the control sockets closed."""

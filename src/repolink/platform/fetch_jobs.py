@@ -2,7 +2,8 @@
 
 :func:`execute_run` is one attempt, in the calling thread: it fetches the run's connection
 through :meth:`repolink.platform.fetch.FetchService.fetch_connection` (which records the
-connection's state, a definitive failure included) and says what became of it as an
+connection's state, a definitive failure included; git's progress goes on the run's row,
+:mod:`repolink.platform.fetch_progress`) and says what became of it as an
 :class:`~repolink.jobs.queue.Outcome` — the new commits and the index ``seq`` range they got,
 or the error code and whether trying again can help (:data:`TRANSIENT_CODES`: the network, a
 timeout, a busy mirror or database). While it runs, the queue's
@@ -32,6 +33,7 @@ from repolink.jobs import Job, Outcome, RetryPolicy
 from repolink.jobs.queue import Settled, State
 from repolink.jobs.worker import describe_error
 from repolink.platform.fetch import FetchService
+from repolink.platform.fetch_progress import ProgressRecorder
 from repolink.platform.fetch_queue import FetchQueue
 from repolink.store import Store, utcnow
 from repolink.store.models.fetch_runs import FetchRun
@@ -81,9 +83,11 @@ def execute_run(
     if target is None:
         return Outcome.failed("the fetch run or its connection was removed", transient=False)
     subject = f"fetch run {job.id}"
+    progress = ProgressRecorder(store, job.id, job.attempt, interval=fetches.progress_interval)
     try:
         result = fetches.fetch_connection(
             target.connection_id,
+            on_progress=progress,
             cancel=cancel,
             # A push to this server's own host changed its refs: asking first would only cost
             # a round trip before the fetch that follows anyway.

@@ -11,8 +11,9 @@ demand, a POST answered with the page and its checklist (the script puts the che
 place); no GET runs it.
 
 The page's script polls :func:`state` (JSON) so the state after a save or a fetch appears
-without a reload; the live checks of the URL and of a pasted key are in
-:mod:`repolink.web.repository_checks`.
+without a reload — while a fetch runs, its progress as git reports it (phase, percent), then
+its outcome: the new commits, or the diagnosis with its fix; the live checks of the URL and
+of a pasted key are in :mod:`repolink.web.repository_checks`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from repolink.errors import NotFound, RepolinkError, ValidationError
 from repolink.keys import KEY_TYPES, PrivateKey
 from repolink.platform.connect import SavedConnection
 from repolink.platform.connections import ConnectionInfo
+from repolink.platform.fetch_progress import RunProgress
 from repolink.platform.targets import TargetPolicy, own_hosts
 from repolink.urls import parse_ssh_url
 from repolink.web import paths
@@ -83,8 +85,12 @@ def access_key_page(kit: PageKit, url: str) -> str | None:
     return paths.host_repository(workspace, slug, "access-keys")
 
 
-def state_of(connection: ConnectionInfo | None, latest: Any = None) -> dict[str, object]:
-    """What the page's script shows: the connection's state and the latest fetch run."""
+def state_of(
+    connection: ConnectionInfo | None, latest: Any = None, progress: RunProgress | None = None
+) -> dict[str, object]:
+    """What the page's script shows: the connection's state, the latest fetch run — while it
+    runs, the ``progress`` git reports (phase, percent), once finished its outcome (the new
+    commits, or its error; the connection's diagnosis has the fix)."""
     if connection is None:
         return {"connected": False, "state": "unknown"}
     answer: dict[str, object] = {
@@ -107,6 +113,11 @@ def state_of(connection: ConnectionInfo | None, latest: Any = None) -> dict[str,
             "state": latest.state,
             "trigger": latest.trigger,
             "finished": latest.finished,
+            "new_commits": latest.new_commits,
+            "error_code": latest.error_code,
+            "progress": (
+                {**progress.as_dict(), "line": progress.line} if progress is not None else None
+            ),
         }
     return answer
 
@@ -257,11 +268,13 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
         principal = kit.principal(request)
         project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
         connection = await kit.call(connection_or_none, project.slug)
-        latest = None
+        latest = progress = None
         if connection is not None:
             runs = await kit.call(kit.app.fetch_requests.history, project.slug, limit=1)
             latest = runs[0] if runs else None
-        return JSONResponse(state_of(connection, latest))
+        if latest is not None and not latest.finished:
+            progress = await kit.call(kit.app.fetch_progress.of_run, latest.id)
+        return JSONResponse(state_of(connection, latest, progress))
 
     @router.post(f"{base}/fetch", include_in_schema=False)
     async def fetch(request: Request, slug: str) -> Response:

@@ -15,7 +15,8 @@ a live lease (and the mirror's lock stands behind that). As in
 creates the index on both.
 
 ``first_seq``/``last_seq`` bound the index numbers (``commits.seq``) of the commits the run
-added, so "the commits this fetch added" is one range query.
+added, so "the commits this fetch added" is one range query. ``progress`` is the latest
+progress git reported to the running attempt (:mod:`repolink.platform.fetch_progress`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from repolink.store.base import Base
@@ -76,6 +77,8 @@ class FetchRun(Base):
     first_seq: Mapped[int | None] = mapped_column(Integer)
     last_seq: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The latest progress git reported to the running attempt (platform/fetch_progress.py).
+    progress: Mapped[dict[str, object] | None] = mapped_column(JSON)
 
     def __repr__(self) -> str:
         return f"FetchRun(id={self.id!r}, status={self.status!r}, trigger={self.trigger!r})"

@@ -1,5 +1,6 @@
-// The Repository page: live checks of the SSH URL and of a pasted private key, and the
-// connection state polled after a save or a fetch. Every form works without this script.
+// The Repository page: live checks of the SSH URL and of a pasted private key, the
+// connection state and the fetch's progress polled after a save or a fetch, the doctor's
+// checklist loaded in place. Every form works without this script.
 (function () {
   "use strict";
 
@@ -177,8 +178,24 @@
       }
     }
     var running = answer.fetch && !answer.fetch.finished;
-    if (progress) progress.textContent = running ? "Fetch " + answer.fetch.state + "…" : "";
+    if (progress) progress.textContent = describeFetch(answer.fetch);
     return running;
+  }
+
+  // The latest fetch: while it runs, how far git is (phase and percent, as git reports
+  // them); once finished, what it brought — or that it failed (the fix is in the panel).
+  function describeFetch(run) {
+    if (!run) return "";
+    if (!run.finished) {
+      if (run.state === "queued") return "Fetch queued…";
+      return run.progress ? "Fetching: " + run.progress.line : "Fetch running…";
+    }
+    if (run.state === "done") {
+      var count = run.new_commits;
+      return "Last fetch: " + count + (count === 1 ? " new commit" : " new commits");
+    }
+    if (run.state === "failed") return "Last fetch failed: " + (run.error_code || "error");
+    return "Last fetch " + run.state;
   }
 
   // While a fetch is queued or running, and ``extra`` more times after (a save's fetch may
