@@ -58,6 +58,21 @@ class DeployKeyInfo:
     created_at: datetime
     last_used_at: datetime | None
 
+    @classmethod
+    def of(cls, record: KeyRecord, origin: str) -> DeployKeyInfo:
+        """The public facts of ``record``, a deploy key of ``origin`` (generated, imported)."""
+        return cls(
+            id=record.id,
+            key_type=record.key_type,
+            bits=record.bits,
+            public_key=record.public_key,
+            fingerprint_sha256=record.fingerprint_sha256,
+            fingerprint_md5=record.fingerprint_md5,
+            origin=origin,
+            created_at=record.created_at,
+            last_used_at=record.last_used_at,
+        )
+
     def as_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -277,17 +292,7 @@ def _info(
         attempted_at=connection.attempted_at,
         fetched_at=connection.fetched_at,
         created_at=connection.created_at,
-        deploy_key=DeployKeyInfo(
-            id=record.id,
-            key_type=record.key_type,
-            bits=record.bits,
-            public_key=record.public_key,
-            fingerprint_sha256=record.fingerprint_sha256,
-            fingerprint_md5=record.fingerprint_md5,
-            origin=connection.key_origin,
-            created_at=record.created_at,
-            last_used_at=record.last_used_at,
-        ),
+        deploy_key=DeployKeyInfo.of(record, connection.key_origin),
         commits=int(commits or 0),
         refs=int(refs or 0),
     )

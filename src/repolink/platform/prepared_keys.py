@@ -54,13 +54,15 @@ def store_prepared(
     session.add(PreparedDeployKey(project_id=project.id, key_record_id=record.id))
     session.flush()
     log.info("prepared deploy key %s for project %s", record.fingerprint_sha256, project.slug)
-    return PreparedKey(project.slug, key_info(record), private_key=key)
+    return PreparedKey(project.slug, DeployKeyInfo.of(record, KEY_GENERATED), private_key=key)
 
 
 def load_prepared(session: Session, project: Project) -> PreparedKey | None:
     """``project``'s prepared deploy key, or ``None``."""
     record = _prepared_record(session, project.id)
-    return PreparedKey(project.slug, key_info(record)) if record is not None else None
+    if record is None:
+        return None
+    return PreparedKey(project.slug, DeployKeyInfo.of(record, KEY_GENERATED))
 
 
 def take_prepared(session: Session, project_id: str) -> KeyRecord | None:
@@ -89,20 +91,6 @@ def prepared_record_ids(session: Session, project_id: str) -> list[str]:
                 PreparedDeployKey.project_id == project_id
             )
         )
-    )
-
-
-def key_info(record: KeyRecord) -> DeployKeyInfo:
-    return DeployKeyInfo(
-        id=record.id,
-        key_type=record.key_type,
-        bits=record.bits,
-        public_key=record.public_key,
-        fingerprint_sha256=record.fingerprint_sha256,
-        fingerprint_md5=record.fingerprint_md5,
-        origin=KEY_GENERATED,
-        created_at=record.created_at,
-        last_used_at=record.last_used_at,
     )
 
 
