@@ -44,6 +44,11 @@ if TYPE_CHECKING:
     from repolink.host.info import RepositoryInfo
     from repolink.host.service import HostService
     from repolink.host.webhooks import DeliveryWorker
+    from repolink.jobs.procrastinate_backend import (
+        ProcrastinateJobs,
+        ProcrastinateWorker,
+        TableDispatch,
+    )
     from repolink.platform.additional_keys import AdditionalKeyService
     from repolink.platform.checkout import CheckoutService
     from repolink.platform.checkout_keys import CheckoutKeyService
@@ -51,8 +56,10 @@ if TYPE_CHECKING:
     from repolink.platform.connect import ConnectionService
     from repolink.platform.doctor import DoctorService
     from repolink.platform.fetch import FetchService
+    from repolink.platform.fetch_dispatch import FetchDispatch
     from repolink.platform.fetch_progress import FetchProgressService
-    from repolink.platform.fetch_requests import FetchRequestService, FetchWorker
+    from repolink.platform.fetch_requests import FetchRequestService
+    from repolink.platform.fetch_worker import FetchWorker
     from repolink.platform.key_inventory import KeyService
     from repolink.platform.key_rules import KeyRuleService
     from repolink.platform.known_hosts import KnownHostService
@@ -116,7 +123,8 @@ class Repolink:
         self.vault = VaultLoader(settings, vault)
         self._store = store
         self._owns_store = store is None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._jobs_worker: ProcrastinateWorker | None = None
 
     @classmethod
     def from_environment(cls) -> Repolink:
@@ -247,6 +255,7 @@ class Repolink:
     def fetch_requests(self) -> FetchRequestService:
         """Fetches queued as jobs (at most one running and one waiting per connection), and
         the fetch history."""
+        from repolink.platform.fetch_queue import FetchQueue
         from repolink.platform.fetch_requests import FetchRequestService
 
         return FetchRequestService(
@@ -254,6 +263,7 @@ class Repolink:
             self.fetches,
             clock=self.clock,
             gather={"webhook": timedelta(seconds=self.settings.webhook_gather)},
+            queue=FetchQueue(self.store, clock=self.clock, waker=self.fetch_dispatch),
         )
 
     @cached_property
@@ -353,6 +363,59 @@ class Repolink:
 
     # -- jobs ------------------------------------------------------------------------------
 
+    @cached_property
+    def job_backend(self) -> ProcrastinateJobs | None:
+        """Where jobs run beyond this process: procrastinate on PostgreSQL (any number of
+        workers on any machines); ``None`` on SQLite, whose jobs stay rows claimed by the
+        in-process workers. The one place the backend is chosen."""
+        url = self.settings.resolved_database_url
+        if not url.partition(":")[0].startswith("postgresql"):
+            return None  # decided before importing anything: SQLite commands stay light
+        from repolink.jobs.procrastinate_backend import ProcrastinateJobs
+
+        return ProcrastinateJobs(url, shutdown_grace=self.settings.shutdown_grace)
+
+    @cached_property
+    def fetch_dispatch(self) -> FetchDispatch | None:
+        """Fetch runs carried out by procrastinate's workers (PostgreSQL), else ``None``."""
+        jobs = self.job_backend
+        if jobs is None:
+            return None
+        from repolink.platform.fetch_dispatch import FetchDispatch
+
+        return FetchDispatch(jobs, lambda: self.fetch_requests)
+
+    @cached_property
+    def delivery_dispatch(self) -> TableDispatch | None:
+        """The host's webhook deliveries carried out by procrastinate (PostgreSQL), else
+        ``None``."""
+        jobs = self.job_backend
+        if jobs is None:
+            return None
+        from repolink.host.webhooks import delivery_dispatch
+
+        return delivery_dispatch(
+            jobs, self.store, self.vault, network_policy=self.settings.network_policy
+        )
+
+    def jobs_worker(self, *, concurrency: int | None = None) -> ProcrastinateWorker | None:
+        """This process's procrastinate worker (PostgreSQL), running every kind of job
+        ``concurrency`` at a time (the first caller's number); ``None`` on SQLite."""
+        jobs = self.job_backend
+        if jobs is None:
+            return None
+        with self._lock:
+            if self._jobs_worker is None:
+                from repolink.jobs.procrastinate_backend import ProcrastinateWorker
+                from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
+
+                # Every task is registered before the worker starts.
+                _ = self.fetch_dispatch, self.delivery_dispatch
+                self._jobs_worker = ProcrastinateWorker(
+                    jobs, concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY, name="repolink"
+                )
+            return self._jobs_worker
+
     def delivery_worker(self, *, ssh_url_base: str | None = None) -> DeliveryWorker:
         """A worker sending the host's webhook deliveries; ``ssh_url_base`` (the SSH server's
         ``ssh://git@host:port``) puts clone links into the payloads of the pushes it enqueues."""
@@ -364,6 +427,8 @@ class Repolink:
             self.vault,
             ssh_url_base=ssh_url_base,
             network_policy=self.settings.network_policy,
+            dispatch=self.delivery_dispatch,
+            jobs_worker=self.jobs_worker(),
         )
 
     def fetch_worker(
@@ -375,8 +440,11 @@ class Repolink:
         queues the fetches of the projects connected to a repository pushed to."""
         from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
 
+        concurrency = concurrency or DEFAULT_FETCH_CONCURRENCY
         return self.fetch_requests.worker(
-            concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY, ssh_url_base=ssh_url_base
+            concurrency=concurrency,
+            ssh_url_base=ssh_url_base,
+            jobs_worker=self.jobs_worker(concurrency=concurrency),
         )
 
     def background_work(
@@ -402,6 +470,9 @@ class Repolink:
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
+        jobs = self.__dict__.get("job_backend")
+        if jobs is not None:
+            jobs.close()
         with self._lock:
             store, self._store = self._store, None
         if store is not None and self._owns_store:

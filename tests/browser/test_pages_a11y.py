@@ -46,9 +46,7 @@ def test_page_is_accessible_at_both_widths(
 ) -> None:
     if any(name not in tour.values for name in route.parameters):
         pytest.fail(f"{route.path}: no value for its parameters {route.parameters}")
-    page: Page = request.getfixturevalue(
-        "page" if route.path in SIGNED_OUT_PAGES else "admin_page"
-    )
+    page: Page = request.getfixturevalue("page" if route.path in SIGNED_OUT_PAGES else "admin_page")
     address = route.address(tour.values)
     # A route of the pages that answers JSON (a script's) or a download is no page to check.
     probe = page.request.get(address)

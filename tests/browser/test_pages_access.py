@@ -32,7 +32,8 @@ PROJECT_PAGES = [route for route in PAGES if route.path.startswith(f"{paths.HOME
 SIGNED_IN_PAGES = [
     route
     for route in PAGES
-    if route.path not in SIGNED_OUT_PAGES and route.path not in DOCS_PAGES
+    if route.path not in SIGNED_OUT_PAGES
+    and route.path not in DOCS_PAGES
     and route.path != CATCH_ALL
 ]
 

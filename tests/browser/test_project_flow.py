@@ -95,9 +95,7 @@ def test_a_form_without_its_csrf_token_is_refused(admin_page: Page, web_server: 
     check_page(admin_page, "csrf-refused")
 
 
-def test_a_form_sent_from_another_site_is_refused(
-    admin_page: Page, web_server: WebServer
-) -> None:
+def test_a_form_sent_from_another_site_is_refused(admin_page: Page, web_server: WebServer) -> None:
     # Another origin on the same host (another port): the same site to the browser, so the
     # session cookie goes with the post despite SameSite=Lax — the server's own checks refuse.
     target = f"{web_server.url}{paths.HOME}/new"

@@ -72,7 +72,7 @@ def test_a_body_the_app_waits_for_is_held_to_the_deadline_too(tmp_path: Path) ->
         body.sendall(
             b"POST /host/api/2.0/repositories/team/app HTTP/1.1\r\nHost: x\r\n"
             b"Authorization: Bearer " + token.encode() + b"\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"scm\": "
+            b'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"scm": '
         )
         assert closed_by_server(body)
 

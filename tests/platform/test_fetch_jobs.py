@@ -8,25 +8,13 @@ import asyncio
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from repolink.git.mirrors import mirror_path
 from support.platformkit import CountingProxy, HostedRepos, Platform
 
 WAIT = 120.0
 BIG_FILE_BYTES = 3 << 20
-
-
-@pytest.fixture
-def proxy(hosted: HostedRepos) -> Iterator[CountingProxy]:
-    relay = CountingProxy(hosted.host.port)
-    try:
-        yield relay
-    finally:
-        relay.close()
 
 
 def _fsck(mirror: Path) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from repolink.app import Repolink
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
-from repolink.platform.fetch_requests import FetchWorker
+from repolink.platform.fetch_worker import FetchWorker
 from repolink.platform.hosted_pushes import (
     ServerAddress,
     connections_of_hosted,

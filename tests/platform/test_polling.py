@@ -14,7 +14,8 @@ from repolink.app import Repolink
 from repolink.errors import NotFound, ValidationError
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
-from repolink.platform.fetch_requests import FetchRequestService, FetchWorker
+from repolink.platform.fetch_requests import FetchRequestService
+from repolink.platform.fetch_worker import FetchWorker
 from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.platform import KEY_GENERATED, RepositoryConnection

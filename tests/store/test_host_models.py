@@ -8,7 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Table, inspect
 
-from repolink.store import Store
+from repolink.store import Store, migrate
 from repolink.store.base import Base
 from repolink.store.models import host as models
 
@@ -36,7 +36,9 @@ def _concerns_host_table(diff: Any) -> bool:
 
 def test_migration_matches_models(host_store: Store) -> None:
     with host_store.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": migrate.is_ours}
+        )
         differences = [
             d for d in compare_metadata(context, Base.metadata) if _concerns_host_table(d)
         ]

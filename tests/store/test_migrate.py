@@ -45,7 +45,9 @@ def triggers(engine: Engine) -> frozenset[tuple[str, str]]:
 
 def differences(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": migrate.is_ours}
+        )
         return list(compare_metadata(context, Base.metadata))
 
 

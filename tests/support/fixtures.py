@@ -11,6 +11,8 @@
 - ``platform``: a fresh platform data directory that trusts that host's keys, starting its
   processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
   runner): a test that asks for both sees every process the platform started.
+- ``proxy``: a :class:`support.platformkit.CountingProxy` in front of ``hosted`` (a slow or
+  unreachable peer when the test says so).
 - ``trusting_cli``: ``repolink`` in process on a fresh data directory that trusts that host;
   ``fresh_cli``: the same without any peer.
 - ``private_tmp``: the system temp directory (key files, short control sockets), redirected
@@ -44,7 +46,7 @@ from support.hostkit import (
 )
 from support.httpkit import serving_app
 from support.knownhosts_support import LoopbackSSHServer, SSHClient, host_key
-from support.platformkit import HostedRepos, Platform, populate
+from support.platformkit import CountingProxy, HostedRepos, Platform, populate
 from support.recording import RecordingRunner
 
 
@@ -137,6 +139,15 @@ def platform(tmp_path: Path, hosted: HostedRepos, recording: RecordingRunner) ->
         kit = Platform(settings, store, hosted.host, runner=recording)
         kit.trust_host()
         yield kit
+
+
+@pytest.fixture
+def proxy(hosted: HostedRepos) -> Iterator[CountingProxy]:
+    relay = CountingProxy(hosted.host.port)
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 @pytest.fixture

@@ -213,9 +213,10 @@ def test_fetch_queues_a_run_and_answers_json_to_the_script(app: Repolink) -> Non
         assert state["connected"] and state["fetch"]["state"] == "queued"
         assert state["fetch"]["trigger"] == "web"
         # Recorded as the page's, on the fetch history too.
-        assert "<td><span class=\"cell-label\">Trigger: </span>web" in pages.get(
-            "/ui/projects/acme/settings/fetches"
-        ).text
+        assert (
+            '<td><span class="cell-label">Trigger: </span>web'
+            in pages.get("/ui/projects/acme/settings/fetches").text
+        )
     assert [run.trigger for run in app.fetch_requests.history("acme")] == ["web"]
 
 

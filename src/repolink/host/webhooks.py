@@ -34,6 +34,11 @@ from repolink.host.hooks import PUSH_EVENT, secret_record_id
 from repolink.host.info import RepositoryInfo
 from repolink.jobs import HandlerRegistry, Job, Outcome, RetryPolicy, Worker
 from repolink.jobs.detached import spawn_detached
+from repolink.jobs.procrastinate_backend import (
+    ProcrastinateJobs,
+    ProcrastinateWorker,
+    TableDispatch,
+)
 from repolink.jobs.table import JobTable, TableQueue
 from repolink.jobs.worker import describe_error
 from repolink.netpolicy import NetworkPolicy
@@ -377,8 +382,14 @@ class DeliveryWorker:
         concurrency: int = 8,
         keep_per_hook: int = KEEP_PER_HOOK,
         network_policy: NetworkPolicy | None = None,
+        dispatch: TableDispatch | None = None,
+        jobs_worker: ProcrastinateWorker | None = None,
     ) -> None:
+        """``dispatch`` (PostgreSQL): deliveries are carried out by procrastinate's workers,
+        woken through it, and running means holding this process's ``jobs_worker``."""
         self._store = store
+        self._dispatch = dispatch
+        self._jobs_worker = jobs_worker
         self._ssh_url_base = ssh_url_base
         self._sender = WebhookSender(
             store, vault, timeout=request_timeout, network_policy=network_policy
@@ -399,8 +410,11 @@ class DeliveryWorker:
         """Start delivering in the background of the running event loop."""
         if self._running:
             return
-        await self._sender.__aenter__()
-        await self._worker.start()
+        if self._dispatch is None:
+            await self._sender.__aenter__()
+            await self._worker.start()
+        elif self._jobs_worker is not None:
+            await self._jobs_worker.start()
         self._running = True
 
     async def stop(self, grace: float | None = None) -> None:
@@ -409,6 +423,10 @@ class DeliveryWorker:
         if not self._running:
             return
         self._running = False
+        if self._dispatch is not None:
+            if self._jobs_worker is not None:
+                await self._jobs_worker.stop(grace)
+            return
         try:
             await self._worker.stop(grace)
         finally:
@@ -438,7 +456,10 @@ class DeliveryWorker:
             return
         if ids:
             log.debug("enqueued %d webhook deliveries for %s", len(ids), repo.full_name)
-            self.wake()
+            if self._dispatch is not None:
+                await asyncio.to_thread(self._dispatch.wake, ids)
+            else:
+                self.wake()
 
     async def drain(self) -> DeliveryCounts:
         """Deliver until nothing is pending: every delivery delivered or failed for good."""
@@ -455,6 +476,26 @@ class DeliveryWorker:
     def _enqueue(self, repository_id: str, payload: dict[str, Any]) -> list[int]:
         with self._store.session() as session:
             return enqueue_push_event(session, repository_id, payload)
+
+
+def delivery_dispatch(
+    jobs: ProcrastinateJobs,
+    store: Store,
+    vault: VaultLoader,
+    *,
+    network_policy: NetworkPolicy | None = None,
+    policy: RetryPolicy | None = None,
+    keep_per_hook: int = KEEP_PER_HOOK,
+) -> TableDispatch:
+    """Deliveries carried out by procrastinate's workers (PostgreSQL): the task
+    ``deliver_webhook`` registered on ``jobs``, each attempt sent by a :class:`WebhookSender`."""
+    return TableDispatch(
+        jobs,
+        TableQueue(store, [delivery_table(keep_per_hook)]),
+        DELIVER_WEBHOOK,
+        lambda: WebhookSender(store, vault, network_policy=network_policy),
+        policy=policy,
+    )
 
 
 # -- OpenSSH mode ---------------------------------------------------------------------------

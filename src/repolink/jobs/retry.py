@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from repolink.jobs.queue import Job, Outcome, Settled, State
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -28,3 +30,16 @@ class RetryPolicy:
         if not transient or attempt >= self.max_attempts:
             return None
         return now + self.delay_after(attempt)
+
+
+def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Settled:
+    """What the queue records of an attempt: done, due again by ``policy`` (a transient
+    failure with attempts left), or failed for good."""
+    if outcome.ok:
+        return Settled(job, State.DONE, details=outcome.details)
+    retry_at = policy.retry_at(job.attempt, now, transient=outcome.transient)
+    if retry_at is None:
+        return Settled(job, State.FAILED, error=outcome.error, details=outcome.details)
+    return Settled(
+        job, State.RETRY, error=outcome.error, retry_at=retry_at, details=outcome.details
+    )

@@ -109,6 +109,27 @@ class TableQueue:
                 break
         return claimed
 
+    def claim_one(self, kind: str, job_id: int) -> Job | None:
+        """Claim job ``job_id`` if it is due and no one holds it; else ``None``."""
+        with self._store.session() as session:
+            return self._claim_one(session, self._table(kind), job_id, utcnow())
+
+    def due_at(self, kind: str, job_id: int) -> datetime | None:
+        """When pending job ``job_id`` may next be claimed (its due time, or the end of the
+        lease another process holds it by); ``None`` when it is finished or gone."""
+        model = self._table(kind).model
+        with self._store.session() as session:
+            row = session.execute(
+                select(model.status, model.next_attempt_at, model.claimed_until).where(
+                    model.id == job_id
+                )
+            ).first()
+        if row is None or row.status != PENDING or row.next_attempt_at is None:
+            return None
+        due: datetime = row.next_attempt_at
+        held: datetime | None = row.claimed_until
+        return due if held is None else max(due, held)
+
     def finish(self, settled: Sequence[Settled]) -> None:
         now = utcnow()
         touched: set[tuple[str, Any]] = set()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from repolink.jobs.queue import Job, JobQueue, Outcome, Settled, State
-from repolink.jobs.retry import RetryPolicy
+from repolink.jobs.retry import RetryPolicy, settle
 from repolink.store import utcnow
 
 log = logging.getLogger(__name__)
@@ -241,12 +241,11 @@ class Worker:
 
     def _settle(self, job: Job, outcome: Outcome) -> Settled:
         subject = outcome.subject or f"{job.kind} job"
-        if outcome.ok:
+        settled = settle(job, outcome, self._policy, utcnow())
+        if settled.state is State.DONE:
             self._counts.done += 1
             log.info("%s: job %d done", subject, job.id)
-            return Settled(job, State.DONE, details=outcome.details)
-        retry_at = self._policy.retry_at(job.attempt, utcnow(), transient=outcome.transient)
-        if retry_at is None:
+        elif settled.state is State.FAILED:
             self._counts.failed += 1
             log.warning(
                 "%s: job %d failed after %d attempts (%s)",
@@ -255,17 +254,15 @@ class Worker:
                 job.attempt,
                 outcome.error,
             )
-            return Settled(job, State.FAILED, error=outcome.error, details=outcome.details)
-        log.info(
-            "%s: job %d attempt %d failed (%s); retrying",
-            subject,
-            job.id,
-            job.attempt,
-            outcome.error,
-        )
-        return Settled(
-            job, State.RETRY, error=outcome.error, retry_at=retry_at, details=outcome.details
-        )
+        else:
+            log.info(
+                "%s: job %d attempt %d failed (%s); retrying",
+                subject,
+                job.id,
+                job.attempt,
+                outcome.error,
+            )
+        return settled
 
 
 def describe_error(exc: BaseException) -> str:

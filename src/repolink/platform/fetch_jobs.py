@@ -11,7 +11,7 @@ timeout, a busy mirror or database). While it runs, the queue's
 lease, so no other worker takes it for abandoned.
 
 :class:`FetchJobHandler` is the handler a worker registers under ``fetch_connection``
-(:class:`repolink.platform.fetch_requests.FetchWorker`).
+(:class:`repolink.platform.fetch_worker.FetchWorker`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import functools
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
@@ -30,7 +29,7 @@ from sqlalchemy import Select, bindparam, func, select
 from repolink.errors import RepolinkError
 from repolink.git.cancel import CANCELLED
 from repolink.jobs import Job, Outcome, RetryPolicy
-from repolink.jobs.queue import Settled, State
+from repolink.jobs.retry import settle
 from repolink.jobs.worker import describe_error
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_progress import ProgressRecorder
@@ -123,18 +122,6 @@ def execute_run(
 
 def was_cancelled(outcome: Outcome) -> bool:
     return not outcome.ok and outcome.details.get("error_code") == CANCELLED
-
-
-def settle(job: Job, outcome: Outcome, policy: RetryPolicy, now: datetime) -> Settled:
-    """What the queue records of an attempt, as :class:`repolink.jobs.Worker` decides it."""
-    if outcome.ok:
-        return Settled(job, State.DONE, details=outcome.details)
-    retry_at = policy.retry_at(job.attempt, now, transient=outcome.transient)
-    if retry_at is None:
-        return Settled(job, State.FAILED, error=outcome.error, details=outcome.details)
-    return Settled(
-        job, State.RETRY, error=outcome.error, retry_at=retry_at, details=outcome.details
-    )
 
 
 def _load(store: Store, run_id: int) -> _Target | None:

@@ -19,6 +19,10 @@ another run of its connection waits already: that one will fetch anyway, so this
 A worker renews the lease of a running fetch (:meth:`FetchQueue.renew`) while it runs; a
 worker that dies leaves its run to be claimed again once the lease has run out.
 
+On PostgreSQL the runs are carried out by procrastinate's workers: the queue is given a
+:class:`Waker` (:class:`repolink.platform.fetch_dispatch.FetchDispatch`), told of every run
+queued and of every connection whose run ended or went back to waiting.
+
 Every transaction here begins with its write, so two SQLite connections never both hold a
 read snapshot they then try to write from.
 """
@@ -32,7 +36,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import (
     BindParameter,
@@ -74,6 +78,19 @@ FETCH_LEASE = timedelta(seconds=60)
 MAX_ERROR_LENGTH = 1000
 
 
+class Waker(Protocol):
+    """Who else hears of waiting runs: the workers of other processes (procrastinate)."""
+
+    def waiting(self, connection_id: str, due: datetime) -> None:
+        """A run of ``connection_id`` was queued, due at ``due``."""
+        ...
+
+    def settled(self, connection_ids: Collection[str]) -> None:
+        """Runs of these connections ended or went back to waiting: what waits behind them
+        (or the retry) needs a worker."""
+        ...
+
+
 class FetchQueue:
     """A :class:`~repolink.jobs.queue.JobQueue` of ``fetch_connection`` jobs on ``fetch_runs``.
 
@@ -82,8 +99,16 @@ class FetchQueue:
     found by polling.
     """
 
-    def __init__(self, store: Store, *, lease: timedelta = FETCH_LEASE, clock: Clock = utcnow):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        lease: timedelta = FETCH_LEASE,
+        clock: Clock = utcnow,
+        waker: Waker | None = None,
+    ):
         self._store = store
+        self.waker = waker
         self._lease = lease
         self._clock = clock
         self._changed = threading.Condition()
@@ -180,7 +205,7 @@ class FetchQueue:
             return None
         if not created:
             db.execute(statements.bring_forward, {"run_id": run_id, "due": due})
-        return QueuedRun(run_id, created)
+        return QueuedRun(run_id, created, connection_id, due)
 
     def request_claimed(
         self, *, connection_id: str, project_id: str, trigger: str, actor: str | None
@@ -215,6 +240,8 @@ class FetchQueue:
         (a joined run was announced when it was created)."""
         if queued.created:
             self._notify()
+            if self.waker is not None and queued.due is not None:
+                self.waker.waiting(queued.connection_id, queued.due)
 
     # -- the lock -------------------------------------------------------------------------
 
@@ -272,13 +299,17 @@ class FetchQueue:
 
     def finish(self, settled: Sequence[Settled]) -> None:
         now = self._clock()
+        connections: set[str] = set()
         with self._store.session() as session:
             for item in settled:
                 row = session.get(FetchRun, item.job.id)
                 if row is None:  # its connection was removed meanwhile
                     continue
                 _settle(session, row, item, now)
+                connections.add(row.connection_id)
         self._notify()
+        if self.waker is not None and connections:
+            self.waker.settled(connections)
 
     def requeue(self, run_id: int) -> str | None:
         """A running run that was cancelled (the worker stops): waiting again, due now, and
@@ -303,7 +334,10 @@ class FetchQueue:
                 row.status = RUN_QUEUED
                 row.next_attempt_at = now
             state = row.status
+            connection_id = row.connection_id
         self._notify()
+        if self.waker is not None:
+            self.waker.settled([connection_id])
         return state
 
     def release(self, jobs: Sequence[Job]) -> None:
@@ -377,6 +411,8 @@ class QueuedRun:
 
     id: int
     created: bool
+    connection_id: str = ""
+    due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -508,4 +544,4 @@ def _text(value: object, limit: int) -> str | None:
     return str(value)[:limit]
 
 
-__all__ = ["FETCH_CONNECTION", "FETCH_LEASE", "WAITING_ONLY", "FetchQueue", "QueuedRun"]
+__all__ = ["FETCH_CONNECTION", "FETCH_LEASE", "WAITING_ONLY", "FetchQueue", "QueuedRun", "Waker"]

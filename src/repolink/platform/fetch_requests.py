@@ -16,8 +16,6 @@ the error code of a failure, the number of new commits and the index ``seq`` ran
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -30,7 +28,8 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Row, Select, bindparam, select
 
 from repolink.errors import NotFound, ValidationError
-from repolink.jobs import HandlerRegistry, Job, JobCounts, RetryPolicy, Worker
+from repolink.jobs import Job, RetryPolicy
+from repolink.jobs.retry import settle
 from repolink.platform import polling
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchService
@@ -38,13 +37,11 @@ from repolink.platform.fetch_jobs import (
     DEFAULT_FETCH_CONCURRENCY,
     FETCH_RETRY_POLICY,
     PUSH_TRIGGER,
-    STOP_TIMEOUT,
-    FetchJobHandler,
     execute_run,
     lease_kept,
-    settle,
 )
-from repolink.platform.fetch_queue import FETCH_CONNECTION, FetchQueue, QueuedRun
+from repolink.platform.fetch_queue import FetchQueue, QueuedRun
+from repolink.platform.fetch_worker import FetchWorker, JobsRunner
 from repolink.platform.hosted_pushes import ServerAddress, connections_of_hosted
 from repolink.platform.projects import get_project
 from repolink.store import Store
@@ -57,8 +54,6 @@ log = logging.getLogger(__name__)
 TRIGGERS = ("api", "web", "webhook", PUSH_TRIGGER, "poll", "connect", "cli", "rotation")
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
-# How often a worker looks for connections whose poll is due (their intervals are minutes).
-POLL_PASS_SECONDS = 30.0
 # A waiter looks at the run this often when no change in this process tells it sooner.
 _WAIT_POLL = 0.25
 
@@ -411,12 +406,14 @@ class FetchRequestService:
         *,
         concurrency: int = DEFAULT_FETCH_CONCURRENCY,
         ssh_url_base: str | None = None,
+        jobs_worker: JobsRunner | None = None,
     ) -> FetchWorker:
-        """A worker carrying out queued runs, ``concurrency`` connections at a time. With
-        ``ssh_url_base`` (the server's ``ssh://git@HOST:PORT``), a push to that server's
-        built-in host queues the fetches of the projects connected to the pushed repository."""
+        """A worker carrying out queued runs, ``concurrency`` connections at a time (or, with
+        ``jobs_worker``, by procrastinate's worker: PostgreSQL). With ``ssh_url_base`` (the
+        server's ``ssh://git@HOST:PORT``), a push to that server's built-in host queues the
+        fetches of the projects connected to the pushed repository."""
         server = ServerAddress.from_ssh_url_base(ssh_url_base) if ssh_url_base else None
-        return FetchWorker(self, concurrency=concurrency, server=server)
+        return FetchWorker(self, concurrency=concurrency, server=server, jobs_worker=jobs_worker)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -487,111 +484,3 @@ def _run_not_found(run_id: int, project: str | None) -> NotFound:
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-class PushedRepository(Protocol):
-    """What a push report says of its repository (a :class:`repolink.host.info.RepositoryInfo`)."""
-
-    @property
-    def full_name(self) -> str: ...
-
-
-class FetchWorker:
-    """Carries out queued fetch runs in the background of a server.
-
-    ``await start()``, ``await stop(grace)`` at shutdown (the runs still going after ``grace``
-    seconds are cancelled: their git is stopped and they wait again, for the next start);
-    ``await on_push(repository, updates)`` after a push to this server's built-in host;
-    ``await drain()`` in a one-shot process. The worker is woken whenever this process
-    enqueues or finishes a run: a request gets its fetch at once, and a connection's waiting
-    run starts as soon as its running one ends.
-    """
-
-    def __init__(
-        self,
-        requests: FetchRequestService,
-        *,
-        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
-        server: ServerAddress | None = None,
-        stop_timeout: float = STOP_TIMEOUT,
-        poll_every: float = POLL_PASS_SECONDS,
-    ) -> None:
-        self._requests = requests
-        self._poll_every = poll_every
-        self._poller: asyncio.Task[None] | None = None
-        self._queue = requests.queue
-        self._server = server
-        self.handler = FetchJobHandler(requests.store, requests.fetches, self._queue)
-        handlers = HandlerRegistry()
-        handlers.register(FETCH_CONNECTION, self.handler)
-        self._worker = Worker(
-            self._queue,
-            handlers,
-            policy=requests.policy,
-            concurrency=concurrency,
-            stop_timeout=stop_timeout,
-            name="repolink-fetches",
-        )
-
-    async def start(self) -> None:
-        self._requests.fetches.keep_connections_warm()
-        await self._worker.start()
-        self._queue.add_listener(self._worker.wake)
-        if self._poller is None:
-            self._poller = asyncio.create_task(self._poll(), name="repolink-fetch-polling")
-
-    async def stop(self, grace: float | None = None) -> None:
-        """Claim nothing more; let the fetches in flight finish within ``grace`` seconds (by
-        default the worker's stop timeout), then cancel them (:class:`FetchJobHandler`): their
-        git is stopped, the mirror left consistent, and the runs wait again for the next
-        start."""
-        poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
-        self._queue.remove_listener(self._worker.wake)
-        await self._worker.stop(grace)
-
-    async def _poll(self) -> None:
-        """The periodic pass: request the fetches of the connections whose poll is due, and
-        close the warm SSH connections beyond the ones a server keeps."""
-        while True:
-            try:
-                runs = await asyncio.to_thread(self._requests.poll_due)
-                await asyncio.to_thread(self._requests.fetches.close_least_used_connections)
-            except Exception:
-                log.exception("a polling pass failed")
-            else:
-                if runs:
-                    log.info("polling: fetch runs %s", ", ".join(str(run.id) for run in runs))
-            await asyncio.sleep(self._poll_every)
-
-    def wake(self) -> None:
-        self._worker.wake()
-
-    async def on_push(self, repository: PushedRepository, updates: Sequence[object], /) -> None:
-        """Queue the fetches of the projects connected to ``repository`` on this server;
-        never raises (the push has succeeded already)."""
-        if self._server is None or not updates:
-            return
-        try:
-            runs = await asyncio.to_thread(
-                self._requests.request_for_hosted_push, repository.full_name, self._server
-            )
-        except Exception:
-            log.exception("cannot queue the fetches of a push to %s", repository.full_name)
-            return
-        if runs:
-            log.info(
-                "push to %s: fetch runs %s queued",
-                repository.full_name,
-                ", ".join(str(run.id) for run in runs),
-            )
-
-    async def drain(self) -> JobCounts:
-        return await self._worker.drain()
-
-    @property
-    def counts(self) -> JobCounts:
-        return self._worker.counts

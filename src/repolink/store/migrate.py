@@ -40,6 +40,12 @@ log = logging.getLogger(__name__)
 _PG_ADVISORY_LOCK_ID = 0x7265706F6C696E6B  # "repolink"
 
 
+def is_ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Whether Alembic's comparisons of the schema with the models look at a database object:
+    procrastinate's tables (migration 0024, PostgreSQL) are procrastinate's, not a model's."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def alembic_config(script_location: Path = MIGRATIONS_DIR) -> Config:
     from alembic.config import Config
 

@@ -39,9 +39,7 @@ def build_static_router() -> APIRouter:
     assets = load_static()
     router = APIRouter()
 
-    @router.api_route(
-        f"{paths.STATIC}/{{name}}", methods=["GET", "HEAD"], include_in_schema=False
-    )
+    @router.api_route(f"{paths.STATIC}/{{name}}", methods=["GET", "HEAD"], include_in_schema=False)
     async def static_file(request: Request, name: str) -> Response:
         asset = assets.get(name)
         if asset is None:

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from repolink.store import index_triggers
 from repolink.store.base import Base
+from repolink.store.migrate import is_ours
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
@@ -27,6 +28,7 @@ context.configure(
     # SQLite can only alter tables by copying them; batch mode does that for every ALTER.
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_name=is_ours,
 )
 with context.begin_transaction():
     # Dropped before the first revision and installed after the last, whatever the revisions

@@ -1,0 +1,310 @@
+"""The jobs backend on PostgreSQL: procrastinate, a PostgreSQL-backed distributed task queue.
+
+On the embedded SQLite default, jobs are rows claimed by in-process workers
+(:mod:`repolink.jobs.table`, :mod:`repolink.jobs.worker`). On PostgreSQL the same rows stay
+the record of each job (a fetch run, a webhook delivery: what the pages and the API show), and
+procrastinate carries the work to any number of worker processes on any machines:
+
+- a procrastinate job is a *wake-up*: "carry out what waits under this key, at this time".
+  Its task claims the record (the record's own claim still guards it), runs the handler,
+  settles the record, and — when the record is due again (a retry with backoff, decided by
+  :class:`repolink.jobs.retry.RetryPolicy`: transient failures only) — defers the next
+  wake-up itself. procrastinate's own ``retry_job`` is not used: a retried job becomes
+  ``todo`` again, which collides with the ``queueing_lock`` of a wake-up deferred meanwhile;
+  deferring anew turns that collision into ``AlreadyEnqueued``, which is success.
+- ``lock`` (one job of a key running) and ``queueing_lock`` (one waiting; a later deferral
+  joins it) are procrastinate's, given per deferral (:meth:`ProcrastinateJobs.defer`);
+- periodic tasks are procrastinate's (:meth:`ProcrastinateJobs.periodic`): each tick is
+  deferred once across all workers, however many run;
+- a worker that dies (SIGKILL, a lost machine) stops sending heartbeats; every worker runs
+  :data:`RETRY_STALLED`, a periodic task that gives the jobs of workers silent for
+  ``stalled_after`` seconds back to the queue, so another worker runs them.
+
+Deferring is synchronous (services run in threads) and goes through its own small pool; a
+worker (:meth:`ProcrastinateJobs.run_worker`) opens an asynchronous one. Nothing connects
+before it is first needed. procrastinate's schema is applied by the store's migrations
+(``0024``), versioned with repolink's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from repolink.jobs.queue import Job, Outcome, State
+from repolink.jobs.retry import RetryPolicy, settle
+from repolink.jobs.table import TableQueue
+from repolink.jobs.worker import describe_error
+from repolink.store import utcnow
+
+log = logging.getLogger(__name__)
+
+QUEUE = "repolink"
+RETRY_STALLED = "repolink_retry_stalled_jobs"
+# procrastinate's defaults: a heartbeat every 10 s, a worker silent for 30 s is dead.
+HEARTBEAT_INTERVAL = 10.0
+STALLED_AFTER = 30.0
+STALLED_CHECK_CRON = "* * * * * */10"  # every 10 seconds (the 6th field is seconds)
+SHUTDOWN_GRACE = 15.0
+# A wake-up that found its job not due is not repeated sooner than this.
+RECHECK = timedelta(seconds=1)
+
+Task = Callable[..., Awaitable[Any]]
+
+
+def is_postgresql(database_url: str) -> bool:
+    """Whether a SQLAlchemy database URL names a PostgreSQL database."""
+    return make_url(database_url).get_backend_name() == "postgresql"
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://``
+    → ``postgresql://``). It holds the password: never log it."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class ProcrastinateJobs:
+    """One application's procrastinate: its tasks, deferring, and workers.
+
+    Register every task (:meth:`task`, :meth:`periodic`) before the first deferral or worker.
+    """
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        stalled_after: float = STALLED_AFTER,
+        stalled_check_cron: str = STALLED_CHECK_CRON,
+        shutdown_grace: float = SHUTDOWN_GRACE,
+    ) -> None:
+        import procrastinate
+
+        self._conninfo = conninfo(database_url)
+        self._heartbeat_interval = heartbeat_interval
+        self._stalled_after = stalled_after
+        self._shutdown_grace = shutdown_grace
+        self._open_lock = threading.Lock()
+        self._opened = False
+        # The tasks, and the workers' connections (asynchronous, opened by run_worker).
+        self.app = procrastinate.App(
+            connector=procrastinate.PsycopgConnector(
+                conninfo=self._conninfo, min_size=1, max_size=4
+            )
+        )
+        # Deferring from any thread: synchronous connections of their own. It knows no task:
+        # a job names its task, which the workers know.
+        self._deferrer = procrastinate.App(
+            connector=procrastinate.SyncPsycopgConnector(
+                conninfo=self._conninfo, min_size=0, max_size=4
+            )
+        )
+        self.app.periodic(cron=stalled_check_cron, periodic_id="stalled")(
+            self.app.task(name=RETRY_STALLED, queue=QUEUE, pass_context=True)(self._retry_stalled)
+        )
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    def task(self, name: str, function: Task) -> None:
+        """Register ``function(**args)`` as the task ``name``."""
+        self.app.task(name=name, queue=QUEUE)(function)
+
+    def periodic(self, name: str, cron: str, function: Callable[[], Awaitable[None]]) -> None:
+        """Run ``function()`` on ``cron``'s schedule (5 fields, or 6 with seconds last): each
+        tick runs once across all workers."""
+
+        async def tick(timestamp: int) -> None:
+            await function()
+
+        tick.__name__ = tick.__qualname__ = name
+        self.app.periodic(cron=cron, periodic_id=name)(self.app.task(name=name, queue=QUEUE)(tick))
+
+    # -- deferring --------------------------------------------------------------------------
+
+    def defer(
+        self,
+        name: str,
+        args: Mapping[str, Any],
+        *,
+        lock: str | None = None,
+        queueing_lock: str | None = None,
+        at: datetime | None = None,
+    ) -> int | None:
+        """A wake-up of task ``name`` with ``args``, due ``at`` (default now); its job id, or
+        ``None`` when a job with ``queueing_lock`` waits already — which is success: that job
+        carries out whatever waits under the key when it runs."""
+        from procrastinate.exceptions import AlreadyEnqueued
+
+        self._open()
+        deferrer = self._deferrer.configure_task(
+            name, lock=lock, queueing_lock=queueing_lock, schedule_at=at, queue=QUEUE
+        )
+        try:
+            job_id: int = deferrer.defer(**args)
+        except AlreadyEnqueued:
+            self._bring_forward(queueing_lock, at)
+            return None
+        return job_id
+
+    def _bring_forward(self, queueing_lock: str | None, at: datetime | None) -> None:
+        """The waiting job of ``queueing_lock`` runs no later than ``at`` (default now): a
+        deferral joining it must not wait longer than it asked for."""
+        if queueing_lock is None:
+            return
+        self._deferrer.connector.execute_query(
+            "UPDATE procrastinate_jobs SET scheduled_at = COALESCE(%(at)s, now())"
+            " WHERE queueing_lock = %(queueing_lock)s AND status = 'todo'"
+            " AND scheduled_at > COALESCE(%(at)s, now())",
+            at=at,
+            queueing_lock=queueing_lock,
+        )
+
+    def _open(self) -> None:
+        if self._opened:
+            return
+        with self._open_lock:
+            if not self._opened:
+                self._deferrer.open()
+                self._opened = True
+
+    # -- workers ----------------------------------------------------------------------------
+
+    async def run_worker(self, *, concurrency: int, name: str = "repolink-worker") -> None:
+        """Run jobs, ``concurrency`` at a time, until cancelled; cancelled, it stops fetching
+        jobs and gives the running ones the shutdown grace before they are cancelled."""
+        async with self.app.open_async():
+            await self.app.run_worker_async(
+                queues=[QUEUE],
+                name=name,
+                concurrency=max(concurrency, 1),
+                install_signal_handlers=False,
+                shutdown_graceful_timeout=self._shutdown_grace,
+                update_heartbeat_interval=self._heartbeat_interval,
+                stalled_worker_timeout=self._stalled_after,
+                delete_jobs="successful",
+            )
+
+    async def _retry_stalled(self, context: Any, timestamp: int) -> None:
+        """Give the jobs of dead workers (no heartbeat for ``stalled_after`` s) back to the
+        queue. One whose key has a waiting job already is closed instead: that job carries
+        out whatever waits under the key."""
+        from procrastinate.exceptions import UniqueViolation
+        from procrastinate.jobs import Status
+
+        manager = context.app.job_manager
+        stalled = await manager.get_stalled_jobs(
+            queue=QUEUE, seconds_since_heartbeat=self._stalled_after
+        )
+        for job in stalled:
+            try:
+                await manager.retry_job(job)
+                log.warning("job %s of a dead worker is queued again", job.call_string)
+            except UniqueViolation:
+                await manager.finish_job(job, status=Status.FAILED, delete_job=False)
+                log.warning("job %s of a dead worker closed: one waits already", job.call_string)
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._opened:
+                self._deferrer.close()
+                self._opened = False
+
+
+class ProcrastinateWorker:
+    """A process's procrastinate worker, run in the background while any part of the process
+    holds it: each :meth:`start` is one hold, each :meth:`stop` gives one back, and the last
+    one stops the worker (the fetch worker and the webhook deliverer of one server share it)."""
+
+    def __init__(self, jobs: ProcrastinateJobs, *, concurrency: int, name: str) -> None:
+        self._jobs = jobs
+        self._concurrency = concurrency
+        self._name = name
+        self._holds = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._holds += 1
+        if self._task is None:
+            self._task = asyncio.create_task(
+                self._jobs.run_worker(concurrency=self._concurrency, name=self._name),
+                name=self._name,
+            )
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Give back one hold; the last stops fetching jobs, lets the running ones finish
+        within the shutdown grace, then cancels them (they are retried by the next worker)."""
+        self._holds = max(self._holds - 1, 0)
+        task = self._task
+        if task is None or self._holds:
+            return
+        self._task = None
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class TableDispatch:
+    """Jobs of one kind kept in a table (:class:`~repolink.jobs.table.TableQueue`: a webhook
+    delivery's row), carried out by procrastinate: one wake-up per job, deferred by
+    :meth:`wake` once the row is committed. The row's claim still guards each attempt.
+
+    ``handler`` opens what runs an attempt (a sender with its HTTP client) for one job.
+    """
+
+    def __init__(
+        self,
+        jobs: ProcrastinateJobs,
+        queue: TableQueue,
+        kind: str,
+        handler: Callable[[], AbstractAsyncContextManager[Callable[[Job], Awaitable[Outcome]]]],
+        *,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self._jobs = jobs
+        self._queue = queue
+        self._kind = kind
+        self._handler = handler
+        self._policy = policy or RetryPolicy()
+        jobs.task(kind, self.run)
+
+    def wake(self, job_ids: Iterable[int], at: datetime | None = None) -> None:
+        """Defer a wake-up of each job; never raises (the job stays pending in its table)."""
+        for job_id in job_ids:
+            try:
+                self._jobs.defer(self._kind, {"job_id": job_id}, at=at)
+            except Exception:
+                log.exception("cannot defer %s job %d", self._kind, job_id)
+
+    async def run(self, job_id: int) -> None:
+        """The task: one attempt at the job, settled; the next wake-up deferred when it is
+        due again (a transient failure with attempts left, or not due yet)."""
+        job = await asyncio.to_thread(self._queue.claim_one, self._kind, job_id)
+        if job is None:
+            due = await asyncio.to_thread(self._queue.due_at, self._kind, job_id)
+            if due is not None:
+                await asyncio.to_thread(self.wake, [job_id], max(due, utcnow() + RECHECK))
+            return
+        try:
+            async with self._handler() as handler:
+                outcome = await handler(job)
+        except asyncio.CancelledError:
+            # The worker stops: the attempt is given back uncounted, due again now.
+            await asyncio.to_thread(self._queue.release, [job])
+            await asyncio.to_thread(self.wake, [job_id])
+            raise
+        except Exception as exc:  # a handler's bug fails its job, never the worker
+            log.exception("%s job %d: the handler failed", self._kind, job_id)
+            outcome = Outcome.failed(describe_error(exc))
+        settled = settle(job, outcome, self._policy, utcnow())
+        await asyncio.to_thread(self._queue.finish, [settled])
+        if settled.state is State.RETRY:
+            await asyncio.to_thread(self.wake, [job_id], settled.retry_at)

@@ -1,0 +1,200 @@
+"""Fetch runs carried out by procrastinate's workers (PostgreSQL).
+
+The ``fetch_runs`` rows stay what they are on SQLite — the queue's one waiting and one running
+run per connection (:mod:`repolink.platform.fetch_queue`), the fetch history — and
+:class:`FetchDispatch` gets them carried out by any worker of any process:
+
+- a procrastinate job of task ``fetch_connection`` is a *wake-up* of one connection, deferred
+  with ``lock`` = ``queueing_lock`` = ``fetch:<connection id>``. ``lock``: one wake-up of a
+  connection runs at a time, so two workers never fetch one connection at once.
+  ``queueing_lock``: at most one waits; deferring another while one waits raises
+  ``AlreadyEnqueued``, which is success — the waiting one carries out the connection's waiting
+  run whenever it runs (an earlier due time is brought forward).
+- the wake-up claims the connection's due run (a run abandoned by a dead process first), runs
+  it, settles it; the queue then tells :meth:`FetchDispatch.settled`, which defers the next
+  wake-up when a run waits behind it or the failed one is due again (a retry with backoff,
+  transient failures only, as on SQLite). A wake-up that finds the run not due (a webhook's
+  gathering window) or its connection busy (a fetch carried out by an API request's thread)
+  defers the next one for when it is.
+- a request queues its run in the database and defers a wake-up once that committed
+  (:meth:`FetchDispatch.waiting`). Whatever is lost between (a process killed in that instant)
+  is found by :data:`SWEEP`, a periodic task waking every connection with a run due.
+- polling is the periodic task :data:`POLL`: one pass per tick across all workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, or_, select
+
+from repolink.jobs.procrastinate_backend import ProcrastinateJobs
+from repolink.jobs.retry import settle
+from repolink.platform.fetch_jobs import FetchJobHandler
+from repolink.platform.fetch_queue import FETCH_CONNECTION
+from repolink.store.models.fetch_runs import RUN_QUEUED, RUN_RUNNING, FetchRun
+from repolink.store.types import utcnow
+
+if TYPE_CHECKING:
+    from repolink.platform.fetch_requests import FetchRequestService
+
+log = logging.getLogger(__name__)
+
+SWEEP = "repolink_fetch_sweep"
+SWEEP_CRON = "* * * * *"  # every minute
+POLL = "repolink_fetch_polling"
+POLL_CRON = "* * * * * */30"  # every 30 seconds, as a SQLite server's pass
+# A wake-up that found nothing to do at once is not repeated sooner than this.
+RECHECK = timedelta(seconds=1)
+
+
+def fetch_lock(connection_id: str) -> str:
+    """The ``lock`` and ``queueing_lock`` of a connection's wake-ups."""
+    return f"fetch:{connection_id}"
+
+
+class FetchDispatch:
+    """The fetch queue's :class:`~repolink.platform.fetch_queue.Waker` on procrastinate, and
+    the fetch tasks it registers."""
+
+    def __init__(
+        self, jobs: ProcrastinateJobs, requests: Callable[[], FetchRequestService]
+    ) -> None:
+        self._jobs = jobs
+        self._requests = requests
+        jobs.task(FETCH_CONNECTION, self.run)
+        jobs.periodic(SWEEP, SWEEP_CRON, self.sweep)
+        jobs.periodic(POLL, POLL_CRON, self.poll)
+
+    # -- the queue's waker ------------------------------------------------------------------
+
+    def waiting(self, connection_id: str, due: datetime) -> None:
+        self.wake(connection_id, due)
+
+    def settled(self, connection_ids: Collection[str]) -> None:
+        for connection_id in connection_ids:
+            self.wake_next(connection_id)
+
+    def wake(self, connection_id: str, at: datetime | None) -> None:
+        """Defer a wake-up of the connection at ``at``; never raises (the sweep heals a lost
+        one: the run waits in the database)."""
+        lock = fetch_lock(connection_id)
+        try:
+            self._jobs.defer(
+                FETCH_CONNECTION,
+                {"connection_id": connection_id},
+                lock=lock,
+                queueing_lock=lock,
+                at=at,
+            )
+        except Exception:
+            log.exception("cannot defer the fetch of connection %s; the sweep will", connection_id)
+
+    def wake_next(self, connection_id: str, *, not_before: datetime | None = None) -> None:
+        """Wake the connection when its next run is due, if one waits or was abandoned."""
+        moment = next_moment(self._requests(), connection_id)
+        if moment is None:
+            return
+        if not_before is not None:
+            moment = max(moment, not_before)
+        self.wake(connection_id, moment)
+
+    # -- the tasks --------------------------------------------------------------------------
+
+    async def run(self, connection_id: str) -> None:
+        """The ``fetch_connection`` task: carry out the connection's due run, if any."""
+        requests = self._requests()
+        queue = requests.queue
+        job = await asyncio.to_thread(claim_connection, requests, connection_id)
+        if job is None:  # not due yet, or busy elsewhere: wake up again when it may be
+            await asyncio.to_thread(self.wake_next, connection_id, not_before=utcnow() + RECHECK)
+            return
+        handler = FetchJobHandler(requests.store, requests.fetches, queue)
+        try:
+            outcome = await handler(job)
+        except asyncio.CancelledError:
+            # The worker stops: the handler put the run back to waiting, and the queue
+            # deferred its next wake-up, which another worker (or the next start) takes.
+            raise
+        await asyncio.to_thread(queue.finish, [settle(job, outcome, requests.policy, utcnow())])
+
+    async def sweep(self) -> None:
+        """Wake every connection with a run due (a wake-up lost with its process)."""
+        requests = self._requests()
+        for connection_id in await asyncio.to_thread(connections_due, requests):
+            await asyncio.to_thread(self.wake_next, connection_id)
+
+    async def poll(self) -> None:
+        """The polling pass: request the fetches of the connections whose poll is due."""
+        requests = self._requests()
+        runs = await asyncio.to_thread(requests.poll_due)
+        if runs:
+            log.info("polling: fetch runs %s", ", ".join(str(run.id) for run in runs))
+
+
+def claim_connection(requests: FetchRequestService, connection_id: str) -> Any:
+    """Claim the connection's due run — one abandoned by a dead process first, then the
+    waiting one; the claimed job, or ``None``."""
+    now = utcnow()
+    with requests.store.session() as session:
+        candidates = list(
+            session.scalars(
+                select(FetchRun.id)
+                .where(
+                    FetchRun.connection_id == connection_id,
+                    or_(
+                        (FetchRun.status == RUN_RUNNING) & (FetchRun.claimed_until <= now),
+                        (FetchRun.status == RUN_QUEUED) & (FetchRun.next_attempt_at <= now),
+                    ),
+                )
+                .order_by(FetchRun.id)
+            )
+        )
+    for run_id in candidates:
+        job = requests.queue.claim_run(run_id, now=now)
+        if job is not None:
+            return job
+    return None
+
+
+def next_moment(requests: FetchRequestService, connection_id: str) -> datetime | None:
+    """When the connection's waiting run may be claimed: its due time, or while another run
+    holds the connection, when that one's lease ends (whoever runs it wakes the connection
+    sooner when it ends); ``None``: nothing waits, or only a held run (its holder, or for a
+    dead one the sweep, wakes the connection)."""
+    with requests.store.session() as session:
+        waiting = session.scalar(
+            select(func.min(FetchRun.next_attempt_at)).where(
+                FetchRun.connection_id == connection_id, FetchRun.status == RUN_QUEUED
+            )
+        )
+        held = session.scalar(
+            select(func.min(FetchRun.claimed_until)).where(
+                FetchRun.connection_id == connection_id, FetchRun.status == RUN_RUNNING
+            )
+        )
+    if held is not None and waiting is not None:
+        return max(waiting, held)
+    return waiting if held is None else None
+
+
+def connections_due(requests: FetchRequestService) -> list[str]:
+    """Connections with a waiting run, or a running one whose lease ran out."""
+    now = utcnow()
+    with requests.store.session() as session:
+        return list(
+            session.scalars(
+                select(FetchRun.connection_id)
+                .where(
+                    or_(
+                        FetchRun.status == RUN_QUEUED,
+                        (FetchRun.status == RUN_RUNNING) & (FetchRun.claimed_until <= now),
+                    )
+                )
+                .distinct()
+            )
+        )
