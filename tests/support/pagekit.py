@@ -28,6 +28,7 @@ from fastapi import FastAPI
 
 from repolink.app import Repolink
 from repolink.http.service_app import create_service_app
+from repolink.keys.generate import generate_key
 from repolink.settings import Settings
 from repolink.web import paths
 from support import flowkit
@@ -52,6 +53,7 @@ STATUSES = {CATCH_ALL: 404}
 WEB_PACKAGE = "repolink.web"
 PROJECT_NAME = "A11y tour"
 WORKSPACE, SLUG = "a11y", "a11y-tour"
+TOUR_MEMBER = "a11y-member"
 _PARAMETER = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
@@ -158,6 +160,20 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         known_host_id = str(flowkit.ok(trusted, 200, 201)["key"]["id"])
         # Checkout keys' confirmation page asks about the deploy key (by its MD5 colon-hex).
         [checkout_key] = flowkit.ok(api.get(f"/api/v2/project/{SLUG}/checkout-key"))["items"]
+        # Members' removal confirmation asks about a member of the project.
+        web_server.create_user(TOUR_MEMBER, "a11y tour member passphrase")
+        member = api.put(f"/api/v1/projects/{SLUG}/members/{TOUR_MEMBER}", json={"role": "viewer"})
+        flowkit.ok(member)
+        # The host's delete confirmations ask about an account key and a webhook.
+        account_key = api.post(
+            f"{flowkit.HOST_API}/workspaces/{WORKSPACE}/ssh-keys",
+            json={"key": generate_key().public_key.openssh_line(), "label": "a11y tour"},
+        )
+        hook = api.post(
+            f"{flowkit.HOST_API}/repositories/{WORKSPACE}/{SLUG}/hooks",
+            # Never delivered to: the tour pushes nothing after it is added.
+            json={"url": "https://ci.example.com/a11y-tour", "description": "a11y tour"},
+        )
     found = values(
         commits,
         known_host_id=known_host_id,
@@ -165,6 +181,8 @@ def make_tour(web_server: WebServer, root: Path) -> Tour:
         additional_key_id=flowkit.ok(additional, 201)["id"],
         key_rule_id=flowkit.ok(rule, 201)["id"],
         fingerprint=checkout_key["fingerprint"],
+        account_key_id=str(flowkit.ok(account_key, 201)["id"]),
+        hook_uuid=flowkit.ok(hook, 201)["uuid"].strip("{}"),
     )
     return Tour(values=found)
 
@@ -182,6 +200,8 @@ def values(
     key_rule_id: str = "x",
     known_host_id: str = "x",
     fingerprint: str = "x",
+    account_key_id: str = "x",
+    hook_uuid: str = "x",
 ) -> dict[str, str]:
     """A value for each path parameter a page may have, by its name. A project's slug and its
     hosted repository's slug are the same, so ``slug`` suits both kinds of page."""
@@ -194,13 +214,15 @@ def values(
         "repository": SLUG,
         "sha": commits[-1],
         "commit": commits[-1],
-        "username": "admin",
+        "username": TOUR_MEMBER,
         "user": "admin",
         "access_key_id": access_key_id,
         "additional_key_id": additional_key_id,
         "key_rule_id": key_rule_id,
         "known_host_id": known_host_id,
         "fingerprint": fingerprint,
+        "account_key_id": account_key_id,
+        "hook_uuid": hook_uuid,
         # The pages' catch-all: an address with no page answers the not-found page.
         "rest": "no-such-page",
     }

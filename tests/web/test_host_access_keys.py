@@ -123,12 +123,18 @@ def test_the_label_and_write_permission_change_on_the_key_page(app: Repolink, ke
     assert "label_invalid" in refused.text
 
 
-def test_a_key_is_deleted_by_its_button(app: Repolink, key: KeyPair) -> None:
+def test_a_key_is_deleted_after_its_confirmation_page(app: Repolink, key: KeyPair) -> None:
     stored = app.host.add_access_key("acme", "website", key.public_line, label="gone")
+    question = f"{PAGE}/{stored.id}/delete"
     with signed_in_pages(app, "root") as pages:
         listed = pages.get(PAGE)
-        assert 'data-confirm="Delete the access key gone?' in listed.text
-        deleted = pages.post(f"{PAGE}/{stored.id}/delete", token_from=PAGE)
+        assert f'href="{question}"' in listed.text
+        asked = pages.get(question)
+        assert asked.status_code == 200
+        assert "Delete the access key gone?" in asked.text
+        assert stored.fingerprint_sha256 in asked.text
+        assert app.host.list_access_keys("acme", "website") != []  # asking deletes nothing
+        deleted = pages.post(question, token_from=question)
         again = pages.post(f"{PAGE}/{stored.id}/delete", token_from=PAGE)
     assert deleted.status_code == 303
     assert app.host.list_access_keys("acme", "website") == []

@@ -59,11 +59,18 @@ def test_an_access_key_cannot_also_be_an_account_key(app: Repolink, key: KeyPair
     assert "key_is_access_key" in shown.text.split('id="key-error"', 1)[1]
 
 
-def test_a_key_is_deleted_by_its_button(app: Repolink, key: KeyPair) -> None:
+def test_a_key_is_deleted_after_its_confirmation_page(app: Repolink, key: KeyPair) -> None:
     stored = app.host.add_account_key("acme", key.public_line, label="gone")
+    question = f"{PAGE}/{stored.id}/delete"
     with signed_in_pages(app, "root") as pages:
-        assert 'data-confirm="Delete the account key gone?' in pages.get(PAGE).text
-        deleted = pages.post(f"{PAGE}/{stored.id}/delete", token_from=PAGE)
+        assert f'href="{question}"' in pages.get(PAGE).text
+        asked = pages.get(question)
+        assert asked.status_code == 200
+        assert "Delete the account key gone?" in asked.text
+        assert stored.fingerprint_sha256 in asked.text
+        assert pages.get(f"{PAGE}/999/delete").status_code == 404
+        assert app.host.list_account_keys("acme") != []  # asking deletes nothing
+        deleted = pages.post(question, token_from=question)
         again = pages.post(f"{PAGE}/{stored.id}/delete", token_from=PAGE)
         bad = pages.post(f"{PAGE}/x/delete", token_from=PAGE)
     assert deleted.status_code == 303

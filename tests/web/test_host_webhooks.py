@@ -68,13 +68,18 @@ def test_recent_deliveries_are_listed_under_their_hook(app: Repolink) -> None:
     assert ">pending</span>" in listed.text
 
 
-def test_a_hook_is_deleted_by_its_button(app: Repolink) -> None:
+def test_a_hook_is_deleted_after_its_confirmation_page(app: Repolink) -> None:
     hook = app.hooks.add_hook("acme", "website", "https://ci.example.com/hook")
+    question = f"{PAGE}/{hook.uuid}/delete"
     with signed_in_pages(app, "root") as pages:
-        assert 'data-confirm="Delete the webhook to https://ci.example.com/hook?' in (
-            pages.get(PAGE).text
-        )
-        deleted = pages.post(f"{PAGE}/{hook.uuid}/delete", token_from=PAGE)
+        assert f'href="{question}"' in pages.get(PAGE).text
+        asked = pages.get(question)
+        assert asked.status_code == 200
+        assert "Delete the webhook to this URL?" in asked.text
+        assert "https://ci.example.com/hook" in asked.text
+        assert f'action="{question}"' in asked.text
+        assert app.hooks.list_hooks("acme", "website") != []  # asking deletes nothing
+        deleted = pages.post(question, token_from=question)
         again = pages.post(f"{PAGE}/{hook.uuid}/delete", token_from=PAGE)
     assert deleted.status_code == 303
     assert app.hooks.list_hooks("acme", "website") == []

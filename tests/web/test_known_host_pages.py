@@ -27,6 +27,9 @@ def test_anyone_reads_the_list_and_only_site_admins_get_the_forms(app: Repolink)
     assert page.status_code == 200
     assert all(key.fingerprint in page.text for key in shipped)
     assert "Scan a host" not in page.text
+    # The page they may read is in their navigation; the host's pages, which refuse them, not.
+    assert f'<a href="{PAGE}"' in page.text
+    assert ">Host repositories</a>" not in page.text
     assert refused.status_code == 403
     with signed_in_pages(app, "root") as pages:
         assert "Scan a host" in pages.get(PAGE).text

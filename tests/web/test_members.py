@@ -37,8 +37,15 @@ def test_an_admin_adds_changes_and_removes_members(app: Repolink) -> None:
         assert roles(app)["newcomer"] == "viewer"
         pages.post(f"{MEMBERS}/newcomer/role", {"role": "admin"}, token_from=MEMBERS)
         assert roles(app)["newcomer"] == "admin"
-        pages.post(f"{MEMBERS}/dev/remove", token_from=MEMBERS)
+        # Remove: the link opens a page that asks, whose button removes.
+        question = f"{MEMBERS}/dev/remove"
+        assert f'href="{question}"' in pages.get(MEMBERS).text
+        asked = pages.get(question)
+        assert asked.status_code == 200 and "Remove dev from this project?" in asked.text
+        assert "dev" in roles(app)  # asking removes no one
+        pages.post(question, token_from=question)
         assert roles(app) == {"owner": "admin", "newcomer": "admin"}
+        assert pages.get(f"{MEMBERS}/nobody/remove").status_code == 404
 
 
 def test_the_last_admin_is_kept_and_the_refusal_shown_beside_its_row(app: Repolink) -> None:
@@ -75,7 +82,8 @@ def test_a_member_sees_the_list_without_the_forms_and_may_not_post(app: Repolink
         page = pages.get(MEMBERS)
         assert page.status_code == 200
         assert ">owner</th>" in page.text and "Add a member" not in page.text
-        assert f'action="{MEMBERS}/owner/remove"' not in page.text
+        assert f'href="{MEMBERS}/owner/remove"' not in page.text
+        assert pages.get(f"{MEMBERS}/owner/remove").status_code == 403
         token_page = "/ui/projects/acme"
         response = pages.post(
             MEMBERS, {"username": "newcomer", "role": "admin"}, token_from=token_page

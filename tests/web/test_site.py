@@ -159,12 +159,17 @@ def test_the_layout_has_landmarks_a_skip_link_and_labelled_fields(app: Repolink)
         assert f'<label for="{field}">' in page and f'id="{field}"' in page
 
 
-def test_the_header_names_who_is_signed_in_and_admins_see_known_hosts(app: Repolink) -> None:
+def test_the_header_names_who_is_signed_in_and_links_the_pages_they_may_open(
+    app: Repolink,
+) -> None:
     with signed_in_pages(app, "owner") as pages:
         page = pages.get("/ui/projects").text
-        assert "owner" in page and "Sign out" in page and "Known hosts" not in page
+        assert "owner" in page and "Sign out" in page
+        # Known hosts is read by anyone signed in; the host's pages are site admins' only.
+        assert ">Known hosts</a>" in page and ">Host repositories</a>" not in page
     with signed_in_pages(app, "root") as pages:
-        assert "Known hosts" in pages.get("/ui/projects").text
+        page = pages.get("/ui/projects").text
+        assert ">Known hosts</a>" in page and ">Host repositories</a>" in page
 
 
 def test_a_site_admin_flag_taken_away_applies_at_once(app: Repolink) -> None:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_page
 from repolink.web.forms import FormErrors
 from repolink.web.host_repositories import host_admin, repository_context
 from repolink.web.kit import PageKit
@@ -40,12 +41,17 @@ def key_field_of(code: str, key_errors: tuple[str, ...] = KEY_ERRORS) -> str:
 def parse_key_id(text: str, kind: str = "access") -> int:
     """A key's id from the address; anything else is the 404 page ``{kind}_key_not_found``."""
     if not text.isdigit() or len(text) > MAX_ID_DIGITS:
-        raise NotFound(
-            f"{kind}_key_not_found",
-            f"there is no such {kind} key",
-            f"go back to the list of {kind} keys and pick one from it",
-        )
+        raise key_not_found(kind)
     return int(text)
+
+
+def key_not_found(kind: str = "access") -> NotFound:
+    """The 404 page's error of a ``kind`` key that is not there."""
+    return NotFound(
+        f"{kind}_key_not_found",
+        f"there is no such {kind} key",
+        f"go back to the list of {kind} keys and pick one from it",
+    )
 
 
 def build_host_access_key_pages(kit: PageKit) -> APIRouter:
@@ -174,6 +180,30 @@ def build_host_access_key_pages(kit: PageKit) -> APIRouter:
         return kit.redirect(
             paths.host_repository(workspace, slug, "access-keys"),
             notice=f"Access key {changed.label} saved.",
+        )
+
+    @router.get(f"{base}/{{access_key_id}}/delete", include_in_schema=False)
+    async def delete_question(
+        request: Request, workspace: str, slug: str, access_key_id: str
+    ) -> Response:
+        await host_admin(kit, request)
+        key = await kit.call(
+            kit.app.host.get_access_key, workspace, slug, parse_key_id(access_key_id)
+        )
+        return confirm_page(
+            kit,
+            request,
+            Question(
+                f"Delete the access key {key.label}?",
+                action=paths.host_repository(
+                    workspace, slug, "access-keys", access_key_id, "delete"
+                ),
+                button="Delete access key",
+                subject=key.fingerprint_sha256,
+                then=f"The machine using it can no longer reach {key.repository_full_name}.",
+            ),
+            heading=f"Repository {key.repository_full_name}",
+            back=paths.host_repository(workspace, slug, "access-keys"),
         )
 
     @router.post(f"{base}/{{access_key_id}}/delete", include_in_schema=False)

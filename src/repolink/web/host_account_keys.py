@@ -10,8 +10,9 @@ from starlette.responses import Response
 
 from repolink.errors import RepolinkError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_page
 from repolink.web.forms import FormErrors
-from repolink.web.host_access_keys import key_field_of, parse_key_id
+from repolink.web.host_access_keys import key_field_of, key_not_found, parse_key_id
 from repolink.web.host_repositories import host_admin
 from repolink.web.kit import PageKit
 
@@ -72,6 +73,32 @@ def build_host_account_key_pages(kit: PageKit) -> APIRouter:
             paths.host_workspace(workspace, "account-keys"),
             notice=f"Account key {added.label} added: it reads and pushes to every repository "
             f"of {workspace}.",
+        )
+
+    @router.get(f"{base}/{{account_key_id}}/delete", include_in_schema=False)
+    async def delete_question(request: Request, workspace: str, account_key_id: str) -> Response:
+        await host_admin(kit, request)
+        wanted = parse_key_id(account_key_id, "account")
+        found = [
+            key
+            for key in await kit.call(kit.app.host.list_account_keys, workspace)
+            if key.id == wanted
+        ]
+        if not found:
+            raise key_not_found("account")
+        key = found[0]
+        return confirm_page(
+            kit,
+            request,
+            Question(
+                f"Delete the account key {key.label}?",
+                action=paths.host_workspace(workspace, "account-keys", account_key_id, "delete"),
+                button="Delete account key",
+                subject=key.fingerprint_sha256,
+                then=f"It can no longer reach the repositories of {workspace}.",
+            ),
+            heading=f"Workspace {workspace}",
+            back=paths.host_workspace(workspace, "account-keys"),
         )
 
     @router.post(f"{base}/{{account_key_id}}/delete", include_in_schema=False)

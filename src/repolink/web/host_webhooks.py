@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from repolink.errors import RepolinkError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_page
 from repolink.web.forms import FormErrors
 from repolink.web.host_repositories import host_admin, repository_context
 from repolink.web.kit import PageKit
@@ -97,6 +98,26 @@ def build_host_webhook_pages(kit: PageKit) -> APIRouter:
         return kit.redirect(
             paths.host_repository(workspace, slug, "webhooks"),
             notice="Webhook added: every push to the repository is sent to it.",
+        )
+
+    @router.get(f"{base}/{{hook_uuid}}/delete", include_in_schema=False)
+    async def delete_question(
+        request: Request, workspace: str, slug: str, hook_uuid: str
+    ) -> Response:
+        await host_admin(kit, request)
+        hook = await kit.call(kit.app.hooks.get_hook, workspace, slug, hook_uuid)
+        return confirm_page(
+            kit,
+            request,
+            Question(
+                "Delete the webhook to this URL?",
+                action=paths.host_repository(workspace, slug, "webhooks", hook_uuid, "delete"),
+                button="Delete webhook",
+                subject=hook.url,
+                then="Pending deliveries are dropped; pushes are no longer sent to it.",
+            ),
+            heading=f"Repository {workspace}/{slug}",
+            back=paths.host_repository(workspace, slug, "webhooks"),
         )
 
     @router.post(f"{base}/{{hook_uuid}}/delete", include_in_schema=False)

@@ -9,8 +9,9 @@ from starlette.responses import Response
 
 from repolink.accounts.access import parse_role
 from repolink.auth.principal import Role
-from repolink.errors import RepolinkError
+from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_project_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import MEMBERS, open_project
@@ -91,6 +92,30 @@ def build_member_pages(kit: PageKit) -> APIRouter:
             return await _row_error(exc, username, slug, request)
         return kit.redirect(
             paths.project(slug, "members"), notice=f"{changed.username} is {changed.role.value}."
+        )
+
+    @router.get(f"{base}/{{username}}/remove", include_in_schema=False)
+    async def remove_question(request: Request, slug: str, username: str) -> Response:
+        principal = kit.principal(request)
+        await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
+        members = await kit.call(kit.app.access.members, principal, slug)
+        if not any(member.username == username for member in members):
+            raise NotFound(
+                "member_not_found",
+                "there is no such member of this project",
+                "go back to the project's members and pick one from the list",
+            )
+        return await confirm_project_page(
+            kit,
+            request,
+            slug,
+            MEMBERS,
+            Question(
+                f"Remove {username} from this project?",
+                action=paths.project(slug, "members", username, "remove"),
+                button="Remove member",
+                then="They no longer see the project; their user key here, if any, is deleted.",
+            ),
         )
 
     @router.post(f"{base}/{{username}}/remove", include_in_schema=False)
