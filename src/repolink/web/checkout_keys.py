@@ -21,7 +21,7 @@ from repolink.auth.principal import Principal, Role
 from repolink.errors import NotFound, RepolinkError
 from repolink.platform.checkout_keys import DEPLOY_KEY, USER_KEY, CheckoutKeyInfo
 from repolink.web import paths
-from repolink.web.confirm import Question, confirm_project_page
+from repolink.web.confirm import Question, asked_about, confirm_project_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import CHECKOUT_KEYS, open_project
@@ -93,15 +93,15 @@ def build_checkout_key_pages(kit: PageKit) -> APIRouter:
         """The confirmation page of a key's delete; ``fingerprint``: its MD5 colon-hex (no
         ``/`` in it, unlike a SHA256 one, so it is one path segment)."""
         principal = kit.principal(request)
-        keys = await kit.call(kit.app.checkout_key_access.list, principal, slug)
-        found = [key for key in keys if fingerprint in (key.md5_hex, key.fingerprint_sha256)]
-        if not found:
-            raise NotFound(
+        key = asked_about(
+            await kit.call(kit.app.checkout_key_access.list, principal, slug),
+            lambda key: fingerprint in (key.md5_hex, key.fingerprint_sha256),
+            NotFound(
                 "checkout_key_not_found",
                 "there is no such checkout key in this project",
                 "go back to the project's Checkout keys and pick one from the list",
-            )
-        key = found[0]
+            ),
+        )
         kind = KINDS.get(key.kind, key.kind)
         own = key.owner_user_id is not None and key.owner_user_id == principal.user_id
         if key.kind == DEPLOY_KEY and not key.pending:

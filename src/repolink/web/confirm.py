@@ -8,14 +8,28 @@ role the action needs); a site page (Known hosts) in the plain one (:func:`confi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from repolink.auth.principal import Role
+from repolink.errors import RepolinkError
 from repolink.web.kit import PageKit
 from repolink.web.projects import ProjectPage, open_project
+
+_T = TypeVar("_T")
+
+
+def asked_about(items: Iterable[_T], matches: Callable[[_T], bool], missing: RepolinkError) -> _T:
+    """The first of ``items`` that ``matches``: what a confirmation page asks about, found in
+    the list its page shows; none is ``missing`` (a 404: gone meanwhile, or never there)."""
+    for item in items:
+        if matches(item):
+            return item
+    raise missing
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from repolink.errors import RepolinkError
 from repolink.web import paths
-from repolink.web.confirm import Question, confirm_page
+from repolink.web.confirm import Question, asked_about, confirm_page
 from repolink.web.forms import FormErrors
 from repolink.web.host_access_keys import key_field_of, key_not_found, parse_key_id
 from repolink.web.host_repositories import host_admin
@@ -79,14 +79,11 @@ def build_host_account_key_pages(kit: PageKit) -> APIRouter:
     async def delete_question(request: Request, workspace: str, account_key_id: str) -> Response:
         await host_admin(kit, request)
         wanted = parse_key_id(account_key_id, "account")
-        found = [
-            key
-            for key in await kit.call(kit.app.host.list_account_keys, workspace)
-            if key.id == wanted
-        ]
-        if not found:
-            raise key_not_found("account")
-        key = found[0]
+        key = asked_about(
+            await kit.call(kit.app.host.list_account_keys, workspace),
+            lambda key: key.id == wanted,
+            key_not_found("account"),
+        )
         return confirm_page(
             kit,
             request,

@@ -11,7 +11,7 @@ from repolink.accounts.access import parse_role
 from repolink.auth.principal import Role
 from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
-from repolink.web.confirm import Question, confirm_project_page
+from repolink.web.confirm import Question, asked_about, confirm_project_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import MEMBERS, open_project
@@ -98,13 +98,15 @@ def build_member_pages(kit: PageKit) -> APIRouter:
     async def remove_question(request: Request, slug: str, username: str) -> Response:
         principal = kit.principal(request)
         await kit.call(kit.app.access.project, principal, slug, Role.ADMIN)
-        members = await kit.call(kit.app.access.members, principal, slug)
-        if not any(member.username == username for member in members):
-            raise NotFound(
+        asked_about(
+            await kit.call(kit.app.access.members, principal, slug),
+            lambda member: member.username == username,
+            NotFound(
                 "member_not_found",
                 "there is no such member of this project",
                 "go back to the project's members and pick one from the list",
-            )
+            ),
+        )
         return await confirm_project_page(
             kit,
             request,

@@ -20,7 +20,7 @@ from repolink.accounts import key_audit
 from repolink.auth.principal import Role
 from repolink.errors import NotFound, RepolinkError
 from repolink.web import paths
-from repolink.web.confirm import Question, confirm_project_page
+from repolink.web.confirm import Question, asked_about, confirm_project_page
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import KEYS, open_project
@@ -169,21 +169,19 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
     @router.get(f"{base}/additional/{{additional_key_id}}/delete", include_in_schema=False)
     async def additional_question(request: Request, slug: str, additional_key_id: str) -> Response:
         project = await admin(request, slug)
-        found = [
-            info
-            for info in await kit.call(kit.app.additional_keys.list_keys, project)
-            if info.id == additional_key_id
-        ]
-        if not found:
-            raise _gone("additional_key")
+        found = asked_about(
+            await kit.call(kit.app.additional_keys.list_keys, project),
+            lambda info: info.id == additional_key_id,
+            _gone("additional_key"),
+        )
         return await confirm(
             request,
             slug,
             Question(
-                f"Delete the additional key for {found[0].host or 'any host'}?",
+                f"Delete the additional key for {found.host or 'any host'}?",
                 action=keys_path(project, "additional", additional_key_id, "delete"),
                 button="Delete key",
-                subject=found[0].fingerprint_sha256,
+                subject=found.fingerprint_sha256,
                 then="Its key pair is erased.",
             ),
         )
@@ -216,11 +214,11 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
     @router.get(f"{base}/rules/{{key_rule_id}}/delete", include_in_schema=False)
     async def rule_question(request: Request, slug: str, key_rule_id: str) -> Response:
         project = await admin(request, slug)
-        found = [
-            r for r in await kit.call(kit.app.key_rules.list_rules, project) if r.id == key_rule_id
-        ]
-        if not found:
-            raise _gone("key_rule")
+        found = asked_about(
+            await kit.call(kit.app.key_rules.list_rules, project),
+            lambda rule: rule.id == key_rule_id,
+            _gone("key_rule"),
+        )
         return await confirm(
             request,
             slug,
@@ -228,7 +226,7 @@ def build_project_key_pages(kit: PageKit) -> APIRouter:
                 "Delete the key rule for this URL prefix?",
                 action=keys_path(project, "rules", key_rule_id, "delete"),
                 button="Delete rule",
-                subject=found[0].prefix,
+                subject=found.prefix,
                 then="URLs under it get the key the other rules or the deploy key give them.",
             ),
         )
