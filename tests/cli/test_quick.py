@@ -129,3 +129,16 @@ def test_what_the_quick_path_cannot_answer_runs_through_the_tree(
 
     code, text, _ = _repolink(platform, home, private_tmp, "fetch", "no-such-project")
     assert code == 2 and text == ""  # reported by the tree, on stderr, as ever
+
+
+def test_ctrl_c_during_the_quick_path_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from repolink.cli import quick
+    from repolink.settings import Settings
+
+    def interrupted() -> Settings:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("repolink.settings.load_settings", interrupted)
+    assert quick.answer(["fetch", "web"]) == 130

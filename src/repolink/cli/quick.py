@@ -29,6 +29,10 @@ def answer(args: list[str]) -> int | None:
 
         with Repolink(load_settings()) as app:
             result = app.refreshes.unchanged(project)
+    except KeyboardInterrupt:  # as through the tree: no traceback, the shell's status
+        from repolink.cli.errors import EXIT_INTERRUPTED
+
+        return EXIT_INTERRUPTED
     except Exception:  # the tree runs the command again and reports what goes wrong
         log.debug("the quick fetch of %s gave way to the full one", project, exc_info=True)
         return None
