@@ -416,9 +416,12 @@ class Repolink:
                 )
             return self._jobs_worker
 
-    def delivery_worker(self, *, ssh_url_base: str | None = None) -> DeliveryWorker:
+    def delivery_worker(
+        self, *, ssh_url_base: str | None = None, run_jobs: bool = True
+    ) -> DeliveryWorker:
         """A worker sending the host's webhook deliveries; ``ssh_url_base`` (the SSH server's
-        ``ssh://git@host:port``) puts clone links into the payloads of the pushes it enqueues."""
+        ``ssh://git@host:port``) puts clone links into the payloads of the pushes it enqueues.
+        ``run_jobs`` false: it only enqueues them, for workers elsewhere."""
         # Imported here: it needs httpx, which the OpenSSH-mode commands never load.
         from repolink.host.webhooks import DeliveryWorker
 
@@ -428,36 +431,51 @@ class Repolink:
             ssh_url_base=ssh_url_base,
             network_policy=self.settings.network_policy,
             dispatch=self.delivery_dispatch,
-            jobs_worker=self.jobs_worker(),
+            jobs_worker=self.jobs_worker() if run_jobs else None,
+            run_jobs=run_jobs,
         )
 
     def fetch_worker(
-        self, *, concurrency: int | None = None, ssh_url_base: str | None = None
+        self,
+        *,
+        concurrency: int | None = None,
+        ssh_url_base: str | None = None,
+        run_jobs: bool = True,
     ) -> FetchWorker:
         """A worker carrying out queued fetches in the background of a server, ``concurrency``
         connections at a time (default: ``fetch_jobs.DEFAULT_FETCH_CONCURRENCY``). With
         ``ssh_url_base`` (the built-in SSH host's ``ssh://git@HOST:PORT``) its ``on_push``
-        queues the fetches of the projects connected to a repository pushed to."""
+        queues the fetches of the projects connected to a repository pushed to. ``run_jobs``
+        false: it only queues them, for workers elsewhere."""
         from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
 
         concurrency = concurrency or DEFAULT_FETCH_CONCURRENCY
         return self.fetch_requests.worker(
             concurrency=concurrency,
             ssh_url_base=ssh_url_base,
-            jobs_worker=self.jobs_worker(concurrency=concurrency),
+            jobs_worker=self.jobs_worker(concurrency=concurrency) if run_jobs else None,
+            run_jobs=run_jobs,
         )
 
     def background_work(
-        self, *, ssh_url_base: str | None, fetch_workers: int
+        self, *, ssh_url_base: str | None, fetch_workers: int, run_jobs: bool = True
     ) -> list[BackgroundWork]:
         """What a server runs in its background, in start order: the one place a kind of
         background job is added. ``fetch_workers`` is how many fetches run at once (0: this
-        process runs none); ``ssh_url_base`` is how clients reach the built-in SSH host."""
+        process runs none; on PostgreSQL, how many jobs of any kind); ``ssh_url_base`` is how
+        clients reach the built-in SSH host. ``run_jobs`` false (``serve --no-workers``): this
+        process only queues jobs — a push's deliveries and fetches — for workers elsewhere."""
+        if run_jobs and fetch_workers > 0:
+            self.jobs_worker(concurrency=fetch_workers)  # the number of the process's worker
         parts: list[BackgroundWork] = []
         with contextlib.suppress(ImportError):  # the HTTP/webhook side is optional
-            parts.append(self.delivery_worker(ssh_url_base=ssh_url_base))
-        if fetch_workers > 0:
-            parts.append(self.fetch_worker(concurrency=fetch_workers, ssh_url_base=ssh_url_base))
+            parts.append(self.delivery_worker(ssh_url_base=ssh_url_base, run_jobs=run_jobs))
+        if fetch_workers > 0 or not run_jobs:
+            parts.append(
+                self.fetch_worker(
+                    concurrency=max(fetch_workers, 1), ssh_url_base=ssh_url_base, run_jobs=run_jobs
+                )
+            )
         parts.append(self.session_purge())
         return parts
 

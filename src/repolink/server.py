@@ -75,7 +75,11 @@ class ServerOptions:
     service: bool = False
     """The whole service (``repolink serve``); else the built-in host alone (``host serve``)."""
     workers: int = DEFAULT_WORKERS
-    """Fetches run at once (the whole service only); 0: this process runs none."""
+    """Fetches run at once (the whole service only); 0: this process runs none. On
+    PostgreSQL: jobs of any kind at once."""
+    run_jobs: bool = True
+    """False (``serve --no-workers``): this process runs no job, only queues them for the
+    workers (``repolink worker``) sharing its database."""
     shutdown_grace: float | None = None
     """Seconds running work gets to finish when the server stops; default: the settings'."""
 
@@ -186,6 +190,7 @@ class Server:
         self._background = app.background_work(
             ssh_url_base=self.ssh_url_base,
             fetch_workers=max(options.workers, 0) if options.service else 0,
+            run_jobs=options.run_jobs,
         )
         for part in self._background:
             await part.start()

@@ -8,39 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
-
-import pytest
 
 from repolink.platform.fetch_dispatch import fetch_lock
 from repolink.platform.fetch_queue import FETCH_CONNECTION
-from repolink.settings import Settings
-from repolink.store import Store, utcnow
+from repolink.store import utcnow
 from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.platform import RepositoryConnection
 from support.platformkit import CountingProxy, HostedRepos, Platform, granted_key
 from support.procrastinatekit import jobs_of, wait_until
 
 BIG_FILE_BYTES = 3 << 20
-
-
-@pytest.fixture
-def pg_platform(tmp_path: Path, hosted: HostedRepos, postgres_url: str) -> Iterator[Platform]:
-    settings = Settings(
-        data_dir=tmp_path / "platform",
-        database_url=postgres_url,
-        git_timeout=120,
-        ssh_connect_timeout=10,
-    )
-    with Store.open(settings) as store:
-        kit = Platform(settings, store, hosted.host)
-        kit.trust_host()
-        try:
-            yield kit
-        finally:
-            kit.app.close()
 
 
 def _push(hosted: HostedRepos, name: str, size: int = 16) -> str:

@@ -11,6 +11,8 @@
 - ``platform``: a fresh platform data directory that trusts that host's keys, starting its
   processes through ``recording`` (a :class:`support.recording.RecordingRunner` around the real
   runner): a test that asks for both sees every process the platform started.
+- ``pg_platform``: ``platform`` on a fresh PostgreSQL database (its jobs on procrastinate),
+  for the tests of what only PostgreSQL does; skipped without PostgreSQL.
 - ``proxy``: a :class:`support.platformkit.CountingProxy` in front of ``hosted`` (a slow or
   unreachable peer when the test says so).
 - ``trusting_cli``: ``repolink`` in process on a fresh data directory that trusts that host;
@@ -139,6 +141,23 @@ def platform(tmp_path: Path, hosted: HostedRepos, recording: RecordingRunner) ->
         kit = Platform(settings, store, hosted.host, runner=recording)
         kit.trust_host()
         yield kit
+
+
+@pytest.fixture
+def pg_platform(tmp_path: Path, hosted: HostedRepos, postgres_url: str) -> Iterator[Platform]:
+    settings = Settings(
+        data_dir=tmp_path / "platform",
+        database_url=postgres_url,
+        git_timeout=120,
+        ssh_connect_timeout=10,
+    )
+    with Store.open(settings) as store:
+        kit = Platform(settings, store, hosted.host)
+        kit.trust_host()
+        try:
+            yield kit
+        finally:
+            kit.app.close()
 
 
 @pytest.fixture

@@ -46,6 +46,14 @@ def serve_command(
     workers: Annotated[
         int, typer.Option(min=0, help="Fetches run at once; 0 runs none in this process.")
     ] = server.DEFAULT_WORKERS,
+    no_workers: Annotated[
+        bool,
+        typer.Option(
+            "--no-workers",
+            help="Run no job in this process: it only queues them for `repolink worker` "
+            "processes sharing its database.",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
 ) -> None:
     """Run the service until SIGINT or SIGTERM: the platform API under /api/v1 (docs page at
@@ -62,11 +70,14 @@ def serve_command(
         http_address=server.parse_address(listen, "--listen"),
         ssh_url=ssh_url,
         service=True,
-        workers=workers,
+        workers=0 if no_workers else workers,
+        run_jobs=not no_workers,
     )
     server.configure_logging(log_level)
     with open_app() as application:
-        reporter = _ServeReporter(workers, first_start_password(application))
+        reporter = _ServeReporter(
+            0 if no_workers else workers, first_start_password(application), no_workers
+        )
         asyncio.run(server.serve(application, options, reporter=reporter))
     console.print("stopped")
 
@@ -84,8 +95,9 @@ class _ServeReporter:
     """What ``serve`` prints: where the APIs and the SSH host are, the host keys, the first
     start's admin password, and when it stops."""
 
-    def __init__(self, workers: int, admin_password: str | None) -> None:
+    def __init__(self, workers: int, admin_password: str | None, no_workers: bool) -> None:
         self._workers = workers
+        self._no_workers = no_workers
         self._admin_password = admin_password
 
     def ssh_started(self, ssh: RunningSSHServer, ssh_url_base: str) -> None:
@@ -101,7 +113,11 @@ class _ServeReporter:
         console.print(f"  OpenAPI  {url}/openapi.json", markup=False)
         console.print(f"  host API {base}{server.HOST_API_PATH}", markup=False)
         console.print(f"  health   {base}/healthz  {base}/readyz", markup=False)
-        if self._workers:
+        if self._no_workers:
+            console.print(
+                "workers: none (--no-workers): jobs run in `repolink worker`", markup=False
+            )
+        elif self._workers:
             console.print(f"workers: {self._workers} fetches at once", markup=False)
         else:
             console.print("workers: none (--workers 0): this process runs no fetch", markup=False)

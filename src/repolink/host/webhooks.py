@@ -384,9 +384,12 @@ class DeliveryWorker:
         network_policy: NetworkPolicy | None = None,
         dispatch: TableDispatch | None = None,
         jobs_worker: ProcrastinateWorker | None = None,
+        run_jobs: bool = True,
     ) -> None:
         """``dispatch`` (PostgreSQL): deliveries are carried out by procrastinate's workers,
-        woken through it, and running means holding this process's ``jobs_worker``."""
+        woken through it, and running means holding this process's ``jobs_worker``.
+        ``run_jobs`` false: it only enqueues deliveries, for workers elsewhere."""
+        self._run_jobs = run_jobs
         self._store = store
         self._dispatch = dispatch
         self._jobs_worker = jobs_worker
@@ -408,7 +411,7 @@ class DeliveryWorker:
 
     async def start(self) -> None:
         """Start delivering in the background of the running event loop."""
-        if self._running:
+        if self._running or not self._run_jobs:
             return
         if self._dispatch is None:
             await self._sender.__aenter__()

@@ -141,9 +141,7 @@ class FetchProgressService:
         return progress
 
 
-_STATEMENT = select(FetchRun.progress, FetchRun.attempts).where(
-    FetchRun.id == bindparam("run_id")
-)
+_STATEMENT = select(FetchRun.progress, FetchRun.attempts).where(FetchRun.id == bindparam("run_id"))
 
 
 def _int(value: object) -> int | None:

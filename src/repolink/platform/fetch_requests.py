@@ -407,13 +407,21 @@ class FetchRequestService:
         concurrency: int = DEFAULT_FETCH_CONCURRENCY,
         ssh_url_base: str | None = None,
         jobs_worker: JobsRunner | None = None,
+        run_jobs: bool = True,
     ) -> FetchWorker:
         """A worker carrying out queued runs, ``concurrency`` connections at a time (or, with
         ``jobs_worker``, by procrastinate's worker: PostgreSQL). With ``ssh_url_base`` (the
         server's ``ssh://git@HOST:PORT``), a push to that server's built-in host queues the
-        fetches of the projects connected to the pushed repository."""
+        fetches of the projects connected to the pushed repository; ``run_jobs`` false: it
+        runs nothing, only queues those."""
         server = ServerAddress.from_ssh_url_base(ssh_url_base) if ssh_url_base else None
-        return FetchWorker(self, concurrency=concurrency, server=server, jobs_worker=jobs_worker)
+        return FetchWorker(
+            self,
+            concurrency=concurrency,
+            server=server,
+            jobs_worker=jobs_worker,
+            run_jobs=run_jobs,
+        )
 
     # -- internals ------------------------------------------------------------------------
 

@@ -64,9 +64,13 @@ class FetchWorker:
         stop_timeout: float = STOP_TIMEOUT,
         poll_every: float = POLL_PASS_SECONDS,
         jobs_worker: JobsRunner | None = None,
+        run_jobs: bool = True,
     ) -> None:
+        """``run_jobs`` false (a server whose jobs run elsewhere): :meth:`start` starts nothing;
+        :meth:`on_push` still queues the fetches of a push."""
         self._requests = requests
         self._jobs_worker = jobs_worker
+        self._run_jobs = run_jobs
         self._poll_every = poll_every
         self._poller: asyncio.Task[None] | None = None
         self._queue = requests.queue
@@ -84,6 +88,8 @@ class FetchWorker:
         )
 
     async def start(self) -> None:
+        if not self._run_jobs:
+            return
         self._requests.fetches.keep_connections_warm()
         if self._jobs_worker is not None:
             await self._jobs_worker.start()

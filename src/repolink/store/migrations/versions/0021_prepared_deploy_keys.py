@@ -36,9 +36,7 @@ def upgrade() -> None:
             name=op.f("fk_prepared_deploy_keys_key_record_id_key_records"),
         ),
         sa.PrimaryKeyConstraint("project_id", name=op.f("pk_prepared_deploy_keys")),
-        sa.UniqueConstraint(
-            "key_record_id", name=op.f("uq_prepared_deploy_keys_key_record_id")
-        ),
+        sa.UniqueConstraint("key_record_id", name=op.f("uq_prepared_deploy_keys_key_record_id")),
     )
 
 
