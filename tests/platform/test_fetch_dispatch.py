@@ -2,12 +2,16 @@
 a requested fetch runs on a worker; while one runs, a second request makes the one waiting
 run (one procrastinate job waiting under the connection's queueing lock, held back by its
 lock) and a third joins it; a transient failure waits for its retry, a permanent one does not;
-polling is a periodic task."""
+polling is a periodic task; a worker killed (SIGKILL) mid-fetch leaves the fetch to another
+worker process, which finishes it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import subprocess
+import sys
 from datetime import timedelta
 
 from repolink.platform.fetch_dispatch import fetch_lock
@@ -213,3 +217,82 @@ def test_polling_is_a_periodic_task_of_the_workers(
     asyncio.run(work())
     # The server's own polling pass does not poll on PostgreSQL: this was the periodic task.
     assert pg_platform.app.fetch_requests.queue.waker is not None
+
+
+_WORKER = """
+import asyncio, sys
+from datetime import timedelta
+from repolink.app import Repolink
+from repolink.jobs.procrastinate_backend import ProcrastinateJobs
+from repolink.platform.fetch_queue import FetchQueue
+from repolink.platform.fetch_requests import FetchRequestService
+from repolink.settings import Settings
+
+url, data_dir = sys.argv[1:3]
+app = Repolink(Settings(data_dir=data_dir, database_url=url, git_timeout=120))
+# Quick to give up on the dead: heartbeats twice a second, dead after 2 s, a fetch run's
+# lease of 3 s (renewed every second while it runs).
+app.__dict__["job_backend"] = ProcrastinateJobs(
+    url, heartbeat_interval=0.5, stalled_after=2.0, stalled_check_cron="* * * * * *"
+)
+queue = FetchQueue(app.store, lease=timedelta(seconds=3), waker=app.fetch_dispatch)
+app.__dict__["fetch_requests"] = FetchRequestService(app.store, app.fetches, queue=queue)
+
+
+async def main() -> None:
+    await app.fetch_worker(concurrency=2).start()
+    await asyncio.Event().wait()
+
+
+asyncio.run(main())
+"""
+
+
+def _start_worker(platform: Platform) -> subprocess.Popen[bytes]:
+    settings = platform.settings
+    return subprocess.Popen(
+        [sys.executable, "-c", _WORKER, settings.resolved_database_url, str(settings.data_dir)],
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_a_fetch_of_a_worker_killed_mid_fetch_is_finished_by_another(
+    pg_platform: Platform, hosted: HostedRepos, proxy: CountingProxy
+) -> None:
+    pg_platform.trust_host(proxy.port)
+    assert pg_platform.connect("slow", hosted.app.url(proxy.port), grant_on="app").ok
+    service = pg_platform.app.fetch_requests
+    sha = _push(hosted, "big.bin", BIG_FILE_BYTES)
+    proxy.throttle = 0.02
+    run = service.request("slow", trigger="api")
+    doomed = _start_worker(pg_platform)
+    survivor: subprocess.Popen[bytes] | None = None
+    try:
+        relayed = proxy.relayed
+
+        async def transferring() -> None:
+            await wait_until(
+                lambda: proxy.relayed > relayed + 256 * 1024, what="the pack on its way"
+            )
+
+        asyncio.run(transferring())
+        assert service.get_run(run.id).state == "running"
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(timeout=30)
+        proxy.throttle = None
+        survivor = _start_worker(pg_platform)
+
+        async def finished() -> None:
+            await wait_until(lambda: service.get_run(run.id).finished, what="the fetch")
+
+        asyncio.run(finished())
+    finally:
+        for process in (doomed, survivor):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+    done = service.get_run(run.id)
+    assert (done.state, done.attempts) == ("done", 2), done
+    commits = pg_platform.app.commits.list_commits("slow").commits
+    assert sha in {commit.sha for commit in commits}
+    assert len({commit.sha for commit in commits}) == len(commits)

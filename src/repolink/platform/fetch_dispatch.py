@@ -94,9 +94,15 @@ class FetchDispatch:
         except Exception:
             log.exception("cannot defer the fetch of connection %s; the sweep will", connection_id)
 
-    def wake_next(self, connection_id: str, *, not_before: datetime | None = None) -> None:
-        """Wake the connection when its next run is due, if one waits or was abandoned."""
-        moment = next_moment(self._requests(), connection_id)
+    def wake_next(
+        self, connection_id: str, *, not_before: datetime | None = None, held: bool = False
+    ) -> None:
+        """Wake the connection when its next run is due, if one waits or was abandoned;
+        ``held``: also when only a running run holds it — at its lease's end, for a holder
+        that dies (a wake-up that runs while a run is held knows its holder is no worker of
+        procrastinate's, whose lock would have kept it back: an API request's thread, or a
+        worker killed meanwhile)."""
+        moment = next_moment(self._requests(), connection_id, held=held)
         if moment is None:
             return
         if not_before is not None:
@@ -111,7 +117,9 @@ class FetchDispatch:
         queue = requests.queue
         job = await asyncio.to_thread(claim_connection, requests, connection_id)
         if job is None:  # not due yet, or busy elsewhere: wake up again when it may be
-            await asyncio.to_thread(self.wake_next, connection_id, not_before=utcnow() + RECHECK)
+            await asyncio.to_thread(
+                self.wake_next, connection_id, not_before=utcnow() + RECHECK, held=True
+            )
             return
         handler = FetchJobHandler(requests.store, requests.fetches, queue)
         try:
@@ -161,25 +169,27 @@ def claim_connection(requests: FetchRequestService, connection_id: str) -> Any:
     return None
 
 
-def next_moment(requests: FetchRequestService, connection_id: str) -> datetime | None:
+def next_moment(
+    requests: FetchRequestService, connection_id: str, *, held: bool = False
+) -> datetime | None:
     """When the connection's waiting run may be claimed: its due time, or while another run
     holds the connection, when that one's lease ends (whoever runs it wakes the connection
     sooner when it ends); ``None``: nothing waits, or only a held run (its holder, or for a
-    dead one the sweep, wakes the connection)."""
+    dead one the sweep, wakes the connection) — unless ``held``: then its lease's end."""
     with requests.store.session() as session:
         waiting = session.scalar(
             select(func.min(FetchRun.next_attempt_at)).where(
                 FetchRun.connection_id == connection_id, FetchRun.status == RUN_QUEUED
             )
         )
-        held = session.scalar(
+        lease_end = session.scalar(
             select(func.min(FetchRun.claimed_until)).where(
                 FetchRun.connection_id == connection_id, FetchRun.status == RUN_RUNNING
             )
         )
-    if held is not None and waiting is not None:
-        return max(waiting, held)
-    return waiting if held is None else None
+    if lease_end is not None and waiting is not None:
+        return max(waiting, lease_end)
+    return waiting if lease_end is None else (lease_end if held else None)
 
 
 def connections_due(requests: FetchRequestService) -> list[str]:
