@@ -58,3 +58,30 @@ def test_a_store_given_to_the_application_is_not_closed_by_it(tmp_path: Path) ->
             app.projects.create_project("Kept")
         with store.session() as session:  # still usable after the application closed
             assert session.connection() is not None
+
+
+def test_the_jobs_backend_is_chosen_from_the_database_url(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    with Repolink(Settings(data_dir=tmp_path / "sqlite")) as embedded:
+        assert embedded.job_backend is None
+        assert embedded.fetch_requests.queue.waker is None
+        assert embedded.jobs_worker() is None
+    with Repolink(Settings(data_dir=tmp_path / "pg", database_url=postgres_url)) as shared:
+        assert shared.job_backend is not None
+        assert shared.fetch_requests.queue.waker is shared.fetch_dispatch
+
+
+@pytest.mark.parametrize(("fetch_workers", "runs_fetches"), [(4, True), (0, False)])
+def test_a_server_with_no_fetch_workers_runs_no_fetch_job_on_postgresql(
+    tmp_path: Path, postgres_url: str, fetch_workers: int, runs_fetches: bool
+) -> None:
+    from repolink.jobs.procrastinate_backend import QUEUE
+    from repolink.platform.fetch_dispatch import FETCH_QUEUE
+
+    with Repolink(Settings(data_dir=tmp_path / "pg", database_url=postgres_url)) as app:
+        app.background_work(ssh_url_base=None, fetch_workers=fetch_workers)
+        worker = app.jobs_worker()
+        assert worker is not None
+        assert QUEUE in worker.queues  # deliveries, polling, dead workers' jobs
+        assert (FETCH_QUEUE in worker.queues) is runs_fetches

@@ -398,21 +398,29 @@ class Repolink:
             jobs, self.store, self.vault, network_policy=self.settings.network_policy
         )
 
-    def jobs_worker(self, *, concurrency: int | None = None) -> ProcrastinateWorker | None:
-        """This process's procrastinate worker (PostgreSQL), running every kind of job
-        ``concurrency`` at a time (the first caller's number); ``None`` on SQLite."""
+    def jobs_worker(
+        self, *, concurrency: int | None = None, fetches: bool = True
+    ) -> ProcrastinateWorker | None:
+        """This process's procrastinate worker (PostgreSQL), running every kind of job —
+        fetches only if ``fetches`` — ``concurrency`` at a time (the first caller's choice
+        decides); ``None`` on SQLite."""
         jobs = self.job_backend
         if jobs is None:
             return None
         with self._lock:
             if self._jobs_worker is None:
                 from repolink.jobs.procrastinate_backend import ProcrastinateWorker
+                from repolink.platform.fetch_dispatch import FETCH_QUEUE
                 from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
 
                 # Every task is registered before the worker starts.
                 _ = self.fetch_dispatch, self.delivery_dispatch
+                queues = [name for name in jobs.queues if fetches or name != FETCH_QUEUE]
                 self._jobs_worker = ProcrastinateWorker(
-                    jobs, concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY, name="repolink"
+                    jobs,
+                    concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY,
+                    name="repolink",
+                    queues=queues,
                 )
             return self._jobs_worker
 
@@ -465,8 +473,8 @@ class Repolink:
         process runs none; on PostgreSQL, how many jobs of any kind); ``ssh_url_base`` is how
         clients reach the built-in SSH host. ``run_jobs`` false (``serve --no-workers``): this
         process only queues jobs — a push's deliveries and fetches — for workers elsewhere."""
-        if run_jobs and fetch_workers > 0:
-            self.jobs_worker(concurrency=fetch_workers)  # the number of the process's worker
+        if run_jobs:  # the process's worker, as this server wants it
+            self.jobs_worker(concurrency=fetch_workers or None, fetches=fetch_workers > 0)
         parts: list[BackgroundWork] = []
         with contextlib.suppress(ImportError):  # the HTTP/webhook side is optional
             parts.append(self.delivery_worker(ssh_url_base=ssh_url_base, run_jobs=run_jobs))

@@ -48,6 +48,8 @@ from repolink.store import utcnow
 log = logging.getLogger(__name__)
 
 QUEUE = "repolink"
+"""The queue of every task but those given one of their own (fetches: a server with
+``--workers 0`` runs deliveries and periodic tasks, and no fetch)."""
 RETRY_STALLED = "repolink_retry_stalled_jobs"
 # procrastinate's defaults: a heartbeat every 10 s, a worker silent for 30 s is dead.
 HEARTBEAT_INTERVAL = 10.0
@@ -95,6 +97,7 @@ class ProcrastinateJobs:
         self._shutdown_grace = shutdown_grace
         self._open_lock = threading.Lock()
         self._opened = False
+        self._queues: dict[str, str] = {}
         # The tasks, and the workers' connections (asynchronous, opened by run_worker).
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(
@@ -114,9 +117,10 @@ class ProcrastinateJobs:
 
     # -- tasks ------------------------------------------------------------------------------
 
-    def task(self, name: str, function: Task) -> None:
-        """Register ``function(**args)`` as the task ``name``."""
-        self.app.task(name=name, queue=QUEUE)(function)
+    def task(self, name: str, function: Task, *, queue: str = QUEUE) -> None:
+        """Register ``function(**args)`` as the task ``name``, whose jobs wait in ``queue``."""
+        self._queues[name] = queue
+        self.app.task(name=name, queue=queue)(function)
 
     def periodic(self, name: str, cron: str, function: Callable[[], Awaitable[None]]) -> None:
         """Run ``function()`` on ``cron``'s schedule (5 fields, or 6 with seconds last): each
@@ -146,7 +150,11 @@ class ProcrastinateJobs:
 
         self._open()
         deferrer = self._deferrer.configure_task(
-            name, lock=lock, queueing_lock=queueing_lock, schedule_at=at, queue=QUEUE
+            name,
+            lock=lock,
+            queueing_lock=queueing_lock,
+            schedule_at=at,
+            queue=self._queues.get(name, QUEUE),
         )
         try:
             job_id: int = deferrer.defer(**args)
@@ -178,12 +186,24 @@ class ProcrastinateJobs:
 
     # -- workers ----------------------------------------------------------------------------
 
-    async def run_worker(self, *, concurrency: int, name: str = "repolink-worker") -> None:
-        """Run jobs, ``concurrency`` at a time, until cancelled; cancelled, it stops fetching
-        jobs and gives the running ones the shutdown grace before they are cancelled."""
+    @property
+    def queues(self) -> list[str]:
+        """Every queue a task was registered in."""
+        return sorted({QUEUE, *self._queues.values()})
+
+    async def run_worker(
+        self,
+        *,
+        concurrency: int,
+        name: str = "repolink-worker",
+        queues: Iterable[str] | None = None,
+    ) -> None:
+        """Run jobs of ``queues`` (default: all), ``concurrency`` at a time, until cancelled;
+        cancelled, it stops fetching jobs and gives the running ones the shutdown grace
+        before they are cancelled."""
         async with self.app.open_async():
             await self.app.run_worker_async(
-                queues=[QUEUE],
+                queues=list(queues) if queues is not None else self.queues,
                 name=name,
                 concurrency=max(concurrency, 1),
                 install_signal_handlers=False,
@@ -201,9 +221,7 @@ class ProcrastinateJobs:
         from procrastinate.jobs import Status
 
         manager = context.app.job_manager
-        stalled = await manager.get_stalled_jobs(
-            queue=QUEUE, seconds_since_heartbeat=self._stalled_after
-        )
+        stalled = await manager.get_stalled_jobs(seconds_since_heartbeat=self._stalled_after)
         for job in stalled:
             try:
                 await manager.retry_job(job)
@@ -224,18 +242,33 @@ class ProcrastinateWorker:
     holds it: each :meth:`start` is one hold, each :meth:`stop` gives one back, and the last
     one stops the worker (the fetch worker and the webhook deliverer of one server share it)."""
 
-    def __init__(self, jobs: ProcrastinateJobs, *, concurrency: int, name: str) -> None:
+    def __init__(
+        self,
+        jobs: ProcrastinateJobs,
+        *,
+        concurrency: int,
+        name: str,
+        queues: Iterable[str] | None = None,
+    ) -> None:
         self._jobs = jobs
         self._concurrency = concurrency
         self._name = name
+        self._queues = list(queues) if queues is not None else None
         self._holds = 0
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queues(self) -> list[str]:
+        """The queues whose jobs this worker runs."""
+        return self._queues if self._queues is not None else self._jobs.queues
 
     async def start(self) -> None:
         self._holds += 1
         if self._task is None:
             self._task = asyncio.create_task(
-                self._jobs.run_worker(concurrency=self._concurrency, name=self._name),
+                self._jobs.run_worker(
+                    concurrency=self._concurrency, name=self._name, queues=self._queues
+                ),
                 name=self._name,
             )
 

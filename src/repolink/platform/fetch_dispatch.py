@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# The fetches' own queue: a server running no fetch (``--workers 0``) leaves it to others.
+FETCH_QUEUE = "repolink-fetches"
 SWEEP = "repolink_fetch_sweep"
 SWEEP_CRON = "* * * * *"  # every minute
 POLL = "repolink_fetch_polling"
@@ -66,7 +68,7 @@ class FetchDispatch:
     ) -> None:
         self._jobs = jobs
         self._requests = requests
-        jobs.task(FETCH_CONNECTION, self.run)
+        jobs.task(FETCH_CONNECTION, self.run, queue=FETCH_QUEUE)
         jobs.periodic(SWEEP, SWEEP_CRON, self.sweep)
         jobs.periodic(POLL, POLL_CRON, self.poll)
 
