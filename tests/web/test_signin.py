@@ -185,7 +185,13 @@ def test_a_wrong_current_password_is_shown_beside_its_field(pages: PageClient) -
 def test_sign_out_everywhere_ends_every_session(app: Repolink) -> None:
     make_account(app, "alice")
     with signed_in_pages(app, "alice") as laptop, signed_in_pages(app, "alice") as phone:
-        response = laptop.post("/ui/account/signout-everywhere", token_from="/ui/account")
+        # The link asks on a page of its own; its button signs out everywhere.
+        question = "/ui/account/signout-everywhere"
+        assert f'href="{question}"' in laptop.get("/ui/account").text
+        asked = laptop.get(question)
+        assert asked.status_code == 200 and "Sign out on every device?" in asked.text
+        assert phone.get("/ui/account").status_code == 200  # asking ended nothing
+        response = laptop.post(question, token_from=question)
         assert response.status_code == 303
         assert laptop.get("/ui/account").status_code == 303
         assert phone.get("/ui/account").status_code == 303

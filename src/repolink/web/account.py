@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from repolink.errors import RepolinkError, ValidationError
 from repolink.web import paths
+from repolink.web.confirm import Question, confirm_page
 from repolink.web.cookies import SESSION
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
@@ -70,6 +71,21 @@ def build_account_pages(kit: PageKit) -> APIRouter:
             return account_page(request, errors, status=kit.status_of(exc))
         return kit.signed_in_redirect(
             paths.ACCOUNT, opened, notice="Your password is changed; every other sign-in has ended."
+        )
+
+    @router.get(f"{paths.ACCOUNT}/signout-everywhere", include_in_schema=False)
+    async def signout_everywhere_question(request: Request) -> Response:
+        return confirm_page(
+            kit,
+            request,
+            Question(
+                "Sign out on every device?",
+                action=f"{paths.ACCOUNT}/signout-everywhere",
+                button="Sign out everywhere",
+                then="Every session of yours ends, this one too: sign in again where you need.",
+            ),
+            heading="Your account",
+            back=paths.ACCOUNT,
         )
 
     @router.post(f"{paths.ACCOUNT}/signout-everywhere", include_in_schema=False)

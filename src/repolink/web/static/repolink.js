@@ -50,13 +50,6 @@
     if (button) copy(button);
   });
 
-  // Forms with data-confirm ask before they are sent (remove, delete, sign out everywhere).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    var question = form.getAttribute && form.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
-  });
-
   // The user menu (<details>) closes with Escape and when focus or a click leaves it.
   document.addEventListener("keydown", function (event) {
     if (event.key !== "Escape") return;
