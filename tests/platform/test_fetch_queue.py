@@ -401,3 +401,19 @@ def test_a_caller_that_would_run_its_fetch_itself_waits_while_another_runs(
     assert heard == ["woken"]  # a waiting run is a worker's to take once the first ends
     queue.finish([Settled(first, State.DONE)])
     assert [job.id for job in queue.claim([FETCH_CONNECTION], 4)] == [waiting]
+
+
+@pytest.mark.databases
+def test_requests_keep_joining_the_waiting_run_on_a_reused_database_connection(
+    app: Repolink,
+) -> None:
+    # On PostgreSQL, psycopg prepares a statement run 5 times on one connection and the server
+    # then plans it generically: ON CONFLICT's partial index must be named by a predicate the
+    # planner can match without the parameters' values (a bound 'queued' failed the 11th
+    # request: "no unique or exclusion constraint matching the ON CONFLICT specification").
+    queue = FetchQueue(app.store)
+    ids = _connected(app, "alpha")
+    first = _request(queue, ids)
+    for n in range(25):
+        assert (n, _request(queue, ids)) == (n, (first[0], False))
+    assert _statuses(app.store) == [(first[0], "queued")]

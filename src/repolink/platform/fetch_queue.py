@@ -48,6 +48,7 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal_column,
     or_,
     select,
     update,
@@ -199,7 +200,7 @@ class FetchQueue:
             "updated_at": now,
         }
         statements = _statements(db.dialect.name)
-        created = bool(db.execute(statements.insert_waiting, values).rowcount)
+        created = db.execute(statements.insert_waiting, values).first() is not None
         run_id = db.execute(statements.waiting_run, {"connection_id": connection_id}).scalar()
         if run_id is None:
             return None
@@ -431,7 +432,7 @@ def _statements(dialect: str) -> _Statements:
     return _Statements(
         insert_waiting=_insert_waiting(dialect),
         waiting_run=select(FetchRun.id).where(
-            FetchRun.connection_id == bindparam("connection_id"), _waiting_clause()
+            FetchRun.connection_id == bindparam("connection_id"), FetchRun.status == RUN_QUEUED
         ),
         bring_forward=update(FetchRun)
         .where(FetchRun.id == bindparam("run_id"), FetchRun.next_attempt_at > bindparam("due"))
@@ -455,26 +456,34 @@ def _statements(dialect: str) -> _Statements:
 
 
 def _insert_waiting(dialect: str) -> Executable:
-    """``INSERT … ON CONFLICT DO NOTHING`` on the waiting run's index (its rowcount: whether
-    it inserted)."""
+    """``INSERT … ON CONFLICT DO NOTHING`` on the waiting run's index, ``RETURNING`` the new
+    run's id: a row when it inserted (PostgreSQL's rowcount said so for a conflict too)."""
     if dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return sqlite_insert(FetchRun).on_conflict_do_nothing(
-            index_elements=["connection_id"], index_where=_waiting_clause()
+        return (
+            sqlite_insert(FetchRun)
+            .on_conflict_do_nothing(index_elements=["connection_id"], index_where=_waiting_index())
+            .returning(FetchRun.id)
         )
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(FetchRun).on_conflict_do_nothing(
-            index_elements=["connection_id"], index_where=_waiting_clause()
+        return (
+            pg_insert(FetchRun)
+            .on_conflict_do_nothing(index_elements=["connection_id"], index_where=_waiting_index())
+            .returning(FetchRun.id)
         )
     # A backend without ON CONFLICT: the unique index still refuses a second one.
-    return insert(FetchRun)
+    return insert(FetchRun).returning(FetchRun.id)
 
 
-def _waiting_clause() -> ColumnElement[bool]:
-    return FetchRun.status == RUN_QUEUED
+def _waiting_index() -> ColumnElement[bool]:
+    """The waiting-run index's predicate, its value written into the statement: PostgreSQL
+    matches ON CONFLICT to a partial index when it plans, and a statement psycopg prepared
+    (the 6th run on one connection) may get a generic plan, without the values of bound
+    parameters — "no unique or exclusion constraint matching the ON CONFLICT specification"."""
+    return FetchRun.status == literal_column(f"'{RUN_QUEUED}'")
 
 
 def _due(now: datetime | BindParameter[Any]) -> ColumnElement[bool]:
