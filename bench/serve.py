@@ -106,12 +106,7 @@ class Serve:
         return response.json() if response.content else None
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [REPOLINK, *args], env=self.env, capture_output=True, check=False, text=True
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"repolink {' '.join(args)}: {done.stderr}")
-        return done.stdout
+        return run_cli(self.env, *args)
 
     def ssh_url(self, slug: str) -> str:
         return f"ssh://git@127.0.0.1:{self.ssh_port}/{WORKSPACE}/{slug}.git"
@@ -138,30 +133,50 @@ def set_up(serve: Serve, client: Client, big: Path, root: Path) -> Path:
     subprocess.run(["git", "init", "-q", "-b", "main", str(work)], check=True)
     commit(work, "first")
     client.git(serve.ssh_port, "-C", str(work), "push", "-q", serve.ssh_url("small"), "main:main")
-    # The operator trusts the built-in host's key, as it trusts any host: by its fingerprint.
-    scanned = serve.cli("hostkeys", "scan", f"127.0.0.1:{serve.ssh_port}", "--json")
-    fingerprint = next(
-        key["fingerprint"] for key in json.loads(scanned) if "ed25519" in key["key_type"]
-    )
-    serve.cli("hostkeys", "trust", f"127.0.0.1:{serve.ssh_port}", "--fingerprint", fingerprint)
+    trust_host(serve)
     for slug in ("big", "small"):
-        serve.call("POST", "/api/v1/projects", json={"name": slug.title(), "slug": slug})
-        connection = serve.call(
-            "PUT",
-            f"/api/v1/projects/{slug}/repository",
-            json={"url": serve.ssh_url(slug), "generate": {"type": "ed25519"}},
-        )
-        serve.call(
-            "POST",
-            f"{host}/repositories/{WORKSPACE}/{slug}/deploy-keys",
-            json={"key": connection["deploy_key"]["public_key"], "label": "platform"},
-        )
+        connect_project(serve, slug)
         start = time.perf_counter()
         outcome = serve.call("POST", f"/api/v1/projects/{slug}/fetch", params={"wait": "true"})
         if outcome.get("errors"):
             raise RuntimeError(f"first fetch of {slug}: {outcome['errors']}")
         print(f"  {slug}: connected and fetched in {time.perf_counter() - start:.2f} s")
     return work
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """``repolink ARGS`` with ``env``: its output, or its error as an exception."""
+    done = subprocess.run([REPOLINK, *args], env=env, capture_output=True, check=False, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"repolink {' '.join(args)}: {done.stderr}")
+    return done.stdout
+
+
+def trust_host(serve: Any) -> None:
+    """The operator trusts the built-in host's key, as it trusts any host: by its fingerprint.
+    ``serve``: a :class:`Serve` or anything with its ``cli`` and ``ssh_port``."""
+    scanned = serve.cli("hostkeys", "scan", f"127.0.0.1:{serve.ssh_port}", "--json")
+    fingerprint = next(
+        key["fingerprint"] for key in json.loads(scanned) if "ed25519" in key["key_type"]
+    )
+    serve.cli("hostkeys", "trust", f"127.0.0.1:{serve.ssh_port}", "--fingerprint", fingerprint)
+
+
+def connect_project(serve: Any, slug: str) -> None:
+    """Project ``slug`` connected to the hosted repository ``bench/slug`` through the API: a
+    generated deploy key, added to the repository as an access key through the host API.
+    ``serve``: a :class:`Serve` or anything with its ``call`` and ``ssh_url``."""
+    serve.call("POST", "/api/v1/projects", json={"name": slug.title(), "slug": slug})
+    connection = serve.call(
+        "PUT",
+        f"/api/v1/projects/{slug}/repository",
+        json={"url": serve.ssh_url(slug), "generate": {"type": "ed25519"}},
+    )
+    serve.call(
+        "POST",
+        f"/host/api/2.0/repositories/{WORKSPACE}/{slug}/deploy-keys",
+        json={"key": connection["deploy_key"]["public_key"], "label": "platform"},
+    )
 
 
 def commit(work: Path, message: str) -> str:
