@@ -92,6 +92,8 @@ def body_for(
     return key_text
 
 
+# On SQLite and on PostgreSQL (issue 13 §4): the PostgreSQL store and its job backend are swept too.
+@pytest.mark.databases
 def test_no_answer_log_line_or_argv_holds_a_private_key(
     platform: Platform,
     hosted: HostedRepos,

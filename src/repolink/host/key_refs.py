@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from repolink.errors import ValidationError, quotable
 from repolink.keys.fingerprints import Fingerprint, read_fingerprint
+from repolink.store.ids import is_row_id
 from repolink.store.models.host import AccessKey, AccountKey
 
 log = logging.getLogger(__name__)
@@ -23,8 +24,6 @@ KEY_REF_FORMS = (
     "the key's id (as listed), its SHA256 fingerprint (SHA256:…) or its MD5 fingerprint "
     "(MD5:aa:bb:… or aa:bb:…)"
 )
-# SQLite's integer range; a longer run of digits names no row and must not overflow a query.
-_MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def parse_key_ref(ref: int | str) -> KeyRef:
     if isinstance(ref, int):
         return KeyRef(key_id=ref)
     text = ref.strip()
-    if text.isascii() and text.isdigit() and 0 < int(text) <= _MAX_ID:
+    if text.isascii() and text.isdigit() and len(text) <= 20 and int(text) > 0:
         return KeyRef(key_id=int(text))
     fingerprint = read_fingerprint(text)
     if fingerprint is not None:
@@ -77,6 +76,8 @@ def find_account_key(session: Session, workspace_id: int, ref: KeyRef) -> Accoun
 
 def _names(table: type[AccessKey] | type[AccountKey], ref: KeyRef) -> ColumnElement[bool]:
     if ref.fingerprint is None:
+        if ref.key_id is None or not is_row_id(ref.key_id):
+            return false()  # names no row; PostgreSQL would fail the query, not find nothing
         return table.id == ref.key_id
     if ref.fingerprint.kind == "sha256":
         return table.fingerprint_sha256 == ref.fingerprint.value

@@ -59,6 +59,7 @@ from repolink.http.pagination import (
     paginate,
     paginate_converted,
 )
+from repolink.store.ids import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -67,12 +68,10 @@ log = logging.getLogger(__name__)
 
 __all__ = ["API_PREFIX", "build_host_router", "create_host_api"]
 
-# Ids are SQL integers; anything larger is refused before it reaches the database driver.
-MAX_ID = 2**53
 
 Workspace = Annotated[str, Path(max_length=200, description="workspace name")]
 Slug = Annotated[str, Path(max_length=200, description="repository slug")]
-KeyId = Annotated[int, Path(ge=1, le=MAX_ID)]
+KeyId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 HookId = Annotated[str, Path(max_length=64, description="the hook's uuid, with or without {}")]
 Links = Annotated[HostLinks, Depends(host_links)]
 # Bitbucket's filters of the caller's own repositories and workspaces. Every caller of this API

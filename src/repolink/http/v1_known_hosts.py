@@ -29,6 +29,7 @@ from repolink.http.v1_key_schemas import (
 )
 from repolink.http.v1_projects import API_PREFIX, Caller
 from repolink.platform.targets import TargetPolicy, own_hosts
+from repolink.store.ids import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -37,10 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = f"{API_PREFIX}/known-hosts"
-# Ids are SQL integers; anything larger is refused before it reaches the database driver.
-MAX_ID = 2**53
 
-KnownHostId = Annotated[int, Path(ge=1, le=MAX_ID, description="a stored host key's id")]
+KnownHostId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="a stored host key's id")]
 
 
 def build_known_hosts_router(application: Repolink, context: ServiceContext) -> APIRouter:

@@ -47,6 +47,7 @@ from repolink.http.v1_schemas import (
     repository_out,
 )
 from repolink.platform.targets import TargetPolicy, own_hosts
+from repolink.store.ids import MAX_ROW_ID
 
 if TYPE_CHECKING:
     from repolink.app import Repolink
@@ -56,15 +57,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Run ids are SQL integers; anything larger is refused before it reaches the database driver.
-MAX_ID = 2**53
 # How long ``POST …/fetch?wait=true`` waits before it answers 202 with the run still going.
 WAIT_TIMEOUT = 300.0
 DEFAULT_HISTORY = 20
 MAX_HISTORY = 200
 
 Caller = Annotated[Principal, Depends(current_principal)]
-RunId = Annotated[int, Path(ge=1, le=MAX_ID, description="the fetch run's id")]
+RunId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="the fetch run's id")]
 
 
 def build_repository_router(application: Repolink, context: ServiceContext) -> APIRouter:

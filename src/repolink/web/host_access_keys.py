@@ -14,6 +14,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from repolink.errors import NotFound, RepolinkError
+from repolink.store.ids import is_row_id
 from repolink.web import paths
 from repolink.web.confirm import Question, confirm_page
 from repolink.web.forms import FormErrors
@@ -25,8 +26,6 @@ PAGE_ERRORS = ("repository_not_found", "site_admin_required", "access_key_not_fo
 # Errors about the key beside the key field, besides every ``key_*`` code of the key checks.
 KEY_ERRORS = ("access_key_duplicate",)
 LABEL_ERRORS = ("label_invalid",)
-# Ids are SQL integers: anything longer is no id of ours.
-MAX_ID_DIGITS = 15
 
 
 def key_field_of(code: str, key_errors: tuple[str, ...] = KEY_ERRORS) -> str:
@@ -40,7 +39,7 @@ def key_field_of(code: str, key_errors: tuple[str, ...] = KEY_ERRORS) -> str:
 
 def parse_key_id(text: str, kind: str = "access") -> int:
     """A key's id from the address; anything else is the 404 page ``{kind}_key_not_found``."""
-    if not text.isdigit() or len(text) > MAX_ID_DIGITS:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or not is_row_id(int(text)):
         raise key_not_found(kind)
     return int(text)
 
