@@ -163,9 +163,9 @@ def test_a_transient_failure_waits_for_its_retry_and_a_permanent_one_does_not(
             flaky = await asyncio.to_thread(service.request, "flaky", trigger="api")
             gone = await asyncio.to_thread(service.request, "gone", trigger="api")
             await wait_until(
+                # (On a loaded machine the retry may come before the other's end: any attempt.)
                 lambda: (
-                    service.get_run(flaky.id).attempts == 1
-                    and service.get_run(flaky.id).error_code is not None
+                    service.get_run(flaky.id).error_code is not None
                     and service.get_run(gone.id).finished
                 ),
                 what="both first attempts",

@@ -56,6 +56,10 @@ HEARTBEAT_INTERVAL = 10.0
 STALLED_AFTER = 30.0
 STALLED_CHECK_CRON = "* * * * * */10"  # every 10 seconds (the 6th field is seconds)
 SHUTDOWN_GRACE = 15.0
+# A job deferred for now wakes an idle worker at once (LISTEN/NOTIFY); one scheduled for later
+# (a webhook's gathering second, a retry) is found by polling, this often — procrastinate's
+# default of 5 s would add up to that to a webhook's fetch.
+FETCH_JOB_POLLING_INTERVAL = 0.5
 # A wake-up that found its job not due is not repeated sooner than this.
 RECHECK = timedelta(seconds=1)
 
@@ -208,6 +212,7 @@ class ProcrastinateJobs:
                 concurrency=max(concurrency, 1),
                 install_signal_handlers=False,
                 shutdown_graceful_timeout=self._shutdown_grace,
+                fetch_job_polling_interval=FETCH_JOB_POLLING_INTERVAL,
                 update_heartbeat_interval=self._heartbeat_interval,
                 stalled_worker_timeout=self._stalled_after,
                 delete_jobs="successful",
