@@ -2,9 +2,11 @@
 
     python bench/serve.py [--commits 50000] [--pushes 20] [--requests 2000] [--clients 50]
                           [--rounds 15] [--deliveries 100]
+                          [--database sqlite|postgresql] [--only MEASURE ...]
 
 One `repolink serve` subprocess (HTTP API, built-in SSH host, job workers) on its own data
-directory; a git client with its own key pushes to the built-in host. Two hosted repositories:
+directory — its store the embedded SQLite file, or with `--database postgresql` a fresh database
+made (and dropped after) on the server of `--postgres-url` (default: the tests' server); a git client with its own key pushes to the built-in host. Two hosted repositories:
 `bench/big` (a generated linear history of --commits commits, cached under bench/.work and
 shared with bench/fetch.py) and `bench/small`; a platform project connected to each through
 the API (generated deploy key, added as an access key through the host API).
@@ -25,6 +27,7 @@ Measured (targets of DESIGN.md §7):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -39,6 +42,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +66,14 @@ def percentile(samples: list[float], fraction: float) -> float:
 class Serve:
     """`repolink serve` on loopback ports of its own, and an API client for it."""
 
-    def __init__(self, root: Path, workers: int) -> None:
+    def __init__(self, root: Path, workers: int, database_url: str | None = None) -> None:
         self.root = root
         self.http_port = free_port()
         self.ssh_port = free_port()
         self.env = {
             **os.environ,
             "REPOLINK_DATA_DIR": str(root / "data"),
+            **({"REPOLINK_DATABASE_URL": database_url} if database_url else {}),
             "REPOLINK_ADMIN_TOKEN": TOKEN,
             # Every bench client comes from 127.0.0.1.
             "REPOLINK_SSH_MAX_STARTUPS": "200",
@@ -460,6 +465,32 @@ def noop_refresh(serve: Serve, client: Client, root: Path, rounds: int) -> dict[
     }
 
 
+MEASURES = ("push", "commit-page", "webhooks", "refresh")
+POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@contextlib.contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database (repolink migrates it), dropped at the end: its
+    ``postgresql+psycopg://`` URL."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"repolink_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    info = psycopg.conninfo.conninfo_to_dict(admin_url)
+    password = f":{info['password']}" if info.get("password") else ""
+    host, port = info.get("host") or "127.0.0.1", info.get("port") or 5432
+    try:
+        yield f"postgresql+psycopg://{info.get('user') or 'postgres'}{password}@{host}:{port}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--commits", type=int, default=50_000)
@@ -469,54 +500,70 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--deliveries", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("TEST_POSTGRES_URL") or POSTGRES_URL
+    )
+    parser.add_argument("--only", nargs="+", choices=MEASURES, default=list(MEASURES))
     args = parser.parse_args()
 
     big = cached_repository(args.commits, "REPOLINK_BENCH_REPO")
     WORK.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="serve-", dir=WORK) as tmp:
-        root = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        database_url = None
+        if args.database == "postgresql":
+            database_url = stack.enter_context(fresh_postgres_database(args.postgres_url))
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="serve-", dir=WORK)))
         client = Client.create(root)
-        serve = Serve(root, args.workers)
+        serve = Serve(root, args.workers, database_url)
         try:
             work = set_up(serve, client, big, root)
-            figures = {
-                "push_to_listed_s": push_to_listed(serve, client, work, args.pushes),
-                "commit_page_big": commit_pages(serve, args.requests, args.clients),
-                "webhook_burst": webhook_burst(serve, args.deliveries),
-                "noop_refresh": noop_refresh(serve, client, root, args.rounds),
-            }
+            figures: dict[str, Any] = {"database": args.database}
+            if "push" in args.only:
+                figures["push_to_listed_s"] = push_to_listed(serve, client, work, args.pushes)
+            if "commit-page" in args.only:
+                figures["commit_page_big"] = commit_pages(serve, args.requests, args.clients)
+            if "webhooks" in args.only:
+                figures["webhook_burst"] = webhook_burst(serve, args.deliveries)
+            if "refresh" in args.only:
+                figures["noop_refresh"] = noop_refresh(serve, client, root, args.rounds)
         finally:
             serve.stop()
     print(json.dumps(figures, indent=2))
-    push = figures["push_to_listed_s"]
-    page = figures["commit_page_big"]
-    burst = figures["webhook_burst"]
-    refresh = figures["noop_refresh"]
-    print(
-        f"push → listed          p50 {push['p50']:.3f} s  p95 {push['p95']:.3f} s"
-        f"   (targets 0.3 / 0.6 s)"
-    )
-    print(
-        f"commit page ({args.commits} commits)  p50 {page['p50_ms']:.1f} ms  "
-        f"{page['requests_per_s']:.0f} req/s with {args.clients} clients "
-        f"({page['load_generator']}; server CPU {page['server_cpu_ms_per_request']:.2f} ms/request)"
-        f"   (targets 5 ms, 1000 req/s)"
-    )
-    print(
-        f"{args.deliveries} webhooks sent within {burst['sent_within_s']:.2f} s, answered "
-        f"within {burst['answered_within_s']:.2f} s (p50 {burst['latency_p50_ms']:.1f} ms, "
-        f"p95 {burst['latency_p95_ms']:.1f} ms; server CPU "
-        f"{burst['server_cpu_ms_per_delivery']:.1f} ms each) → {burst['fetches']:.0f} fetches"
-        f"   (target ≤ 2)"
-    )
-    print(
-        f"no-op refresh in the server {refresh['server_ms']:.1f} ms (p95 "
-        f"{refresh['server_p95_ms']:.1f} ms; server CPU {refresh['server_cpu_ms_per_refresh']:.1f}"
-        f" ms each, {refresh['server_cpu_ms_per_raw_fetch']:.1f} ms per raw fetch) vs raw git "
-        f"fetch {refresh['raw_git_fetch_ms']:.1f} ms: ratio {refresh['ratio']:.2f}"
-        f"   (target ≤ 0.1)"
-    )
+    report(figures, args)
     return 0
+
+
+def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
+    print(f"database: {figures['database']}")
+    if push := figures.get("push_to_listed_s"):
+        print(
+            f"push → listed          p50 {push['p50']:.3f} s  p95 {push['p95']:.3f} s"
+            f"   (targets 0.3 / 0.6 s)"
+        )
+    if page := figures.get("commit_page_big"):
+        print(
+            f"commit page ({args.commits} commits)  p50 {page['p50_ms']:.1f} ms  "
+            f"{page['requests_per_s']:.0f} req/s with {args.clients} clients "
+            f"({page['load_generator']}; server CPU {page['server_cpu_ms_per_request']:.2f} ms/request)"
+            f"   (targets 5 ms, 1000 req/s)"
+        )
+    if burst := figures.get("webhook_burst"):
+        print(
+            f"{args.deliveries} webhooks sent within {burst['sent_within_s']:.2f} s, answered "
+            f"within {burst['answered_within_s']:.2f} s (p50 {burst['latency_p50_ms']:.1f} ms, "
+            f"p95 {burst['latency_p95_ms']:.1f} ms; server CPU "
+            f"{burst['server_cpu_ms_per_delivery']:.1f} ms each) → {burst['fetches']:.0f} fetches"
+            f"   (target ≤ 2)"
+        )
+    if refresh := figures.get("noop_refresh"):
+        print(
+            f"no-op refresh in the server {refresh['server_ms']:.1f} ms (p95 "
+            f"{refresh['server_p95_ms']:.1f} ms; server CPU {refresh['server_cpu_ms_per_refresh']:.1f}"
+            f" ms each, {refresh['server_cpu_ms_per_raw_fetch']:.1f} ms per raw fetch) vs raw git "
+            f"fetch {refresh['raw_git_fetch_ms']:.1f} ms: ratio {refresh['ratio']:.2f}"
+            f"   (target ≤ 0.1)"
+        )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.vault import Vault, load_vault
 
-pytest_plugins = ["support.fixtures", "support.postgres"]
+pytest_plugins = ["support.postgres", "support.fixtures"]
 
 # The tests' receivers and hosts listen on loopback, which the network policy refuses to
 # outbound webhooks by default: every Settings of the tests, and every repolink process they

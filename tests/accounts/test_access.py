@@ -13,6 +13,8 @@ from repolink.errors import Conflict, NotFound, PermissionDenied
 from repolink.settings import Settings
 from support.accountskit import FAST_HASHER, Account, make_account
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Repolink]:

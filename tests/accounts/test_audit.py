@@ -13,6 +13,8 @@ from repolink.errors import NotFound, PermissionDenied, ValidationError
 from repolink.settings import Settings
 from support.accountskit import FAST_HASHER, PASSWORD, make_account
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Repolink]:

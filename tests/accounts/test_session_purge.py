@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
 from repolink.accounts.session_purge import SessionPurge
@@ -12,6 +13,8 @@ from repolink.accounts.sessions import ABSOLUTE_LIFETIME
 from repolink.app import Repolink
 from repolink.store.models.accounts import WebSession
 from support.accountskit import PASSWORD, ManualClock, make_account
+
+pytestmark = pytest.mark.databases
 
 
 def _rows(app: Repolink) -> int:

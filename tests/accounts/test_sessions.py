@@ -15,6 +15,8 @@ from repolink.errors import RateLimited, Unauthorized
 from repolink.store.models.accounts import WebSession
 from support.accountskit import PASSWORD, ManualClock, make_account
 
+pytestmark = pytest.mark.databases
+
 
 def test_a_session_is_the_principal_a_token_is(app: Repolink) -> None:
     account = make_account(app, "alice", site_admin=True)

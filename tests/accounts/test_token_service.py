@@ -16,6 +16,8 @@ from repolink.settings import Settings
 from repolink.store.types import utcnow
 from support.accountskit import FAST_HASHER, make_account
 
+pytestmark = pytest.mark.databases
+
 
 class Clock:
     def __init__(self) -> None:

@@ -16,6 +16,8 @@ from repolink.settings import Settings
 from repolink.store.models.accounts import User
 from support.accountskit import FAST_HASHER, PASSWORD, make_account
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture
 def app(settings: Settings) -> Iterator[Repolink]:

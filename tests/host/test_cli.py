@@ -21,7 +21,10 @@ from repolink.ssh.server_keys import ensure_host_keys
 from support.clikit import run_in_fresh_data_dir
 from support.hostkit import GitClient, KeyPair
 from support.platformkit import HostedRepos, Platform
+from support.postgres import database_env
 from support.servekit import serving
+
+pytestmark = pytest.mark.databases
 
 MakeKey = Callable[[str], KeyPair]
 
@@ -192,6 +195,7 @@ def test_openssh_mode_commands_import_only_what_they_need(
     assert _repolink(tmp_path, "host", "repo", "create", "team/app").returncode == 0  # migrates
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    env.update(database_env(tmp_path / "data"))
     env["SSH_ORIGINAL_COMMAND"] = "git-upload-pack 'team/app.git'"
     result = subprocess.run(
         [sys.executable, "-c", _REPORT_IMPORTS, ",".join(_NOT_FOR_OPENSSH_MODE), *command],
@@ -214,6 +218,7 @@ def test_run_fetches_carries_out_queued_runs_and_says_how_each_ended(
     bad = platform.app.fetch_requests.request("refused", trigger="push")
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["REPOLINK_DATA_DIR"] = str(platform.settings.data_dir)
+    env.update(database_env(platform.settings.data_dir))
 
     result = subprocess.run(
         [sys.executable, "-m", "repolink", "host", "run-fetches", str(good.id), str(bad.id)],
@@ -253,6 +258,7 @@ def served(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, int]]:
         yield server
 
 
+@pytest.mark.sqlite_only("logs the migration of a new data directory's store")
 def test_serve_runs_ssh_and_http_until_sigterm(
     served: tuple[subprocess.Popen[str], int, int],
     tmp_path: Path,

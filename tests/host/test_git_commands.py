@@ -35,6 +35,9 @@ from support.hostkit import (
     make_source_repository,
     start_embedded_host,
 )
+from support.postgres import database_env
+
+pytestmark = pytest.mark.databases
 
 MakeKey = Callable[[str], KeyPair]
 USE_NOT_RECORDED = "cannot record the use of"
@@ -43,10 +46,21 @@ USE_NOT_RECORDED = "cannot record the use of"
 def refuse_use_records(store: Store) -> None:
     """From now on the database refuses every write of a key's ``last_used``."""
     with store.engine.begin() as connection:
+        postgresql = connection.dialect.name == "postgresql"
+        if postgresql:
+            connection.exec_driver_sql(
+                "CREATE FUNCTION refuse_use() RETURNS trigger LANGUAGE plpgsql AS $$"
+                " BEGIN RAISE EXCEPTION 'use records are refused'; END $$"
+            )
         for table in ("host_access_keys", "host_account_keys"):
+            action = (
+                "FOR EACH ROW EXECUTE FUNCTION refuse_use()"
+                if postgresql
+                else "BEGIN SELECT RAISE(ABORT, 'use records are refused'); END"
+            )
             connection.exec_driver_sql(
                 f"CREATE TRIGGER refuse_use_{table} BEFORE UPDATE OF last_used ON {table} "
-                "BEGIN SELECT RAISE(ABORT, 'use records are refused'); END"
+                + action
             )
 
 
@@ -194,6 +208,10 @@ class Transport:
             [
                 "env",
                 f"REPOLINK_DATA_DIR={self.host.settings.resolved_data_dir}",
+                *(
+                    f"{name}={value}"
+                    for name, value in database_env(self.host.settings.data_dir).items()
+                ),
                 sys.executable,
                 "-m",
                 "repolink",

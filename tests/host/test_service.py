@@ -24,6 +24,8 @@ from repolink.store import Store, utcnow
 from repolink.store.models.host import AccessKey
 from support.hostkit import KeyPair
 
+pytestmark = pytest.mark.databases
+
 MakeKey = Callable[[str], KeyPair]
 
 

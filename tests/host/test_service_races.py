@@ -12,9 +12,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+import pytest
+
 from repolink.errors import Conflict, DuplicateKey
 from repolink.host.service import HostService
 from support.hostkit import KeyPair
+
+pytestmark = pytest.mark.databases
 
 PARALLEL = 10
 T = TypeVar("T")

@@ -46,6 +46,8 @@ from repolink.store import Store
 from repolink.store.models.hooks import HostHook, HostHookDelivery
 from repolink.vault import VaultLoader
 
+pytestmark = pytest.mark.databases
+
 OLD = "1" * 40
 NEW = "2" * 40
 SECRET = "s3cret-for-signing"

@@ -21,6 +21,8 @@ from repolink.http.auth import current_principal, principal_route_class
 from repolink.settings import Settings
 from support.accountskit import FAST_HASHER, Account, make_account
 
+pytestmark = pytest.mark.databases
+
 ADMIN_TOKEN = "bootstrap-admin-token-for-tests"
 
 

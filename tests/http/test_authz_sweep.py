@@ -45,6 +45,8 @@ from support.accountskit import FAST_HASHER, PASSWORD, make_account
 from support.apikit import ANONYMOUS, DEV, OWNER, ROOT, STRANGER, WATCHER, PlatformAPI, platform_api
 from support.platformkit import HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 A, B = "alpha", "beta"
 MISSING = "nowhere"
 B_ADMIN = STRANGER  # admin of B, no member of A

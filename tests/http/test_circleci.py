@@ -27,6 +27,8 @@ from repolink.store.models.platform import KEY_GENERATED
 from support.accountskit import FAST_HASHER, Account, make_account
 from support.platformkit import WORKSPACE, HostedRepos, Platform, close_shared_connection
 
+pytestmark = pytest.mark.databases
+
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
     warnings.simplefilter("ignore")

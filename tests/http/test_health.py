@@ -15,6 +15,8 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.engine import make_engine, parse_database_url
 
+pytestmark = pytest.mark.databases
+
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
     warnings.simplefilter("ignore")

@@ -34,6 +34,8 @@ from repolink.store import Store
 from support.accountskit import FAST_HASHER, make_account
 from support.httpkit import serving_app
 
+pytestmark = pytest.mark.databases
+
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
     warnings.simplefilter("ignore")

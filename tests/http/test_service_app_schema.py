@@ -26,6 +26,8 @@ from repolink.app import Repolink
 from repolink.http.service_app import OPENAPI_URL, create_service_app
 from repolink.settings import Settings
 
+pytestmark = pytest.mark.databases
+
 TOKEN = "schema-run-admin-token"
 # Statuses that rightly refuse a request breaking the schema (413: a body over the limit is
 # refused before it is read, which is the point of the limit).

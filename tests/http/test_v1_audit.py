@@ -13,6 +13,8 @@ from repolink.auth.principal import Role
 from support.apikit import CALLERS, OWNER, ROOT, PlatformAPI, denial, may, platform_api
 from support.platformkit import Platform
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture
 def api(platform: Platform) -> Iterator[PlatformAPI]:
@@ -71,5 +73,6 @@ def test_pages_newest_first_and_no_key_material(api: PlatformAPI) -> None:
     assert not any(body[i : i + 16] in everything.text for i in range(len(body) - 15))
 
     _refused(api.call(ROOT, "GET", "/audit", params={"cursor": "abc"}), 400, "cursor_invalid")
+    _refused(api.call(ROOT, "GET", "/audit", params={"cursor": str(2**31)}), 400, "cursor_invalid")
     _refused(api.call(ROOT, "GET", "/audit", params={"limit": 0}), 400, "invalid_request")
     _refused(api.call(OWNER, "GET", "/projects/nothing/audit"), 404, "project_not_found")

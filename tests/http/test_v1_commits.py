@@ -25,11 +25,15 @@ from support.apikit import (
 )
 from support.platformkit import HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 P = "/projects/picker"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory, hosted: HostedRepos) -> Iterator[PlatformAPI]:
+def api(
+    tmp_path_factory: pytest.TempPathFactory, hosted: HostedRepos, database_backend: str
+) -> Iterator[PlatformAPI]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("api-commits") / "platform")
     with Store.open(settings) as store, Repolink(settings, store=store) as app:
         platform = Platform(settings, store, hosted.host)

@@ -26,6 +26,8 @@ from support.apikit import (
 )
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 P = "/projects/app"
 PASSPHRASE = "secret words"
 

@@ -17,6 +17,8 @@ from repolink.store import Store
 from support.apikit import CALLERS, OWNER, ROOT, STRANGER, PlatformAPI, platform_api
 from support.platformkit import HostedRepos
 
+pytestmark = pytest.mark.databases
+
 K = "/known-hosts"
 
 
@@ -127,6 +129,8 @@ def test_bad_requests_name_the_problem(api: PlatformAPI) -> None:
         ("POST", K, {"host": "h.example"}, 400, "invalid_request"),
         ("DELETE", f"{K}/0", None, 400, "invalid_request"),
         ("DELETE", f"{K}/x", None, 400, "invalid_request"),
+        # Beyond any id an integer column holds (PostgreSQL failed the query: a 500).
+        ("DELETE", f"{K}/{2**31}", None, 400, "invalid_request"),
         # A pinned host refuses another key before anything is contacted.
         (
             "POST",

@@ -26,6 +26,8 @@ from support.apikit import (
     platform_api,
 )
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[PlatformAPI]:

@@ -33,6 +33,8 @@ from support.apikit import (
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 from support.recording import RecordedRun, RecordingRunner
 
+pytestmark = pytest.mark.databases
+
 P = "/projects/app"
 
 

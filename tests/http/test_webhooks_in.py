@@ -36,6 +36,8 @@ from support.accountskit import FAST_HASHER, Account, make_account
 from support.httpkit import serving_app
 from support.platformkit import HostedRepos, Platform
 
+pytestmark = pytest.mark.databases
+
 with warnings.catch_warnings():
     # Starlette asks for another HTTP client library in its test client; httpx is ours.
     warnings.simplefilter("ignore")
@@ -134,7 +136,9 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def application(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Repolink]:
+def application(
+    tmp_path_factory: pytest.TempPathFactory, database_backend: str
+) -> Iterator[Repolink]:
     # One store for the module: each test has projects of its own (the `target` fixture).
     data = tmp_path_factory.mktemp("webhooks-in") / "data"
     with Repolink(Settings(data_dir=data), password_hasher=FAST_HASHER) as app:

@@ -10,6 +10,8 @@ from repolink.jobs import Settled, State
 from repolink.store import Store, utcnow
 from support.jobkit import ECHO, OTHER, EchoJob, OtherJob, ScratchBase, make_queue, row
 
+pytestmark = pytest.mark.databases
+
 
 def test_an_enqueued_job_is_claimed_once_with_its_attempt_counted(job_store: Store) -> None:
     queue = make_queue(job_store)

@@ -13,6 +13,8 @@ from repolink.jobs import HandlerRegistry, Job, Outcome, RetryPolicy, Worker
 from repolink.store import Store
 from support.jobkit import ECHO, OTHER, OtherJob, Script, make_queue, row
 
+pytestmark = pytest.mark.databases
+
 FAST = RetryPolicy(max_attempts=3, base_delay=0.01)
 WAIT = 20.0
 

@@ -37,6 +37,8 @@ from repolink.store.models.platform import KEY_GENERATED
 from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.vault import Vault
 
+pytestmark = pytest.mark.databases
+
 MY_TABLES = {"additional_keys", "key_rules"}
 
 

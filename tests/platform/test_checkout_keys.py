@@ -29,6 +29,8 @@ from repolink.urls import parse_ssh_url
 from repolink.vault import Vault
 from support.platformkit import WORKSPACE, HostedRepos, Platform, close_shared_connection
 
+pytestmark = pytest.mark.databases
+
 # The ids of the users make_users makes, the first two of a fresh database.
 ALICE, BOB = 1, 2
 

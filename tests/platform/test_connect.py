@@ -16,6 +16,8 @@ from repolink.store.models.platform import STATE_UNKNOWN, RepositoryConnection
 from support.platformkit import HostedRepos, Platform, granted_key
 from support.recording import RecordingRunner
 
+pytestmark = pytest.mark.databases
+
 
 def _count(platform: Platform, model: type) -> int:
     with platform.store.session() as session:

@@ -9,6 +9,8 @@ import time
 from collections import Counter
 from datetime import timedelta
 
+import pytest
+
 from repolink.app import Repolink
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
@@ -19,6 +21,8 @@ from repolink.store import Store
 from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.platform import KEY_GENERATED
 from repolink.urls import parse_ssh_url
+
+pytestmark = pytest.mark.databases
 
 PATIENCE = 30.0  # how long a test waits for what must happen; never what it asserts
 

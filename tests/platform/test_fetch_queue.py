@@ -4,6 +4,7 @@ is not claimed); retries, cancellation and abandoned leases."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -24,6 +25,9 @@ from repolink.store import Store
 from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.platform import KEY_GENERATED
 from repolink.urls import parse_ssh_url
+from support.postgres import database_env
+
+pytestmark = pytest.mark.databases
 
 
 class Clock:
@@ -137,7 +141,10 @@ def test_requests_from_several_processes_make_one_waiting_run(
     argv = [sys.executable, "-c", _REQUEST_IN_A_PROCESS, str(settings.data_dir)]
     processes = [
         subprocess.Popen(
-            [*argv, connection_id, project_id], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            [*argv, connection_id, project_id],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **database_env(settings.data_dir)},
         )
         for _ in range(2)
     ]

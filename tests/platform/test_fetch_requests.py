@@ -18,6 +18,8 @@ from repolink.store.models.platform import Commit
 from support.platformkit import HostedRepos, Platform
 from support.recording import RecordingRunner
 
+pytestmark = pytest.mark.databases
+
 WAIT = 120.0
 
 

@@ -30,6 +30,8 @@ from support.hostkit import LoopThread, start_embedded_host
 from support.platformkit import HostedRepos, Platform, populate
 from support.recording import RecordingRunner
 
+pytestmark = pytest.mark.databases
+
 WAIT = 120.0
 
 

@@ -29,6 +29,8 @@ from repolink.store.models.platform_keys import AdditionalKey, KeyRule
 from repolink.urls import parse_ssh_url
 from repolink.vault import Vault
 
+pytestmark = pytest.mark.databases
+
 PROJECT_URL = "git@git.example.com:team/app.git"
 
 

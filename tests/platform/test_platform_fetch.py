@@ -16,6 +16,8 @@ from repolink.platform.connections import import_private_key
 from repolink.store.key_records import get_key_record
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 
 def _mirror_commits(platform: Platform, project: str) -> set[str]:
     connection_id = platform.app.connections.connection_info(project).id

@@ -45,6 +45,7 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models import KeyRecord
 from support.hostkit import GitClient, KeyPair, generate_key_pair, make_source_repository
+from support.postgres import database_env
 from support.sshdkit import (
     SshdHost,
     choose_login_user,
@@ -472,6 +473,7 @@ def _host_api(openssh: OpenSSHHost, work: Path) -> Iterator[str]:
         HOME=str(openssh.settings.data_dir),
         REPOLINK_DATA_DIR=str(openssh.settings.data_dir),
         REPOLINK_ADMIN_TOKEN=API_TOKEN,
+        **database_env(openssh.settings.data_dir),
     )
     login = pwd.getpwnam(openssh.sshd.login_user)
     with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -510,6 +512,7 @@ def _repolink(
         HOME=str(home),
         COLUMNS="200",
         REPOLINK_DATA_DIR=str(platform_side.settings.data_dir),
+        **database_env(platform_side.settings.data_dir),
         REPOLINK_GIT_TIMEOUT="120",
         REPOLINK_HOST_API_TOKEN=token,
     )

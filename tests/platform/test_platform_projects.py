@@ -20,6 +20,8 @@ from repolink.store.models import KeyRecord
 from repolink.store.models import platform as models
 from support.platformkit import HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 PLATFORM_TABLES = {"projects", "repository_connections", "commits", "refs"}
 
 

@@ -23,6 +23,7 @@ from repolink.keys import PrivateKey, generate_key, parse_private_key
 from repolink.platform.fetch import FetchResult
 from support.hostkit import KeyPair
 from support.platformkit import WORKSPACE, HostedRepo, HostedRepos, Platform, granted_key
+from support.postgres import database_env
 
 REPOLINK = [sys.executable, "-m", "repolink"]
 
@@ -265,6 +266,7 @@ def test_a_fetch_killed_half_way_is_followed_by_a_good_fetch(
         **{k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")},
         "HOME": str(tmp_path / "home"),
         "REPOLINK_DATA_DIR": str(platform.settings.resolved_data_dir),
+        **database_env(platform.settings.data_dir),
         "TMPDIR": str(run_tmp),
     }
     child = subprocess.Popen(

@@ -24,6 +24,8 @@ from repolink.git.stream import LineStream
 from support.platformkit import HostedRepos, Platform, granted_key
 from support.recording import RecordedRun, RecordingRunner
 
+pytestmark = pytest.mark.databases
+
 
 @dataclass
 class Recorder:

@@ -28,6 +28,8 @@ from repolink.store.models.fetch_runs import FetchRun
 from repolink.store.models.webhooks_in import ProjectWebhookSecret, WebhookDeliveryIn
 from repolink.vault import load_vault, token_version
 
+pytestmark = pytest.mark.databases
+
 URL = "ssh://git@forge.example/team/app.git"
 
 

@@ -21,6 +21,8 @@ from repolink.store import Store
 from repolink.store.models.platform import KEY_GENERATED, RepositoryConnection
 from repolink.urls import parse_ssh_url
 
+pytestmark = pytest.mark.databases
+
 
 class Clock:
     def __init__(self) -> None:

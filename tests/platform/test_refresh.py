@@ -27,6 +27,7 @@ from support.platformkit import (
     control_socket_of,
     granted_key,
 )
+from support.postgres import database_env
 from support.recording import RecordingRunner
 
 WHEN = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -172,6 +173,7 @@ def test_repolink_fetch_with_nothing_new_imports_neither_the_orm_nor_pydantic(
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
     environment.update(
         REPOLINK_DATA_DIR=str(platform.settings.resolved_data_dir),
+        **database_env(platform.settings.data_dir),
         HOME=str(home),
         TMPDIR=str(private_tmp),
     )

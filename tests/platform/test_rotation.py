@@ -33,6 +33,8 @@ from repolink.store.models.rotation import KeyRotation, rotation_key_ids
 from repolink.vault import load_vault
 from support.platformkit import WORKSPACE, HostedRepos, Platform, granted_key
 
+pytestmark = pytest.mark.databases
+
 
 def _keys(platform: Platform, **kwargs: Any) -> dict[str, KeyStatus]:
     return {key.fingerprint_sha256: key for key in platform.app.keys.list_keys(**kwargs)}
@@ -69,11 +71,17 @@ def test_migration_matches_the_model(store: Store) -> None:
             connection, opts={"compare_type": True, "include_object": mine}
         )
         assert compare_metadata(context, Base.metadata) == []
+        postgresql = connection.dialect.name == "postgresql"
         index_sql = connection.execute(
-            text("SELECT sql FROM sqlite_master WHERE name = 'uq_key_rotations_pending'")
+            text(
+                "SELECT indexdef FROM pg_indexes WHERE indexname = 'uq_key_rotations_pending'"
+                if postgresql
+                else "SELECT sql FROM sqlite_master WHERE name = 'uq_key_rotations_pending'"
+            )
         ).scalar_one()
     # compare_metadata does not look at a partial index's condition; the condition is the point.
-    assert index_sql.endswith("WHERE state = 'pending'")
+    wanted = "WHERE ((state)::text = 'pending'::text)" if postgresql else "WHERE state = 'pending'"
+    assert index_sql.endswith(wanted)
 
 
 def test_one_pending_rotation_per_connection_is_enforced_by_the_database(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Table, inspect
@@ -11,6 +12,8 @@ from sqlalchemy import Table, inspect
 from repolink.store import Store, migrate
 from repolink.store.base import Base
 from repolink.store.models import host as models
+
+pytestmark = pytest.mark.databases
 
 HOST_TABLES = {
     models.Workspace.__tablename__,

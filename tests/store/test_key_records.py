@@ -28,6 +28,8 @@ from repolink.store.key_records import (
 from repolink.store.models import KeyRecord
 from repolink.vault import Vault, load_vault, rotate_master_key, token_version
 
+pytestmark = pytest.mark.databases
+
 
 @pytest.fixture(scope="module")
 def keys() -> list[PrivateKey]:
@@ -159,6 +161,7 @@ def test_ciphertext_copied_to_another_row_does_not_decrypt(
         assert load_private_key(session, vault, first) == keys[0]
 
 
+@pytest.mark.sqlite_only("reads the SQLite file's bytes")
 def test_database_files_hold_no_key_material_in_clear(
     store: Store, vault: Vault, keys: list[PrivateKey], settings: Settings
 ) -> None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from alembic import command
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 
 from repolink.auth.principal import Principal
 from repolink.auth.tokens import authenticate, hash_token
 from repolink.settings import Settings
 from repolink.store import Store, migrate
+
+pytestmark = pytest.mark.databases
 
 LEGACY_TOKEN = "rlh_" + "a" * 43
 # The accounts migration's number, and the one before it, read from its file: renumbering it
@@ -32,8 +35,8 @@ def migrations_up_to(tmp_path: Path, last: int) -> Path:
     return older
 
 
-def before_accounts_with_a_host_token(tmp_path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{tmp_path / 'data' / 'repolink.db'}")
+def before_accounts_with_a_host_token(tmp_path: Path, url: str) -> Engine:
+    engine = create_engine(url)
     (tmp_path / "data").mkdir()
     migrate.upgrade(
         engine,
@@ -51,29 +54,33 @@ def before_accounts_with_a_host_token(tmp_path: Path) -> Engine:
     return engine
 
 
-def test_a_host_admin_token_keeps_working_as_a_site_admin_token(tmp_path: Path) -> None:
-    engine = before_accounts_with_a_host_token(tmp_path)
+def test_a_host_admin_token_keeps_working_as_a_site_admin_token(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    engine = before_accounts_with_a_host_token(tmp_path, empty_database_url)
     migrate.upgrade(engine, lock_path=tmp_path / "lock")
     with engine.connect() as connection:
         row = connection.execute(text("SELECT id, name, prefix, user_id FROM api_tokens")).one()
     engine.dispose()
     assert tuple(row)[1:] == ("ci", "rlh_", None)
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", database_url=empty_database_url)
     with Store.open(settings) as store, store.session() as session:
         assert authenticate(session, settings, LEGACY_TOKEN) == Principal(
             None, f"token-{row[0]}", True
         )
 
 
-def test_downgrading_keeps_the_owner_less_tokens_as_host_tokens(tmp_path: Path) -> None:
-    engine = before_accounts_with_a_host_token(tmp_path)
+def test_downgrading_keeps_the_owner_less_tokens_as_host_tokens(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    engine = before_accounts_with_a_host_token(tmp_path, empty_database_url)
     script = migrations_up_to(tmp_path, ACCOUNTS)
     migrate.upgrade(engine, lock_path=tmp_path / "lock", script_location=script)
     with engine.begin() as connection:
         connection.execute(
             text(
                 "INSERT INTO users (username, site_admin, created_at) "
-                "VALUES ('jane', 0, '2026-01-01 00:00:00.000000')"
+                "VALUES ('jane', false, '2026-01-01 00:00:00.000000')"
             )
         )
         connection.execute(
@@ -88,11 +95,7 @@ def test_downgrading_keeps_the_owner_less_tokens_as_host_tokens(tmp_path: Path) 
         command.downgrade(config, BEFORE)
     with engine.connect() as connection:
         rows = connection.execute(text("SELECT label, token_hash FROM host_tokens")).all()
-        tables = set(
-            connection.execute(
-                text("SELECT name FROM sqlite_master WHERE type = 'table'")
-            ).scalars()
-        )
+        tables = set(inspect(connection).get_table_names())
     engine.dispose()
     assert [tuple(row) for row in rows] == [("ci", hash_token(LEGACY_TOKEN))]
     assert not {"users", "project_members", "audit_log", "api_tokens"} & tables

@@ -17,6 +17,8 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.plain import CoreReader, SQLiteReader, utc_datetime
 
+pytestmark = pytest.mark.databases
+
 
 def _populated(tmp_path: Path) -> Settings:
     """A data directory holding projects, one of them connected."""
@@ -28,6 +30,7 @@ def _populated(tmp_path: Path) -> Settings:
     return settings
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file read through sqlite3")
 def test_a_current_embedded_store_reads_through_sqlite3_and_opens_sqlalchemy_on_demand(
     tmp_path: Path,
 ) -> None:
@@ -76,6 +79,7 @@ def test_the_rows_are_the_same_on_both_connections(tmp_path: Path) -> None:
     assert plain_rows[1] == {"slug": "middle-one", "url": None, "state": None}
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file read through sqlite3")
 def test_only_a_store_at_the_newest_revision_skips_the_migrations(tmp_path: Path) -> None:
     fresh = Settings(data_dir=tmp_path / "fresh")
     with Store.open(fresh) as store:
@@ -89,6 +93,7 @@ def test_only_a_store_at_the_newest_revision_skips_the_migrations(tmp_path: Path
     assert newer.value.code == "store_schema_newer"
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file read through sqlite3")
 def test_a_plain_read_that_fails_is_store_unavailable(tmp_path: Path) -> None:
     settings = _populated(tmp_path)
     with Store.open(settings) as store:

@@ -23,10 +23,12 @@ from sqlalchemy import create_engine, func, inspect, select, text
 
 from repolink.errors import StoreError
 from repolink.settings import Settings
-from repolink.store import Store, UTCDateTime, migrate
+from repolink.store import Store, UTCDateTime, index_triggers, migrate
 from repolink.store.base import Base
 from repolink.store.engine import SQLITE_POOL_SIZE
 from repolink.store.models import KeyRecord, new_record_id
+
+pytestmark = pytest.mark.databases
 
 MY_TABLES = {"key_records"}
 
@@ -61,6 +63,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 # --- opening and SQLite settings ------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_open_creates_private_data_dir_and_migrates_to_head(tmp_path: Path) -> None:
     with Store.open(settings_for(tmp_path)) as store:
         assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
@@ -77,6 +80,7 @@ def _modes(directory: Path) -> dict[str, int]:
     }
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_the_database_and_its_wal_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
     # The files hold key fingerprints, token hashes and encrypted keys; a umask of 022 made
     # them readable by every local user.
@@ -92,6 +96,7 @@ def test_the_database_and_its_wal_files_are_private_whatever_the_umask(tmp_path:
         os.umask(old_umask)
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_an_older_store_readable_by_others_is_made_private(tmp_path: Path) -> None:
     Store.open(settings_for(tmp_path)).close()
     for path in (tmp_path / "data").iterdir():
@@ -101,6 +106,7 @@ def test_an_older_store_readable_by_others_is_made_private(tmp_path: Path) -> No
     assert set(_modes(tmp_path / "data").values()) == {0o600}
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_every_sqlite_connection_gets_wal_busy_timeout_foreign_keys_and_cache(
     store: Store,
 ) -> None:
@@ -115,6 +121,7 @@ def test_every_sqlite_connection_gets_wal_busy_timeout_foreign_keys_and_cache(
             assert pragma("PRAGMA cache_size").scalar() == -16 * 1024  # KiB
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_a_sqlite_file_keeps_as_many_connections_as_requests_run_at_once(store: Store) -> None:
     # Fewer, and most requests under load open, configure and close a connection of their own.
     assert store.engine.pool.size() == SQLITE_POOL_SIZE  # type: ignore[attr-defined]
@@ -124,18 +131,10 @@ def test_every_change_of_the_commit_index_has_its_trigger_at_head(store: Store) 
     # The page cache relies on them (migration 0019); a table recreated by a later
     # migration loses its triggers without a word.
     with store.engine.connect() as connection:
-        triggers = set(
-            connection.exec_driver_sql(
-                "SELECT tbl_name || ' ' || name FROM sqlite_master WHERE type = 'trigger'"
-            ).scalars()
-        )
-    assert triggers >= {
-        f"{table} {table}_{event}_index_generation"
-        for table in ("commits", "refs")
-        for event in ("insert", "update", "delete")
-    }
+        assert index_triggers.installed(connection) == index_triggers.trigger_names()
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_wal_mode_is_stored_in_the_database_file(store: Store, tmp_path: Path) -> None:
     store.close()
     # A plain connection without our listener sees the persistent journal mode.
@@ -451,6 +450,7 @@ def test_missing_driver_is_named_and_password_is_not_shown(tmp_path: Path) -> No
     assert "hunter2" not in err.value.one_line()
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_database_path_that_is_a_directory(tmp_path: Path) -> None:
     (tmp_path / "data" / "repolink.db").mkdir(parents=True)
     with pytest.raises(StoreError) as err:
@@ -460,6 +460,7 @@ def test_database_path_that_is_a_directory(tmp_path: Path) -> None:
     assert err.value.hint
 
 
+@pytest.mark.sqlite_only("the embedded SQLite file")
 def test_file_that_is_not_a_database(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "repolink.db").write_bytes(b"this is not sqlite" * 100)

@@ -18,6 +18,7 @@ import pytest
 from repolink import cli as cli_entry
 from repolink.cli import _common
 from repolink.cli import root as cli_root
+from support.postgres import database_env
 
 REPOLINK = [sys.executable, "-m", "repolink"]
 
@@ -29,6 +30,7 @@ def run_in_fresh_data_dir(
     ``REPOLINK_`` variable of this environment."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["REPOLINK_DATA_DIR"] = str(tmp_path / "data")
+    env.update(database_env(tmp_path / "data"))
     return subprocess.run(
         [*REPOLINK, *args], env=env, capture_output=True, text=True, input=input, timeout=60
     )
@@ -54,6 +56,7 @@ class CLI:
     ) -> subprocess.CompletedProcess[str]:
         environment = {
             "REPOLINK_DATA_DIR": str(self.data_dir),
+            **database_env(self.data_dir),
             # Loopback receivers, as in every test (tests/conftest.py).
             "REPOLINK_ALLOWED_NETWORKS": "127.0.0.0/8,::1/128",
             **(env or {}),

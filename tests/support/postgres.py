@@ -7,7 +7,9 @@ When it does not answer, every test that needs it is skipped, saying so.
 A fresh database is a copy of a template that has every migration applied, made once for all
 processes of all sessions while the migration sources stay the same (its name carries their
 hash), so a test's database costs one ``CREATE DATABASE … TEMPLATE`` rather than a migration
-run. Every database a test got is dropped after it.
+run. Every database a test got is dropped after it. Both happen on a background thread of
+each test process where they can (one migrated database kept ready, drops queued), so that a
+test waits for neither.
 
 Offered (registered as a plugin in ``tests/conftest.py``):
 
@@ -19,12 +21,18 @@ Offered (registered as a plugin in ``tests/conftest.py``):
   ``create()`` (migrated), ``create(migrated=False)`` (empty), ``admin()`` (an autocommit psycopg
   connection to the server's maintenance database); all dropped after the test.
 - ``@pytest.mark.databases`` (on a test, a class, or a module's ``pytestmark``): the test runs
-  twice, ``[sqlite]`` and ``[postgresql]``. In the PostgreSQL run every :class:`Settings` built
-  without a database URL (by the test, its function-scoped fixtures, the CLI run in process)
-  gets a fresh database of its own per data directory — the same one for the same directory —
-  and hands it to child processes through ``Settings.to_env()``; helpers that build a child's
-  environment by hand add :func:`database_env`. Module-scoped peers (``hosted``) stay on SQLite.
-- ``@pytest.mark.sqlite_only("why")``: in such a module, a test about the SQLite file itself.
+  twice, ``[sqlite]`` and ``[postgresql]`` (unless marked ``sqlite_only``); a module's tests
+  run as two groups. The modules of the store, the services, the API and the jobs whose tests
+  exercise the database carry it; those that would only repeat git, ssh or parsing do not.
+  In the PostgreSQL group every :class:`Settings` built without a database URL (by the test,
+  by fixtures, by the CLI run in process) gets a migrated database of its own per data
+  directory — the same one for the same directory — which child processes get through
+  ``Settings.to_env()``; helpers that build a child's environment by hand add
+  :func:`database_env`. A test's databases are dropped after it; a module-scoped fixture that
+  asks for ``database_backend`` is made again for the group (a store the module shares),
+  others (the ``hosted`` peer) stay as made for the first group, on SQLite.
+- ``@pytest.mark.sqlite_only("why")`` (a test, or a module's ``pytestmark``): runs on SQLite
+  only — a test about the SQLite file itself, or one whose PostgreSQL run would only repeat git.
 - ``database_backend`` (fixture): ``"sqlite"`` or ``"postgresql"``, the run the test is in.
 - ``--databases=sqlite,postgresql`` (option): which runs ``databases`` tests get (default both).
 """
@@ -35,6 +43,7 @@ import functools
 import hashlib
 import itertools
 import os
+import queue
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +54,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from repolink.git.keyfiles import process_exists
 from repolink.settings import Settings, default_data_dir
 
 BACKENDS = ("sqlite", "postgresql")
@@ -168,18 +178,86 @@ def _drop_orphans(admin: psycopg.Connection[Any]) -> None:
     ).fetchall()
     for (dbname,) in rows:
         match = re.fullmatch(rf"{_DATABASE_PREFIX}(\d+)_\d+", dbname)
-        if match and not _alive(int(match.group(1))):
+        if match and not process_exists(int(match.group(1))):
             _drop(admin, dbname)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+class _Background:
+    """One thread per test process that drops used databases and keeps one migrated database
+    ready; whatever it holds at exit is dropped then (and a killed run's by the next run)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._ready: queue.Queue[str] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="test-postgres", daemon=True
+                )
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            try:
+                job()
+            except psycopg.Error:
+                pass  # a drop that failed is the next run's orphan; a spare that failed, none
+            finally:
+                self._jobs.task_done()
+
+    def migrated(self) -> str:
+        """A migrated database's name: the ready one, else one made now; another is readied."""
+        self._start()
+        try:
+            dbname = self._ready.get_nowait()
+        except queue.Empty:
+            dbname = _create(template())
+        self._jobs.put(self._ready_one)
+        return dbname
+
+    def _ready_one(self) -> None:
+        if self._ready.empty():
+            self._ready.put(_create(template()))
+
+    def drop(self, dbnames: list[str]) -> None:
+        self._start()
+        self._jobs.put(lambda: _drop_all(dbnames))
+
+    def close(self) -> None:
+        """Wait for the queued work, and drop the ready database."""
+        if self._thread is None:
+            return
+        self._jobs.join()
+        leftover: list[str] = []
+        while not self._ready.empty():
+            leftover.append(self._ready.get_nowait())
+        _drop_all(leftover)
+
+
+def _create(source: str) -> str:
+    dbname = f"{_DATABASE_PREFIX}{os.getpid()}_{next(_counter)}"
+    with _connect() as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(dbname), sql.Identifier(source)
+            )
+        )
+    return dbname
+
+
+def _drop_all(dbnames: list[str]) -> None:
+    if dbnames:
+        with _connect() as admin:
+            for dbname in dbnames:
+                _drop(admin, dbname)
+
+
+_background = _Background()
 
 
 class Databases:
@@ -195,14 +273,7 @@ class Databases:
         reason = unavailable_reason()
         if reason is not None:
             pytest.skip(reason)
-        source = template() if migrated else "template0"
-        dbname = f"{_DATABASE_PREFIX}{os.getpid()}_{next(_counter)}"
-        with _connect() as admin:
-            admin.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(dbname), sql.Identifier(source)
-                )
-            )
+        dbname = _background.migrated() if migrated else _create("template0")
         with self._lock:
             self._made.append(dbname)
         return sqlalchemy_url(dbname)
@@ -218,6 +289,21 @@ class Databases:
                 url = self._by_data_dir.setdefault(key, url)
         return url
 
+    def made(self) -> int:
+        """How many databases were made so far (for :meth:`drop_since`)."""
+        with self._lock:
+            return len(self._made)
+
+    def drop_since(self, count: int) -> None:
+        """Drop the databases made after the first ``count``."""
+        with self._lock:
+            gone, self._made = self._made[count:], self._made[:count]
+            urls = {sqlalchemy_url(dbname) for dbname in gone}
+            for key in [key for key, url in self._by_data_dir.items() if url in urls]:
+                del self._by_data_dir[key]
+        if gone:
+            _background.drop(gone)
+
     def admin(self) -> psycopg.Connection[Any]:
         """An autocommit connection to the server's maintenance database (close it)."""
         return _connect()
@@ -226,11 +312,8 @@ class Databases:
         with self._lock:
             made, self._made = self._made, []
             self._by_data_dir.clear()
-        if not made:
-            return
-        with _connect() as admin:
-            for dbname in made:
-                _drop(admin, dbname)
+        if made:
+            _background.drop(made)
 
 
 # The databases of the PostgreSQL run of the current test (``databases`` marker), if any.
@@ -282,6 +365,10 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _background.close()
+
+
 def _chosen(config: pytest.Config) -> list[str]:
     chosen = [name.strip() for name in str(config.getoption("--databases")).split(",")]
     unknown = sorted(set(chosen) - set(BACKENDS) - {""})
@@ -298,11 +385,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         backends = [name for name in backends if name == "sqlite"]
     if not backends:
         backends = ["sqlite"]
-    metafunc.parametrize("database_backend", backends, indirect=True)
+    metafunc.parametrize("database_backend", backends, indirect=True, scope="module")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def database_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The run a test is in. Module-scoped, so that a module's tests run as two groups and
+    a module-scoped fixture that asks for it (a store shared by the module's tests) is made
+    again, on PostgreSQL, for the second."""
     global _active
     backend = getattr(request, "param", "sqlite")
     if backend != "postgresql":
@@ -320,6 +410,19 @@ def database_backend(request: pytest.FixtureRequest) -> Iterator[str]:
         finally:
             _active = None
     databases.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _databases_of_the_test(database_backend: str) -> Iterator[None]:
+    """In the PostgreSQL run, the databases a test (and its function-scoped fixtures) made
+    are dropped after it; those of the module's fixtures stay for the module."""
+    databases = _active
+    if databases is None:
+        yield
+        return
+    since = databases.made()
+    yield
+    databases.drop_since(since)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from typing import IO
 
 import pytest
 
+from support.postgres import database_env
+
 SERVE = [sys.executable, "-m", "repolink", "host", "serve"]
 SERVICE = [sys.executable, "-m", "repolink", "serve"]
 
@@ -31,6 +33,7 @@ def serving(
     """
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["REPOLINK_DATA_DIR"] = str(data_dir)
+    env.update(database_env(data_dir))
     env.update(settings or {})
     process = subprocess.Popen(
         [*SERVE, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
@@ -86,6 +89,7 @@ def service_environment(
     this process's own ``REPOLINK_`` variables."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("REPOLINK_")}
     env["REPOLINK_DATA_DIR"] = str(data_dir)
+    env.update(database_env(data_dir))
     env.update(settings or {})
     return env
 

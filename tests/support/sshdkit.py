@@ -32,6 +32,7 @@ from pathlib import Path
 import pytest
 
 import repolink
+from support.postgres import database_env
 
 SSHD = Path("/usr/sbin/sshd")
 START_TIMEOUT = 10.0
@@ -151,6 +152,7 @@ def run_sshd(
                     "exec",
                     "env",
                     f"REPOLINK_DATA_DIR={data_dir}",
+                    *(f"{name}={value}" for name, value in database_env(data_dir).items()),
                     *(address if openssh_url else []),
                     sys.executable,
                     "-m",

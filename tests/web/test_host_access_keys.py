@@ -141,7 +141,7 @@ def test_a_key_is_deleted_after_its_confirmation_page(app: Repolink, key: KeyPai
     assert again.status_code == 404
 
 
-@pytest.mark.parametrize("key_id", ["999", "x", "1" * 40])
+@pytest.mark.parametrize("key_id", ["999", "x", "1" * 40, str(2**31)])
 def test_an_unknown_key_is_the_404_page(app: Repolink, key_id: str) -> None:
     with signed_in_pages(app, "root") as pages:
         shown = pages.get(f"{PAGE}/{key_id}")

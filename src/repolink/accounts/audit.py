@@ -20,6 +20,7 @@ from repolink.accounts.visibility import project_for
 from repolink.auth.principal import Principal, Role
 from repolink.errors import PermissionDenied, ValidationError
 from repolink.store import Store
+from repolink.store.ids import MAX_ROW_ID
 from repolink.store.models.accounts import AuditEntry
 from repolink.store.models.platform import Project
 from repolink.store.types import Clock, utcnow
@@ -132,7 +133,7 @@ class AuditService:
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not cursor.isdigit() or len(cursor) > 18 or int(cursor) > MAX_ROW_ID:
         raise ValidationError(
             "cursor_invalid",
             "the cursor is not one this list gave",

@@ -76,7 +76,7 @@ def remove_stale_key_directories(parent: Path) -> list[Path]:
         return removed
     for directory in candidates:
         pid_text = directory.name[len(KEY_DIR_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or _process_exists(int(pid_text)):
+        if not pid_text.isdigit() or process_exists(int(pid_text)):
             continue
         try:
             if directory.lstat().st_uid != os.getuid() or not directory.is_dir():
@@ -90,7 +90,8 @@ def remove_stale_key_directories(parent: Path) -> list[Path]:
     return removed
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (of any user)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

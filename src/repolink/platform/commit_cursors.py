@@ -12,7 +12,10 @@ import binascii
 import re
 
 from repolink.errors import ValidationError
+from repolink.store.ids import MAX_ROW_ID
 
+# A commit time is a BigInteger column.
+_MAX_TIME = 2**63 - 1
 _FULL_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -32,6 +35,11 @@ def decode_time_cursor(cursor: str) -> tuple[int, int]:
     kind, _, rest = _decode_cursor(cursor).partition(".")
     seconds, _, seq = rest.partition(".")
     if kind != "t" or not seconds.lstrip("-").isdigit() or not seq.isdigit():
+        raise _bad_cursor()
+    # Numbers no commit has would overflow the query (PostgreSQL's integer for seq).
+    if len(seconds) > 20 or len(seq) > 10 or abs(int(seconds)) > _MAX_TIME:
+        raise _bad_cursor()
+    if int(seq) > MAX_ROW_ID:
         raise _bad_cursor()
     return int(seconds), int(seq)
 

@@ -290,9 +290,27 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+# PostgreSQL: the whole batch as one statement of one array per column. An executemany there
+# is a statement per row, and the index_generation trigger runs once per statement (its
+# transition table holding one row): 50 000 commits indexed took as many updates of the
+# connection's row, at a thousand commits a second.
+_INSERT_COMMITS_POSTGRESQL = (
+    f"INSERT INTO commits ({', '.join(_ROW_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    "%s::varchar[], %s::varchar[], %s::integer[], %s::text[], %s::text[], %s::text[], "
+    "%s::bigint[], %s::bigint[], %s::text[]) ON CONFLICT (connection_id, sha) DO NOTHING"
+)
+
+
 def _insert_commits(session: Session, rows: Sequence[Row]) -> int:
-    """One executemany of ``rows`` through the driver; commits already indexed are skipped."""
+    """``rows`` in one executemany through the driver (one statement on PostgreSQL); commits
+    already indexed are skipped."""
     connection = session.connection()
+    if not rows:
+        return 0
+    if connection.dialect.name == "postgresql":
+        columns = tuple(list(column) for column in zip(*rows, strict=True))
+        result = connection.exec_driver_sql(_INSERT_COMMITS_POSTGRESQL, columns)
+        return max(result.rowcount, 0)
     compiled = _insert_ignoring_duplicates(connection.dialect.name).compile(
         dialect=connection.dialect, column_keys=list(_ROW_COLUMNS)
     )
@@ -392,5 +410,9 @@ def _write_refs(
         }
         for ref in changed
     ]
-    if rows:
+    if rows and session.get_bind().dialect.name == "postgresql":
+        # A statement per batch, not per row: the index_generation trigger runs per statement.
+        for start in range(0, len(rows), _NAMES_PER_STATEMENT):
+            session.execute(insert(Ref).values(rows[start : start + _NAMES_PER_STATEMENT]))
+    elif rows:
         session.execute(insert(Ref), rows)

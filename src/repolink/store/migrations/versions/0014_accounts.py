@@ -109,7 +109,20 @@ def upgrade() -> None:
             "last_used_at, revoked_at FROM host_tokens"
         ).bindparams(prefix=LEGACY_PREFIX)
     )
+    _continue_ids_after_copied_rows("api_tokens")
     op.drop_table("host_tokens")
+
+
+def _continue_ids_after_copied_rows(table: str) -> None:
+    """PostgreSQL: rows copied with their ids leave the id sequence behind them; the next row
+    would take a copied row's id."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "  # noqa: S608
+                f"COALESCE(MAX(id), 0) + 1, false) FROM {table}"
+            )
+        )
 
 
 def downgrade() -> None:
@@ -133,6 +146,7 @@ def downgrade() -> None:
             "FROM api_tokens WHERE user_id IS NULL"
         )
     )
+    _continue_ids_after_copied_rows("host_tokens")
     op.drop_index(op.f("ix_api_tokens_user_id"), table_name="api_tokens")
     op.drop_table("api_tokens")
     op.drop_index("ix_audit_log_project_id_id", table_name="audit_log")
