@@ -69,9 +69,7 @@ def check_operation(operation: APIOperation) -> None:
 
 # One test over every operation of the document: schemathesis's own pytest loader cannot take
 # the app from a fixture under this pytest, and the app must not be built at import.
-# On SQLite and on PostgreSQL (issue 13 §4).
 @pytest.mark.slow
-@pytest.mark.databases
 def test_no_operation_answers_500_or_breaks_its_schema(service_schema: BaseSchema) -> None:
     operations = [result.ok() for result in service_schema.get_all_operations()]
     assert len(operations) > 10

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
@@ -60,6 +61,8 @@ SHUTDOWN_GRACE = 15.0
 # (a webhook's gathering second, a retry) is found by polling, this often — procrastinate's
 # default of 5 s would add up to that to a webhook's fetch.
 FETCH_JOB_POLLING_INTERVAL = 0.5
+# Pauses before a worker that stopped on an error (its database gone) is started again.
+RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)
 # A wake-up that found its job not due is not repeated sooner than this.
 RECHECK = timedelta(seconds=1)
 
@@ -270,12 +273,29 @@ class ProcrastinateWorker:
     async def start(self) -> None:
         self._holds += 1
         if self._task is None:
-            self._task = asyncio.create_task(
-                self._jobs.run_worker(
+            self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def _run(self) -> None:
+        """Run the worker until cancelled. procrastinate's worker ends when its database goes
+        away (its LISTEN connection fails): it is started again after a pause, longer after
+        each failure in a row, so that the process carries on once the database is back;
+        the jobs it held are given back by their missing heartbeats."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                await self._jobs.run_worker(
                     concurrency=self._concurrency, name=self._name, queues=self._queues
-                ),
-                name=self._name,
-            )
+                )
+                reason = "it ended"
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {str(exc).strip()[:200]}"
+            if time.monotonic() - started > RESTART_DELAYS[-1]:
+                failures = 0  # it had been working: this is a new outage
+            delay = RESTART_DELAYS[min(failures, len(RESTART_DELAYS) - 1)]
+            failures += 1
+            log.warning("the job worker stopped (%s); starting it again in %g s", reason, delay)
+            await asyncio.sleep(delay)
 
     async def stop(self, grace: float | None = None) -> None:
         """Give back one hold; the last stops fetching jobs, lets the running ones finish
