@@ -59,8 +59,7 @@ def refuse_use_records(store: Store) -> None:
                 else "BEGIN SELECT RAISE(ABORT, 'use records are refused'); END"
             )
             connection.exec_driver_sql(
-                f"CREATE TRIGGER refuse_use_{table} BEFORE UPDATE OF last_used ON {table} "
-                + action
+                f"CREATE TRIGGER refuse_use_{table} BEFORE UPDATE OF last_used ON {table} " + action
             )
 
 

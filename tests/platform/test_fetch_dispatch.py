@@ -185,7 +185,9 @@ def test_a_transient_failure_waits_for_its_retry_and_a_permanent_one_does_not(
     with pg_platform.store.session() as session:
         row = session.get(FetchRun, flaky_run)
         assert row is not None and row.next_attempt_at is not None
-        assert retry["scheduled_at"] == row.next_attempt_at  # when the run is due again
+        # A wake-up waits, due by the time the run is (an earlier one, deferred by the sweep
+        # while the attempt ran, finds the run not due yet and wakes it again then).
+        assert retry["scheduled_at"] <= row.next_attempt_at
         assert row.next_attempt_at - row.updated_at >= timedelta(seconds=9)  # the backoff
 
 
@@ -292,7 +294,9 @@ def test_a_fetch_of_a_worker_killed_mid_fetch_is_finished_by_another(
                 process.kill()
                 process.wait()
     done = service.get_run(run.id)
-    assert (done.state, done.attempts) == ("done", 2), done
+    # The dead worker's attempt counted; a git it left behind may still hold the mirror for
+    # a moment, failing one more attempt transiently (retried).
+    assert done.state == "done" and done.attempts >= 2, done
     commits = pg_platform.app.commits.list_commits("slow").commits
     assert sha in {commit.sha for commit in commits}
     assert len({commit.sha for commit in commits}) == len(commits)

@@ -195,9 +195,7 @@ class _Background:
     def _start(self) -> None:
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="test-postgres", daemon=True
-                )
+                self._thread = threading.Thread(target=self._run, name="test-postgres", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
