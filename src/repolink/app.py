@@ -456,11 +456,14 @@ class Repolink:
         queues the fetches of the projects connected to a repository pushed to. ``run_jobs``
         false: it only queues them, for workers elsewhere."""
         from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
+        from repolink.platform.fetch_worker import FetchWorker
+        from repolink.platform.hosted_pushes import ServerAddress
 
         concurrency = concurrency or DEFAULT_FETCH_CONCURRENCY
-        return self.fetch_requests.worker(
+        return FetchWorker(
+            self.fetch_requests,
             concurrency=concurrency,
-            ssh_url_base=ssh_url_base,
+            server=ServerAddress.from_ssh_url_base(ssh_url_base) if ssh_url_base else None,
             jobs_worker=self.jobs_worker(concurrency=concurrency) if run_jobs else None,
             run_jobs=run_jobs,
         )

@@ -6,7 +6,7 @@ built-in host, polling, a new connection. A request queues a run of the project'
 (:class:`~repolink.platform.fetch_queue.FetchQueue`), or joins the run that waits already and
 gets that one back: at most one fetch runs and one waits per connection, however many
 requests arrive (100 webhooks in one second make at most two fetches). A worker
-(:class:`repolink.platform.fetch_jobs.FetchWorker`, in a server) carries the runs out;
+(:class:`repolink.platform.fetch_worker.FetchWorker`, in a server) carries the runs out;
 :meth:`FetchRequestService.wait` also carries one out itself when no worker has taken it yet, so
 waiting works in any process.
 
@@ -34,14 +34,12 @@ from repolink.platform import polling
 from repolink.platform.connections import get_connection
 from repolink.platform.fetch import FetchService
 from repolink.platform.fetch_jobs import (
-    DEFAULT_FETCH_CONCURRENCY,
     FETCH_RETRY_POLICY,
     PUSH_TRIGGER,
     execute_run,
     lease_kept,
 )
 from repolink.platform.fetch_queue import FetchQueue, QueuedRun
-from repolink.platform.fetch_worker import FetchWorker, JobsRunner
 from repolink.platform.hosted_pushes import ServerAddress, connections_of_hosted
 from repolink.platform.projects import get_project
 from repolink.store import Store
@@ -398,30 +396,6 @@ class FetchRequestService:
             except NotFound:  # disconnected meanwhile
                 continue
         return runs
-
-    # -- workers --------------------------------------------------------------------------
-
-    def worker(
-        self,
-        *,
-        concurrency: int = DEFAULT_FETCH_CONCURRENCY,
-        ssh_url_base: str | None = None,
-        jobs_worker: JobsRunner | None = None,
-        run_jobs: bool = True,
-    ) -> FetchWorker:
-        """A worker carrying out queued runs, ``concurrency`` connections at a time (or, with
-        ``jobs_worker``, by procrastinate's worker: PostgreSQL). With ``ssh_url_base`` (the
-        server's ``ssh://git@HOST:PORT``), a push to that server's built-in host queues the
-        fetches of the projects connected to the pushed repository; ``run_jobs`` false: it
-        runs nothing, only queues those."""
-        server = ServerAddress.from_ssh_url_base(ssh_url_base) if ssh_url_base else None
-        return FetchWorker(
-            self,
-            concurrency=concurrency,
-            server=server,
-            jobs_worker=jobs_worker,
-            run_jobs=run_jobs,
-        )
 
     # -- internals ------------------------------------------------------------------------
 
