@@ -655,13 +655,15 @@ def test_the_hosts_signed_push_webhook_queues_the_platforms_fetch(
     repository = host_app.host.get_repository("team", "app")
     tip = hosted.app.host_commits("main")[0]
     with serving_app(create_service_app(app)) as base:
-        for slug in ("remote", "bystander"):
+        hooks = [
             host_app.hooks.add_hook(
                 "team",
                 "app",
                 f"{base}{hook_path('bitbucket', slug)}",
                 secret=app.webhooks_in.secret(slug).value,
             )
+            for slug in ("remote", "bystander")
+        ]
 
         async def push_and_deliver() -> None:
             worker = host_app.delivery_worker(
@@ -671,7 +673,11 @@ def test_the_hosts_signed_push_webhook_queues_the_platforms_fetch(
             counts = await worker.drain()
             assert (counts.delivered, counts.failed) == (2, 0)
 
-        asyncio.run(push_and_deliver())
+        try:
+            asyncio.run(push_and_deliver())
+        finally:  # the host is the module's, shared by the [sqlite] and [postgresql] runs
+            for hook in hooks:
+                host_app.hooks.remove_hook("team", "app", hook.uuid)
     [delivery] = app.webhooks_in.deliveries("remote")
     assert (delivery.provider, delivery.event, delivery.outcome) == (
         "bitbucket",
