@@ -45,6 +45,7 @@ import os
 import re
 import stat
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -115,8 +116,14 @@ def _fits(socket: Path) -> bool:
 
 def _mark_used(directory: Path) -> None:
     """Note that a run uses this connection now (:func:`close_least_used` keeps the newest)."""
+    mark = directory / USED_MARK
     try:
-        (directory / USED_MARK).touch(mode=0o600)
+        mark.touch(mode=0o600)
+        # The time set explicitly, to the nanosecond: the kernel stamps a touch with its coarse
+        # clock (a tick of 4-10 ms), and uses within one tick would tie, leaving which one is
+        # the least used to the directory's order.
+        now = time.time_ns()
+        os.utime(mark, ns=(now, now))
     except OSError:
         log.debug("cannot mark %s used", directory)
 
