@@ -104,6 +104,7 @@ def test_a_no_op_fetch_is_answered_without_the_command_tree_in_the_trees_words(
         "repolink.keys.generate",
         "repolink.keys.model",
         "sqlalchemy",
+        "pydantic",
     }
     assert not loaded & not_loaded
 

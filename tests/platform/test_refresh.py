@@ -4,10 +4,6 @@ connection without the fetch service or the ORM, and the full fetch for everythi
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +23,6 @@ from support.platformkit import (
     control_socket_of,
     granted_key,
 )
-from support.postgres import database_env
 from support.recording import RecordingRunner
 
 WHEN = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -150,42 +145,3 @@ def test_a_cold_listing_that_fails_is_left_to_the_full_fetch_and_not_tried_again
     # The recorded failure sends the next run straight to the full fetch: one listing more.
     assert calls == ["full", "full"]
     assert _ls_remotes(recording) - before - tried == tried - 1
-
-
-PROBE = """
-import json, sys
-from repolink import cli
-try:
-    cli.main(sys.argv[1:])
-except SystemExit as exc:
-    code = exc.code
-heavy = sorted(m for m in sys.modules if m.startswith(("sqlalchemy", "pydantic")))
-print(json.dumps([code, heavy]))
-"""
-
-
-def test_repolink_fetch_with_nothing_new_imports_neither_the_orm_nor_pydantic(
-    platform: Platform, hosted: HostedRepos, private_tmp: Path, tmp_path: Path
-) -> None:
-    platform.connect("shell", hosted.other.url(), granted_key(hosted.host, "other", "shell"))
-    home = tmp_path / "home"
-    home.mkdir()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
-    environment.update(
-        REPOLINK_DATA_DIR=str(platform.settings.resolved_data_dir),
-        **database_env(platform.settings.data_dir),
-        HOME=str(home),
-        TMPDIR=str(private_tmp),
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, "fetch", "shell"],
-        env=environment,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "up to date" in done.stdout
-    code, heavy = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (code, heavy) == (0, [])

@@ -369,8 +369,10 @@ def repo_disconnect(project: ProjectArgument, yes: YesOption = False) -> None:
 @fetch_app.callback(invoke_without_command=True)
 def fetch_command(project: ProjectArgument, as_json: JsonOption = False) -> None:
     """Fetch the project's repository into its mirror and index the new commits."""
+    # The no-op shortcut (RefreshService.unchanged) was tried before the command tree was
+    # built (repolink.cli.quick): here the fetch service decides, without trying it again.
     with open_app() as app, _progress(quiet=as_json) as on_progress:
-        result = app.refreshes.fetch_project(project, on_progress=on_progress)
+        result = app.fetches.fetch_project(project, on_progress=on_progress)
     if as_json:
         print_json(result.as_dict())
         return
