@@ -4,6 +4,10 @@ connection without the fetch service or the ORM, and the full fetch for everythi
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +26,7 @@ from support.platformkit import (
     close_shared_connection,
     control_socket_of,
     granted_key,
+    master_command,
 )
 from support.recording import RecordingRunner
 
@@ -116,6 +121,27 @@ def test_with_no_live_shared_connection_one_ls_remote_opens_it_for_the_runs_afte
     assert control_socket_of(platform, "cold").exists()  # that ssh stays as the shared one
     assert refreshes.fetch_project("cold").skipped  # through it: no process at all
     assert _ls_remotes(recording) == before + 1
+
+
+def test_a_socket_left_by_a_killed_master_is_listed_like_no_connection(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
+) -> None:
+    platform.connect("killed", hosted.other.url(), granted_key(hosted.host, "other", "killed"))
+    socket_path = control_socket_of(platform, "killed")
+    checked = master_command(socket_path, tmp_path / "h", "check")
+    found = re.search(r"pid=(\d+)", checked.stderr)
+    assert found is not None, checked.stderr
+    os.kill(int(found.group(1)), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while master_command(socket_path, tmp_path / "h", "check").returncode == 0:
+        assert time.monotonic() < deadline, "the master outlived SIGKILL"
+        time.sleep(0.01)
+    assert socket_path.exists()  # a killed master cannot remove its socket
+    before = _ls_remotes(recording)
+
+    assert _refreshes(platform, _no_full_fetch).fetch_project("killed").skipped
+    assert _ls_remotes(recording) == before + 1  # one listing, whose ssh is the new master
+    assert master_command(socket_path, tmp_path / "h", "check").returncode == 0
 
 
 def test_a_cold_listing_that_fails_is_left_to_the_full_fetch_and_not_tried_again_after(

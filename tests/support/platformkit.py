@@ -219,6 +219,11 @@ def close_shared_connection(
     )
     assert path is not None
     master_command(path, home, "exit")
+    # The master answers "exit" first and removes its socket as it ends, a moment later.
+    deadline = time.monotonic() + 10
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not path.exists(), "the shared connection did not end"
 
 
 def master_command(socket_path: Path, home: Path, command: str) -> subprocess.CompletedProcess[str]:

@@ -52,7 +52,7 @@ from pathlib import Path
 from repolink.git.environment import MAX_CONTROL_PATH_BYTES
 from repolink.git.protocol import ProtocolError, list_refs, upload_pack_command
 from repolink.git.runner import GitRunner
-from repolink.git.sshmux import MuxTimeout, MuxUnavailable, passenger
+from repolink.git.sshmux import MuxTimeout, MuxUnavailable, NoMaster, passenger
 from repolink.settings import Settings
 from repolink.urls import SSHURL
 
@@ -191,12 +191,16 @@ def list_refs_through_master(
     control: Path, url: SSHURL, prefixes: tuple[str, ...], *, timeout: float
 ) -> dict[str, str] | None:
     """The refs under ``prefixes`` of the repository at ``url``, listed on the live master at
-    ``control``; ``None`` when there is none or anything goes wrong (the caller then runs
-    ``git ls-remote``, which also names the error, if there is one). A master that does not
-    answer within ``timeout`` raises :class:`repolink.git.sshmux.MuxTimeout`: it may be stalled."""
+    ``control``; ``None`` when anything goes wrong (the caller then runs ``git ls-remote``,
+    which also names the error, if there is one). A master that does not answer within
+    ``timeout`` raises :class:`repolink.git.sshmux.MuxTimeout`: it may be stalled. No master
+    listening — no socket, or one a master left as it exited — raises
+    :class:`repolink.git.sshmux.NoMaster`: there is no shared connection to ride."""
     command = upload_pack_command(url)
-    if command is None or not control.exists():
+    if command is None:
         return None
+    if not control.exists():
+        raise NoMaster("there is no control socket")
     try:
         with passenger(
             control, command, env=[f"GIT_PROTOCOL={_PROTOCOL_V2}"], timeout=timeout
@@ -205,6 +209,8 @@ def list_refs_through_master(
             status = session.wait()
     except MuxTimeout:
         log.info("the shared SSH connection to %s did not answer in time", url.canonical)
+        raise
+    except NoMaster:
         raise
     except (MuxUnavailable, ProtocolError) as exc:
         log.debug("listing refs on the shared connection failed, running git: %s", exc)

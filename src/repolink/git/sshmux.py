@@ -62,6 +62,11 @@ class MuxUnavailable(Exception):
     """No usable passenger session: the caller runs ssh instead. Never user-facing."""
 
 
+class NoMaster(MuxUnavailable):
+    """Nothing listens on the control socket: no master, or one that exited or was killed and
+    left its socket behind (the next ssh to use that path removes it)."""
+
+
 class MuxTimeout(MuxUnavailable):
     """The deadline passed: the shared connection may be stalled, so the caller had better not
     ride it again in this run."""
@@ -246,7 +251,7 @@ def _connect(control_path: Path, timeout: float) -> socket.socket:
     except OSError as exc:
         control.close()
         if exc.errno in (errno.ENOENT, errno.ECONNREFUSED):
-            raise MuxUnavailable("no master listens on the control socket") from None
+            raise NoMaster("no master listens on the control socket") from None
         raise MuxUnavailable(f"cannot reach the master: {exc.strerror or exc}") from None
     if not _peer_is_us(control):
         control.close()

@@ -58,7 +58,7 @@ from repolink.git.progress import (
 from repolink.git.refs import pack_loose_refs
 from repolink.git.remote import Remote, open_remote
 from repolink.git.runner import GitRunner
-from repolink.git.sshmux import MuxTimeout
+from repolink.git.sshmux import MuxTimeout, NoMaster
 from repolink.keys import PrivateKey
 from repolink.knownhosts import TrustedHostKey
 from repolink.platform.connections import (
@@ -521,9 +521,12 @@ def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str
     )
     if control is None:
         return None
-    return sharing.list_refs_through_master(
-        control,
-        plan.url,
-        mirrors.LISTED_REF_PREFIXES,
-        timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
-    )
+    try:
+        return sharing.list_refs_through_master(
+            control,
+            plan.url,
+            mirrors.LISTED_REF_PREFIXES,
+            timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
+        )
+    except NoMaster:
+        return None

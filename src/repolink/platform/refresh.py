@@ -8,13 +8,14 @@ SSH connection can be shared. Then, as the full fetch would: the deploy key must
 that cannot be used fails every fetch, the ones that skip too); under the mirror's lock, the
 mirror's refs are read and compared with the remote's and with the index's. The remote's are
 listed as a passenger of the shared SSH connection of an earlier run when one is alive (no
-process, no handshake); when none is, and the connection's last fetch went well, by one
-``git ls-remote`` whose ssh becomes that shared connection for the runs after it, as the full
-fetch's would. All equal, the outcome is written in one transaction (connection ``ok``, key
-used) through the same statements the full fetch writes. Whenever anything differs, is
-missing or fails, the full fetch runs from the start and decides, records and reports as ever
-— a listing that failed is tried once more by it, which the last state bounds to the first
-failure after a success: the next run finds the state it recorded and goes to it directly.
+process, no handshake); when none is (or only the socket of a master gone is left), and the
+connection's last fetch went well, by one ``git ls-remote`` whose ssh becomes that shared
+connection for the runs after it, as the full fetch's would. All equal, the outcome is written
+in one transaction (connection ``ok``, key used) through the same statements the full fetch
+writes. Whenever anything differs, is missing or fails, the full fetch runs from the start and
+decides, records and reports as ever — a listing that failed is tried once more by it, which
+the last state bounds to the first failure after a success: the next run finds the state it
+recorded and goes to it directly.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from repolink.errors import RepolinkError
 from repolink.git import mirrors, sharing
 from repolink.git.runner import GitRunner
-from repolink.git.sshmux import MuxTimeout
+from repolink.git.sshmux import MuxTimeout, NoMaster
 from repolink.knownhosts.trusted import known_hosts_lines, trusted_keys_plain
 from repolink.platform.fetch_outcome import STATE_OK, record_fetch_success
 from repolink.platform.fetch_result import FetchResult
@@ -119,8 +120,7 @@ class RefreshService:
         )
         if control is None:
             return None
-        alive = control.exists()
-        if not alive and row["state"] != STATE_OK:
+        if not control.exists() and row["state"] != STATE_OK:
             return None  # it failed last time: the full fetch diagnoses and records, once
         try:
             check_decryptable(self._vault(), row["key_id"], row["private_key_encrypted"])
@@ -134,17 +134,18 @@ class RefreshService:
             )
             if not mirrored or mirrored != indexed:
                 return None
-            if alive:
-                try:
-                    listed = sharing.list_refs_through_master(
-                        control,
-                        url,
-                        mirrors.LISTED_REF_PREFIXES,
-                        timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
-                    )
-                except MuxTimeout:
+            try:
+                listed = sharing.list_refs_through_master(
+                    control,
+                    url,
+                    mirrors.LISTED_REF_PREFIXES,
+                    timeout=min(settings.git_timeout, settings.ssh_connect_timeout),
+                )
+            except MuxTimeout:
+                return None
+            except NoMaster:
+                if row["state"] != STATE_OK:
                     return None
-            else:
                 listed = self._listed_opening_connection(url, row, trusted, control)
             if listed != mirrored:
                 return None
