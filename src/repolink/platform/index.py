@@ -53,6 +53,11 @@ BATCH_SIZE = 5000
 # on the others.
 COMMIT_FORMAT = "%m%H%x00%P%x00%an%x00%ae%x00%at%x00%ct%x00%s"
 _FIELDS = 7
+# PostgreSQL's text refuses NUL where SQLite keeps it; the index stores the same text on both.
+# NUL separates the fields, so only the subject (the rest of the line) could hold one: git
+# itself stops %s, %an and %ae at a NUL, and the fetch's fsck refuses a commit holding one
+# (nulInCommit, nulInHeader) before it reaches the mirror.
+STORED_NUL = "\ufffd"
 _BOUNDARY_MARK = ord("-")
 # What the index keeps of a pushed commit's text: a 10 MB subject was stored verbatim, and
 # every commit page carried it. The whole message stays in the mirror.
@@ -93,12 +98,19 @@ def index_mirror(
     """
     with store.session() as session:
         indexed = _indexed_refs(session, connection_id)
-    if targets is not None and targets == {name: target for name, (target, _) in indexed.items()}:
-        return IndexResult(0, 0, len(indexed), changed=False)
+    if targets is not None:
+        indexed_targets = {name: target for name, (target, _) in indexed.items()}
+        # The names are checked only when the plain comparison fails: it is the usual refresh.
+        if (
+            targets == indexed_targets
+            or {name: target for name, target in targets.items() if _storable_ref_name(name)}
+            == indexed_targets
+        ):
+            return IndexResult(0, 0, len(indexed), changed=False)
     current = {
         name: ref
         for name, ref in read_mirror_refs(mirror, env=env, runner=runner).items()
-        if ref.commit is not None
+        if ref.commit is not None and _indexable(connection_id, name)
     }
     if {name: (ref.target, ref.commit) for name, ref in current.items()} == indexed:
         return IndexResult(0, 0, len(current), changed=False)
@@ -145,6 +157,31 @@ def index_mirror(
         len(current),
     )
     return IndexResult(added, removed, len(current), changed=True)
+
+
+def _storable_ref_name(name: str) -> bool:
+    """Whether a ref name as :mod:`repolink.git.refs` decoded it is text a database stores.
+
+    git takes any byte but a few ASCII ones in a ref name; one that is not UTF-8 comes
+    decoded with surrogate escapes, which neither SQLite's nor PostgreSQL's driver encodes
+    (the whole fetch failed on it). Such a ref stays out of the index, on either database:
+    replacing its bytes would store a name git cannot resolve and that two refs may share."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _indexable(connection_id: str, name: str) -> bool:
+    if _storable_ref_name(name):
+        return True
+    log.warning(
+        "connection %s: ref %s is not UTF-8 and stays out of the index",
+        connection_id,
+        ascii(name),
+    )
+    return False
 
 
 def _indexed_refs(session: Session, connection_id: str) -> dict[str, tuple[str, str]]:
@@ -259,7 +296,7 @@ def _commit_rows(
         except ValueError:
             log.warning("skipped commit %s: its times cannot be read", sha)
             continue
-        subject = subject.replace("\0", "")
+        subject = subject.replace("\0", STORED_NUL)
         # Length checks only: the cutting is rare, and this loop runs once per commit.
         if len(subject) > MAX_SUBJECT_CHARS:
             subject = _capped(subject, MAX_SUBJECT_CHARS)
