@@ -383,7 +383,14 @@ class Repolink:
             return None
         from repolink.platform.fetch_dispatch import FetchDispatch
 
-        return FetchDispatch(jobs, lambda: self.fetch_requests)
+        return FetchDispatch(jobs, lambda: self.fetch_requests, worker=lambda: self.worker_id)
+
+    @cached_property
+    def worker_id(self) -> str:
+        """This process's worker id: its data directory's, which names its mirrors."""
+        from repolink.jobs.identity import worker_id
+
+        return worker_id(self.settings.resolved_data_dir)
 
     @cached_property
     def delivery_dispatch(self) -> TableDispatch | None:
@@ -410,16 +417,22 @@ class Repolink:
         with self._lock:
             if self._jobs_worker is None:
                 from repolink.jobs.procrastinate_backend import ProcrastinateWorker
-                from repolink.platform.fetch_dispatch import FETCH_QUEUE
+                from repolink.platform.fetch_dispatch import FETCH_QUEUE, worker_queue
                 from repolink.platform.fetch_jobs import DEFAULT_FETCH_CONCURRENCY
 
                 # Every task is registered before the worker starts.
                 _ = self.fetch_dispatch, self.delivery_dispatch
                 queues = [name for name in jobs.queues if fetches or name != FETCH_QUEUE]
+                name = "repolink"
+                if fetches:
+                    # Its own queue too, where the fetches of the connections its mirrors
+                    # hold are sent; the name marks it as listening there.
+                    name = worker_queue(self.worker_id)
+                    queues.append(name)
                 self._jobs_worker = ProcrastinateWorker(
                     jobs,
                     concurrency=concurrency or DEFAULT_FETCH_CONCURRENCY,
-                    name="repolink",
+                    name=name,
                     queues=queues,
                 )
             return self._jobs_worker

@@ -149,10 +149,12 @@ class ProcrastinateJobs:
         lock: str | None = None,
         queueing_lock: str | None = None,
         at: datetime | None = None,
+        queue: str | None = None,
     ) -> int | None:
-        """A wake-up of task ``name`` with ``args``, due ``at`` (default now); its job id, or
-        ``None`` when a job with ``queueing_lock`` waits already — which is success: that job
-        carries out whatever waits under the key when it runs."""
+        """A wake-up of task ``name`` with ``args``, due ``at`` (default now), in ``queue``
+        (default: the task's); its job id, or ``None`` when a job with ``queueing_lock`` waits
+        already, in any queue — which is success: that job carries out whatever waits under
+        the key when it runs."""
         from procrastinate.exceptions import AlreadyEnqueued
 
         self._open()
@@ -161,7 +163,7 @@ class ProcrastinateJobs:
             lock=lock,
             queueing_lock=queueing_lock,
             schedule_at=at,
-            queue=self._queues.get(name, QUEUE),
+            queue=queue or self._queues.get(name, QUEUE),
         )
         try:
             job_id: int = deferrer.defer(**args)
@@ -182,6 +184,38 @@ class ProcrastinateJobs:
             at=at,
             queueing_lock=queueing_lock,
         )
+
+    def listening(self, name: str) -> bool:
+        """Whether a worker named ``name`` (:meth:`run_worker`) is connected to the database
+        now. Its connections carry the name as their ``application_name``, and a process that
+        dies loses them with it: unlike a heartbeat, this needs no timeout."""
+        self._open()
+        row = self._deferrer.connector.execute_query_one(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %(name)s)"
+            " AS listening",
+            name=name,
+        )
+        return bool(row["listening"])
+
+    def move_overdue(self, prefix: str, target: str, overdue: timedelta) -> int:
+        """Move to queue ``target`` the waiting jobs of the queues named ``prefix…`` that are
+        due for longer than ``overdue`` (or have no due time: a dead worker's job given back)
+        and that no running job holds back by its lock; how many moved."""
+        self._open()
+        row = self._deferrer.connector.execute_query_one(
+            "WITH moved AS ("
+            " UPDATE procrastinate_jobs AS waiting SET queue_name = %(target)s"
+            " WHERE waiting.status = 'todo' AND starts_with(waiting.queue_name, %(prefix)s)"
+            " AND COALESCE(waiting.scheduled_at, '-infinity') < now() - %(overdue)s"
+            " AND NOT EXISTS (SELECT FROM procrastinate_jobs AS running"
+            "  WHERE running.status = 'doing' AND running.lock = waiting.lock)"
+            " RETURNING waiting.id)"
+            " SELECT count(*) AS moved FROM moved",
+            target=target,
+            prefix=prefix,
+            overdue=overdue,
+        )
+        return int(row["moved"])
 
     def _open(self) -> None:
         if self._opened:
@@ -207,19 +241,28 @@ class ProcrastinateJobs:
     ) -> None:
         """Run jobs of ``queues`` (default: all), ``concurrency`` at a time, until cancelled;
         cancelled, it stops fetching jobs and gives the running ones the shutdown grace
-        before they are cancelled."""
-        async with self.app.open_async():
-            await self.app.run_worker_async(
-                queues=list(queues) if queues is not None else self.queues,
-                name=name,
-                concurrency=max(concurrency, 1),
-                install_signal_handlers=False,
-                shutdown_graceful_timeout=self._shutdown_grace,
-                fetch_job_polling_interval=FETCH_JOB_POLLING_INTERVAL,
-                update_heartbeat_interval=self._heartbeat_interval,
-                stalled_worker_timeout=self._stalled_after,
-                delete_jobs="successful",
-            )
+        before they are cancelled. Its connections are named ``name`` (:meth:`listening`)."""
+        import procrastinate
+
+        connector = procrastinate.PsycopgConnector(
+            conninfo=self._conninfo,
+            min_size=1,
+            max_size=4,
+            kwargs={"application_name": name},
+        )
+        with self.app.replace_connector(connector):
+            async with self.app.open_async():
+                await self.app.run_worker_async(
+                    queues=list(queues) if queues is not None else self.queues,
+                    name=name,
+                    concurrency=max(concurrency, 1),
+                    install_signal_handlers=False,
+                    shutdown_graceful_timeout=self._shutdown_grace,
+                    fetch_job_polling_interval=FETCH_JOB_POLLING_INTERVAL,
+                    update_heartbeat_interval=self._heartbeat_interval,
+                    stalled_worker_timeout=self._stalled_after,
+                    delete_jobs="successful",
+                )
 
     async def _retry_stalled(self, context: Any, timestamp: int) -> None:
         """Give the jobs of dead workers (no heartbeat for ``stalled_after`` s) back to the
@@ -273,6 +316,7 @@ class ProcrastinateWorker:
     async def start(self) -> None:
         self._holds += 1
         if self._task is None:
+            log.info("job worker %s: queues %s", self._name, ", ".join(self.queues))
             self._task = asyncio.create_task(self._run(), name=self._name)
 
     async def _run(self) -> None:

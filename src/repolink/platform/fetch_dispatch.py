@@ -20,6 +20,17 @@ run per connection (:mod:`repolink.platform.fetch_queue`), the fetch history —
   (:meth:`FetchDispatch.waiting`). Whatever is lost between (a process killed in that instant)
   is found by :data:`SWEEP`, a periodic task waking every connection with a run due.
 - polling is the periodic task :data:`POLL`: one pass per tick across all workers.
+
+Affinity, where it is cheap and never a condition of correctness: a worker fetching a
+connection it never fetched first clones its mirror (its own cache, under its data
+directory), so a wake-up goes to the worker that last fetched the connection successfully
+(``repository_connections.fetched_by``, its :func:`repolink.jobs.identity.worker_id`) — into
+that worker's own queue, :func:`worker_queue`, which it listens on besides the shared
+:data:`FETCH_QUEUE` — while that worker is connected to the database; else to the shared queue,
+which any worker takes. The ``lock`` and ``queueing_lock`` are global across queues: still one
+running and one waiting per connection. A wake-up waiting in a worker's queue for longer than
+``rehome_after`` past its due time (its worker died, hangs, or is busy with other connections)
+is moved to the shared queue by the periodic task :data:`REHOME`.
 """
 
 from __future__ import annotations
@@ -30,13 +41,14 @@ from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from repolink.jobs.procrastinate_backend import ProcrastinateJobs
 from repolink.jobs.retry import settle
 from repolink.platform.fetch_jobs import FetchJobHandler
 from repolink.platform.fetch_queue import FETCH_CONNECTION
 from repolink.store.models.fetch_runs import RUN_QUEUED, RUN_RUNNING, FetchRun
+from repolink.store.models.platform import RepositoryConnection
 from repolink.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -52,6 +64,10 @@ POLL = "repolink_fetch_polling"
 POLL_CRON = "* * * * * */30"  # every 30 seconds, as a SQLite server's pass
 # A wake-up that found nothing to do at once is not repeated sooner than this.
 RECHECK = timedelta(seconds=1)
+REHOME = "repolink_fetch_rehome"
+# Every 5 seconds, not the sweep's minute: the bound on how long affinity may delay a fetch.
+REHOME_CRON = "* * * * * */5"
+REHOME_AFTER = timedelta(seconds=5)
 
 
 def fetch_lock(connection_id: str) -> str:
@@ -59,18 +75,34 @@ def fetch_lock(connection_id: str) -> str:
     return f"fetch:{connection_id}"
 
 
+def worker_queue(worker: str) -> str:
+    """The own fetch queue of the worker ``worker`` — also the name its database connections
+    carry while it runs (:meth:`ProcrastinateJobs.listening`)."""
+    return f"{FETCH_QUEUE}@{worker}"
+
+
 class FetchDispatch:
     """The fetch queue's :class:`~repolink.platform.fetch_queue.Waker` on procrastinate, and
     the fetch tasks it registers."""
 
     def __init__(
-        self, jobs: ProcrastinateJobs, requests: Callable[[], FetchRequestService]
+        self,
+        jobs: ProcrastinateJobs,
+        requests: Callable[[], FetchRequestService],
+        *,
+        worker: Callable[[], str],
+        rehome_after: timedelta = REHOME_AFTER,
+        rehome_cron: str = REHOME_CRON,
     ) -> None:
+        """``worker``: this process's worker id (read when it first carries out a fetch)."""
         self._jobs = jobs
         self._requests = requests
+        self._worker = worker
+        self._rehome_after = rehome_after
         jobs.task(FETCH_CONNECTION, self.run, queue=FETCH_QUEUE)
         jobs.periodic(SWEEP, SWEEP_CRON, self.sweep)
         jobs.periodic(POLL, POLL_CRON, self.poll)
+        jobs.periodic(REHOME, rehome_cron, self.rehome)
 
     # -- the queue's waker ------------------------------------------------------------------
 
@@ -85,6 +117,10 @@ class FetchDispatch:
         """Defer a wake-up of the connection at ``at``; never raises (the sweep heals a lost
         one: the run waits in the database)."""
         lock = fetch_lock(connection_id)
+        queue = self.queue_for(connection_id)
+        if queue != FETCH_QUEUE:
+            # A due time, so that the rehoming can tell how long it has waited.
+            at = at or utcnow()
         try:
             self._jobs.defer(
                 FETCH_CONNECTION,
@@ -92,9 +128,28 @@ class FetchDispatch:
                 lock=lock,
                 queueing_lock=lock,
                 at=at,
+                queue=queue,
             )
         except Exception:
             log.exception("cannot defer the fetch of connection %s; the sweep will", connection_id)
+
+    def queue_for(self, connection_id: str) -> str:
+        """The queue of the connection's next wake-up: the own queue of the worker that last
+        fetched it while that worker is connected, else the shared one; never raises."""
+        try:
+            with self._requests().store.session() as session:
+                worker = session.scalar(
+                    select(RepositoryConnection.fetched_by).where(
+                        RepositoryConnection.id == connection_id
+                    )
+                )
+            if worker is None:
+                return FETCH_QUEUE
+            queue = worker_queue(worker)
+            return queue if self._jobs.listening(queue) else FETCH_QUEUE
+        except Exception:
+            log.warning("no affinity for connection %s", connection_id, exc_info=True)
+            return FETCH_QUEUE
 
     def wake_next(
         self, connection_id: str, *, not_before: datetime | None = None, held: bool = False
@@ -130,13 +185,43 @@ class FetchDispatch:
             # The worker stops: the handler put the run back to waiting, and the queue
             # deferred its next wake-up, which another worker (or the next start) takes.
             raise
+        if outcome.ok:  # before settling: a run waiting behind is woken towards this worker
+            await asyncio.to_thread(self._fetched_here, connection_id)
         await asyncio.to_thread(queue.finish, [settle(job, outcome, requests.policy, utcnow())])
+
+    def _fetched_here(self, connection_id: str) -> None:
+        """Record that this worker's mirror holds the connection's latest fetch; never raises
+        (affinity is an optimisation)."""
+        try:
+            worker = self._worker()
+            with self._requests().store.session() as session:
+                session.execute(
+                    update(RepositoryConnection)
+                    .where(
+                        RepositoryConnection.id == connection_id,
+                        or_(
+                            RepositoryConnection.fetched_by.is_(None),
+                            RepositoryConnection.fetched_by != worker,
+                        ),
+                    )
+                    .values(fetched_by=worker)
+                )
+        except Exception:
+            log.warning("cannot record the fetcher of connection %s", connection_id, exc_info=True)
 
     async def sweep(self) -> None:
         """Wake every connection with a run due (a wake-up lost with its process)."""
         requests = self._requests()
         for connection_id in await asyncio.to_thread(connections_due, requests):
             await asyncio.to_thread(self.wake_next, connection_id)
+
+    async def rehome(self) -> None:
+        """Move the wake-ups that waited too long in a worker's own queue to the shared one."""
+        moved = await asyncio.to_thread(
+            self._jobs.move_overdue, worker_queue(""), FETCH_QUEUE, self._rehome_after
+        )
+        if moved:
+            log.info("%d fetch wake-ups waited too long for their worker: moved to any", moved)
 
     async def poll(self) -> None:
         """The polling pass: request the fetches of the connections whose poll is due."""

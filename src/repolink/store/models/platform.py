@@ -93,6 +93,9 @@ class RepositoryConnection(Base):
     # Moved by the database's triggers on every change of this connection's commits and refs
     # (migration 0019): the same number twice, the same index — what a page cache is keyed by.
     index_generation: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The worker (jobs/identity.py) whose mirror holds this connection's last successful fetch:
+    # on procrastinate its next fetch goes to that worker's queue while it runs (fetch_dispatch).
+    fetched_by: Mapped[str | None] = mapped_column(String(32))
 
     def __repr__(self) -> str:
         return f"RepositoryConnection(id={self.id!r}, url={self.url!r}, state={self.state!r})"
