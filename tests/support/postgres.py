@@ -9,7 +9,13 @@ processes of all sessions while the migration sources stay the same (its name ca
 hash), so a test's database costs one ``CREATE DATABASE … TEMPLATE`` rather than a migration
 run. Every database a test got is dropped after it. Both happen on a background thread of
 each test process where they can (one migrated database kept ready, drops queued), so that a
-test waits for neither.
+test waits for neither; at the end of the session a process drops whatever of its own is left.
+
+Templates of other migration sources (an older checkout, another worktree) are dropped when a
+process first needs the server, unless a process still uses one: each holds a shared advisory
+lock on its template's key for the session, and a template is dropped only under the
+exclusive one (:func:`drop_stale_templates`). All of it runs under one advisory lock, so two
+xdist workers starting at once take turns, and neither drops what the other holds.
 
 Offered (registered as a plugin in ``tests/conftest.py``):
 
@@ -39,6 +45,7 @@ Offered (registered as a plugin in ``tests/conftest.py``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
@@ -72,10 +79,13 @@ _DATABASE_PREFIX = "rl_t_"
 _counter = itertools.count()
 _template_lock = threading.Lock()
 _template_name: str | None = None
+# This process's connection holding the shared lock on its template's key (see _hold).
+_holder: psycopg.Connection[Any] | None = None
+_created_any = False
 
 
-def _connect(dbname: str | None = None) -> psycopg.Connection[Any]:
-    options: dict[str, Any] = {"autocommit": True, "connect_timeout": 3}
+def _connect(dbname: str | None = None, **more: Any) -> psycopg.Connection[Any]:
+    options: dict[str, Any] = {"autocommit": True, "connect_timeout": 3, **more}
     if dbname is not None:
         options["dbname"] = dbname
     return psycopg.connect(ADMIN_URL, **options)
@@ -147,7 +157,9 @@ def _make_template() -> str:
     with _connect() as admin:
         admin.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
         try:
+            _hold(name)
             _drop_orphans(admin)
+            _drop_stale(admin, name)
             if _exists(admin, name):
                 return name
             building = f"{name}_build"
@@ -169,6 +181,8 @@ def _make_template() -> str:
 
 
 _LOCK_ID = 0x726C5F7465737473  # "rl_tests"
+# The application name of a process's template holder connection: the prefix and its pid.
+_HOLDER_APPLICATION = "rl_tests_holder:"
 
 
 def _drop_orphans(admin: psycopg.Connection[Any]) -> None:
@@ -180,6 +194,113 @@ def _drop_orphans(admin: psycopg.Connection[Any]) -> None:
         match = re.fullmatch(rf"{_DATABASE_PREFIX}(\d+)_\d+", dbname)
         if match and not process_exists(int(match.group(1))):
             _drop(admin, dbname)
+
+
+def _template_key(template_name: str) -> int:
+    """The advisory lock key of a template: users hold it shared, its dropper exclusive."""
+    return int.from_bytes(hashlib.sha256(template_name.encode()).digest()[:8], "big", signed=True)
+
+
+def _hold(template_name: str) -> None:
+    """Hold the shared lock on ``template_name``'s key until the session ends (take it under
+    the ``_LOCK_ID`` lock, before the template is looked for): a run of other sources then
+    leaves the template alone while this process makes databases from it."""
+    global _holder
+    if _holder is None:
+        _holder = _connect(application_name=f"{_HOLDER_APPLICATION}{os.getpid()}")
+        _holder.execute("SELECT pg_advisory_lock_shared(%s)", (_template_key(template_name),))
+
+
+def _release_hold() -> None:
+    global _holder
+    if _holder is not None:
+        _holder.close()
+        _holder = None
+
+
+def drop_stale_templates(
+    current: str,
+    *,
+    prefix: str = _TEMPLATE_PREFIX,
+    process_alive: Callable[[int], bool] = process_exists,
+) -> list[str]:
+    """Drop every template database (named ``prefix…``) but ``current`` that no test process
+    holds, a killed build's leftover too; the names dropped. None while a live process has
+    test databases without saying which template it holds (older test code): it may use any."""
+    with _connect() as admin:
+        admin.execute("SELECT pg_advisory_lock(%s)", (_LOCK_ID,))
+        try:
+            return _drop_stale(admin, current, prefix=prefix, process_alive=process_alive)
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_ID,))
+
+
+def _drop_stale(
+    admin: psycopg.Connection[Any],
+    current: str,
+    *,
+    prefix: str = _TEMPLATE_PREFIX,
+    process_alive: Callable[[int], bool] = process_exists,
+) -> list[str]:
+    """:func:`drop_stale_templates` on ``admin``, which holds the ``_LOCK_ID`` lock (no build
+    runs meanwhile: a ``…_build`` found is a killed one's)."""
+    if _unannounced_users(admin, process_alive):
+        return []
+    rows = admin.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) AND NOT datistemplate",
+        (prefix,),
+    ).fetchall()
+    dropped: list[str] = []
+    for (dbname,) in rows:
+        template_name = dbname.removesuffix("_build")
+        if template_name == current:
+            continue
+        key = _template_key(template_name)
+        taken = admin.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        if not taken or not taken[0]:
+            continue  # a process of another run makes databases from it now
+        try:
+            _drop(admin, dbname)
+            dropped.append(dbname)
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    return dropped
+
+
+def _unannounced_users(
+    admin: psycopg.Connection[Any], process_alive: Callable[[int], bool]
+) -> set[int]:
+    """The live processes with test databases that hold no template lock by this module's
+    protocol (their holder connection names them)."""
+    announced = {
+        int(name.removeprefix(_HOLDER_APPLICATION))
+        for (name,) in admin.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE starts_with(application_name, %s)",
+            (_HOLDER_APPLICATION,),
+        ).fetchall()
+        if name.removeprefix(_HOLDER_APPLICATION).isdigit()
+    }
+    users: set[int] = set()
+    for (dbname,) in admin.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (_DATABASE_PREFIX,)
+    ).fetchall():
+        match = re.fullmatch(rf"{_DATABASE_PREFIX}(\d+)_\d+", dbname)
+        if match:
+            users.add(int(match.group(1)))
+    return {pid for pid in users - announced - {os.getpid()} if process_alive(pid)}
+
+
+def drop_leftovers(pid: int) -> list[str]:
+    """Drop the test databases process ``pid`` made that are still there (a drop that failed,
+    a database no fixture gave back); the names dropped."""
+    with _connect() as admin:
+        rows = admin.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)",
+            (f"{_DATABASE_PREFIX}{pid}_",),
+        ).fetchall()
+        for (dbname,) in rows:
+            _drop(admin, dbname)
+    return [dbname for (dbname,) in rows]
 
 
 class _Background:
@@ -238,6 +359,8 @@ class _Background:
 
 
 def _create(source: str) -> str:
+    global _created_any
+    _created_any = True
     dbname = f"{_DATABASE_PREFIX}{os.getpid()}_{next(_counter)}"
     with _connect() as admin:
         admin.execute(
@@ -365,6 +488,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     _background.close()
+    if _created_any:
+        with contextlib.suppress(psycopg.Error):  # what stays is the next run's orphans
+            drop_leftovers(os.getpid())
+        _release_hold()
 
 
 def _chosen(config: pytest.Config) -> list[str]:
