@@ -187,3 +187,65 @@ def test_a_job_of_a_worker_killed_mid_job_is_finished_by_another(
     assert marker.read_text() == "1"
     assert script.attempts == [(job_id, 2)]  # the dead worker's attempt counted
     assert row(pg_store, job_id).result == "done at 2"
+
+
+_PROBE = "repolink_polling_probe"
+
+
+def test_an_idle_worker_finds_a_wake_up_brought_forward_by_polling_every_half_second(
+    postgres_url: str,
+) -> None:
+    """A wake-up scheduled for later (a webhook's gathering window) and then made due sends
+    no NOTIFY when it falls due — here a second deferral joins the waiting one and brings it
+    forward, an UPDATE, which procrastinate's insert trigger does not see — so an idle worker
+    finds it only by polling. That it does is shown by the run, with a real worker on a real
+    database, each step awaited rather than timed.
+
+    How soon is the polling interval the worker was started with: timing the run would be a
+    wall-clock assertion on a noisy machine, and the worker's own setting is exact. It must
+    stay at most a second (a webhook's gathering window); procrastinate's default of 5 s
+    fails here."""
+    jobs = _backend(postgres_url)
+    ran: list[str] = []
+
+    async def probe(name: str) -> None:
+        ran.append(name)
+
+    jobs.task(_PROBE, probe, queue="polling-probe")
+    options: dict[str, Any] = {}
+    fetched: list[int | None] = []
+    start_worker = jobs.app.run_worker_async
+    fetch_job = jobs.app.job_manager.fetch_job
+
+    async def recorded_start(**given: Any) -> None:
+        options.update(given)
+        await start_worker(**given)
+
+    async def recorded_fetch(**given: Any) -> Any:
+        job = await fetch_job(**given)
+        fetched.append(None if job is None else job.id)
+        return job
+
+    jobs.app.run_worker_async = recorded_start  # type: ignore[method-assign]
+    jobs.app.job_manager.fetch_job = recorded_fetch  # type: ignore[method-assign]
+    later = utcnow() + timedelta(hours=1)
+    try:
+        waiting = jobs.defer(_PROBE, {"name": "gathered"}, queueing_lock="probe", at=later)
+
+        async def run() -> None:
+            # Of the probe's queue alone: the periodic tasks' jobs would wake it by NOTIFY.
+            async with running_worker(jobs, queues=["polling-probe"]):
+                await wait_until(lambda: None in fetched, what="the worker's first look")
+                # Joins the waiting wake-up and makes it due now: no insert, no NOTIFY.
+                assert jobs.defer(_PROBE, {"name": "joined"}, queueing_lock="probe") is None
+                await wait_until(lambda: bool(ran), what="the wake-up to run")
+
+        asyncio.run(run())
+    finally:
+        jobs.close()
+    assert ran == ["gathered"]
+    assert waiting is not None
+    found = fetched.index(waiting)  # a poll found it, after looks that found nothing
+    assert found > 0 and set(fetched[:found]) == {None}
+    assert options["queues"] == ["polling-probe"]
+    assert options["fetch_job_polling_interval"] <= 1.0

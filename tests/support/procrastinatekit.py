@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
@@ -25,9 +25,14 @@ async def wait_until(check: Callable[[], bool], *, timeout: float = WAIT, what: 
 
 
 @contextlib.asynccontextmanager
-async def running_worker(jobs: ProcrastinateJobs, *, concurrency: int = 2) -> AsyncIterator[None]:
-    """A procrastinate worker running in this event loop for the block."""
-    task = asyncio.create_task(jobs.run_worker(concurrency=concurrency, name="test-worker"))
+async def running_worker(
+    jobs: ProcrastinateJobs, *, concurrency: int = 2, queues: Iterable[str] | None = None
+) -> AsyncIterator[None]:
+    """A procrastinate worker (of ``queues``, default all) running in this event loop for the
+    block."""
+    task = asyncio.create_task(
+        jobs.run_worker(concurrency=concurrency, name="test-worker", queues=queues)
+    )
     try:
         await asyncio.sleep(0)
         yield
