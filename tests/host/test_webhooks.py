@@ -45,6 +45,7 @@ from repolink.settings import Settings
 from repolink.store import Store
 from repolink.store.models.hooks import HostHook, HostHookDelivery
 from repolink.vault import VaultLoader
+from support.recording import RecordingRunner
 
 pytestmark = pytest.mark.databases
 
@@ -603,25 +604,50 @@ def test_hook_url_with_credentials_is_not_echoed_in_errors(host: Host) -> None:
 # -- OpenSSH mode ---------------------------------------------------------------------------
 
 
-def test_notify_from_shell_delivers_through_a_detached_process(
-    host: Host, start_receiver: Callable[..., Receiver]
+def test_notify_from_shell_delivers_through_a_detached_process_or_the_workers(
+    host: Host, start_receiver: Callable[..., Receiver], database_backend: str
 ) -> None:
+    """SQLite: a detached ``repolink host hook deliver`` sends the delivery. PostgreSQL: it is
+    woken for procrastinate's workers, as a push to the built-in SSH host's is, and no process
+    is started."""
     receiver = start_receiver()
     hook = host.add_hook(receiver.url, secret=SECRET)
-    started = time.monotonic()
-    ids = notify_push_from_shell(
-        host.settings,
-        host.store,
-        host.repo,
-        [RefUpdate("refs/heads/main", OLD, NEW)],
-        runner=HardenedRunner(),
-    )
-    returned_after = time.monotonic() - started
-    assert len(ids) == 1
+    recording = RecordingRunner()
+    with Repolink(host.settings, store=host.store) as app:
+        started = time.monotonic()
+        ids = notify_push_from_shell(
+            host.settings,
+            host.store,
+            host.repo,
+            [RefUpdate("refs/heads/main", OLD, NEW)],
+            runner=recording,
+            dispatch=app.delivery_dispatch,
+        )
+        returned_after = time.monotonic() - started
+        assert len(ids) == 1
+        if database_backend == "postgresql":
+            assert recording.records == []
+            worker = app.jobs_worker(concurrency=1)
+            assert worker is not None
+
+            async def deliver() -> None:
+                await worker.start()
+                try:
+                    await wait_until_async(finished(host, hook), "a worker to deliver")
+                finally:
+                    await worker.stop()
+
+            asyncio.run(deliver())
+        else:
+            [spawned] = recording.records
+            assert (spawned.kind, spawned.argv[-3:]) == (
+                "start_detached",
+                ("host", "hook", "deliver"),
+            )
     (request,) = receiver.wait_for(1)
     expected = sign_body(SECRET.encode(), request.body)
     assert request.headers["X-Hub-Signature"] == expected
-    wait_until(finished(host, hook), "the detached deliverer to record the delivery")
+    wait_until(finished(host, hook), "the delivery to be recorded")
     assert host.deliveries(hook)[0].status == "delivered"
     assert returned_after < WAIT  # sanity only: the call did not wait for the receiver
 

@@ -19,6 +19,8 @@ import pytest
 
 from repolink.jobs import Job, RetryPolicy
 from repolink.jobs.procrastinate_backend import (
+    SWEEP_CRON,
+    SWEEP_GRACE,
     ProcrastinateJobs,
     TableDispatch,
     conninfo,
@@ -27,7 +29,7 @@ from repolink.jobs.procrastinate_backend import (
 from repolink.jobs.table import TableQueue
 from repolink.settings import Settings
 from repolink.store import Store, utcnow
-from support.jobkit import ECHO, ScratchBase, Script, echo_table, row
+from support.jobkit import ECHO, EchoJob, ScratchBase, Script, echo_table, row
 from support.procrastinatekit import jobs_of, running_worker, wait_until
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -118,6 +120,41 @@ def test_a_transient_failure_is_retried_and_a_permanent_one_is_not(
     assert (row(pg_store, flaky).attempts, row(pg_store, flaky).result) == (3, "done at 3")
     assert (row(pg_store, broken).attempts, row(pg_store, broken).last_error) == (1, "never")
     assert jobs_of(postgres_url, ECHO) == []  # nothing left to run
+
+
+def test_a_job_whose_wake_up_was_lost_is_woken_by_the_sweep_once(
+    pg_store: Store, postgres_url: str
+) -> None:
+    """A row committed by a process killed before it deferred the wake-up: nothing would ever
+    run it but the sweep, which wakes only jobs overdue by ``SWEEP_GRACE`` and, however often
+    it runs, leaves one wake-up waiting per job."""
+    jobs = _backend(postgres_url)
+    script = Script(pg_store)
+    dispatch = TableDispatch(jobs, TableQueue(pg_store, [echo_table()]), ECHO, _handler(script))
+    lost, fresh = _add(pg_store, "o"), _add(pg_store, "o")
+    with pg_store.session() as session:  # enqueued a while ago; ``fresh`` just now
+        session.get(EchoJob, lost).next_attempt_at = utcnow() - SWEEP_GRACE - timedelta(seconds=1)
+    try:
+        periodic = jobs.app.periodic_registry.periodic_tasks
+        assert periodic[(f"{ECHO}_sweep", f"{ECHO}_sweep")].cron == SWEEP_CRON
+        assert asyncio.run(dispatch.sweep()) == [lost]
+        assert asyncio.run(dispatch.sweep()) == [lost]  # not run yet: woken again, joined
+        [waiting] = jobs_of(postgres_url, ECHO)
+        assert (waiting["status"], waiting["args"], waiting["queueing_lock"]) == (
+            "todo",
+            {"job_id": lost},
+            f"{ECHO}:{lost}",
+        )
+
+        async def run() -> None:
+            async with running_worker(jobs):
+                await wait_until(lambda: row(pg_store, lost).status == "done", what="the job")
+
+        asyncio.run(run())
+    finally:
+        jobs.close()
+    assert script.attempts == [(lost, 1)]
+    assert row(pg_store, fresh).status == "pending"  # due, not overdue: its wake-up may come
 
 
 _DOOMED_WORKER = """

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from repolink.app import Repolink
 from repolink.keys import generate_key
 from repolink.platform.connections import create_connection
+from repolink.platform.fetch_dispatch import fetch_lock
+from repolink.platform.fetch_queue import FETCH_CONNECTION
 from repolink.platform.fetch_worker import FetchWorker
 from repolink.platform.hosted_pushes import (
     ServerAddress,
@@ -28,6 +30,7 @@ from repolink.store.models.platform import KEY_GENERATED
 from repolink.urls import parse_ssh_url
 from support.hostkit import LoopThread, start_embedded_host
 from support.platformkit import HostedRepos, Platform, populate
+from support.procrastinatekit import jobs_of
 from support.recording import RecordingRunner
 
 pytestmark = pytest.mark.databases
@@ -87,12 +90,14 @@ def test_a_push_to_the_built_in_host_fetches_the_connected_projects(
     assert service.history("other") == []  # another repository's project heard nothing
 
 
-def test_after_an_openssh_push_a_detached_process_fetches_the_connected_projects(
-    same_server: tuple[HostedRepos, Platform, dict[str, Any]],
+def test_after_an_openssh_push_the_connected_projects_are_fetched_by_others(
+    same_server: tuple[HostedRepos, Platform, dict[str, Any]], database_backend: str
 ) -> None:
     """The shell's part, with the embedded host standing in for sshd: the runs are queued in
-    the calling process and carried out by the detached ``repolink host run-fetches``."""
-    repos, platform, _ = same_server
+    the calling process and carried out by the detached ``repolink host run-fetches`` on
+    SQLite; on PostgreSQL queueing them woke procrastinate's workers, and no process is
+    started."""
+    repos, platform, background = same_server
     assert platform.connect("app", repos.app.url(), grant_on="app").ok
     assert platform.connect("other", repos.other.url(), grant_on="other").ok
     sha = repos.app.commit("pushed; the server has no fetch worker")
@@ -107,11 +112,21 @@ def test_after_an_openssh_push_a_detached_process_fetches_the_connected_projects
     )
     [run_id] = queue_after_shell_push(settings, service, "team/app", runner=recording)
 
-    [started] = recording.records
-    assert (started.kind, started.argv[-3:]) == (
-        "start_detached",
-        ("host", "run-fetches", str(run_id)),
-    )
+    if database_backend == "postgresql":
+        assert recording.records == []
+        connection_id = platform.app.connections.connection_info("app").id
+        [woken] = jobs_of(platform.settings.database_url or "", FETCH_CONNECTION)
+        assert (woken["status"], woken["queueing_lock"]) == ("todo", fetch_lock(connection_id))
+        worker = platform.app.jobs_worker(concurrency=1)
+        assert worker is not None
+        background["loop"].run(worker.start())
+        background["worker"] = worker
+    else:
+        [started] = recording.records
+        assert (started.kind, started.argv[-3:]) == (
+            "start_detached",
+            ("host", "run-fetches", str(run_id)),
+        )
     deadline = time.monotonic() + WAIT
     while not service.get_run(run_id).finished:
         assert time.monotonic() < deadline, "the detached process did not carry the run out"

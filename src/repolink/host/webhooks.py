@@ -513,12 +513,15 @@ def notify_push_from_shell(
     runner: GitRunner,
     actor: str | None = None,
     ssh_url_base: str | None = None,
+    dispatch: TableDispatch | None = None,
 ) -> list[int]:
-    """After a push in OpenSSH mode: enqueue, and leave the sending to a detached process.
+    """After a push in OpenSSH mode: enqueue, and leave the sending to others.
 
-    The ``repolink host shell`` process must return to the client at once, so the deliveries
-    are sent by ``repolink host hook deliver``, started in a session of its own with no
-    standard streams. Problems are logged, never raised: the push has already succeeded.
+    The ``repolink host shell`` process must return to the client at once. With ``dispatch``
+    (PostgreSQL) the deliveries are woken for procrastinate's workers, like a push to the
+    built-in SSH host; without, they are sent by ``repolink host hook deliver``, started in a
+    session of its own with no standard streams. Problems are logged, never raised: the push
+    has already succeeded.
     """
     try:
         payload = build_push_payload(
@@ -531,7 +534,9 @@ def notify_push_from_shell(
     except RepolinkError as exc:
         log.error("cannot enqueue webhook deliveries for %s: %s", repo.full_name, exc.one_line())
         return []
-    if ids:
+    if ids and dispatch is not None:
+        dispatch.wake(ids)
+    elif ids:
         spawn_deliverer(settings, runner=runner)
     return ids
 

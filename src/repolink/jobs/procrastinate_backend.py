@@ -65,6 +65,9 @@ FETCH_JOB_POLLING_INTERVAL = 0.5
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)
 # A wake-up that found its job not due is not repeated sooner than this.
 RECHECK = timedelta(seconds=1)
+# The sweep of a table's jobs: every minute, for the ones due longer than a wake-up takes.
+SWEEP_CRON = "* * * * *"
+SWEEP_GRACE = timedelta(seconds=30)
 
 Task = Callable[..., Awaitable[Any]]
 
@@ -129,7 +132,7 @@ class ProcrastinateJobs:
         self._queues[name] = queue
         self.app.task(name=name, queue=queue)(function)
 
-    def periodic(self, name: str, cron: str, function: Callable[[], Awaitable[None]]) -> None:
+    def periodic(self, name: str, cron: str, function: Callable[[], Awaitable[object]]) -> None:
         """Run ``function()`` on ``cron``'s schedule (5 fields, or 6 with seconds last): each
         tick runs once across all workers."""
 
@@ -359,6 +362,12 @@ class TableDispatch:
     delivery's row), carried out by procrastinate: one wake-up per job, deferred by
     :meth:`wake` once the row is committed. The row's claim still guards each attempt.
 
+    A wake-up lost between the row's commit and its deferral (the process killed in that
+    instant, the database gone a moment) is made good by the periodic task ``<kind>_sweep``
+    (:meth:`sweep`), which wakes every job due for longer than :data:`SWEEP_GRACE`; each job
+    has at most one wake-up waiting (``queueing_lock`` ``<kind>:<id>``), so a sweep that wakes
+    a job already woken costs nothing.
+
     ``handler`` opens what runs an attempt (a sender with its HTTP client) for one job.
     """
 
@@ -377,14 +386,29 @@ class TableDispatch:
         self._handler = handler
         self._policy = policy or RetryPolicy()
         jobs.task(kind, self.run)
+        jobs.periodic(f"{kind}_sweep", SWEEP_CRON, self.sweep)
 
     def wake(self, job_ids: Iterable[int], at: datetime | None = None) -> None:
-        """Defer a wake-up of each job; never raises (the job stays pending in its table)."""
+        """Defer a wake-up of each job; never raises (the job stays pending in its table, and
+        the sweep wakes it)."""
         for job_id in job_ids:
             try:
-                self._jobs.defer(self._kind, {"job_id": job_id}, at=at)
+                self._jobs.defer(
+                    self._kind,
+                    {"job_id": job_id},
+                    queueing_lock=f"{self._kind}:{job_id}",
+                    at=at,
+                )
             except Exception:
                 log.exception("cannot defer %s job %d", self._kind, job_id)
+
+    async def sweep(self) -> list[int]:
+        """Wake the jobs due for longer than :data:`SWEEP_GRACE`; their ids."""
+        overdue = await asyncio.to_thread(self._queue.overdue, self._kind, utcnow() - SWEEP_GRACE)
+        if overdue:
+            log.warning("%d %s jobs had no wake-up: woken", len(overdue), self._kind)
+            await asyncio.to_thread(self.wake, overdue)
+        return overdue
 
     async def run(self, job_id: int) -> None:
         """The task: one attempt at the job, settled; the next wake-up deferred when it is

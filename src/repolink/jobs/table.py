@@ -130,6 +130,20 @@ class TableQueue:
         held: datetime | None = row.claimed_until
         return due if held is None else max(due, held)
 
+    def overdue(self, kind: str, before: datetime) -> list[int]:
+        """Pending jobs of ``kind`` due since before ``before`` and held by no one: ones whose
+        wake-up was lost with the process that enqueued them, or is late."""
+        table = self._table(kind)
+        model = table.model
+        with self._store.session() as session:
+            return list(
+                session.scalars(
+                    select(model.id)
+                    .where(table.due(utcnow()), model.next_attempt_at <= before)
+                    .order_by(model.id)
+                )
+            )
+
     def finish(self, settled: Sequence[Settled]) -> None:
         now = utcnow()
         touched: set[tuple[str, Any]] = set()

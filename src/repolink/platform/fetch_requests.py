@@ -139,6 +139,12 @@ class FetchRequestService:
         self._clock = clock
         self._rng = rng or random.Random()  # noqa: S311 - jitter of poll times, no secret
 
+    @property
+    def workers_elsewhere(self) -> bool:
+        """Whether queueing a run wakes workers of other processes (procrastinate's, on
+        PostgreSQL), so a caller that runs no worker need not start one."""
+        return self.queue.waker is not None
+
     # -- requests -------------------------------------------------------------------------
 
     def request(

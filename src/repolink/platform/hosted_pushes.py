@@ -7,8 +7,9 @@ Projects on other servers still hear of it through the host's signed webhooks.
 
 In OpenSSH mode (sshd runs ``repolink host shell`` as each key's forced command) the same
 happens in the shell process after a push (:func:`queue_after_shell_push`), for the address
-``REPOLINK_OPENSSH_URL`` gives; a detached ``repolink host run-fetches`` carries the runs out,
-so neither the push nor a server's 30-second poll of the queue is waited for.
+``REPOLINK_OPENSSH_URL`` gives. On PostgreSQL, queueing the runs wakes procrastinate's
+workers; on SQLite a detached ``repolink host run-fetches`` carries them out, so neither the
+push nor a server's 30-second poll of the queue is waited for.
 
 "On this server" is decided on the URL as the platform will dial it
 (:func:`repolink.repo_urls.repository_address`): the host of the server's SSH URL
@@ -111,16 +112,24 @@ class HostedPushRequests(Protocol):
     """What a push needs of the fetch requests (``FetchRequestService``): named here, not
     imported, because that service finds a push's connections through this module."""
 
+    @property
+    def workers_elsewhere(self) -> bool: ...
+
     def request_for_hosted_push(
         self, full_name: str, server: ServerAddress
     ) -> Sequence[_QueuedRun]: ...
 
 
 def queue_after_shell_push(
-    settings: Settings, requests: HostedPushRequests, full_name: str, *, runner: GitRunner
+    settings: Settings,
+    requests: HostedPushRequests,
+    full_name: str,
+    *,
+    runner: GitRunner,
 ) -> list[int]:
     """OpenSSH mode, after a push to hosted repository ``full_name``: queue (or join) the fetch
-    of every connection naming it at ``settings.openssh_url``, and start ``repolink host
+    of every connection naming it at ``settings.openssh_url``, and — unless queueing them woke
+    the workers of other processes (procrastinate's, on PostgreSQL) — start ``repolink host
     run-fetches`` detached to carry the runs out. The run ids.
 
     A store error is logged, not raised: the push has succeeded already. The runs stay queued
@@ -139,6 +148,7 @@ def queue_after_shell_push(
     ids = [run.id for run in runs]
     if ids:
         log.info("push to %s: fetch runs %s queued", full_name, ", ".join(str(run) for run in ids))
+    if ids and not requests.workers_elsewhere:
         spawn_detached(
             settings,
             ["host", "run-fetches", *(str(run) for run in ids)],

@@ -9,7 +9,8 @@ refuses ptys and every kind of forwarding.
 
 After a push, the projects of the same data directory whose connection names the pushed
 repository at ``REPOLINK_OPENSSH_URL`` get their fetch queued, and the repository's webhooks a
-delivery; a detached process carries out each, so the push returns at once.
+delivery; so that the push returns at once, procrastinate's workers carry out each on
+PostgreSQL, a detached process on SQLite.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ def _announce_push(app: Repolink, repository: RepositoryInfo, updates: list[RefU
             updates,
             runner=app.runner,
             ssh_url_base=app.settings.openssh_url,
+            dispatch=app.delivery_dispatch,
         )
     except Exception:
         log.exception("announcing the push to %s failed", repository.full_name)
