@@ -63,9 +63,11 @@ SHUTDOWN_GRACE = 15.0
 FETCH_JOB_POLLING_INTERVAL = 0.5
 # Pauses before a worker that stopped on an error (its database gone) is started again.
 RESTART_DELAYS = (1.0, 2.0, 5.0, 10.0)
-# A wake-up that found its job not due is not repeated sooner than this.
+# A wake-up that found its job not due (or, for a fetch, its connection busy) is not
+# repeated sooner than this.
 RECHECK = timedelta(seconds=1)
-# The sweep of a table's jobs: every minute, for the ones due longer than a wake-up takes.
+# The sweeps of wake-ups lost with their process: every minute; a table's jobs once they are
+# due for longer than a wake-up takes.
 SWEEP_CRON = "* * * * *"
 SWEEP_GRACE = timedelta(seconds=30)
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, or_, select, update
 
-from repolink.jobs.procrastinate_backend import ProcrastinateJobs
+from repolink.jobs.procrastinate_backend import RECHECK, SWEEP_CRON, ProcrastinateJobs
 from repolink.jobs.retry import settle
 from repolink.platform.fetch_jobs import FetchJobHandler
 from repolink.platform.fetch_queue import FETCH_CONNECTION
@@ -59,11 +59,8 @@ log = logging.getLogger(__name__)
 # The fetches' own queue: a server running no fetch (``--workers 0``) leaves it to others.
 FETCH_QUEUE = "repolink-fetches"
 SWEEP = "repolink_fetch_sweep"
-SWEEP_CRON = "* * * * *"  # every minute
 POLL = "repolink_fetch_polling"
 POLL_CRON = "* * * * * */30"  # every 30 seconds, as a SQLite server's pass
-# A wake-up that found nothing to do at once is not repeated sooner than this.
-RECHECK = timedelta(seconds=1)
 REHOME = "repolink_fetch_rehome"
 # Every 5 seconds, not the sweep's minute: the bound on how long affinity may delay a fetch.
 REHOME_CRON = "* * * * * */5"
