@@ -16,7 +16,7 @@ from repolink.app import Repolink
 from repolink.cli.serve import first_start_password
 from repolink.settings import Settings
 from support.accountskit import FAST_HASHER, PASSWORD
-from support.servekit import SERVICE, service_environment, serving_service
+from support.servekit import SERVE, SERVICE, service_environment, serving_service
 
 WAIT = 60.0
 
@@ -90,6 +90,39 @@ def test_bad_options_exit_2_naming_the_option(tmp_path: Path, args: list[str], n
     assert done.returncode == 2, done.stderr
     assert named in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_host_storage_that_cannot_be_used_stops_the_start_with_exit_2(tmp_path: Path) -> None:
+    """Refused before anything listens, with or without an SSH host (the host API of every
+    process creates repositories there), and before the first start makes the site admin."""
+    (tmp_path / "a-file").write_text("not a directory\n")
+    for command, storage, code in (
+        (
+            [*SERVICE, "--listen", "127.0.0.1:0", "--ssh-listen", "off", "--no-workers"],
+            tmp_path / "unmounted",
+            "host_storage_missing",
+        ),
+        (
+            [*SERVE, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+            tmp_path / "a-file",
+            "host_storage_not_a_directory",
+        ),
+    ):
+        done = subprocess.run(
+            command,
+            env=service_environment(tmp_path / "data", {"REPOLINK_HOST_STORAGE": str(storage)}),
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+        )
+        assert done.returncode == 2, done.stderr
+        [line] = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert line.startswith(f"error: {code}: the host storage {storage} "), line
+        assert "REPOLINK_HOST_STORAGE" in line
+        assert "Traceback" not in done.stderr
+        assert "created user admin" not in done.stderr
+        assert "HTTP API on" not in done.stdout and "SSH server on" not in done.stdout
+    assert not (tmp_path / "unmounted").exists()
 
 
 def test_the_first_start_creates_the_site_admin_and_prints_its_password_once(

@@ -137,3 +137,18 @@ def test_secrets_never_show_and_settings_change_only_by_copy(tmp_path: Path) -> 
     changed = settings.model_copy(update={"git_timeout": 1})
     assert (changed.git_timeout, settings.git_timeout) == (1.0, 600.0)
     assert changed.model_copy(update={"git_timeout": 600}) == settings
+
+
+def test_the_host_storage_is_the_data_directorys_unless_set_and_children_get_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REPOLINK_HOST_STORAGE", raising=False)
+    own = Settings(data_dir=tmp_path / "data")
+    assert own.resolved_host_storage == tmp_path / "data" / "host" / "repositories"
+    assert "REPOLINK_HOST_STORAGE" not in own.to_env()  # a child derives it from its own
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("REPOLINK_HOST_STORAGE", "mnt/repositories")
+    shared = load_settings()
+    assert shared.resolved_host_storage == tmp_path / "mnt" / "repositories"
+    assert shared.to_env()["REPOLINK_HOST_STORAGE"] == str(tmp_path / "mnt" / "repositories")

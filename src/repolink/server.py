@@ -329,6 +329,16 @@ def _http_server(
     return UvicornServer(config)
 
 
+def check_host_storage(app: Repolink) -> None:
+    """Refuse a host storage that cannot be used (``host_storage_missing`` …) before a server
+    starts anything — with or without an SSH host, since every server's host API creates
+    repositories there — and before a first start makes the site admin, whose one-time
+    password a refused start would never print."""
+    from repolink.host.repo_storage import usable_storage
+
+    usable_storage(app.settings)
+
+
 def raise_open_files_limit() -> None:
     """Let this process open as many descriptors as the system lets it (the soft limit, often
     1024, up to the hard one): HTTP and SSH connections each hold one."""

@@ -135,6 +135,15 @@ class Settings:
             "the user's data directory (platformdirs), e.g. ~/.local/share/repolink."
         ),
     )
+    host_storage: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of the built-in host's repositories, the one storage every host "
+            "process behind one address mounts (its SSH host keys are kept there too, so all "
+            "present the same keys); it must exist and be writable. Default: "
+            "data_dir/host/repositories (host keys in data_dir/host)."
+        ),
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default: SQLite file repolink.db inside data_dir.",
@@ -396,6 +405,8 @@ class Settings:
                 value = self.resolved_data_dir
             elif name == "secret_key_file":
                 value = self.resolved_secret_key_file
+            elif name == "host_storage":
+                value = self.resolved_host_storage
             elif isinstance(value, Secret):
                 value = value.get_secret_value()
             environment[f"REPOLINK_{name.upper()}"] = str(value)
@@ -410,6 +421,13 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_data_dir / 'repolink.db'}"
+
+    @property
+    def resolved_host_storage(self) -> Path:
+        """Where the built-in host's repositories live: the one place that path is made."""
+        if self.host_storage is not None:
+            return self.host_storage.expanduser().resolve()
+        return self.resolved_data_dir / "host" / "repositories"
 
     @property
     def resolved_secret_key_file(self) -> Path:

@@ -1,5 +1,6 @@
 """The data directory is the user's, not the working directory's; ``repolink info`` and
-not-found errors in an empty store say which one was read (issue 10 §1.3)."""
+not-found errors in an empty store say which one was read (issue 10 §1.3), and ``info`` and
+``--version`` the host storage in use."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from pathlib import Path
 from support.clikit import REPOLINK
 
 
-def _repolink(*args: str, cwd: Path, xdg: Path) -> subprocess.CompletedProcess[str]:
+def _repolink(
+    *args: str, cwd: Path, xdg: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
     environment["XDG_DATA_HOME"] = str(xdg)
+    environment.update(env or {})
     return subprocess.run(
         [*REPOLINK, *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
     )
@@ -44,9 +48,24 @@ def test_info_shows_the_data_directory_database_and_counts(tmp_path: Path) -> No
     assert facts["data_dir"] == str(data_dir)
     assert facts["database"] == f"sqlite:///{data_dir / 'repolink.db'}"
     assert (facts["projects"], facts["workspaces"], facts["repositories"]) == (1, 1, 1)
+    assert facts["host_storage"] == str(data_dir / "host" / "repositories")
     text = _repolink("info", cwd=tmp_path, xdg=xdg).stdout
     assert f"data directory: {data_dir}\n" in text
+    assert f"host storage: {data_dir / 'host' / 'repositories'}\n" in text
     assert "projects: 1\n" in text
+
+
+def test_info_and_version_show_the_host_storage_set(tmp_path: Path) -> None:
+    xdg, storage = tmp_path / "xdg", tmp_path / "shared"
+    storage.mkdir()
+    env = {"REPOLINK_HOST_STORAGE": str(storage)}
+    made = _repolink("host", "repo", "create", "team/app", cwd=tmp_path, xdg=xdg, env=env)
+    assert made.returncode == 0, made.stderr
+    assert len(list(storage.glob("*.git"))) == 1
+    shown = _repolink("info", "--json", cwd=tmp_path, xdg=xdg, env=env)
+    assert json.loads(shown.stdout)["host_storage"] == str(storage)
+    version = _repolink("--version", cwd=tmp_path, xdg=xdg, env=env)
+    assert f"host storage: {storage}\n" in version.stdout
 
 
 def test_a_not_found_error_in_an_empty_store_names_the_directory_read(tmp_path: Path) -> None:

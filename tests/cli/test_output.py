@@ -90,12 +90,13 @@ def test_a_command_alone_prints_its_help_and_exits_0(cli: CLI, args: list[str]) 
     assert done.stderr == ""  # no empty `invalid_usage:` line
 
 
-def test_version_names_the_version_and_the_data_directory(cli: CLI) -> None:
+def test_version_names_the_version_the_data_directory_and_the_host_storage(cli: CLI) -> None:
     done = cli("--version")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         f"repolink {__version__}",
         f"data directory: {cli.data_dir.resolve()}",
+        f"host storage: {cli.data_dir.resolve() / 'host' / 'repositories'}",
     ]
 
 

@@ -1,11 +1,19 @@
-"""The embedded server's host keys: created once, 0600, OpenSSH format, reused."""
+"""The embedded server's host keys: created once, 0600, OpenSSH format, reused — and on a
+shared host storage, the same for every process, whichever created them."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+from pathlib import Path
 
+import pytest
+
+from repolink.errors import ValidationError
 from repolink.settings import Settings
-from repolink.ssh.server_keys import ensure_host_keys
+from repolink.ssh.server_keys import HOST_KEY_FILES, SHARED_KEYS_DIR, ensure_host_keys
+from support.clikit import REPOLINK
 
 
 def test_host_keys_are_created_once_and_reused(host_settings: Settings) -> None:
@@ -45,3 +53,69 @@ def test_known_hosts_lines(host_settings: Settings) -> None:
     key = ensure_host_keys(host_settings)[0]
     assert key.known_hosts_line("git.example.com") == f"git.example.com {key.public_line}"
     assert key.known_hosts_line("127.0.0.1", 2222) == f"[127.0.0.1]:2222 {key.public_line}"
+
+
+def test_on_a_shared_storage_the_keys_live_there_and_not_in_the_data_directory(
+    tmp_path: Path,
+) -> None:
+    storage = tmp_path / "shared"
+    storage.mkdir()
+    one = Settings(data_dir=tmp_path / "one", host_storage=storage)
+    other = Settings(data_dir=tmp_path / "other", host_storage=storage)
+    first = ensure_host_keys(one)
+    assert [key.path.parent for key in first] == [storage / SHARED_KEYS_DIR] * 2
+    assert all(key.path.stat().st_mode & 0o777 == 0o600 for key in first)
+    assert (storage / SHARED_KEYS_DIR).stat().st_mode & 0o777 == 0o700
+    assert ensure_host_keys(other) == first
+    assert not (tmp_path / "one" / "host").exists() and not (tmp_path / "other" / "host").exists()
+
+
+def test_a_shared_storage_without_keys_takes_the_data_directorys_own(tmp_path: Path) -> None:
+    """A deployment whose keys were copied into every data directory keeps them when its
+    storage becomes a setting: clients see no changed host key."""
+    own = ensure_host_keys(Settings(data_dir=tmp_path / "data"))
+    storage = tmp_path / "shared"
+    storage.mkdir()
+    shared = ensure_host_keys(Settings(data_dir=tmp_path / "data", host_storage=storage))
+    assert [key.public_line for key in shared] == [key.public_line for key in own]
+    assert [key.path.parent for key in shared] == [storage / SHARED_KEYS_DIR] * 2
+    assert all(key.path.stat().st_mode & 0o777 == 0o600 for key in shared)
+
+
+def test_a_missing_shared_storage_is_refused_not_made(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", host_storage=tmp_path / "unmounted")
+    with pytest.raises(ValidationError, match="host storage"):
+        ensure_host_keys(settings)
+    assert not (tmp_path / "unmounted").exists()
+
+
+def test_processes_starting_together_on_one_storage_all_get_the_same_keys(
+    tmp_path: Path,
+) -> None:
+    storage = tmp_path / "shared"
+    storage.mkdir()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
+    environment["REPOLINK_HOST_STORAGE"] = str(storage)
+    starts = [
+        subprocess.Popen(
+            [*REPOLINK, "host", "fingerprints", "--json"],
+            env={**environment, "REPOLINK_DATA_DIR": str(tmp_path / f"data-{number}")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for number in range(4)
+    ]
+    answers = [start.communicate(timeout=120) for start in starts]
+    assert [start.returncode for start in starts] == [0] * 4, answers
+    fingerprints = [[key["fingerprint_sha256"] for key in json.loads(out)] for out, _ in answers]
+    assert len(fingerprints[0]) == 2 and fingerprints == [fingerprints[0]] * 4
+    on_disk = {
+        key.fingerprint_sha256
+        for key in ensure_host_keys(Settings(data_dir=tmp_path / "data-0", host_storage=storage))
+    }
+    assert on_disk == set(fingerprints[0])
+    # No file written aside is left behind by those who lost the race.
+    assert sorted(path.name for path in (storage / SHARED_KEYS_DIR).iterdir()) == sorted(
+        HOST_KEY_FILES
+    )

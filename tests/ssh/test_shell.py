@@ -141,6 +141,16 @@ def test_default_shell_command_carries_the_openssh_url_when_set(host_settings: S
     assert command.endswith(f"{sys.executable} -m repolink")
 
 
+def test_default_shell_command_carries_the_host_storage_when_set(
+    host_settings: Settings, tmp_path: Path
+) -> None:
+    assert "REPOLINK_HOST_STORAGE" not in default_shell_command(host_settings)
+    shared = host_settings.model_copy(update={"host_storage": tmp_path / "shared storage"})
+    command = default_shell_command(shared)
+    assert f"'REPOLINK_HOST_STORAGE={tmp_path / 'shared storage'}'" in command
+    assert command.endswith(f"{sys.executable} -m repolink")
+
+
 def test_authorized_keys_command(
     host_settings: Settings, host_service: HostService, make_key: MakeKey
 ) -> None:

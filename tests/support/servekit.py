@@ -106,37 +106,73 @@ def serving_service(
     """``repolink serve`` on port 0 (and its SSH host on ``ssh_port``, by default 0, unless
     ``ssh`` is false), once it has printed its addresses; killed at the end if the block left
     it running."""
+    process = _start_service(data_dir, settings, args, ssh, ssh_port)
+    try:
+        yield _started(process, ssh)
+    finally:
+        _kill(process)
+
+
+@contextmanager
+def serving_services(
+    data_dirs: Sequence[Path],
+    settings: Mapping[str, str] | None = None,
+    *,
+    args: Sequence[str] = (),
+) -> Iterator[list[Service]]:
+    """``repolink serve`` with an SSH host, one per data directory, all started at once (as a
+    deployment's processes may be) and each waited for as :func:`serving_service` does."""
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for data_dir in data_dirs:
+            processes.append(_start_service(data_dir, settings, args, True, 0))
+        yield [_started(process, True) for process in processes]
+    finally:
+        for process in processes:
+            _kill(process)
+
+
+def _start_service(
+    data_dir: Path,
+    settings: Mapping[str, str] | None,
+    args: Sequence[str],
+    ssh: bool,
+    ssh_port: int,
+) -> subprocess.Popen[str]:
     ssh_args = ["--ssh-listen", f"127.0.0.1:{ssh_port}" if ssh else "off"]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [*SERVICE, "--listen", "127.0.0.1:0", *ssh_args, *args],
         env=service_environment(data_dir, settings),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert process.stdout is not None
-        printed: list[str] = []
-        ssh_port = http_port = 0
-        # The HTTP API starts last and its lines end with the workers' line.
-        while not printed or not printed[-1].startswith("workers:"):
-            line = process.stdout.readline()
-            if not line:
-                pytest.fail(
-                    f"serve exited early: {process.stderr.read() if process.stderr else ''}"
-                )
-            printed.append(line.rstrip("\n"))
-            if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
-                ssh_port = int(match.group(1))
-            if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/api/v1$", line):
-                http_port = int(match.group(1))
-        assert http_port, printed
-        assert bool(ssh_port) == ssh, printed
-        yield Service(process, http_port, ssh_port or None, printed)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def _started(process: subprocess.Popen[str], ssh: bool) -> Service:
+    """The server once it has printed its addresses."""
+    assert process.stdout is not None
+    printed: list[str] = []
+    ssh_port = http_port = 0
+    # The HTTP API starts last and its lines end with the workers' line.
+    while not printed or not printed[-1].startswith("workers:"):
+        line = process.stdout.readline()
+        if not line:
+            pytest.fail(f"serve exited early: {process.stderr.read() if process.stderr else ''}")
+        printed.append(line.rstrip("\n"))
+        if match := re.match(r"SSH server on 127\.0\.0\.1:(\d+)", line):
+            ssh_port = int(match.group(1))
+        if match := re.match(r"HTTP API on http://127\.0\.0\.1:(\d+)/api/v1$", line):
+            http_port = int(match.group(1))
+    assert http_port, printed
+    assert bool(ssh_port) == ssh, printed
+    return Service(process, http_port, ssh_port or None, printed)
+
+
+def _kill(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 def drain_output(service: Service, log: Path) -> None:

@@ -150,6 +150,7 @@ def serve(
     )
     server.configure_logging(log_level)
     with open_app() as application:
+        server.check_host_storage(application)
         asyncio.run(server.serve(application, options, reporter=_ServeReporter()))
 
 

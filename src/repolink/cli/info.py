@@ -7,13 +7,15 @@ from repolink.cli._common import JsonOption, console, open_app, print_json, sing
 from repolink.errors import RepolinkError
 from repolink.settings import load_settings
 
-info_app = single_command_app("Show the data directory and database in use, and what they hold.")
+info_app = single_command_app(
+    "Show the data directory, host storage and database in use, and what they hold."
+)
 
 
 @info_app.callback(invoke_without_command=True)
 def info_command(as_json: JsonOption = False) -> None:
-    """Show the version, the data directory, the database (without its password) and how many
-    projects, workspaces and host repositories it holds."""
+    """Show the version, the data directory, the built-in host's storage, the database (without
+    its password) and how many projects, workspaces and host repositories it holds."""
     from repolink import __version__
     from repolink.store.inventory import take_inventory
 
@@ -22,6 +24,7 @@ def info_command(as_json: JsonOption = False) -> None:
         facts = {
             "version": __version__,
             "data_dir": str(app.settings.resolved_data_dir),
+            "host_storage": str(app.settings.resolved_host_storage),
             "database": app.store.url,
             "projects": inventory.projects,
             "workspaces": inventory.workspaces,
@@ -30,7 +33,11 @@ def info_command(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(facts)
         return
-    labels = {"data_dir": "data directory", "repositories": "host repositories"}
+    labels = {
+        "data_dir": "data directory",
+        "host_storage": "host storage",
+        "repositories": "host repositories",
+    }
     for name, value in facts.items():
         console.print(f"{labels.get(name, name)}: {value}", markup=False)
 

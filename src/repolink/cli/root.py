@@ -50,8 +50,8 @@ app = typer.Typer(
 
 
 def _show_version(value: bool) -> None:
-    """``--version``: the version, and the data directory this environment reads — the first
-    thing to check when a command cannot find what it made earlier."""
+    """``--version``: the version, and the data directory and host storage this environment
+    reads — the first thing to check when a command cannot find what it made earlier."""
     if not value:
         return
     from repolink import __version__
@@ -59,11 +59,13 @@ def _show_version(value: bool) -> None:
 
     err = None
     try:
-        data_dir = str(load_settings().resolved_data_dir)
+        settings = load_settings()
+        data_dir, storage = str(settings.resolved_data_dir), str(settings.resolved_host_storage)
     except RepolinkError as exc:  # still answer the version; say why the rest is missing
-        data_dir, err = "unknown", exc
+        data_dir, storage, err = "unknown", "unknown", exc
     print(f"repolink {__version__}")
     print(f"data directory: {data_dir}")
+    print(f"host storage: {storage}")
     if err is not None:
         raise err
     raise typer.Exit()
@@ -77,7 +79,7 @@ def _root(
             "--version",
             is_eager=True,
             callback=_show_version,
-            help="Print the version and the data directory in use, and exit.",
+            help="Print the version, the data directory and the host storage in use, and exit.",
         ),
     ] = False,
 ) -> None:
@@ -133,7 +135,7 @@ SUMMARIES: dict[str, str] = {
     ),
     "host": "The built-in Git host: repositories over SSH with per-repository access keys.",
     "admin": "Operator tasks: master key rotation, database migrations.",
-    "info": "Show the data directory and database in use, and what they hold.",
+    "info": "Show the data directory, host storage and database in use, and what they hold.",
     "serve": "Run the service: HTTP API, SSH host and job workers, until SIGINT or SIGTERM.",
     "worker": "Run jobs only (fetches, webhook deliveries) until SIGINT or SIGTERM.",
     "webhooks": "A project's incoming webhooks: receiver URLs, secret, deliveries received.",

@@ -75,6 +75,7 @@ def serve_command(
     )
     server.configure_logging(log_level)
     with open_app() as application:
+        server.check_host_storage(application)
         reporter = _ServeReporter(
             0 if no_workers else workers, first_start_password(application), no_workers
         )

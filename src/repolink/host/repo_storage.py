@@ -1,20 +1,23 @@
 """Bare repositories of the built-in host on disk, and what a push changed in them.
 
-A repository lives at ``<data_dir>/host/repositories/<id>.git``; the path is built from the
-database id alone, never from a name a user typed. Every git process starts through the
+A repository lives at ``<storage>/<id>.git``; the path is built from the database id alone,
+never from a name a user typed. The storage is ``REPOLINK_HOST_STORAGE`` when set — the one
+directory every host process behind one address mounts — else ``<data_dir>/host/repositories``
+(:attr:`repolink.settings.Settings.resolved_host_storage`). Every git process starts through the
 :class:`repolink.git.runner.GitRunner` the storage was built with.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repolink.errors import GitError
+from repolink.errors import GitError, ValidationError
 from repolink.git.environment import git_argv, hardened_env
 from repolink.git.refs import pack_loose_refs, read_refs
 from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
@@ -33,6 +36,7 @@ REPOSITORY_CONFIG = {
     "uploadpack.allowAnySHA1InWant": "false",
 }
 DEFAULT_BRANCH = "main"
+STORAGE_SETTING = "REPOLINK_HOST_STORAGE"
 
 
 class RepositoryStorage:
@@ -40,9 +44,10 @@ class RepositoryStorage:
 
     def __init__(self, settings: Settings, *, runner: GitRunner) -> None:
         self._runner = runner
-        host_dir = settings.resolved_data_dir / "host"
-        self._root = host_dir / "repositories"
-        self._home = host_dir / "git-home"
+        self._settings = settings
+        self._root = settings.resolved_host_storage
+        # git's home is this process's own, beside its data, never on the shared storage.
+        self._home = settings.resolved_data_dir / "host" / "git-home"
 
     @property
     def root(self) -> Path:
@@ -67,7 +72,7 @@ class RepositoryStorage:
     def create(self, repository_id: str) -> Path:
         """``git init --bare`` a new repository for ``repository_id`` and configure it."""
         path = self.path_for(repository_id)
-        self._root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        usable_storage(self._settings)
         if path.exists():
             raise GitError(
                 "repository_dir_exists",
@@ -153,6 +158,46 @@ class RepositoryStorage:
         self._runner.run(argv, env=env, timeout=LOCAL_GIT_TIMEOUT).check(
             f"git {args[0]}", code="host_git_failed"
         )
+
+
+def usable_storage(settings: Settings) -> Path:
+    """The hosted repositories' directory, ready to write in.
+
+    The data directory's own is made when missing, as the rest of the data directory is. One
+    that ``REPOLINK_HOST_STORAGE`` names never is: a missing directory there is most often a
+    shared volume that is not mounted, and repositories made beneath the mount point would be
+    this machine's alone — and hidden once the volume is mounted over them.
+    """
+    root = settings.resolved_host_storage
+    if settings.host_storage is None:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return root
+    if not root.exists():
+        raise _storage_error(
+            "host_storage_missing",
+            f"the host storage {root} does not exist",
+            "mount the shared storage there (or create the directory), or point "
+            f"{STORAGE_SETTING} at the directory holding the hosted repositories",
+        )
+    if not root.is_dir():
+        raise _storage_error(
+            "host_storage_not_a_directory",
+            f"the host storage {root} is not a directory",
+            f"point {STORAGE_SETTING} at the directory holding the hosted repositories",
+        )
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise _storage_error(
+            "host_storage_not_writable",
+            f"the host storage {root} is not writable by this user",
+            "let the user running repolink write there (every host process needs to), or "
+            f"point {STORAGE_SETTING} at a directory it may write",
+        )
+    return root
+
+
+def _storage_error(code: str, message: str, hint: str) -> ValidationError:
+    # A setting's value is the process's input, as for settings_invalid: fix it and start again.
+    return ValidationError(code, message, hint)
 
 
 def git_service_argv(program: str, path: Path) -> list[str]:

@@ -61,19 +61,22 @@ def default_shell_command(settings: Settings) -> str:
     """How sshd starts repolink: this interpreter, with the data directory spelled out.
 
     sshd runs forced commands with a minimal environment, so the data directory travels on
-    the command line, and so does the address clients reach sshd at
-    (``REPOLINK_OPENSSH_URL``, when set: a push queues the fetches of the projects connected
-    to it). Other settings (a database URL with a password, say) do not belong in
-    a command line: give ``--shell-command`` a wrapper script that sets them instead.
+    the command line, and so do the host's storage (``REPOLINK_HOST_STORAGE``, when set) and
+    the address clients reach sshd at (``REPOLINK_OPENSSH_URL``, when set: a push queues the
+    fetches of the projects connected to it). Other settings (a database URL with a password,
+    say) do not belong in a command line: give ``--shell-command`` a wrapper script that sets
+    them instead.
     """
-    data_dir = str(settings.resolved_data_dir)
-    if _CONTROL.search(data_dir) or _CONTROL.search(sys.executable):
+    assignments = [f"REPOLINK_DATA_DIR={settings.resolved_data_dir}"]
+    if settings.host_storage is not None:
+        assignments.append(f"REPOLINK_HOST_STORAGE={settings.resolved_host_storage}")
+    if any(_CONTROL.search(text) for text in (*assignments, sys.executable)):
         raise ValidationError(
             "shell_command_invalid",
-            "the data directory or the Python path contains control characters",
-            "move repolink's data directory to a plain path",
+            "the data directory, the host storage or the Python path contains control "
+            "characters",
+            "move repolink's data directory and host storage to plain paths",
         )
-    assignments = [f"REPOLINK_DATA_DIR={data_dir}"]
     if settings.openssh_url is not None:
         # Checked by Settings: an ssh:// URL has no whitespace or control characters.
         assignments.append(f"REPOLINK_OPENSSH_URL={settings.openssh_url}")
