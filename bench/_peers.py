@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +133,18 @@ class OpenSSHServer:
         self.proc.wait(timeout=10)
 
 
+def hosted_repository_dir(env: Mapping[str, str], repository_id: str) -> Path:
+    """Where a repolink started with ``env`` keeps a hosted repository's bare directory: the
+    path its own settings make (``REPOLINK_HOST_STORAGE``, else in its data directory)."""
+    from repolink.settings import Settings
+
+    storage = env.get("REPOLINK_HOST_STORAGE")
+    settings = Settings(
+        data_dir=Path(env["REPOLINK_DATA_DIR"]), host_storage=Path(storage) if storage else None
+    )
+    return settings.resolved_host_storage / f"{repository_id}.git"
+
+
 class EmbeddedHost:
     """`repolink host serve` as a subprocess on its own data directory."""
 
@@ -175,8 +188,8 @@ class EmbeddedHost:
         return f"ssh://git@127.0.0.1:{self.port}/{full_name}.git"
 
     def repository_dir(self, repository_id: str) -> Path:
-        """Where the host keeps a repository's bare directory (layout of host.repo_storage)."""
-        return self.root / "data" / "host" / "repositories" / f"{repository_id}.git"
+        """Where the host keeps a repository's bare directory."""
+        return hosted_repository_dir(self.env, repository_id)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -63,7 +63,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _peers import free_port, wait_for_port
+from _peers import free_port, hosted_repository_dir, wait_for_port
 from fetch import WORK
 from serve import WORKSPACE, connect_project, run_cli, trust_host
 
@@ -247,7 +247,7 @@ def set_up(host: Api, slugs: list[str]) -> dict[str, Path]:
             "POST", f"/host/api/2.0/repositories/{WORKSPACE}/{slug}", json={"scm": "git"}
         )
         repository_id = uuid.UUID(repository["uuid"].strip("{}")).hex
-        bare = host.data / "host" / "repositories" / f"{repository_id}.git"
+        bare = hosted_repository_dir(host.env, repository_id)
         first_commit(bare)
         connect_project(host, slug)
         return slug, bare
