@@ -39,7 +39,9 @@ def test_two_hosts_on_one_storage_serve_the_same_repositories_with_the_same_host
     with serving_services(data_dirs, settings, args=["--no-workers"]) as (a, b):
         for name, service in (("a", a), ("b", b)):
             drain_output(service, tmp_path / f"serve-{name}.log")
-        assert printed_host_keys(a) and printed_host_keys(a) == printed_host_keys(b)
+        # Both started together, so both may have made keys: one set was linked into place
+        # and both serve it; no candidate written aside is left behind.
+        assert len(printed_host_keys(a)) == 2 and printed_host_keys(a) == printed_host_keys(b)
         assert sorted(path.name for path in (storage / SHARED_KEYS_DIR).iterdir()) == sorted(
             HOST_KEY_FILES
         )

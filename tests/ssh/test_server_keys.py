@@ -1,10 +1,9 @@
 """The embedded server's host keys: created once, 0600, OpenSSH format, reused — and on a
-shared host storage, the same for every process, whichever created them."""
+shared host storage, the same for every process, whichever created them (two processes
+starting together: tests/scale/test_shared_host_storage.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 from pathlib import Path
 
@@ -12,8 +11,7 @@ import pytest
 
 from repolink.errors import ValidationError
 from repolink.settings import Settings
-from repolink.ssh.server_keys import HOST_KEY_FILES, SHARED_KEYS_DIR, ensure_host_keys
-from support.clikit import REPOLINK
+from repolink.ssh.server_keys import SHARED_KEYS_DIR, ensure_host_keys
 
 
 def test_host_keys_are_created_once_and_reused(host_settings: Settings) -> None:
@@ -88,34 +86,3 @@ def test_a_missing_shared_storage_is_refused_not_made(tmp_path: Path) -> None:
         ensure_host_keys(settings)
     assert not (tmp_path / "unmounted").exists()
 
-
-def test_processes_starting_together_on_one_storage_all_get_the_same_keys(
-    tmp_path: Path,
-) -> None:
-    storage = tmp_path / "shared"
-    storage.mkdir()
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("REPOLINK_")}
-    environment["REPOLINK_HOST_STORAGE"] = str(storage)
-    starts = [
-        subprocess.Popen(
-            [*REPOLINK, "host", "fingerprints", "--json"],
-            env={**environment, "REPOLINK_DATA_DIR": str(tmp_path / f"data-{number}")},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for number in range(4)
-    ]
-    answers = [start.communicate(timeout=120) for start in starts]
-    assert [start.returncode for start in starts] == [0] * 4, answers
-    fingerprints = [[key["fingerprint_sha256"] for key in json.loads(out)] for out, _ in answers]
-    assert len(fingerprints[0]) == 2 and fingerprints == [fingerprints[0]] * 4
-    on_disk = {
-        key.fingerprint_sha256
-        for key in ensure_host_keys(Settings(data_dir=tmp_path / "data-0", host_storage=storage))
-    }
-    assert on_disk == set(fingerprints[0])
-    # No file written aside is left behind by those who lost the race.
-    assert sorted(path.name for path in (storage / SHARED_KEYS_DIR).iterdir()) == sorted(
-        HOST_KEY_FILES
-    )
