@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from repolink import vault as vault_module
 from repolink.app import Repolink
 from repolink.keys import generate_key
+from repolink.platform.connections import create_connection
 from repolink.settings import Settings
+from repolink.store.models.fetch_runs import FetchRun
+from repolink.store.models.platform import KEY_GENERATED
+from repolink.urls import parse_ssh_url
 from support.recording import RecordingRunner
 
 
@@ -85,3 +91,28 @@ def test_a_server_with_no_fetch_workers_runs_no_fetch_job_on_postgresql(
         assert worker is not None
         assert QUEUE in worker.queues  # deliveries, polling, dead workers' jobs
         assert (FETCH_QUEUE in worker.queues) is runs_fetches
+
+
+def test_a_claimed_fetch_is_reserved_for_the_lease_the_settings_give(tmp_path: Path) -> None:
+    """``REPOLINK_FETCH_LEASE``: how long a dead process's fetch waits before another takes
+    it over — the claim reserves the run that long, no longer."""
+    settings = Settings(data_dir=tmp_path / "data", fetch_lease=7)
+    with Repolink(settings) as app:
+        app.projects.create_project("Leased", slug="leased")
+        with app.store.session() as session:
+            create_connection(
+                session,
+                app.vault(),
+                "leased",
+                parse_ssh_url("ssh://git@127.0.0.1:1/team/app.git"),
+                generate_key(),
+                origin=KEY_GENERATED,
+            )
+        run = app.fetch_requests.request("leased", trigger="api")
+        now = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+        assert app.fetch_requests.queue.claim_run(run.id, now=now) is not None
+        with app.store.session() as session:
+            claimed_until = session.scalar(
+                select(FetchRun.claimed_until).where(FetchRun.id == run.id)
+            )
+    assert claimed_until == now + timedelta(seconds=7)

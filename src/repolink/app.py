@@ -263,7 +263,12 @@ class Repolink:
             self.fetches,
             clock=self.clock,
             gather={"webhook": timedelta(seconds=self.settings.webhook_gather)},
-            queue=FetchQueue(self.store, clock=self.clock, waker=self.fetch_dispatch),
+            queue=FetchQueue(
+                self.store,
+                clock=self.clock,
+                waker=self.fetch_dispatch,
+                lease=timedelta(seconds=self.settings.fetch_lease),
+            ),
         )
 
     @cached_property

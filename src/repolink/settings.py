@@ -226,6 +226,16 @@ class Settings:
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+    fetch_lease: float = Field(
+        default=60.0,
+        ge=3,
+        le=3600,
+        description=(
+            "Seconds a claimed fetch is reserved for the process carrying it out, renewed every "
+            "third of it while the fetch runs: how long the fetch of a process that died (a "
+            "machine lost, SIGKILL) waits before another takes it over."
+        ),
+    )
     fetch_progress_interval: float = Field(
         default=0.5,
         ge=0,

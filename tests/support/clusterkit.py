@@ -90,6 +90,8 @@ class Cluster:
             "REPOLINK_ALLOWED_NETWORKS": "127.0.0.0/8",
             "REPOLINK_SHUTDOWN_GRACE": "1",
             "REPOLINK_GIT_TIMEOUT": "120",
+            # A killed process's fetch is taken over once its lease ends: seconds, not a minute.
+            "REPOLINK_FETCH_LEASE": "6",
             **(settings or {}),
         }
 
