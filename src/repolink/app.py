@@ -50,6 +50,7 @@ if TYPE_CHECKING:
         TableDispatch,
     )
     from repolink.platform.additional_keys import AdditionalKeyService
+    from repolink.platform.changes import ChangeFeed
     from repolink.platform.checkout import CheckoutService
     from repolink.platform.checkout_keys import CheckoutKeyService
     from repolink.platform.commits import CommitService
@@ -365,6 +366,26 @@ class Repolink:
         from repolink.admin import AdminService
 
         return AdminService(self.settings, self.store, self.vault)
+
+    @cached_property
+    def changes(self) -> ChangeFeed:
+        """The change feed of this process: a project's commit index or fetch state changed
+        (LISTEN/NOTIFY on PostgreSQL; on SQLite this process's writes, and polling)."""
+        from repolink.platform.changes import ChangeFeed
+
+        settings = self.settings
+        timing = {
+            "heartbeat": settings.live_heartbeat,
+            "poll_interval": settings.live_poll_interval,
+        }
+        url = settings.resolved_database_url
+        if url.partition(":")[0].startswith("postgresql"):
+            from repolink.jobs.procrastinate_backend import conninfo
+
+            return ChangeFeed(conninfo(url), **timing)
+        feed = ChangeFeed(None, **timing)
+        self.store.after_writes(feed.poke)
+        return feed
 
     # -- jobs ------------------------------------------------------------------------------
 

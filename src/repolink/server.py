@@ -225,6 +225,11 @@ class Server:
             # uvicorn stops listening at once and gives open requests the grace (its
             # timeout_graceful_shutdown) before it cancels them.
             self._http.should_exit = True
+            # The pages' event streams never end on their own: ended now, they let uvicorn
+            # stop as soon as the other requests are answered (the scripts connect again).
+            feed = self._app.__dict__.get("changes")
+            if feed is not None:
+                await feed.close()
         if self._http_task is not None:
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await self._http_task

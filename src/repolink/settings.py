@@ -244,6 +244,23 @@ class Settings:
             "the pages to show, in seconds; a fetch that ends sooner records none."
         ),
     )
+    live_heartbeat: float = Field(
+        default=15.0,
+        gt=0,
+        description=(
+            "Seconds a page's live update stream waits for a change notification "
+            "(PostgreSQL) before it reads again anyway and sends a keep-alive."
+        ),
+    )
+    live_poll_interval: float = Field(
+        default=2.0,
+        gt=0,
+        description=(
+            "Seconds between a live update stream's reads where no notification can be "
+            "trusted to come: on SQLite (another process's writes), and on PostgreSQL while "
+            "the listening connection is away."
+        ),
+    )
     # What one peer may hold of the embedded SSH host (DESIGN.md §5, issue 10 §3.2, §3.3).
     ssh_max_startups: int = Field(
         default=64,

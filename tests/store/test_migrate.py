@@ -1,6 +1,7 @@
 """The migrations on SQLite and on PostgreSQL: one revision at a time up to the head and back
-down to nothing, and the commit index's triggers through a later revision that rebuilds the
-tables they are on (or name)."""
+down to nothing (with the commit index's triggers, and PostgreSQL's change announcements at the
+head), and the commit index's triggers through a later revision that rebuilds the tables they
+are on (or name)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect
 
-from repolink.store import index_triggers, migrate
+from repolink.store import change_triggers, index_triggers, migrate
 from repolink.store.base import Base
 from repolink.store.engine import make_engine, parse_database_url
 
@@ -43,6 +44,11 @@ def triggers(engine: Engine) -> frozenset[tuple[str, str]]:
         return index_triggers.installed(connection)
 
 
+def change_triggers_of(engine: Engine) -> frozenset[tuple[str, str]]:
+    with engine.connect() as connection:
+        return change_triggers.installed(connection)
+
+
 def differences(engine: Engine) -> list[Any]:
     with engine.connect() as connection:
         context = MigrationContext.configure(
@@ -67,6 +73,10 @@ def test_every_migration_applies_one_at_a_time_and_back(engine: Engine, tmp_path
     migrate.upgrade(engine, lock_path=lock)
     assert migrate.current_revision(engine) == steps[-1]
     assert triggers(engine) == ALL_TRIGGERS
+    # PostgreSQL's change announcements (the pages' live updates); SQLite has none.
+    postgresql = engine.dialect.name == "postgresql"
+    expected = change_triggers.trigger_names() if postgresql else frozenset()
+    assert change_triggers_of(engine) == expected
     assert differences(engine) == []
 
 

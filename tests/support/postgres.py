@@ -72,6 +72,8 @@ _SRC = Path(__file__).resolve().parents[2] / "src" / "repolink"
 TEMPLATE_SOURCES = (
     _SRC / "store" / "migrate.py",
     _SRC / "store" / "migrations",
+    _SRC / "store" / "index_triggers.py",
+    _SRC / "store" / "change_triggers.py",
 )
 
 _TEMPLATE_PREFIX = "rl_tpl_"

@@ -7,6 +7,7 @@ token out of its form and signs in through the sign-in form itself.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -86,3 +87,33 @@ def signed_in_pages(application: Repolink, username: str) -> Iterator[PageClient
         response = pages.sign_in(username)
         assert response.status_code == 303, response.text
         yield pages
+
+
+@contextmanager
+def http_signed_in(
+    base_url: str, username: str, password: str = PASSWORD
+) -> Iterator[httpx.Client]:
+    """An HTTP client of a real server at ``base_url`` (its cookie jar a browser's), signed in
+    as ``username`` through the sign-in form."""
+    with httpx.Client(base_url=base_url, trust_env=False, timeout=60) as client:
+        form = {"username": username, "password": password}
+        form["csrf_token"] = csrf_token(client.get("/ui/signin").text)
+        answer = client.post("/ui/signin", data=form, headers={"Origin": base_url})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def stream_events(response: httpx.Response) -> Iterator[tuple[str, Any]]:
+    """The server-sent events of a streaming ``response``: (event name, its JSON data)."""
+    name, data = "message", ""
+    for line in response.iter_lines():
+        if line.startswith("event:"):
+            name = line.partition(":")[2].strip()
+        elif line.startswith("data:"):
+            data += line.partition(":")[2].strip()
+        elif not line and data:
+            yield name, json.loads(data)
+            name, data = "message", ""
+
+
+EVENT_STREAM = {"Accept": "text/event-stream"}

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -34,11 +34,14 @@ if TYPE_CHECKING:
     from sqlalchemy import URL, Connection, Engine
     from sqlalchemy.exc import SQLAlchemyError
     from sqlalchemy.orm import Session, sessionmaker
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 log = logging.getLogger(__name__)
 
 # The embedded database's URL prefix: the rest is the file's path, read without SQLAlchemy.
 _SQLITE_PREFIX = "sqlite:///"
+# Where a pooled SQLite connection keeps the count of rows it had changed when checked out.
+_CHANGES_SEEN = "repolink_changes_seen"
 
 
 class Store:
@@ -139,6 +142,29 @@ class Store:
 
             sessions = self._sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
         return sessions
+
+    def after_writes(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (from the writing thread) each time a connection of this process
+        that wrote to the embedded SQLite database goes back to the pool, its transaction
+        over: the change feed's wake-up (:mod:`repolink.platform.changes`). Nothing on other
+        databases, whose triggers announce every change themselves. From now on every
+        statement of this process goes through the engine (:meth:`plain` included)."""
+        engine = self.engine
+        if engine.dialect.name != "sqlite":
+            return
+        from sqlalchemy import event
+
+        # sqlite3 counts the rows each connection changed: moved while checked out, it wrote.
+        def checked_out(dbapi_connection: object, record: ConnectionPoolEntry, _: object) -> None:
+            record.info[_CHANGES_SEEN] = getattr(dbapi_connection, "total_changes", None)
+
+        def checked_in(dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+            changed = getattr(dbapi_connection, "total_changes", None)
+            if changed is not None and record.info.pop(_CHANGES_SEEN, None) != changed:
+                callback()
+
+        event.listen(engine, "checkout", checked_out)
+        event.listen(engine, "checkin", checked_in)
 
     @property
     def url(self) -> str:

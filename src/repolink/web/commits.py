@@ -2,10 +2,11 @@
 cursor), narrowed to a branch or tag and by a search, hidden ones on request; members hide and
 unhide a commit with a form of its row (no script needed).
 
-While the first page is open, ``static/commits.js`` polls ``commits/version.json`` — the commit
-index's version, :meth:`~repolink.platform.commits.CommitService.index_version`, one small read —
-and, when it moved (a push, a fetch, a hide), reads the page again and swaps its rows in, so new
-commits appear without a reload.
+While the first page is open, ``static/commits.js`` listens to ``commits/version.json`` — the
+commit index's version, :meth:`~repolink.platform.commits.CommitService.index_version`, one
+small read — as an event stream (:mod:`repolink.web.live`: sent again whenever it moves, through
+whichever API process the push, fetch or hide came) or, where the stream fails, polls it; when
+it moved it reads the page again and swaps its rows in, so new commits appear without a reload.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from repolink.auth.principal import Principal, Role
 from repolink.errors import RepolinkError
 from repolink.platform.commits import MAX_SEARCH_LENGTH, CommitPage, RefInfo
-from repolink.web import paths
+from repolink.web import live, paths
 from repolink.web.forms import FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import COMMITS, open_project
@@ -141,11 +142,19 @@ def build_commit_pages(kit: PageKit) -> APIRouter:
 
     @router.get(f"{base}/version.json", include_in_schema=False)
     async def version(request: Request, slug: str) -> Response:
-        """The commit index's version, for the page's script to notice a change."""
+        """The commit index's version, for the page's script to notice a change; asked for
+        ``text/event-stream``, sent again each time it moves (:mod:`repolink.web.live`)."""
         principal = kit.principal(request)
         project = await kit.call(kit.app.access.project, principal, slug, COMMITS.role)
-        current = await kit.call(kit.app.commits.index_version, project.slug)
-        return JSONResponse({"version": current or ""})
+
+        async def read() -> dict[str, str]:
+            await kit.call(kit.app.access.project, principal, project.slug, COMMITS.role)
+            current = await kit.call(kit.app.commits.index_version, project.slug)
+            return {"version": current or ""}
+
+        if live.wants_stream(request):
+            return live.event_stream(request, kit.app.changes, project.id, "version", read)
+        return JSONResponse(await read())
 
     async def set_hidden(
         request: Request, slug: str, sha: str, back: str, *, hidden: bool

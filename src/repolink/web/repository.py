@@ -10,10 +10,11 @@ can be taken once, as the answer to that very save (an attachment, ``no-store``)
 demand, a POST answered with the page and its checklist (the script puts the checklist in
 place); no GET runs it.
 
-The page's script polls :func:`state` (JSON) so the state after a save or a fetch appears
-without a reload — while a fetch runs, its progress as git reports it (phase, percent), then
-its outcome: the new commits, or the diagnosis with its fix; the live checks of the URL and
-of a pasted key are in :mod:`repolink.web.repository_checks`.
+The page's script listens to :func:`state` (JSON, as an event stream: :mod:`repolink.web.live`;
+polled where the stream fails) so the state after a save or a fetch appears without a reload —
+while a fetch runs, its progress as git reports it (phase, percent), then its outcome: the new
+commits, or the diagnosis with its fix; the live checks of the URL and of a pasted key are in
+:mod:`repolink.web.repository_checks`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from repolink.platform.connections import ConnectionInfo
 from repolink.platform.fetch_progress import RunProgress
 from repolink.platform.targets import TargetPolicy, own_hosts
 from repolink.urls import parse_ssh_url
-from repolink.web import paths
+from repolink.web import live, paths
 from repolink.web.forms import FieldError, FormErrors
 from repolink.web.kit import PageKit
 from repolink.web.projects import REPOSITORY, project_nav
@@ -265,16 +266,25 @@ def build_repository_pages(kit: PageKit) -> APIRouter:
 
     @router.get(f"{base}/state", include_in_schema=False)
     async def state(request: Request, slug: str) -> Response:
+        """The connection's state and its latest fetch; asked for ``text/event-stream``,
+        sent again each time it changes (:mod:`repolink.web.live`)."""
         principal = kit.principal(request)
         project = await kit.call(kit.app.access.project, principal, slug, Role.VIEWER)
-        connection = await kit.call(connection_or_none, project.slug)
-        latest = progress = None
-        if connection is not None:
-            runs = await kit.call(kit.app.fetch_requests.history, project.slug, limit=1)
-            latest = runs[0] if runs else None
-        if latest is not None and not latest.finished:
-            progress = await kit.call(kit.app.fetch_progress.of_run, latest.id)
-        return JSONResponse(state_of(connection, latest, progress))
+
+        async def read() -> dict[str, object]:
+            await kit.call(kit.app.access.project, principal, project.slug, Role.VIEWER)
+            connection = await kit.call(connection_or_none, project.slug)
+            latest = progress = None
+            if connection is not None:
+                runs = await kit.call(kit.app.fetch_requests.history, project.slug, limit=1)
+                latest = runs[0] if runs else None
+            if latest is not None and not latest.finished:
+                progress = await kit.call(kit.app.fetch_progress.of_run, latest.id)
+            return state_of(connection, latest, progress)
+
+        if live.wants_stream(request):
+            return live.event_stream(request, kit.app.changes, project.id, "state", read)
+        return JSONResponse(await read())
 
     @router.post(f"{base}/fetch", include_in_schema=False)
     async def fetch(request: Request, slug: str) -> Response:

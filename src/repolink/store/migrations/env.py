@@ -3,8 +3,9 @@
 Revisions are short ordered strings ("0001", "0002", …), one file each in ``versions/``;
 every file there is picked up. Write them by hand to match the models, and keep them free of
 imports from repolink, so that old revisions never change when the models do. The commit
-index's triggers are not any revision's: every run drops them first and installs them last
-(:mod:`repolink.store.index_triggers`).
+index's triggers and PostgreSQL's change announcements are not any revision's: every run drops
+them first and installs them last (:mod:`repolink.store.index_triggers`,
+:mod:`repolink.store.change_triggers`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from repolink.store import index_triggers
+from repolink.store import change_triggers, index_triggers
 from repolink.store.base import Base
 from repolink.store.migrate import is_ours
 
@@ -34,5 +35,7 @@ with context.begin_transaction():
     # Dropped before the first revision and installed after the last, whatever the revisions
     # rebuild in between: see repolink.store.index_triggers.
     index_triggers.drop(connection)
+    change_triggers.drop(connection)
     context.run_migrations()
     index_triggers.install(connection)
+    change_triggers.install(connection)

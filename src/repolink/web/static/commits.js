@@ -1,6 +1,8 @@
-// Manage commits: new commits appear while the first page is open. Every few seconds the
-// script asks the small version endpoint whether the commit index changed; when it did, it
-// reads this page again and swaps in the new rows, telling screen readers how many are new.
+// Manage commits: new commits appear while the first page is open. The small version endpoint
+// is listened to as an event stream (the server sends the commit index's version each time it
+// moves); where the stream cannot be had, the script asks it every few seconds instead. When
+// the version moved, it reads this page again and swaps in the new rows, telling screen
+// readers how many are new.
 (function () {
   "use strict";
   var POLL_MS = 3000;
@@ -42,19 +44,41 @@
       });
   }
 
-  function poll() {
-    if (busy || document.hidden) return;
+  // One refresh at a time; a version heard meanwhile is refreshed to once it is done.
+  var heard = null;
+  function check(version) {
+    if (!version || version === table.getAttribute("data-version")) return;
+    if (busy) { heard = version; return; }
     busy = true;
-    fetch(table.getAttribute("data-version-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (answer) {
-        if (answer && answer.version && answer.version !== table.getAttribute("data-version")) {
-          return refresh(answer.version);
-        }
-      })
-      .catch(function () { /* the server is away for a moment: the next poll tries again */ })
-      .then(function () { busy = false; });
+    refresh(version)
+      .catch(function () { /* the server is away for a moment: the next version tries again */ })
+      .then(function () {
+        busy = false;
+        var next = heard;
+        heard = null;
+        if (next) check(next);
+      });
   }
 
-  window.setInterval(poll, POLL_MS);
+  function poll() {
+    if (busy || document.hidden) return;
+    fetch(table.getAttribute("data-version-url"), { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (answer) { if (answer) check(answer.version); })
+      .catch(function () { /* the server is away for a moment: the next poll tries again */ });
+  }
+
+  function startPolling() { window.setInterval(poll, POLL_MS); }
+
+  if (!window.EventSource) { startPolling(); return; }
+  var stream = new EventSource(table.getAttribute("data-version-url"));
+  stream.addEventListener("version", function (event) {
+    var answer = JSON.parse(event.data);
+    check(answer.version);
+  });
+  // EventSource connects again by itself after a network error or the server's restart; it
+  // gives up (CLOSED) only when refused, and then the page polls as it always could.
+  stream.addEventListener("error", function () {
+    if (stream.readyState === EventSource.CLOSED) startPolling();
+  });
 })();

@@ -1,6 +1,6 @@
 // The Repository page: live checks of the SSH URL and of a pasted private key, the
-// connection state and the fetch's progress polled after a save or a fetch, the doctor's
-// checklist loaded in place. Every form works without this script.
+// connection state and the fetch's progress streamed (or polled) after a save or a fetch, the
+// doctor's checklist loaded in place. Every form works without this script.
 (function () {
   "use strict";
 
@@ -155,7 +155,7 @@
     if (passField) passField.addEventListener("input", debounce(checkKey, 300));
   }
 
-  // The connection's state: polled while a fetch is queued or running, shown without a reload.
+  // The connection's state and the latest fetch's, shown without a reload.
   var stateUrl = root.getAttribute("data-state-url");
   var badge = document.getElementById("connection-state");
   var progress = document.getElementById("fetch-progress");
@@ -198,8 +198,8 @@
     return "Last fetch " + run.state;
   }
 
-  // While a fetch is queued or running, and ``extra`` more times after (a save's fetch may
-  // not be visible at the first look).
+  // Where the event stream cannot be had: polled while a fetch is queued or running, and
+  // ``extra`` more times after (a save's fetch may not be visible at the first look).
   function poll(extra) {
     fetch(stateUrl, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.json(); })
@@ -210,7 +210,23 @@
         }
       });
   }
-  if (badge) poll(3);
+  // The state as an event stream: the server sends it again each time it changes, whichever
+  // server process the fetch was asked of or run by. EventSource connects again by itself
+  // after a network error or the server's restart; refused (CLOSED), the page polls.
+  var streaming = false;
+  function listen() {
+    var stream = new EventSource(stateUrl);
+    streaming = true;
+    stream.addEventListener("state", function (event) { showState(JSON.parse(event.data)); });
+    stream.addEventListener("error", function () {
+      if (stream.readyState !== EventSource.CLOSED) return;
+      streaming = false;
+      poll(3);
+    });
+  }
+  if (badge) {
+    if (window.EventSource) listen(); else poll(3);
+  }
 
   // Generate SSH key with "Download the private key": the answer is the key file itself.
   // Taken here as a file for the browser to save, then the page is opened again to show the
@@ -281,7 +297,9 @@
     fetchForm.addEventListener("submit", function (event) {
       event.preventDefault();
       if (progress) progress.textContent = "Fetch queued…";
-      post(fetchForm.getAttribute("action"), {}).then(function () { poll(3); });
+      post(fetchForm.getAttribute("action"), {}).then(function () {
+        if (!streaming) poll(3);
+      });
     });
   }
 })();
