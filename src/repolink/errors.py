@@ -26,7 +26,8 @@ Tree::
     │   ├── URLError                 an SSH remote URL we refuse
     │   │   ├── InvalidURL           ``invalid_url``: a connection's URL refused (reason: why)
     │   │   └── SubmoduleURLError    ``submodule_url_refused`` (reason: why)
-    │   └── ValidationError          any other bad argument (a name, a slug, a fingerprint …)
+    │   ├── ValidationError          any other bad argument (a name, a slug, a fingerprint …)
+    │   └── HostStorageError         the host storage a setting names is missing or unusable
     ├── NotFound                     no such thing, or not visible to the caller
     ├── Conflict                     the thing exists already / clashes with another
     │   └── DuplicateKey             the same public key twice on one repository or workspace
@@ -163,6 +164,12 @@ class SubmoduleURLError(URLError):
 
 class ValidationError(InvalidInput):
     """Any other bad argument."""
+
+
+class HostStorageError(InvalidInput):
+    """The built-in host's storage (``REPOLINK_HOST_STORAGE``) is missing, not a directory or
+    not writable: the process's own input, fixed by an operator — never by the caller of a
+    request, who is answered that the server cannot serve it (503)."""
 
 
 class NotFound(RepolinkError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from repolink.errors import ValidationError
+from repolink.errors import HostStorageError
 from repolink.git.runner import HardenedRunner
 from repolink.host.repo_storage import usable_storage
 from repolink.host.service import HostService
@@ -99,14 +99,14 @@ def test_repositories_live_in_the_data_directory_unless_a_storage_is_set(tmp_pat
 def test_a_storage_that_does_not_exist_is_refused_and_never_made(tmp_path: Path) -> None:
     unmounted = tmp_path / "mnt" / "repolink"
     settings = Settings(data_dir=tmp_path / "data", host_storage=unmounted)
-    with pytest.raises(ValidationError) as raised:
+    with pytest.raises(HostStorageError) as raised:
         usable_storage(settings)
     assert raised.value.code == "host_storage_missing"
     assert str(unmounted) in raised.value.message
     assert "REPOLINK_HOST_STORAGE" in raised.value.hint
     with Store.open(settings) as store:
         service = HostService(settings, store, runner=HardenedRunner())
-        with pytest.raises(ValidationError, match="does not exist"):
+        with pytest.raises(HostStorageError, match="does not exist"):
             service.create_repository("team", "app")
     assert not unmounted.exists()
 
@@ -114,7 +114,7 @@ def test_a_storage_that_does_not_exist_is_refused_and_never_made(tmp_path: Path)
 def test_a_storage_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "repositories").write_text("not a directory\n")
     settings = Settings(data_dir=tmp_path / "data", host_storage=tmp_path / "repositories")
-    with pytest.raises(ValidationError) as raised:
+    with pytest.raises(HostStorageError) as raised:
         usable_storage(settings)
     assert raised.value.code == "host_storage_not_a_directory"
     assert "REPOLINK_HOST_STORAGE" in raised.value.hint
@@ -147,7 +147,7 @@ def _refusal_as_nobody(settings: Settings) -> tuple[str, str]:
             os.setgid(nobody.pw_gid)
             os.setuid(nobody.pw_uid)
             usable_storage(settings)
-        except ValidationError as exc:
+        except HostStorageError as exc:
             os.write(writing, f"{exc.code}\n{exc.hint}".encode())
             status = 0
         finally:
@@ -167,7 +167,7 @@ def test_a_storage_this_user_may_not_write_is_refused(
     if os.geteuid() == 0:
         code, hint = _refusal_as_nobody(settings)
     else:
-        with pytest.raises(ValidationError) as raised:
+        with pytest.raises(HostStorageError) as raised:
             usable_storage(settings)
         code, hint = raised.value.code, raised.value.hint
     assert code == "host_storage_not_writable"

@@ -275,6 +275,24 @@ def test_repository_create_without_slug_is_400(host: Host) -> None:
     assert error_code(response) == "slug_required"
 
 
+def test_a_storage_gone_while_serving_is_503_not_the_callers_fault(tmp_path: Path) -> None:
+    """An unmounted shared volume is the server's problem: 503 with the storage's error, never
+    a 400 that tells the client to change its request, and no repository made beneath."""
+    storage = tmp_path / "shared"
+    storage.mkdir()
+    settings = make_settings(tmp_path).model_copy(update={"host_storage": storage})
+    with Repolink(settings) as application:
+        api = create_host_api(application)
+        with TestClient(api, raise_server_exceptions=False) as client:
+            auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            assert client.post(f"{API}/repositories/acme/before", headers=auth).status_code == 200
+            storage.rename(tmp_path / "unmounted")
+            refused = client.post(f"{API}/repositories/acme/after", headers=auth)
+    assert refused.status_code == 503
+    assert error_code(refused) == "host_storage_missing"
+    assert not storage.exists()
+
+
 def test_repository_list_is_paginated(host: Host) -> None:
     for slug in ("a1", "a2", "a3"):
         assert host.post(f"/repositories/acme/{slug}").status_code == 200

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from repolink.errors import ValidationError
+from repolink.errors import HostStorageError
 from repolink.settings import Settings
 from repolink.ssh.server_keys import SHARED_KEYS_DIR, ensure_host_keys
 
@@ -82,7 +82,7 @@ def test_a_shared_storage_without_keys_takes_the_data_directorys_own(tmp_path: P
 
 def test_a_missing_shared_storage_is_refused_not_made(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", host_storage=tmp_path / "unmounted")
-    with pytest.raises(ValidationError, match="host storage"):
+    with pytest.raises(HostStorageError, match="host storage"):
         ensure_host_keys(settings)
     assert not (tmp_path / "unmounted").exists()
 

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from repolink.errors import GitError, ValidationError
+from repolink.errors import GitError, HostStorageError
 from repolink.git.environment import git_argv, hardened_env
 from repolink.git.refs import pack_loose_refs, read_refs
 from repolink.git.runner import LOCAL_GIT_TIMEOUT, GitRunner
@@ -195,9 +195,8 @@ def usable_storage(settings: Settings) -> Path:
     return root
 
 
-def _storage_error(code: str, message: str, hint: str) -> ValidationError:
-    # A setting's value is the process's input, as for settings_invalid: fix it and start again.
-    return ValidationError(code, message, hint)
+def _storage_error(code: str, message: str, hint: str) -> HostStorageError:
+    return HostStorageError(code, message, hint)
 
 
 def git_service_argv(program: str, path: Path) -> list[str]:

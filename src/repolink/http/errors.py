@@ -29,6 +29,7 @@ from repolink.errors import (
     DuplicateKey,
     GitError,
     HostAPIError,
+    HostStorageError,
     InvalidInput,
     NotFound,
     PermissionDenied,
@@ -58,8 +59,10 @@ HTTP_STATUSES: dict[type[RepolinkError], int] = {
     PermissionDenied: 403,
     HostAPIError: 502,
     GitError: 502,
-    # The database is down or not migrated: the server cannot serve, the request was fine.
+    # The database is down or not migrated, the shared storage not mounted: the server cannot
+    # serve, the request was fine.
     StoreError: 503,
+    HostStorageError: 503,
     RepolinkError: 500,
 }
 
