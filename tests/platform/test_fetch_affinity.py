@@ -76,20 +76,24 @@ def test_a_wake_up_goes_to_the_live_worker_that_fetched_last_and_keeps_one_waiti
     pg_platform: Platform, hosted: HostedRepos
 ) -> None:
     assert pg_platform.connect("alpha", hosted.app.url(), grant_on="app").ok
+    assert pg_platform.connect("beta", hosted.other.url(), grant_on="other").ok
     app = pg_platform.app
     connection_id = app.connections.connection_info("alpha").id
+    beta_id = app.connections.connection_info("beta").id
     dispatch, jobs = app.fetch_dispatch, app.job_backend
     assert dispatch is not None and jobs is not None
     url = pg_platform.settings.resolved_database_url
     with pg_platform.store.session() as session:
-        connection = session.get(RepositoryConnection, connection_id)
-        assert connection is not None
-        connection.fetched_by = "feed01"
+        for connection in session.query(RepositoryConnection):
+            connection.fetched_by = "feed01"
     elsewhere = worker_queue("feed01")
 
     with _connected_as(url, elsewhere):
+        assert dispatch.queue_for(beta_id) == elsewhere
         first = app.fetch_requests.request("alpha", trigger="api")
         assert _waiting(pg_platform) == [(elsewhere, "todo")]
+        # A due wake-up waits there untaken: its worker is busy, so beta's goes to any.
+        assert dispatch.queue_for(beta_id) == FETCH_QUEUE
     asyncio.run(wait_until(lambda: not jobs.listening(elsewhere), what="the worker gone"))
     # Its worker gone, the connection's wake-ups go to the shared queue — and one waits
     # already, in the worker's queue: the queueing lock is one across queues.
@@ -128,7 +132,6 @@ def test_a_wake_up_goes_to_the_live_worker_that_fetched_last_and_keeps_one_waiti
 
 _WORKER = """
 import asyncio, sys
-from datetime import timedelta
 from repolink.app import Repolink
 from repolink.jobs.procrastinate_backend import ProcrastinateJobs
 from repolink.platform.fetch_dispatch import FetchDispatch
@@ -138,8 +141,9 @@ url, data_dir, key_file = sys.argv[1:4]
 app = Repolink(
     Settings(data_dir=data_dir, database_url=url, secret_key_file=key_file, git_timeout=120)
 )
-# Quick to give up on a worker: dead after 2 s without a heartbeat, a wake-up moved from a
-# worker's queue once due for a second.
+# Quick to give up on a worker: dead after 2 s without a heartbeat; a wake-up waiting in a
+# worker's queue is looked at every second (moved once due for the default 5 s: a shorter
+# bound would move wake-ups of a worker merely slowed down by a loaded machine).
 app.__dict__["job_backend"] = ProcrastinateJobs(
     url, heartbeat_interval=0.5, stalled_after=2.0, stalled_check_cron="* * * * * *"
 )
@@ -147,7 +151,6 @@ app.__dict__["fetch_dispatch"] = FetchDispatch(
     app.job_backend,
     lambda: app.fetch_requests,
     worker=lambda: app.worker_id,
-    rehome_after=timedelta(seconds=1),
     rehome_cron="* * * * * *",
 )
 

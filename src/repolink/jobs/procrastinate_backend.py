@@ -202,6 +202,25 @@ class ProcrastinateJobs:
         )
         return bool(row["listening"])
 
+    def ready(self, worker: str, queue: str) -> bool:
+        """Whether the worker named ``worker`` runs (:meth:`listening`) and would start a job
+        of ``queue`` now: no job there is due and waiting already, unless one that a running
+        job of its lock holds back (a waiting due job means every slot of the worker is
+        busy)."""
+        self._open()
+        row = self._deferrer.connector.execute_query_one(
+            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %(worker)s)"
+            " AND NOT EXISTS (SELECT FROM procrastinate_jobs AS waiting"
+            "  WHERE waiting.queue_name = %(queue)s AND waiting.status = 'todo'"
+            "  AND COALESCE(waiting.scheduled_at, '-infinity') <= now()"
+            "  AND NOT EXISTS (SELECT FROM procrastinate_jobs AS running"
+            "   WHERE running.status = 'doing' AND running.lock = waiting.lock))"
+            " AS ready",
+            worker=worker,
+            queue=queue,
+        )
+        return bool(row["ready"])
+
     def move_overdue(self, prefix: str, target: str, overdue: timedelta) -> int:
         """Move to queue ``target`` the waiting jobs of the queues named ``prefix…`` that are
         due for longer than ``overdue`` (or have no due time: a dead worker's job given back)

@@ -26,11 +26,12 @@ connection it never fetched first clones its mirror (its own cache, under its da
 directory), so a wake-up goes to the worker that last fetched the connection successfully
 (``repository_connections.fetched_by``, its :func:`repolink.jobs.identity.worker_id`) — into
 that worker's own queue, :func:`worker_queue`, which it listens on besides the shared
-:data:`FETCH_QUEUE` — while that worker is connected to the database; else to the shared queue,
-which any worker takes. The ``lock`` and ``queueing_lock`` are global across queues: still one
-running and one waiting per connection. A wake-up waiting in a worker's queue for longer than
-``rehome_after`` past its due time (its worker died, hangs, or is busy with other connections)
-is moved to the shared queue by the periodic task :data:`REHOME`.
+:data:`FETCH_QUEUE` — while that worker is connected to the database and no due wake-up waits
+in its queue already (it has a free slot); else to the shared queue, which any worker takes.
+The ``lock`` and ``queueing_lock`` are global across queues: still one running and one waiting
+per connection. A wake-up waiting in a worker's queue for longer than ``rehome_after`` past
+its due time (its worker died or hangs) is moved to the shared queue by the periodic task
+:data:`REHOME`.
 """
 
 from __future__ import annotations
@@ -132,7 +133,9 @@ class FetchDispatch:
 
     def queue_for(self, connection_id: str) -> str:
         """The queue of the connection's next wake-up: the own queue of the worker that last
-        fetched it while that worker is connected, else the shared one; never raises."""
+        fetched it while that worker is connected and keeps up (a burst of fetches is spread
+        over every worker: waiting for a busy worker's warm mirror would cost more than a cold
+        one elsewhere, for most repositories), else the shared one; never raises."""
         try:
             with self._requests().store.session() as session:
                 worker = session.scalar(
@@ -143,7 +146,7 @@ class FetchDispatch:
             if worker is None:
                 return FETCH_QUEUE
             queue = worker_queue(worker)
-            return queue if self._jobs.listening(queue) else FETCH_QUEUE
+            return queue if self._jobs.ready(queue, queue) else FETCH_QUEUE
         except Exception:
             log.warning("no affinity for connection %s", connection_id, exc_info=True)
             return FETCH_QUEUE
