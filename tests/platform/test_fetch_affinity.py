@@ -131,13 +131,18 @@ def test_a_wake_up_goes_to_the_live_worker_that_fetched_last_and_keeps_one_waiti
 
 
 _WORKER = """
-import asyncio, sys
+import asyncio, logging, sys
 from repolink.app import Repolink
 from repolink.jobs.procrastinate_backend import ProcrastinateJobs
 from repolink.platform.fetch_dispatch import FetchDispatch
 from repolink.settings import Settings
 
 url, data_dir, key_file = sys.argv[1:4]
+logging.basicConfig(
+    level=logging.INFO,
+    filename=f"{data_dir}.log",
+    format="%(asctime)s %(name)s %(levelname)s %(message)s",
+)
 app = Repolink(
     Settings(data_dir=data_dir, database_url=url, secret_key_file=key_file, git_timeout=120)
 )
@@ -162,6 +167,10 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+
+
+def _logs(root: Path) -> str:
+    return "\n".join(f"--- {log.name}\n{log.read_text()[-8000:]}" for log in root.glob("*.log"))
 
 
 def _start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
@@ -201,6 +210,9 @@ def test_a_connection_stays_with_its_worker_until_that_worker_stops_taking_it(
         sha = _push(hosted, f"round-{os.urandom(4).hex()}.txt")
         run = service.request("alpha", trigger="api")
         asyncio.run(wait_until(lambda: service.get_run(run.id).finished, what="the fetch"))
+        # Its wake-up's job ended too: a worker stopped in the job's last moments would leave
+        # it to the stalled-job retry, which may hand the connection's next run to any worker.
+        asyncio.run(wait_until(lambda: _waiting(pg_platform) == [], what="the job's end"))
         done = service.get_run(run.id)
         assert (done.state, done.new_commits) == ("done", 1), done
         assert sha in {commit.sha for commit in app.commits.list_commits("alpha").commits}
@@ -227,7 +239,7 @@ def test_a_connection_stays_with_its_worker_until_that_worker_stops_taking_it(
         )
         for _ in range(4):
             fetch()
-            assert _fetched_by(pg_platform, connection_id) == first
+            assert _fetched_by(pg_platform, connection_id) == first, _logs(tmp_path)
         assert mirror_in(first) and not mirror_in(other)
 
         # Frozen, its worker still seems to run (its connections stay open): the wake-up goes
