@@ -7,8 +7,9 @@ STAMP  := $(VENV)/.installed
 .PHONY: run test setup system-deps lint typecheck pytest clean
 
 # Two test processes: most of a test's time is spent waiting on git, ssh and servers, so two
-# keep two cores busy (`make pytest PYTEST_ARGS=` runs them in one process).
-PYTEST_ARGS ?= -n 2
+# keep two cores busy (`make pytest PYTEST_ARGS=` runs them in one process). The slowest
+# cases are listed at the end: the suite must stay well under 15 minutes on 2 cores.
+PYTEST_ARGS ?= -n 2 --durations=15
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
