@@ -2,6 +2,7 @@
 
     python bench/scale.py [--repositories 200] [--workers 1,2,4] [--concurrency 1]
                           [--webhooks 20] [--webhook-gather 0] [--database-url URL]
+                          [--keep] [--worker-log-level info]
 
 The processes a deployment runs (docs/deploy.md), all real, all on this machine, sharing one
 fresh PostgreSQL database (created on --database-url's server and dropped at the end), the
@@ -34,7 +35,8 @@ but the bench), then:
   0: the fetch is due at once; a deployment's default of 1 s gathers a burst into one fetch
   and adds that second here).
 
-Prints figures; asserts nothing.
+Prints figures; asserts nothing. --keep keeps the processes' logs and the database (for a
+timeline of the runs and jobs: the workers log each job's start and end at ``info``).
 """
 
 from __future__ import annotations
@@ -404,6 +406,10 @@ def main() -> int:
     parser.add_argument("--webhooks", type=int, default=20)
     parser.add_argument("--webhook-gather", default="0")
     parser.add_argument(
+        "--keep", action="store_true", help="keep the processes' logs and the database"
+    )
+    parser.add_argument("--worker-log-level", default="info", help="the workers' --log-level")
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("REPOLINK_BENCH_DATABASE_URL", DEFAULT_DATABASE),
         help="a database on the PostgreSQL server to use (the bench makes its own there)",
@@ -429,7 +435,12 @@ def main() -> int:
     other = Api(root, "api-2", env, ssh=False)
     apis = [host, other]
     workers = [
-        Process(root, f"worker-{k}", env, ["worker", "--concurrency", str(args.concurrency)])
+        Process(
+            root,
+            f"worker-{k}",
+            env,
+            ["worker", "--concurrency", str(args.concurrency), "--log-level", args.worker_log_level],
+        )
         for k in range(max(counts))
     ]
     figures: dict[str, Any] = {"workers": {}}
@@ -461,8 +472,11 @@ def main() -> int:
     finally:
         for process in [*workers, *apis]:
             process.stop()
-        database.drop()
-        if failed:
+        if args.keep:
+            print(f"kept: the processes' logs in {root}, database {database.name}", file=sys.stderr)
+        else:
+            database.drop()
+        if failed or args.keep:
             print(f"the processes' logs are kept in {root}", file=sys.stderr)
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -18,6 +18,7 @@ import pytest
 
 from repolink.app import Repolink
 from repolink.errors import RepolinkError
+from repolink.git import mirrors, sharing
 from repolink.git.keyfiles import KEY_DIR_PREFIX
 from repolink.keys import generate_key
 from repolink.platform import scout
@@ -358,3 +359,47 @@ def test_a_server_keeps_connections_warm_longer_and_bounded_in_number(
     check = master_command(sockets[1], home, "check")
     assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
     assert platform.fetch("newer").skipped  # still warm: no new connection needed
+
+
+def test_a_server_closes_the_connections_beyond_its_bound_as_each_fetch_ends(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
+) -> None:
+    # Closed only by the periodic pass, four workers fetching 200 repositories held the
+    # built-in host's 256 connections within seconds, and their next fetches were refused.
+    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
+    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
+    assert older.error is None and newer.error is None
+    sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
+    bounded = platform.settings.model_copy(update={"server_max_warm_connections": 1})
+    server = Repolink(bounded, store=platform.store, runner=recording).fetches
+    server.keep_connections_warm()
+
+    assert server.fetch_project("older").skipped
+    assert server.fetch_project("newer").skipped
+
+    home = tmp_path / "home"
+    assert master_command(sockets[0], home, "check").returncode != 0
+    check = master_command(sockets[1], home, "check")
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+
+
+def test_closing_the_least_used_connections_spares_those_fetches_run_on(
+    platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
+) -> None:
+    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
+    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
+    assert older.error is None and newer.error is None
+    sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
+
+    closed = sharing.close_least_used(
+        platform.settings,
+        keep=0,
+        env=mirrors.local_env(platform.settings),
+        runner=recording,
+        spare={sockets[0]},
+    )
+
+    # (Other tests' masters may share the directory: only these two are looked at.)
+    assert sockets[1] in closed and sockets[0] not in closed
+    check = master_command(sockets[0], tmp_path / "home", "check")
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr

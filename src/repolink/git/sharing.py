@@ -46,7 +46,7 @@ import re
 import stat
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from repolink.git.environment import MAX_CONTROL_PATH_BYTES
@@ -150,13 +150,27 @@ def control_sockets(settings: Settings) -> list[Path]:
 
 
 def close_least_used(
-    settings: Settings, *, keep: int, env: Mapping[str, str], runner: GitRunner
+    settings: Settings,
+    *,
+    keep: int,
+    env: Mapping[str, str],
+    runner: GitRunner,
+    spare: Collection[Path] = (),
+    among: Collection[Path] | None = None,
 ) -> list[Path]:
     """Close the shared connections beyond the ``keep`` most recently used (``ssh -O exit``
-    to each master); the sockets closed. A long-lived server calls this so the connections it
-    keeps warm stay bounded in number, as ``ControlPersist`` bounds their idle time."""
+    to each master), but none of ``spare`` (a fetch of this process runs on it: ``-O exit``
+    would end its git); with ``among``, only those are counted and closed (the temp directory
+    may hold other data directories' sockets). The sockets closed. A long-lived server calls
+    this so the connections it keeps warm stay bounded in number, as ``ControlPersist`` bounds
+    their idle time."""
+    sockets = control_sockets(settings)
+    if among is not None:
+        sockets = [socket for socket in sockets if socket in among]
     closed: list[Path] = []
-    for socket in control_sockets(settings)[max(keep, 0) :]:
+    for socket in sockets[max(keep, 0) :]:
+        if socket in spare:
+            continue
         argv = ["ssh", "-F", os.devnull, "-o", f"ControlPath={socket}", "-O", "exit", "repolink"]
         result = runner.run(argv, env=env, timeout=10)
         if result.ok:
@@ -165,7 +179,7 @@ def close_least_used(
             with contextlib.suppress(OSError):
                 socket.unlink()
     if closed:
-        log.info("closed %d least recently used shared SSH connections", len(closed))
+        log.debug("closed %d least recently used shared SSH connections", len(closed))
     return closed
 
 

@@ -36,7 +36,8 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -131,28 +132,76 @@ class FetchService:
         self._vault = vault
         self._runner = runner
         self._clock = clock
+        self._warm = False
+        # The control sockets of this process's fetches in flight: never closed under them.
+        self._in_flight: Counter[Path] = Counter()
+        self._in_flight_lock = threading.Lock()
+        # The sockets this process's fetches used: the only ones closed as a fetch ends.
+        self._used: set[Path] = set()
+        # One pass of closing at a time: two would both ``-O exit`` one master.
+        self._closing_lock = threading.Lock()
 
     def keep_connections_warm(self) -> None:
         """From now on, shared SSH connections outlive their last use by the settings'
         ``server_ssh_control_persist``: what a long-lived server's fetch worker asks for, so
-        its refreshes start no process and do no handshake (:mod:`repolink.git.sharing`)."""
+        its refreshes start no process and do no handshake (:mod:`repolink.git.sharing`) — and
+        after each fetch those beyond ``server_max_warm_connections`` are closed. Bounded only
+        by a periodic pass, a worker fetching many repositories held far more for a while: four
+        workers held the built-in host's 256 (``REPOLINK_SSH_MAX_CONNECTIONS``) and its next
+        fetches were refused, each retried 10 s later."""
         persist = self._settings.server_ssh_control_persist
         self._settings = self._settings.model_copy(update={"ssh_control_persist": persist})
+        self._warm = True
 
     @property
     def progress_interval(self) -> float:
         """How often, at most, a fetch run records its progress (``fetch_progress_interval``)."""
         return self._settings.fetch_progress_interval
 
-    def close_least_used_connections(self) -> list[Path]:
+    def close_least_used_connections(self, *, own: bool = False) -> list[Path]:
         """Close the shared SSH connections beyond the ``server_max_warm_connections`` most
-        recently used; the control sockets closed."""
-        return sharing.close_least_used(
-            self._settings,
-            keep=self._settings.server_max_warm_connections,
-            env=mirrors.local_env(self._settings),
-            runner=self._runner,
-        )
+        recently used — with ``own``, of those this process's fetches used; the control
+        sockets closed."""
+        with self._closing_lock:
+            with self._in_flight_lock:
+                spare = set(self._in_flight)
+                among = set(self._used) if own else None
+            closed = sharing.close_least_used(
+                self._settings,
+                keep=self._settings.server_max_warm_connections,
+                env=mirrors.local_env(self._settings),
+                runner=self._runner,
+                spare=spare,
+                among=among,
+            )
+            with self._in_flight_lock:
+                self._used.difference_update(closed)
+            return closed
+
+    @contextlib.contextmanager
+    def _bounded_sharing(self, plan: _Plan) -> Iterator[None]:
+        """Run the body (a fetch) with its shared connection spared by the bound, which a
+        server enforces when the fetch ends (:meth:`keep_connections_warm`)."""
+        if not self._warm:
+            yield
+            return
+        socket = _control_socket(self._settings, plan)
+        if socket is not None:
+            with self._in_flight_lock:
+                self._in_flight[socket] += 1
+                self._used.add(socket)
+        try:
+            yield
+        finally:
+            if socket is not None:
+                with self._in_flight_lock:
+                    self._in_flight[socket] -= 1
+                    if self._in_flight[socket] <= 0:
+                        del self._in_flight[socket]
+            try:
+                self.close_least_used_connections(own=True)
+            except Exception:  # the bound is housekeeping: the fetch's outcome stands
+                log.warning("cannot close the least used SSH connections", exc_info=True)
 
     def fetch_project(
         self,
@@ -228,9 +277,10 @@ class FetchService:
                 raise unplanned
             # Before any process starts, with no transaction open: resolving may take seconds.
             plan = self._pin(plan)
-            result = _Run(self._settings, self._store, plan, runner).run(
-                attempted_at, started, on_progress, on_lock_wait, compare=not refs_changed
-            )
+            with self._bounded_sharing(plan):
+                result = _Run(self._settings, self._store, plan, runner).run(
+                    attempted_at, started, on_progress, on_lock_wait, compare=not refs_changed
+                )
         except RepolinkError as exc:
             if exc.code == CANCELLED:
                 log.info("fetch of connection %s cancelled", connection_id)
@@ -508,17 +558,22 @@ def _both(first: ProgressCallback, second: ProgressCallback | None) -> ProgressC
     return report
 
 
-def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:
-    """The remote's refs, listed as a passenger of a live shared connection; ``None`` when
-    there is none (or it fails: git ls-remote then lists them, or names the error).
-    :class:`repolink.git.sshmux.MuxTimeout` when the connection did not answer in time."""
-    control = sharing.control_path(
+def _control_socket(settings: Settings, plan: _Plan) -> Path | None:
+    """The control socket of the plan's shared connection (``None``: no sharing)."""
+    return sharing.control_path(
         settings,
         url=plan.url,
         key_fingerprint=plan.key_fingerprint,
         known_hosts=knownhosts.known_hosts_lines(plan.trusted),
         pinned_address=plan.pinned_address,
     )
+
+
+def _list_on_shared_connection(settings: Settings, plan: _Plan) -> dict[str, str] | None:
+    """The remote's refs, listed as a passenger of a live shared connection; ``None`` when
+    there is none (or it fails: git ls-remote then lists them, or names the error).
+    :class:`repolink.git.sshmux.MuxTimeout` when the connection did not answer in time."""
+    control = _control_socket(settings, plan)
     if control is None:
         return None
     try:
