@@ -72,10 +72,10 @@ def test_runs_are_renewed_again_after_the_idle_thread_went_away() -> None:
     keeper = LeaseKeeper(renewals, interval=0.02, linger=0.01)
     with keeper.kept(1):
         renewals.wait_for(1, 1)
+        assert not keeper.idle
     deadline = time.monotonic() + PATIENCE
-    while any(thread.name == "fetch-leases" for thread in threading.enumerate()):
-        if time.monotonic() > deadline:  # other tests' keepers may linger: go on regardless
-            break
+    while not keeper.idle:  # its own thread, not other keepers' of the same name
+        assert time.monotonic() < deadline, "the idle thread did not exit"
         time.sleep(0.01)
     with keeper.kept(2):
         renewals.wait_for(2, 2)

@@ -42,6 +42,12 @@ class LeaseKeeper:
         self._due: dict[int, float] = {}  # run id → when its lease is renewed next
         self._thread: threading.Thread | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Whether this keeper has no thread (none started yet, or the last one exited)."""
+        with self._changed:
+            return self._thread is None
+
     @contextlib.contextmanager
     def kept(self, run_id: int) -> Iterator[None]:
         """Keep renewing ``run_id``'s lease while the block runs."""
