@@ -76,6 +76,14 @@ def test_the_jobs_backend_is_chosen_from_the_database_url(
     with Repolink(Settings(data_dir=tmp_path / "pg", database_url=postgres_url)) as shared:
         assert shared.job_backend is not None
         assert shared.fetch_requests.queue.waker is shared.fetch_dispatch
+        assert (shared.job_backend.stalled_after, shared.job_backend.heartbeat_interval) == (
+            30.0,
+            10.0,
+        )
+    quick = Settings(data_dir=tmp_path / "q", database_url=postgres_url, worker_stalled_after=6)
+    with Repolink(quick) as app:
+        assert app.job_backend is not None
+        assert (app.job_backend.stalled_after, app.job_backend.heartbeat_interval) == (6.0, 2.0)
 
 
 @pytest.mark.parametrize(("fetch_workers", "runs_fetches"), [(4, True), (0, False)])

@@ -399,7 +399,13 @@ class Repolink:
             return None  # decided before importing anything: SQLite commands stay light
         from repolink.jobs.procrastinate_backend import ProcrastinateJobs
 
-        return ProcrastinateJobs(url, shutdown_grace=self.settings.shutdown_grace)
+        stalled_after = self.settings.worker_stalled_after
+        return ProcrastinateJobs(
+            url,
+            heartbeat_interval=stalled_after / 3,
+            stalled_after=stalled_after,
+            shutdown_grace=self.settings.shutdown_grace,
+        )
 
     @cached_property
     def fetch_dispatch(self) -> FetchDispatch | None:

@@ -226,6 +226,15 @@ class Settings:
             "clone runs, from a partial clone of the commits alone; 0 turns that off."
         ),
     )
+    worker_stalled_after: float = Field(
+        default=30.0,
+        ge=3,
+        le=3600,
+        description=(
+            "PostgreSQL: seconds a job worker may go without a heartbeat (it sends one every "
+            "third of this) before the other workers take its jobs over."
+        ),
+    )
     fetch_lease: float = Field(
         default=60.0,
         ge=3,

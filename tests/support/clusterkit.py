@@ -92,6 +92,7 @@ class Cluster:
             "REPOLINK_GIT_TIMEOUT": "120",
             # A killed process's fetch is taken over once its lease ends: seconds, not a minute.
             "REPOLINK_FETCH_LEASE": "6",
+            "REPOLINK_WORKER_STALLED_AFTER": "6",
             **(settings or {}),
         }
 

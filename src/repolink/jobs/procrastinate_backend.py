@@ -127,6 +127,16 @@ class ProcrastinateJobs:
             self.app.task(name=RETRY_STALLED, queue=QUEUE, pass_context=True)(self._retry_stalled)
         )
 
+    @property
+    def stalled_after(self) -> float:
+        """Seconds without a heartbeat after which a worker's jobs go to the others."""
+        return self._stalled_after
+
+    @property
+    def heartbeat_interval(self) -> float:
+        """Seconds between a worker's heartbeats."""
+        return self._heartbeat_interval
+
     # -- tasks ------------------------------------------------------------------------------
 
     def task(self, name: str, function: Task, *, queue: str = QUEUE) -> None:
