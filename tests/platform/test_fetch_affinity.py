@@ -31,14 +31,6 @@ from support.platformkit import HostedRepos, Platform
 from support.procrastinatekit import job_table, wait_until
 
 
-def _push(hosted: HostedRepos, name: str) -> str:
-    (hosted.app.source / name).write_bytes(os.urandom(16))
-    hosted.app.git("add", name)
-    hosted.app.git("commit", "-q", "-m", f"add {name}")
-    hosted.app.push("main:main")
-    return hosted.app.git("rev-parse", "HEAD")
-
-
 def _fetched_by(platform: Platform, connection_id: str) -> str | None:
     with platform.store.session() as session:
         connection = session.get(RepositoryConnection, connection_id)
@@ -207,7 +199,7 @@ def test_a_connection_stays_with_its_worker_until_that_worker_stops_taking_it(
         return mirror_path(settings, connection_id).exists()
 
     def fetch() -> None:
-        sha = _push(hosted, f"round-{os.urandom(4).hex()}.txt")
+        sha = hosted.app.commit_file(f"round-{os.urandom(4).hex()}.txt")
         run = service.request("alpha", trigger="api")
         asyncio.run(wait_until(lambda: service.get_run(run.id).finished, what="the fetch"))
         # Its wake-up's job ended too: a worker stopped in the job's last moments would leave
@@ -247,7 +239,7 @@ def test_a_connection_stays_with_its_worker_until_that_worker_stops_taking_it(
         # too meanwhile, so that the wake-up is seen where it was sent).
         for worker in (first, other):
             processes[worker].send_signal(signal.SIGSTOP)
-        _push(hosted, "while-frozen.txt")
+        hosted.app.commit_file("while-frozen.txt")
         run = service.request("alpha", trigger="api")
         assert _waiting(pg_platform) == [(worker_queue(first), "todo")]
         processes[other].send_signal(signal.SIGCONT)

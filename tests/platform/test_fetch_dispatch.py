@@ -8,7 +8,6 @@ worker process, which finishes it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -25,21 +24,13 @@ from support.procrastinatekit import jobs_of, wait_until
 BIG_FILE_BYTES = 3 << 20
 
 
-def _push(hosted: HostedRepos, name: str, size: int = 16) -> str:
-    (hosted.app.source / name).write_bytes(os.urandom(size))
-    hosted.app.git("add", name)
-    hosted.app.git("commit", "-q", "-m", f"add {name}")
-    hosted.app.push("main:main")
-    return hosted.app.git("rev-parse", "HEAD")
-
-
 def _fetch_jobs(platform: Platform) -> list[dict[str, object]]:
     return jobs_of(platform.settings.resolved_database_url, FETCH_CONNECTION)
 
 
 def test_a_requested_fetch_runs_on_a_worker(pg_platform: Platform, hosted: HostedRepos) -> None:
     assert pg_platform.connect("alpha", hosted.app.url(), grant_on="app").ok
-    sha = _push(hosted, "alpha.txt")
+    sha = hosted.app.commit_file("alpha.txt")
     service = pg_platform.app.fetch_requests
 
     run = service.request("alpha", trigger="api")
@@ -73,7 +64,7 @@ def test_one_runs_one_waits_and_a_third_request_joins_the_waiting_one(
     assert pg_platform.connect("slow", hosted.app.url(proxy.port), grant_on="app").ok
     connection_id = pg_platform.app.connections.connection_info("slow").id
     service = pg_platform.app.fetch_requests
-    sha = _push(hosted, "big.bin", BIG_FILE_BYTES)
+    sha = hosted.app.commit_file("big.bin", BIG_FILE_BYTES)
     proxy.throttle = 0.02  # about 200 KB/s: the first fetch takes many seconds
 
     async def work() -> tuple[int, int, int, list[dict[str, object]]]:
@@ -264,7 +255,7 @@ def test_a_fetch_of_a_worker_killed_mid_fetch_is_finished_by_another(
     pg_platform.trust_host(proxy.port)
     assert pg_platform.connect("slow", hosted.app.url(proxy.port), grant_on="app").ok
     service = pg_platform.app.fetch_requests
-    sha = _push(hosted, "big.bin", BIG_FILE_BYTES)
+    sha = hosted.app.commit_file("big.bin", BIG_FILE_BYTES)
     proxy.throttle = 0.02
     run = service.request("slow", trigger="api")
     doomed = _start_worker(pg_platform)

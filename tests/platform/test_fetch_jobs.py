@@ -5,7 +5,6 @@ its attempt not counted — and the next worker completes it."""
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -26,14 +25,6 @@ def _fsck(mirror: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _push_big_commit(hosted: HostedRepos) -> str:
-    (hosted.app.source / "big.bin").write_bytes(os.urandom(BIG_FILE_BYTES))
-    hosted.app.git("add", "big.bin")
-    hosted.app.git("commit", "-q", "-m", "a large file")
-    hosted.app.push("main:main")
-    return hosted.app.git("rev-parse", "HEAD")
-
-
 def test_a_cancelled_fetch_leaves_a_consistent_mirror_and_the_next_worker_completes_it(
     platform: Platform, hosted: HostedRepos, proxy: CountingProxy
 ) -> None:
@@ -41,7 +32,7 @@ def test_a_cancelled_fetch_leaves_a_consistent_mirror_and_the_next_worker_comple
     assert platform.connect("slow", hosted.app.url(proxy.port), grant_on="app").ok
     service = platform.app.fetch_requests
     mirror = mirror_path(platform.settings, platform.app.connections.connection_info("slow").id)
-    sha = _push_big_commit(hosted)
+    sha = hosted.app.commit_file("big.bin", BIG_FILE_BYTES, "a large file")
     proxy.throttle = 0.02  # about 200 KB/s: the fetch takes many seconds
 
     async def cancel_midway() -> int:

@@ -326,6 +326,19 @@ def test_a_key_the_vault_cannot_decrypt_fails_even_a_refresh_that_would_skip(
     assert platform.app.connections.connection_info("undecryptable").state == "failed"
 
 
+def _connect_older_and_newer(platform: Platform, hosted: HostedRepos) -> None:
+    """Projects "older" and "newer" on two repositories, each with a key of its own: two
+    shared connections, "newer" used last."""
+    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
+    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
+    assert older.error is None and newer.error is None
+
+
+def _assert_master_running(socket: Path, home: Path) -> None:
+    check = master_command(socket, home, "check")
+    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+
+
 def test_a_server_keeps_connections_warm_longer_and_bounded_in_number(
     platform: Platform,
     hosted: HostedRepos,
@@ -342,9 +355,7 @@ def test_a_server_keeps_connections_warm_longer_and_bounded_in_number(
         persists.extend(part for part in command.split() if part.startswith("ControlPersist="))
 
     recording.before_run = spy
-    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
-    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
-    assert older.error is None and newer.error is None
+    _connect_older_and_newer(platform, hosted)
     # Masters of their own (another key each), started to outlive their use 15 minutes.
     assert set(persists) == {f"ControlPersist={platform.settings.server_ssh_control_persist}"}
     sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
@@ -356,8 +367,7 @@ def test_a_server_keeps_connections_warm_longer_and_bounded_in_number(
 
     home = tmp_path / "home"
     assert master_command(sockets[0], home, "check").returncode != 0
-    check = master_command(sockets[1], home, "check")
-    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    _assert_master_running(sockets[1], home)
     assert platform.fetch("newer").skipped  # still warm: no new connection needed
 
 
@@ -366,9 +376,7 @@ def test_a_server_closes_the_connections_beyond_its_bound_as_each_fetch_ends(
 ) -> None:
     # Closed only by the periodic pass, four workers fetching 200 repositories held the
     # built-in host's 256 connections within seconds, and their next fetches were refused.
-    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
-    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
-    assert older.error is None and newer.error is None
+    _connect_older_and_newer(platform, hosted)
     sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
     bounded = platform.settings.model_copy(update={"server_max_warm_connections": 1})
     server = Repolink(bounded, store=platform.store, runner=recording).fetches
@@ -379,16 +387,13 @@ def test_a_server_closes_the_connections_beyond_its_bound_as_each_fetch_ends(
 
     home = tmp_path / "home"
     assert master_command(sockets[0], home, "check").returncode != 0
-    check = master_command(sockets[1], home, "check")
-    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    _assert_master_running(sockets[1], home)
 
 
 def test_closing_the_least_used_connections_spares_those_fetches_run_on(
     platform: Platform, hosted: HostedRepos, recording: RecordingRunner, tmp_path: Path
 ) -> None:
-    older = platform.connect("older", hosted.app.url(), granted_key(hosted.host, "app", "older"))
-    newer = platform.connect("newer", hosted.other.url(), granted_key(hosted.host, "other", "new"))
-    assert older.error is None and newer.error is None
+    _connect_older_and_newer(platform, hosted)
     sockets = [control_socket_of(platform, slug) for slug in ("older", "newer")]
 
     closed = sharing.close_least_used(
@@ -401,5 +406,4 @@ def test_closing_the_least_used_connections_spares_those_fetches_run_on(
 
     # (Other tests' masters may share the directory: only these two are looked at.)
     assert sockets[1] in closed and sockets[0] not in closed
-    check = master_command(sockets[0], tmp_path / "home", "check")
-    assert check.returncode == 0 and "Master running" in check.stderr, check.stderr
+    _assert_master_running(sockets[0], tmp_path / "home")

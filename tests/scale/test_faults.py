@@ -16,7 +16,6 @@ database; the repositories are the embedded host's (``hosted``), pushed to by gi
 from __future__ import annotations
 
 import itertools
-import os
 import signal
 import subprocess
 import threading
@@ -171,11 +170,7 @@ def test_twenty_repositories_pushed_at_once_are_each_indexed_exactly_once(
 def _slow_connection(cluster: Cluster, hosted: HostedRepos, proxy: Any, slug: str) -> str:
     cluster.platform.trust_host(proxy.port)
     assert cluster.platform.connect(slug, hosted.app.url(proxy.port), grant_on="app").ok
-    (hosted.app.source / "big.bin").write_bytes(os.urandom(3 << 20))
-    hosted.app.git("add", "big.bin")
-    hosted.app.git("commit", "-q", "-m", "a large file")
-    hosted.app.push("main:main")
-    return hosted.app.git("rev-parse", "HEAD")
+    return hosted.app.commit_file("big.bin", 3 << 20, "a large file")
 
 
 def _mirror_of(worker_dir: Path) -> Path:

@@ -78,6 +78,16 @@ class HostedRepo:
                 if branch != "main":
                     self.git("checkout", "-q", "main")
 
+    def commit_file(self, name: str, size: int = 16, message: str | None = None) -> str:
+        """One new commit on main adding ``name`` with ``size`` random bytes (a large one
+        makes a slow fetch), pushed; its sha."""
+        with self._lock:
+            (self.source / name).write_bytes(os.urandom(size))
+            self.git("add", name)
+            self.git("commit", "-q", "-m", message or f"add {name}")
+            self.push("main:main")
+            return self.git("rev-parse", "HEAD")
+
     def push(self, *refspecs: str) -> None:
         self.git(
             "push", "-q", "--force", self.client.url(f"{WORKSPACE}/{self.slug}.git"), *refspecs

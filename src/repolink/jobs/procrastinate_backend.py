@@ -73,6 +73,14 @@ SWEEP_GRACE = timedelta(seconds=30)
 
 Task = Callable[..., Awaitable[Any]]
 
+# A worker named %(worker)s is connected (its connections' application_name, run_worker).
+_LISTENING = "EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %(worker)s)"
+# A waiting job (``waiting``) that no running job of its lock holds back.
+_NOT_HELD = (
+    "NOT EXISTS (SELECT FROM procrastinate_jobs AS running"
+    " WHERE running.status = 'doing' AND running.lock = waiting.lock)"
+)
+
 
 def is_postgresql(database_url: str) -> bool:
     """Whether a SQLAlchemy database URL names a PostgreSQL database."""
@@ -204,32 +212,25 @@ class ProcrastinateJobs:
         """Whether a worker named ``name`` (:meth:`run_worker`) is connected to the database
         now. Its connections carry the name as their ``application_name``, and a process that
         dies loses them with it: unlike a heartbeat, this needs no timeout."""
-        self._open()
-        row = self._deferrer.connector.execute_query_one(
-            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %(name)s)"
-            " AS listening",
-            name=name,
-        )
-        return bool(row["listening"])
+        return self._ask(f"SELECT {_LISTENING} AS answer", worker=name)
 
-    def ready(self, worker: str, queue: str) -> bool:
-        """Whether the worker named ``worker`` runs (:meth:`listening`) and would start a job
-        of ``queue`` now: no job there is due and waiting already, unless one that a running
-        job of its lock holds back (a waiting due job means every slot of the worker is
-        busy)."""
-        self._open()
-        row = self._deferrer.connector.execute_query_one(
-            "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %(worker)s)"
-            " AND NOT EXISTS (SELECT FROM procrastinate_jobs AS waiting"
-            "  WHERE waiting.queue_name = %(queue)s AND waiting.status = 'todo'"
-            "  AND COALESCE(waiting.scheduled_at, '-infinity') <= now()"
-            "  AND NOT EXISTS (SELECT FROM procrastinate_jobs AS running"
-            "   WHERE running.status = 'doing' AND running.lock = waiting.lock))"
-            " AS ready",
-            worker=worker,
-            queue=queue,
+    def ready(self, queue: str) -> bool:
+        """Whether the worker whose own queue is ``queue``, and which is named after it, runs
+        (:meth:`listening`) and would start a job of it now: no job there is due and waiting
+        already, unless one that a running job of its lock holds back (a waiting due job means
+        every slot of the worker is busy)."""
+        return self._ask(
+            f"SELECT {_LISTENING} AND NOT EXISTS (SELECT FROM procrastinate_jobs AS waiting"  # noqa: S608 (fixed fragments; values bound)
+            "  WHERE waiting.queue_name = %(worker)s AND waiting.status = 'todo'"
+            f"  AND COALESCE(waiting.scheduled_at, '-infinity') <= now() AND {_NOT_HELD})"
+            " AS answer",
+            worker=queue,
         )
-        return bool(row["ready"])
+
+    def _ask(self, query: str, **arguments: Any) -> bool:
+        self._open()
+        row = self._deferrer.connector.execute_query_one(query, **arguments)
+        return bool(row["answer"])
 
     def move_overdue(self, prefix: str, target: str, overdue: timedelta) -> int:
         """Move to queue ``target`` the waiting jobs of the queues named ``prefix…`` that are
@@ -237,13 +238,11 @@ class ProcrastinateJobs:
         and that no running job holds back by its lock; how many moved."""
         self._open()
         row = self._deferrer.connector.execute_query_one(
-            "WITH moved AS ("
+            "WITH moved AS ("  # noqa: S608 (fixed fragments; values bound)
             " UPDATE procrastinate_jobs AS waiting SET queue_name = %(target)s"
             " WHERE waiting.status = 'todo' AND starts_with(waiting.queue_name, %(prefix)s)"
             " AND COALESCE(waiting.scheduled_at, '-infinity') < now() - %(overdue)s"
-            " AND NOT EXISTS (SELECT FROM procrastinate_jobs AS running"
-            "  WHERE running.status = 'doing' AND running.lock = waiting.lock)"
-            " RETURNING waiting.id)"
+            f" AND {_NOT_HELD} RETURNING waiting.id)"
             " SELECT count(*) AS moved FROM moved",
             target=target,
             prefix=prefix,

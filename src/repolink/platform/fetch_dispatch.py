@@ -146,7 +146,7 @@ class FetchDispatch:
             if worker is None:
                 return FETCH_QUEUE
             queue = worker_queue(worker)
-            return queue if self._jobs.ready(queue, queue) else FETCH_QUEUE
+            return queue if self._jobs.ready(queue) else FETCH_QUEUE
         except Exception:
             log.warning("no affinity for connection %s", connection_id, exc_info=True)
             return FETCH_QUEUE
